@@ -1,0 +1,41 @@
+"""User-facing errors: one type per kind of mistake.
+
+The CLI turns any `TinyCompressError` into one line on stderr and exit code 2.
+Raise them with `from exc` so the cause is kept for debugging (`--debug`).
+"""
+
+
+class TinyCompressError(Exception):
+    """Base of every error caused by the user's input or environment."""
+
+
+class ModelLoadError(TinyCompressError):
+    """Missing path, unreadable or corrupt model file."""
+
+
+class UnsupportedLayerError(TinyCompressError):
+    """A layer type the loader cannot translate."""
+
+
+class DataError(TinyCompressError):
+    """Calibration/evaluation data missing, malformed or of the wrong shape."""
+
+
+class SpecError(TinyCompressError):
+    """Invalid option values or per-layer spec (bits, sparsity, layout, names)."""
+
+
+class BoardError(TinyCompressError):
+    """Unknown board, invalid board data, or a model that does not fit."""
+
+
+class ToolError(TinyCompressError):
+    """A required external tool is missing or failed (compiler, PlatformIO, QEMU)."""
+
+
+class SimulationError(TinyCompressError):
+    """The simulator hung, crashed, or its output could not be read."""
+
+
+class OutputExistsError(TinyCompressError):
+    """The output directory exists and --force was not given."""

@@ -1,0 +1,1 @@
+"""Executable specifications: the float interpreter and the integer reference."""
