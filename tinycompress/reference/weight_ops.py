@@ -1,0 +1,121 @@
+"""Integer reference of the weight ops (dense, conv2d, depthwise conv2d).
+
+This is the executable spec the C kernels `tc_fc_*_s8`, `tc_conv2d_*_s8` and
+`tc_dwconv2d_*_s8` must match bit for bit, whatever the weight layout
+(the layout changes how the sum is formed, never its value):
+
+    acc[r] = bias_f[r] + sum_c W[r, c] * x[c]        (raw int8 x, int32 acc)
+    out[r] = clamp(requantize(acc[r], m[r], shift[r]) + z_out, act_min, act_max)
+
+with the input zero point folded into the bias at build time,
+`bias_f[r] = bias_q[r] - z_in * sum_c W[r, c]`  (`prepare_weight_op`).
+
+Accumulators are computed exactly in int64 and then wrapped to int32, which
+is what the Cortex-M (two's complement, 32-bit adds) does; a layer whose sum
+leaves the int32 range is wrong on the target as well, so callers that care
+can check `accumulators()` against the int32 limits.
+
+Weight matrix convention (BRIEF): rows = output channels, columns = fan-in in
+natural order (conv2d: (ky, kx, ci) row-major, depthwise: (ky, kx)).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from numpy.lib.stride_tricks import sliding_window_view
+
+from tinycompress.reference import requant
+
+INT32_MIN, INT32_MAX = -(1 << 31), (1 << 31) - 1
+
+
+@dataclass
+class WeightOpParams:
+    """Per-layer integer constants, computed once (TFLM's Prepare step)."""
+
+    bias_f: np.ndarray  # int32 (rows,): bias_q - z_in * rowsum(W)
+    m: np.ndarray  # int32 (rows,): requant multiplier in [2^30, 2^31)
+    shift: np.ndarray  # int32 (rows,): requant shift
+    z_out: int
+    act_min: int
+    act_max: int
+
+
+def prepare_weight_op(levels, w_scales, bias, s_in: float, z_in: int, s_out: float,
+                      z_out: int, act_min: int = -128, act_max: int = 127) -> WeightOpParams:
+    """Fold quantization constants of one weight op into `WeightOpParams`.
+
+    levels: int (rows, cols); w_scales: float (rows,) or scalar (per tensor);
+    bias: float (rows,) or None. bias_q = round(bias / (s_in * s_w)) with numpy's
+    round-half-to-even, saturated to int32.
+    """
+    levels = np.asarray(levels, dtype=np.int64)
+    rows = levels.shape[0]
+    s_w = np.broadcast_to(np.asarray(w_scales, dtype=np.float64), (rows,))
+    if bias is None:
+        bias_q = np.zeros(rows, dtype=np.int64)
+    else:
+        scaled = np.asarray(bias, dtype=np.float64) / (float(s_in) * s_w)
+        bias_q = np.clip(np.round(scaled), INT32_MIN, INT32_MAX).astype(np.int64)
+    bias_f = bias_q - int(z_in) * levels.sum(axis=1)
+    m, shift = requant.quantize_multipliers(float(s_in) * s_w / float(s_out))
+    return WeightOpParams(bias_f=_wrap32(bias_f), m=m, shift=shift, z_out=int(z_out),
+                          act_min=int(act_min), act_max=int(act_max))
+
+
+def _wrap32(a: np.ndarray) -> np.ndarray:
+    """int64 -> int32 modulo 2^32 (two's complement, as the target computes)."""
+    return np.asarray(a, dtype=np.int64).astype(np.uint64).astype(np.uint32).view(np.int32)
+
+
+def _output(acc: np.ndarray, p: WeightOpParams) -> np.ndarray:
+    """Requantize int32 accumulators (channel on the last axis) to int8."""
+    return requant.requantize_output(acc, p.m, p.shift, p.z_out, p.act_min, p.act_max)
+
+
+def fc_accumulators(x, levels, params: WeightOpParams) -> np.ndarray:
+    """int32 accumulators of a fully-connected layer: (rows,) or (batch, rows)."""
+    x = np.asarray(x, dtype=np.int64)
+    w = np.asarray(levels, dtype=np.int64)
+    return _wrap32(x @ w.T + params.bias_f.astype(np.int64))
+
+
+def fc_s8(x, levels, params: WeightOpParams) -> np.ndarray:
+    """Fully connected: x int8 (fan_in,) or (batch, fan_in) -> int8 (.., rows)."""
+    return _output(fc_accumulators(x, levels, params), params)
+
+
+def _patches(x: np.ndarray, kh: int, kw: int, strides) -> np.ndarray:
+    """(H, W, C) -> (OH, OW, kh, kw, C) view of the valid-conv input patches."""
+    sh, sw = strides
+    win = sliding_window_view(x, (kh, kw), axis=(0, 1))  # (H-kh+1, W-kw+1, C, kh, kw)
+    return win[::sh, ::sw].transpose(0, 1, 3, 4, 2)
+
+
+def conv2d_s8(x, levels, kh: int, kw: int, strides, params: WeightOpParams) -> np.ndarray:
+    """Valid conv2d, NHWC: x int8 (H, W, Cin) already padded, levels (cout, kh*kw*cin).
+
+    Returns int8 (OH, OW, cout), OH = (H - kh) // sh + 1.
+    """
+    x = np.asarray(x, dtype=np.int64)
+    pt = _patches(x, kh, kw, strides)
+    oh, ow = pt.shape[:2]
+    cols = pt.reshape(oh * ow, -1)  # columns in (ky, kx, ci) order, as the weight matrix
+    w = np.asarray(levels, dtype=np.int64)
+    acc = _wrap32(cols @ w.T + params.bias_f.astype(np.int64))
+    return _output(acc, params).reshape(oh, ow, w.shape[0])
+
+
+def dwconv2d_s8(x, levels, kh: int, kw: int, strides, params: WeightOpParams) -> np.ndarray:
+    """Valid depthwise conv2d (multiplier 1): x int8 (H, W, C), levels (C, kh*kw).
+
+    Returns int8 (OH, OW, C).
+    """
+    x = np.asarray(x, dtype=np.int64)
+    pt = _patches(x, kh, kw, strides)  # (OH, OW, kh, kw, C)
+    oh, ow, _, _, c = pt.shape
+    taps = pt.reshape(oh, ow, kh * kw, c)
+    w = np.asarray(levels, dtype=np.int64)  # (C, kh*kw)
+    acc = np.einsum("hwkc,ck->hwc", taps, w) + params.bias_f.astype(np.int64)
+    return _output(_wrap32(acc), params)
