@@ -1,0 +1,62 @@
+"""Weight layouts: an integer matrix in, the firmware's C arrays and costs out.
+
+Layouts know nothing of graphs or layers. Each module (`dense`, `csr`, `cer`,
+`cser`) has `encode(levels, bits=8, col_map=None) -> Layout`; `choose` picks
+one per matrix by exact bytes or by the instruction-cost model, `encode_as`
+forces one. For conv kernels pass `col_map` (BRIEF: the input offset of every
+column, strictly increasing) so the sparse formats store offsets; the sparse
+conv kernels require it.
+"""
+from __future__ import annotations
+
+from typing import Callable, Iterable
+
+import numpy as np
+
+from tinycompress.layouts import cer, cser, csr, dense
+from tinycompress.layouts.base import Layout, OpCounts, index_dtype
+from tinycompress.layouts.cost import estimated_instructions
+
+ENCODERS: dict[str, Callable[..., Layout]] = {
+    "dense": dense.encode, "csr": csr.encode, "cer": cer.encode, "cser": cser.encode,
+}
+LAYOUT_NAMES = tuple(ENCODERS)
+OPTIMIZE = ("size", "speed")
+
+__all__ = ["Layout", "OpCounts", "LAYOUT_NAMES", "OPTIMIZE", "choose", "encode_as",
+           "encode_all", "estimated_instructions", "index_dtype"]
+
+
+def encode_as(name: str, levels, bits: int = 8, col_map=None) -> Layout:
+    """Encode `levels` in the layout called `name` (one of LAYOUT_NAMES)."""
+    try:
+        encoder = ENCODERS[name]
+    except KeyError as exc:
+        raise ValueError(f"unknown layout {name!r}; choose from {', '.join(LAYOUT_NAMES)}") from exc
+    return encoder(levels, bits=bits, col_map=col_map)
+
+
+def encode_all(levels, bits: int = 8, col_map=None,
+               allowed: Iterable[str] | None = None) -> dict[str, Layout]:
+    """Every allowed layout of `levels`, by name (in LAYOUT_NAMES order)."""
+    names = LAYOUT_NAMES if allowed is None else tuple(allowed)
+    unknown = sorted(set(names) - set(LAYOUT_NAMES))
+    if unknown:
+        raise ValueError(f"unknown layout(s) {unknown}; choose from {', '.join(LAYOUT_NAMES)}")
+    return {n: encode_as(n, levels, bits, col_map) for n in LAYOUT_NAMES if n in names}
+
+
+def choose(levels, bits: int = 8, optimize: str = "size", col_map=None,
+           allowed: Iterable[str] | None = None) -> Layout:
+    """The smallest (`size`: exact nbytes) or fastest (`speed`: cost model) layout.
+
+    Ties go to the earlier name in LAYOUT_NAMES (dense, csr, cer, cser), so
+    the choice is deterministic.
+    """
+    if optimize not in OPTIMIZE:
+        raise ValueError(f"optimize must be one of {OPTIMIZE}, got {optimize!r}")
+    candidates = encode_all(np.asarray(levels), bits, col_map, allowed)
+    if not candidates:
+        raise ValueError("no layout allowed")
+    key = (lambda l: l.nbytes) if optimize == "size" else estimated_instructions
+    return min(candidates.values(), key=key)
