@@ -1,0 +1,457 @@
+"""Integer reference of the non-weight ops: the spec their C kernels must match.
+
+TFLite-Micro split: `prepare_<op>(real scales, zero points, attrs)` does all
+float arithmetic once and returns a frozen `<Op>Params` of ints and int arrays;
+`<op>_s8(x..., params)` is pure integer numpy, the twin of `tc_<op>_s8` in
+firmware/runtime. Tensors are int8 NHWC without the batch axis.
+
+Exact formulas (v = x - z_in; rq(a, m, s) = requant.requantize, i.e.
+floor(a * m / 2^(31-s) + 1/2) in one int64 step; clamp to [act_min, act_max]):
+
+- pad:         constant `value` (the input zero point) around H and W.
+- rescale:     out = clamp(rq(v, m, s) + z_out), m/s from s_in/s_out. Exact
+               identity when s_in == s_out and z_in == z_out (m = 2^30, s = 1).
+- max pool:    rescale(max over the window's valid taps); 'same' pads never win.
+- avg pool:    acc = sum of v over valid taps, n = their count;
+               out = clamp(sgn(acc) * rq(|acc|, m[n], s[n]) + z_out), m[n]/s[n]
+               from s_in/(s_out*n) rounded *up*, so with equal scales this is
+               exactly round-half-away-from-zero(acc / n) (TFLite's rounding,
+               taken about the zero point, i.e. about real 0).
+- add:         TFLite: a_i = rq(v_i << 20, m_i, s_i) with m_i from
+               s_i/(2 max s); out = clamp(rq(sum a_i, m_o, s_o) + z_out), m_o from
+               2 max s / (2^20 s_out). At most 16 inputs (int32 sum).
+- concat:      each input rescaled to the output scale, then joined.
+- lut:         out = table[x + 128], table[x+128] = clamp(rha(f(s_in v) / s_out) + z_out),
+               rha = round half away from zero.
+- softmax:     per row on the last axis: d = max - x in [0, 255];
+               e = E[d], E[d] = rha(2^20 exp(-beta s_in d)) (E[0] = 2^20);
+               S = sum e (row length <= 2047 keeps S < 2^31);
+               q = (256 e + S // 2) // S  (round half up); out = min(q - 128, 127).
+               Output scale 1/256, zero point -128 (TFLite).
+- affine:      out = clamp(z_out + ((v * m_c + off_c) >> t_c)), t_c = 31 - shift_c,
+               m_c signed (|m_c| * 2^-t_c = |a_c s_in / s_out|), int64
+               off_c = floor(b_c / s_out * 2^t_c + 1/2) + 2^(t_c - 1): one rounding
+               of a_c s_in/s_out v + b_c/s_out. t_c <= 38 (m_c is denormalized
+               for tiny scales) and |b_c/s_out| is clamped to 2^23, so the sum fits
+               int64; |a_c s_in / s_out| must be <= 2^14.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from fractions import Fraction
+from typing import Callable, Sequence
+
+import numpy as np
+from numpy.lib.stride_tricks import sliding_window_view
+
+from tinycompress.reference import requant
+
+ADD_LEFT_SHIFT = 20
+ADD_MAX_INPUTS = 16
+SOFTMAX_EXP_BITS = 20
+SOFTMAX_MAX_ROW = 2047
+SOFTMAX_OUT_SCALE = 1.0 / 256.0
+SOFTMAX_OUT_ZP = -128
+AFFINE_MAX_TOTAL = 38
+AFFINE_MAX_RATIO = float(1 << 14)
+AFFINE_MAX_OFFSET = float(1 << 23)
+
+
+# ----------------------------------------------------------------- Params
+
+@dataclass(frozen=True)
+class PadParams:
+    top: int
+    bottom: int
+    left: int
+    right: int
+    value: int  # int8 fill, the input zero point
+
+
+@dataclass(frozen=True)
+class RescaleParams:
+    """Requantize op, and the rescale step of max pools and concat inputs."""
+
+    z_in: int
+    m: int  # int32 multiplier in [2^30, 2^31)
+    shift: int
+    z_out: int
+    act_min: int = -128
+    act_max: int = 127
+
+
+@dataclass(frozen=True)
+class PoolGeometry:
+    pool_h: int
+    pool_w: int
+    stride_h: int
+    stride_w: int
+    pad_top: int  # implicit 'same' padding; padded taps are skipped
+    pad_left: int
+    in_h: int
+    in_w: int
+    out_h: int
+    out_w: int
+
+
+@dataclass(frozen=True)
+class MaxPoolParams:
+    geom: PoolGeometry
+    rescale: RescaleParams
+
+
+@dataclass(frozen=True)
+class AvgPoolParams:
+    geom: PoolGeometry
+    z_in: int
+    m: np.ndarray  # int32 (pool_h*pool_w + 1,), indexed by valid-tap count (0 unused)
+    shift: np.ndarray  # int32, same shape
+    z_out: int
+    act_min: int
+    act_max: int
+
+
+@dataclass(frozen=True)
+class GlobalAvgPoolParams:
+    count: int  # H * W
+    z_in: int
+    m: int
+    shift: int
+    z_out: int
+    act_min: int
+    act_max: int
+
+
+@dataclass(frozen=True)
+class AddParams:
+    z_in: tuple[int, ...]
+    m_in: tuple[int, ...]
+    shift_in: tuple[int, ...]
+    left_shift: int
+    m_out: int
+    shift_out: int
+    z_out: int
+    act_min: int
+    act_max: int
+
+
+@dataclass(frozen=True)
+class ConcatParams:
+    axis: int  # of the unbatched tensor; negative counts from the end
+    inputs: tuple[RescaleParams, ...]
+
+
+@dataclass(frozen=True)
+class LutParams:
+    table: np.ndarray  # int8 (256,), index x + 128
+
+
+@dataclass(frozen=True)
+class SoftmaxParams:
+    exp_table: np.ndarray  # int32 (256,), index max - x
+
+
+@dataclass(frozen=True)
+class AffineParams:
+    z_in: int
+    m: np.ndarray  # int32 (C,), signed
+    shift: np.ndarray  # int32 (C,), 31 - shift <= AFFINE_MAX_TOTAL
+    offset: np.ndarray  # int64 (C,), rounding half included
+    z_out: int
+    act_min: int
+    act_max: int
+
+
+# ----------------------------------------------------------------- helpers
+
+def round_half_away(v) -> np.ndarray:
+    """Round to nearest, ties away from zero (float in, int64 out)."""
+    v = np.asarray(v, dtype=np.float64)
+    return (np.sign(v) * np.floor(np.abs(v) + 0.5)).astype(np.int64)
+
+
+def _multiplier_up(real: Fraction) -> tuple[int, int]:
+    """(m, shift) with m in [2^30, 2^31) and m * 2^(shift-31) >= real, the least such m."""
+    if real <= 0:
+        raise ValueError(f"multiplier must be positive, got {float(real)}")
+    shift = math.frexp(float(real))[1]
+    while True:
+        total = 31 - shift
+        m = math.ceil(real * (Fraction(2) ** total))
+        if m >= (1 << 31):
+            shift += 1
+        elif m < (1 << 30):
+            shift -= 1
+        else:
+            break
+    if not requant.MIN_SHIFT <= shift <= requant.MAX_SHIFT:
+        raise ValueError(f"multiplier {float(real)} out of range")
+    return m, shift
+
+
+def _rescale(v: np.ndarray, m: int, shift: int, z_out: int, lo: int, hi: int) -> np.ndarray:
+    return requant.requantize_output(v, m, shift, z_out, lo, hi)
+
+
+def _sym_requant(acc: np.ndarray, m, shift) -> np.ndarray:
+    """sgn(acc) * rq(|acc|): round half away from zero."""
+    acc = np.asarray(acc, dtype=np.int64)
+    mag = requant.requantize(np.abs(acc), m, shift).astype(np.int64)
+    return np.where(acc < 0, -mag, mag)
+
+
+def _geometry(in_shape, pool, strides, padding: str) -> PoolGeometry:
+    in_h, in_w = int(in_shape[0]), int(in_shape[1])
+    (ph, pw), (sh, sw) = pool, strides
+    if padding == "valid":
+        out_h, out_w, pt, pl = (in_h - ph) // sh + 1, (in_w - pw) // sw + 1, 0, 0
+    elif padding == "same":
+        out_h, out_w = -(-in_h // sh), -(-in_w // sw)
+        pt = max((out_h - 1) * sh + ph - in_h, 0) // 2
+        pl = max((out_w - 1) * sw + pw - in_w, 0) // 2
+    else:
+        raise ValueError(f"padding must be 'valid' or 'same', got {padding!r}")
+    if out_h < 1 or out_w < 1:
+        raise ValueError(f"pool {pool} does not fit input {in_shape[:2]}")
+    return PoolGeometry(ph, pw, sh, sw, pt, pl, in_h, in_w, out_h, out_w)
+
+
+# ----------------------------------------------------------------- prepare
+
+def prepare_pad(pads, z_in: int) -> PadParams:
+    """pads = ((top, bottom), (left, right)); fill with the input zero point."""
+    (top, bottom), (left, right) = pads
+    return PadParams(int(top), int(bottom), int(left), int(right), int(z_in))
+
+
+def prepare_requantize(s_in: float, z_in: int, s_out: float, z_out: int,
+                       act_min: int = -128, act_max: int = 127) -> RescaleParams:
+    """Rescale a tensor from (s_in, z_in) to (s_out, z_out)."""
+    m, shift = requant.quantize_multiplier(float(s_in) / float(s_out))
+    return RescaleParams(int(z_in), m, shift, int(z_out), int(act_min), int(act_max))
+
+
+def prepare_max_pool2d(in_shape, pool, strides, padding: str, s_in: float, z_in: int,
+                       s_out: float, z_out: int, act_min: int = -128,
+                       act_max: int = 127) -> MaxPoolParams:
+    """Max pool over (H, W); in_shape = (H, W, C)."""
+    return MaxPoolParams(_geometry(in_shape, pool, strides, padding),
+                         prepare_requantize(s_in, z_in, s_out, z_out, act_min, act_max))
+
+
+def prepare_avg_pool2d(in_shape, pool, strides, padding: str, s_in: float, z_in: int,
+                       s_out: float, z_out: int, act_min: int = -128,
+                       act_max: int = 127) -> AvgPoolParams:
+    """Average pool (Keras: 'same' divides by the count of valid taps)."""
+    geom = _geometry(in_shape, pool, strides, padding)
+    n_max = geom.pool_h * geom.pool_w
+    ratio = Fraction(float(s_in)) / Fraction(float(s_out))
+    pairs = [(0, 0)] + [_multiplier_up(ratio / n) for n in range(1, n_max + 1)]
+    m = np.array([p[0] for p in pairs], dtype=np.int64).astype(np.int32)
+    shift = np.array([p[1] for p in pairs], dtype=np.int32)
+    return AvgPoolParams(geom, int(z_in), m, shift, int(z_out), int(act_min), int(act_max))
+
+
+def prepare_global_avg_pool2d(in_shape, s_in: float, z_in: int, s_out: float, z_out: int,
+                              act_min: int = -128, act_max: int = 127) -> GlobalAvgPoolParams:
+    """Mean over H and W of an (H, W, C) tensor, rounded as avg_pool2d."""
+    count = int(in_shape[0]) * int(in_shape[1])
+    m, shift = _multiplier_up(Fraction(float(s_in)) / (Fraction(float(s_out)) * count))
+    return GlobalAvgPoolParams(count, int(z_in), m, shift, int(z_out), int(act_min),
+                               int(act_max))
+
+
+def prepare_global_max_pool2d(s_in: float, z_in: int, s_out: float, z_out: int,
+                              act_min: int = -128, act_max: int = 127) -> RescaleParams:
+    """Max over H and W, then rescaled (exact identity for equal scales)."""
+    return prepare_requantize(s_in, z_in, s_out, z_out, act_min, act_max)
+
+
+def prepare_add(s_ins: Sequence[float], z_ins: Sequence[int], s_out: float, z_out: int,
+                act_min: int = -128, act_max: int = 127) -> AddParams:
+    """Elementwise sum of 2..16 same-shape tensors, each with its own scale."""
+    if not 2 <= len(s_ins) <= ADD_MAX_INPUTS or len(s_ins) != len(z_ins):
+        raise ValueError(f"add needs 2..{ADD_MAX_INPUTS} inputs with one zero point each")
+    twice_max = 2.0 * max(float(s) for s in s_ins)
+    pairs = [requant.quantize_multiplier(float(s) / twice_max) for s in s_ins]
+    m_out, shift_out = requant.quantize_multiplier(
+        twice_max / ((1 << ADD_LEFT_SHIFT) * float(s_out)))
+    return AddParams(tuple(int(z) for z in z_ins), tuple(p[0] for p in pairs),
+                     tuple(p[1] for p in pairs), ADD_LEFT_SHIFT, m_out, shift_out,
+                     int(z_out), int(act_min), int(act_max))
+
+
+def prepare_concat(s_ins: Sequence[float], z_ins: Sequence[int], s_out: float, z_out: int,
+                   axis: int = -1) -> ConcatParams:
+    """Join along `axis`, rescaling every input into the output scale."""
+    return ConcatParams(int(axis), tuple(prepare_requantize(s, z, s_out, z_out)
+                                         for s, z in zip(s_ins, z_ins, strict=True)))
+
+
+def prepare_lut(fn: Callable[[np.ndarray], np.ndarray], s_in: float, z_in: int,
+                s_out: float, z_out: int) -> LutParams:
+    """Tabulate out = quantize(fn(dequantize(x))) for all 256 int8 inputs."""
+    x = np.arange(-128, 128, dtype=np.float64)
+    y = np.asarray(fn(float(s_in) * (x - int(z_in))), dtype=np.float64)
+    q = round_half_away(y / float(s_out)) + int(z_out)
+    return LutParams(np.clip(q, -128, 127).astype(np.int8))
+
+
+ACTIVATION_FNS = {
+    "linear": lambda x, a: x,
+    "relu": lambda x, a: np.maximum(x, 0.0),
+    "relu6": lambda x, a: np.clip(x, 0.0, 6.0),
+    "leaky_relu": lambda x, a: np.where(x >= 0.0, x, a * x),
+    "sigmoid": lambda x, a: 1.0 / (1.0 + np.exp(-x)),
+    "tanh": lambda x, a: np.tanh(x),
+}
+
+
+def prepare_activation(name: str, s_in: float, z_in: int, s_out: float, z_out: int,
+                       alpha: float = 0.0) -> LutParams:
+    """LUT of a named elementwise activation (graph.ACTIVATIONS except softmax)."""
+    if name not in ACTIVATION_FNS:
+        raise ValueError(f"no table for activation {name!r}; have {sorted(ACTIVATION_FNS)}")
+    fn = ACTIVATION_FNS[name]
+    return prepare_lut(lambda x: fn(x, float(alpha)), s_in, z_in, s_out, z_out)
+
+
+def prepare_softmax(s_in: float, z_in: int, s_out: float = SOFTMAX_OUT_SCALE,
+                    z_out: int = SOFTMAX_OUT_ZP, beta: float = 1.0) -> SoftmaxParams:
+    """Softmax over the last axis; output must be (1/256, -128). z_in cancels out."""
+    if float(s_out) != SOFTMAX_OUT_SCALE or int(z_out) != SOFTMAX_OUT_ZP:
+        raise ValueError(f"softmax output must have scale 1/256 and zero point -128, "
+                         f"got {s_out}, {z_out}")
+    d = np.arange(256, dtype=np.float64)
+    e = round_half_away(np.exp(-float(beta) * float(s_in) * d) * (1 << SOFTMAX_EXP_BITS))
+    return SoftmaxParams(e.astype(np.int32))
+
+
+def prepare_affine(scale, offset, s_in: float, z_in: int, s_out: float, z_out: int,
+                   act_min: int = -128, act_max: int = 127) -> AffineParams:
+    """Per-channel y = scale_c * x + offset_c (standalone BatchNorm), channel last."""
+    ratios = np.asarray(scale, dtype=np.float64) * float(s_in) / float(s_out)
+    offs = np.asarray(offset, dtype=np.float64) / float(s_out)
+    if ratios.shape != offs.shape or ratios.ndim != 1:
+        raise ValueError("affine scale and offset must be 1-D of equal length")
+    if not np.all(np.isfinite(ratios)) or np.any(np.abs(ratios) > AFFINE_MAX_RATIO):
+        raise ValueError(f"affine scale*s_in/s_out must be finite and <= {AFFINE_MAX_RATIO}")
+    cols = [_affine_channel(float(r), float(o)) for r, o in zip(ratios, offs)]
+    m, shift, off = (np.array(c) for c in zip(*cols))
+    return AffineParams(int(z_in), m.astype(np.int32), shift.astype(np.int32),
+                        off.astype(np.int64), int(z_out), int(act_min), int(act_max))
+
+
+def _affine_channel(ratio: float, off: float) -> tuple[int, int, int]:
+    """(signed m, shift, int64 offset with rounding half) of one channel."""
+    min_shift = 31 - AFFINE_MAX_TOTAL
+    if ratio == 0.0:
+        m, shift = 0, min_shift
+    else:
+        m, shift = requant.quantize_multiplier(abs(ratio))
+        if shift < min_shift:  # keep t <= AFFINE_MAX_TOTAL: denormalized m
+            m, shift = int(round(abs(ratio) * 2.0 ** AFFINE_MAX_TOTAL)), min_shift
+    total = 31 - shift
+    off = min(max(off, -AFFINE_MAX_OFFSET), AFFINE_MAX_OFFSET)
+    off_q = math.floor(Fraction(off) * (1 << total) + Fraction(1, 2)) + (1 << (total - 1))
+    return (m if ratio >= 0 else -m), shift, off_q
+
+
+# ----------------------------------------------------------------- eval
+
+def _i64(x) -> np.ndarray:
+    return np.asarray(x, dtype=np.int64)
+
+
+def pad_s8(x, p: PadParams) -> np.ndarray:
+    """(H, W, C) -> (H+top+bottom, W+left+right, C) filled with p.value."""
+    widths = ((p.top, p.bottom), (p.left, p.right), (0, 0))
+    return np.pad(np.asarray(x, np.int8), widths, constant_values=np.int8(p.value))
+
+
+def requantize_s8(x, p: RescaleParams) -> np.ndarray:
+    """Rescale every element: clamp(rq(x - z_in, m, shift) + z_out)."""
+    return _rescale(_i64(x) - p.z_in, p.m, p.shift, p.z_out, p.act_min, p.act_max)
+
+
+def _windows(x: np.ndarray, g: PoolGeometry, fill: int) -> np.ndarray:
+    """(out_h, out_w, C, pool_h, pool_w) windows of x padded with `fill`."""
+    if x.shape[:2] != (g.in_h, g.in_w):
+        raise ValueError(f"pool prepared for {(g.in_h, g.in_w)}, got {x.shape[:2]}")
+    bottom = max((g.out_h - 1) * g.stride_h + g.pool_h - g.in_h - g.pad_top, 0)
+    right = max((g.out_w - 1) * g.stride_w + g.pool_w - g.in_w - g.pad_left, 0)
+    xp = np.pad(x, ((g.pad_top, bottom), (g.pad_left, right), (0, 0)), constant_values=fill)
+    win = sliding_window_view(xp, (g.pool_h, g.pool_w), axis=(0, 1))
+    return win[::g.stride_h, ::g.stride_w][:g.out_h, :g.out_w]
+
+
+def max_pool2d_s8(x, p: MaxPoolParams) -> np.ndarray:
+    """Max over valid taps of each window, then rescaled; (H, W, C) -> (oh, ow, C)."""
+    wins = _windows(_i64(x), p.geom, fill=-(1 << 20))  # never wins against int8
+    return requantize_s8(wins.max(axis=(-2, -1)), p.rescale)
+
+
+def avg_pool2d_s8(x, p: AvgPoolParams) -> np.ndarray:
+    """Mean over valid taps, rounded half away from zero (about z_in)."""
+    v = _i64(x) - p.z_in
+    acc = _windows(v, p.geom, fill=0).sum(axis=(-2, -1))
+    ones = np.ones(v.shape[:2] + (1,), dtype=np.int64)
+    count = _windows(ones, p.geom, fill=0).sum(axis=(-2, -1))
+    q = _sym_requant(acc, _i64(p.m)[count], _i64(p.shift)[count]) + p.z_out
+    return np.clip(q, p.act_min, p.act_max).astype(np.int8)
+
+
+def global_avg_pool2d_s8(x, p: GlobalAvgPoolParams) -> np.ndarray:
+    """(H, W, C) -> (C,) mean, rounded as avg_pool2d_s8."""
+    x = _i64(x)
+    if x.shape[0] * x.shape[1] != p.count:
+        raise ValueError(f"global pool prepared for {p.count} positions, got {x.shape[:2]}")
+    acc = (x - p.z_in).sum(axis=(0, 1))
+    q = _sym_requant(acc, p.m, p.shift) + p.z_out
+    return np.clip(q, p.act_min, p.act_max).astype(np.int8)
+
+
+def global_max_pool2d_s8(x, p: RescaleParams) -> np.ndarray:
+    """(H, W, C) -> (C,) max, then rescaled."""
+    return requantize_s8(_i64(x).max(axis=(0, 1)), p)
+
+
+def add_s8(xs: Sequence, p: AddParams) -> np.ndarray:
+    """Elementwise sum of same-shape int8 tensors, TFLite integer semantics."""
+    if len(xs) != len(p.z_in):
+        raise ValueError(f"add prepared for {len(p.z_in)} inputs, got {len(xs)}")
+    total = np.zeros(np.shape(xs[0]), dtype=np.int64)
+    for x, z, m, s in zip(xs, p.z_in, p.m_in, p.shift_in):
+        total += requant.requantize((_i64(x) - z) << p.left_shift, m, s)
+    return _rescale(total, p.m_out, p.shift_out, p.z_out, p.act_min, p.act_max)
+
+
+def concat_s8(xs: Sequence, p: ConcatParams) -> np.ndarray:
+    """Join the rescaled inputs along p.axis."""
+    if len(xs) != len(p.inputs):
+        raise ValueError(f"concat prepared for {len(p.inputs)} inputs, got {len(xs)}")
+    return np.concatenate([requantize_s8(x, r) for x, r in zip(xs, p.inputs)], axis=p.axis)
+
+
+def lut_s8(x, p: LutParams) -> np.ndarray:
+    """out = table[x + 128]."""
+    return p.table[_i64(x) + 128]
+
+
+def softmax_s8(x, p: SoftmaxParams) -> np.ndarray:
+    """Softmax over the last axis (length <= SOFTMAX_MAX_ROW), output (1/256, -128)."""
+    x = _i64(x)
+    if not 1 <= x.shape[-1] <= SOFTMAX_MAX_ROW:
+        raise ValueError(f"softmax row length must be 1..{SOFTMAX_MAX_ROW}, got {x.shape[-1]}")
+    e = _i64(p.exp_table)[x.max(axis=-1, keepdims=True) - x]
+    s = e.sum(axis=-1, keepdims=True)
+    q = (e * 256 + s // 2) // s
+    return np.minimum(q + SOFTMAX_OUT_ZP, 127).astype(np.int8)
+
+
+def affine_s8(x, p: AffineParams) -> np.ndarray:
+    """Per-channel (last axis) clamp(z_out + ((v * m_c + off_c) >> (31 - shift_c)))."""
+    v = _i64(x) - p.z_in
+    q = (v * _i64(p.m) + _i64(p.offset)) >> (31 - _i64(p.shift))
+    return np.clip(q + p.z_out, p.act_min, p.act_max).astype(np.int8)
