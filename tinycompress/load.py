@@ -1,0 +1,132 @@
+"""Loading stage: Keras model file or in-memory model -> `Graph`.
+
+Only this stage imports TensorFlow/Keras, and only inside the functions, so
+importing tinycompress stays cheap.
+
+What loads:
+- `.keras` files (Keras 3).
+- `.h5` files from Keras 3 and legacy Keras 2 / tf.keras. When Keras 3
+  rejects a saved layer config because it carries arguments Keras 3 no
+  longer accepts (e.g. DepthwiseConv2D `groups`), the config is read with
+  h5py, every layer config is cut down to the arguments its Keras 3 class
+  takes, and the model is rebuilt from a patched temporary copy whose weights
+  are then loaded as usual (see `load_legacy`).
+- SavedModel directories only when Keras can load them as a Keras model;
+  Keras 3 cannot rebuild layers from a SavedModel, so those raise a
+  ModelLoadError asking to re-save the model as `.keras`.
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from tinycompress.errors import ModelLoadError, UnsupportedLayerError
+from tinycompress.graph import OPS, Graph, Node
+from tinycompress.load_layers import LayerContext, translate
+from tinycompress.load_passes import simplify
+
+
+def import_keras():
+    """Import Keras with TensorFlow's C++ and Python logging silenced."""
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    import keras
+    import tensorflow as tf
+
+    tf.get_logger().setLevel("ERROR")
+    return keras
+
+
+def load(path: str | Path) -> Graph:
+    """Load `.keras`, `.h5` or a SavedModel directory into a `Graph`.
+
+    Raises ModelLoadError for a missing or unreadable file and
+    UnsupportedLayerError for a layer the Graph cannot express.
+    """
+    from tinycompress.load_legacy import load_keras_model
+
+    path = Path(path)
+    if not path.exists():
+        raise ModelLoadError(f"no such model file: {path}")
+    model = load_keras_model(path)
+    try:
+        return from_keras(model)
+    except (ModelLoadError, UnsupportedLayerError):
+        raise
+    except Exception as exc:  # a Keras internals surprise; keep one clear line
+        raise ModelLoadError(f"cannot translate model {path}: {type(exc).__name__}: {exc}") from exc
+
+
+def from_keras(model) -> Graph:
+    """Translate an in-memory, built Keras model into a `Graph`.
+
+    BatchNormalization is folded into the conv/dense before it, activations
+    are fused into their producer where safe, Dropout is removed.
+    """
+    functional = _functional(model)
+    calls = _layer_calls(functional)
+    nodes: list[Node] = []
+    for layer in functional.operations:
+        if id(layer) in calls:  # layers that do not feed an output are skipped
+            nodes.extend(translate(_context(layer, calls[id(layer)])))
+    outputs = [t._keras_history.operation.name for t in functional.outputs]
+    graph = simplify(Graph(name=model.name, nodes=nodes, outputs=outputs))
+    leftover = [n.name for n in graph.nodes if n.op not in OPS]
+    assert not leftover, f"untranslated nodes left: {leftover}"
+    return graph
+
+
+def _functional(model):
+    keras = import_keras()
+    if isinstance(model, keras.Sequential):
+        functional = getattr(model, "_functional", None)
+        if functional is None:
+            raise ModelLoadError(
+                f"Sequential model '{model.name}' has no input shape; "
+                "start it with keras.Input(shape) or call model.build(shape)")
+        return functional
+    if not hasattr(model, "operations") or not hasattr(model, "outputs"):
+        raise ModelLoadError(
+            f"model '{model.name}' of type {type(model).__name__} is not a functional "
+            "or Sequential Keras model (subclassed models have no layer graph)")
+    return model
+
+
+def _layer_calls(functional) -> dict[int, object]:
+    """id(layer) -> its call (Keras Node) inside `functional`.
+
+    Found by walking back from the outputs along each tensor's
+    `_keras_history` (operation, node_index, tensor_index): a layer may have
+    other calls outside this model (e.g. a Sequential built more than once).
+    """
+    calls: dict[int, object] = {}
+    stack = list(functional.outputs)
+    while stack:
+        operation, node_index, _ = stack.pop()._keras_history
+        call = operation._inbound_nodes[node_index]
+        seen = calls.setdefault(id(operation), call)
+        if seen is not call:
+            raise UnsupportedLayerError(
+                f"layer '{operation.name}' of type {type(operation).__name__} is called "
+                "more than once in the model; shared layers are not supported")
+        stack.extend(call.input_tensors)
+    return calls
+
+
+def _shape(layer, tensor) -> tuple[int, ...]:
+    shape = tuple(tensor.shape[1:])
+    if any(d is None for d in shape):
+        raise ModelLoadError(
+            f"layer '{layer.name}' has an unknown dimension in shape {(None,) + shape}; "
+            "give the model input a fixed shape")
+    return tuple(int(d) for d in shape)
+
+
+def _context(layer, call) -> LayerContext:
+    if len(call.output_tensors) != 1:
+        raise UnsupportedLayerError(
+            f"layer '{layer.name}' of type {type(layer).__name__} has "
+            f"{len(call.output_tensors)} outputs; only single-output layers are supported")
+    inputs = [t._keras_history.operation.name for t in call.input_tensors]
+    return LayerContext(layer, inputs,
+                        [_shape(layer, t) for t in call.input_tensors],
+                        _shape(layer, call.output_tensors[0]))

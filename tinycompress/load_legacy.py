@@ -1,0 +1,149 @@
+"""Open a model file with Keras, repairing legacy `.h5` configs when needed.
+
+Keras 2 / tf.keras saved every constructor argument of a layer in the file;
+Keras 3 refuses arguments it no longer has (DepthwiseConv2D `groups`,
+BatchNormalization `fused`, ...). Those arguments never change inference, so
+the repair drops, from each saved layer config, the keys its Keras 3 class
+does not accept, writes the patched config into a temporary copy of the file
+and lets Keras load that copy (weights included) through its public API.
+"""
+from __future__ import annotations
+
+import inspect
+import json
+import re
+import shutil
+import tempfile
+from pathlib import Path
+
+from tinycompress.errors import ModelLoadError
+
+# Keys Keras 3 still understands in legacy configs although no __init__ names them.
+_LEGACY_BASE_KEYS = {"name", "trainable", "dtype", "batch_input_shape", "batch_shape",
+                     "input_shape", "input_dim", "batch_size"}
+_H5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
+# Legacy names an __init__ takes out of **kwargs itself (LeakyReLU "alpha").
+_KWARGS_KEY = re.compile(r"""kwargs\.pop\(\s*["'](\w+)["']|["'](\w+)["']\s+in\s+kwargs""")
+
+
+def load_keras_model(path: Path):
+    """A Keras model from `.keras`, `.h5` or a SavedModel directory; ModelLoadError otherwise."""
+    from tinycompress.load import import_keras
+
+    keras = import_keras()
+    if path.is_dir():
+        return _load_saved_model_dir(keras, path)
+    if _is_h5(path):
+        return _load_h5(keras, path)
+    try:
+        return keras.models.load_model(path, compile=False)
+    except Exception as exc:
+        raise ModelLoadError(f"cannot read model file {path}: {_first_line(exc)}") from exc
+
+
+def _first_line(exc: Exception) -> str:
+    text = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {text[0] if text else ''}".strip()
+
+
+def _is_h5(path: Path) -> bool:
+    with open(path, "rb") as f:
+        return f.read(8) == _H5_SIGNATURE
+
+
+def _load_saved_model_dir(keras, path: Path):
+    if not (path / "saved_model.pb").exists():
+        raise ModelLoadError(f"{path} is a directory but not a SavedModel (no saved_model.pb)")
+    try:
+        return keras.models.load_model(path, compile=False)
+    except Exception as exc:
+        raise ModelLoadError(
+            f"cannot recover Keras layers from SavedModel {path} ({_first_line(exc)}); "
+            "re-save the model with model.save('model.keras') and load that") from exc
+
+
+def _load_h5(keras, path: Path):
+    try:
+        return keras.models.load_model(path, compile=False)
+    except Exception as first:
+        config = _read_h5_config(path, first)
+        patched, dropped = patch_config(keras, config)
+        if not dropped:
+            raise ModelLoadError(f"cannot read model file {path}: {_first_line(first)}") from first
+        try:
+            return _load_patched_copy(keras, path, patched)
+        except Exception as exc:
+            raise ModelLoadError(
+                f"cannot read legacy model file {path} even after dropping arguments "
+                f"{sorted(dropped)}: {_first_line(exc)}") from exc
+
+
+def _read_h5_config(path: Path, cause: Exception) -> dict:
+    import h5py
+
+    try:
+        with h5py.File(path, "r") as f:
+            raw = f.attrs.get("model_config")
+    except Exception as exc:
+        raise ModelLoadError(f"cannot read HDF5 file {path}: {_first_line(exc)}") from exc
+    if raw is None:
+        raise ModelLoadError(
+            f"{path} holds no model config (a weights-only file?): {_first_line(cause)}") from cause
+    return json.loads(raw.decode("utf-8") if isinstance(raw, bytes) else raw)
+
+
+def _load_patched_copy(keras, path: Path, config: dict):
+    import h5py
+
+    with tempfile.TemporaryDirectory(prefix="tinycompress-") as tmp:
+        copy = Path(tmp) / path.name
+        shutil.copyfile(path, copy)
+        with h5py.File(copy, "r+") as f:
+            f.attrs["model_config"] = json.dumps(config)
+        return keras.models.load_model(copy, compile=False)
+
+
+def patch_config(keras, config: dict) -> tuple[dict, set[str]]:
+    """Drop from every layer config the keys its Keras 3 class does not accept.
+
+    Returns the patched config (a new dict) and the set of "Class.key" dropped.
+    """
+    dropped: set[str] = set()
+    return _patch_layer(keras, json.loads(json.dumps(config)), dropped), dropped
+
+
+def _patch_layer(keras, layer_config: dict, dropped: set[str]) -> dict:
+    cfg = layer_config.get("config")
+    if not isinstance(cfg, dict):
+        return layer_config
+    for sub in cfg.get("layers", []):  # nested Sequential / Functional
+        _patch_layer(keras, sub, dropped)
+    cls = getattr(keras.layers, layer_config.get("class_name", ""), None)
+    if not inspect.isclass(cls) or "layers" in cfg:
+        return layer_config
+    accepted = _accepted_args(cls)
+    for key in [k for k in cfg if k not in accepted]:
+        dropped.add(f"{cls.__name__}.{key}")
+        del cfg[key]
+    return layer_config
+
+
+def _accepted_args(cls) -> set[str]:
+    names = set(_LEGACY_BASE_KEYS)
+    for klass in cls.__mro__:
+        init = klass.__dict__.get("__init__")
+        if init is None:
+            continue
+        params = inspect.signature(init).parameters.values()
+        names.update(p.name for p in params
+                     if p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD) and p.name != "self")
+        names.update(_popped_kwargs(init))
+    return names
+
+
+def _popped_kwargs(init) -> set[str]:
+    try:
+        source = inspect.getsource(init)
+    except (OSError, TypeError):  # builtins / C extensions have no source
+        return set()
+    return {a or b for a, b in _KWARGS_KEY.findall(source)}
