@@ -209,7 +209,8 @@ def _mask_callback(kvars: dict[str, list], masks: dict, total: int, progress: Pr
     """A Keras callback that re-applies the masks after every batch and reports progress."""
     import keras
 
-    pairs = [(v, masks[v.path].astype(v.dtype)) for vs in kvars.values() for v in vs]
+    pairs = [(v, keras.ops.convert_to_tensor(masks[v.path], dtype=v.dtype))
+             for vs in kvars.values() for v in vs]
 
     class _ApplyMasks(keras.callbacks.Callback):
         done = 0
@@ -255,5 +256,5 @@ def prune_keras(model, sparsity: Sparsity, x, y, epochs: int = 2, batch_size: in
         pruned.compile(optimizer=keras.optimizers.Adam(learning_rate), loss=_infer_loss(pruned, y))
         pruned.fit(x, y, epochs=epochs, batch_size=batch_size, verbose=0, callbacks=[cb],
                    shuffle=True)
-        cb.apply_masks()
+        cb.apply_masks()  # the last step's update is already masked; this is for clarity
     return pruned
