@@ -117,12 +117,11 @@ def _read_npz(path: Path) -> dict[str, np.ndarray]:
     if path.is_dir():
         raise DataError(f"{path}: is a directory, expected an .npz file")
     try:
-        with np.load(path, allow_pickle=False) as loaded:
-            if not isinstance(loaded, np.lib.npyio.NpzFile):
-                raise DataError(f"{path}: not an .npz archive (a single .npy array?)")
+        loaded = np.load(path, allow_pickle=False)
+        if not isinstance(loaded, np.lib.npyio.NpzFile):
+            raise DataError(f"{path}: not an .npz archive (a single .npy array?)")
+        with loaded:
             return {key: loaded[key] for key in loaded.files}
-    except DataError:
-        raise
     except (ValueError, OSError, EOFError, zipfile.BadZipFile) as exc:
         raise DataError(f"{path}: not a readable .npz archive ({exc})") from exc
 

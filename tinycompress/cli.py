@@ -1,0 +1,184 @@
+"""The `tinycompress` command line: parse options, call one library function, show the result.
+
+The only module that imports typer. How to add a command:
+
+    @app.command("report")
+    def report_cmd(build_dir: BuildDirArg, output: OutputOpt = None, json_out: JsonOpt = False):
+        \"\"\"One line of help: what the command does.\"\"\"
+        from tinycompress.report import write_report   # lazy: keeps --help fast
+        result = write_report(build_dir, output)
+        print_json(result.to_dict()) if json_out else console().print(...)
+
+- Reuse the Annotated option types below (one definition of each flag, its help
+  and env var); options that fall back to `tinycompress.toml` default to None so
+  `spec.resolve_options` can tell "not given" from a value.
+- Do not catch errors in a command: raise the `tinycompress.errors` class from
+  the library. `_Group.invoke` turns every `TinyCompressError` into one
+  `error: ...` line on stderr and exit code 2; Ctrl-C into one line and 130.
+  `--debug` / TINYCOMPRESS_DEBUG=1 re-raises with the full traceback instead.
+- Machine output (`--json`) goes to stdout through `print_json` and nothing
+  else does; progress and notes go to stderr (`console(stderr=True)`).
+"""
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Annotated, Any, Optional
+
+import typer
+from rich.console import Console
+from rich.table import Table
+from typer.core import TyperGroup
+
+from tinycompress import __version__
+from tinycompress.errors import TinyCompressError
+
+EXIT_USER_ERROR = 2
+EXIT_INTERRUPTED = 130
+DEBUG_ENV = "TINYCOMPRESS_DEBUG"
+
+# ---- shared arguments and options (one definition per flag) -----------------
+
+ModelArg = Annotated[Path, typer.Argument(
+    help="Keras model: .keras, .h5 or a SavedModel directory.", show_default=False)]
+BuildDirArg = Annotated[Path, typer.Argument(
+    help="Build directory made by `tinycompress build`.", show_default=False)]
+BoardOpt = Annotated[Optional[str], typer.Option(
+    "--board", "-b", help="Target board (see `tinycompress boards`).",
+    envvar="TINYCOMPRESS_BOARD", show_default=False)]
+OutputOpt = Annotated[Optional[Path], typer.Option(
+    "--output", "-o", help="Output directory.", show_default=False)]
+ForceOpt = Annotated[bool, typer.Option(
+    "--force", "-f", help="Overwrite the output directory if it exists.")]
+DataOpt = Annotated[Optional[Path], typer.Option(
+    "--data", help=".npz with `x` (N, *input shape) and optional labels `y`.",
+    show_default=False)]
+SpecOpt = Annotated[Optional[Path], typer.Option(
+    "--spec", help="Per-layer spec file (default: ./tinycompress.toml if present).",
+    show_default=False)]
+BitsOpt = Annotated[Optional[int], typer.Option(
+    "--bits", help="Weight bit width for every layer, 2..8.", show_default=False)]
+SparsityOpt = Annotated[Optional[float], typer.Option(
+    "--sparsity", help="Fraction of weights pruned in every layer, [0, 1).",
+    show_default=False)]
+LayoutOpt = Annotated[Optional[str], typer.Option(
+    "--layout", help="Weight layout: auto, dense, csr, cer or cser.", show_default=False)]
+OptimizeOpt = Annotated[Optional[str], typer.Option(
+    "--optimize", help="What layout 'auto' minimises: size or speed.", show_default=False)]
+JsonOpt = Annotated[bool, typer.Option(
+    "--json", help="Print machine-readable JSON on stdout instead of a table.")]
+
+
+# ---- error handling: the one place ------------------------------------------
+
+class _Group(TyperGroup):
+    """Runs every subcommand; user errors become one line and exit code 2."""
+
+    def invoke(self, ctx: Any) -> Any:
+        try:
+            return super().invoke(ctx)
+        except TinyCompressError as exc:
+            if _debug(ctx):
+                raise
+            typer.echo(f"error: {one_line(exc)}", err=True)
+            raise typer.Exit(EXIT_USER_ERROR) from exc
+        except KeyboardInterrupt as exc:
+            if _debug(ctx):
+                raise
+            typer.echo("interrupted", err=True)
+            raise typer.Exit(EXIT_INTERRUPTED) from exc
+
+
+def _debug(ctx: Any) -> bool:
+    return bool(ctx.params.get("debug")) or os.environ.get(DEBUG_ENV, "") not in ("", "0")
+
+
+def one_line(exc: BaseException) -> str:
+    """The exception's message on a single line (its type name if it has none)."""
+    text = " ".join(str(exc).split())
+    return text or type(exc).__name__
+
+
+# ---- output helpers ----------------------------------------------------------
+
+def console(stderr: bool = False) -> Console:
+    """A rich console on stdout (or stderr), created per call so tests capture it."""
+    return Console(stderr=stderr)
+
+
+def print_table(table: Table) -> None:
+    """Print a table; when piped, widen the console so no column gets cut."""
+    out = console()
+    if not out.is_terminal:
+        out.width = max(out.width, out.measure(table).maximum)
+    out.print(table)
+
+
+def print_json(obj: Any) -> None:
+    """The only way a command writes JSON: exactly one document on stdout."""
+    typer.echo(json.dumps(obj, indent=2))
+
+
+# ---- the app -------------------------------------------------------------------
+
+app = typer.Typer(
+    cls=_Group,
+    name="tinycompress",
+    help="Compress Keras models into Cortex-M firmware and check it bit-exact in QEMU.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,  # bugs get a plain traceback; user errors never do
+)
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"tinycompress {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: Annotated[bool, typer.Option(
+        "--version", callback=_version, is_eager=True, help="Show the version and exit.")] = False,
+    debug: Annotated[bool, typer.Option(
+        "--debug", envvar=DEBUG_ENV, help="Show full tracebacks for errors.")] = False,
+) -> None:
+    """Compress Keras models into Cortex-M firmware and check it bit-exact in QEMU."""
+
+
+@app.command("inspect")
+def inspect_cmd(model: ModelArg, json_out: JsonOpt = False) -> None:
+    """Show each layer of MODEL: op, input/output shape, parameters, MACs."""
+    from tinycompress.inspect import inspect_model
+
+    summary = inspect_model(model)
+    if json_out:
+        print_json(summary.to_dict())
+    else:
+        print_table(_summary_table(summary))
+
+
+def _summary_table(summary) -> Table:
+    from tinycompress.inspect import format_shape
+
+    table = Table(title=summary.name, show_footer=True, footer_style="bold")
+    table.add_column("layer", footer="total")
+    table.add_column("op")
+    table.add_column("input")
+    table.add_column("output")
+    table.add_column("params", justify="right", footer=f"{summary.params:,}")
+    table.add_column("MACs", justify="right", footer=f"{summary.macs:,}")
+    for row in summary.layers:
+        op = row.op if row.activation == "linear" else f"{row.op} + {row.activation}"
+        table.add_row(row.name, op, format_shape(row.input_shape),
+                      format_shape(row.output_shape), f"{row.params:,}", f"{row.macs:,}")
+    return table
+
+
+def main() -> None:
+    """Console-script entry point (`tinycompress`, `python -m tinycompress`)."""
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # keep TensorFlow's C++ banners off stderr
+    sys.exit(app())
