@@ -34,7 +34,7 @@ def quantize(real, s, z):
 def assert_within(op, expected, got, tol=1):
     diff = np.abs(np.asarray(expected, np.int64) - np.asarray(got, np.int64))
     if diff.size and diff.max() > tol:
-        idx = np.unravel_index(int(diff.argmax()), diff.shape)
+        idx = tuple(int(i) for i in np.unravel_index(int(diff.argmax()), diff.shape))
         raise AssertionError(f"{op}: index {idx}: expected {expected[idx]} got {got[idx]} "
                              f"(more than {tol} LSB off)")
 
@@ -95,6 +95,8 @@ def test_softmax_hand_values():
     # equal row of 4: 256/4 = 64 -> 64 - 128 = -64; equal row of 3: 256/3 = 85.3 -> -43.
     np.testing.assert_array_equal(ops.softmax_s8(np.zeros((1, 4), np.int8), p), [[-64] * 4])
     np.testing.assert_array_equal(ops.softmax_s8(np.zeros((1, 3), np.int8), p), [[-43] * 3])
+    # equal row of 512: 256/512 = 0.5, a tie, rounds up to 1 -> -127.
+    np.testing.assert_array_equal(ops.softmax_s8(np.zeros((1, 512), np.int8), p), [[-127] * 512])
     # d = 255 at s_in = 1: exp(-255) * 2^20 rounds to 0 -> 0/256 and 256/256 (saturates at 127).
     np.testing.assert_array_equal(ops.softmax_s8(np.array([[127, -128]], np.int8), p),
                                   [[127, -128]])
