@@ -179,6 +179,8 @@ def test_debug_env_reraises_with_cause(tmp_path):
 
     result = runner.invoke(_app_with(run), ["run"], env={cli.DEBUG_ENV: "1"})
     assert isinstance(result.exception, DataError)
+    result = runner.invoke(_app_with(run), ["--debug", "run"])
+    assert isinstance(result.exception, DataError)
 
 
 def test_bug_is_not_disguised_as_user_error():
