@@ -212,9 +212,11 @@ def test_concat(lib, data):
         z.append(z_out if same else data.draw(zps))
     p = ops.prepare_concat(s, z, s_out, z_out, axis=axis)
     want = ops.concat_s8(xs, p)
-    inner = i32([math.prod(x.shape[axis:]) for x in xs])
+    outer, inner = ops.concat_sizes([x.shape for x in xs], axis - 3)  # negative axis too
+    assert inner == tuple(math.prod(x.shape[axis:]) for x in xs)
+    inner = i32(inner)
     rs = (Rescale * n)(*[rescale(r) for r in p.inputs])
-    cp = ConcatP(n, math.prod(base[:axis]), p32(inner), rs)
+    cp = ConcatP(n, outer, p32(inner), rs)
     ptrs = (C.POINTER(C.c_int8) * n)(*[p8(x) for x in xs])
     assert_exact("concat", want, run(lib.tc_concat_s8, want.shape, ptrs, C.byref(cp)))
 

@@ -434,6 +434,12 @@ def concat_s8(xs: Sequence, p: ConcatParams) -> np.ndarray:
     return np.concatenate([requantize_s8(x, r) for x, r in zip(xs, p.inputs)], axis=p.axis)
 
 
+def concat_sizes(shapes: Sequence[Sequence[int]], axis: int) -> tuple[int, tuple[int, ...]]:
+    """(outer, inner_sizes) of tc_concat_params: dims before the axis, each input's from it on."""
+    axis = axis % len(shapes[0])
+    return math.prod(shapes[0][:axis]), tuple(math.prod(s[axis:]) for s in shapes)
+
+
 def lut_s8(x, p: LutParams) -> np.ndarray:
     """out = table[x + 128]."""
     return p.table[_i64(x) + 128]
