@@ -1,0 +1,42 @@
+/**
+ * @file tc_dwconv2d.h
+ * @brief Valid depthwise 2-D convolution (depth multiplier 1), int8 NHWC, in each layout.
+ *
+ * output[oy][ox][c] = requant(bias_f[c] + sum_{ky,kx} W[c][ky*kw + kx] *
+ * input[oy*sh + ky][ox*sw + kx][c]). The input is already padded. Weight
+ * matrix: C rows x (kernel_h*kernel_w) columns. No allocation.
+ */
+#ifndef TC_DWCONV2D_H
+#define TC_DWCONV2D_H
+
+#include <stdint.h>
+
+#include "tc_conv2d.h"
+#include "tc_layouts.h"
+#include "tc_types.h"
+
+/**
+ * @brief Depthwise conv2d with dense weights.
+ * @param dims    tc_conv_dims with out_c == in_c (checked)
+ * @param quant   per-channel bias_f/m/shift [in_c], z_out, act_min, act_max
+ * @param weights dense levels, in_c x (kernel_h*kernel_w)
+ * @param input   int8 [in_h][in_w][in_c]
+ * @param output  int8 [out_h][out_w][in_c]
+ * @return TC_OK, or TC_ERR_ARG for NULL pointers or inconsistent dims
+ */
+tc_status tc_dwconv2d_dense_s8(const tc_conv_dims *dims, const tc_quant_params *quant,
+                               const tc_dense_weights *weights, const int8_t *input, int8_t *output);
+
+/** @brief Depthwise, CSR; col_idx holds offsets (ky*in_w + kx)*in_c (channel c reads input[base + c + off]). */
+tc_status tc_dwconv2d_csr_s8(const tc_conv_dims *dims, const tc_quant_params *quant,
+                             const tc_csr_weights *weights, const int8_t *input, int8_t *output);
+
+/** @brief Depthwise, CER; col_idx holds offsets (ky*in_w + kx)*in_c. Arguments as dense. */
+tc_status tc_dwconv2d_cer_s8(const tc_conv_dims *dims, const tc_quant_params *quant,
+                             const tc_cer_weights *weights, const int8_t *input, int8_t *output);
+
+/** @brief Depthwise, CSER; col_idx holds offsets (ky*in_w + kx)*in_c. Arguments as dense. */
+tc_status tc_dwconv2d_cser_s8(const tc_conv_dims *dims, const tc_quant_params *quant,
+                              const tc_cser_weights *weights, const int8_t *input, int8_t *output);
+
+#endif /* TC_DWCONV2D_H */

@@ -1,0 +1,46 @@
+/**
+ * @file tc_fc.h
+ * @brief Fully-connected int8 layer in each weight layout.
+ *
+ * output[r] = requant(bias_f[r] + sum_c W[r,c] * input[c]), r < units, c < fan_in.
+ * No allocation, no scratch memory. input and output must not overlap.
+ */
+#ifndef TC_FC_H
+#define TC_FC_H
+
+#include <stdint.h>
+
+#include "tc_layouts.h"
+#include "tc_types.h"
+
+/** Dimensions of a fully-connected layer. */
+typedef struct {
+    int32_t fan_in; /**< inputs (matrix columns), >= 1 */
+    int32_t units;  /**< outputs (matrix rows), >= 1 */
+} tc_fc_dims;
+
+/**
+ * @brief Fully connected, dense bit-packed weights.
+ * @param dims    fan_in and units
+ * @param quant   per-unit bias_f/m/shift [units], z_out, act_min, act_max
+ * @param weights dense levels, units x fan_in (tc_dense_weights)
+ * @param input   int8 [fan_in]
+ * @param output  int8 [units]
+ * @return TC_OK, or TC_ERR_ARG for NULL pointers, dims < 1 or bits outside 1..8
+ */
+tc_status tc_fc_dense_s8(const tc_fc_dims *dims, const tc_quant_params *quant,
+                         const tc_dense_weights *weights, const int8_t *input, int8_t *output);
+
+/** @brief Fully connected, CSR weights (col_idx = column numbers). Arguments as tc_fc_dense_s8. */
+tc_status tc_fc_csr_s8(const tc_fc_dims *dims, const tc_quant_params *quant,
+                       const tc_csr_weights *weights, const int8_t *input, int8_t *output);
+
+/** @brief Fully connected, CER weights (col_idx = column numbers). Arguments as tc_fc_dense_s8. */
+tc_status tc_fc_cer_s8(const tc_fc_dims *dims, const tc_quant_params *quant,
+                       const tc_cer_weights *weights, const int8_t *input, int8_t *output);
+
+/** @brief Fully connected, CSER weights (col_idx = column numbers). Arguments as tc_fc_dense_s8. */
+tc_status tc_fc_cser_s8(const tc_fc_dims *dims, const tc_quant_params *quant,
+                        const tc_cser_weights *weights, const int8_t *input, int8_t *output);
+
+#endif /* TC_FC_H */

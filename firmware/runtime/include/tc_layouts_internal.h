@@ -1,0 +1,162 @@
+/**
+ * @file tc_layouts_internal.h
+ * @brief Internals shared by the weight-op kernels (not a public API).
+ *
+ * Every weight op is "rows x patch": for one output position, each of the
+ * `rows` output channels is a dot product of its weight row with the inputs
+ * of a patch. A patch is `runs` runs of `run_len` inputs, `elem_step` apart
+ * inside a run and `run_stride` apart between runs:
+ *   FC:        1 run of fan_in, step 1
+ *   conv2d:    kernel_h runs of kernel_w*in_c, step 1, stride in_w*in_c
+ *   depthwise: kernel_h runs of kernel_w, step in_c, stride in_w*in_c
+ * The per-layout "row engines" (tc_rows_<layout>_s8, defined next to the FC
+ * kernel of that layout) compute all rows of one output position; the conv
+ * kernels call them once per output position. Row r reads x + r*x_step
+ * (x_step = 1 for depthwise, where row = channel, else 0).
+ */
+#ifndef TC_LAYOUTS_INTERNAL_H
+#define TC_LAYOUTS_INTERNAL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "tc_conv2d.h"
+#include "tc_fc.h"
+#include "tc_layouts.h"
+#include "tc_requant.h"
+#include "tc_types.h"
+
+typedef struct {
+    int32_t runs, run_len, elem_step, run_stride;
+} tc_patch;
+
+/** A row engine: all `rows` outputs of one position (w points to the layout struct). */
+typedef void (*tc_rows_fn)(const void *w, const tc_quant_params *q, int32_t rows,
+                           const tc_patch *patch, const int8_t *x, int32_t x_step, int8_t *out);
+
+void tc_rows_dense_s8(const void *w, const tc_quant_params *q, int32_t rows,
+                      const tc_patch *patch, const int8_t *x, int32_t x_step, int8_t *out);
+void tc_rows_csr_s8(const void *w, const tc_quant_params *q, int32_t rows,
+                    const tc_patch *patch, const int8_t *x, int32_t x_step, int8_t *out);
+void tc_rows_cer_s8(const void *w, const tc_quant_params *q, int32_t rows,
+                    const tc_patch *patch, const int8_t *x, int32_t x_step, int8_t *out);
+void tc_rows_cser_s8(const void *w, const tc_quant_params *q, int32_t rows,
+                     const tc_patch *patch, const int8_t *x, int32_t x_step, int8_t *out);
+
+/** Element i of an index array of type t (used per row or per call, not per element). */
+static inline uint32_t tc_index_at(const void *a, tc_index_type t, int32_t i)
+{
+    switch (t) {
+    case TC_INDEX_U8:
+        return ((const uint8_t *)a)[i];
+    case TC_INDEX_U16:
+        return ((const uint16_t *)a)[i];
+    default:
+        return ((const uint32_t *)a)[i];
+    }
+}
+
+/** 0, 1, 2 for uint8/16/32 (index into tables of specialised loops); -1 if invalid. */
+static inline int32_t tc_index_slot(tc_index_type t)
+{
+    return t == TC_INDEX_U8 ? 0 : t == TC_INDEX_U16 ? 1 : t == TC_INDEX_U32 ? 2 : -1;
+}
+
+/** Sum of all inputs of a patch (CER/CSER rows when omega[0] != 0). */
+static inline int32_t tc_patch_sum(const int8_t *x, const tc_patch *p)
+{
+    int32_t s = 0;
+    for (int32_t r = 0; r < p->runs; ++r) {
+        const int8_t *xr = x + r * p->run_stride;
+        for (int32_t i = 0; i < p->run_len; ++i) {
+            s += xr[i * p->elem_step];
+        }
+    }
+    return s;
+}
+
+static inline int8_t tc_out_s8(int32_t acc, const tc_quant_params *q, int32_t r)
+{
+    return tc_requantize_s8(acc, q->m[r], q->shift[r], q->z_out, q->act_min, q->act_max);
+}
+
+static inline int tc_quant_ok(const tc_quant_params *q)
+{
+    return q != NULL && q->bias_f != NULL && q->m != NULL && q->shift != NULL &&
+           q->act_min >= -128 && q->act_min <= q->act_max && q->act_max <= 127;
+}
+
+/* Layout checks, once per call. */
+static inline int tc_dense_ok(const tc_dense_weights *w)
+{
+    return w != NULL && w->weights != NULL && w->bits >= 1 && w->bits <= 8;
+}
+
+static inline int tc_csr_ok(const tc_csr_weights *w)
+{
+    return w != NULL && w->row_ptr != NULL && tc_index_slot(w->col_idx_type) >= 0 &&
+           tc_index_slot(w->row_ptr_type) >= 0;
+}
+
+static inline int tc_cer_ok(const tc_cer_weights *w)
+{
+    return w != NULL && w->omega != NULL && w->omega_ptr != NULL && w->row_ptr != NULL &&
+           tc_index_slot(w->col_idx_type) >= 0 && tc_index_slot(w->omega_ptr_type) >= 0 &&
+           tc_index_slot(w->row_ptr_type) >= 0;
+}
+
+static inline int tc_cser_ok(const tc_cser_weights *w)
+{
+    return w != NULL && w->omega != NULL && w->omega_ptr != NULL && w->row_ptr != NULL &&
+           tc_index_slot(w->col_idx_type) >= 0 && tc_index_slot(w->omega_ptr_type) >= 0 &&
+           tc_index_slot(w->row_ptr_type) >= 0;
+}
+
+/** FC: one position, a single run of fan_in inputs. */
+static inline tc_status tc_fc_run(const tc_fc_dims *d, const tc_quant_params *q, const void *w,
+                                  const int8_t *input, int8_t *output, tc_rows_fn fn)
+{
+    if (d == NULL || d->fan_in < 1 || d->units < 1 || !tc_quant_ok(q) || w == NULL ||
+        input == NULL || output == NULL) {
+        return TC_ERR_ARG;
+    }
+    const tc_patch patch = {1, d->fan_in, 1, 0};
+    fn(w, q, d->units, &patch, input, 0, output);
+    return TC_OK;
+}
+
+/** Check a valid convolution's dims; depthwise requires out_c == in_c. */
+static inline int tc_conv_dims_ok(const tc_conv_dims *d, int depthwise)
+{
+    return d != NULL && d->in_h >= 1 && d->in_w >= 1 && d->in_c >= 1 && d->kernel_h >= 1 &&
+           d->kernel_w >= 1 && d->kernel_h <= d->in_h && d->kernel_w <= d->in_w &&
+           d->stride_h >= 1 && d->stride_w >= 1 && d->out_c >= 1 &&
+           d->out_h == (d->in_h - d->kernel_h) / d->stride_h + 1 &&
+           d->out_w == (d->in_w - d->kernel_w) / d->stride_w + 1 &&
+           (!depthwise || d->out_c == d->in_c);
+}
+
+/** Run a row engine at every output position of a valid (depthwise) convolution. */
+static inline tc_status tc_conv_run(const tc_conv_dims *d, const tc_quant_params *q,
+                                    const void *w, const int8_t *input, int8_t *output,
+                                    int depthwise, tc_rows_fn fn)
+{
+    if (!tc_conv_dims_ok(d, depthwise) || !tc_quant_ok(q) || w == NULL || input == NULL ||
+        output == NULL) {
+        return TC_ERR_ARG;
+    }
+    const int32_t row_stride = d->in_w * d->in_c;
+    const tc_patch patch = {d->kernel_h, depthwise ? d->kernel_w : d->kernel_w * d->in_c,
+                            depthwise ? d->in_c : 1, row_stride};
+    for (int32_t oy = 0; oy < d->out_h; ++oy) {
+        const int8_t *x_row = input + oy * d->stride_h * row_stride;
+        int8_t *out = output + oy * d->out_w * d->out_c;
+        for (int32_t ox = 0; ox < d->out_w; ++ox) {
+            fn(w, q, d->out_c, &patch, x_row + ox * d->stride_w * d->in_c, depthwise, out);
+            out += d->out_c;
+        }
+    }
+    return TC_OK;
+}
+
+#endif /* TC_LAYOUTS_INTERNAL_H */

@@ -1,0 +1,299 @@
+"""Host tier: the weight-op C kernels in every layout against the numpy spec.
+
+tc_{fc,conv2d,dwconv2d}_{dense,csr,cer,cser}_s8 (firmware/runtime/src) are
+compiled with the host cc and strict flags (tests/cbuild.py), fed the arrays
+of tinycompress.layouts through ctypes, and compared exactly with
+tinycompress.reference.weight_ops on hypothesis-generated matrices.
+"""
+from __future__ import annotations
+
+import ctypes as C
+
+import numpy as np
+import pytest
+from hypothesis import example, given, settings
+from hypothesis import strategies as st
+
+from tests.cbuild import RUNTIME, build_shared
+from tinycompress import layouts
+from tinycompress.reference import weight_ops as wo
+
+pytestmark = pytest.mark.host
+LAYOUTS = layouts.LAYOUT_NAMES
+SOURCES = [RUNTIME / "src" / f"tc_{op}_{lay}_s8.c"
+           for op in ("fc", "conv2d", "dwconv2d") for lay in LAYOUTS]
+SETTINGS = settings(max_examples=40, deadline=None)
+INDEX_TYPE = {np.dtype(np.uint8): 1, np.dtype(np.uint16): 2, np.dtype(np.uint32): 4}
+VP, I = C.c_void_p, C.c_int32
+
+
+def _struct(name, fields):
+    return type(name, (C.Structure,), {"_fields_": fields})
+
+
+Quant = _struct("Quant", [("bias_f", VP), ("m", VP), ("shift", VP),
+                          ("z_out", I), ("act_min", I), ("act_max", I)])
+Dense = _struct("Dense", [("weights", VP), ("bits", I)])
+Csr = _struct("Csr", [("values", VP), ("col_idx", VP), ("col_idx_type", C.c_int),
+                      ("row_ptr", VP), ("row_ptr_type", C.c_int)])
+_CER = [("omega", VP), ("col_idx", VP), ("col_idx_type", C.c_int), ("omega_ptr", VP),
+        ("omega_ptr_type", C.c_int), ("row_ptr", VP), ("row_ptr_type", C.c_int)]
+Cer = _struct("Cer", _CER)
+Cser = _struct("Cser", _CER + [("omega_idx", VP)])
+FcDims = _struct("FcDims", [("fan_in", I), ("units", I)])
+ConvDims = _struct("ConvDims", [(f, I) for f in (
+    "in_h", "in_w", "in_c", "kernel_h", "kernel_w", "stride_h", "stride_w",
+    "out_h", "out_w", "out_c")])
+
+
+@pytest.fixture(scope="module")
+def lib():
+    return build_shared(SOURCES)
+
+
+def _ptr(a: np.ndarray):
+    """Data pointer, or NULL for an empty array (as the renderer passes it)."""
+    return None if a.size == 0 else a.ctypes.data
+
+
+def weights_struct(lay: layouts.Layout):
+    """The C weights struct of a Layout (arrays kept alive by the Layout)."""
+    a = lay.arrays
+    if lay.name == "dense":
+        return Dense(_ptr(a["weights"]), lay.bits)
+    fields = {k: _ptr(v) for k, v in a.items()}
+    fields.update({f"{k}_type": INDEX_TYPE[v.dtype] for k, v in a.items()
+                   if k in ("col_idx", "omega_ptr", "row_ptr")})
+    return {"csr": Csr, "cer": Cer, "cser": Cser}[lay.name](**fields)
+
+
+def quant_struct(p: wo.WeightOpParams):
+    keep = [np.ascontiguousarray(v, dtype=np.int32) for v in (p.bias_f, p.m, p.shift)]
+    return Quant(*[k.ctypes.data for k in keep], p.z_out, p.act_min, p.act_max), keep
+
+
+def assert_same(what: str, got: np.ndarray, expected: np.ndarray):
+    """Exact equality; on failure name the case, the first index, expected and got."""
+    assert got.shape == expected.shape, f"{what}: shape {got.shape} != {expected.shape}"
+    bad = np.argwhere(got != expected)
+    if bad.size:
+        i = tuple(int(v) for v in bad[0])
+        raise AssertionError(f"{what}: {len(bad)} mismatches; first at index {i}: "
+                             f"expected {int(expected[i])}, got {int(got[i])}")
+
+
+def call(lib, fn_name: str, dims, lay, params, x: np.ndarray, out_shape) -> np.ndarray:
+    w = weights_struct(lay)
+    q, _keep = quant_struct(params)
+    x = np.ascontiguousarray(x, dtype=np.int8)
+    out = np.full(out_shape, 77, dtype=np.int8)
+    fn = getattr(lib, fn_name)
+    fn.restype = C.c_int
+    status = fn(C.byref(dims), C.byref(q), C.byref(w), C.c_void_p(x.ctypes.data),
+                C.c_void_p(out.ctypes.data))
+    assert status == 0, f"{fn_name} returned {status}"
+    return out
+
+
+# ---- generated cases -------------------------------------------------------------
+
+KINDS = ("random", "sparse", "zero", "one_value", "mode_not_zero")
+
+
+def make_levels(rng, kind: str, rows: int, cols: int, bits: int) -> np.ndarray:
+    """A level matrix of one of KINDS, within the symmetric range of `bits`."""
+    hi = (1 << (bits - 1)) - 1
+    if kind == "zero":
+        return np.zeros((rows, cols), np.int64)
+    if kind == "one_value":
+        return np.full((rows, cols), rng.integers(-hi, hi + 1), np.int64)
+    m = rng.integers(-hi, hi + 1, (rows, cols))
+    if kind == "random":
+        return m
+    keep = rng.random((rows, cols)) < rng.choice([0.05, 0.2, 0.5])
+    fill = 0 if kind == "sparse" else rng.choice([v for v in range(-hi, hi + 1) if v != 0])
+    return np.where(keep, m, fill)  # mode_not_zero: most entries are `fill` != 0
+
+
+def make_params(rng, levels: np.ndarray, clamp: str = "none") -> wo.WeightOpParams:
+    """Random per-channel requantization scaled to the rows, so outputs mostly land
+    inside int8 instead of saturating (a saturated output would hide a wrong sum).
+
+    A row's sum over random int8 x has spread ~ 74 * ||W[r]||; the shift maps that
+    to ~ +-64, jittered by one bit either way.
+    """
+    rows = levels.shape[0]
+    spread = 74.0 * np.sqrt((levels.astype(np.float64) ** 2).sum(axis=1)) + 1.0
+    shift = 6 - np.ceil(np.log2(spread)).astype(np.int64) + rng.integers(-1, 2, rows)
+    act_min, act_max = {"none": (-128, 127), "relu": (int(rng.integers(-128, 128)), 127),
+                        "narrow": (-30, 40)}[clamp]
+    return wo.WeightOpParams(
+        bias_f=rng.integers(-spread.astype(np.int64), spread.astype(np.int64) + 1).astype(np.int32),
+        m=rng.integers(1 << 30, (1 << 31) - 1, rows).astype(np.int32),
+        shift=np.clip(shift, -31, 30).astype(np.int32),
+        z_out=int(rng.integers(-128, 128)), act_min=act_min, act_max=act_max)
+
+
+def draw_levels(draw, rows: int, cols: int, bits: int) -> np.ndarray:
+    rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
+    return make_levels(rng, draw(st.sampled_from(KINDS)), rows, cols, bits)
+
+
+def draw_params(draw, levels: np.ndarray) -> wo.WeightOpParams:
+    rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
+    return make_params(rng, levels, draw(st.sampled_from(["none", "none", "relu", "narrow"])))
+
+
+@st.composite
+def fc_cases(draw):
+    bits = draw(st.integers(2, 8))
+    rows, cols = draw(st.integers(1, 9)), draw(st.integers(1, 40))
+    levels = draw_levels(draw, rows, cols, bits)
+    x = np.random.default_rng(draw(st.integers(0, 2**32 - 1))).integers(-128, 128, cols)
+    return bits, levels, x.astype(np.int8), draw_params(draw, levels)
+
+
+def check_fc(lib, bits, levels, x, params, tag=""):
+    expected = wo.fc_s8(x, levels, params)
+    rows, cols = levels.shape
+    for name in LAYOUTS:
+        lay = layouts.encode_as(name, levels, bits)
+        got = call(lib, f"tc_fc_{name}_s8", FcDims(cols, rows), lay, params, x, (rows,))
+        assert_same(f"fc {name} {bits}-bit {rows}x{cols}{tag}", got, expected)
+
+
+@SETTINGS
+@given(fc_cases())
+def test_fc_all_layouts_match_reference(lib, case):
+    check_fc(lib, *case)
+
+
+@pytest.mark.parametrize("bits", range(2, 9))
+@pytest.mark.parametrize("kind", KINDS)
+def test_fc_every_bit_width_and_kind(lib, bits, kind):
+    # a fixed sweep next to hypothesis, so every (layout, bits, kind) is always run
+    for seed, (rows, cols) in enumerate(((1, 1), (1, 17), (6, 1), (7, 29), (16, 64))):
+        rng = np.random.default_rng(1000 * bits + seed)
+        levels = make_levels(rng, kind, rows, cols, bits)
+        x = rng.integers(-128, 128, cols).astype(np.int8)
+        check_fc(lib, bits, levels, x, make_params(rng, levels), f" {kind} seed {seed}")
+
+
+@pytest.mark.parametrize("bits", [1, 3, 5, 6, 7])
+def test_fc_odd_bit_widths(lib, bits):
+    # 1-bit two's complement holds {-1, 0}; the others their symmetric range
+    rng = np.random.default_rng(bits)
+    lo, hi = (-1, 0) if bits == 1 else (-(1 << (bits - 1)) + 1, (1 << (bits - 1)) - 1)
+    for rows, cols in ((1, 1), (3, 7), (5, 33)):
+        levels = rng.integers(lo, hi + 1, (rows, cols))
+        x = rng.integers(-128, 128, cols).astype(np.int8)
+        params = wo.WeightOpParams(rng.integers(-999, 999, rows).astype(np.int32),
+                                   np.full(rows, 1 << 30, np.int32), np.full(rows, -3, np.int32),
+                                   5, -128, 127)
+        check_fc(lib, bits, levels, x, params, f" (seed {bits})")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("cols", [257, 300, 65_537, 70_000])
+def test_fc_wide_rows_need_wide_indices(lib, cols):
+    # > 256 columns: uint16 col_idx; > 65,536: uint32 col_idx (and omega_ptr for dense rows)
+    rng = np.random.default_rng(cols)
+    levels = np.where(rng.random((3, cols)) < 0.5, rng.integers(-7, 8, (3, cols)), 0)
+    levels[:, -1] = 3  # the last column is stored, so the widest index is used
+    x = rng.integers(-128, 128, cols).astype(np.int8)
+    params = wo.WeightOpParams(np.array([0, -5000, 777], np.int32),
+                               np.full(3, 1 << 30, np.int32), np.full(3, -12, np.int32),
+                               -3, -128, 127)
+    expect_col = np.uint16 if cols <= 65_536 else np.uint32
+    assert layouts.encode_as("csr", levels, 4).arrays["col_idx"].dtype == expect_col
+    check_fc(lib, 4, levels, x, params)
+
+
+def conv_offsets(kh, kw, cin, w_in, depthwise=False) -> np.ndarray:
+    """BRIEF's col_map: input offset of each column from the patch origin."""
+    ky, kx, ci = np.meshgrid(np.arange(kh), np.arange(kw), np.arange(1 if depthwise else cin),
+                             indexing="ij")
+    return ((ky * w_in + kx) * cin + ci).ravel()
+
+
+@st.composite
+def conv_cases(draw, depthwise: bool):
+    bits = draw(st.integers(2, 8))
+    kh, kw = draw(st.integers(1, 3)), draw(st.integers(1, 3))
+    sh, sw = draw(st.integers(1, 2)), draw(st.integers(1, 2))
+    h, w = draw(st.integers(kh, 7)), draw(st.integers(kw, 7))
+    cin = draw(st.integers(1, 4))
+    cout = cin if depthwise else draw(st.integers(1, 5))
+    cols = kh * kw * (1 if depthwise else cin)
+    levels = draw_levels(draw, cout, cols, bits)
+    x = np.random.default_rng(draw(st.integers(0, 2**32 - 1))).integers(-128, 128, (h, w, cin))
+    return bits, (kh, kw), (sh, sw), x.astype(np.int8), levels, draw_params(draw, levels)
+
+
+def check_conv(lib, depthwise, bits, k, s, x, levels, params):
+    op = "dwconv2d" if depthwise else "conv2d"
+    ref = wo.dwconv2d_s8 if depthwise else wo.conv2d_s8
+    expected = ref(x, levels, k[0], k[1], s, params)
+    h, w, cin = x.shape
+    oh, ow, cout = expected.shape
+    dims = ConvDims(h, w, cin, k[0], k[1], s[0], s[1], oh, ow, cout)
+    col_map = conv_offsets(k[0], k[1], cin, w, depthwise)
+    for name in LAYOUTS:
+        lay = layouts.encode_as(name, levels, bits, col_map=None if name == "dense" else col_map)
+        got = call(lib, f"tc_{op}_{name}_s8", dims, lay, params, x, expected.shape)
+        assert_same(f"{op} {name} {bits}-bit x{x.shape} k{k} s{s} cout {cout}", got, expected)
+
+
+@SETTINGS
+@given(conv_cases(depthwise=False))
+def test_conv2d_all_layouts_match_reference(lib, case):
+    check_conv(lib, False, *case)
+
+
+@SETTINGS
+@given(conv_cases(depthwise=True))
+def test_dwconv2d_all_layouts_match_reference(lib, case):
+    check_conv(lib, True, *case)
+
+
+def test_conv_from_prepared_params(lib):
+    # the full path: float scales and bias -> prepare_weight_op -> every layout
+    rng = np.random.default_rng(7)
+    levels = np.where(rng.random((6, 3 * 3 * 2)) < 0.3, rng.integers(-7, 8, (6, 18)), 0)
+    params = wo.prepare_weight_op(levels, rng.uniform(0.01, 0.1, 6), rng.normal(size=6),
+                                  s_in=0.05, z_in=-7, s_out=0.2, z_out=3, act_min=3, act_max=127)
+    x = rng.integers(-128, 128, (9, 8, 2)).astype(np.int8)
+    check_conv(lib, False, 4, (3, 3), (2, 1), x, levels, params)
+
+
+def test_bad_arguments_are_rejected(lib):
+    levels = np.ones((2, 4), np.int64)
+    params = wo.WeightOpParams(np.zeros(2, np.int32), np.full(2, 1 << 30, np.int32),
+                               np.zeros(2, np.int32), 0, -128, 127)
+    q, _keep = quant_struct(params)
+    x, out = np.zeros(16, np.int8), np.zeros(16, np.int8)
+    for name in LAYOUTS:
+        w = weights_struct(layouts.encode_as(name, levels, 4))
+        fc = getattr(lib, f"tc_fc_{name}_s8")
+        assert fc(C.byref(FcDims(0, 2)), C.byref(q), C.byref(w), x.ctypes.data,
+                  out.ctypes.data) == -1
+        assert fc(C.byref(FcDims(4, 2)), C.byref(q), None, x.ctypes.data, out.ctypes.data) == -1
+        conv = getattr(lib, f"tc_conv2d_{name}_s8")
+        wrong_out_h = ConvDims(4, 4, 1, 2, 2, 1, 1, 2, 3, 2)  # out_h must be 3
+        assert conv(C.byref(wrong_out_h), C.byref(q), C.byref(w), x.ctypes.data,
+                    out.ctypes.data) == -1
+
+
+@pytest.mark.parametrize("bits", range(2, 9))
+@pytest.mark.parametrize("depthwise", [False, True], ids=["conv2d", "dwconv2d"])
+def test_conv_every_bit_width(lib, bits, depthwise):
+    # fixed sweep: odd sizes, strides 1 and 2, every kind of matrix
+    geometries = [((7, 5, 3), (3, 3), (1, 1)), ((9, 6, 2), (3, 2), (2, 2)),
+                  ((5, 5, 4), (1, 1), (2, 1)), ((6, 7, 1), (2, 3), (1, 2))]
+    for seed, ((h, w, cin), k, s) in enumerate(geometries):
+        rng = np.random.default_rng(100 * bits + seed)
+        cout = cin if depthwise else 1 + seed
+        cols = k[0] * k[1] * (1 if depthwise else cin)
+        levels = make_levels(rng, KINDS[seed % len(KINDS)], cout, cols, bits)
+        x = rng.integers(-128, 128, (h, w, cin)).astype(np.int8)
+        check_conv(lib, depthwise, bits, k, s, x, levels, make_params(rng, levels))
