@@ -137,3 +137,24 @@ def test_missing_qemu_is_a_tool_error(hello_elves, tmp_path, monkeypatch):
     monkeypatch.setattr(shutil, "which", lambda _name: None)
     with pytest.raises(ToolError, match="apt-get install --no-install-recommends qemu-system-arm"):
         run_elf(elf, machine, timeout_s=5, cwd=tmp_path)
+
+
+ALL_BOARDS = ["nucleo_f401re", "nucleo_l476rg", "nucleo_l4r5zi", "nucleo_f746zg", "nucleo_h743zi",
+              "mps2_an385", "mps2_an386", "mps2_an500", "netduinoplus2"]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", ALL_BOARDS)
+def test_every_board_builds_and_its_sim_build_runs(name, tmp_path, firmware_project, offline_core):
+    """Both envs link with the generated scripts; the simulation build runs on the board's machine."""
+    board = load_board(name)
+    project = firmware_project(tmp_path / "p", name, {"src/main.c": HELLO_C})
+    sim = run_pio(project, env="sim", core_dir=offline_core)
+    if not board.is_qemu:
+        hw = run_pio(project, env="hw", core_dir=offline_core)
+        assert re.search(r"text\s+data\s+bss", hw.output)  # the size report
+    (tmp_path / "input.txt").write_text("0")
+    result = run_elf(sim.elf, sim_machine(board).qemu_machine, timeout_s=30, cwd=tmp_path)
+    assert f"TC_HELLO_OK {name}\n" in result.stdout and result.exit_code == 0, result.stdout + result.stderr
+    loops = _loops(result.stdout)
+    assert loops[5000] - loops[1000] == 8000  # exact on every machine (see test above)

@@ -158,6 +158,16 @@ def test_missing_path():
 def test_text_file_is_not_a_model(tmp_path, name):
     path = tmp_path / name
     path.write_text("this is not a model\n")
+    with pytest.raises(ModelLoadError, match="is not a Keras model file"):
+        load(path)
+
+
+def test_broken_keras_archive(tmp_path):
+    import zipfile
+
+    path = tmp_path / "broken.keras"
+    with zipfile.ZipFile(path, "w") as zf:
+        zf.writestr("config.json", "{not json")
     with pytest.raises(ModelLoadError, match="cannot read model file") as info:
         load(path)
     assert "\n" not in str(info.value) and info.value.__cause__ is not None

@@ -92,6 +92,7 @@ def test_lowering_of_the_digits_cnn(digits_graph, split):
     assert conv1.params.act_min == conv1.zero_point and conv1.params.act_max == 127
     soft = q.node("logits_softmax")
     assert (soft.scale, soft.zero_point) == (1 / 256, -128)
+    assert (soft.source, pad.source, conv1.source) == ("logits", "conv1", "conv1")
     assert q.node("pool1").scale == conv1.scale  # max pool keeps its input's quantization
 
 

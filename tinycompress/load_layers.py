@@ -66,9 +66,9 @@ class LayerContext:
 
 def to_numpy(variable) -> np.ndarray:
     """A Keras variable as a float32 numpy array (copied)."""
-    import keras
-
-    return np.array(keras.ops.convert_to_numpy(variable), dtype=np.float32)
+    # .numpy() rather than keras.ops.convert_to_numpy: the latter trips a
+    # numpy 2 DeprecationWarning (__array__ without copy=) on every weight.
+    return np.array(variable.numpy(), dtype=np.float32)
 
 
 def _bias(layer, units: int) -> np.ndarray:

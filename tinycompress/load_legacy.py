@@ -14,6 +14,7 @@ import json
 import re
 import shutil
 import tempfile
+import zipfile
 from pathlib import Path
 
 from tinycompress.errors import ModelLoadError
@@ -35,6 +36,9 @@ def load_keras_model(path: Path):
         return _load_saved_model_dir(keras, path)
     if _is_h5(path):
         return _load_h5(keras, path)
+    if not zipfile.is_zipfile(path):
+        raise ModelLoadError(
+            f"{path} is not a Keras model file (neither a .keras zip archive nor HDF5)")
     try:
         return keras.models.load_model(path, compile=False)
     except Exception as exc:
@@ -56,10 +60,10 @@ def _load_saved_model_dir(keras, path: Path):
         raise ModelLoadError(f"{path} is a directory but not a SavedModel (no saved_model.pb)")
     try:
         return keras.models.load_model(path, compile=False)
-    except Exception as exc:
+    except Exception as exc:  # Keras 3 reads no SavedModel; its message is a paragraph
         raise ModelLoadError(
-            f"cannot recover Keras layers from SavedModel {path} ({_first_line(exc)}); "
-            "re-save the model with model.save('model.keras') and load that") from exc
+            f"cannot recover Keras layers from SavedModel {path}: Keras 3 reads only "
+            ".keras and .h5 files; re-save the model with model.save('model.keras')") from exc
 
 
 def _load_h5(keras, path: Path):

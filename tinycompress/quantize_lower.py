@@ -11,7 +11,8 @@ so calibration can observe every tensor the integer graph will hold:
   relu/relu6 elsewhere stay fused (they become act_min/act_max clamps).
 
 Weight ops keep their names (bits, sparsity and layouts are specified by
-layer name); consumers and graph outputs are rewired to the new nodes.
+layer name); consumers and graph outputs are rewired to the new nodes, which
+record the layer they came from in attrs["source"].
 """
 from __future__ import annotations
 
@@ -51,7 +52,7 @@ def _pad_node(node: Node, names: set[str]) -> Node | None:
         return None
     shape = (h + sum(pads[0]), w + sum(pads[1]), c)
     pad = Node(_unique(names, f"{node.name}_pad"), "zero_pad2d", [node.inputs[0]],
-               [node.input_shapes[0]], shape, attrs={"pads": pads})
+               [node.input_shapes[0]], shape, attrs={"pads": pads, "source": node.name})
     node.inputs = [pad.name] + node.inputs[1:]
     node.input_shapes = [shape] + node.input_shapes[1:]
     return pad
@@ -65,8 +66,8 @@ def _activation_node(node: Node, names: set[str]) -> Node | None:
     if node.op in CLAMP_OPS and act in CLAMP_ACTIVATIONS:
         return None
     new = Node(_unique(names, f"{node.name}_{act}"), "activation", [node.name],
-               [node.output_shape], node.output_shape, activation=act,
-               activation_alpha=node.activation_alpha)
+               [node.output_shape], node.output_shape, attrs={"source": node.name},
+               activation=act, activation_alpha=node.activation_alpha)
     node.activation, node.activation_alpha = "linear", 0.0
     return new
 

@@ -50,7 +50,7 @@ def _qnode(node: Node, op: str, qp: tuple[float, int], **kw) -> QNode:
     return QNode(name=node.name, op=op, inputs=list(node.inputs),
                  input_shapes=[tuple(s) for s in node.input_shapes],
                  output_shape=tuple(node.output_shape), scale=float(qp[0]),
-                 zero_point=int(qp[1]), source=node.name, **kw)
+                 zero_point=int(qp[1]), source=node.attrs.get("source", node.name), **kw)
 
 
 def clamp_range(activation: str, scale: float, zp: int) -> tuple[int, int]:

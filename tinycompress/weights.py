@@ -21,6 +21,7 @@ import numpy as np
 from tinycompress.layouts import Layout
 from tinycompress.quantize_graph import QNode
 
+
 def quant_arrays(node: QNode) -> dict[str, np.ndarray]:
     """bias_f, m and shift of a weight node, as the firmware stores them."""
     p = node.params
