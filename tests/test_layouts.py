@@ -1,0 +1,248 @@
+"""Weight layouts: hand-derived arrays and bytes (derivations in comments),
+round trips, byte accounting, index narrowing, op counts and the chooser."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from hypothesis.extra import numpy as hnp
+
+from tinycompress import layouts
+from tinycompress.layouts import cer, cser, csr, dense
+
+DESIGN_M = np.array([[0, 2, 0, 2, 1, 0],
+                     [1, 0, 0, 0, 0, 0],
+                     [0, 0, 1, 2, 0, 2]])
+
+
+def arrays_of(lay):
+    """{name: (list, dtype name)} for exact comparison."""
+    return {k: (v.tolist(), v.dtype.name) for k, v in lay.arrays.items()}
+
+
+def test_cer_design_worked_example():
+    # DESIGN.md: counts 0->11, 2->4, 1->3 -> omega [0, 2, 1]; row 1 has an empty
+    # group for 2 before its group for 1; every index fits uint8.
+    lay = cer.encode(DESIGN_M)
+    assert arrays_of(lay) == {
+        "omega": ([0, 2, 1], "int8"),
+        "col_idx": ([1, 3, 4, 0, 3, 5, 2], "uint8"),
+        "omega_ptr": ([0, 2, 3, 3, 4, 6, 7], "uint8"),
+        "row_ptr": ([0, 2, 4, 6], "uint8"),
+    }
+    assert lay.nbytes == 3 + 7 + 7 + 4
+
+
+def test_cser_design_example():
+    # same groups without the empty one: row0 (2:{1,3}) (1:{4}); row1 (1:{0});
+    # row2 (2:{3,5}) (1:{2}) -> 5 groups, value indices 1,2,2,1,2
+    lay = cser.encode(DESIGN_M)
+    assert arrays_of(lay) == {
+        "omega": ([0, 2, 1], "int8"),
+        "col_idx": ([1, 3, 4, 0, 3, 5, 2], "uint8"),
+        "omega_ptr": ([0, 2, 3, 4, 6, 7], "uint8"),
+        "row_ptr": ([0, 2, 3, 5], "uint8"),
+        "omega_idx": ([1, 2, 2, 1, 2], "uint8"),
+    }
+    assert lay.nbytes == 3 + 7 + 6 + 4 + 5
+
+
+def test_csr_design_example():
+    # non-zeros row by row: (0,1)=2 (0,3)=2 (0,4)=1 | (1,0)=1 | (2,2)=1 (2,3)=2 (2,5)=2
+    lay = csr.encode(DESIGN_M)
+    assert arrays_of(lay) == {
+        "values": ([2, 2, 1, 1, 1, 2, 2], "int8"),
+        "col_idx": ([1, 3, 4, 0, 2, 3, 5], "uint8"),
+        "row_ptr": ([0, 3, 4, 7], "uint8"),
+    }
+    assert lay.nbytes == 7 + 7 + 4
+
+
+@pytest.mark.parametrize("bits, row, expected", [
+    # 1 bit, {-1, 0} -> codes 1,0,1,1,0,0,0,1 | 1: LSB first 0b10001101 = 0x8D, then 0x01
+    (1, [-1, 0, -1, -1, 0, 0, 0, -1, -1], [0x8D, 0x01]),
+    # 2 bits: 01 11 00 10 | 01 -> 1 | 3<<2 | 0<<4 | 2<<6 = 0x8D, then 0x01
+    (2, [1, -1, 0, -2, 1], [0x8D, 0x01]),
+    # 3 bits: 001 111 011 100, stream bits (LSB of each code first)
+    # 1,0,0 | 1,1,1 | 1,1,0 | 0,0,1 -> byte0 bits0-7 = 1,0,0,1,1,1,1,1 = 0xF9,
+    # byte1 bits 8-11 = 0,0,0,1 = 0x08
+    (3, [1, -1, 3, -4], [0xF9, 0x08]),
+    # 4 bits: nibbles 1 F 7 9 3, low nibble first -> 0xF1 0x97 0x03
+    (4, [1, -1, 7, -7, 3], [0xF1, 0x97, 0x03]),
+])
+def test_dense_packing_bytes(bits, row, expected):
+    lay = dense.encode(np.array([row]), bits)
+    assert lay.arrays["weights"].dtype == np.uint8
+    assert lay.arrays["weights"].tolist() == expected
+    assert lay.nbytes == len(expected)
+    assert lay.decode().tolist() == [row]
+
+
+def test_dense_8bit_is_plain_int8():
+    lay = dense.encode(np.array([[1, -1], [127, -127]]), 8)
+    assert arrays_of(lay) == {"weights": ([1, -1, 127, -127], "int8")}
+
+
+def test_dense_rows_start_on_a_byte():
+    # 3 levels at 4 bits = 12 bits -> 2 bytes per row, the last high nibble is padding:
+    # row0 1,2,3 -> 0x21 0x03; row1 4,5,6 -> 0x54 0x06
+    lay = dense.encode(np.array([[1, 2, 3], [4, 5, 6]]), 4)
+    assert lay.arrays["weights"].tolist() == [0x21, 0x03, 0x54, 0x06]
+    assert lay.nbytes == 4
+
+
+def test_empty_row():
+    # counts 0->5, 3->1: omega [0, 3]; row 0 has no groups, row 1 one group {1}
+    m = np.array([[0, 0, 0], [0, 3, 0]])
+    assert arrays_of(cer.encode(m)) == {
+        "omega": ([0, 3], "int8"), "col_idx": ([1], "uint8"),
+        "omega_ptr": ([0, 1], "uint8"), "row_ptr": ([0, 0, 1], "uint8")}
+    assert arrays_of(csr.encode(m)) == {
+        "values": ([3], "int8"), "col_idx": ([1], "uint8"), "row_ptr": ([0, 0, 1], "uint8")}
+    assert cser.encode(m).arrays["omega_idx"].tolist() == [1]
+
+
+def test_all_zero_tensor():
+    # omega [0] and no groups: 1 + 0 + 1 + 3 bytes; CSR only its row pointers (3)
+    m = np.zeros((2, 3), np.int64)
+    lay = cer.encode(m)
+    assert arrays_of(lay) == {"omega": ([0], "int8"), "col_idx": ([], "uint8"),
+                              "omega_ptr": ([0], "uint8"), "row_ptr": ([0, 0, 0], "uint8")}
+    assert lay.nbytes == 5
+    assert csr.encode(m).nbytes == 3
+    assert dense.encode(m, 4).arrays["weights"].tolist() == [0, 0, 0, 0]  # 2 rows x 2 bytes
+    for name in layouts.LAYOUT_NAMES:
+        assert (layouts.encode_as(name, m, 4).decode() == m).all()
+
+
+def test_single_column_and_nonzero_omega0():
+    # counts 2->2, 0->1, -1->1; tie 0 vs -1 -> smaller |v| first: omega [2, 0, -1].
+    # row0 = omega[0] (no groups); row1 0 = omega[1] -> group {0}; row2 -1 = omega[2]
+    # -> empty group for 0, then {0}; row3 no groups.
+    m = np.array([[2], [0], [-1], [2]])
+    lay = cer.encode(m)
+    assert arrays_of(lay) == {
+        "omega": ([2, 0, -1], "int8"), "col_idx": ([0, 0], "uint8"),
+        "omega_ptr": ([0, 1, 1, 2], "uint8"), "row_ptr": ([0, 0, 1, 3, 3], "uint8")}
+    assert (lay.decode() == m).all()
+    assert cser.encode(m).arrays["omega_idx"].tolist() == [1, 2]
+
+
+def test_tie_order_smaller_magnitude_then_negative_first():
+    # 0 three times; -2, -1, 1, 2 once each -> [0, -1, 1, -2, 2]
+    m = np.array([[1, -1, 2, -2, 0, 0, 0]])
+    assert cer.encode(m).arrays["omega"].tolist() == [0, -1, 1, -2, 2]
+
+
+def test_col_map_stores_offsets():
+    # conv 2x2 kernel over a 5-wide, 1-channel input: offsets ky*5 + kx = 0, 1, 5, 6
+    m = np.array([[0, 3, 0, -1], [2, 0, 0, 2]])
+    col_map = np.array([0, 1, 5, 6])
+    lay = csr.encode(m, col_map=col_map)
+    assert lay.arrays["col_idx"].tolist() == [1, 6, 0, 6]
+    for name in layouts.LAYOUT_NAMES:
+        assert (layouts.encode_as(name, m, 4, col_map).decode() == m).all()
+
+
+@pytest.mark.parametrize("last_offset, dtype", [
+    (255, np.uint8), (256, np.uint16), (65_535, np.uint16), (65_536, np.uint32)])
+def test_column_index_narrowing(last_offset, dtype):
+    # the largest stored column decides: 255 fits uint8, 256 needs uint16, ...
+    # (two 0s, two 1s: tie -> omega[0] = 0, so both 1s are stored)
+    m, col_map = np.array([[0, 0, 1, 1]]), np.array([0, 1, 2, last_offset])
+    for enc in (csr.encode, cer.encode, cser.encode):
+        assert enc(m, col_map=col_map).arrays["col_idx"].dtype == dtype
+
+
+@pytest.mark.parametrize("nnz, dtype", [(255, np.uint8), (256, np.uint16)])
+def test_pointer_narrowing(nnz, dtype):
+    # one row of nnz ones: row_ptr (CSR) and omega_ptr (CER) end at nnz
+    m = np.ones((1, nnz), np.int64)
+    m = np.concatenate([m, np.zeros((1, nnz), np.int64)])  # tie 0 vs 1 -> omega[0] = 0
+    assert csr.encode(m).arrays["row_ptr"].dtype == dtype
+    assert cer.encode(m).arrays["omega_ptr"].dtype == dtype
+
+
+def test_pointer_narrowing_at_65536():
+    m = np.zeros((2, 65_536), np.int64)
+    m[0, :] = 1  # 65,536 ones vs 65,536 zeros: tie -> 0 first (smaller |v|)
+    assert cer.encode(m).arrays["omega_ptr"].tolist() == [0, 65_536]
+    assert cer.encode(m).arrays["omega_ptr"].dtype == np.uint32
+    m[0, 0] = 0
+    assert cer.encode(m).arrays["omega_ptr"].dtype == np.uint16  # ends at 65,535
+
+
+def test_op_counts_design_example():
+    # CER: nnz 7, G 6, rows 3: loads 2*7 (col_idx, x) + 7 omega_ptr + 6 omega + 4 row_ptr
+    assert layouts.encode_as("cer", DESIGN_M).ops().as_dict() == {
+        "loads": 31, "adds": 13, "multiplies": 6, "writes": 3}
+    # CSER: G 5: 14 + 6 omega_ptr + 5 omega + 5 omega_idx + 4 row_ptr
+    assert layouts.encode_as("cser", DESIGN_M).ops().as_dict() == {
+        "loads": 34, "adds": 12, "multiplies": 5, "writes": 3}
+    # CSR: 3 loads per non-zero + 4 row_ptr; dense 8-bit: 18 weights + 18 inputs
+    assert layouts.encode_as("csr", DESIGN_M).ops().as_dict() == {
+        "loads": 25, "adds": 7, "multiplies": 7, "writes": 3}
+    assert layouts.encode_as("dense", DESIGN_M).ops().as_dict() == {
+        "loads": 36, "adds": 18, "multiplies": 18, "writes": 3}
+
+
+def test_op_counts_nonzero_omega0_add_the_row_sum():
+    # [[2],[0],[-1],[2]]: nnz 2, G 3 -> base loads 4+4+3+5 = 16, adds 5, mults 3;
+    # omega0 != 0 adds 1 column of loads/adds once and a multiply-add per row (4)
+    assert cer.encode(np.array([[2], [0], [-1], [2]])).ops().as_dict() == {
+        "loads": 17, "adds": 10, "multiplies": 7, "writes": 4}
+
+
+def test_choose_by_size_and_speed():
+    # DESIGN_M at 8 bits: dense 18, csr 18, cer 21, cser 25 -> tie goes to dense
+    assert layouts.choose(DESIGN_M, 8).name == "dense"
+    assert layouts.choose(DESIGN_M, 8, allowed=["cer", "cser"]).name == "cer"
+    rng = np.random.default_rng(0)
+    sparse = np.where(rng.random((64, 256)) < 0.05, rng.integers(-7, 8, (64, 256)), 0)
+    assert layouts.choose(sparse, 4).name in ("csr", "cer", "cser")
+    assert layouts.choose(sparse, 4, optimize="speed").name != "dense"
+    full = rng.integers(-127, 128, (16, 64))
+    assert layouts.choose(full, 8, optimize="speed").name == "dense"
+    with pytest.raises(ValueError, match="unknown layout"):
+        layouts.choose(DESIGN_M, 8, allowed=["coo"])
+    with pytest.raises(ValueError, match="optimize"):
+        layouts.choose(DESIGN_M, 8, optimize="energy")
+
+
+def test_bad_levels_are_rejected():
+    with pytest.raises(ValueError, match="do not fit"):
+        dense.encode(np.array([[8]]), 4)
+    with pytest.raises(ValueError, match="2-D"):
+        cer.encode(np.zeros(3, np.int64))
+    with pytest.raises(ValueError, match="col_map"):
+        csr.encode(np.ones((1, 2), np.int64), col_map=np.array([3, 3]))
+
+
+@st.composite
+def level_matrices(draw):
+    bits = draw(st.integers(1, 8))
+    lo, hi = -(1 << (bits - 1)), (1 << (bits - 1)) - 1
+    shape = draw(st.tuples(st.integers(1, 12), st.integers(1, 40)))
+    m = draw(hnp.arrays(np.int64, shape, elements=st.integers(lo, hi)))
+    if draw(st.booleans()):  # mostly one value (0 or not), as after pruning
+        m = np.where(draw(hnp.arrays(np.bool_, shape)), m, draw(st.integers(lo, hi)))
+    return bits, m
+
+
+@settings(max_examples=150, deadline=None)
+@given(level_matrices(), st.booleans(), st.integers(1, 5))
+def test_round_trip_and_bytes(case, with_map, gap):
+    bits, m = case
+    col_map = np.arange(m.shape[1]) * gap + 2 if with_map else None
+    for name in layouts.LAYOUT_NAMES:
+        lay = layouts.encode_as(name, m, bits, col_map)
+        assert (lay.decode() == m).all(), name
+        assert lay.nbytes == sum(a.nbytes for a in lay.arrays.values())
+        for key, a in lay.arrays.items():  # indices: the narrowest type for their values
+            if a.dtype.kind == "u" and key != "weights" and a.size:
+                assert a.dtype == layouts.index_dtype(int(a.max())), (name, key)
+        omega = lay.arrays.get("omega")
+        if omega is not None:  # omega by descending count
+            counts = [(m == v).sum() for v in omega]
+            assert counts == sorted(counts, reverse=True) and len(set(omega)) == len(omega)
