@@ -297,3 +297,18 @@ def test_conv_every_bit_width(lib, bits, depthwise):
         levels = make_levels(rng, KINDS[seed % len(KINDS)], cout, cols, bits)
         x = rng.integers(-128, 128, (h, w, cin)).astype(np.int8)
         check_conv(lib, depthwise, bits, k, s, x, levels, make_params(rng, levels))
+
+
+def test_prepare_weight_op_and_fc_by_hand():
+    # W = [[1, -2], [0, 3]], s_w = [0.5, 0.25], bias = [1.0, -0.3], s_in 0.1, z_in 4, s_out 0.2
+    # bias_q = round(1.0 / 0.05) = 20, round(-0.3 / 0.025) = -12; rowsum = [-1, 3]
+    # bias_f = 20 - 4 * -1 = 24, -12 - 4 * 3 = -24
+    # multipliers 0.1*0.5/0.2 = 0.25 = 2^30 * 2^(-1-31) -> (2^30, -1); 0.125 -> (2^30, -2)
+    levels = np.array([[1, -2], [0, 3]])
+    p = wo.prepare_weight_op(levels, np.array([0.5, 0.25]), np.array([1.0, -0.3]),
+                             0.1, 4, 0.2, -5, -128, 127)
+    assert p.bias_f.tolist() == [24, -24] and p.bias_f.dtype == np.int32
+    assert p.m.tolist() == [1 << 30, 1 << 30] and p.shift.tolist() == [-1, -2]
+    # x = [10, -3]: acc0 = 24 + 10 + 6 = 40 -> 40 * 0.25 = 10 (+0.5, floor 10) - 5 = 5
+    #               acc1 = -24 - 9 = -33 -> -4.125 (+0.5 = -3.625, floor -4) - 5 = -9
+    assert wo.fc_s8(np.array([10, -3], np.int8), levels, p).tolist() == [5, -9]
