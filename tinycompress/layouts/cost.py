@@ -2,9 +2,10 @@
 
 An estimate of Cortex-M4 instructions per matrix-vector product, from the
 structure of each layout and the inner loops of the C kernels in
-firmware/runtime/src (GCC 12 -O2, see the per-element costs below, read off
-their disassembly). It only has to rank layouts; the bench measures the real
-counts in QEMU.
+firmware/runtime/src (GCC 12 -O2). The per-element costs below are rough
+estimates from the shape of those loops, not yet calibrated against QEMU
+counts; the model only has to rank layouts, and the bench measures the real
+counts (calibrate these constants from its numbers).
 """
 from __future__ import annotations
 
