@@ -230,3 +230,23 @@ def test_unsupported_activation_and_subclass():
     custom = keras.Model(inp, Dense(2, name="mine")(inp))
     with pytest.raises(UnsupportedLayerError, match="'mine' of type Dense is not supported"):
         from_keras(custom)
+
+
+def test_nested_model_is_flattened(tmp_path):
+    keras = import_keras()
+    base = keras.Sequential([keras.Input((6, 6, 2)),
+                             keras.layers.Conv2D(3, 3, name="inner_conv"),
+                             keras.layers.BatchNormalization(name="inner_bn")], name="base")
+    inp = keras.Input((6, 6, 2), name="image")
+    x = keras.layers.ReLU(name="outer_relu")(base(inp))
+    out = keras.layers.Dense(2, name="fc")(keras.layers.Flatten(name="flat")(x))
+    model = models.randomize(keras.Model(inp, out), seed=12)
+    models.randomize(base, seed=13)
+    path = tmp_path / "nested.keras"
+    model.save(path)
+    graph = load(path)
+    # base's identity is removed, inner_bn folds into inner_conv, outer_relu fuses.
+    assert _ops(graph) == {"image": ("input", "linear"), "inner_conv": ("conv2d", "relu"),
+                           "flat": ("reshape", "linear"), "fc": ("dense", "linear")}
+    assert graph.node("inner_conv").inputs == ["image"]
+    _assert_matches_keras(model, graph)

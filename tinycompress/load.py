@@ -63,16 +63,55 @@ def from_keras(model) -> Graph:
     are fused into their producer where safe, Dropout is removed.
     """
     functional = _functional(model)
-    calls = _layer_calls(functional)
-    nodes: list[Node] = []
-    for layer in functional.operations:
-        if id(layer) in calls:  # layers that do not feed an output are skipped
-            nodes.extend(translate(_context(layer, calls[id(layer)])))
+    nodes = _translate_functional(functional)
+    names = [n.name for n in nodes]
+    if len(set(names)) != len(names):
+        dup = sorted({n for n in names if names.count(n) > 1})
+        raise ModelLoadError(f"model '{model.name}' has several layers named {dup}")
     outputs = [t._keras_history.operation.name for t in functional.outputs]
     graph = simplify(Graph(name=model.name, nodes=nodes, outputs=outputs))
     leftover = [n.name for n in graph.nodes if n.op not in OPS]
     assert not leftover, f"untranslated nodes left: {leftover}"
     return graph
+
+
+def _translate_functional(functional) -> list[Node]:
+    calls = _layer_calls(functional)
+    nodes: list[Node] = []
+    for layer in functional.operations:
+        if id(layer) in calls:  # layers that do not feed an output are skipped
+            nodes.extend(_translate_call(layer, calls[id(layer)]))
+    return nodes
+
+
+def _translate_call(layer, call) -> list[Node]:
+    keras = import_keras()
+    if not isinstance(layer, (keras.Sequential, keras.Model)):
+        return translate(_context(layer, call))
+    return _inline_submodel(layer, call)
+
+
+def _inline_submodel(model, call) -> list[Node]:
+    """A nested Sequential/functional model, flattened into the outer graph.
+
+    Its input layers are dropped (their readers read the outer tensors) and
+    an identity node named after the submodel forwards its output, so outer
+    layers can keep reading the submodel by name; the identity is removed later.
+    """
+    inner = _functional(model)
+    if len(inner.outputs) != 1:
+        raise UnsupportedLayerError(
+            f"layer '{model.name}' of type {type(model).__name__} is a nested model with "
+            f"{len(inner.outputs)} outputs; only single-output nested models are supported")
+    outer_inputs = [t._keras_history.operation.name for t in call.input_tensors]
+    rename = {t._keras_history.operation.name: o for t, o in zip(inner.inputs, outer_inputs)}
+    nodes = [n for n in _translate_functional(inner) if n.op != "input"]
+    for node in nodes:
+        node.inputs = [rename.get(i, i) for i in node.inputs]
+    out = inner.outputs[0]
+    last = out._keras_history.operation.name
+    nodes.append(Node(model.name, "identity", [last], [_shape(model, out)], _shape(model, out)))
+    return nodes
 
 
 def _functional(model):
