@@ -2,10 +2,11 @@
 
 Weight bytes (`weight_bytes`, `layer_bytes`) count every array the firmware
 carries for a weight layer: the chosen layout's exact `nbytes` (levels,
-indices, pointers) plus per-layer constants. Until the renderer fixes their
-types, the constants are counted as int32 bias_f per row, and int32 m +
-int32 shift per row (per-channel scales) or once per layer (per-tensor).
-Change `CONSTANT_BYTES` / `layer_constants_bytes` if the renderer narrows them.
+indices, pointers) plus the layer constants of `tinycompress.weights` (int32
+bias_f per row; int32 m and int8 shift per row, or one of each when the layer
+is quantized per tensor). `weight_bytes(qgraph)` uses `weights` directly;
+`layer_constants_bytes` mirrors it for configurations not yet quantized
+(tests check that the two agree).
 
 `search_bits` chooses per weight layer a bit width (2..8) and a magnitude-
 pruning sparsity that minimise total weight bytes while the integer model's
@@ -31,7 +32,7 @@ import numpy as np
 
 from tinycompress.graph import WEIGHT_OPS, Graph
 
-BIAS_BYTES, MULT_BYTES, SHIFT_BYTES = 4, 4, 4
+BIAS_BYTES, MULT_BYTES, SHIFT_BYTES = 4, 4, 1  # as tinycompress.weights.quant_arrays
 BITS_LADDER = (8, 7, 6, 5, 4, 3, 2)
 SPARSITY_LADDER = (0.0, 0.5, 0.7, 0.8, 0.85, 0.9, 0.93, 0.95)
 SENSITIVITY_FLOOR_PTS = 0.1  # keeps the greedy ratio finite for insensitive layers
@@ -71,12 +72,17 @@ def layer_bytes(levels: np.ndarray, bits: int, per_channel: bool, col_map=None,
 
 def weight_bytes(qgraph, layout: dict[str, str] | None = None, optimize: str = "size") -> int:
     """Total weight bytes of a QGraph: sum of `layer_bytes` over its weight nodes."""
+    from tinycompress import layouts
+    from tinycompress.weights import layer_weight_bytes
+
     layout = layout or {}
     total = 0
     for qn in qgraph.weight_nodes:
         cmap = None if qn.op == "dense" else col_map_for(qn.op, (qn.kh, qn.kw), qn.input_shapes[0])
-        total += layer_bytes(qn.levels, qn.bits, qn.per_channel, cmap,
-                             layout.get(qn.name, "auto"), optimize)[1]
+        forced = layout.get(qn.name, "auto")
+        chosen = layouts.choose(qn.levels, qn.bits, optimize, col_map=cmap,
+                                allowed=None if forced == "auto" else (forced,))
+        total += layer_weight_bytes(qn, chosen)
     return total
 
 
