@@ -106,19 +106,23 @@ def tflm_arena_bytes(tflite_bytes: bytes) -> int:
     return int(match.group(1))
 
 
-def tflm_smallest_arena(tflite_bytes: bytes, upper: int = _RECORDING_ARENA_BYTES) -> int:
+def tflm_smallest_arena(tflite_bytes: bytes) -> int:
     """Smallest arena (bytes) with which TFLM's host interpreter prepares and runs the model.
 
     Prepare needs temporary room that the recorded total does not count, so
-    this can exceed `tflm_arena_bytes`; found by bisection (allocation succeeds
-    for every size above the smallest one), one process per attempt (~0.3 s).
+    this can exceed `tflm_arena_bytes`. Starting from the recorded total, the
+    bound doubles until the model runs, then bisection finds the exact size
+    (allocation succeeds for every size above the smallest one); one process
+    per attempt (~0.5 s each, ~15 attempts).
     """
-    if not _run_tflm(tflite_bytes, upper)[0]:
-        raise ToolError(f"tflite-micro cannot run the model even with a {upper} B arena")
-    low, high = 0, upper  # low fails, high works
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "model.tflite"
         path.write_bytes(tflite_bytes)
+        low, high = 0, tflm_arena_bytes(tflite_bytes)  # low fails, high is tried first
+        while not _run_tflm_file(path, high)[0]:
+            if high >= _RECORDING_ARENA_BYTES:
+                raise ToolError(f"tflite-micro cannot run the model in a {high} B arena")
+            low, high = high, 2 * high
         while high - low > 1:
             mid = (low + high) // 2
             if _run_tflm_file(path, mid)[0]:
