@@ -31,7 +31,7 @@ def _struct(name, fields):
     return type(name, (C.Structure,), {"_fields_": fields})
 
 
-Quant = _struct("Quant", [("bias_f", VP), ("m", VP), ("shift", VP),
+Quant = _struct("Quant", [("bias_f", VP), ("m", VP), ("shift", VP), ("per_channel", I),
                           ("z_out", I), ("act_min", I), ("act_max", I)])
 Dense = _struct("Dense", [("weights", VP), ("bits", I)])
 Csr = _struct("Csr", [("values", VP), ("col_idx", VP), ("col_idx_type", C.c_int),
@@ -67,9 +67,14 @@ def weights_struct(lay: layouts.Layout):
     return {"csr": Csr, "cer": Cer, "cser": Cser}[lay.name](**fields)
 
 
-def quant_struct(p: wo.WeightOpParams):
-    keep = [np.ascontiguousarray(v, dtype=np.int32) for v in (p.bias_f, p.m, p.shift)]
-    return Quant(*[k.ctypes.data for k in keep], p.z_out, p.act_min, p.act_max), keep
+def quant_struct(p: wo.WeightOpParams, per_channel: bool = True):
+    """The C tc_quant_params of `p`; per_channel=False passes only entry 0 of m/shift."""
+    n = len(p.m) if per_channel else 1
+    keep = [np.ascontiguousarray(p.bias_f, dtype=np.int32),
+            np.ascontiguousarray(p.m[:n], dtype=np.int32),
+            np.ascontiguousarray(p.shift[:n], dtype=np.int8)]
+    return Quant(*[k.ctypes.data for k in keep], int(per_channel), p.z_out, p.act_min,
+                 p.act_max), keep
 
 
 def assert_same(what: str, got: np.ndarray, expected: np.ndarray):
@@ -82,9 +87,10 @@ def assert_same(what: str, got: np.ndarray, expected: np.ndarray):
                              f"expected {int(expected[i])}, got {int(got[i])}")
 
 
-def call(lib, fn_name: str, dims, lay, params, x: np.ndarray, out_shape) -> np.ndarray:
+def call(lib, fn_name: str, dims, lay, params, x: np.ndarray, out_shape,
+         per_channel: bool = True) -> np.ndarray:
     w = weights_struct(lay)
-    q, _keep = quant_struct(params)
+    q, _keep = quant_struct(params, per_channel)
     x = np.ascontiguousarray(x, dtype=np.int8)
     out = np.full(out_shape, 77, dtype=np.int8)
     fn = getattr(lib, fn_name)
@@ -264,6 +270,21 @@ def test_conv_from_prepared_params(lib):
                                   s_in=0.05, z_in=-7, s_out=0.2, z_out=3, act_min=3, act_max=127)
     x = rng.integers(-128, 128, (9, 8, 2)).astype(np.int8)
     check_conv(lib, False, 4, (3, 3), (2, 1), x, levels, params)
+
+
+@pytest.mark.parametrize("name", LAYOUTS)
+def test_per_tensor_quant_uses_entry_zero_for_every_row(lib, name):
+    # One weight scale for the tensor -> every row has the same (m, shift), so the
+    # firmware stores one entry (per_channel = 0) and must give the same bytes.
+    rng = np.random.default_rng(11)
+    levels = np.where(rng.random((9, 40)) < 0.3, rng.integers(-7, 8, (9, 40)), 0)
+    params = wo.prepare_weight_op(levels, 0.03, rng.normal(size=9), s_in=0.05, z_in=5,
+                                  s_out=0.1, z_out=-4)
+    assert len(set(params.m.tolist())) == 1 and len(set(params.shift.tolist())) == 1
+    x = rng.integers(-128, 128, 40).astype(np.int8)
+    got = call(lib, f"tc_fc_{name}_s8", FcDims(40, 9), layouts.encode_as(name, levels, 4),
+               params, x, (9,), per_channel=False)
+    assert_same(f"fc {name} per-tensor", got, wo.fc_s8(x, levels, params))
 
 
 def test_bad_arguments_are_rejected(lib):

@@ -77,7 +77,8 @@ static inline int32_t tc_patch_sum(const int8_t *x, const tc_patch *p)
 
 static inline int8_t tc_out_s8(int32_t acc, const tc_quant_params *q, int32_t r)
 {
-    return tc_requantize_s8(acc, q->m[r], q->shift[r], q->z_out, q->act_min, q->act_max);
+    const int32_t i = q->per_channel ? r : 0;
+    return tc_requantize_s8(acc, q->m[i], q->shift[i], q->z_out, q->act_min, q->act_max);
 }
 
 static inline int tc_quant_ok(const tc_quant_params *q)

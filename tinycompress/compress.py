@@ -1,0 +1,208 @@
+"""The compression stage: Keras model -> pruned, quantized, laid-out model.
+
+    result = compress(model_path, CompressOptions(cli={"sparsity": 0.9, "bits": 4}), data)
+
+Chains load -> prune (one shot, or fine-tuned on labelled data) -> quantize
+(uniform or rate-distortion) -> one weight layout per layer. Options come from
+the command line, the spec file and defaults, merged in `spec.resolve_options`.
+The result carries everything the renderer needs (`qgraph`, `layouts`) and the
+per-layer table of the compress report.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from tinycompress import layouts as layouts_mod
+from tinycompress.data import Dataset
+from tinycompress.graph import WEIGHT_OPS, Graph
+from tinycompress.layouts import Layout
+from tinycompress.quantize_graph import QGraph, QNode
+from tinycompress.weights import layer_weight_bytes
+
+Progress = Callable[[str, int, int], None]  # (stage description, done, total)
+CALIBRATION_SAMPLES = 256
+SYNTHETIC_SEED = 0
+
+
+@dataclass
+class CompressOptions:
+    """What to do; `cli` uses the spec file's key names (None = not given)."""
+
+    cli: dict = field(default_factory=dict)
+    spec_path: str | Path | None = None
+    scope: str = "global"          # how a single sparsity is spread: global | layer
+    epochs: int = 0                # fine-tuning epochs (needs labelled data)
+    cwd: str | Path = "."          # where ./tinycompress.toml is looked for
+
+
+@dataclass
+class LayerResult:
+    name: str
+    op: str
+    bits: int
+    sparsity: float
+    layout: str
+    weight_bytes: int
+
+    def as_dict(self) -> dict:
+        return {"name": self.name, "op": self.op, "bits": self.bits,
+                "sparsity": round(self.sparsity, 6), "layout": self.layout,
+                "weight_bytes": self.weight_bytes}
+
+
+@dataclass
+class Compressed:
+    graph: Graph                    # the float graph after pruning
+    qgraph: QGraph
+    layouts: dict[str, Layout]      # weight layer name -> chosen layout
+    layers: list[LayerResult]
+    float_weight_bytes: int
+    accuracy: dict | None = None    # {"float": .., "quantized": ..} with labelled data
+    calibration: str = ""           # what the activation ranges were calibrated on
+
+    @property
+    def weight_bytes(self) -> int:
+        return sum(layer.weight_bytes for layer in self.layers)
+
+    def report(self) -> dict:
+        """The compress-report.json document."""
+        return {"model": self.graph.name, "layers": [r.as_dict() for r in self.layers],
+                "weight_bytes": self.weight_bytes,
+                "float_weight_bytes": self.float_weight_bytes,
+                "accuracy": self.accuracy, "calibration": self.calibration}
+
+
+def float_weight_bytes(graph: Graph) -> int:
+    """float32 bytes of every weight and bias of the (folded) graph's weight layers."""
+    return 4 * sum(n.params for n in graph.nodes if n.op in WEIGHT_OPS)
+
+
+def col_map(node: QNode) -> np.ndarray | None:
+    """Input offset of every column of a conv weight matrix (see BRIEF); None for dense."""
+    if node.op == "dense":
+        return None
+    _, w_in, c_in = node.input_shapes[0]
+    ky, kx = np.meshgrid(np.arange(node.kh), np.arange(node.kw), indexing="ij")
+    base = (ky * w_in + kx).ravel() * c_in
+    if node.op == "depthwise_conv2d":
+        return base.astype(np.int64)
+    return (base[:, None] + np.arange(c_in)[None, :]).ravel().astype(np.int64)
+
+
+def choose_layouts(qgraph: QGraph, forced: dict[str, str], optimize: str) -> dict[str, Layout]:
+    """One layout per weight layer: forced (`dense`, `csr`, ...) or chosen by `optimize`."""
+    chosen = {}
+    for node in qgraph.weight_nodes:
+        name = forced.get(node.source or node.name, "auto")
+        allowed = None if name == "auto" else (name,)
+        chosen[node.name] = layouts_mod.choose(node.levels, node.bits, optimize,
+                                               col_map=col_map(node), allowed=allowed)
+    return chosen
+
+
+def layer_results(qgraph: QGraph, chosen: dict[str, Layout]) -> list[LayerResult]:
+    return [LayerResult(n.name, n.op, int(n.bits), n.sparsity, chosen[n.name].name,
+                        layer_weight_bytes(n, chosen[n.name]))
+            for n in qgraph.weight_nodes]
+
+
+def calibration_data(graph: Graph, data: Dataset | None) -> tuple[np.ndarray, str]:
+    """Calibration inputs: the user's data, else synthetic uniform [0, 1) (said in the report)."""
+    if data is not None:
+        return data.x[:CALIBRATION_SAMPLES], f"{min(len(data.x), CALIBRATION_SAMPLES)} samples of the given data"
+    shape = graph.inputs[0].output_shape
+    rng = np.random.default_rng(SYNTHETIC_SEED)
+    x = rng.random((CALIBRATION_SAMPLES, *shape), dtype=np.float32)
+    return x, f"{CALIBRATION_SAMPLES} synthetic uniform [0, 1) samples (no data given)"
+
+
+def compress(model_path: str | Path, options: CompressOptions, data: Dataset | None = None,
+             eval_data: Dataset | None = None, progress: Progress | None = None) -> Compressed:
+    """Load, prune, quantize and lay out a model (see the module docstring).
+
+    `data` calibrates activation ranges and, when labelled and `options.epochs`
+    > 0, fine-tunes the pruned model; accuracy is measured on `eval_data`
+    (default: `data`) when it has labels.
+    """
+    from tinycompress.load import load
+    from tinycompress.spec import resolve_options
+
+    graph = load(model_path)
+    defaults, specs = resolve_options(options.cli, options.spec_path, graph, options.cwd)
+    graph = _prune(model_path, graph, specs, options, data, progress)
+    calib, calib_text = calibration_data(graph, data)
+    qgraph = _quantize(model_path, graph, calib, specs, defaults, data)
+    chosen = choose_layouts(qgraph, {n: s.layout for n, s in specs.items()}, defaults.optimize)
+    result = Compressed(graph, qgraph, chosen, layer_results(qgraph, chosen),
+                        float_weight_bytes(graph), calibration=calib_text)
+    eval_data = eval_data if eval_data is not None else data
+    if eval_data is not None and eval_data.y is not None:
+        result.accuracy = accuracy(graph, qgraph, eval_data)
+    return result
+
+
+def _prune(model_path, graph: Graph, specs, options: CompressOptions, data, progress) -> Graph:
+    from tinycompress.prune import prune
+
+    targets = {name: s.sparsity for name, s in specs.items() if s.sparsity > 0}
+    if not targets:
+        return graph
+    values = set(targets.values())
+    uniform = len(values) == 1 and len(targets) == len(specs) and options.scope == "global"
+    sparsity = values.pop() if uniform else targets
+    if options.epochs > 0 and data is not None and data.y is not None:
+        return _finetune(model_path, sparsity, options, data, progress)
+    pruned, _ = prune(graph, sparsity, scope="global" if uniform else "layer")
+    return pruned
+
+
+def _finetune(model_path, sparsity, options: CompressOptions, data: Dataset, progress) -> Graph:
+    from tinycompress.load import from_keras
+    from tinycompress.load_legacy import load_keras_model
+    from tinycompress.prune import prune_keras
+
+    model = load_keras_model(Path(model_path))
+    tick = None if progress is None else (lambda done, total: progress("fine-tuning", done, total))
+    tuned = prune_keras(model, sparsity, data.x, data.y, epochs=options.epochs, progress=tick,
+                        scope=None if isinstance(sparsity, dict) else options.scope)
+    return from_keras(tuned)
+
+
+def _quantize(model_path, graph: Graph, calib, specs, defaults, data) -> QGraph:
+    from tinycompress.quantize import quantize
+
+    bits = {name: s.bits for name, s in specs.items()}
+    qgraph = quantize(graph, calib, bits=bits, per_channel=defaults.per_channel)
+    if defaults.quantizer != "rd":
+        return qgraph
+    from tinycompress.load_legacy import load_keras_model
+    from tinycompress.rd import apply_weight_quantizer, graph_fisher_matrices, rd_weight_quantizer
+
+    y = None if data is None else data.y
+    fisher = graph_fisher_matrices(graph, load_keras_model(Path(model_path)), calib,
+                                   None if y is None else y[:len(calib)])
+    return apply_weight_quantizer(qgraph, graph, rd_weight_quantizer(fisher, defaults.lam or 0.0))
+
+
+def accuracy(graph: Graph, qgraph: QGraph, data: Dataset) -> dict:
+    """Top-1 accuracy of the float graph and of the integer reference on `data`."""
+    from tinycompress.reference.float_ref import run_float
+    from tinycompress.reference.int_ref import evaluate
+
+    pred = np.argmax(np.asarray(run_float(graph, data.x)), axis=-1)
+    return {"float": float(np.mean(pred == data.y)),
+            "quantized": float(evaluate(qgraph, data.x, data.y))}
+
+
+def write_report(result: Compressed, out_dir: str | Path) -> Path:
+    """Write OUT/compress-report.json (creating OUT) and return its path."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    path = out / "compress-report.json"
+    path.write_text(json.dumps(result.report(), indent=2) + "\n")
+    return path
