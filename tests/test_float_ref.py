@@ -122,3 +122,22 @@ def test_float_ref_and_load_do_not_import_tensorflow():
             "bad = [m for m in ('tensorflow', 'keras') if m in sys.modules]; "
             "assert not bad, bad")
     subprocess.run([sys.executable, "-c", code], check=True, cwd=REPO)
+
+
+def test_two_inputs_three_way_add():
+    from tests.models import randomize
+    from tinycompress.load import from_keras, import_keras
+
+    keras = import_keras()
+    a, b = keras.Input((5,), name="a"), keras.Input((5,), name="b")
+    s = keras.layers.Add(name="sum")([keras.layers.Dense(5, name="da")(a),
+                                      keras.layers.Dense(5, name="db")(b), a])
+    # Inputs listed in the opposite order of their creation: run_float takes them
+    # in the model's order.
+    model = randomize(keras.Model([b, a], keras.layers.Activation("sigmoid")(s)), seed=21)
+    graph = from_keras(model)
+    assert [n.name for n in graph.inputs] == ["b", "a"]
+    assert graph.node("sum").activation == "sigmoid"
+    rng = np.random.default_rng(1)
+    xs = [rng.normal(size=(4, 5)).astype(np.float32) for _ in range(2)]
+    np.testing.assert_allclose(run_float(graph, xs), model.predict(xs, verbose=0), atol=TOL, rtol=0)

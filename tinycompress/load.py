@@ -69,10 +69,18 @@ def from_keras(model) -> Graph:
         dup = sorted({n for n in names if names.count(n) > 1})
         raise ModelLoadError(f"model '{model.name}' has several layers named {dup}")
     outputs = [t._keras_history.operation.name for t in functional.outputs]
-    graph = simplify(Graph(name=model.name, nodes=nodes, outputs=outputs))
+    graph = simplify(Graph(name=model.name, nodes=_inputs_first(functional, nodes),
+                           outputs=outputs))
     leftover = [n.name for n in graph.nodes if n.op not in OPS]
     assert not leftover, f"untranslated nodes left: {leftover}"
     return graph
+
+
+def _inputs_first(functional, nodes: list[Node]) -> list[Node]:
+    """Input nodes first, in the model's input order (Graph.inputs follows node order)."""
+    order = [t._keras_history.operation.name for t in functional.inputs]
+    inputs = sorted((n for n in nodes if n.op == "input"), key=lambda n: order.index(n.name))
+    return inputs + [n for n in nodes if n.op != "input"]
 
 
 def _translate_functional(functional) -> list[Node]:
