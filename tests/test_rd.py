@@ -122,3 +122,30 @@ def test_fisher_for_graph_undoes_batchnorm_folding():
     s = gamma / np.sqrt(var + model.get_layer("bn").epsilon)
     np.testing.assert_allclose(got["conv"], fisher["conv"] / s ** 2, rtol=1e-4)
     np.testing.assert_allclose(got["out"], fisher["out"], rtol=1e-6)
+
+
+@pytest.mark.slow
+def test_sweep_lambda_on_digits_keeps_accuracy_and_saves_bytes():
+    import keras
+
+    from tinycompress.data import DIGITS_MODEL, load_digits_split
+    from tinycompress.load import from_keras
+    from tinycompress.quantize import quantize
+    from tinycompress.rd import graph_fisher_matrices, sweep_lambda
+    from tinycompress.reference import int_ref
+    from tinycompress.search import weight_bytes
+
+    split = load_digits_split()
+    model = keras.models.load_model(DIGITS_MODEL)
+    graph = from_keras(model)
+    fisher = graph_fisher_matrices(graph, model, split.x_train[:200], split.y_train[:200])
+    qg = quantize(graph, split.x_train[:100], 4, per_channel=False)
+    xv, yv = split.x_test[:150], split.y_test[:150]
+    floor = int_ref.evaluate(qg, xv, yv) - 0.01
+    lam, best, curve = sweep_lambda(qg, graph, fisher, xv, yv, floor, factors=(0.1, 1.0, 5.0))
+    assert curve[0][0] == 0.0 and curve[0][2] == weight_bytes(qg)
+    assert int_ref.evaluate(best, xv, yv) >= floor
+    assert weight_bytes(best) <= weight_bytes(qg)
+    # bytes shrink as lambda grows (more zeros, fewer distinct levels)
+    sizes = [c[2] for c in curve]
+    assert sizes[-1] < sizes[0]

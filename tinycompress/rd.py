@@ -230,3 +230,43 @@ def apply_weight_quantizer(qgraph, graph: Graph, quantizer: WeightQuantizer):
         qn.params = prepare_weight_op(levels, w_scales, qn.bias, src.scale, src.zero_point,
                                       qn.scale, qn.zero_point, p.act_min, p.act_max)
     return out
+
+
+SWEEP_FACTORS = (0.03, 0.1, 0.2, 0.5, 1.0, 2.0, 5.0)
+
+
+def lambda_scale(qgraph, fisher_mats: dict[str, np.ndarray]) -> float:
+    """Natural unit of lambda: mean Fisher-weighted cost of one quantization step.
+
+    F_i * delta_i**2 averaged over all weights with a Fisher; lambda of this
+    size trades about one step of error for one bit.
+    """
+    costs = [(fisher_mats[qn.name] * np.square(qn.w_scales)[:, None]).ravel()
+             for qn in qgraph.weight_nodes if qn.name in fisher_mats]
+    return float(np.mean(np.concatenate(costs))) if costs else 0.0
+
+
+def sweep_lambda(qgraph, graph: Graph, fisher_mats, x_val, y_val, min_accuracy: float,
+                 factors=SWEEP_FACTORS, progress=None):
+    """Automatic lambda: the RD QGraph with the fewest weight bytes whose accuracy
+    on (x_val, y_val) is >= min_accuracy, trying lambda = factor * lambda_scale.
+
+    Returns (lam, qgraph, curve) with curve = [(lam, accuracy, weight_bytes)];
+    lam = 0 (uniform rounding) when no lambda keeps the accuracy.
+    """
+    from tinycompress.reference import int_ref
+    from tinycompress.search import weight_bytes
+
+    unit = lambda_scale(qgraph, fisher_mats)
+    best = (0.0, qgraph, weight_bytes(qgraph))
+    curve = [(0.0, int_ref.evaluate(qgraph, x_val, y_val), best[2])]
+    for i, factor in enumerate(factors):
+        lam = factor * unit
+        cand = apply_weight_quantizer(qgraph, graph, rd_weight_quantizer(fisher_mats, lam))
+        acc, nbytes = int_ref.evaluate(cand, x_val, y_val), weight_bytes(cand)
+        curve.append((lam, acc, nbytes))
+        if acc >= min_accuracy and nbytes < best[2]:
+            best = (lam, cand, nbytes)
+        if progress is not None:
+            progress(i + 1, len(factors))
+    return best[0], best[1], curve
