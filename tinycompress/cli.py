@@ -178,6 +178,117 @@ def _summary_table(summary) -> Table:
     return table
 
 
+EvalDataOpt = Annotated[Optional[Path], typer.Option(
+    "--eval-data", help=".npz with labelled data for accuracy (default: --data).",
+    show_default=False)]
+EpochsOpt = Annotated[int, typer.Option(
+    "--epochs", min=0, help="Fine-tune the pruned model for N epochs on labelled --data.")]
+QuantizerOpt = Annotated[Optional[str], typer.Option(
+    "--quantizer", help="Weight quantizer: uniform or rd (rate-distortion).", show_default=False)]
+LambdaOpt = Annotated[Optional[float], typer.Option(
+    "--lambda", help="Rate-distortion trade-off for --quantizer rd.", show_default=False)]
+PerTensorOpt = Annotated[bool, typer.Option(
+    "--per-tensor", help="One weight scale per tensor instead of per output channel.")]
+
+
+def compress_options(bits, sparsity, layout, optimize, quantizer, lam, per_tensor, spec,
+                     epochs):
+    """CompressOptions from the shared command-line flags (None = not given)."""
+    from tinycompress.compress import CompressOptions
+
+    cli = {"bits": bits, "sparsity": sparsity, "layout": layout, "optimize": optimize,
+           "quantizer": quantizer, "lambda": lam, "per_channel": False if per_tensor else None}
+    return CompressOptions(cli=cli, spec_path=spec, epochs=epochs)
+
+
+def load_datasets(data: Path | None, eval_data: Path | None):
+    """(data, eval_data) read from .npz files (shapes are checked against the model later)."""
+    from tinycompress.data import load_npz
+
+    return (None if data is None else load_npz(data),
+            None if eval_data is None else load_npz(eval_data))
+
+
+@app.command("compress")
+def compress_cmd(
+    model: ModelArg,
+    output: OutputOpt = None,
+    bits: BitsOpt = None,
+    sparsity: SparsityOpt = None,
+    layout: LayoutOpt = None,
+    optimize: OptimizeOpt = None,
+    quantizer: QuantizerOpt = None,
+    lam: LambdaOpt = None,
+    per_tensor: PerTensorOpt = False,
+    spec: SpecOpt = None,
+    data: DataOpt = None,
+    eval_data: EvalDataOpt = None,
+    epochs: EpochsOpt = 0,
+    json_out: JsonOpt = False,
+) -> None:
+    """Prune, quantize and lay out MODEL; print per-layer sizes (and accuracy with labels)."""
+    from tinycompress.compress import compress, write_report
+
+    options = compress_options(bits, sparsity, layout, optimize, quantizer, lam, per_tensor,
+                               spec, epochs)
+    train, test = load_datasets(data, eval_data)
+    with progress_bar() as tick:
+        result = compress(model, options, train, test, progress=tick)
+    if output is not None:
+        write_report(result, output)
+    if json_out:
+        print_json(result.report())
+    else:
+        print_table(_compress_table(result))
+
+
+def progress_bar():
+    """A context manager yielding a `progress(stage, done, total)` callback (rich, on stderr)."""
+    from contextlib import contextmanager
+
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+
+    @contextmanager
+    def bar():
+        prog = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                        console=console(stderr=True), transient=True)
+        tasks: dict[str, Any] = {}
+
+        def tick(stage: str, done: int, total: int) -> None:
+            if not tasks:
+                prog.start()  # lazily: commands that report no progress print nothing
+            if stage not in tasks:
+                tasks[stage] = prog.add_task(stage, total=total)
+            prog.update(tasks[stage], completed=done, total=total)
+        try:
+            yield tick
+        finally:
+            if tasks:
+                prog.stop()
+    return bar()
+
+
+def _compress_table(result) -> Table:
+    table = Table(title=f"{result.graph.name}: {result.weight_bytes:,} B of weights "
+                        f"(float32: {result.float_weight_bytes:,} B, "
+                        f"x{result.float_weight_bytes / max(result.weight_bytes, 1):.1f} smaller)",
+                  show_footer=True, footer_style="bold")
+    table.add_column("layer", footer="total")
+    table.add_column("op")
+    table.add_column("bits", justify="right")
+    table.add_column("sparsity", justify="right")
+    table.add_column("layout")
+    table.add_column("bytes", justify="right", footer=f"{result.weight_bytes:,}")
+    for r in result.layers:
+        table.add_row(r.name, r.op, str(r.bits), f"{r.sparsity:.1%}", r.layout,
+                      f"{r.weight_bytes:,}")
+    if result.accuracy:
+        acc = result.accuracy
+        table.caption = (f"accuracy: float {acc['float']:.2%}, quantized {acc['quantized']:.2%} "
+                         f"({(acc['quantized'] - acc['float']) * 100:+.2f} pt)")
+    return table
+
+
 def main() -> None:
     """Console-script entry point (`tinycompress`, `python -m tinycompress`)."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # keep TensorFlow's C++ banners off stderr

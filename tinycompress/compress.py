@@ -19,6 +19,7 @@ import numpy as np
 
 from tinycompress import layouts as layouts_mod
 from tinycompress.data import Dataset
+from tinycompress.errors import DataError
 from tinycompress.graph import WEIGHT_OPS, Graph
 from tinycompress.layouts import Layout
 from tinycompress.quantize_graph import QGraph, QNode
@@ -77,6 +78,16 @@ class Compressed:
                 "accuracy": self.accuracy, "calibration": self.calibration}
 
 
+def check_data(graph: Graph, data: Dataset | None, what: str) -> None:
+    """DataError unless `data.x` is (N, *model input shape)."""
+    if data is None:
+        return
+    shape = tuple(graph.inputs[0].output_shape)
+    if tuple(data.x.shape[1:]) != shape:
+        raise DataError(f"{what}: x has shape {tuple(data.x.shape)}, the model takes "
+                        f"(N, {', '.join(map(str, shape))})")
+
+
 def float_weight_bytes(graph: Graph) -> int:
     """float32 bytes of every weight and bias of the (folded) graph's weight layers."""
     return 4 * sum(n.params for n in graph.nodes if n.op in WEIGHT_OPS)
@@ -133,6 +144,8 @@ def compress(model_path: str | Path, options: CompressOptions, data: Dataset | N
     from tinycompress.spec import resolve_options
 
     graph = load(model_path)
+    for what, ds in (("--data", data), ("--eval-data", eval_data)):
+        check_data(graph, ds, what)
     defaults, specs = resolve_options(options.cli, options.spec_path, graph, options.cwd)
     graph = _prune(model_path, graph, specs, options, data, progress)
     calib, calib_text = calibration_data(graph, data)

@@ -1,0 +1,88 @@
+"""The compress stage and command on the bundled digits example (real model, real data)."""
+import json
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from tinycompress.cli import app
+from tinycompress.compress import CompressOptions, compress
+from tinycompress.data import load_npz
+from tinycompress.weights import layer_arrays
+
+MODEL = "examples/digits/model.keras"
+TRAIN = "examples/digits/train.npz"
+TEST = "examples/digits/test.npz"
+
+
+@pytest.fixture(scope="module")
+def pruned():
+    opts = CompressOptions(cli={"bits": 4, "sparsity": 0.8})
+    return compress(MODEL, opts, load_npz(TRAIN), load_npz(TEST))
+
+
+def test_reported_bytes_are_the_arrays_the_firmware_carries(pruned):
+    for layer, node in zip(pruned.layers, pruned.qgraph.weight_nodes):
+        arrays = layer_arrays(node, pruned.layouts[node.name])
+        assert layer.weight_bytes == sum(a.nbytes for a in arrays.values())
+        # bias_f, m, shift one per output channel (per-channel quantization)
+        assert len(arrays["bias_f"]) == len(arrays["m"]) == node.levels.shape[0]
+    assert pruned.weight_bytes == sum(layer.weight_bytes for layer in pruned.layers)
+
+
+def test_layouts_decode_to_the_quantized_levels(pruned):
+    for node in pruned.qgraph.weight_nodes:
+        assert np.array_equal(pruned.layouts[node.name].decode(), node.levels)
+
+
+def test_sparsity_and_bits_reach_every_layer(pruned):
+    total = sum(n.levels.size for n in pruned.qgraph.weight_nodes)
+    zeros = sum(int((n.levels == 0).sum()) for n in pruned.qgraph.weight_nodes)
+    # global magnitude pruning removes round(0.8 * n) weights; rounding to 4 bits may add zeros
+    assert zeros >= round(0.8 * total)
+    assert {layer.bits for layer in pruned.layers} == {4}
+    assert pruned.float_weight_bytes == 4 * 29_450  # every parameter of the LeNet is in a weight layer
+
+
+def test_per_tensor_stores_one_multiplier_per_layer():
+    result = compress(MODEL, CompressOptions(cli={"bits": 8, "per_channel": False}))
+    for node in result.qgraph.weight_nodes:
+        arrays = layer_arrays(node, result.layouts[node.name])
+        assert len(arrays["m"]) == len(arrays["shift"]) == 1
+    assert "synthetic" in result.calibration  # no data given: said so in the report
+
+
+def test_compress_command_writes_the_report(tmp_path):
+    out = tmp_path / "out"
+    res = CliRunner().invoke(app, ["compress", MODEL, "--bits", "8", "--data", TRAIN,
+                                   "--eval-data", TEST, "-o", str(out)])
+    assert res.exit_code == 0, res.output
+    report = json.loads((out / "compress-report.json").read_text())
+    assert [layer["name"] for layer in report["layers"]] == ["conv1", "conv2", "fc1", "fc2", "logits"]
+    assert set(report["layers"][0]) == {"name", "op", "bits", "sparsity", "layout", "weight_bytes"}
+    assert report["weight_bytes"] == sum(layer["weight_bytes"] for layer in report["layers"])
+    assert report["float_weight_bytes"] == 117_800
+    acc = report["accuracy"]
+    assert acc["float"] - acc["quantized"] <= 0.005  # 8-bit dense: within 0.5 pt of float
+    assert "accuracy: float" in res.output
+
+
+@pytest.mark.parametrize("args,needle", [
+    (["--bits", "9"], "bits"),
+    (["--sparsity", "1.0"], "sparsity"),
+    (["--layout", "zip"], "layout"),
+    (["--optimize", "fast"], "optimize"),
+])
+def test_compress_command_rejects_bad_options(args, needle):
+    res = CliRunner().invoke(app, ["compress", MODEL, *args])
+    assert res.exit_code == 2
+    assert res.output.startswith("error:") and needle in res.output
+    assert "Traceback" not in res.output
+
+
+def test_compress_command_rejects_data_of_the_wrong_shape(tmp_path):
+    bad = tmp_path / "bad.npz"
+    np.savez(bad, x=np.zeros((3, 8, 8, 1), np.float32))
+    res = CliRunner().invoke(app, ["compress", MODEL, "--data", str(bad)])
+    assert res.exit_code == 2
+    assert "(3, 8, 8, 1)" in res.output and "16, 16, 1" in res.output
