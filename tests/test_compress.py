@@ -86,3 +86,17 @@ def test_compress_command_rejects_data_of_the_wrong_shape(tmp_path):
     res = CliRunner().invoke(app, ["compress", MODEL, "--data", str(bad)])
     assert res.exit_code == 2
     assert "(3, 8, 8, 1)" in res.output and "16, 16, 1" in res.output
+
+
+def test_report_command_renders_a_compress_report(tmp_path):
+    out = tmp_path / "out"
+    assert CliRunner().invoke(app, ["compress", MODEL, "--bits", "6", "-o", str(out)]).exit_code == 0
+    res = CliRunner().invoke(app, ["report", str(out)])
+    assert res.exit_code == 0, res.output
+    html = (out / "report.html").read_text()
+    assert "conv1" in html and "data:image/png;base64," in html
+
+
+def test_report_command_on_a_missing_dir_is_one_line(tmp_path):
+    res = CliRunner().invoke(app, ["report", str(tmp_path / "nope")])
+    assert res.exit_code == 2 and res.output.count("\n") == 1 and "error:" in res.output

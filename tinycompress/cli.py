@@ -289,6 +289,15 @@ def _compress_table(result) -> Table:
     return table
 
 
+@app.command("report")
+def report_cmd(build_dir: BuildDirArg) -> None:
+    """Write DIR/report.html: sizes, layouts, flash/RAM, instructions, energy, sweep front."""
+    from tinycompress.report import write_report
+
+    path = write_report(build_dir)
+    console(stderr=True).print(f"wrote {path}")
+
+
 def main() -> None:
     """Console-script entry point (`tinycompress`, `python -m tinycompress`)."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # keep TensorFlow's C++ banners off stderr
