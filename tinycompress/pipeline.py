@@ -1,0 +1,195 @@
+"""`tinycompress build`: model file -> compressed, compiled firmware in one directory.
+
+    result = build("model.keras", "nucleo", "build/", options={"bits": 4, "sparsity": 0.9})
+
+load -> prune -> quantize -> layouts (`compress.compress`) -> render ->
+PlatformIO project -> `pio run` (env sim; and hw for real boards) -> sizes
+from the ELF -> fit check -> build-report.json. Everything is written to a
+temporary directory next to DIR and renamed at the end, so a failed build
+leaves no DIR behind (project.staged).
+"""
+from __future__ import annotations
+
+import json
+import pickle
+import re
+import shutil
+import subprocess
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from tinycompress.boards import Board, load_board
+from tinycompress.data import DIGITS_MODEL, Dataset, digits_calibration, digits_test, load_npz
+from tinycompress.errors import BoardError, ToolError
+from tinycompress.pio import run_pio
+from tinycompress.project import STACK_SIZE, check_output_dir, staged, write_project
+from tinycompress.render import Rendered, render
+from tinycompress.sim import SIM_ELF, STATE_FILE
+
+Progress = Callable[[str, int, int], None]
+REPORT_FILE = "build-report.json"
+HW_ELF = "firmware.elf"
+STAGES = ("compress", "render", "compile", "report")
+FLASH_SECTIONS = (".isr_vector", ".text", ".rodata", ".ARM.exidx", ".data")
+RAM_SECTIONS = (".data", ".bss", ".stack")
+
+
+@dataclass
+class BuildResult:
+    out_dir: Path
+    report: dict
+    seconds: float
+
+
+def _is_digits(model_path: Path) -> bool:
+    try:
+        return Path(model_path).resolve() == DIGITS_MODEL.resolve()
+    except OSError:
+        return False
+
+
+def _data(model_path: Path, data: Path | None) -> tuple[Dataset | None, Dataset | None, str | None]:
+    """(calibration data, evaluation data, source saved for sim): --data, else the digits example's."""
+    if data is not None:
+        ds = load_npz(data)
+        return ds, ds, str(Path(data).resolve())
+    if _is_digits(model_path):
+        return digits_calibration(), digits_test(), "digits"
+    return None, None, None
+
+
+def _compress(model_path: Path, options: dict, spec: Path | None, calib: Dataset | None,
+              eval_data: Dataset | None, progress: Progress):
+    """The compression stage (compress.compress); returns its `Compressed`."""
+    from tinycompress.compress import CompressOptions, compress
+
+    cli = {k: v for k, v in options.items() if v is not None}
+    return compress(model_path, CompressOptions(cli=cli, spec_path=spec), calib,
+                    eval_data=eval_data, progress=progress)
+
+
+def elf_sections(elf: Path) -> dict[str, int]:
+    """Section sizes of an ELF (arm-none-eabi-size -A)."""
+    try:
+        out = subprocess.run(["arm-none-eabi-size", "-A", "-d", str(elf)], capture_output=True,
+                             text=True, check=True).stdout
+    except (OSError, subprocess.CalledProcessError) as exc:
+        raise ToolError(f"arm-none-eabi-size failed on {elf}: {exc}") from exc
+    return {m.group(1): int(m.group(2)) for m in re.finditer(r"^(\.\S+)\s+(\d+)\s+\d+", out, re.M)}
+
+
+def memory_use(elf: Path) -> dict[str, int]:
+    """flash = text + rodata + data (+ vectors, exidx); ram = data + bss + stack reserve."""
+    s = elf_sections(elf)
+    return {"flash_bytes": sum(s.get(k, 0) for k in FLASH_SECTIONS),
+            "ram_bytes": sum(s.get(k, 0) for k in RAM_SECTIONS),
+            "stack_bytes": s.get(".stack", 0)}
+
+
+def _breakdown(weights: int, code: int | None, arena: int, stack: int) -> str:
+    code_text = "?" if code is None else f"{code:,}"
+    return f"weights {weights:,} B, code and tables {code_text} B, arena {arena:,} B, stack {stack:,} B"
+
+
+HINT = "try more sparsity (--sparsity), fewer bits (--bits) or a bigger board (tinycompress boards)"
+
+
+def check_fit(board: Board, weights: int, arena: int, stack: int = STACK_SIZE) -> None:
+    """BoardError before compiling when weights alone exceed flash or arena + stack exceed RAM."""
+    if weights > board.flash.size or arena + stack > board.ram.size:
+        raise BoardError(f"model does not fit {board.name} (flash {board.flash.size:,} B, RAM "
+                         f"{board.ram.size:,} B): {_breakdown(weights, None, arena, stack)}; {HINT}")
+
+
+def _link_overflow(exc: ToolError, board: Board, rendered: Rendered) -> BoardError | None:
+    found = dict(re.findall(r"region `(\w+)' overflowed by (\d+) bytes", str(exc)))
+    if not found:
+        return None
+    weights = sum(s.weight_bytes for s in rendered.steps)
+    flash_need = board.flash.size + int(found.get("FLASH", 0))
+    ram_need = board.ram.size + int(found.get("RAM", 0))
+    return BoardError(f"model does not fit {board.name}: needs flash {flash_need:,} of {board.flash.size:,} B, "
+                      f"RAM {ram_need:,} of {board.ram.size:,} B "
+                      f"({_breakdown(weights, flash_need - weights, rendered.arena_bytes, STACK_SIZE)}); {HINT}")
+
+
+def compile_project(project: Path, board: Board, rendered: Rendered) -> dict[str, Path]:
+    """pio run for sim (and hw on real boards); {env: ELF}. Link overflow -> BoardError."""
+    elves = {}
+    for env in ("sim",) if board.is_qemu else ("sim", "hw"):
+        try:
+            result = run_pio(project, env=env)
+        except ToolError as exc:
+            raise (_link_overflow(exc, board, rendered) or exc) from exc
+        if result.elf is None:
+            raise ToolError(f"pio run (env {env}) made no firmware.elf in {project}")
+        elves[env] = result.elf
+    return elves
+
+
+def _sample(compressed, eval_data: Dataset | None) -> np.ndarray | None:
+    return None if eval_data is None else compressed.qgraph.quantize_input(eval_data.x[:1])[0]
+
+
+def build_report(board: Board, compressed, rendered: Rendered, mem: dict, seconds: float) -> dict:
+    """The build-report.json document."""
+    weights = sum(s.weight_bytes for s in rendered.steps)
+    return {
+        "board": board.name, "model": compressed.qgraph.name,
+        "layers": [r.as_dict() for r in compressed.layers],
+        "weight_bytes": weights, "flash_bytes": mem["flash_bytes"], "ram_bytes": mem["ram_bytes"],
+        "board_flash": board.flash.size, "board_ram": board.ram.size,
+        "accuracy": compressed.accuracy,
+        "arena_bytes": rendered.arena_bytes, "stack_bytes": mem["stack_bytes"],
+        "code_bytes": mem["flash_bytes"] - weights, "float_weight_bytes": compressed.float_weight_bytes,
+        "calibration": compressed.calibration, "kernels": rendered.kernel_sources,
+        "build_seconds": round(seconds, 2),
+    }
+
+
+def _save_state(project: Path, board: Board, compressed, rendered: Rendered, data_source, model_path) -> None:
+    path = project / STATE_FILE
+    path.parent.mkdir(parents=True, exist_ok=True)
+    state = {"qgraph": compressed.qgraph, "layers": rendered.layers(), "board": board.name,
+             "data": data_source, "model": str(Path(model_path).resolve())}
+    with path.open("wb") as f:
+        pickle.dump(state, f)
+
+
+def build(model_path: str | Path, board: str = "nucleo", out_dir: str | Path = "build",
+          force: bool = False, options: dict | None = None, spec: Path | None = None,
+          data: Path | None = None, progress: Progress | None = None) -> BuildResult:
+    """Compress, render, compile and size `model_path` for `board` into `out_dir` (see module doc).
+
+    options: compress options by spec key (bits, sparsity, layout, optimize, ...; None = unset).
+    Raises OutputExistsError, BoardError (unknown board, does not fit), DataError, ToolError.
+    """
+    start = time.monotonic()
+    tick = progress or (lambda *_: None)
+    model_path, out_dir = Path(model_path), Path(out_dir)
+    the_board = load_board(board)
+    check_output_dir(out_dir, force)
+    calib, eval_data, source = _data(model_path, data)
+    tick("compress", 0, len(STAGES))
+    compressed = _compress(model_path, options or {}, spec, calib, eval_data, progress)
+    tick("render", 1, len(STAGES))
+    rendered = render(compressed.qgraph, compressed.layouts, the_board, _sample(compressed, eval_data))
+    check_fit(the_board, sum(s.weight_bytes for s in rendered.steps), rendered.arena_bytes)
+    with staged(out_dir, force) as tmp:
+        write_project(tmp, the_board, rendered)
+        _save_state(tmp, the_board, compressed, rendered, source, model_path)
+        tick("compile", 2, len(STAGES))
+        elves = compile_project(tmp, the_board, rendered)
+        shutil.copyfile(elves["sim"], tmp / SIM_ELF)
+        final = elves.get("hw", elves["sim"])
+        if "hw" in elves:
+            shutil.copyfile(elves["hw"], tmp / HW_ELF)
+        tick("report", 3, len(STAGES))
+        report = build_report(the_board, compressed, rendered, memory_use(final), time.monotonic() - start)
+        (tmp / REPORT_FILE).write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+    tick("done", len(STAGES), len(STAGES))
+    return BuildResult(out_dir, report, time.monotonic() - start)

@@ -1,0 +1,105 @@
+"""Project stage: rendered sources + board -> a self-contained PlatformIO project.
+
+    with staged(out_dir, force) as tmp:     # a temp dir next to out_dir
+        write_project(tmp, board, rendered)
+        ...                                  # compile, write reports
+    # only now does out_dir exist (renamed from tmp); any error removes tmp
+
+Layout of a project (everything it needs; only the offline toolchain and
+PlatformIO core live outside):
+
+    platformio.ini          envs sim (QEMU), hw (real boards, offline), ststm32 (online)
+    boards/tc_<board>.json  board manifest;  tc_<board>[_sim].ld  linker scripts
+    platform/               the dev-platform (firmware/platform)
+    lib/tc_platform/        startup, UART/semihosting, timer, tc_board.h
+    src/                    tc_model.h, tc_model.c, main.c (generated)
+    src/tc_runtime/         runtime headers and only the kernels the model calls
+"""
+from __future__ import annotations
+
+import contextlib
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Iterator
+
+from tinycompress import paths
+from tinycompress.boards import Board
+from tinycompress.errors import OutputExistsError
+from tinycompress.pio import platformio_ini, write_platform_files
+from tinycompress.render import Rendered
+
+RUNTIME_SUBDIR = Path("src") / "tc_runtime"
+# Stack reserve of the linker script. Measured need of the generated firmware
+# (gcc -fstack-usage, deepest chain main -> tc_model_run -> kernel -> print)
+# is a few hundred bytes; 1 KiB leaves room without wasting the board's RAM.
+STACK_SIZE = 1024
+
+
+def check_output_dir(out_dir: Path, force: bool) -> None:
+    """OutputExistsError when `out_dir` exists and `force` is not set."""
+    out_dir = Path(out_dir)
+    if out_dir.exists() and not force:
+        raise OutputExistsError(f"{out_dir} already exists (use --force to overwrite it)")
+    if out_dir.exists() and not out_dir.is_dir():
+        raise OutputExistsError(f"{out_dir} exists and is not a directory")
+
+
+@contextlib.contextmanager
+def staged(out_dir: Path, force: bool = False) -> Iterator[Path]:
+    """A temporary directory next to `out_dir` that replaces it only if the block succeeds."""
+    out_dir = Path(out_dir).absolute()
+    check_output_dir(out_dir, force)
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", suffix=".tmp", dir=out_dir.parent))
+    try:
+        yield tmp
+        _replace(tmp, out_dir)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+
+
+def _replace(tmp: Path, out_dir: Path) -> None:
+    """Rename `tmp` to `out_dir`, moving an existing `out_dir` aside first (force)."""
+    old = None
+    if out_dir.exists():
+        old = out_dir.with_name(f".{out_dir.name}.old")
+        shutil.rmtree(old, ignore_errors=True)
+        out_dir.rename(old)
+    tmp.rename(out_dir)
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)
+
+
+def runtime_files(kernel_sources: list[str]) -> list[Path]:
+    """All runtime headers plus the named kernel sources (FileNotFoundError if one is missing)."""
+    headers = sorted((paths.RUNTIME_DIR / "include").glob("*.h"))
+    sources = [paths.RUNTIME_DIR / "src" / name for name in kernel_sources]
+    for src in sources:
+        if not src.is_file():
+            raise FileNotFoundError(f"runtime kernel source missing: {src}")
+    return headers + sources
+
+
+def write_sources(project_dir: Path, rendered: Rendered) -> None:
+    """src/: the generated files and the runtime the model uses."""
+    src = Path(project_dir) / "src"
+    runtime = Path(project_dir) / RUNTIME_SUBDIR
+    runtime.mkdir(parents=True, exist_ok=True)
+    for name, text in rendered.files.items():
+        (src / name).write_text(text, encoding="utf-8")
+    for path in runtime_files(rendered.kernel_sources):
+        shutil.copyfile(path, runtime / path.name)
+
+
+def write_project(project_dir: Path, board: Board, rendered: Rendered,
+                  core_dir: Path | None = None, stack_size: int = STACK_SIZE) -> Path:
+    """Write a complete PlatformIO project into the (new or empty) `project_dir`."""
+    project_dir = Path(project_dir)
+    project_dir.mkdir(parents=True, exist_ok=True)
+    write_platform_files(project_dir, board, stack_size=stack_size)
+    ini = platformio_ini(board, core_dir, build_flags=f"-I{RUNTIME_SUBDIR.as_posix()}")
+    (project_dir / "platformio.ini").write_text(ini, encoding="utf-8")
+    write_sources(project_dir, rendered)
+    return project_dir

@@ -1,0 +1,140 @@
+"""Render stage: quantized graph + chosen layouts -> the firmware's C sources.
+
+    rendered = render(qgraph, layouts, board, sample_input=x_int8)
+    rendered.files            # {"tc_model.h": ..., "tc_model.c": ..., "main.c": ...}
+    rendered.kernel_sources   # runtime files the model calls, e.g. ["tc_fc_cer_s8.c", ...]
+
+Python computes everything: the arena plan (`plan.plan_arena`), every array
+literal and struct field (`render_ops`); the jinja2 templates in `templates/`
+only lay it out. Output is a pure function of the inputs (no dates, no
+paths), so the same model and options give byte-identical sources.
+
+Generated interface (tc_model.h): `tc_model_input()` points into the arena,
+`tc_model_run(ticks, hook)` runs every layer in order and stores each layer's
+timer reading (instructions under QEMU, cycles on hardware) in `ticks`,
+`tc_model_output()` points at the output tensor.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import jinja2
+import numpy as np
+
+from tinycompress import cgen
+from tinycompress.boards import Board
+from tinycompress.errors import UnsupportedLayerError
+from tinycompress.layouts import Layout
+from tinycompress.paths import TEMPLATES_DIR
+from tinycompress.plan import ArenaPlan, TensorLife, plan_arena
+from tinycompress.quantize_graph import QGraph
+from tinycompress.render_ops import Context, Step, emit
+
+MODEL_FILES = ("tc_model.h", "tc_model.c", "main.c")
+NO_KERNEL_OPS = ("input", "reshape")
+
+
+@dataclass
+class Rendered:
+    """The generated sources and the facts the project, report and simulator need."""
+
+    files: dict[str, str]
+    kernel_sources: list[str]
+    steps: list[Step] = field(repr=False)
+    arena_bytes: int
+    input_bytes: int
+    output_bytes: int
+
+    def layers(self) -> list[dict]:
+        """Per executed layer: name, op, layout (None for non-weight ops), weight bytes."""
+        return [{"name": s.name, "op": s.op, "layout": s.layout, "weight_bytes": s.weight_bytes}
+                for s in self.steps]
+
+
+def _size(shape) -> int:
+    return int(math.prod(shape))
+
+
+def tensor_lives(qgraph: QGraph) -> list[TensorLife]:
+    """Lifetime of every tensor in node steps; the model output stays live to the end."""
+    last = {n.name: i for i, n in enumerate(qgraph.nodes)}
+    for i, node in enumerate(qgraph.nodes):
+        for src in node.inputs:
+            last[src] = max(last[src], i)
+    end = len(qgraph.nodes)
+    lives = []
+    for i, node in enumerate(qgraph.nodes):
+        alias = node.inputs[0] if node.op == "reshape" else None
+        until = end if node.name == qgraph.outputs[0] else last[node.name]
+        lives.append(TensorLife(node.name, _size(node.output_shape), i, until, alias))
+    return lives
+
+
+def plan(qgraph: QGraph) -> ArenaPlan:
+    """The static activation arena of `qgraph` (offsets per tensor, total bytes)."""
+    return plan_arena(tensor_lives(qgraph))
+
+
+def build_steps(qgraph: QGraph, layouts: dict[str, Layout], arena: ArenaPlan) -> list[Step]:
+    """One Step per executed node, in graph order."""
+    if len(qgraph.outputs) != 1:
+        raise UnsupportedLayerError(f"firmware supports models with one output, "
+                                    f"{qgraph.name} has {len(qgraph.outputs)}")
+    ctx = Context(arena.offsets)
+    ctx.taken.update({"tc_arena", "tc_model_run", "tc_model_input", "tc_model_output",
+                      "tc_model_layer_names", "tc_model_sample_input"})
+    missing = [n.name for n in qgraph.weight_nodes if n.name not in layouts]
+    if missing:
+        raise ValueError(f"no layout for weight layer(s) {', '.join(missing)}")
+    return [emit(n, ctx, layouts.get(n.name)) for n in qgraph.nodes if n.op not in NO_KERNEL_OPS]
+
+
+def _env() -> jinja2.Environment:
+    return jinja2.Environment(loader=jinja2.FileSystemLoader(TEMPLATES_DIR), autoescape=False,
+                              undefined=jinja2.StrictUndefined, keep_trailing_newline=True,
+                              trim_blocks=True, lstrip_blocks=True)
+
+
+def _c_string(text: str) -> str:
+    """A C string literal body: printable ASCII, quotes and backslashes escaped."""
+    safe = "".join(c if 32 <= ord(c) < 127 else "?" for c in text)
+    return safe.replace("\\", "\\\\").replace('"', '\\"')
+
+
+def render(qgraph: QGraph, layouts: dict[str, Layout], board: Board,
+           sample_input: np.ndarray | None = None) -> Rendered:
+    """C sources of `qgraph` with one layout per weight layer, for `board`.
+
+    sample_input: int8 input compiled into the hardware build (default zeros
+    at the input zero point).
+    """
+    arena = plan(qgraph)
+    steps = build_steps(qgraph, layouts, arena)
+    in_bytes = _size(qgraph.input_shape)
+    out_node = qgraph.node(qgraph.outputs[0])
+    if sample_input is None:
+        sample_input = np.full(in_bytes, qgraph.input_zero_point, np.int8)
+    sample = np.asarray(sample_input, np.int8).ravel()
+    if sample.size != in_bytes:
+        raise ValueError(f"sample input has {sample.size} values, the model takes {in_bytes}")
+    ctx = {
+        "banner": f"Generated by tinycompress for model {_c_string(qgraph.name)} on board "
+                  f"{board.name}; do not edit.",
+        "model_name": _c_string(qgraph.name), "board": board.name, "steps": steps,
+        "n_layers": len(steps), "arena_bytes": max(arena.size, 4),
+        "input_bytes": in_bytes, "output_bytes": _size(out_node.output_shape),
+        "input_ptr": Context(arena.offsets).ptr(qgraph.input_name),
+        "output_ptr": Context(arena.offsets).ptr(out_node.name),
+        "input_shape": " x ".join(map(str, qgraph.input_shape)),
+        "output_shape": " x ".join(map(str, out_node.output_shape)),
+        "input_scale": repr(float(qgraph.input_scale)), "input_zero_point": qgraph.input_zero_point,
+        "output_scale": repr(float(out_node.scale)), "output_zero_point": out_node.zero_point,
+        "layer_names": [_c_string(s.name) for s in steps],
+        "sample_input": cgen.literal(sample),
+        "weight_bytes": sum(s.weight_bytes for s in steps),
+    }
+    env = _env()
+    files = {name: env.get_template(f"{name}.j2").render(**ctx) for name in MODEL_FILES}
+    kernels = sorted({f"{s.kernel}.c" for s in steps})
+    return Rendered(files, kernels, steps, ctx["arena_bytes"], in_bytes, ctx["output_bytes"])

@@ -1,0 +1,336 @@
+"""What one quantized node becomes in C: const arrays, param structs and one kernel call.
+
+`emit(node, ctx)` returns a `Step` of plain text pieces (identifiers, array
+literals, designated-initializer fields, call arguments) that the model
+template only lays out. The kernel of an op is named like its runtime source
+file (`tc_fc_cer_s8` lives in `tc_fc_cer_s8.c`), so the step also says which
+runtime file the project needs. Every constant here comes from the node's
+precomputed `params` (weight_ops / int_ops prepare step) or its layout; no
+quantization arithmetic is redone.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Callable
+
+import numpy as np
+
+from tinycompress import cgen
+from tinycompress.errors import UnsupportedLayerError
+from tinycompress.layouts import Layout
+from tinycompress.quantize_graph import QNode
+from tinycompress.reference import int_ops
+from tinycompress.weights import layer_arrays, ordered
+
+INDEX_ENUM = {1: "TC_INDEX_U8", 2: "TC_INDEX_U16", 4: "TC_INDEX_U32"}
+# tc_*_weights fields per layout, in struct order; "<array>_type" is that array's index enum.
+LAYOUT_FIELDS = {
+    "dense": ("weights", "bits"),
+    "csr": ("values", "col_idx", "col_idx_type", "row_ptr", "row_ptr_type"),
+    "cer": ("omega", "col_idx", "col_idx_type", "omega_ptr", "omega_ptr_type", "row_ptr",
+            "row_ptr_type"),
+    "cser": ("omega", "col_idx", "col_idx_type", "omega_ptr", "omega_ptr_type", "row_ptr",
+             "row_ptr_type", "omega_idx"),
+}
+WEIGHT_KERNEL = {"dense": "fc", "conv2d": "conv2d", "depthwise_conv2d": "dwconv2d"}
+RESCALE_FIELDS = ("in_zp", "multiplier", "shift", "out_zp", "act_min", "act_max")
+
+
+@dataclass
+class CArray:
+    """A `static const` array: C type, identifier, literal body, element count."""
+
+    ctype: str
+    ident: str
+    body: str
+    length: int
+
+
+@dataclass
+class CStruct:
+    """A `static const` struct (or array of structs when `items` has several entries)."""
+
+    ctype: str
+    ident: str
+    items: list[list[tuple[str, str]]]  # per element: (field, value); field "" = plain value
+    is_array: bool = False
+
+    @property
+    def decl(self) -> str:
+        """The declaration before ` = `."""
+        return f"static const {self.ctype} {self.ident}" + (f"[{len(self.items)}]" if self.is_array else "")
+
+
+@dataclass
+class Step:
+    """One executed layer: its constants and its kernel call."""
+
+    name: str
+    op: str
+    layout: str | None
+    kernel: str
+    args: list[str]
+    output: str  # pointer expression of the output tensor
+    output_size: int
+    arrays: list[CArray] = field(default_factory=list)
+    structs: list[CStruct] = field(default_factory=list)
+    weight_bytes: int = 0
+
+
+class Context:
+    """Identifiers taken so far and where every tensor lives in the arena."""
+
+    def __init__(self, offsets: dict[str, int], arena: str = "tc_arena.bytes"):
+        self.offsets = offsets
+        self.arena = arena
+        self.taken: set[str] = set()
+
+    def ptr(self, tensor: str) -> str:
+        off = self.offsets[tensor]
+        return self.arena if off == 0 else f"{self.arena} + {off}"
+
+    def ident(self, *parts: str) -> str:
+        return cgen.identifier("_".join(parts), self.taken)
+
+
+def _ctype(dtype) -> str:
+    return "int64_t" if np.dtype(dtype) == np.int64 else cgen.ctype(dtype)
+
+
+def _array(ctx: Context, base: str, name: str, values, dtype=None) -> tuple[CArray | None, str]:
+    """A const array and the expression that points at it (NULL when empty: C99 has no [0])."""
+    values = np.asarray(values) if dtype is None else np.asarray(values, dtype=dtype)
+    if values.size == 0:
+        return None, "NULL"
+    ident = ctx.ident(base, name)
+    return CArray(_ctype(values.dtype), ident, cgen.literal(values), int(values.size)), ident
+
+
+def _struct(ctx: Context, ctype: str, base: str, name: str, fields: dict) -> CStruct:
+    return CStruct(ctype, ctx.ident(base, name), [[(k, str(v)) for k, v in fields.items()]])
+
+
+def _size(shape) -> int:
+    return int(math.prod(shape))
+
+
+def _step(ctx: Context, node: QNode, kernel: str, args: list[str], layout: str | None = None) -> Step:
+    return Step(node.name, node.op, layout, kernel, args, ctx.ptr(node.name),
+                _size(node.output_shape), [], [])
+
+
+# ---------------------------------------------------------------- weight ops
+
+def _weights_struct(ctx: Context, base: str, layout: Layout, pointers: dict[str, str],
+                    arrays: dict[str, np.ndarray]) -> CStruct:
+    fields = {}
+    for f in LAYOUT_FIELDS[layout.name]:
+        if f == "bits":
+            fields[f] = layout.bits
+        elif f.endswith("_type"):
+            fields[f] = INDEX_ENUM[np.asarray(arrays[f[:-5]]).itemsize]
+        else:
+            fields[f] = pointers[f]
+    return _struct(ctx, f"tc_{layout.name}_weights", base, layout.name, fields)
+
+
+def _dims(node: QNode) -> tuple[str, dict]:
+    if node.op == "dense":
+        return "tc_fc_dims", {"fan_in": _size(node.input_shapes[0]), "units": node.output_shape[-1]}
+    in_h, in_w, in_c = node.input_shapes[0]
+    out_h, out_w, out_c = node.output_shape
+    sh, sw = node.strides
+    return "tc_conv_dims", {"in_h": in_h, "in_w": in_w, "in_c": in_c, "kernel_h": node.kh,
+                            "kernel_w": node.kw, "stride_h": sh, "stride_w": sw,
+                            "out_h": out_h, "out_w": out_w, "out_c": out_c}
+
+
+def emit_weight_op(node: QNode, ctx: Context, layout: Layout) -> Step:
+    """dense / conv2d / depthwise: arrays in `weights.ordered` order, dims, quant, weights."""
+    base = ctx.ident(node.name)
+    arrays = layer_arrays(node, layout)
+    step = _step(ctx, node, f"tc_{WEIGHT_KERNEL[node.op]}_{layout.name}_s8", [], layout.name)
+    pointers = {}
+    for name, values in ordered(arrays):
+        arr, pointers[name] = _array(ctx, base, name, values)
+        if arr is not None:
+            step.arrays.append(arr)
+    step.weight_bytes = int(sum(np.asarray(a).nbytes for a in arrays.values()))
+    p = node.params
+    dims_type, dims = _dims(node)
+    quant = {"bias_f": pointers["bias_f"], "m": pointers["m"], "shift": pointers["shift"],
+             "per_channel": int(bool(node.per_channel)), "z_out": p.z_out,
+             "act_min": p.act_min, "act_max": p.act_max}
+    step.structs = [_struct(ctx, dims_type, base, "dims", dims),
+                    _struct(ctx, "tc_quant_params", base, "quant", quant),
+                    _weights_struct(ctx, base, layout, pointers, arrays)]
+    step.args = [f"&{s.ident}" for s in step.structs] + [ctx.ptr(node.inputs[0]), step.output]
+    return step
+
+
+# ---------------------------------------------------------------- other ops
+
+def _rescale_fields(r: int_ops.RescaleParams) -> dict:
+    return dict(zip(RESCALE_FIELDS, (r.z_in, r.m, r.shift, r.z_out, r.act_min, r.act_max)))
+
+
+def _geom_fields(g: int_ops.PoolGeometry, channels: int) -> dict:
+    return {"in_h": g.in_h, "in_w": g.in_w, "channels": channels, "pool_h": g.pool_h,
+            "pool_w": g.pool_w, "stride_h": g.stride_h, "stride_w": g.stride_w,
+            "pad_top": g.pad_top, "pad_left": g.pad_left, "out_h": g.out_h, "out_w": g.out_w}
+
+
+def _pad(node: QNode, ctx: Context) -> Step:
+    p, (h, w, c) = node.params, node.input_shapes[0]
+    s = _struct(ctx, "tc_pad_params", ctx.ident(node.name), "params",
+                {"in_h": h, "in_w": w, "channels": c, "top": p.top, "bottom": p.bottom,
+                 "left": p.left, "right": p.right, "value": p.value})
+    step = _step(ctx, node, "tc_pad_s8", [ctx.ptr(node.inputs[0]), f"&{s.ident}"])
+    step.args.append(step.output)
+    step.structs = [s]
+    return step
+
+
+def _requantize(node: QNode, ctx: Context) -> Step:
+    s = _struct(ctx, "tc_rescale_params", ctx.ident(node.name), "params", _rescale_fields(node.params))
+    step = _step(ctx, node, "tc_requantize_tensor_s8",
+                 [ctx.ptr(node.inputs[0]), str(_size(node.input_shapes[0])), f"&{s.ident}"])
+    step.args.append(step.output)
+    step.structs = [s]
+    return step
+
+
+def _max_pool(node: QNode, ctx: Context) -> Step:
+    base, p = ctx.ident(node.name), node.params
+    geom = _struct(ctx, "tc_pool_geom", base, "geom", _geom_fields(p.geom, node.input_shapes[0][-1]))
+    rescale = _struct(ctx, "tc_rescale_params", base, "rescale", _rescale_fields(p.rescale))
+    step = _step(ctx, node, "tc_maxpool2d_s8",
+                 [ctx.ptr(node.inputs[0]), f"&{geom.ident}", f"&{rescale.ident}"])
+    step.args.append(step.output)
+    step.structs = [geom, rescale]
+    return step
+
+
+def _avg_pool(node: QNode, ctx: Context) -> Step:
+    base, p = ctx.ident(node.name), node.params
+    m, m_ptr = _array(ctx, base, "multiplier", p.m, np.int32)
+    sh, sh_ptr = _array(ctx, base, "shift", p.shift, np.int32)
+    geom = _struct(ctx, "tc_pool_geom", base, "geom", _geom_fields(p.geom, node.input_shapes[0][-1]))
+    params = _struct(ctx, "tc_avgpool_params", base, "params",
+                     {"in_zp": p.z_in, "multiplier": m_ptr, "shift": sh_ptr, "out_zp": p.z_out,
+                      "act_min": p.act_min, "act_max": p.act_max})
+    step = _step(ctx, node, "tc_avgpool2d_s8",
+                 [ctx.ptr(node.inputs[0]), f"&{geom.ident}", f"&{params.ident}"])
+    step.args.append(step.output)
+    step.arrays, step.structs = [a for a in (m, sh) if a], [geom, params]
+    return step
+
+
+def _global_pool(node: QNode, ctx: Context) -> Step:
+    h, w, c = node.input_shapes[0]
+    p = node.params
+    if node.op == "global_avg_pool2d":
+        fields = dict(zip(RESCALE_FIELDS, (p.z_in, p.m, p.shift, p.z_out, p.act_min, p.act_max)))
+        kernel = "tc_global_avgpool2d_s8"
+    else:
+        fields, kernel = _rescale_fields(p), "tc_global_maxpool2d_s8"
+    s = _struct(ctx, "tc_rescale_params", ctx.ident(node.name), "params", fields)
+    step = _step(ctx, node, kernel, [ctx.ptr(node.inputs[0]), str(h * w), str(c), f"&{s.ident}"])
+    step.args.append(step.output)
+    step.structs = [s]
+    return step
+
+
+def _inputs_struct(ctx: Context, node: QNode, base: str) -> CStruct:
+    pointers = [[("", ctx.ptr(i))] for i in node.inputs]
+    return CStruct("int8_t *const", ctx.ident(base, "inputs"), pointers, is_array=True)
+
+
+def _add(node: QNode, ctx: Context) -> Step:
+    base, p = ctx.ident(node.name), node.params
+    zp, zp_ptr = _array(ctx, base, "in_zp", p.z_in, np.int32)
+    mul, mul_ptr = _array(ctx, base, "in_multiplier", p.m_in, np.int32)
+    sh, sh_ptr = _array(ctx, base, "in_shift", p.shift_in, np.int32)
+    ins = _inputs_struct(ctx, node, base)
+    params = _struct(ctx, "tc_add_params", base, "params", {
+        "n_inputs": len(node.inputs), "in_zp": zp_ptr, "in_multiplier": mul_ptr,
+        "in_shift": sh_ptr, "left_shift": p.left_shift, "out_multiplier": p.m_out,
+        "out_shift": p.shift_out, "out_zp": p.z_out, "act_min": p.act_min, "act_max": p.act_max})
+    step = _step(ctx, node, "tc_add_s8",
+                 [ins.ident, str(_size(node.output_shape)), f"&{params.ident}"])
+    step.args.append(step.output)
+    step.arrays, step.structs = [zp, mul, sh], [ins, params]
+    return step
+
+
+def _concat(node: QNode, ctx: Context) -> Step:
+    base, p = ctx.ident(node.name), node.params
+    outer, inner = int_ops.concat_sizes(node.input_shapes, p.axis)
+    sizes, sizes_ptr = _array(ctx, base, "inner_sizes", inner, np.int32)
+    rescales = CStruct("tc_rescale_params", ctx.ident(base, "rescale"),
+                       [[(k, str(v)) for k, v in _rescale_fields(r).items()] for r in p.inputs],
+                       is_array=True)
+    ins = _inputs_struct(ctx, node, base)
+    params = _struct(ctx, "tc_concat_params", base, "params", {
+        "n_inputs": len(node.inputs), "outer": outer, "inner_sizes": sizes_ptr,
+        "inputs": rescales.ident})
+    step = _step(ctx, node, "tc_concat_s8", [ins.ident, f"&{params.ident}"])
+    step.args.append(step.output)
+    step.arrays, step.structs = [sizes], [rescales, ins, params]
+    return step
+
+
+def _lut(node: QNode, ctx: Context) -> Step:
+    table, table_ptr = _array(ctx, ctx.ident(node.name), "table", node.params.table, np.int8)
+    step = _step(ctx, node, "tc_lut_s8",
+                 [ctx.ptr(node.inputs[0]), str(_size(node.input_shapes[0])), table_ptr])
+    step.args.append(step.output)
+    step.arrays = [table]
+    return step
+
+
+def _softmax(node: QNode, ctx: Context) -> Step:
+    table, table_ptr = _array(ctx, ctx.ident(node.name), "exp_table", node.params.exp_table, np.int32)
+    shape = node.input_shapes[0]
+    row = int(shape[-1])
+    step = _step(ctx, node, "tc_softmax_s8",
+                 [ctx.ptr(node.inputs[0]), str(_size(shape) // row), str(row), table_ptr])
+    step.args.append(step.output)
+    step.arrays = [table]
+    return step
+
+
+def _affine(node: QNode, ctx: Context) -> Step:
+    base, p = ctx.ident(node.name), node.params
+    channels = int(node.input_shapes[0][-1])
+    mul, mul_ptr = _array(ctx, base, "multiplier", p.m, np.int32)
+    sh, sh_ptr = _array(ctx, base, "shift", p.shift, np.int32)
+    off, off_ptr = _array(ctx, base, "offset", p.offset, np.int64)
+    params = _struct(ctx, "tc_affine_params", base, "params", {
+        "channels": channels, "in_zp": p.z_in, "multiplier": mul_ptr, "shift": sh_ptr,
+        "offset": off_ptr, "out_zp": p.z_out, "act_min": p.act_min, "act_max": p.act_max})
+    step = _step(ctx, node, "tc_affine_s8",
+                 [ctx.ptr(node.inputs[0]), str(_size(node.input_shapes[0]) // channels), f"&{params.ident}"])
+    step.args.append(step.output)
+    step.arrays, step.structs = [a for a in (off, mul, sh) if a], [params]
+    return step
+
+
+EMITTERS: dict[str, Callable[[QNode, Context], Step]] = {
+    "zero_pad2d": _pad, "requantize": _requantize, "max_pool2d": _max_pool,
+    "avg_pool2d": _avg_pool, "global_avg_pool2d": _global_pool, "global_max_pool2d": _global_pool,
+    "add": _add, "concat": _concat, "lut": _lut, "softmax": _softmax, "affine": _affine,
+}
+
+
+def emit(node: QNode, ctx: Context, layout: Layout | None = None) -> Step:
+    """The Step of one executed node (not input/reshape)."""
+    if node.is_weight_op:
+        if layout is None:
+            raise ValueError(f"no layout given for weight layer {node.name!r}")
+        return emit_weight_op(node, ctx, layout)
+    try:
+        return EMITTERS[node.op](node, ctx)
+    except KeyError:
+        raise UnsupportedLayerError(f"no C kernel for op {node.op!r} (layer {node.name})") from None

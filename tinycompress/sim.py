@@ -1,0 +1,215 @@
+"""Simulate stage: run a build's firmware in QEMU, bit-exact against the integer reference.
+
+    report = simulate("build/", n=100)
+    report.bit_exact, report.instructions_per_inference, report.layers
+
+The build directory carries what the check needs (`pipeline.STATE_FILE`: the
+QGraph, the layer table and which data the build used). Inputs go to the
+firmware as host files `input_NNNNN.bin` (semihosting); its line protocol is
+documented in templates/main.c.j2. Every output is compared with
+`int_ref.run_int`; on a mismatch the first such input is re-run with per-layer
+tensor dumps to name the first layer that diverges.
+"""
+from __future__ import annotations
+
+import json
+import pickle
+import re
+import shutil
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from tinycompress.boards import load_board, sim_machine
+from tinycompress.data import Dataset, digits_test, load_npz
+from tinycompress.errors import SimulationError
+from tinycompress.qemu import run_elf
+from tinycompress.quantize_graph import QGraph
+
+STATE_FILE = Path("tinycompress") / "build-state.pkl"
+SIM_ELF = "firmware_sim.elf"
+REPORT_FILE = "sim-report.json"
+RANDOM_SEED = 0
+RANDOM_INPUTS = 16
+MAX_MISMATCHES_LISTED = 20
+Progress = Callable[[str, int, int], None]
+
+
+@dataclass
+class SimReport:
+    """What `sim` found; `to_dict()` is sim-report.json."""
+
+    board: str
+    qemu_machine: str
+    n_inputs: int
+    bit_exact: bool
+    mismatches: list[dict]
+    accuracy: float | None
+    instructions_per_inference: float
+    layers: list[dict]
+    inputs: str = ""
+    wall_seconds: float = 0.0
+    first_divergent_layer: str | None = None
+    extra: dict = field(default_factory=dict)
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d.update(d.pop("extra"))
+        return d
+
+
+def load_state(build_dir: Path) -> dict:
+    """The pickled build state (QGraph, layers, data source); SimulationError if absent."""
+    path = Path(build_dir) / STATE_FILE
+    if not path.is_file():
+        raise SimulationError(f"{build_dir} is not a tinycompress build directory (no {STATE_FILE})")
+    with path.open("rb") as f:
+        return pickle.load(f)  # our own build artefact, written by pipeline.build
+
+
+def choose_inputs(state: dict, data: Path | None, n: int | None) -> tuple[np.ndarray, np.ndarray | None, str]:
+    """(int8 inputs, labels or None, description): --data, else the build's data, else random."""
+    qgraph: QGraph = state["qgraph"]
+    ds, what = _dataset(state, data, qgraph)
+    if ds is None:
+        count = n or RANDOM_INPUTS
+        rng = np.random.default_rng(RANDOM_SEED)
+        x = rng.integers(-128, 128, size=(count, *qgraph.input_shape), dtype=np.int64).astype(np.int8)
+        return x, None, f"{count} random int8 inputs (seed {RANDOM_SEED})"
+    ds = ds.take(n) if n else ds
+    return qgraph.quantize_input(ds.x), ds.y, f"{len(ds)} samples of {what}"
+
+
+def _dataset(state: dict, data: Path | None, qgraph: QGraph) -> tuple[Dataset | None, str]:
+    if data is not None:
+        return load_npz(data, qgraph.input_shape), str(data)
+    source = state.get("data")
+    if source == "digits":
+        return digits_test(), "the digits test split"
+    if source and Path(source).is_file():
+        return load_npz(source, qgraph.input_shape), source
+    return None, ""
+
+
+def write_inputs(run_dir: Path, x: np.ndarray, dump: bool = False) -> None:
+    """input_NNNNN.bin per sample (and dump.flag to ask for per-layer tensors)."""
+    shutil.rmtree(run_dir, ignore_errors=True)
+    run_dir.mkdir(parents=True)
+    for i, sample in enumerate(x):
+        (run_dir / f"input_{i:05d}.bin").write_bytes(np.ascontiguousarray(sample, np.int8).tobytes())
+    if dump:
+        (run_dir / "dump.flag").write_bytes(b"1")
+
+
+@dataclass
+class FirmwareRun:
+    outputs: list[np.ndarray]
+    ticks: list[list[int]]
+    tensors: dict[int, np.ndarray]
+
+
+def _hex(text: str) -> np.ndarray:
+    return np.frombuffer(bytes.fromhex(text), dtype=np.int8)
+
+
+def parse_output(stdout: str, n_inputs: int, n_layers: int) -> FirmwareRun:
+    """Read the firmware's line protocol; SimulationError when it is cut short or wrong."""
+    if "TC_BEGIN" not in stdout:
+        raise SimulationError(f"firmware printed no TC_BEGIN line: {stdout[-300:]!r}")
+    err = re.search(r"^TC_ERROR (.*)$", stdout, re.M)
+    if err:
+        raise SimulationError(f"firmware error: {err.group(1)}")
+    end = re.search(r"^TC_END (\d+)$", stdout, re.M)
+    if not end or int(end.group(1)) != n_inputs:
+        raise SimulationError(f"firmware ran {end.group(1) if end else 'an unfinished set of'} "
+                              f"inputs, expected {n_inputs}")
+    outs = {int(i): _hex(h) for i, h in re.findall(r"^OUT (\d+) ([0-9a-f]*)$", stdout, re.M)}
+    ticks = {int(i): [int(t) for t in rest.split()] for i, rest in re.findall(r"^TICKS (\d+)((?: \d+)*)$", stdout, re.M)}
+    tensors = {int(k): _hex(h) for k, h in re.findall(r"^TENSOR (\d+) ([0-9a-f]*)$", stdout, re.M)}
+    if sorted(outs) != list(range(n_inputs)) or any(len(ticks.get(i, ())) != n_layers for i in range(n_inputs)):
+        raise SimulationError("firmware output is incomplete (missing OUT/TICKS lines)")
+    return FirmwareRun([outs[i] for i in range(n_inputs)], [ticks[i] for i in range(n_inputs)], tensors)
+
+
+def _run(elf: Path, machine: str, run_dir: Path, x: np.ndarray, n_layers: int,
+         timeout_s: float, dump: bool = False) -> tuple[FirmwareRun, float]:
+    write_inputs(run_dir, x, dump)
+    result = run_elf(elf, machine, timeout_s=timeout_s, cwd=run_dir)
+    if result.exit_code != 0 and "TC_ERROR" not in result.stdout:
+        raise SimulationError(f"firmware exited with code {result.exit_code}: "
+                              f"{(result.stdout + result.stderr)[-300:]!r}")
+    return parse_output(result.stdout, len(x), n_layers), result.elapsed
+
+
+def compare(expected: np.ndarray, got: list[np.ndarray]) -> list[dict]:
+    """Every input whose output differs: input, first output index, expected vs got."""
+    found = []
+    for i, out in enumerate(got):
+        want = np.asarray(expected[i], np.int8).ravel()
+        if out.shape != want.shape or not np.array_equal(out, want):
+            idx = int(np.argmax(out != want)) if out.shape == want.shape else 0
+            found.append({"input": i, "index": idx, "expected": int(want[idx]),
+                          "got": int(out[idx]) if idx < out.size else None,
+                          "differing": int(np.count_nonzero(out != want)) if out.shape == want.shape else None})
+    return found
+
+
+def first_divergent_layer(state: dict, elf: Path, machine: str, run_dir: Path, x1: np.ndarray,
+                          timeout_s: float) -> str | None:
+    """Re-run one input with per-layer dumps; the first layer whose tensor differs from int_ref."""
+    from tinycompress.reference.int_ref import run_int
+
+    layers = state["layers"]
+    run, _ = _run(elf, machine, run_dir, x1[np.newaxis], len(layers), timeout_s, dump=True)
+    ref = run_int(state["qgraph"], x1, return_all=True)
+    for k, layer in enumerate(layers):
+        if not np.array_equal(run.tensors.get(k), np.asarray(ref[layer["name"]], np.int8).ravel()):
+            return layer["name"]
+    return None
+
+
+def default_timeout(n_inputs: int) -> float:
+    return 30.0 + 0.5 * n_inputs
+
+
+def simulate(build_dir: Path, data: Path | None = None, n: int | None = None,
+             timeout_s: float | None = None, progress: Progress | None = None) -> SimReport:
+    """Run the build's simulation firmware in QEMU; compare, count, write DIR/sim-report.json."""
+    from tinycompress.reference.int_ref import run_int
+
+    build_dir = Path(build_dir)
+    state = load_state(build_dir)
+    board = load_board(state["board"])
+    machine = sim_machine(board).qemu_machine
+    elf = build_dir / SIM_ELF
+    x, y, what = choose_inputs(state, data, n)
+    timeout = timeout_s or default_timeout(len(x))
+    tick = progress or (lambda *_: None)
+    tick("simulating", 0, 1)
+    run, seconds = _run(elf, machine, build_dir / "sim-run", x, len(state["layers"]), timeout)
+    expected = run_int(state["qgraph"], x)
+    mismatches = compare(expected, run.outputs)
+    report = _report(state, board.name, machine, run, mismatches, y, what, seconds)
+    if mismatches:
+        bad = x[mismatches[0]["input"]]
+        report.first_divergent_layer = first_divergent_layer(state, elf, machine, build_dir / "sim-run", bad, timeout)
+    tick("simulating", 1, 1)
+    (build_dir / REPORT_FILE).write_text(json.dumps(report.to_dict(), indent=2) + "\n", encoding="utf-8")
+    return report
+
+
+def _report(state, board: str, machine: str, run: FirmwareRun, mismatches, y, what, seconds) -> SimReport:
+    ticks = np.asarray(run.ticks, dtype=np.int64)
+    layers = [{"name": l["name"], "op": l["op"], "layout": l["layout"],
+               "instructions": float(ticks[:, k].mean())} for k, l in enumerate(state["layers"])]
+    accuracy = None
+    if y is not None:
+        pred = np.array([int(np.argmax(o)) for o in run.outputs])
+        accuracy = float(np.mean(pred == np.asarray(y)))
+    return SimReport(board=board, qemu_machine=machine, n_inputs=len(run.outputs),
+                     bit_exact=not mismatches, mismatches=mismatches[:MAX_MISMATCHES_LISTED],
+                     accuracy=accuracy, instructions_per_inference=float(ticks.sum(axis=1).mean()),
+                     layers=layers, inputs=what, wall_seconds=round(seconds, 3),
+                     extra={"n_mismatches": len(mismatches)})
