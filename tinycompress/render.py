@@ -136,5 +136,5 @@ def render(qgraph: QGraph, layouts: dict[str, Layout], board: Board,
     }
     env = _env()
     files = {name: env.get_template(f"{name}.j2").render(**ctx) for name in MODEL_FILES}
-    kernels = sorted({f"{s.kernel}.c" for s in steps})
+    kernels = sorted({src for s in steps for src in s.sources})
     return Rendered(files, kernels, steps, ctx["arena_bytes"], in_bytes, ctx["output_bytes"])

@@ -76,6 +76,12 @@ class Step:
     arrays: list[CArray] = field(default_factory=list)
     structs: list[CStruct] = field(default_factory=list)
     weight_bytes: int = 0
+    extra_sources: tuple[str, ...] = ()  # runtime files the kernel needs besides its own
+
+    @property
+    def sources(self) -> tuple[str, ...]:
+        """Runtime source files this step links: its kernel's file plus any it depends on."""
+        return (f"{self.kernel}.c", *self.extra_sources)
 
 
 class Context:
@@ -151,6 +157,8 @@ def emit_weight_op(node: QNode, ctx: Context, layout: Layout) -> Step:
     base = ctx.ident(node.name)
     arrays = layer_arrays(node, layout)
     step = _step(ctx, node, f"tc_{WEIGHT_KERNEL[node.op]}_{layout.name}_s8", [], layout.name)
+    if node.op != "dense":  # conv kernels use the row engine defined next to the FC kernel
+        step.extra_sources = (f"tc_fc_{layout.name}_s8.c",)  # (tc_layouts_internal.h)
     pointers = {}
     for name, values in ordered(arrays):
         arr, pointers[name] = _array(ctx, base, name, values)
