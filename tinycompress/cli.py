@@ -187,18 +187,22 @@ QuantizerOpt = Annotated[Optional[str], typer.Option(
     "--quantizer", help="Weight quantizer: uniform or rd (rate-distortion).", show_default=False)]
 LambdaOpt = Annotated[Optional[float], typer.Option(
     "--lambda", help="Rate-distortion trade-off for --quantizer rd.", show_default=False)]
+MaxDropOpt = Annotated[Optional[float], typer.Option(
+    "--max-accuracy-drop", min=0.0,
+    help="Search bits and sparsity per layer for the fewest weight bytes within P "
+         "percentage points of float accuracy (needs labelled data).", show_default=False)]
 PerTensorOpt = Annotated[bool, typer.Option(
     "--per-tensor", help="One weight scale per tensor instead of per output channel.")]
 
 
 def compress_options(bits, sparsity, layout, optimize, quantizer, lam, per_tensor, spec,
-                     epochs):
+                     epochs, max_drop=None):
     """CompressOptions from the shared command-line flags (None = not given)."""
     from tinycompress.compress import CompressOptions
 
     cli = {"bits": bits, "sparsity": sparsity, "layout": layout, "optimize": optimize,
            "quantizer": quantizer, "lambda": lam, "per_channel": False if per_tensor else None}
-    return CompressOptions(cli=cli, spec_path=spec, epochs=epochs)
+    return CompressOptions(cli=cli, spec_path=spec, epochs=epochs, max_accuracy_drop=max_drop)
 
 
 def load_datasets(data: Path | None, eval_data: Path | None):
@@ -224,13 +228,14 @@ def compress_cmd(
     data: DataOpt = None,
     eval_data: EvalDataOpt = None,
     epochs: EpochsOpt = 0,
+    max_drop: MaxDropOpt = None,
     json_out: JsonOpt = False,
 ) -> None:
     """Prune, quantize and lay out MODEL; print per-layer sizes (and accuracy with labels)."""
     from tinycompress.compress import compress, write_report
 
     options = compress_options(bits, sparsity, layout, optimize, quantizer, lam, per_tensor,
-                               spec, epochs)
+                               spec, epochs, max_drop)
     train, test = load_datasets(data, eval_data)
     with progress_bar() as tick:
         result = compress(model, options, train, test, progress=tick)
@@ -238,8 +243,10 @@ def compress_cmd(
         write_report(result, output)
     if json_out:
         print_json(result.report())
-    else:
-        print_table(_compress_table(result))
+        return
+    if result.search is not None:
+        print_table(_search_table(result.search))
+    print_table(_compress_table(result))
 
 
 def progress_bar():
@@ -266,6 +273,20 @@ def progress_bar():
             if tasks:
                 prog.stop()
     return bar()
+
+
+def _search_table(found) -> Table:
+    """What the bit-width search chose per layer, and the sensitivities that explain it."""
+    table = Table(title=f"search: {found.drop_pts:.2f} pt below float "
+                        f"(budget {found.max_drop_pts:.2f} pt), "
+                        f"{found.start_bytes:,} B -> {found.weight_bytes:,} B")
+    for col in ("layer", "bits", "sparsity", "layout", "bytes", "drop by bits (pt)",
+                "drop by sparsity (pt)", "stopped by"):
+        table.add_column(col)
+    for r in found.table():
+        table.add_row(r["name"], str(r["bits"]), f"{r['sparsity']:.0%}", r["layout"],
+                      f"{r['bytes']:,}", r["drop_by_bits"], r["drop_by_sparsity"], r["stopped_by"])
+    return table
 
 
 def _compress_table(result) -> Table:
@@ -296,6 +317,101 @@ def report_cmd(build_dir: BuildDirArg) -> None:
 
     path = write_report(build_dir)
     console(stderr=True).print(f"wrote {path}")
+
+
+SimCountOpt = Annotated[Optional[int], typer.Option(
+    "-n", "--n", help="Number of inputs to simulate (default: all of the data, or 16 random).",
+    show_default=False)]
+
+
+def _progress_callback(progress, task):
+    return lambda stage, done, total: progress.update(task, description=stage, completed=done, total=total)
+
+
+@app.command("build")
+def build_cmd(model: ModelArg, board: BoardOpt = None, output: OutputOpt = None, force: ForceOpt = False,
+              data: DataOpt = None, bits: BitsOpt = None, sparsity: SparsityOpt = None,
+              optimize: OptimizeOpt = None, layout: LayoutOpt = None, spec: SpecOpt = None) -> None:
+    """Compress MODEL and compile its firmware for a board (PlatformIO project, ELF, build-report.json)."""
+    from rich.progress import Progress
+
+    from tinycompress.pipeline import build
+
+    options = {"bits": bits, "sparsity": sparsity, "optimize": optimize, "layout": layout}
+    err = console(stderr=True)
+    with Progress(console=err, transient=True, disable=not err.is_terminal) as progress:
+        task = progress.add_task("build", total=4)
+        result = build(model, board or "nucleo", output or Path("build"), force, options, spec, data,
+                       _progress_callback(progress, task))
+    r = result.report
+    console().print(f"built {r['model']} for {r['board']} in {result.out_dir} ({result.seconds:.1f} s): "
+                    f"weights {r['weight_bytes']:,} B, flash {r['flash_bytes']:,} / {r['board_flash']:,} B, "
+                    f"RAM {r['ram_bytes']:,} / {r['board_ram']:,} B")
+
+
+@app.command("sim")
+def sim_cmd(build_dir: BuildDirArg, data: DataOpt = None, n: SimCountOpt = None, json_out: JsonOpt = False) -> None:
+    """Run a build in QEMU, compare every output bit-exact with the integer reference."""
+    from tinycompress.sim import simulate
+
+    report = simulate(build_dir, data=data, n=n)
+    if json_out:
+        print_json(report.to_dict())
+        return
+    table = Table(title=f"{report.board} on QEMU {report.qemu_machine}")
+    table.add_column("layer")
+    table.add_column("layout")
+    table.add_column("instructions", justify="right")
+    for layer in report.layers:
+        table.add_row(layer["name"], layer["layout"] or "-", f"{layer['instructions']:,.0f}")
+    print_table(table)
+    exact = "bit-exact" if report.bit_exact else f"NOT bit-exact ({report.extra['n_mismatches']} mismatching inputs)"
+    acc = "" if report.accuracy is None else f", accuracy {100 * report.accuracy:.2f} %"
+    console().print(f"{report.n_inputs} inputs: {exact}{acc}, "
+                    f"{report.instructions_per_inference:,.0f} instructions per inference")
+    for m in report.mismatches[:5]:
+        console().print(f"input {m['input']}, output {m['index']}: expected {m['expected']}, got {m['got']}")
+    if report.first_divergent_layer:
+        console().print(f"first diverging layer: {report.first_divergent_layer}")
+    if not report.bit_exact:
+        raise typer.Exit(1)
+
+
+@app.command("boards")
+def boards_cmd(json_out: JsonOpt = False) -> None:
+    """List the boards and QEMU machines tinycompress can build for."""
+    from tinycompress.boards import list_boards
+
+    boards = list_boards()
+    rows = [{"name": b.name, "aliases": list(b.aliases), "cpu": b.cpu, "fpu": b.fpu,
+             "flash": b.flash.size, "ram": b.ram.size, "clock_hz": b.clock_hz,
+             "qemu_machine": b.qemu_machine, "real": not b.is_qemu} for b in boards]
+    if json_out:
+        print_json(rows)
+        return
+    table = Table(title="boards")
+    for col in ("name", "aliases", "cpu", "fpu", "flash", "RAM", "MHz", "QEMU machine"):
+        table.add_column(col)
+    for r in rows:
+        table.add_row(r["name"], ", ".join(r["aliases"]), r["cpu"], r["fpu"], f"{r['flash'] // 1024} KiB",
+                      f"{r['ram'] // 1024} KiB", f"{r['clock_hz'] / 1e6:g}", r["qemu_machine"])
+    print_table(table)
+
+
+@app.command("flash")
+def flash_cmd(build_dir: BuildDirArg) -> None:
+    """Upload a build to its board through PlatformIO (ST-LINK)."""
+    from tinycompress.pipeline import flash
+
+    console().print(flash(build_dir))
+
+
+@app.command("setup")
+def setup_cmd() -> None:
+    """Prepare the offline PlatformIO core (SCons from PyPI, Debian's arm-none-eabi-gcc)."""
+    from tinycompress.pio import ensure_offline_core
+
+    console().print(f"offline PlatformIO core ready: {ensure_offline_core()}")
 
 
 def main() -> None:

@@ -91,8 +91,8 @@ def memory_use(elf: Path) -> dict[str, int]:
 
 
 def _breakdown(weights: int, code: int | None, arena: int, stack: int) -> str:
-    code_text = "?" if code is None else f"{code:,}"
-    return f"weights {weights:,} B, code and tables {code_text} B, arena {arena:,} B, stack {stack:,} B"
+    code_text = "code not compiled yet" if code is None else f"code and tables {code:,} B"
+    return f"weights {weights:,} B, {code_text}, arena {arena:,} B, stack {stack:,} B"
 
 
 HINT = "try more sparsity (--sparsity), fewer bits (--bits) or a bigger board (tinycompress boards)"
@@ -193,3 +193,22 @@ def build(model_path: str | Path, board: str = "nucleo", out_dir: str | Path = "
         (tmp / REPORT_FILE).write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
     tick("done", len(STAGES), len(STAGES))
     return BuildResult(out_dir, report, time.monotonic() - start)
+
+
+def flash(build_dir: str | Path) -> str:
+    """Upload the build's hw firmware through PlatformIO (ST-LINK); returns PlatformIO's last line.
+
+    BoardError for QEMU-only boards; ToolError (one line) when no probe is attached.
+    """
+    from tinycompress.sim import load_state
+
+    build_dir = Path(build_dir)
+    board = load_board(load_state(build_dir)["board"])
+    if board.is_qemu:
+        raise BoardError(f"{board.name} is a QEMU machine: nothing to flash (use `tinycompress sim {build_dir}`)")
+    try:
+        result = run_pio(build_dir, env="hw", target="upload")
+    except ToolError as exc:
+        lines = [ln.strip() for ln in str(exc).splitlines() if "ST-LINK" in ln or "probe" in ln]
+        raise ToolError(lines[-1].removeprefix("Error: ") if lines else str(exc).splitlines()[0]) from exc
+    return result.output.strip().splitlines()[-1] if result.output.strip() else "uploaded"
