@@ -100,3 +100,32 @@ def test_report_command_renders_a_compress_report(tmp_path):
 def test_report_command_on_a_missing_dir_is_one_line(tmp_path):
     res = CliRunner().invoke(app, ["report", str(tmp_path / "nope")])
     assert res.exit_code == 2 and res.output.count("\n") == 1 and "error:" in res.output
+
+
+@pytest.mark.slow
+def test_max_accuracy_drop_keeps_the_budget_and_prints_why(tmp_path):
+    out = tmp_path / "out"
+    res = CliRunner().invoke(app, ["compress", MODEL, "--data", TRAIN, "--eval-data", TEST,
+                                   "--max-accuracy-drop", "1.0", "-o", str(out)])
+    assert res.exit_code == 0, res.output
+    report = json.loads((out / "compress-report.json").read_text())
+    acc = report["accuracy"]
+    assert (acc["float"] - acc["quantized"]) * 100 <= 1.0 + 1e-9
+    assert report["weight_bytes"] < 31_000  # smaller than 8-bit dense (about 31 KB)
+    chosen = {row["name"]: row["bits"] for row in report["search"]}
+    assert [layer["bits"] for layer in report["layers"]] == [chosen[n["name"]] for n in report["layers"]]
+    assert "search: " in res.output and "budget 1.00 pt" in res.output
+
+
+def test_rd_quantizer_at_a_given_lambda_is_smaller_than_uniform():
+    data, test = load_npz(TRAIN), load_npz(TEST)
+    cli = {"bits": 4, "sparsity": 0.5, "per_channel": False}
+    uniform = compress(MODEL, CompressOptions(cli=cli), data, test)
+    rd = compress(MODEL, CompressOptions(cli={**cli, "quantizer": "rd", "lambda": 1e-6}), data, test)
+    assert rd.lam == 1e-6
+    assert rd.weight_bytes < uniform.weight_bytes
+
+
+def test_rd_without_lambda_needs_labels():
+    res = CliRunner().invoke(app, ["compress", MODEL, "--quantizer", "rd"])
+    assert res.exit_code == 2 and "--lambda" in res.output

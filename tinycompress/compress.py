@@ -11,7 +11,7 @@ per-layer table of the compress report.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Callable
 
@@ -28,6 +28,7 @@ from tinycompress.weights import layer_weight_bytes
 Progress = Callable[[str, int, int], None]  # (stage description, done, total)
 CALIBRATION_SAMPLES = 256
 SYNTHETIC_SEED = 0
+DEFAULT_LAMBDA_DROP_PTS = 1.0  # the automatic lambda sweep's accuracy budget
 
 
 @dataclass
@@ -38,6 +39,7 @@ class CompressOptions:
     spec_path: str | Path | None = None
     scope: str = "global"          # how a single sparsity is spread: global | layer
     epochs: int = 0                # fine-tuning epochs (needs labelled data)
+    max_accuracy_drop: float | None = None  # percentage points: search bits/sparsity per layer
     cwd: str | Path = "."          # where ./tinycompress.toml is looked for
 
 
@@ -65,6 +67,8 @@ class Compressed:
     float_weight_bytes: int
     accuracy: dict | None = None    # {"float": .., "quantized": ..} with labelled data
     calibration: str = ""           # what the activation ranges were calibrated on
+    search: object | None = None    # search.SearchResult with --max-accuracy-drop
+    lam: float | None = None        # the rate-distortion lambda used (rd quantizer)
 
     @property
     def weight_bytes(self) -> int:
@@ -75,7 +79,9 @@ class Compressed:
         return {"model": self.graph.name, "layers": [r.as_dict() for r in self.layers],
                 "weight_bytes": self.weight_bytes,
                 "float_weight_bytes": self.float_weight_bytes,
-                "accuracy": self.accuracy, "calibration": self.calibration}
+                "accuracy": self.accuracy, "calibration": self.calibration,
+                "lambda": self.lam,
+                "search": None if self.search is None else self.search.table()}
 
 
 def check_data(graph: Graph, data: Dataset | None, what: str) -> None:
@@ -149,14 +155,24 @@ def compress(model_path: str | Path, options: CompressOptions, data: Dataset | N
     defaults, specs = resolve_options(options.cli, options.spec_path, graph, options.cwd)
     graph = _prune(model_path, graph, specs, options, data, progress)
     calib, calib_text = calibration_data(graph, data)
-    qgraph = _quantize(model_path, graph, calib, specs, defaults, data)
+    labelled = _labelled(eval_data, data)
+    fisher = _fisher(model_path, graph, calib, data) if defaults.quantizer == "rd" else None
+    search = None
+    if options.max_accuracy_drop is not None:
+        graph, specs, search = _search(graph, calib, labelled, specs, defaults, fisher,
+                                       options.max_accuracy_drop, progress)
+    qgraph, lam = _quantize(graph, calib, specs, defaults, fisher, labelled, options, progress)
     chosen = choose_layouts(qgraph, {n: s.layout for n, s in specs.items()}, defaults.optimize)
     result = Compressed(graph, qgraph, chosen, layer_results(qgraph, chosen),
-                        float_weight_bytes(graph), calibration=calib_text)
-    eval_data = eval_data if eval_data is not None else data
-    if eval_data is not None and eval_data.y is not None:
-        result.accuracy = accuracy(graph, qgraph, eval_data)
+                        float_weight_bytes(graph), calibration=calib_text, search=search, lam=lam)
+    if labelled is not None:
+        result.accuracy = accuracy(graph, qgraph, labelled)
     return result
+
+
+def _labelled(*candidates: Dataset | None) -> Dataset | None:
+    """The first dataset with labels (accuracy, the search and the lambda sweep use it)."""
+    return next((d for d in candidates if d is not None and d.y is not None), None)
 
 
 def _prune(model_path, graph: Graph, specs, options: CompressOptions, data, progress) -> Graph:
@@ -186,20 +202,55 @@ def _finetune(model_path, sparsity, options: CompressOptions, data: Dataset, pro
     return from_keras(tuned)
 
 
-def _quantize(model_path, graph: Graph, calib, specs, defaults, data) -> QGraph:
+def _fisher(model_path, graph: Graph, calib, data: Dataset | None) -> dict:
+    """Fisher diagonal per weight layer (as matrices) for the rate-distortion quantizer."""
+    from tinycompress.load_legacy import load_keras_model
+    from tinycompress.rd import graph_fisher_matrices
+
+    y = None if data is None or data.y is None else data.y[:len(calib)]
+    return graph_fisher_matrices(graph, load_keras_model(Path(model_path)), calib, y)
+
+
+def _search(graph: Graph, calib, labelled, specs, defaults, fisher, drop: float, progress):
+    """Bits and sparsity per layer within `drop` points; returns the pruned graph too."""
+    from tinycompress.prune import prune
+    from tinycompress.rd import rd_weight_quantizer
+    from tinycompress.search import search_bits
+
+    if labelled is None:
+        raise DataError("--max-accuracy-drop needs labelled data (--data or --eval-data with y)")
+    quantizer = None if fisher is None or defaults.lam is None else rd_weight_quantizer(fisher, defaults.lam)
+    tick = None if progress is None else (lambda done, total: progress("searching", done, total))
+    found = search_bits(graph, None, calib, labelled.x, labelled.y, drop, progress=tick,
+                        per_channel=defaults.per_channel, quantizer=quantizer,
+                        optimize=defaults.optimize)
+    specs = {name: replace(s, bits=found.bits[name]) for name, s in specs.items()}
+    pruned, _ = prune(graph, dict(found.sparsity), scope="layer")
+    return pruned, specs, found
+
+
+def _quantize(graph: Graph, calib, specs, defaults, fisher, labelled, options, progress):
+    """(QGraph, lambda): uniform, rate-distortion at a given lambda, or an automatic sweep."""
     from tinycompress.quantize import quantize
+    from tinycompress.rd import rd_weight_quantizer, sweep_lambda
+    from tinycompress.reference.float_ref import run_float
 
     bits = {name: s.bits for name, s in specs.items()}
+    if fisher is None:
+        return quantize(graph, calib, bits=bits, per_channel=defaults.per_channel), None
+    if defaults.lam is not None:
+        quantizer = rd_weight_quantizer(fisher, defaults.lam)
+        return quantize(graph, calib, bits, defaults.per_channel, quantizer), defaults.lam
+    if labelled is None:
+        raise DataError("--quantizer rd without --lambda sweeps lambda on labelled data: "
+                        "give --data or --eval-data with y, or a --lambda value")
     qgraph = quantize(graph, calib, bits=bits, per_channel=defaults.per_channel)
-    if defaults.quantizer != "rd":
-        return qgraph
-    from tinycompress.load_legacy import load_keras_model
-    from tinycompress.rd import apply_weight_quantizer, graph_fisher_matrices, rd_weight_quantizer
-
-    y = None if data is None else data.y
-    fisher = graph_fisher_matrices(graph, load_keras_model(Path(model_path)), calib,
-                                   None if y is None else y[:len(calib)])
-    return apply_weight_quantizer(qgraph, graph, rd_weight_quantizer(fisher, defaults.lam or 0.0))
+    pred = np.argmax(np.asarray(run_float(graph, labelled.x)), axis=-1)
+    drop = DEFAULT_LAMBDA_DROP_PTS if options.max_accuracy_drop is None else options.max_accuracy_drop
+    floor = float(np.mean(pred == labelled.y)) - drop / 100.0
+    tick = None if progress is None else (lambda done, total: progress("lambda sweep", done, total))
+    lam, qgraph, _ = sweep_lambda(qgraph, graph, fisher, labelled.x, labelled.y, floor, progress=tick)
+    return qgraph, lam
 
 
 def accuracy(graph: Graph, qgraph: QGraph, data: Dataset) -> dict:

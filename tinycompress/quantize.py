@@ -54,19 +54,21 @@ def calibrate(graph: Graph, calib_x: np.ndarray, batch: int = 256) -> dict[str, 
 
 
 def quantize(graph: Graph, calib_x: np.ndarray, bits: int | dict[str, int] = 8,
-             per_channel: bool = True) -> QGraph:
+             per_channel: bool = True, weight_quantizer=None) -> QGraph:
     """Quantize `graph` with activation ranges calibrated on `calib_x`.
 
     bits: weight bit width (2..8) for every weight layer, or {layer name: bits}
     (unlisted layers: 8). per_channel: one weight scale per output channel
-    (else one per tensor). Raises SpecError for invalid bits or names,
+    (else one per tensor). weight_quantizer: optional `(layer name, matrix,
+    bits, per_channel) -> (levels, w_scales)` replacing uniform rounding (the
+    rate-distortion quantizer, `rd.rd_weight_quantizer`). Raises SpecError for invalid bits or names,
     DataError for calibration data of the wrong shape.
     """
     x = _check_calibration(graph, calib_x)
     lowered = lower_graph(graph)
     weight_layers = [n.name for n in lowered.nodes if n.op in WEIGHT_OPS]
     ctx = Context(ranges=calibrate(lowered, x), bits=resolve_bits(bits, weight_layers),
-                  per_channel=per_channel)
+                  per_channel=per_channel, weight_quantizer=weight_quantizer)
     nodes: list[QNode] = []
     for node in lowered.nodes:
         q = quantize_node(node, ctx)

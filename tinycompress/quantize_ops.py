@@ -13,6 +13,7 @@ tinycompress.reference (weight_ops / int_ops); no arithmetic is redone here.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Callable
 
 import numpy as np
 
@@ -38,6 +39,13 @@ class Context:
     bits: dict[str, int]
     per_channel: bool
     qnodes: dict[str, QNode] = field(default_factory=dict)
+    # (layer name, weight matrix, bits, per_channel) -> (levels, w_scales); None: uniform
+    weight_quantizer: Callable[[str, np.ndarray, int, bool], tuple] | None = None
+
+    def quantize_weights(self, name: str, matrix: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        if self.weight_quantizer is None:
+            return quantize_weights(matrix, self.bits[name], self.per_channel)
+        return self.weight_quantizer(name, matrix, self.bits[name], self.per_channel)
 
     def qparams(self, name: str) -> tuple[float, int]:
         return choose_qparams(*self.ranges[name])
@@ -69,8 +77,7 @@ def _weight_op(node: Node, ctx: Context) -> QNode:
     src = ctx.input(node)
     scale, zp = ctx.qparams(node.name)
     kernel = node.weights["kernel"]
-    levels, w_scales = quantize_weights(weight_matrix(node.op, kernel), ctx.bits[node.name],
-                                        ctx.per_channel)
+    levels, w_scales = ctx.quantize_weights(node.name, weight_matrix(node.op, kernel))
     bias = node.weights.get("bias")
     act_min, act_max = clamp_range(node.activation, scale, zp)
     params = prepare_weight_op(levels, w_scales, bias, src.scale, src.zero_point, scale, zp,
