@@ -1,0 +1,172 @@
+"""The configurations the bench compares, and the digits "smallest within 1 pt" search.
+
+- `int8-dense`: 8-bit weights, no pruning, every layer forced to the dense
+  layout: what a plain int8 deployment stores.
+- `default`: the tool's defaults (no options at all).
+- `smallest-within-1pt` (digits only, labelled data): the setting with the
+  fewest weight bytes whose test accuracy is within 1 pt of the float
+  model's, from a small grid: global sparsity x bits x per-channel on/off x
+  quantizer (uniform rounding, or rate-distortion at a few lambdas).
+
+The grid fine-tunes once per sparsity (pruning and fine-tuning do not depend
+on the bit width or quantizer) and saves the fine-tuned model as a `.keras`
+file; every point is then `compress()` of that file with one-shot pruning at
+the same sparsity (which keeps exactly the fine-tuned zeros). RD points reuse
+one Fisher diagonal per fine-tuned model, computed exactly as `compress()`
+computes it, and the winner is re-run through `compress()` with its lambda so
+the reported numbers come from the tool itself.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from tinycompress.data import Dataset
+
+INT8_DENSE = {"bits": 8, "sparsity": 0.0, "layout": "dense"}
+DEFAULT: dict = {}
+SMALLEST_NAME = "smallest-within-1pt"
+BUDGET_PTS = 1.0
+
+
+@dataclass(frozen=True)
+class Grid:
+    """The search space; `quick` shrinks it for iterating on the bench itself."""
+
+    sparsities: tuple[float, ...] = (0.8, 0.85, 0.9, 0.95, 0.97)
+    bits: tuple[int, ...] = (2, 3, 4, 5)
+    per_channel: tuple[bool, ...] = (True, False)
+    rd_factors: tuple[float, ...] = (0.003, 0.01, 0.03, 0.1)  # x rd.lambda_scale
+    epochs: int = 15
+
+    @classmethod
+    def quick(cls) -> Grid:
+        return cls(sparsities=(0.9, 0.95), bits=(3, 4), per_channel=(False,),
+                   rd_factors=(0.01, 0.03), epochs=6)
+
+    def size(self) -> int:
+        """Number of grid points (fine-tunings not counted)."""
+        return (len(self.sparsities) * len(self.bits) * len(self.per_channel)
+                * (1 + len(self.rd_factors)))
+
+
+@dataclass
+class Point:
+    """One evaluated setting: compress options, the model file, bytes and test accuracy."""
+
+    model: Path
+    options: dict
+    weight_bytes: int
+    accuracy: float
+
+    def as_dict(self) -> dict:
+        return {"options": self.options, "weight_bytes": self.weight_bytes,
+                "accuracy": self.accuracy}
+
+
+@dataclass
+class SearchResult:
+    best: Point | None
+    float_accuracy: float
+    points: list[Point] = field(default_factory=list)
+
+
+Tick = Callable[[str], None]
+
+
+def finetuned_model(model_path: Path, sparsity: float, train: Dataset, epochs: int,
+                    work: Path) -> Path:
+    """Prune `model_path` to `sparsity`, fine-tune on `train`, save (cached) and return the path."""
+    path = work / f"finetuned_s{round(sparsity * 100):02d}_e{epochs}.keras"
+    if path.is_file():
+        return path
+    from tinycompress.load_legacy import load_keras_model
+    from tinycompress.prune import prune_keras
+
+    tuned = prune_keras(load_keras_model(Path(model_path)), sparsity, train.x, train.y,
+                        epochs=epochs, scope="global")
+    work.mkdir(parents=True, exist_ok=True)
+    tuned.save(path)
+    return path
+
+
+def within_budget(accuracy: float, float_accuracy: float, budget_pts: float = BUDGET_PTS) -> bool:
+    """accuracy (0..1) at most `budget_pts` percentage points below float (rounding-safe)."""
+    return 100.0 * accuracy >= 100.0 * float_accuracy - budget_pts - 1e-9
+
+
+def smallest(points: list[Point], float_accuracy: float) -> Point | None:
+    """Fewest weight bytes within the budget; ties: higher accuracy, then grid order."""
+    ok = [p for p in points if within_budget(p.accuracy, float_accuracy)]
+    return min(ok, key=lambda p: (p.weight_bytes, -p.accuracy)) if ok else None
+
+
+def _fisher(model: Path, compressed, train: Dataset):
+    """Fisher matrices exactly as compress() computes them for `quantizer = "rd"`."""
+    from tinycompress.compress import calibration_data
+    from tinycompress.load_legacy import load_keras_model
+    from tinycompress.rd import graph_fisher_matrices
+
+    calib, _ = calibration_data(compressed.graph, train)
+    return graph_fisher_matrices(compressed.graph, load_keras_model(model), calib,
+                                 train.y[:len(calib)])
+
+
+def _rd_points(model: Path, options: dict, compressed, fisher, factors, test: Dataset) -> list[Point]:
+    """RD variants of one uniform point: lambda = factor x the model's lambda unit."""
+    from tinycompress.compress import choose_layouts, layer_results
+    from tinycompress.rd import apply_weight_quantizer, lambda_scale, rd_weight_quantizer
+    from tinycompress.reference.int_ref import evaluate
+
+    unit = lambda_scale(compressed.qgraph, fisher)
+    points = []
+    for factor in factors:
+        lam = float(factor * unit)
+        q = apply_weight_quantizer(compressed.qgraph, compressed.graph, rd_weight_quantizer(fisher, lam))
+        nbytes = sum(r.weight_bytes for r in layer_results(q, choose_layouts(q, {}, "size")))
+        points.append(Point(model, {**options, "quantizer": "rd", "lambda": lam}, int(nbytes),
+                            float(evaluate(q, test.x, test.y))))
+    return points
+
+
+def search(model_path: Path, train: Dataset, test: Dataset, float_accuracy: float,
+           grid: Grid, work: Path, tick: Tick) -> SearchResult:
+    """Evaluate the grid (see module docstring) and pick the smallest point within 1 pt."""
+    from tinycompress.compress import CompressOptions, compress
+
+    result = SearchResult(None, float_accuracy)
+    for sparsity in grid.sparsities:
+        tick(f"fine-tune at sparsity {sparsity:.2f} ({grid.epochs} epochs)")
+        model = finetuned_model(model_path, sparsity, train, grid.epochs, work)
+        fisher = None
+        for bits in grid.bits:
+            for per_channel in grid.per_channel:
+                options = {"bits": bits, "sparsity": sparsity, "per_channel": per_channel}
+                tick(f"grid s={sparsity:.2f} b={bits} per_channel={per_channel}")
+                c = compress(model, CompressOptions(cli=dict(options)), train, test)
+                result.points.append(Point(model, {**options, "quantizer": "uniform"},
+                                           c.weight_bytes, c.accuracy["quantized"]))
+                if grid.rd_factors:
+                    fisher = fisher if fisher is not None else _fisher(model, c, train)
+                    result.points.extend(_rd_points(model, options, c, fisher, grid.rd_factors, test))
+    result.best = confirm(result, train, test)
+    return result
+
+
+def confirm(result: SearchResult, train: Dataset, test: Dataset) -> Point | None:
+    """The smallest point re-run through compress() itself; the next one if it no longer fits."""
+    from tinycompress.compress import CompressOptions, compress
+
+    remaining = list(result.points)
+    while True:
+        best = smallest(remaining, result.float_accuracy)
+        if best is None:
+            return None
+        c = compress(best.model, CompressOptions(cli=dict(best.options)), train, test)
+        confirmed = Point(best.model, best.options, c.weight_bytes, c.accuracy["quantized"])
+        if within_budget(confirmed.accuracy, result.float_accuracy):
+            return confirmed
+        remaining.remove(best)

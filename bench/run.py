@@ -1,0 +1,113 @@
+"""`make bench`: tinycompress side by side with TFLite int8 / TFLite Micro.
+
+    .venv/bin/python bench/run.py [--models digits,ic,ad] [--quick] [--work DIR]
+
+Writes bench/results.json and bench/results.md (see bench/results.py for the
+schema). Build directories and fine-tuned models go to --work (default
+build/bench, ignored by git). The MLPerf Tiny models are read from
+<repo>/../shared/models/mlperf_tiny; when that directory is absent the bench
+says so and skips them.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+if str(REPO) not in sys.path:  # run as a script: make the repo importable (bench, tinycompress)
+    sys.path.insert(0, str(REPO))
+
+from bench import markdown, results  # noqa: E402
+
+MODEL_KEYS = {"digits": "digits", "ic": "mlperf_ic", "ad": "mlperf_ad"}
+
+
+class Progress:
+    """One line per step with elapsed wall time, model and step number."""
+
+    def __init__(self) -> None:
+        self.start = time.monotonic()
+        self.model = ""
+        self.step = 0
+
+    def for_model(self, name: str):
+        self.model, self.step = name, 0
+        return self.tick
+
+    def tick(self, what: str) -> None:
+        self.step += 1
+        elapsed = int(time.monotonic() - self.start)
+        print(f"[{elapsed // 60:3d}:{elapsed % 60:02d}] {self.model:<10} #{self.step:<3d} {what}",
+              file=sys.stderr, flush=True)
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--models", default="digits,ic,ad",
+                        help="comma-separated subset of: " + ", ".join(MODEL_KEYS))
+    parser.add_argument("--quick", action="store_true",
+                        help="small grid and sparsities 0/90 only (for iterating on the bench)")
+    parser.add_argument("--work", type=Path, default=REPO / "build" / "bench",
+                        help="directory for builds and fine-tuned models")
+    parser.add_argument("--out", type=Path, default=REPO / "bench",
+                        help="where results.json and results.md are written")
+    args = parser.parse_args(argv)
+    args.model_list = [m.strip() for m in args.models.split(",") if m.strip()]
+    unknown = [m for m in args.model_list if m not in MODEL_KEYS]
+    if unknown:
+        parser.error(f"unknown model(s) {', '.join(unknown)}; choose from {', '.join(MODEL_KEYS)}")
+    return args
+
+
+def selected_entries(names: list[str]) -> list[tuple[str, dict | None, str | None]]:
+    """(results key, bench_models entry or None, reason skipped) for every requested model."""
+    from bench.baselines import bench_models
+
+    by_key = {e["name"]: e for e in bench_models()}
+    out = []
+    for name in names:
+        entry = by_key[MODEL_KEYS[name]]
+        if not Path(entry["path"]).is_file():
+            out.append((entry["name"], None, f"model file {entry['path']} not found (the shared "
+                        "models directory must sit beside the repository: <repo>/../shared/models)"))
+        else:
+            out.append((entry["name"], entry, None))
+    return out
+
+
+def write(doc: dict, out: Path) -> None:
+    out.mkdir(parents=True, exist_ok=True)
+    results.write_json(doc, out / "results.json")
+    (out / "results.md").write_text(markdown.render(doc), encoding="utf-8")
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    from bench.model_bench import Settings, run_model
+
+    command = "bench/run.py" + ("" if argv is None and len(sys.argv) == 1 else " " + " ".join(argv or sys.argv[1:]))
+    doc = results.new_document(command, args.quick)
+    progress, start = Progress(), time.monotonic()
+    for key, entry, skipped in selected_entries(args.model_list):
+        if entry is None:
+            print(f"SKIPPED {key}: {skipped}", file=sys.stderr, flush=True)
+            doc["models"][key] = {"skipped": skipped}
+            continue
+        doc["models"][key] = run_model(entry, Settings(quick=args.quick), args.work / key,
+                                       progress.for_model(key))
+        write(results.finish(doc, time.monotonic() - start), args.out)  # partial results survive
+    write(results.finish(doc, time.monotonic() - start), args.out)
+    problems = results.schema_problems(doc)
+    for problem in problems:
+        print(f"schema: {problem}", file=sys.stderr)
+    for check in doc["targets"]:
+        print(f"{check['status']:<4}  #{check['issue']} {check['what']}: {check['measured']} "
+              f"(target {check['target']})")
+    print(f"wrote {args.out / 'results.md'} and results.json in {time.monotonic() - start:.0f} s")
+    return 1 if problems else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,102 @@
+"""The target numbers of issues 3, 4 and 5, checked against a bench results document.
+
+Each check reads measured values from `results["models"]["digits"]` (and the
+run's CLI timing) and yields PASS, MISS or N/A (not measured in this run,
+with the reason). Targets are written as stated in the issues; "KB" is taken
+as 1,000 bytes, the stricter reading. Nothing here holds a measured number.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+SMALLEST = "smallest-within-1pt"
+INT8_DENSE = "int8-dense"
+
+
+@dataclass
+class Check:
+    issue: int
+    what: str
+    target: str
+    measured: str
+    status: str  # PASS | MISS | N/A
+
+    def as_dict(self) -> dict:
+        return {"issue": self.issue, "what": self.what, "target": self.target,
+                "measured": self.measured, "status": self.status}
+
+
+def _config(model: dict, name: str) -> dict | None:
+    for cfg in model.get("configs", []):
+        if cfg["name"] == name and cfg.get("error") is None:
+            return cfg
+    return None
+
+
+def _check(issue, what, target, value, ok, fmt) -> Check:
+    if value is None:
+        return Check(issue, what, target, "not measured", "N/A")
+    return Check(issue, what, target, fmt(value), "PASS" if ok(value) else "MISS")
+
+
+def _pts(acc, ref):
+    return None if acc is None or ref is None else 100.0 * (ref - acc)
+
+
+def accuracy_checks(d: dict) -> list[Check]:
+    float_acc = d.get("accuracy", {}).get("float")
+    dense, small = _config(d, INT8_DENSE), _config(d, SMALLEST)
+    drop8 = _pts(dense and dense.get("accuracy"), float_acc)
+    drop_s = _pts(small and small.get("accuracy"), float_acc)
+    wb = small and small.get("weight_bytes")
+    return [
+        _check(3, "digits: 8-bit dense, no pruning, accuracy drop vs float", "<= 0.5 pt", drop8,
+               lambda v: v <= 0.5 + 1e-9, lambda v: f"{v:.2f} pt"),
+        _check(3, "digits: <= 1 pt setting, accuracy drop vs float", "<= 1.0 pt", drop_s,
+               lambda v: v <= 1.0 + 1e-9, lambda v: f"{v:.2f} pt"),
+        _check(3, "digits: <= 1 pt setting, total weight bytes", "<= 4,000 B", wb,
+               lambda v: v <= 4000, lambda v: f"{v:,} B"),
+    ]
+
+
+def firmware_checks(d: dict, timing: dict | None) -> list[Check]:
+    small = _config(d, SMALLEST) or {}
+    timing = timing if timing and "error" not in timing else {}
+    return [
+        _check(4, "digits on nucleo, <= 1 pt setting: firmware flash", "<= 12 KB (12,000 B)",
+               small.get("flash_bytes"), lambda v: v <= 12000, lambda v: f"{v:,} B"),
+        _check(4, "digits on nucleo, <= 1 pt setting: RAM (data + bss + stack)", "<= 3.4 KB (3,400 B)",
+               small.get("ram_bytes"), lambda v: v <= 3400, lambda v: f"{v:,} B"),
+        _check(4, "`tinycompress build` of the example (wall)", "< 20 s", timing.get("build_seconds"),
+               lambda v: v < 20, lambda v: f"{v:.1f} s"),
+        _check(4, "`tinycompress sim` of 100 inputs (wall)", "< 10 s", timing.get("sim100_seconds"),
+               lambda v: v < 10, lambda v: f"{v:.1f} s"),
+    ]
+
+
+def _fc_ratio(d: dict) -> float | None:
+    ratios = d.get("fc_ratio_90", {})
+    found = [ratios[k] for k in ("cer", "cser") if ratios.get(k) is not None]
+    return min(found) if found else None
+
+
+def bench_checks(d: dict) -> list[Check]:
+    small = _config(d, SMALLEST) or {}
+    tfl = d.get("tflite_int8_bytes")
+    wb = small.get("weight_bytes")
+    frac = None if wb is None or not tfl else wb / tfl
+    return [
+        _check(5, "digits, <= 1 pt setting: weight bytes / TFLite int8 file bytes", "<= 0.1 (1/10)", frac,
+               lambda v: v <= 0.1, lambda v: f"{v:.3f} ({wb:,} B / {tfl:,} B)"),
+        _check(5, "digits: min(CER, CSER) / dense int8 instructions, FC layers, 90 % sparsity",
+               "<= 0.5x", _fc_ratio(d), lambda v: v <= 0.5, lambda v: f"{v:.2f}x"),
+        _check(5, "digits, <= 1 pt setting: weight bytes / entropy bound", "<= 1.3x",
+               small.get("weight_over_bound"), lambda v: v <= 1.3, lambda v: f"{v:.2f}x"),
+    ]
+
+
+def check_all(results: dict) -> list[Check]:
+    """Every target check, in issue order (N/A rows when digits was not run)."""
+    digits = results.get("models", {}).get("digits") or {}
+    return (accuracy_checks(digits) + firmware_checks(digits, digits.get("cli_timing"))
+            + bench_checks(digits))
