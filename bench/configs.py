@@ -39,8 +39,8 @@ class Grid:
     sparsities: tuple[float, ...] = (0.8, 0.85, 0.9, 0.95, 0.97)
     bits: tuple[int, ...] = (2, 3, 4, 5)
     per_channel: tuple[bool, ...] = (True, False)
-    rd_factors: tuple[float, ...] = (0.003, 0.01, 0.03, 0.1)  # x rd.lambda_scale
-    epochs: int = 15
+    rd_factors: tuple[float, ...] = (0.001, 0.003, 0.01, 0.03)  # x rd.lambda_scale
+    epochs: int = 20
 
     @classmethod
     def quick(cls) -> Grid:
