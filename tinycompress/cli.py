@@ -324,29 +324,40 @@ SimCountOpt = Annotated[Optional[int], typer.Option(
     show_default=False)]
 
 
-def _progress_callback(progress, task):
-    return lambda stage, done, total: progress.update(task, description=stage, completed=done, total=total)
-
-
 @app.command("build")
-def build_cmd(model: ModelArg, board: BoardOpt = None, output: OutputOpt = None, force: ForceOpt = False,
-              data: DataOpt = None, bits: BitsOpt = None, sparsity: SparsityOpt = None,
-              optimize: OptimizeOpt = None, layout: LayoutOpt = None, spec: SpecOpt = None) -> None:
+def build_cmd(
+    model: ModelArg,
+    board: BoardOpt = None,
+    output: OutputOpt = None,
+    force: ForceOpt = False,
+    bits: BitsOpt = None,
+    sparsity: SparsityOpt = None,
+    layout: LayoutOpt = None,
+    optimize: OptimizeOpt = None,
+    quantizer: QuantizerOpt = None,
+    lam: LambdaOpt = None,
+    per_tensor: PerTensorOpt = False,
+    spec: SpecOpt = None,
+    data: DataOpt = None,
+    eval_data: EvalDataOpt = None,
+    epochs: EpochsOpt = 0,
+    max_drop: MaxDropOpt = None,
+) -> None:
     """Compress MODEL and compile its firmware for a board (PlatformIO project, ELF, build-report.json)."""
-    from rich.progress import Progress
-
     from tinycompress.pipeline import build
 
-    options = {"bits": bits, "sparsity": sparsity, "optimize": optimize, "layout": layout}
-    err = console(stderr=True)
-    with Progress(console=err, transient=True, disable=not err.is_terminal) as progress:
-        task = progress.add_task("build", total=4)
-        result = build(model, board or "nucleo", output or Path("build"), force, options, spec, data,
-                       _progress_callback(progress, task))
+    options = compress_options(bits, sparsity, layout, optimize, quantizer, lam, per_tensor,
+                               spec, epochs, max_drop)
+    with progress_bar() as tick:
+        result = build(model, board or "nucleo", output or Path("build"), force, options, data,
+                       eval_data, tick)
     r = result.report
     console().print(f"built {r['model']} for {r['board']} in {result.out_dir} ({result.seconds:.1f} s): "
                     f"weights {r['weight_bytes']:,} B, flash {r['flash_bytes']:,} / {r['board_flash']:,} B, "
                     f"RAM {r['ram_bytes']:,} / {r['board_ram']:,} B")
+    if r.get("accuracy"):
+        acc = r["accuracy"]
+        console().print(f"accuracy: float {acc['float']:.2%}, quantized {acc['quantized']:.2%}")
 
 
 @app.command("sim")

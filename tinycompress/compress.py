@@ -153,10 +153,13 @@ def compress(model_path: str | Path, options: CompressOptions, data: Dataset | N
     for what, ds in (("--data", data), ("--eval-data", eval_data)):
         check_data(graph, ds, what)
     defaults, specs = resolve_options(options.cli, options.spec_path, graph, options.cwd)
-    graph = _prune(model_path, graph, specs, options, data, progress)
+    loaded = graph
+    graph, tuned = _prune(model_path, graph, specs, options, data, progress)
     calib, calib_text = calibration_data(graph, data)
     labelled = _labelled(eval_data, data)
-    fisher = _fisher(model_path, graph, calib, data) if defaults.quantizer == "rd" else None
+    fisher = None
+    if defaults.quantizer == "rd":
+        fisher = _fisher(model_path, loaded, graph, tuned, calib, data)
     search = None
     if options.max_accuracy_drop is not None:
         graph, specs, search = _search(graph, calib, labelled, specs, defaults, fisher,
@@ -175,22 +178,23 @@ def _labelled(*candidates: Dataset | None) -> Dataset | None:
     return next((d for d in candidates if d is not None and d.y is not None), None)
 
 
-def _prune(model_path, graph: Graph, specs, options: CompressOptions, data, progress) -> Graph:
+def _prune(model_path, graph: Graph, specs, options: CompressOptions, data, progress):
+    """(pruned graph, fine-tuned Keras model or None when pruned one-shot or not at all)."""
     from tinycompress.prune import prune
 
     targets = {name: s.sparsity for name, s in specs.items() if s.sparsity > 0}
     if not targets:
-        return graph
+        return graph, None
     values = set(targets.values())
     uniform = len(values) == 1 and len(targets) == len(specs) and options.scope == "global"
     sparsity = values.pop() if uniform else targets
     if options.epochs > 0 and data is not None and data.y is not None:
         return _finetune(model_path, sparsity, options, data, progress)
     pruned, _ = prune(graph, sparsity, scope="global" if uniform else "layer")
-    return pruned
+    return pruned, None
 
 
-def _finetune(model_path, sparsity, options: CompressOptions, data: Dataset, progress) -> Graph:
+def _finetune(model_path, sparsity, options: CompressOptions, data: Dataset, progress):
     from tinycompress.load import from_keras
     from tinycompress.load_legacy import load_keras_model
     from tinycompress.prune import prune_keras
@@ -199,16 +203,23 @@ def _finetune(model_path, sparsity, options: CompressOptions, data: Dataset, pro
     tick = None if progress is None else (lambda done, total: progress("fine-tuning", done, total))
     tuned = prune_keras(model, sparsity, data.x, data.y, epochs=options.epochs, progress=tick,
                         scope=None if isinstance(sparsity, dict) else options.scope)
-    return from_keras(tuned)
+    return from_keras(tuned), tuned
 
 
-def _fisher(model_path, graph: Graph, calib, data: Dataset | None) -> dict:
-    """Fisher diagonal per weight layer (as matrices) for the rate-distortion quantizer."""
+def _fisher(model_path, loaded: Graph, graph: Graph, tuned, calib, data: Dataset | None) -> dict:
+    """Fisher diagonal per weight layer (as matrices) for the rate-distortion quantizer.
+
+    Taken from the Keras model whose kernels the graph holds: the fine-tuned
+    one, else the original file paired with the graph as loaded (before any
+    one-shot pruning), so the BatchNorm fold factors are recovered exactly.
+    """
     from tinycompress.load_legacy import load_keras_model
     from tinycompress.rd import graph_fisher_matrices
 
     y = None if data is None or data.y is None else data.y[:len(calib)]
-    return graph_fisher_matrices(graph, load_keras_model(Path(model_path)), calib, y)
+    if tuned is not None:
+        return graph_fisher_matrices(graph, tuned, calib, y)
+    return graph_fisher_matrices(loaded, load_keras_model(Path(model_path)), calib, y)
 
 
 def _search(graph: Graph, calib, labelled, specs, defaults, fisher, drop: float, progress):

@@ -23,7 +23,8 @@ from typing import Callable
 import numpy as np
 
 from tinycompress.boards import Board, load_board
-from tinycompress.data import DIGITS_MODEL, Dataset, digits_calibration, digits_test, load_npz
+from tinycompress.compress import CompressOptions, compress
+from tinycompress.data import DIGITS_MODEL, Dataset, digits_test, load_digits_split, load_npz
 from tinycompress.errors import BoardError, ToolError
 from tinycompress.pio import run_pio
 from tinycompress.project import STACK_SIZE, check_output_dir, staged, write_project
@@ -52,24 +53,21 @@ def _is_digits(model_path: Path) -> bool:
         return False
 
 
-def _data(model_path: Path, data: Path | None) -> tuple[Dataset | None, Dataset | None, str | None]:
-    """(calibration data, evaluation data, source saved for sim): --data, else the digits example's."""
-    if data is not None:
-        ds = load_npz(data)
-        return ds, ds, str(Path(data).resolve())
+def _data(model_path: Path, data: Path | None, eval_data: Path | None
+          ) -> tuple[Dataset | None, Dataset | None, str | None]:
+    """(data, evaluation data, source that sim reuses).
+
+    `data` calibrates (and fine-tunes); accuracy and sim use `eval_data`, else
+    `data`. Without either, the digits example uses its own train/test split.
+    """
+    if data is not None or eval_data is not None:
+        train = None if data is None else load_npz(data)
+        test = train if eval_data is None else load_npz(eval_data)
+        return train, test, str(Path(eval_data if eval_data is not None else data).resolve())
     if _is_digits(model_path):
-        return digits_calibration(), digits_test(), "digits"
+        split = load_digits_split()
+        return Dataset(split.x_train, split.y_train), digits_test(), "digits"
     return None, None, None
-
-
-def _compress(model_path: Path, options: dict, spec: Path | None, calib: Dataset | None,
-              eval_data: Dataset | None, progress: Progress):
-    """The compression stage (compress.compress); returns its `Compressed`."""
-    from tinycompress.compress import CompressOptions, compress
-
-    cli = {k: v for k, v in options.items() if v is not None}
-    return compress(model_path, CompressOptions(cli=cli, spec_path=spec), calib,
-                    eval_data=eval_data, progress=progress)
 
 
 def elf_sections(elf: Path) -> dict[str, int]:
@@ -161,11 +159,11 @@ def _save_state(project: Path, board: Board, compressed, rendered: Rendered, dat
 
 
 def build(model_path: str | Path, board: str = "nucleo", out_dir: str | Path = "build",
-          force: bool = False, options: dict | None = None, spec: Path | None = None,
-          data: Path | None = None, progress: Progress | None = None) -> BuildResult:
+          force: bool = False, options: CompressOptions | None = None, data: Path | None = None,
+          eval_data: Path | None = None, progress: Progress | None = None) -> BuildResult:
     """Compress, render, compile and size `model_path` for `board` into `out_dir` (see module doc).
 
-    options: compress options by spec key (bits, sparsity, layout, optimize, ...; None = unset).
+    options: what `compress.compress` does (bits, sparsity, spec file, fine-tuning, ...).
     Raises OutputExistsError, BoardError (unknown board, does not fit), DataError, ToolError.
     """
     start = time.monotonic()
@@ -173,11 +171,11 @@ def build(model_path: str | Path, board: str = "nucleo", out_dir: str | Path = "
     model_path, out_dir = Path(model_path), Path(out_dir)
     the_board = load_board(board)
     check_output_dir(out_dir, force)
-    calib, eval_data, source = _data(model_path, data)
+    train, test, source = _data(model_path, data, eval_data)
     tick("compress", 0, len(STAGES))
-    compressed = _compress(model_path, options or {}, spec, calib, eval_data, progress)
+    compressed = compress(model_path, options or CompressOptions(), train, test, progress)
     tick("render", 1, len(STAGES))
-    rendered = render(compressed.qgraph, compressed.layouts, the_board, _sample(compressed, eval_data))
+    rendered = render(compressed.qgraph, compressed.layouts, the_board, _sample(compressed, test))
     check_fit(the_board, sum(s.weight_bytes for s in rendered.steps), rendered.arena_bytes)
     with staged(out_dir, force) as tmp:
         write_project(tmp, the_board, rendered)
