@@ -18,6 +18,7 @@ the reported numbers come from the tool itself.
 """
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
@@ -72,6 +73,7 @@ class SearchResult:
     best: Point | None
     float_accuracy: float
     points: list[Point] = field(default_factory=list)
+    finetune_seconds: dict[float, float] = field(default_factory=dict)  # sparsity -> wall s
 
 
 Tick = Callable[[str], None]
@@ -140,7 +142,9 @@ def search(model_path: Path, train: Dataset, test: Dataset, float_accuracy: floa
     result = SearchResult(None, float_accuracy)
     for sparsity in grid.sparsities:
         tick(f"fine-tune at sparsity {sparsity:.2f} ({grid.epochs} epochs)")
+        start = time.monotonic()
         model = finetuned_model(model_path, sparsity, train, grid.epochs, work)
+        result.finetune_seconds[sparsity] = round(time.monotonic() - start, 1)
         fisher = None
         for bits in grid.bits:
             for per_channel in grid.per_channel:

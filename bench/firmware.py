@@ -49,11 +49,14 @@ def _summary(build_report: dict, sim) -> dict:
 
 def build_and_sim(model: Path, board: str, out_dir: Path, options: dict, calib_npz: Path,
                   sim_npz: Path | None, n: int | None) -> dict:
-    """Build `model` with `options` (calibrated on `calib_npz`), simulate `n` inputs of `sim_npz`."""
+    """Build `model` with compress `options` (calibrated on `calib_npz`, accuracy on
+    `sim_npz`), then simulate `n` inputs of `sim_npz` (all when None)."""
+    from tinycompress.compress import CompressOptions
     from tinycompress.pipeline import build
     from tinycompress.sim import simulate
 
-    built = build(model, board, out_dir, force=True, options=dict(options), data=calib_npz)
+    built = build(model, board, out_dir, force=True, options=CompressOptions(cli=dict(options)),
+                  data=calib_npz, eval_data=sim_npz)
     sim = simulate(out_dir, data=sim_npz, n=n)
     return {**_summary(built.report, sim), "board": built.report["board"],
             "sim_board": sim.qemu_machine, "build_seconds": round(built.seconds, 2)}
@@ -118,7 +121,7 @@ def time_cli(model: Path, options: dict, calib_npz: Path, sim_npz: Path, work: P
     out = work / "timed_build"
     spec = write_spec(work / "timed_spec.toml", options)
     build_s, b = _timed([exe, "build", str(model), "--board", SIZE_BOARD, "-o", str(out), "--force",
-                         "--data", str(calib_npz), "--spec", str(spec)])
+                         "--data", str(calib_npz), "--eval-data", str(sim_npz), "--spec", str(spec)])
     if b.returncode != 0:
         return {"error": f"build failed: {(b.stdout + b.stderr)[-400:]}"}
     sim_s, s = _timed([exe, "sim", str(out), "--data", str(sim_npz), "-n", "100"])
@@ -127,5 +130,5 @@ def time_cli(model: Path, options: dict, calib_npz: Path, sim_npz: Path, work: P
     report = json.loads((out / "sim-report.json").read_text())
     return {"build_seconds": round(build_s, 2), "sim100_seconds": round(sim_s, 2),
             "sim_n_inputs": report["n_inputs"], "sim_bit_exact": report["bit_exact"],
-            "command_build": f"tinycompress build MODEL --board {SIZE_BOARD} --data TRAIN --spec SPEC",
+            "command_build": f"tinycompress build MODEL --board {SIZE_BOARD} --data TRAIN --eval-data TEST --spec SPEC",
             "command_sim": "tinycompress sim DIR --data TEST -n 100"}

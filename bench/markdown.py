@@ -83,9 +83,28 @@ def model_section(name: str, model: dict) -> list[str]:
     out += table(["config", "options", "weight B", "x smaller than float", "flash B", "RAM B",
                   "accuracy", "entropy bound B", "x bound", "layout x bound", "instr./inference",
                   "bit-exact"], _config_rows(model))
-    out += accuracy_section(model) + layers_section(model) + instructions_section(model)
+    out += timing_section(model) + accuracy_section(model) + layers_section(model)
+    out += instructions_section(model)
     out += energy_section(model) + search_section(model)
     return out
+
+
+def timing_section(model: dict) -> list[str]:
+    t = model.get("cli_timing")
+    if not t:
+        return []
+    if "error" in t:
+        return ["### Command timing", "", f"Failed: {t['error']}", ""]
+    tune = (model.get("search") or {}).get("finetune_seconds", {})
+    best = ((model.get("search") or {}).get("best") or {}).get("options", {})
+    tune_s = tune.get(str(best.get("sparsity")))
+    note = "" if tune_s is None else (
+        f" The build reads the already fine-tuned model: fine-tuning it (once, in the search) took "
+        f"{tune_s:.1f} s, not included.")
+    return ["### Command timing (<= 1 pt setting, fresh processes, same run)", "",
+            f"`{t['command_build']}`: {t['build_seconds']:.1f} s wall; "
+            f"`{t['command_sim']}`: {t['sim100_seconds']:.1f} s wall "
+            f"({t['sim_n_inputs']} inputs, bit-exact: {'yes' if t['sim_bit_exact'] else 'NO'}).{note}", ""]
 
 
 def accuracy_section(model: dict) -> list[str]:

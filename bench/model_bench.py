@@ -14,6 +14,7 @@ from typing import Callable
 
 from bench import analysis, baselines, configs, firmware
 from tinycompress.data import load_npz, save_npz
+from tinycompress.entropy import ratio
 
 REPO = Path(__file__).resolve().parents[1]
 DIGITS_TRAIN = REPO / "examples" / "digits" / "train.npz"
@@ -68,8 +69,8 @@ def config_record(name: str, model: Path, options: dict, fw: dict, build_dir: Pa
         "weight_bytes": fw["weight_bytes"], "flash_bytes": fw["flash_bytes"],
         "ram_bytes": fw["ram_bytes"], "arena_bytes": fw["arena_bytes"],
         "accuracy": fw["sim_accuracy"], "entropy_bound_bytes": round(bound, 1),
-        "weight_over_bound": analysis.ratio(fw["weight_bytes"], bound),
-        "layout_bytes": layout_bytes, "layout_over_bound": analysis.ratio(layout_bytes, bound),
+        "weight_over_bound": ratio(fw["weight_bytes"], bound),
+        "layout_bytes": layout_bytes, "layout_over_bound": ratio(layout_bytes, bound),
         "layers": rows, "instructions_per_inference": fw["instructions_per_inference"],
         "instruction_layers": fw["layers"], "bit_exact": fw["bit_exact"],
         "sim_inputs": fw["sim_inputs"], "sim_input_source": fw["sim_input_source"],
@@ -104,6 +105,7 @@ def _digits_search(entry, float_acc, settings: Settings, work: Path, tick) -> di
                            work / "finetuned", tick)
     return {"float_accuracy": float_acc, "budget_pts": configs.BUDGET_PTS,
             "grid": settings.grid.__dict__, "points": [p.as_dict() for p in found.points],
+            "finetune_seconds": {str(k): v for k, v in found.finetune_seconds.items()},
             "best": None if found.best is None else {**found.best.as_dict(),
                                                      "model_file": _rel(found.best.model)},
             "_best": found.best}

@@ -11,6 +11,7 @@ says so and skips them.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 from pathlib import Path
@@ -18,6 +19,8 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:  # run as a script: make the repo importable (bench, tinycompress)
     sys.path.insert(0, str(REPO))
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # TensorFlow's C++ chatter hides the progress lines
 
 from bench import markdown, results  # noqa: E402
 

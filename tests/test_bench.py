@@ -80,7 +80,9 @@ def _fake_document() -> dict:
         "instructions": {"dense": {"0": 600000.0, "90": 600000.0}, "cer": {"0": 5e6, "90": 2e5}},
         "fc_ratio_90": {"dense": 1.0, "cer": 0.45, "cser": 0.6},
         "accuracy": {"float": 0.9667, "tflite_int8": 0.9667, "ours": {}},
-        "cli_timing": {"build_seconds": 12.0, "sim100_seconds": 11.0},
+        "cli_timing": {"build_seconds": 12.0, "sim100_seconds": 11.0, "sim_n_inputs": 100,
+                       "sim_bit_exact": True, "command_build": "tinycompress build ...",
+                       "command_sim": "tinycompress sim ..."},
     }
     doc = results.new_document("bench/run.py --quick", quick=True)
     doc["models"] = {"digits": digits, "mlperf_ad": {"skipped": "model file not found"}}
