@@ -191,18 +191,22 @@ MaxDropOpt = Annotated[Optional[float], typer.Option(
     "--max-accuracy-drop", min=0.0,
     help="Search bits and sparsity per layer for the fewest weight bytes within P "
          "percentage points of float accuracy (needs labelled data).", show_default=False)]
+SaveModelOpt = Annotated[Optional[Path], typer.Option(
+    "--save-model", help="Save the pruned, fine-tuned Keras model (.keras) for later builds.",
+    show_default=False)]
 PerTensorOpt = Annotated[bool, typer.Option(
     "--per-tensor", help="One weight scale per tensor instead of per output channel.")]
 
 
 def compress_options(bits, sparsity, layout, optimize, quantizer, lam, per_tensor, spec,
-                     epochs, max_drop=None):
+                     epochs, max_drop=None, save_model=None):
     """CompressOptions from the shared command-line flags (None = not given)."""
     from tinycompress.compress import CompressOptions
 
     cli = {"bits": bits, "sparsity": sparsity, "layout": layout, "optimize": optimize,
            "quantizer": quantizer, "lambda": lam, "per_channel": False if per_tensor else None}
-    return CompressOptions(cli=cli, spec_path=spec, epochs=epochs, max_accuracy_drop=max_drop)
+    return CompressOptions(cli=cli, spec_path=spec, epochs=epochs, max_accuracy_drop=max_drop,
+                           save_model=save_model)
 
 
 def load_datasets(data: Path | None, eval_data: Path | None):
@@ -229,13 +233,14 @@ def compress_cmd(
     eval_data: EvalDataOpt = None,
     epochs: EpochsOpt = 0,
     max_drop: MaxDropOpt = None,
+    save_model: SaveModelOpt = None,
     json_out: JsonOpt = False,
 ) -> None:
     """Prune, quantize and lay out MODEL; print per-layer sizes (and accuracy with labels)."""
     from tinycompress.compress import compress, write_report
 
     options = compress_options(bits, sparsity, layout, optimize, quantizer, lam, per_tensor,
-                               spec, epochs, max_drop)
+                               spec, epochs, max_drop, save_model)
     train, test = load_datasets(data, eval_data)
     with progress_bar() as tick:
         result = compress(model, options, train, test, progress=tick)

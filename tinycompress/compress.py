@@ -19,7 +19,7 @@ import numpy as np
 
 from tinycompress import layouts as layouts_mod
 from tinycompress.data import Dataset
-from tinycompress.errors import DataError
+from tinycompress.errors import DataError, SpecError
 from tinycompress.graph import WEIGHT_OPS, Graph
 from tinycompress.layouts import Layout
 from tinycompress.quantize_graph import QGraph, QNode
@@ -40,6 +40,7 @@ class CompressOptions:
     scope: str = "global"          # how a single sparsity is spread: global | layer
     epochs: int = 0                # fine-tuning epochs (needs labelled data)
     max_accuracy_drop: float | None = None  # percentage points: search bits/sparsity per layer
+    save_model: str | Path | None = None    # write the fine-tuned Keras model here (.keras)
     cwd: str | Path = "."          # where ./tinycompress.toml is looked for
 
 
@@ -188,7 +189,9 @@ def _prune(model_path, graph: Graph, specs, options: CompressOptions, data, prog
     values = set(targets.values())
     uniform = len(values) == 1 and len(targets) == len(specs) and options.scope == "global"
     sparsity = values.pop() if uniform else targets
-    if options.epochs > 0 and data is not None and data.y is not None:
+    if options.epochs > 0:
+        if data is None or data.y is None:
+            raise DataError("--epochs fine-tunes on labelled data: give --data with x and y")
         return _finetune(model_path, sparsity, options, data, progress)
     pruned, _ = prune(graph, sparsity, scope="global" if uniform else "layer")
     return pruned, None
@@ -203,7 +206,23 @@ def _finetune(model_path, sparsity, options: CompressOptions, data: Dataset, pro
     tick = None if progress is None else (lambda done, total: progress("fine-tuning", done, total))
     tuned = prune_keras(model, sparsity, data.x, data.y, epochs=options.epochs, progress=tick,
                         scope=None if isinstance(sparsity, dict) else options.scope)
+    if options.save_model is not None:
+        save_keras(tuned, options.save_model)
     return from_keras(tuned), tuned
+
+
+def save_keras(model, path: str | Path) -> None:
+    """Save a fine-tuned model as .keras (written to a temporary name, then renamed)."""
+    path = Path(path)
+    if path.suffix != ".keras":
+        raise SpecError(f"--save-model must name a .keras file, got {path}")
+    import keras
+
+    plain = keras.models.clone_model(model)  # uncompiled: no optimizer state in the file
+    plain.set_weights(model.get_weights())
+    tmp = path.with_name(path.stem + ".tmp.keras")
+    plain.save(tmp)
+    tmp.replace(path)
 
 
 def _fisher(model_path, loaded: Graph, graph: Graph, tuned, calib, data: Dataset | None) -> dict:
