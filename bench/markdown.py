@@ -157,6 +157,14 @@ def instructions_section(model: dict) -> list[str]:
                 for layout in LAYOUTS if layout in ratio]
         out += ["Fully-connected layers only, 90 % sparsity (vs dense int8 at the same sparsity):", ""]
         out += table(["layout", "FC instructions", "vs dense"], rows)
+    small = model.get("fc_ratio_smallest")
+    if small:
+        rows = [[k, _n((small.get(k) or {}).get("fc_instructions")), _x((small.get(k) or {}).get("ratio"))]
+                for k in ("cer", "cser")]
+        out += ["The <= 1 pt setting's own levels (" + _options(small) + "), every layer forced to CER / "
+                f"CSER, FC layers vs dense int8 at 90 % ({_n(small.get('dense_int8_fc_instructions'))} "
+                "instructions):", ""]
+        out += table(["layout", "FC instructions", "vs dense int8"], rows)
     return out
 
 

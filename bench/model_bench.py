@@ -130,6 +130,25 @@ def _matrix(entry, data: ModelData, settings: Settings, work: Path, tick) -> dic
             "fc_ratio_90": fc_ratios(cells) if 90 in settings.percents else {}}
 
 
+def _smallest_fc_ratio(best, data: ModelData, result: dict, work: Path, tick) -> dict:
+    """FC instructions of the <= 1 pt setting forced to CER / CSER over dense int8 (matrix, 90 %)."""
+    dense = (result["instructions_detail"].get("dense", {}).get("90") or {}).get("fc_instructions")
+    out = {"options": best.options, "dense_int8_fc_instructions": dense}
+    for layout in ("cer", "cser"):
+        tick(f"instructions of the <= 1 pt setting, every layer {layout}")
+        try:
+            cell = firmware.build_and_sim(best.model, firmware.SPEED_BOARD, work / f"smallest_{layout}",
+                                          {**best.options, "layout": layout}, data.calib_npz,
+                                          data.eval_npz, firmware.MATRIX_INPUTS)
+        except Exception as exc:  # noqa: BLE001 - report the failure, keep benchmarking
+            out[layout] = {"error": f"{type(exc).__name__}: {exc}"}
+            continue
+        fc = firmware.fc_instructions(cell)
+        out[layout] = {"fc_instructions": fc, "ratio": None if not dense else fc / dense,
+                       "instructions_per_inference": cell["instructions_per_inference"]}
+    return out
+
+
 def _cell_detail(cell: dict) -> dict:
     if "error" in cell:
         return {"error": cell["error"]}
@@ -152,6 +171,7 @@ def run_model(entry: dict, settings: Settings, work: Path, tick: Tick) -> dict:
               "sim_inputs": data.n_eval or "all of the test split",
               "configs": [_build_record("int8-dense", model, configs.INT8_DENSE, data, work, fid, tick),
                           _build_record("default", model, configs.DEFAULT, data, work, fid, tick)]}
+    best = None
     if data.labelled:
         search = _digits_search(entry, base["float_accuracy"], settings, work, tick)
         best = search.pop("_best")
@@ -163,6 +183,8 @@ def run_model(entry: dict, settings: Settings, work: Path, tick: Tick) -> dict:
             result["cli_timing"] = firmware.time_cli(best.model, best.options, data.calib_npz,
                                                      data.eval_npz, work)
     result.update(_matrix(entry, data, settings, work, tick))
+    if data.labelled and best is not None:
+        result["fc_ratio_smallest"] = _smallest_fc_ratio(best, data, result, work, tick)
     result["accuracy"] = _accuracy_table(base, result["configs"])
     return result
 

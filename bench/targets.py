@@ -75,9 +75,17 @@ def firmware_checks(d: dict, timing: dict | None) -> list[Check]:
 
 
 def _fc_ratio(d: dict) -> float | None:
+    """8-bit levels pruned one-shot to 90 %: every layer CER (or CSER) vs every layer dense int8."""
     ratios = d.get("fc_ratio_90", {})
     found = [ratios[k] for k in ("cer", "cser") if ratios.get(k) is not None]
     return min(found) if found else None
+
+
+def _fc_ratio_smallest(d: dict) -> float | None:
+    found = d.get("fc_ratio_smallest") or {}
+    ratios = [found[k]["ratio"] for k in ("cer", "cser")
+              if isinstance(found.get(k), dict) and found[k].get("ratio") is not None]
+    return min(ratios) if ratios else None
 
 
 def bench_checks(d: dict) -> list[Check]:
@@ -90,6 +98,8 @@ def bench_checks(d: dict) -> list[Check]:
                lambda v: v <= 0.1, lambda v: f"{v:.3f} ({wb:,} B / {tfl:,} B)"),
         _check(5, "digits: min(CER, CSER) / dense int8 instructions, FC layers, 90 % sparsity",
                "<= 0.5x", _fc_ratio(d), lambda v: v <= 0.5, lambda v: f"{v:.2f}x"),
+        _check(5, "digits: min(CER, CSER) at the <= 1 pt setting's levels / dense int8 (90 %), FC layers",
+               "<= 0.5x", _fc_ratio_smallest(d), lambda v: v <= 0.5, lambda v: f"{v:.2f}x"),
         _check(5, "digits, <= 1 pt setting: weight bytes / entropy bound", "<= 1.3x",
                small.get("weight_over_bound"), lambda v: v <= 1.3, lambda v: f"{v:.2f}x"),
     ]
