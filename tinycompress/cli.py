@@ -315,6 +315,80 @@ def _compress_table(result) -> Table:
     return table
 
 
+JobsOpt = Annotated[Optional[int], typer.Option(
+    "--jobs", "-j", min=1, help="Worker processes (default: one per core).", show_default=False)]
+
+
+@app.command("sweep")
+def sweep_cmd(
+    model: ModelArg,
+    data: DataOpt = None,
+    eval_data: EvalDataOpt = None,
+    output: Annotated[Path, typer.Option(
+        "--output", "-o", help="Directory for sweep-points.jsonl and sweep.json; "
+        "rerunning with the same one resumes.")] = Path("sweep"),
+    sparsities: Annotated[Optional[str], typer.Option(
+        "--sparsities", help="Comma-separated sparsities (default: 0,0.5,0.8,0.9,0.95).",
+        show_default=False)] = None,
+    bits_list: Annotated[Optional[str], typer.Option(
+        "--bits-list", help="Comma-separated bit widths (default: 2,3,4,6,8).",
+        show_default=False)] = None,
+    quantizers: Annotated[Optional[str], typer.Option(
+        "--quantizers", help="Comma-separated quantizers (default: uniform,rd).",
+        show_default=False)] = None,
+    epochs: EpochsOpt = 0,
+    jobs: JobsOpt = None,
+    show_all: Annotated[bool, typer.Option(
+        "--all", help="List every point (front marked), not only the front.")] = False,
+    json_out: JsonOpt = False,
+) -> None:
+    """Compress MODEL over sparsity x bits x quantizer; print the weight-bytes/accuracy front."""
+    from tinycompress.sweep import SweepOptions, parse_values, sweep
+
+    grid = {key: parse_values(text, key, flag) for key, text, flag in (
+        ("sparsity", sparsities, "--sparsities"), ("bits", bits_list, "--bits-list"),
+        ("quantizer", quantizers, "--quantizers")) if text is not None}
+    options = SweepOptions(**{{"sparsity": "sparsities", "quantizer": "quantizers"}.get(k, k): v
+                              for k, v in grid.items()}, epochs=epochs, jobs=jobs)
+    train, test = load_datasets(data, eval_data)
+    with progress_bar() as tick:
+        result = sweep(model, train, test, output, options, progress=tick)
+    if json_out:
+        print_json(result.document)
+    else:
+        print_table(_sweep_table(result, show_all))
+
+
+def _sweep_table(result, show_all: bool) -> Table:
+    doc = result.document
+    front = [p for p in doc["points"] if p["pareto"]]
+    shown = sorted(doc["points"] if show_all else front,
+                   key=lambda p: (p["weight_bytes"], -p["accuracy"], p["name"]))
+    table = Table(title=f"{doc['model']}: Pareto front of weight bytes vs accuracy, "
+                        f"{len(front)} of {len(doc['points'])} points")
+    for name in ("front",) if show_all else ():
+        table.add_column(name, justify="center", no_wrap=True)
+    for name in ("bytes", "accuracy", "sparsity", "bits", "quantizer"):
+        table.add_column(name, justify="left" if name == "quantizer" else "right", no_wrap=True)
+    table.add_column("layers by layout", ratio=1)  # the one column that may wrap
+    for p in shown:
+        mark = ["*" if p["pareto"] else ""] if show_all else []
+        table.add_row(*mark, f"{p['weight_bytes']:,}", f"{p['accuracy']:.2%}",
+                      f"{p['sparsity']:.0%}", str(p["bits"]), p["quantizer"],
+                      _layout_counts(p["layers"]),
+                      style="bold" if show_all and p["pareto"] else None)
+    table.caption = (f"float model: {doc['float_accuracy']:.2%}, "
+                     f"{doc['float_weight_bytes']:,} B; {result.computed} points computed, "
+                     f"{result.reused} reused; all points in {result.path}")
+    return table
+
+
+def _layout_counts(layers: list[dict]) -> str:
+    """'dense 2, csr 2, cer 1': how many layers got each layout (fits a narrow terminal)."""
+    names = [layer["layout"] for layer in layers]
+    return ", ".join(f"{n} {names.count(n)}" for n in ("dense", "csr", "cer", "cser") if n in names)
+
+
 @app.command("report")
 def report_cmd(build_dir: BuildDirArg) -> None:
     """Write DIR/report.html: sizes, layouts, flash/RAM, instructions, energy, sweep front."""
