@@ -218,7 +218,8 @@ def save_keras(model, path: str | Path) -> None:
         raise SpecError(f"--save-model must name a .keras file, got {path}")
     import keras
 
-    plain = keras.models.clone_model(model)  # uncompiled: no optimizer state in the file
+    # rebuilt from its config: uncompiled, so no optimizer state goes into the file
+    plain = model.__class__.from_config(model.get_config())
     plain.set_weights(model.get_weights())
     tmp = path.with_name(path.stem + ".tmp.keras")
     plain.save(tmp)
