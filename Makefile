@@ -30,8 +30,18 @@ $(CORE_STAMP): $(VENV_STAMP) tinycompress/pio.py
 test: setup
 	$(BIN)/pytest $(PYTEST_ARGS) tests
 
+# The bundled example end to end: the 95 %-pruned digits LeNet at its smallest
+# setting within 1 pt of float (examples/digits/small.toml), built for the
+# NUCLEO-F401RE, run in QEMU on the test split (bit-exact check), HTML report.
+DEMO_DIR := build/digits
+DEMO_DATA := --data examples/digits/train.npz --eval-data examples/digits/test.npz
+
 demo: setup
 	$(BIN)/tinycompress inspect examples/digits/model.keras
+	$(BIN)/tinycompress build examples/digits/model_sparse.keras --board nucleo \
+		--spec examples/digits/small.toml $(DEMO_DATA) -o $(DEMO_DIR) --force
+	$(BIN)/tinycompress sim $(DEMO_DIR) -n 100
+	$(BIN)/tinycompress report $(DEMO_DIR)
 
 bench: setup
 	@if [ -f bench/run.py ]; then $(BIN)/python bench/run.py; else echo "bench/run.py not written yet"; fi

@@ -33,7 +33,7 @@ BUILD = {
 }
 SIM = {
     "board": "nucleo_f401re", "qemu_machine": "netduinoplus2", "n_inputs": 450,
-    "bit_exact": True, "mismatches": 0, "accuracy": 0.96, "instructions_per_inference": 412345,
+    "bit_exact": True, "mismatches": [], "n_mismatches": 0, "accuracy": 0.96, "instructions_per_inference": 412345,
     "layers": [{"name": "conv2d", "layout": "dense", "instructions": 180001},
                {"name": "conv2d_1", "layout": "cer", "instructions": 150123},
                {"name": "dense", "layout": "cser", "instructions": 52000},
