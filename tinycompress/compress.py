@@ -52,11 +52,14 @@ class LayerResult:
     sparsity: float
     layout: str
     weight_bytes: int
+    ops: dict = field(default_factory=dict)  # per inference: loads, adds, multiplies, writes
+    energy_pj: float = 0.0                   # estimate from `ops` (tinycompress.energy)
 
     def as_dict(self) -> dict:
         return {"name": self.name, "op": self.op, "bits": self.bits,
                 "sparsity": round(self.sparsity, 6), "layout": self.layout,
-                "weight_bytes": self.weight_bytes}
+                "weight_bytes": self.weight_bytes, "ops": self.ops,
+                "energy_pj": round(self.energy_pj, 1)}
 
 
 @dataclass
@@ -123,10 +126,23 @@ def choose_layouts(qgraph: QGraph, forced: dict[str, str], optimize: str) -> dic
     return chosen
 
 
+def positions(node: QNode) -> int:
+    """Matrix-vector products per inference: 1 for dense, output pixels for convolutions."""
+    return 1 if node.op == "dense" else int(np.prod(node.output_shape[:-1]))
+
+
 def layer_results(qgraph: QGraph, chosen: dict[str, Layout]) -> list[LayerResult]:
-    return [LayerResult(n.name, n.op, int(n.bits), n.sparsity, chosen[n.name].name,
-                        layer_weight_bytes(n, chosen[n.name]))
-            for n in qgraph.weight_nodes]
+    """Per weight layer: bits, sparsity, layout, exact bytes, op counts and energy estimate."""
+    from tinycompress.energy import estimate_layout
+
+    rows = []
+    for n in qgraph.weight_nodes:
+        layout, reps = chosen[n.name], positions(n)
+        ops = {k: v * reps for k, v in layout.ops().as_dict().items()}
+        rows.append(LayerResult(n.name, n.op, int(n.bits), n.sparsity, layout.name,
+                                layer_weight_bytes(n, layout), ops,
+                                estimate_layout(layout, positions=reps).pj_total))
+    return rows
 
 
 def calibration_data(graph: Graph, data: Dataset | None) -> tuple[np.ndarray, str]:
