@@ -262,8 +262,9 @@ def progress_bar():
 
     @contextmanager
     def bar():
+        err = console(stderr=True)  # no bar when stderr is not a terminal (pipes, CI, tests)
         prog = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                        console=console(stderr=True), transient=True)
+                        console=err, transient=True, disable=not err.is_terminal)
         tasks: dict[str, Any] = {}
 
         def tick(stage: str, done: int, total: int) -> None:
