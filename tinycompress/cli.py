@@ -112,7 +112,8 @@ def print_table(table: Table) -> None:
     """Print a table; when piped, widen the console so no column gets cut."""
     out = console()
     if not out.is_terminal:
-        out.width = max(out.width, out.measure(table).maximum)
+        unbounded = out.options.update(max_width=1000)  # measure beyond the default 80 columns
+        out.width = max(out.width, out.measure(table, options=unbounded).maximum)
     out.print(table)
 
 
