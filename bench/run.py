@@ -11,6 +11,7 @@ says so and skips them.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
 import time
@@ -56,6 +57,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                         help="directory for builds and fine-tuned models")
     parser.add_argument("--out", type=Path, default=REPO / "bench",
                         help="where results.json and results.md are written")
+    parser.add_argument("--render-only", action="store_true",
+                        help="re-render results.md from the existing results.json (no measuring)")
     args = parser.parse_args(argv)
     args.model_list = [m.strip() for m in args.models.split(",") if m.strip()]
     unknown = [m for m in args.model_list if m not in MODEL_KEYS]
@@ -88,6 +91,10 @@ def write(doc: dict, out: Path) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    if args.render_only:
+        doc = json.loads((args.out / "results.json").read_text(encoding="utf-8"))
+        (args.out / "results.md").write_text(markdown.render(doc), encoding="utf-8")
+        return 0
     from bench.model_bench import Settings, run_model
 
     command = "bench/run.py" + ("" if argv is None and len(sys.argv) == 1 else " " + " ".join(argv or sys.argv[1:]))
