@@ -1,0 +1,161 @@
+"""Target tier: every op of the Graph, every weight layout, bit-exact in QEMU (mps2_an386).
+
+Each test model of tests/models.py (plus a single-output wrapper of the
+activations model, whose several outputs the firmware cannot return) is saved
+to .keras and built once with `pipeline.build` (real PlatformIO, real
+arm-none-eabi-gcc) and run in QEMU on random int8 inputs; every output must
+equal the numpy integer reference (`int_ref.run_int`, inside `sim.simulate`).
+
+Four builds per model would be too slow, so one build mixes layouts: a spec
+file gives each weight layer its own layout, counted per graph op (dense,
+conv2d, depthwise_conv2d) across all builds in a fixed order, so that the k-th
+layer of an op gets LAYOUTS[k % 4] and every op meets every layout (checked by
+`test_every_weight_op_meets_every_layout` from the layouts the builds report).
+Bit widths cycle per layer too, so packed widths 2..8 and per-tensor scales
+run on the target as well.
+
+The digits example is built twice with the rotation shifted by two, so its
+two convolutions and three dense layers also see every layout between them.
+"""
+from __future__ import annotations
+
+from collections import defaultdict
+from pathlib import Path
+
+import pytest
+
+from tests import models
+from tinycompress.compress import CompressOptions
+from tinycompress.data import DIGITS_MODEL
+from tinycompress.graph import WEIGHT_OPS
+from tinycompress.layouts import LAYOUT_NAMES
+from tinycompress.pipeline import build
+from tinycompress.sim import simulate
+
+pytestmark = [pytest.mark.target, pytest.mark.slow]
+BOARD = "mps2_an386"
+N_INPUTS = 4
+BITS_CYCLE = (8, 3, 6, 2, 5, 4, 7)  # coprime with 4 layouts: widths and layouts pair up differently
+# Every op of the Graph that the firmware executes (input and reshape run no code).
+EXECUTED_OPS = {"dense", "conv2d", "depthwise_conv2d", "affine", "activation", "add", "concat",
+                "zero_pad2d", "max_pool2d", "avg_pool2d", "global_avg_pool2d", "global_max_pool2d"}
+
+
+def activations_single_output():
+    """models.activations_model with its outputs flattened into one concatenated output."""
+    from keras import Model, layers
+
+    m = models.activations_model()
+    flat = [layers.Flatten(name=f"flat_{k}")(o) for k, o in enumerate(m.outputs)]
+    return Model(m.inputs, layers.Concatenate(name="all_outputs")(flat), name="activations_one")
+
+
+# name -> (builder, [defaults] of the spec). Sparsity per layer: global pruning
+# may empty a whole layer, which is a case worth running too (conv_padding).
+CASES = {
+    "conv_padding": (models.conv_padding_model, {"sparsity": 0.5, "per_channel": False}),
+    "bn_fold": (models.bn_fold_model, {"sparsity": 0.6}),
+    "residual": (models.residual_model, {"sparsity": 0.3}),
+    "pooling": (models.pooling_model, {"sparsity": 0.0}),
+    "separable": (models.separable_model, {"sparsity": 0.5, "per_channel": False}),
+    "conv1d": (models.conv1d_model, {"sparsity": 0.4}),
+    "activations": (activations_single_output, {"sparsity": 0.5}),
+}
+
+
+def _toml_value(v) -> str:
+    return ("true" if v else "false") if isinstance(v, bool) else repr(v) if isinstance(v, float) \
+        else f'"{v}"' if isinstance(v, str) else str(v)
+
+
+def write_spec(path: Path, defaults: dict, layers: dict[str, dict]) -> Path:
+    """A tinycompress.toml with [defaults] and one [layers.<name>] table per entry."""
+    lines = ["[defaults]"] + [f"{k} = {_toml_value(v)}" for k, v in defaults.items()]
+    for name, table in layers.items():
+        lines += ["", f"[layers.{name}]"] + [f"{k} = {_toml_value(v)}" for k, v in table.items()]
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
+def rotate(graph, counters: dict[str, int]) -> dict[str, dict]:
+    """Per weight layer: the next layout of its op's rotation, and the next bit width."""
+    tables = {}
+    for node in graph.nodes:
+        if node.op in WEIGHT_OPS:
+            k = counters[node.op]
+            counters[node.op] += 1
+            counters["bits"] += 1
+            tables[node.name] = {"layout": LAYOUT_NAMES[k % len(LAYOUT_NAMES)],
+                                 "bits": BITS_CYCLE[counters["bits"] % len(BITS_CYCLE)]}
+    return tables
+
+
+@pytest.fixture(scope="module")
+def op_builds(tmp_path_factory, offline_core):
+    """name -> (BuildResult, Graph) of every CASES model, built once per module."""
+    from tinycompress.load import from_keras
+
+    root = tmp_path_factory.mktemp("qemu_ops")
+    counters: dict[str, int] = defaultdict(int)
+    out = {}
+    for name, (builder, defaults) in CASES.items():
+        model = builder()
+        model.save(root / f"{name}.keras")
+        graph = from_keras(model)
+        spec = write_spec(root / f"{name}.toml", defaults, rotate(graph, counters))
+        result = build(root / f"{name}.keras", BOARD, root / name,
+                       options=CompressOptions(spec_path=spec, scope="layer"))
+        out[name] = (result, graph)
+    return out
+
+
+@pytest.mark.parametrize("name", list(CASES))
+def test_model_bit_exact_in_qemu(op_builds, name):
+    result, graph = op_builds[name]
+    report = simulate(result.out_dir, n=N_INPUTS)
+    assert report.bit_exact, (f"{name}: {report.mismatches[:3]}, first divergent layer "
+                              f"{report.first_divergent_layer}")
+    weight_layers = {n.name for n in graph.nodes if n.op in WEIGHT_OPS}
+    assert weight_layers <= {l["name"] for l in report.layers}
+    assert all(l["instructions"] > 0 for l in report.layers)
+
+
+def test_spec_layouts_and_bits_were_applied(op_builds):
+    """The builds use exactly the layouts and bit widths the spec files asked for."""
+    counters: dict[str, int] = defaultdict(int)
+    for name, (result, graph) in op_builds.items():
+        wanted = rotate(graph, counters)
+        got = {l["name"]: {"layout": l["layout"], "bits": l["bits"]} for l in result.report["layers"]}
+        assert got == wanted, name
+
+
+def test_every_weight_op_meets_every_layout(op_builds):
+    seen = defaultdict(set)
+    for result, _ in op_builds.values():
+        for layer in result.report["layers"]:
+            seen[layer["op"]].add(layer["layout"])
+    assert dict(seen) == {op: set(LAYOUT_NAMES) for op in WEIGHT_OPS}
+
+
+def test_every_executed_op_runs(op_builds):
+    ops = {n.op for _, graph in op_builds.values() for n in graph.nodes}
+    assert EXECUTED_OPS <= ops, EXECUTED_OPS - ops
+    every = {"sigmoid", "tanh", "softmax", "leaky_relu", "relu", "relu6"}
+    nodes = [n for _, g in op_builds.values() for n in g.nodes]
+    standalone = {n.activation for n in nodes if n.op == "activation"}
+    fused = {n.activation for n in nodes if n.op in WEIGHT_OPS}
+    assert every <= standalone and every <= fused, (standalone, fused)
+
+
+@pytest.mark.parametrize("shift", [0, 2])
+def test_digits_every_layout_in_qemu(tmp_path, offline_core, shift):
+    """Digits LeNet (conv1, conv2, fc1, fc2, logits): layouts rotated per op, shifted by `shift`."""
+    from tinycompress.load import load
+
+    counters = defaultdict(int, {"conv2d": shift, "dense": shift})
+    spec = write_spec(tmp_path / "digits.toml", {"bits": 6, "sparsity": 0.7},
+                      {k: {"layout": v["layout"]} for k, v in rotate(load(DIGITS_MODEL), counters).items()})
+    result = build(DIGITS_MODEL, BOARD, tmp_path / "b", options=CompressOptions(spec_path=spec))
+    report = simulate(result.out_dir, n=20)
+    assert report.bit_exact, report.mismatches[:3]
+    assert report.accuracy > 0.8  # 20 test digits; the 6-bit 70 % sparse LeNet stays above 90 %
