@@ -23,7 +23,7 @@ from tinycompress.errors import DataError, SpecError
 from tinycompress.graph import WEIGHT_OPS, Graph
 from tinycompress.layouts import Layout
 from tinycompress.quantize_graph import QGraph, QNode
-from tinycompress.weights import layer_weight_bytes
+from tinycompress.weights import col_map, layer_weight_bytes
 
 Progress = Callable[[str, int, int], None]  # (stage description, done, total)
 CALIBRATION_SAMPLES = 256
@@ -101,18 +101,6 @@ def check_data(graph: Graph, data: Dataset | None, what: str) -> None:
 def float_weight_bytes(graph: Graph) -> int:
     """float32 bytes of every weight and bias of the (folded) graph's weight layers."""
     return 4 * sum(n.params for n in graph.nodes if n.op in WEIGHT_OPS)
-
-
-def col_map(node: QNode) -> np.ndarray | None:
-    """Input offset of every column of a conv weight matrix (see BRIEF); None for dense."""
-    if node.op == "dense":
-        return None
-    _, w_in, c_in = node.input_shapes[0]
-    ky, kx = np.meshgrid(np.arange(node.kh), np.arange(node.kw), indexing="ij")
-    base = (ky * w_in + kx).ravel() * c_in
-    if node.op == "depthwise_conv2d":
-        return base.astype(np.int64)
-    return (base[:, None] + np.arange(c_in)[None, :]).ravel().astype(np.int64)
 
 
 def choose_layouts(qgraph: QGraph, forced: dict[str, str], optimize: str) -> dict[str, Layout]:

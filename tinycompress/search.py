@@ -5,7 +5,7 @@ carries for a weight layer: the chosen layout's exact `nbytes` (levels,
 indices, pointers) plus the layer constants of `tinycompress.weights` (int32
 bias_f per row; int32 m and int8 shift per row, or one of each when the layer
 is quantized per tensor). `weight_bytes(qgraph)` uses `weights` directly;
-`layer_constants_bytes` mirrors it for configurations not yet quantized
+`weights.constants_nbytes` gives the same for configurations not yet quantized
 (tests check that the two agree).
 
 `search_bits` chooses per weight layer a bit width (2..8) and a magnitude-
@@ -31,8 +31,9 @@ from typing import Callable
 import numpy as np
 
 from tinycompress.graph import WEIGHT_OPS, Graph
+from tinycompress.weights import col_map, col_map_for  # noqa: F401  (col_map_for re-exported)
+from tinycompress.weights import constants_nbytes
 
-BIAS_BYTES, MULT_BYTES, SHIFT_BYTES = 4, 4, 1  # as tinycompress.weights.quant_arrays
 BITS_LADDER = (8, 7, 6, 5, 4, 3, 2)
 SPARSITY_LADDER = (0.0, 0.5, 0.7, 0.8, 0.85, 0.9, 0.93, 0.95)
 SENSITIVITY_FLOOR_PTS = 0.1  # keeps the greedy ratio finite for insensitive layers
@@ -42,24 +43,6 @@ Progress = Callable[[int, int], None]
 
 # ------------------------------------------------------------------ bytes
 
-def col_map_for(op: str, kernel_hw: tuple[int, int], in_shape) -> np.ndarray | None:
-    """Input offset of every column of a conv weight matrix (BRIEF); None for dense."""
-    if op == "dense":
-        return None
-    kh, kw = kernel_hw
-    _, w_in, c_in = in_shape
-    ky, kx = np.meshgrid(np.arange(kh), np.arange(kw), indexing="ij")
-    base = (ky * w_in + kx).ravel() * c_in
-    if op == "depthwise_conv2d":
-        return base.astype(np.int64)
-    return (base[:, None] + np.arange(c_in)[None, :]).ravel().astype(np.int64)
-
-
-def layer_constants_bytes(rows: int, per_channel: bool) -> int:
-    """Bytes of bias_f (per row) and requant m/shift (per row or per layer)."""
-    return rows * BIAS_BYTES + (rows if per_channel else 1) * (MULT_BYTES + SHIFT_BYTES)
-
-
 def layer_bytes(levels: np.ndarray, bits: int, per_channel: bool, col_map=None,
                 layout: str = "auto", optimize: str = "size"):
     """(chosen Layout, total bytes of the layer: layout nbytes + constants)."""
@@ -67,7 +50,7 @@ def layer_bytes(levels: np.ndarray, bits: int, per_channel: bool, col_map=None,
 
     allowed = None if layout == "auto" else (layout,)
     chosen = layouts.choose(levels, bits, optimize, col_map=col_map, allowed=allowed)
-    return chosen, chosen.nbytes + layer_constants_bytes(levels.shape[0], per_channel)
+    return chosen, chosen.nbytes + constants_nbytes(levels.shape[0], per_channel)
 
 
 def weight_bytes(qgraph, layout: dict[str, str] | None = None, optimize: str = "size") -> int:
@@ -78,9 +61,8 @@ def weight_bytes(qgraph, layout: dict[str, str] | None = None, optimize: str = "
     layout = layout or {}
     total = 0
     for qn in qgraph.weight_nodes:
-        cmap = None if qn.op == "dense" else col_map_for(qn.op, (qn.kh, qn.kw), qn.input_shapes[0])
         forced = layout.get(qn.name, "auto")
-        chosen = layouts.choose(qn.levels, qn.bits, optimize, col_map=cmap,
+        chosen = layouts.choose(qn.levels, qn.bits, optimize, col_map=col_map(qn),
                                 allowed=None if forced == "auto" else (forced,))
         total += layer_weight_bytes(qn, chosen)
     return total

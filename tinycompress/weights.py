@@ -22,14 +22,23 @@ from tinycompress.layouts import Layout
 from tinycompress.quantize_graph import QNode
 
 
+BIAS_DTYPE, M_DTYPE, SHIFT_DTYPE = np.dtype(np.int32), np.dtype(np.int32), np.dtype(np.int8)
+
+
 def quant_arrays(node: QNode) -> dict[str, np.ndarray]:
     """bias_f, m and shift of a weight node, as the firmware stores them."""
     p = node.params
-    m = np.asarray(p.m, dtype=np.int32)
-    shift = np.asarray(p.shift, dtype=np.int8)
+    m = np.asarray(p.m, dtype=M_DTYPE)
+    shift = np.asarray(p.shift, dtype=SHIFT_DTYPE)
     if not node.per_channel:
         m, shift = m[:1], shift[:1]
-    return {"bias_f": np.asarray(p.bias_f, dtype=np.int32), "m": m, "shift": shift}
+    return {"bias_f": np.asarray(p.bias_f, dtype=BIAS_DTYPE), "m": m, "shift": shift}
+
+
+def constants_nbytes(rows: int, per_channel: bool) -> int:
+    """Bytes of `quant_arrays` for a layer of `rows` output channels (before quantizing)."""
+    per_row = M_DTYPE.itemsize + SHIFT_DTYPE.itemsize
+    return rows * BIAS_DTYPE.itemsize + (rows if per_channel else 1) * per_row
 
 
 def layer_arrays(node: QNode, layout: Layout) -> dict[str, np.ndarray]:
@@ -47,3 +56,28 @@ def ordered(arrays: dict[str, np.ndarray]) -> list[tuple[str, np.ndarray]]:
 def layer_weight_bytes(node: QNode, layout: Layout) -> int:
     """Exact flash bytes of one weight layer's constants."""
     return int(sum(np.asarray(a).nbytes for a in layer_arrays(node, layout).values()))
+
+
+def col_map_for(op: str, kernel_hw: tuple[int, int], in_shape) -> np.ndarray | None:
+    """Input offset of every column of a conv weight matrix; None for dense.
+
+    conv2d column (ky, kx, ci) reads x[base + (ky*W_in + kx)*C_in + ci]; a
+    depthwise column (ky, kx) reads x[base + c + (ky*W_in + kx)*C] for channel c.
+    `in_shape` is the (padded) input the kernel reads. Strictly increasing.
+    """
+    if op == "dense":
+        return None
+    kh, kw = kernel_hw
+    _, w_in, c_in = in_shape
+    ky, kx = np.meshgrid(np.arange(kh), np.arange(kw), indexing="ij")
+    base = (ky * w_in + kx).ravel() * c_in
+    if op == "depthwise_conv2d":
+        return base.astype(np.int64)
+    return (base[:, None] + np.arange(c_in)[None, :]).ravel().astype(np.int64)
+
+
+def col_map(node: QNode) -> np.ndarray | None:
+    """`col_map_for` a quantized weight node (its input is already padded)."""
+    if node.op == "dense":
+        return None
+    return col_map_for(node.op, (node.kh, node.kw), node.input_shapes[0])
