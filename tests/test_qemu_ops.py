@@ -14,6 +14,12 @@ layer of an op gets LAYOUTS[k % 4] and every op meets every layout (checked by
 Bit widths cycle per layer too, so packed widths 2..8 and per-tensor scales
 run on the target as well.
 
+Edge cases of the sparse formats run too: a 90 % sparse model has empty
+rows (CSR and CSER rows with no entries), and a few unpruned layers get
+all-positive kernels so that the most frequent level omega[0] is not 0 and
+the CER/CSER kernels take their omega[0] * sum(x) branch (dense, conv2d and
+depthwise each; `test_sparse_edge_cases_were_built` checks both happened).
+
 The digits example is built twice with the rotation shifted by two, so its
 two convolutions and three dense layers also see every layout between them.
 """
@@ -22,6 +28,7 @@ from __future__ import annotations
 from collections import defaultdict
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from tests import models
@@ -50,16 +57,37 @@ def activations_single_output():
     return Model(m.inputs, layers.Concatenate(name="all_outputs")(flat), name="activations_one")
 
 
-# name -> (builder, [defaults] of the spec). Sparsity per layer: global pruning
-# may empty a whole layer, which is a case worth running too (conv_padding).
+def with_positive_kernels(builder, names):
+    """`builder` whose Keras layers `names` get first kernels uniform in [0.2, 1]: most levels
+    are then non-zero and one of them is the most frequent (omega[0] != 0) once quantized."""
+    def make():
+        model = builder()
+        rng = np.random.default_rng(11)
+        for name, _ in names:
+            layer = model.get_layer(name)
+            weights = layer.get_weights()
+            weights[0] = rng.uniform(0.2, 1.0, weights[0].shape).astype(np.float32)
+            layer.set_weights(weights)
+        return model
+    return make
+
+
+# model -> (Keras layer, its weight node in the Graph): kernel made positive, node not pruned.
+# A SeparableConv2D's first kernel is its depthwise one, node "<name>_depthwise".
+POSITIVE = {"bn_fold": (("conv", "conv"), ("conv_relu", "conv_relu")),
+            "separable": (("dw_sigmoid", "dw_sigmoid"), ("sep", "sep_depthwise")),
+            "activations": (("fused_softmax", "fused_softmax"), ("fused_leaky", "fused_leaky"))}
+# name -> (builder, [defaults] of the spec); POSITIVE layers are not pruned.
 CASES = {
     "conv_padding": (models.conv_padding_model, {"sparsity": 0.5, "per_channel": False}),
-    "bn_fold": (models.bn_fold_model, {"sparsity": 0.6}),
+    "bn_fold": (with_positive_kernels(models.bn_fold_model, POSITIVE["bn_fold"]), {"sparsity": 0.6}),
     "residual": (models.residual_model, {"sparsity": 0.3}),
     "pooling": (models.pooling_model, {"sparsity": 0.0}),
-    "separable": (models.separable_model, {"sparsity": 0.5, "per_channel": False}),
-    "conv1d": (models.conv1d_model, {"sparsity": 0.4}),
-    "activations": (activations_single_output, {"sparsity": 0.5}),
+    "separable": (with_positive_kernels(models.separable_model, POSITIVE["separable"]),
+                  {"sparsity": 0.5, "per_channel": False}),
+    "conv1d": (models.conv1d_model, {"sparsity": 0.9}),  # empty rows
+    "activations": (with_positive_kernels(activations_single_output, POSITIVE["activations"]),
+                    {"sparsity": 0.5}),
 }
 
 
@@ -102,7 +130,10 @@ def op_builds(tmp_path_factory, offline_core):
         model = builder()
         model.save(root / f"{name}.keras")
         graph = from_keras(model)
-        spec = write_spec(root / f"{name}.toml", defaults, rotate(graph, counters))
+        tables = rotate(graph, counters)
+        for _, node in POSITIVE.get(name, ()):
+            tables[node]["sparsity"] = 0.0
+        spec = write_spec(root / f"{name}.toml", defaults, tables)
         result = build(root / f"{name}.keras", BOARD, root / name,
                        options=CompressOptions(spec_path=spec, scope="layer"))
         out[name] = (result, graph)
@@ -127,6 +158,25 @@ def test_spec_layouts_and_bits_were_applied(op_builds):
         wanted = rotate(graph, counters)
         got = {l["name"]: {"layout": l["layout"], "bits": l["bits"]} for l in result.report["layers"]}
         assert got == wanted, name
+
+
+def test_sparse_edge_cases_were_built(op_builds):
+    """Empty rows in CSR and CSER; omega[0] != 0 in CER and CSER on dense, conv2d and depthwise."""
+    from tinycompress.layouts.cer import omega_order
+    from tinycompress.sim import load_state
+
+    empty_rows, nonzero_omega0 = set(), set()
+    for result, _ in op_builds.values():
+        state = load_state(result.out_dir)
+        layouts = {l["name"]: l["layout"] for l in result.report["layers"]}
+        for node in state["qgraph"].weight_nodes:
+            levels = node.levels.reshape(node.levels.shape[0], -1)
+            if not np.all(np.any(levels != 0, axis=1)):
+                empty_rows.add(layouts[node.name])
+            if omega_order(levels)[0] != 0:
+                nonzero_omega0.add((node.op, layouts[node.name]))
+    assert {"csr", "cser"} <= empty_rows
+    assert {(op, lay) for op in WEIGHT_OPS for lay in ("cer", "cser")} <= nonzero_omega0, nonzero_omega0
 
 
 def test_every_weight_op_meets_every_layout(op_builds):
