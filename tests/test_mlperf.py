@@ -28,7 +28,7 @@ import pytest
 from tinycompress.compress import CompressOptions
 from tinycompress.layouts import LAYOUT_NAMES
 from tinycompress.pipeline import build
-from tinycompress.sim import simulate
+from tinycompress.sim import default_timeout, instructions_budget, load_state, simulate
 
 pytestmark = [pytest.mark.target, pytest.mark.slow]
 SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "models" / "mlperf_tiny"
@@ -109,6 +109,18 @@ def test_compressed_every_layout_is_bit_exact(mlperf_builds, name):
     sim = simulate(result.out_dir, n=N_INPUTS)
     assert sim.bit_exact, (sim.mismatches[:3], sim.first_divergent_layer)
     _record(result, sim)
+
+
+@pytest.mark.parametrize("name", list(MODELS))
+def test_sim_timeout_scales_with_the_model(mlperf_builds, name):
+    """Regression: the fixed 0.5 s per input was too little for long inferences (IC at 6 bits
+    dense runs ~250 M instructions, ~0.5 s in QEMU here); the budget now follows the model."""
+    result = mlperf_builds[name, "compressed"]
+    qgraph = load_state(result.out_dir)["qgraph"]
+    assert instructions_budget(qgraph) >= 20 * MODELS[name][3]  # >= 20 instructions per MAC
+    sim = simulate(result.out_dir, n=N_INPUTS)
+    per_input = (default_timeout(100, qgraph) - default_timeout(0, qgraph)) / 100
+    assert per_input > 3 * sim.wall_seconds / N_INPUTS
 
 
 def _record(result, sim) -> None:

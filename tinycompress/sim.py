@@ -170,8 +170,32 @@ def first_divergent_layer(state: dict, elf: Path, machine: str, run_dir: Path, x
     return None
 
 
-def default_timeout(n_inputs: int) -> float:
-    return 30.0 + 0.5 * n_inputs
+# The timeout only has to catch a hang, never a slow but healthy run. QEMU runs
+# these firmwares at 300-500 M instructions/s here; the budget assumes 200 M/s
+# and per-op costs at the slow end of the kernels (bit-packed 6-bit dense conv
+# ~20 instructions per MAC, an int8 add ~110 per element), so a long inference
+# (MLPerf ResNet-8: ~250 M instructions) gets seconds, not the fixed 0.5 s.
+QEMU_MIN_INSTRUCTIONS_PER_S = 2e8
+INSTRUCTIONS_PER_MAC = 20
+INSTRUCTIONS_PER_ELEMENT = 200
+
+
+def instructions_budget(qgraph: QGraph) -> float:
+    """A generous upper bound of one inference's instructions (MACs and elementwise work)."""
+    total = 0
+    for node in qgraph.nodes:
+        elements = max([int(np.prod(node.output_shape))] + [int(np.prod(s)) for s in node.input_shapes])
+        total += INSTRUCTIONS_PER_ELEMENT * elements
+        if node.levels is not None:
+            positions = int(np.prod(node.output_shape)) // node.levels.shape[0]
+            total += INSTRUCTIONS_PER_MAC * positions * int(node.levels.size)
+    return float(total)
+
+
+def default_timeout(n_inputs: int, qgraph: QGraph | None = None) -> float:
+    """Seconds for `n_inputs` inferences: 30 s start-up, then 0.5 s plus the model's budget each."""
+    per_input = 0.5 if qgraph is None else 0.5 + instructions_budget(qgraph) / QEMU_MIN_INSTRUCTIONS_PER_S
+    return 30.0 + per_input * n_inputs
 
 
 def simulate(build_dir: Path, data: Path | None = None, n: int | None = None,
@@ -185,7 +209,7 @@ def simulate(build_dir: Path, data: Path | None = None, n: int | None = None,
     machine = sim_machine(board).qemu_machine
     elf = build_dir / SIM_ELF
     x, y, what = choose_inputs(state, data, n)
-    timeout = timeout_s or default_timeout(len(x))
+    timeout = timeout_s or default_timeout(len(x), state["qgraph"])
     tick = progress or (lambda *_: None)
     tick("simulating", 0, 1)
     run, seconds = _run(elf, machine, build_dir / "sim-run", x, len(state["layers"]), timeout)
