@@ -139,7 +139,9 @@ def _host_library(rendered, tmp_path: Path) -> ctypes.CDLL:
         (gen / name).write_text(text)
     (gen / "harness.c").write_text(HOST_HARNESS)
     sources = [gen / "tc_model.c", gen / "harness.c"] + [RUNTIME / "src" / k for k in rendered.kernel_sources]
-    return build_shared(sources, include_dirs=[gen, STARTUP_DIR / "include"])
+    # with the project's variant flags: a layer whose loop the masks left out would fail (TC_ERR_ARG)
+    return build_shared(sources, include_dirs=[gen, STARTUP_DIR / "include"],
+                        extra_flags=rendered.build_flags())
 
 
 def _host_outputs(lib, x: np.ndarray, out_shape) -> np.ndarray:

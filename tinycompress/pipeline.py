@@ -16,6 +16,7 @@ import re
 import shutil
 import subprocess
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
@@ -26,7 +27,7 @@ from tinycompress.boards import Board, load_board
 from tinycompress.compress import CompressOptions, compress
 from tinycompress.data import DIGITS_MODEL, Dataset, digits_test, load_digits_split, load_npz
 from tinycompress.errors import BoardError, ToolError
-from tinycompress.pio import run_pio
+from tinycompress.pio import ensure_offline_core, run_pio
 from tinycompress.project import STACK_SIZE, check_output_dir, staged, write_project
 from tinycompress.render import Rendered, render
 from tinycompress.sim import SIM_ELF, STATE_FILE
@@ -116,11 +117,20 @@ def _link_overflow(exc: ToolError, board: Board, rendered: Rendered) -> BoardErr
 
 
 def compile_project(project: Path, board: Board, rendered: Rendered) -> dict[str, Path]:
-    """pio run for sim (and hw on real boards); {env: ELF}. Link overflow -> BoardError."""
+    """pio run for sim (and hw on real boards); {env: ELF}. Link overflow -> BoardError.
+
+    The two environments build in parallel (separate .pio/build/<env> trees):
+    each `pio run` is mostly PlatformIO/SCons start-up on one core, so two
+    at once take about the wall time of one on a 2-core machine.
+    """
+    envs = ("sim",) if board.is_qemu else ("sim", "hw")
+    ensure_offline_core()  # once, before the two runs (each would otherwise check/create it)
+    with ThreadPoolExecutor(max_workers=len(envs)) as pool:
+        futures = {env: pool.submit(run_pio, project, env=env) for env in envs}
     elves = {}
-    for env in ("sim",) if board.is_qemu else ("sim", "hw"):
+    for env in envs:  # sim's error first, as when they ran one after the other
         try:
-            result = run_pio(project, env=env)
+            result = futures[env].result()
         except ToolError as exc:
             raise (_link_overflow(exc, board, rendered) or exc) from exc
         if result.elf is None:

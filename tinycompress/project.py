@@ -100,7 +100,8 @@ def write_project(project_dir: Path, board: Board, rendered: Rendered,
     project_dir = Path(project_dir)
     project_dir.mkdir(parents=True, exist_ok=True)
     write_platform_files(project_dir, board, stack_size=stack_size)
-    ini = platformio_ini(board, core_dir, build_flags=f"-I{RUNTIME_SUBDIR.as_posix()}")
+    flags = " ".join([f"-I{RUNTIME_SUBDIR.as_posix()}", *rendered.build_flags()])
+    ini = platformio_ini(board, core_dir, build_flags=flags)
     (project_dir / "platformio.ini").write_text(ini, encoding="utf-8")
     write_sources(project_dir, rendered)
     return project_dir

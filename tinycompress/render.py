@@ -3,6 +3,7 @@
     rendered = render(qgraph, layouts, board, sample_input=x_int8)
     rendered.files            # {"tc_model.h": ..., "tc_model.c": ..., "main.c": ...}
     rendered.kernel_sources   # runtime files the model calls, e.g. ["tc_fc_cer_s8.c", ...]
+    rendered.build_flags()    # ["-DTC_CER_VARIANTS=0x1", ...]: only the loops the model runs
 
 Python computes everything: the arena plan (`plan.plan_arena`), every array
 literal and struct field (`render_ops`); the jinja2 templates in `templates/`
@@ -45,6 +46,11 @@ class Rendered:
     arena_bytes: int
     input_bytes: int
     output_bytes: int
+    defines: dict[str, int] = field(default_factory=dict)
+
+    def build_flags(self) -> list[str]:
+        """Compiler flags that compile only the row-engine variants the model uses."""
+        return [f"-D{name}=0x{mask:x}" for name, mask in sorted(self.defines.items())]
 
     def layers(self) -> list[dict]:
         """Per executed layer: name, op, layout (None for non-weight ops), weight bytes."""
@@ -137,4 +143,20 @@ def render(qgraph: QGraph, layouts: dict[str, Layout], board: Board,
     env = _env()
     files = {name: env.get_template(f"{name}.j2").render(**ctx) for name in MODEL_FILES}
     kernels = sorted({src for s in steps for src in s.sources})
-    return Rendered(files, kernels, steps, ctx["arena_bytes"], in_bytes, ctx["output_bytes"])
+    return Rendered(files, kernels, steps, ctx["arena_bytes"], in_bytes, ctx["output_bytes"],
+                    variant_masks(steps))
+
+
+def variant_masks(steps: list[Step]) -> dict[str, int]:
+    """{mask macro: OR of the bits every layer needs}, e.g. {"TC_CER_VARIANTS": 0x3}.
+
+    Passed to the compiler (Rendered.build_flags) so the kernels link only the
+    index-type / bit-width loops the model runs; a layout no layer uses gets
+    no macro (its kernel file is not in the project).
+    """
+    masks: dict[str, int] = {}
+    for s in steps:
+        if s.variant is not None:
+            name, bit = s.variant
+            masks[name] = masks.get(name, 0) | (1 << bit)
+    return masks

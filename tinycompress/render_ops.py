@@ -34,6 +34,13 @@ LAYOUT_FIELDS = {
              "row_ptr_type", "omega_idx"),
 }
 WEIGHT_KERNEL = {"dense": "fc", "conv2d": "conv2d", "depthwise_conv2d": "dwconv2d"}
+# Compile-time variant masks of the row engines (tc_layouts_internal.h): the macro
+# per layout, and which index arrays pick the variant (bit = sum of slot * weight).
+VARIANT_MACRO = {"dense": "TC_DENSE_BITS", "csr": "TC_CSR_VARIANTS", "cer": "TC_CER_VARIANTS",
+                 "cser": "TC_CSER_VARIANTS"}
+VARIANT_ARRAYS = {"csr": (("col_idx", 1),), "cer": (("col_idx", 3), ("omega_ptr", 1)),
+                  "cser": (("col_idx", 3), ("omega_ptr", 1))}
+INDEX_SLOT = {1: 0, 2: 1, 4: 2}  # uint8/16/32 -> tc_index_slot
 RESCALE_FIELDS = ("in_zp", "multiplier", "shift", "out_zp", "act_min", "act_max")
 
 
@@ -77,6 +84,7 @@ class Step:
     structs: list[CStruct] = field(default_factory=list)
     weight_bytes: int = 0
     extra_sources: tuple[str, ...] = ()  # runtime files the kernel needs besides its own
+    variant: tuple[str, int] | None = None  # (mask macro, bit) of the row-engine loop it runs
 
     @property
     def sources(self) -> tuple[str, ...]:
@@ -141,6 +149,16 @@ def _weights_struct(ctx: Context, base: str, layout: Layout, pointers: dict[str,
     return _struct(ctx, f"tc_{layout.name}_weights", base, layout.name, fields)
 
 
+def variant_bit(layout: Layout, arrays: dict[str, np.ndarray]) -> tuple[str, int]:
+    """(mask macro, bit) of the row-engine loop this layer runs: dense by weight
+    width (bit bits-1), sparse layouts by the element types of their index arrays."""
+    if layout.name == "dense":
+        return VARIANT_MACRO["dense"], int(layout.bits) - 1
+    bit = sum(INDEX_SLOT[np.asarray(arrays[name]).itemsize] * weight
+              for name, weight in VARIANT_ARRAYS[layout.name])
+    return VARIANT_MACRO[layout.name], bit
+
+
 def _dims(node: QNode) -> tuple[str, dict]:
     if node.op == "dense":
         return "tc_fc_dims", {"fan_in": _size(node.input_shapes[0]), "units": node.output_shape[-1]}
@@ -165,6 +183,7 @@ def emit_weight_op(node: QNode, ctx: Context, layout: Layout) -> Step:
         if arr is not None:
             step.arrays.append(arr)
     step.weight_bytes = int(sum(np.asarray(a).nbytes for a in arrays.values()))
+    step.variant = variant_bit(layout, arrays)
     p = node.params
     dims_type, dims = _dims(node)
     quant = {"bias_f": pointers["bias_f"], "m": pointers["m"], "shift": pointers["shift"],

@@ -7,42 +7,74 @@
  *   TC_WEIGHTS_T   tc_cer_weights or tc_cser_weights
  *   TC_COL_T       col_idx element type
  *   TC_PTR_T       omega_ptr element type
- *   TC_GROUP_VALUE(w, g, k)  the level of group g, the k-th group of its row
- *                  (CER: omega[k + 1]; CSER: omega[omega_idx[g]])
+ *   TC_CSER        1 for CSER (group values through omega_idx), 0 for CER
  * Per group: add up the x at its columns, multiply once by (value - omega[0]).
  * Rows then get omega[0] * (sum of the whole patch) when omega[0] != 0.
+ *
+ * Why the loop looks like this (Cortex-M4, GCC -O2; instructions are what
+ * the sparse layouts are judged by): one running pointer `c` walks col_idx
+ * across all groups and rows (groups are consecutive), a group's end is one
+ * pre-incremented load of omega_ptr, and a CER row skips its empty groups in
+ * a 3-instruction scan (the scan stops at the row's last entry, so it never
+ * leaves the row). Groups are short at high sparsity (often one entry), so
+ * the element loop has no unrolling and no set-up.
  */
 static void TC_ROWS_NAME(const TC_WEIGHTS_T *w, const tc_quant_params *q, int32_t rows,
                          const tc_patch *patch, const int8_t *x, int32_t x_step, int8_t *out)
 {
-    const TC_COL_T *cols = (const TC_COL_T *)w->col_idx;
-    const TC_PTR_T *optr = (const TC_PTR_T *)w->omega_ptr;
-    const int32_t w0 = w->omega[0];
-    /* FC/conv rows share one patch: sum it once; depthwise rows each have their own */
-    const int32_t shared_sum = (w0 != 0 && x_step == 0) ? tc_patch_sum(x, patch) : 0;
-    int32_t g = (int32_t)tc_index_at(w->row_ptr, w->row_ptr_type, 0);
+    const TC_COL_T *const cols = (const TC_COL_T *)w->col_idx;
+    const TC_PTR_T *const optr = (const TC_PTR_T *)w->omega_ptr;
+    const int8_t *const omega = w->omega;
+    const void *const row_ptr = w->row_ptr;
+    const tc_index_type row_ptr_type = w->row_ptr_type;
+#if TC_CSER
+    const uint8_t *const omega_idx = w->omega_idx;
+#endif
+    const int32_t *const bias = q->bias_f;
+    const tc_out_params o = tc_out_params_of(q);
+    const int32_t w0 = omega[0];
+    /* omega[0] * (patch sum): FC/conv rows share one patch, so it is a constant;
+       depthwise rows (x_step != 0) each sum their own */
+    const int32_t w0_shared = (w0 != 0 && x_step == 0) ? w0 * tc_patch_sum(x, patch) : 0;
+    const int w0_per_row = w0 != 0 && x_step != 0;
+    uint32_t g = tc_index_at(row_ptr, row_ptr_type, 0);
+    const TC_COL_T *c = cols + optr[g];
     for (int32_t r = 0; r < rows; ++r) {
-        const int32_t g_end = (int32_t)tc_index_at(w->row_ptr, w->row_ptr_type, r + 1);
+        const uint32_t g_end = tc_index_at(row_ptr, row_ptr_type, r + 1);
         const int8_t *xr = x + r * x_step;
-        int32_t acc = q->bias_f[r];
-        if (w0 != 0) {
-            acc += w0 * (x_step == 0 ? shared_sum : tc_patch_sum(xr, patch));
+        int32_t acc = bias[r] + w0_shared;
+        if (w0_per_row) {
+            acc += w0 * tc_patch_sum(xr, patch);
         }
-        /* groups of a row are consecutive: each starts where the previous ended */
-        const TC_COL_T *c = (g < g_end) ? cols + optr[g] : cols;
-        for (int32_t k = 0; g < g_end; ++g, ++k) {
-            const TC_COL_T *c_end = cols + optr[g + 1];
-            int32_t s = 0;
-            for (; c_end - c >= 4; c += 4) {
-                s += xr[c[0]] + xr[c[1]] + xr[c[2]] + xr[c[3]];
+        const TC_COL_T *const row_end = cols + optr[g_end];
+        const TC_PTR_T *op = optr + g; /* *op: where the current group starts */
+#if TC_CSER
+        const uint8_t *vi = omega_idx + g;
+#else
+        const TC_PTR_T *const op_row = op; /* group k of the row holds omega[k + 1] */
+#endif
+        while (c < row_end) {
+#if TC_CSER
+            ++op; /* CSER has no empty groups */
+            const int32_t v = omega[*vi++];
+#else
+            const uint32_t start = (uint32_t)(c - cols);
+            do { /* skip empty groups: terminates, since optr[g_end] > start */
+                ++op;
+            } while (*op == start);
+            const int32_t v = omega[op - op_row];
+#endif
+            const TC_COL_T *const ce = cols + *op;
+            int32_t s = xr[*c++]; /* a group has >= 1 entry */
+            while (c < ce) { /* groups are short at high sparsity: no unrolling, no set-up */
+                s += xr[*c++];
             }
-            for (; c < c_end; ++c) {
-                s += xr[*c];
-            }
-            acc += (TC_GROUP_VALUE(w, g, k) - w0) * s;
-            (void)k; /* CSER does not need the slot number */
+            c = ce; /* (already true; saves GCC recomputing c from the trip count) */
+            acc += (v - w0) * s;
         }
-        out[r] = tc_out_s8(acc, q, r);
+        g = g_end;
+        c = row_end;
+        out[r] = tc_out_row(&o, acc, r);
     }
 }
 

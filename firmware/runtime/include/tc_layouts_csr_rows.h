@@ -3,27 +3,33 @@
  * @brief Template (included once per index type): the CSR row loop.
  *
  * Before including, define TC_ROWS_NAME (function name) and TC_COL_T (col_idx
- * element type). row_ptr is read once per row through tc_index_at.
+ * element type). row_ptr is read once per row through tc_index_at. Values
+ * and columns are walked by pointers that run on across rows (rows are
+ * consecutive), four entries per iteration: GCC -O2 does not unroll, and on
+ * Cortex-M4 an entry is then 4 instructions (two loads with post-increment,
+ * the x load, MLA) plus a quarter of the loop test.
  */
 static void TC_ROWS_NAME(const tc_csr_weights *w, const tc_quant_params *q, int32_t rows,
                          const int8_t *x, int32_t x_step, int8_t *out)
 {
-    const TC_COL_T *cols = (const TC_COL_T *)w->col_idx;
-    const int8_t *vals = w->values;
-    uint32_t e = tc_index_at(w->row_ptr, w->row_ptr_type, 0);
+    const TC_COL_T *const cols = (const TC_COL_T *)w->col_idx;
+    const TC_COL_T *c = cols + tc_index_at(w->row_ptr, w->row_ptr_type, 0);
+    const int8_t *v = w->values + (c - cols);
+    const void *const row_ptr = w->row_ptr;
+    const tc_index_type row_ptr_type = w->row_ptr_type;
+    const int32_t *const bias = q->bias_f;
+    const tc_out_params o = tc_out_params_of(q);
     for (int32_t r = 0; r < rows; ++r) {
-        const uint32_t end = tc_index_at(w->row_ptr, w->row_ptr_type, r + 1);
+        const TC_COL_T *const ce = cols + tc_index_at(row_ptr, row_ptr_type, r + 1);
         const int8_t *xr = x + r * x_step;
-        int32_t acc = q->bias_f[r];
-        /* two per iteration: halves the loop overhead, GCC -O2 does not unroll */
-        for (; e + 2 <= end; e += 2) {
-            acc += vals[e] * xr[cols[e]] + vals[e + 1] * xr[cols[e + 1]];
+        int32_t acc = bias[r];
+        for (; ce - c >= 4; c += 4, v += 4) {
+            acc += v[0] * xr[c[0]] + v[1] * xr[c[1]] + v[2] * xr[c[2]] + v[3] * xr[c[3]];
         }
-        if (e < end) {
-            acc += vals[e] * xr[cols[e]];
-            ++e;
+        for (; c < ce; ++c, ++v) {
+            acc += *v * xr[*c];
         }
-        out[r] = tc_out_s8(acc, q, r);
+        out[r] = tc_out_row(&o, acc, r);
     }
 }
 

@@ -43,6 +43,34 @@ void tc_rows_cer_s8(const void *w, const tc_quant_params *q, int32_t rows,
 void tc_rows_cser_s8(const void *w, const tc_quant_params *q, int32_t rows,
                      const tc_patch *patch, const int8_t *x, int32_t x_step, int8_t *out);
 
+/*
+ * Which index-type variants of the sparse row engines a build compiles. Each
+ * (col_idx, omega_ptr) type pair is its own specialised loop, and linking
+ * all of them costs flash a model never uses, so a build may define, as
+ * compiler flags, a bit mask per layout of the variants it needs (the
+ * renderer passes exactly the ones the model's layers use):
+ *   TC_CSR_VARIANTS   bit tc_index_slot(col_idx_type)
+ *   TC_CER_VARIANTS   bit 3 * tc_index_slot(col_idx_type) + tc_index_slot(omega_ptr_type)
+ *   TC_CSER_VARIANTS  as CER
+ *   TC_DENSE_BITS     bit (bits - 1) for every dense weight width used
+ * Undefined means "all" (host tests compile the kernels without flags). A
+ * call whose index types were not compiled returns TC_ERR_ARG.
+ */
+#ifndef TC_CSR_VARIANTS
+#define TC_CSR_VARIANTS 0x7
+#endif
+#ifndef TC_CER_VARIANTS
+#define TC_CER_VARIANTS 0x1ff
+#endif
+#ifndef TC_CSER_VARIANTS
+#define TC_CSER_VARIANTS 0x1ff
+#endif
+#ifndef TC_DENSE_BITS
+#define TC_DENSE_BITS 0xff
+#endif
+/** 1 when bit `bit` of the (constant) variant mask is set: usable in #if and in C. */
+#define TC_HAS_VARIANT(mask, bit) ((((unsigned long)(mask)) >> (bit)) & 1u)
+
 /** Element i of an index array of type t (used per row or per call, not per element). */
 static inline uint32_t tc_index_at(const void *a, tc_index_type t, int32_t i)
 {
@@ -81,6 +109,48 @@ static inline int8_t tc_out_s8(int32_t acc, const tc_quant_params *q, int32_t r)
     return tc_requantize_s8(acc, q->m[i], q->shift[i], q->z_out, q->act_min, q->act_max);
 }
 
+/*
+ * Output stage of a row loop, copied into locals once per call: an int8
+ * store may alias any field of *q, so reading q per row would reload every
+ * field after every output byte.
+ */
+typedef struct {
+    const int32_t *m;
+    const int8_t *shift;
+    int32_t mask; /* per channel: -1 (entry r), else 0 (entry 0 for every row) */
+    int32_t z_out, act_min, act_max;
+} tc_out_params;
+
+static inline tc_out_params tc_out_params_of(const tc_quant_params *q)
+{
+    const tc_out_params o = {q->m, q->shift, q->per_channel ? -1 : 0, q->z_out, q->act_min,
+                             q->act_max};
+    return o;
+}
+
+/*
+ * tc_requantize_s8, bit for bit, with a short path for total = 31 - shift >= 33
+ * (every real layer: the scale ratio is well below 2^-2): the rounding term
+ * 2^(total-1) is then a whole multiple of 2^32, so
+ *   (acc*m + 2^(total-1)) >> total == (hi32(acc*m) + 2^(total-33)) >> (total-32)
+ * with hi32 = floor(acc*m / 2^32): one SMULL and two ALU ops instead of a
+ * 64-bit shift by a variable amount.
+ */
+static inline int8_t tc_out_row(const tc_out_params *o, int32_t acc, int32_t r)
+{
+    const int32_t i = r & o->mask;
+    const int32_t m = o->m[i], total = 31 - o->shift[i];
+    int32_t v;
+    if (total >= 33) {
+        const int32_t hi = (int32_t)(((int64_t)acc * m) >> 32);
+        v = ((hi + (1 << (total - 33))) >> (total - 32)) + o->z_out;
+    } else {
+        v = tc_requantize(acc, m, 31 - total) + o->z_out;
+    }
+    v = v < o->act_min ? o->act_min : v;
+    return (int8_t)(v > o->act_max ? o->act_max : v);
+}
+
 static inline int tc_quant_ok(const tc_quant_params *q)
 {
     return q != NULL && q->bias_f != NULL && q->m != NULL && q->shift != NULL &&
@@ -90,27 +160,42 @@ static inline int tc_quant_ok(const tc_quant_params *q)
 /* Layout checks, once per call. */
 static inline int tc_dense_ok(const tc_dense_weights *w)
 {
-    return w != NULL && w->weights != NULL && w->bits >= 1 && w->bits <= 8;
+    return w != NULL && w->weights != NULL && w->bits >= 1 && w->bits <= 8 &&
+           TC_HAS_VARIANT(TC_DENSE_BITS, w->bits - 1);
 }
 
 static inline int tc_csr_ok(const tc_csr_weights *w)
 {
     return w != NULL && w->row_ptr != NULL && tc_index_slot(w->col_idx_type) >= 0 &&
-           tc_index_slot(w->row_ptr_type) >= 0;
+           tc_index_slot(w->row_ptr_type) >= 0 &&
+           TC_HAS_VARIANT(TC_CSR_VARIANTS, tc_index_slot(w->col_idx_type));
+}
+
+/** Bit of a (col_idx, omega_ptr) pair in TC_CER_VARIANTS / TC_CSER_VARIANTS (-1 if invalid). */
+static inline int32_t tc_pair_bit(tc_index_type col, tc_index_type ptr)
+{
+    const int32_t a = tc_index_slot(col), b = tc_index_slot(ptr);
+    return (a < 0 || b < 0) ? -1 : 3 * a + b;
 }
 
 static inline int tc_cer_ok(const tc_cer_weights *w)
 {
-    return w != NULL && w->omega != NULL && w->omega_ptr != NULL && w->row_ptr != NULL &&
-           tc_index_slot(w->col_idx_type) >= 0 && tc_index_slot(w->omega_ptr_type) >= 0 &&
-           tc_index_slot(w->row_ptr_type) >= 0;
+    if (w == NULL) {
+        return 0;
+    }
+    const int32_t bit = tc_pair_bit(w->col_idx_type, w->omega_ptr_type);
+    return w->omega != NULL && w->omega_ptr != NULL && w->row_ptr != NULL && bit >= 0 &&
+           tc_index_slot(w->row_ptr_type) >= 0 && TC_HAS_VARIANT(TC_CER_VARIANTS, bit);
 }
 
 static inline int tc_cser_ok(const tc_cser_weights *w)
 {
-    return w != NULL && w->omega != NULL && w->omega_ptr != NULL && w->row_ptr != NULL &&
-           tc_index_slot(w->col_idx_type) >= 0 && tc_index_slot(w->omega_ptr_type) >= 0 &&
-           tc_index_slot(w->row_ptr_type) >= 0;
+    if (w == NULL) {
+        return 0;
+    }
+    const int32_t bit = tc_pair_bit(w->col_idx_type, w->omega_ptr_type);
+    return w->omega != NULL && w->omega_ptr != NULL && w->row_ptr != NULL && bit >= 0 &&
+           tc_index_slot(w->row_ptr_type) >= 0 && TC_HAS_VARIANT(TC_CSER_VARIANTS, bit);
 }
 
 /** FC: one position, a single run of fan_in inputs. */

@@ -3,13 +3,17 @@
  * @brief tc_fc_cer_s8, and the CER row engine the conv kernels share.
  *
  * The row loop is specialised for each (col_idx, omega_ptr) index-type pair
- * (tc_layouts_cer_rows.h) and picked once per call from a table.
+ * (tc_layouts_cer_rows.h) and picked once per call from a table. Only the
+ * pairs in TC_CER_VARIANTS are referenced by the table; GCC drops the other
+ * static loops, so a model pays flash only for the variants it uses.
  */
+#include <stddef.h>
+
 #include "tc_fc.h"
 #include "tc_layouts_internal.h"
 
 #define TC_WEIGHTS_T tc_cer_weights
-#define TC_GROUP_VALUE(w, g, k) (int32_t)(w)->omega[(k) + 1]
+#define TC_CSER 0
 #define TC_ROWS_NAME cer_rows_u8_u8
 #define TC_COL_T uint8_t
 #define TC_PTR_T uint8_t
@@ -56,19 +60,22 @@
 #include "tc_layouts_cer_rows.h"
 
 #undef TC_WEIGHTS_T
-#undef TC_GROUP_VALUE
+#undef TC_CSER
 
 typedef void (*cer_rows_fn)(const tc_cer_weights *, const tc_quant_params *, int32_t,
                             const tc_patch *, const int8_t *, int32_t, int8_t *);
+
+/* the loop of variant `bit`, or NULL when the build left it out (tc_cer_ok rejects it) */
+#define PICK(bit, fn) (TC_HAS_VARIANT(TC_CER_VARIANTS, bit) ? fn : (cer_rows_fn)NULL)
 
 void tc_rows_cer_s8(const void *weights, const tc_quant_params *q, int32_t rows,
                     const tc_patch *patch, const int8_t *x, int32_t x_step, int8_t *out)
 {
     /* [col_idx type][omega_ptr type] */
     static const cer_rows_fn table[3][3] = {
-        {cer_rows_u8_u8, cer_rows_u8_u16, cer_rows_u8_u32},
-        {cer_rows_u16_u8, cer_rows_u16_u16, cer_rows_u16_u32},
-        {cer_rows_u32_u8, cer_rows_u32_u16, cer_rows_u32_u32}};
+        {PICK(0, cer_rows_u8_u8), PICK(1, cer_rows_u8_u16), PICK(2, cer_rows_u8_u32)},
+        {PICK(3, cer_rows_u16_u8), PICK(4, cer_rows_u16_u16), PICK(5, cer_rows_u16_u32)},
+        {PICK(6, cer_rows_u32_u8), PICK(7, cer_rows_u32_u16), PICK(8, cer_rows_u32_u32)}};
     const tc_cer_weights *w = (const tc_cer_weights *)weights;
     table[tc_index_slot(w->col_idx_type)][tc_index_slot(w->omega_ptr_type)](
         w, q, rows, patch, x, x_step, out);

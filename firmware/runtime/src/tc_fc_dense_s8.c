@@ -147,18 +147,18 @@ static int32_t dotn(const uint8_t *p, uint32_t e, const int8_t *x, int32_t n, in
     return s;
 }
 
-/* One packed sub-byte row over all runs of the patch. */
+/* One packed sub-byte row over all runs of the patch (only the widths in TC_DENSE_BITS). */
 static int32_t dot_packed(const uint8_t *row, int32_t bits, const tc_patch *p, const int8_t *x)
 {
     int32_t s = 0;
     uint32_t e = 0;
     for (int32_t r = 0; r < p->runs; ++r, e += (uint32_t)p->run_len) {
         const int8_t *xr = x + r * p->run_stride;
-        if (bits == 4) {
+        if (TC_HAS_VARIANT(TC_DENSE_BITS, 3) && bits == 4) {
             s += dot4(row, e, xr, p->run_len, p->elem_step);
-        } else if (bits == 2) {
+        } else if (TC_HAS_VARIANT(TC_DENSE_BITS, 1) && bits == 2) {
             s += dot2(row, e, xr, p->run_len, p->elem_step);
-        } else {
+        } else if ((TC_DENSE_BITS & 0x75) != 0) { /* any of the widths 1, 3, 5, 6, 7 */
             s += dotn(row, e, xr, p->run_len, p->elem_step, (uint32_t)bits);
         }
     }
@@ -169,26 +169,28 @@ static void rows_s8(const int8_t *w, const tc_quant_params *q, int32_t rows,
                     const tc_patch *p, const int8_t *x, int32_t x_step, int8_t *out)
 {
     const int32_t cols = p->runs * p->run_len;
+    const int32_t *const bias = q->bias_f;
+    const tc_out_params o = tc_out_params_of(q);
     int32_t r = 0;
     if (p->elem_step == 1 && x_step == 0) { /* FC and conv2d: rows in pairs */
         for (; r + 2 <= rows; r += 2) {
             const int8_t *w0 = w + r * cols, *w1 = w0 + cols;
-            int32_t a0 = q->bias_f[r], a1 = q->bias_f[r + 1];
+            int32_t a0 = bias[r], a1 = bias[r + 1];
             for (int32_t k = 0; k < p->runs; ++k) {
                 dot8_pair(w0 + k * p->run_len, w1 + k * p->run_len, x + k * p->run_stride,
                           p->run_len, &a0, &a1);
             }
-            out[r] = tc_out_s8(a0, q, r);
-            out[r + 1] = tc_out_s8(a1, q, r + 1);
+            out[r] = tc_out_row(&o, a0, r);
+            out[r + 1] = tc_out_row(&o, a1, r + 1);
         }
     }
     for (; r < rows; ++r) {
         const int8_t *wr = w + r * cols, *xr = x + r * x_step;
-        int32_t acc = q->bias_f[r];
+        int32_t acc = bias[r];
         for (int32_t k = 0; k < p->runs; ++k) {
             acc += dot8(wr + k * p->run_len, xr + k * p->run_stride, p->run_len, p->elem_step);
         }
-        out[r] = tc_out_s8(acc, q, r);
+        out[r] = tc_out_row(&o, acc, r);
     }
 }
 
@@ -196,16 +198,21 @@ void tc_rows_dense_s8(const void *weights, const tc_quant_params *q, int32_t row
                       const tc_patch *p, const int8_t *x, int32_t x_step, int8_t *out)
 {
     const tc_dense_weights *w = (const tc_dense_weights *)weights;
-    if (w->bits == 8) {
+    if (TC_HAS_VARIANT(TC_DENSE_BITS, 7) && w->bits == 8) {
         rows_s8((const int8_t *)w->weights, q, rows, p, x, x_step, out);
         return;
     }
+    if ((TC_DENSE_BITS & 0x7f) == 0) {
+        return; /* no sub-byte width compiled (tc_dense_ok rejected the call already) */
+    }
     const int32_t row_bytes = (p->runs * p->run_len * w->bits + 7) / 8;
     const uint8_t *packed = (const uint8_t *)w->weights;
+    const int32_t *const bias = q->bias_f;
+    const tc_out_params o = tc_out_params_of(q);
     for (int32_t r = 0; r < rows; ++r) {
-        const int32_t acc = q->bias_f[r] + dot_packed(packed + r * row_bytes, w->bits, p,
-                                                      x + r * x_step);
-        out[r] = tc_out_s8(acc, q, r);
+        const int32_t acc = bias[r] + dot_packed(packed + r * row_bytes, w->bits, p,
+                                                 x + r * x_step);
+        out[r] = tc_out_row(&o, acc, r);
     }
 }
 
