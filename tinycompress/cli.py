@@ -33,7 +33,7 @@ from rich.table import Table
 from typer.core import TyperGroup
 
 from tinycompress import __version__
-from tinycompress.errors import TinyCompressError
+from tinycompress.errors import SpecError, TinyCompressError
 
 EXIT_USER_ERROR = 2
 EXIT_INTERRUPTED = 130
@@ -64,7 +64,7 @@ SparsityOpt = Annotated[Optional[float], typer.Option(
     "--sparsity", help="Fraction of weights pruned in every layer, [0, 1).",
     show_default=False)]
 LayoutOpt = Annotated[Optional[str], typer.Option(
-    "--layout", help="Weight layout: auto, dense, csr, cer or cser.", show_default=False)]
+    "--layout", help="Weight layout: auto, dense, csr, cer, cser or pcsr.", show_default=False)]
 OptimizeOpt = Annotated[Optional[str], typer.Option(
     "--optimize", help="What layout 'auto' minimises: size or speed.", show_default=False)]
 JsonOpt = Annotated[bool, typer.Option(
@@ -192,6 +192,9 @@ MaxDropOpt = Annotated[Optional[float], typer.Option(
     "--max-accuracy-drop", min=0.0,
     help="Search bits and sparsity per layer for the fewest weight bytes within P "
          "percentage points of float accuracy (needs labelled data).", show_default=False)]
+ScopeOpt = Annotated[str, typer.Option(
+    "--scope", help="How --sparsity is spread: global (one magnitude threshold for all "
+                    "layers) or layer (every layer pruned to the same fraction).")]
 SaveModelOpt = Annotated[Optional[Path], typer.Option(
     "--save-model", help="Save the pruned, fine-tuned Keras model (.keras) for later builds.",
     show_default=False)]
@@ -200,14 +203,16 @@ PerTensorOpt = Annotated[bool, typer.Option(
 
 
 def compress_options(bits, sparsity, layout, optimize, quantizer, lam, per_tensor, spec,
-                     epochs, max_drop=None, save_model=None):
+                     epochs, max_drop=None, save_model=None, scope="global"):
     """CompressOptions from the shared command-line flags (None = not given)."""
     from tinycompress.compress import CompressOptions
 
     cli = {"bits": bits, "sparsity": sparsity, "layout": layout, "optimize": optimize,
            "quantizer": quantizer, "lambda": lam, "per_channel": False if per_tensor else None}
+    if scope not in ("global", "layer"):
+        raise SpecError(f"--scope must be global or layer, got {scope!r}")
     return CompressOptions(cli=cli, spec_path=spec, epochs=epochs, max_accuracy_drop=max_drop,
-                           save_model=save_model)
+                           save_model=save_model, scope=scope)
 
 
 def load_datasets(data: Path | None, eval_data: Path | None):
@@ -235,13 +240,14 @@ def compress_cmd(
     epochs: EpochsOpt = 0,
     max_drop: MaxDropOpt = None,
     save_model: SaveModelOpt = None,
+    scope: ScopeOpt = "global",
     json_out: JsonOpt = False,
 ) -> None:
     """Prune, quantize and lay out MODEL; print per-layer sizes (and accuracy with labels)."""
     from tinycompress.compress import compress, write_report
 
     options = compress_options(bits, sparsity, layout, optimize, quantizer, lam, per_tensor,
-                               spec, epochs, max_drop, save_model)
+                               spec, epochs, max_drop, save_model, scope)
     train, test = load_datasets(data, eval_data)
     with progress_bar() as tick:
         result = compress(model, options, train, test, progress=tick)
@@ -388,7 +394,8 @@ def _sweep_table(result, show_all: bool) -> Table:
 def _layout_counts(layers: list[dict]) -> str:
     """'dense 2, csr 2, cer 1': how many layers got each layout (fits a narrow terminal)."""
     names = [layer["layout"] for layer in layers]
-    return ", ".join(f"{n} {names.count(n)}" for n in ("dense", "csr", "cer", "cser") if n in names)
+    return ", ".join(f"{n} {names.count(n)}" for n in ("dense", "csr", "cer", "cser", "pcsr")
+                     if n in names)
 
 
 @app.command("report")
@@ -423,12 +430,13 @@ def build_cmd(
     eval_data: EvalDataOpt = None,
     epochs: EpochsOpt = 0,
     max_drop: MaxDropOpt = None,
+    scope: ScopeOpt = "global",
 ) -> None:
     """Compress MODEL and compile its firmware for a board (PlatformIO project, ELF, build-report.json)."""
     from tinycompress.pipeline import build
 
     options = compress_options(bits, sparsity, layout, optimize, quantizer, lam, per_tensor,
-                               spec, epochs, max_drop)
+                               spec, epochs, max_drop, scope=scope)
     with progress_bar() as tick:
         result = build(model, board or "nucleo", output or Path("build"), force, options, data,
                        eval_data, tick)

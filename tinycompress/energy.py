@@ -9,7 +9,7 @@ ISSCC 2014, 45 nm CMOS, 0.9 V:
 |---------------------------------|------|--------------------------------------------|
 | 8-bit integer add               | 0.03 | (available; accumulation here is 32-bit)   |
 | 32-bit integer add              | 0.1  | every add: int8 inputs summed into int32   |
-| 8-bit integer multiply          | 0.2  | weight level x int8 input (dense, CSR)     |
+| 8-bit integer multiply          | 0.2  | level x int8 input (dense, CSR, PCSR)      |
 | 32-bit integer multiply         | 3.1  | level x int32 group sum (CER, CSER)        |
 | SRAM read, 64-bit, 8 KB array   | 10   | every load and every write (one access)    |
 | SRAM read, 32 KB / 1 MB array  | 20, 100 | `sram_access_pj` interpolates by size  |
@@ -47,7 +47,7 @@ SRAM_ACCESS_PJ = {8 * 1024: 10.0, 32 * 1024: 20.0, 1024 * 1024: 100.0}
 DEFAULT_SRAM_BYTES = 8 * 1024
 
 # Width of the wider multiply operand in each layout's kernel (see docstring).
-MULTIPLY_BITS = {"dense": 8, "csr": 8, "cer": 32, "cser": 32}
+MULTIPLY_BITS = {"dense": 8, "csr": 8, "cer": 32, "cser": 32, "pcsr": 8}
 
 
 @dataclass(frozen=True)

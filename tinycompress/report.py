@@ -45,8 +45,9 @@ from tinycompress.paths import TEMPLATES_DIR
 
 REPORT_NAME = "report.html"
 TEMPLATE_NAME = "report.html.j2"
-LAYOUT_ORDER = ("dense", "csr", "cer", "cser")
-LAYOUT_COLORS = {"dense": "#4c72b0", "csr": "#dd8452", "cer": "#55a868", "cser": "#c44e52"}
+LAYOUT_ORDER = ("dense", "csr", "cer", "cser", "pcsr")
+LAYOUT_COLORS = {"dense": "#4c72b0", "csr": "#dd8452", "cer": "#55a868", "cser": "#c44e52",
+                 "pcsr": "#8172b3"}
 _FIG_SIZE = (7.0, 3.4)
 _DPI = 100
 

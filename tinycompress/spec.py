@@ -32,7 +32,7 @@ from tinycompress.errors import SpecError
 from tinycompress.graph import WEIGHT_OPS, Graph
 
 SPEC_FILENAME = "tinycompress.toml"
-LAYOUTS = ("auto", "dense", "csr", "cer", "cser")
+LAYOUTS = ("auto", "dense", "csr", "cer", "cser", "pcsr")
 OPTIMIZE = ("size", "speed")
 QUANTIZERS = ("uniform", "rd")
 MIN_BITS, MAX_BITS = 2, 8

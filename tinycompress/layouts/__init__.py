@@ -1,7 +1,7 @@
 """Weight layouts: an integer matrix in, the firmware's C arrays and costs out.
 
 Layouts know nothing of graphs or layers. Each module (`dense`, `csr`, `cer`,
-`cser`) has `encode(levels, bits=8, col_map=None) -> Layout`; `choose` picks
+`cser`, `pcsr`) has `encode(levels, bits=8, col_map=None) -> Layout`; `choose` picks
 one per matrix by exact bytes or by the instruction-cost model, `encode_as`
 forces one. For conv kernels pass `col_map` (BRIEF: the input offset of every
 column, strictly increasing) so the sparse formats store offsets; the sparse
@@ -13,12 +13,13 @@ from typing import Callable, Iterable
 
 import numpy as np
 
-from tinycompress.layouts import cer, cser, csr, dense
+from tinycompress.layouts import cer, cser, csr, dense, pcsr
 from tinycompress.layouts.base import Layout, OpCounts, index_dtype
 from tinycompress.layouts.cost import estimated_instructions
 
 ENCODERS: dict[str, Callable[..., Layout]] = {
     "dense": dense.encode, "csr": csr.encode, "cer": cer.encode, "cser": cser.encode,
+    "pcsr": pcsr.encode,
 }
 LAYOUT_NAMES = tuple(ENCODERS)
 OPTIMIZE = ("size", "speed")
@@ -50,7 +51,7 @@ def choose(levels, bits: int = 8, optimize: str = "size", col_map=None,
            allowed: Iterable[str] | None = None) -> Layout:
     """The smallest (`size`: exact nbytes) or fastest (`speed`: cost model) layout.
 
-    Ties go to the earlier name in LAYOUT_NAMES (dense, csr, cer, cser), so
+    Ties go to the earlier name in LAYOUT_NAMES (dense, csr, cer, cser, pcsr), so
     the choice is deterministic.
     """
     if optimize not in OPTIMIZE:

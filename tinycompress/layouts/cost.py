@@ -21,6 +21,8 @@ CSR_PER_NNZ = 5.0  # index, value, x loads, mla, loop
 CER_PER_ENTRY = 4.0  # index, x load, add, loop
 CER_PER_GROUP = 7.0  # pointer load, omega load, mla, loop test
 CSER_PER_GROUP = 8.0  # + omega_idx load
+PCSR_PER_ENTRY = 16.0  # unary scan (ctz), window refill test, field extract, x load, mla
+PCSR_PER_WORD = 3.0  # halfword load into the 32-bit window
 
 
 def estimated_instructions(layout: Layout) -> float:
@@ -32,6 +34,8 @@ def estimated_instructions(layout: Layout) -> float:
         return base + rows * cols * DENSE_PER_MAC.get(layout.bits, DENSE_PER_MAC_OTHER)
     if layout.name == "csr":
         return base + CSR_PER_NNZ * a["values"].size
+    if layout.name == "pcsr":
+        return base + PCSR_PER_ENTRY * layout.n_entries + PCSR_PER_WORD * a["stream"].size
     entries = a["col_idx"].size * CER_PER_ENTRY
     row_sum = 2.0 * cols if int(a["omega"][0]) != 0 else 0.0
     if layout.name == "cer":
