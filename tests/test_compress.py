@@ -130,3 +130,17 @@ def test_rd_quantizer_at_a_given_lambda_is_smaller_than_uniform():
 def test_rd_without_lambda_needs_labels():
     res = CliRunner().invoke(app, ["compress", MODEL, "--quantizer", "rd"])
     assert res.exit_code == 2 and "--lambda" in res.output
+
+
+def test_scope_layer_prunes_every_layer_to_the_same_fraction():
+    res = CliRunner().invoke(app, ["compress", MODEL, "--sparsity", "0.5", "--scope", "layer",
+                                   "--bits", "8", "--json"])
+    assert res.exit_code == 0, res.output
+    report = json.loads(res.output)
+    # each layer loses round(0.5 * n) weights; 8-bit rounding may zero a few more
+    assert all(0.5 <= layer["sparsity"] < 0.52 for layer in report["layers"])
+
+
+def test_scope_must_be_global_or_layer():
+    res = CliRunner().invoke(app, ["compress", MODEL, "--sparsity", "0.5", "--scope", "row"])
+    assert res.exit_code == 2 and "--scope" in res.output

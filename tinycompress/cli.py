@@ -33,7 +33,7 @@ from rich.table import Table
 from typer.core import TyperGroup
 
 from tinycompress import __version__
-from tinycompress.errors import TinyCompressError
+from tinycompress.errors import SpecError, TinyCompressError
 
 EXIT_USER_ERROR = 2
 EXIT_INTERRUPTED = 130
@@ -192,6 +192,9 @@ MaxDropOpt = Annotated[Optional[float], typer.Option(
     "--max-accuracy-drop", min=0.0,
     help="Search bits and sparsity per layer for the fewest weight bytes within P "
          "percentage points of float accuracy (needs labelled data).", show_default=False)]
+ScopeOpt = Annotated[str, typer.Option(
+    "--scope", help="How --sparsity is spread: global (one magnitude threshold for all "
+                    "layers) or layer (every layer pruned to the same fraction).")]
 SaveModelOpt = Annotated[Optional[Path], typer.Option(
     "--save-model", help="Save the pruned, fine-tuned Keras model (.keras) for later builds.",
     show_default=False)]
@@ -200,14 +203,16 @@ PerTensorOpt = Annotated[bool, typer.Option(
 
 
 def compress_options(bits, sparsity, layout, optimize, quantizer, lam, per_tensor, spec,
-                     epochs, max_drop=None, save_model=None):
+                     epochs, max_drop=None, save_model=None, scope="global"):
     """CompressOptions from the shared command-line flags (None = not given)."""
     from tinycompress.compress import CompressOptions
 
     cli = {"bits": bits, "sparsity": sparsity, "layout": layout, "optimize": optimize,
            "quantizer": quantizer, "lambda": lam, "per_channel": False if per_tensor else None}
+    if scope not in ("global", "layer"):
+        raise SpecError(f"--scope must be global or layer, got {scope!r}")
     return CompressOptions(cli=cli, spec_path=spec, epochs=epochs, max_accuracy_drop=max_drop,
-                           save_model=save_model)
+                           save_model=save_model, scope=scope)
 
 
 def load_datasets(data: Path | None, eval_data: Path | None):
@@ -235,13 +240,14 @@ def compress_cmd(
     epochs: EpochsOpt = 0,
     max_drop: MaxDropOpt = None,
     save_model: SaveModelOpt = None,
+    scope: ScopeOpt = "global",
     json_out: JsonOpt = False,
 ) -> None:
     """Prune, quantize and lay out MODEL; print per-layer sizes (and accuracy with labels)."""
     from tinycompress.compress import compress, write_report
 
     options = compress_options(bits, sparsity, layout, optimize, quantizer, lam, per_tensor,
-                               spec, epochs, max_drop, save_model)
+                               spec, epochs, max_drop, save_model, scope)
     train, test = load_datasets(data, eval_data)
     with progress_bar() as tick:
         result = compress(model, options, train, test, progress=tick)
@@ -424,12 +430,13 @@ def build_cmd(
     eval_data: EvalDataOpt = None,
     epochs: EpochsOpt = 0,
     max_drop: MaxDropOpt = None,
+    scope: ScopeOpt = "global",
 ) -> None:
     """Compress MODEL and compile its firmware for a board (PlatformIO project, ELF, build-report.json)."""
     from tinycompress.pipeline import build
 
     options = compress_options(bits, sparsity, layout, optimize, quantizer, lam, per_tensor,
-                               spec, epochs, max_drop)
+                               spec, epochs, max_drop, scope=scope)
     with progress_bar() as tick:
         result = build(model, board or "nucleo", output or Path("build"), force, options, data,
                        eval_data, tick)
