@@ -195,12 +195,18 @@ def test_op_counts_nonzero_omega0_add_the_row_sum():
 
 
 def test_choose_by_size_and_speed():
-    # DESIGN_M at 8 bits: dense 18, csr 18, cer 21, cser 25 -> tie goes to dense
-    assert layouts.choose(DESIGN_M, 8).name == "dense"
+    # DESIGN_M at 8 bits: dense 18, csr 18, cer 21, cser 25, pcsr 6 (3 stream words,
+    # see tests/test_pcsr.py) -> pcsr; without pcsr the dense/csr tie goes to dense
+    assert layouts.choose(DESIGN_M, 8).name == "pcsr"
+    assert layouts.choose(DESIGN_M, 8, allowed=["csr", "dense"]).name == "dense"
     assert layouts.choose(DESIGN_M, 8, allowed=["cer", "cser"]).name == "cer"
     rng = np.random.default_rng(0)
     sparse = np.where(rng.random((64, 256)) < 0.05, rng.integers(-7, 8, (64, 256)), 0)
-    assert layouts.choose(sparse, 4).name in ("csr", "cer", "cser")
+    # ~819 non-zeros: CSR 2 bytes each; PCSR <= 4 value bits + a Rice-coded gap of
+    # mean ~19 (k=4: 1 + 4 + ~1.2 bits), about 10 bits each
+    assert layouts.choose(sparse, 4).name == "pcsr"
+    assert layouts.choose(sparse, 4, allowed=["dense", "csr", "cer", "cser"]).name in (
+        "csr", "cer", "cser")
     assert layouts.choose(sparse, 4, optimize="speed").name != "dense"
     full = rng.integers(-127, 128, (16, 64))
     assert layouts.choose(full, 8, optimize="speed").name == "dense"
@@ -240,7 +246,7 @@ def test_round_trip_and_bytes(case, with_map, gap):
         assert (lay.decode() == m).all(), name
         assert lay.nbytes == sum(a.nbytes for a in lay.arrays.values())
         for key, a in lay.arrays.items():  # indices: the narrowest type for their values
-            if a.dtype.kind == "u" and key != "weights" and a.size:
+            if a.dtype.kind == "u" and key not in ("weights", "stream") and a.size:
                 assert a.dtype == layouts.index_dtype(int(a.max())), (name, key)
         omega = lay.arrays.get("omega")
         if omega is not None:  # omega by descending count

@@ -1,6 +1,6 @@
 """Host tier: the weight-op C kernels in every layout against the numpy spec.
 
-tc_{fc,conv2d,dwconv2d}_{dense,csr,cer,cser}_s8 (firmware/runtime/src) are
+tc_{fc,conv2d,dwconv2d}_{dense,csr,cer,cser,pcsr}_s8 (firmware/runtime/src) are
 compiled with the host cc and strict flags (tests/cbuild.py), fed the arrays
 of tinycompress.layouts through ctypes, and compared exactly with
 tinycompress.reference.weight_ops on hypothesis-generated matrices.
@@ -40,6 +40,8 @@ _CER = [("omega", VP), ("col_idx", VP), ("col_idx_type", C.c_int), ("omega_ptr",
         ("omega_ptr_type", C.c_int), ("row_ptr", VP), ("row_ptr_type", C.c_int)]
 Cer = _struct("Cer", _CER)
 Cser = _struct("Cser", _CER + [("omega_idx", VP)])
+Pcsr = _struct("Pcsr", [("stream", VP), ("n_entries", I), ("span", I), ("rice_bits", I),
+                        ("value_bits", I)])
 FcDims = _struct("FcDims", [("fan_in", I), ("units", I)])
 ConvDims = _struct("ConvDims", [(f, I) for f in (
     "in_h", "in_w", "in_c", "kernel_h", "kernel_w", "stride_h", "stride_w",
@@ -61,6 +63,8 @@ def weights_struct(lay: layouts.Layout):
     a = lay.arrays
     if lay.name == "dense":
         return Dense(_ptr(a["weights"]), lay.bits)
+    if lay.name == "pcsr":
+        return Pcsr(_ptr(a["stream"]), lay.n_entries, lay.span, lay.rice_bits, lay.value_bits)
     fields = {k: _ptr(v) for k, v in a.items()}
     fields.update({f"{k}_type": INDEX_TYPE[v.dtype] for k, v in a.items()
                    if k in ("col_idx", "omega_ptr", "row_ptr")})

@@ -48,4 +48,8 @@ tc_status tc_conv2d_cer_s8(const tc_conv_dims *dims, const tc_quant_params *quan
 tc_status tc_conv2d_cser_s8(const tc_conv_dims *dims, const tc_quant_params *quant,
                             const tc_cser_weights *weights, const int8_t *input, int8_t *output);
 
+/** @brief Convolution, PCSR; positions are input offsets (ky*in_w + kx)*in_c + ci. Arguments as dense. */
+tc_status tc_conv2d_pcsr_s8(const tc_conv_dims *dims, const tc_quant_params *quant,
+                            const tc_pcsr_weights *weights, const int8_t *input, int8_t *output);
+
 #endif /* TC_CONV2D_H */

@@ -39,4 +39,8 @@ tc_status tc_dwconv2d_cer_s8(const tc_conv_dims *dims, const tc_quant_params *qu
 tc_status tc_dwconv2d_cser_s8(const tc_conv_dims *dims, const tc_quant_params *quant,
                               const tc_cser_weights *weights, const int8_t *input, int8_t *output);
 
+/** @brief Depthwise, PCSR; positions are offsets (ky*in_w + kx)*in_c. Arguments as dense. */
+tc_status tc_dwconv2d_pcsr_s8(const tc_conv_dims *dims, const tc_quant_params *quant,
+                              const tc_pcsr_weights *weights, const int8_t *input, int8_t *output);
+
 #endif /* TC_DWCONV2D_H */

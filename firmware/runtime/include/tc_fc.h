@@ -43,4 +43,8 @@ tc_status tc_fc_cer_s8(const tc_fc_dims *dims, const tc_quant_params *quant,
 tc_status tc_fc_cser_s8(const tc_fc_dims *dims, const tc_quant_params *quant,
                         const tc_cser_weights *weights, const int8_t *input, int8_t *output);
 
+/** @brief Fully connected, PCSR weights (span = fan_in). Arguments as tc_fc_dense_s8. */
+tc_status tc_fc_pcsr_s8(const tc_fc_dims *dims, const tc_quant_params *quant,
+                        const tc_pcsr_weights *weights, const int8_t *input, int8_t *output);
+
 #endif /* TC_FC_H */

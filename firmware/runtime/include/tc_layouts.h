@@ -85,4 +85,20 @@ typedef struct {
     const uint8_t *omega_idx; /**< [G] group g holds omega[omega_idx[g]], 1..K (always fits uint8) */
 } tc_cser_weights;
 
+/**
+ * PCSR layout ("packed CSR", tinycompress/layouts/pcsr.py): the non-zeros in
+ * row-major order as one bit stream, no pointer arrays. Position p = r*span +
+ * column (FC) or input offset (conv); per entry: gap g = p - previous p - 1
+ * (first: p) as q = g >> rice_bits zero bits, a one, the rice_bits low bits
+ * of g; then the level, value_bits two's complement. Stream bit i is bit
+ * i%16 of stream[i/16]; fields LSB first.
+ */
+typedef struct {
+    const uint16_t *stream; /**< [ceil(bits/16)] the entries; NULL when n_entries == 0 */
+    int32_t n_entries;      /**< number of non-zeros, >= 0 */
+    int32_t span;           /**< positions per row: cols (FC) or largest offset + 1 (conv), >= 1 */
+    int32_t rice_bits;      /**< k, 0..8 */
+    int32_t value_bits;     /**< 1..8 */
+} tc_pcsr_weights;
+
 #endif /* TC_LAYOUTS_H */

@@ -1,0 +1,27 @@
+/**
+ * @file tc_layouts_pcsr_internal.h
+ * @brief The PCSR row engine the PCSR kernels share (not a public API).
+ *
+ * Defined in tc_fc_pcsr_s8.c; the conv kernels run it at every output
+ * position through tc_conv_run (tc_layouts_internal.h).
+ */
+#ifndef TC_LAYOUTS_PCSR_INTERNAL_H
+#define TC_LAYOUTS_PCSR_INTERNAL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "tc_layouts_internal.h"
+
+void tc_rows_pcsr_s8(const void *w, const tc_quant_params *q, int32_t rows,
+                     const tc_patch *patch, const int8_t *x, int32_t x_step, int8_t *out);
+
+/** Layout check, once per call. */
+static inline int tc_pcsr_ok(const tc_pcsr_weights *w)
+{
+    return w != NULL && w->n_entries >= 0 && w->span >= 1 && w->rice_bits >= 0 &&
+           w->rice_bits <= 8 && w->value_bits >= 1 && w->value_bits <= 8 &&
+           (w->n_entries == 0 || w->stream != NULL);
+}
+
+#endif /* TC_LAYOUTS_PCSR_INTERNAL_H */
