@@ -32,7 +32,10 @@ LAYOUT_FIELDS = {
             "row_ptr_type"),
     "cser": ("omega", "col_idx", "col_idx_type", "omega_ptr", "omega_ptr_type", "row_ptr",
              "row_ptr_type", "omega_idx"),
+    "pcsr": ("stream", "n_entries", "span", "rice_bits", "value_bits"),
 }
+# fields that are Layout attributes (plain ints), not arrays
+LAYOUT_SCALARS = ("bits", "n_entries", "span", "rice_bits", "value_bits")
 WEIGHT_KERNEL = {"dense": "fc", "conv2d": "conv2d", "depthwise_conv2d": "dwconv2d"}
 # Compile-time variant masks of the row engines (tc_layouts_internal.h): the macro
 # per layout, and which index arrays pick the variant (bit = sum of slot * weight).
@@ -140,8 +143,8 @@ def _weights_struct(ctx: Context, base: str, layout: Layout, pointers: dict[str,
                     arrays: dict[str, np.ndarray]) -> CStruct:
     fields = {}
     for f in LAYOUT_FIELDS[layout.name]:
-        if f == "bits":
-            fields[f] = layout.bits
+        if f in LAYOUT_SCALARS:
+            fields[f] = int(getattr(layout, f))
         elif f.endswith("_type"):
             fields[f] = INDEX_ENUM[np.asarray(arrays[f[:-5]]).itemsize]
         else:
@@ -149,9 +152,12 @@ def _weights_struct(ctx: Context, base: str, layout: Layout, pointers: dict[str,
     return _struct(ctx, f"tc_{layout.name}_weights", base, layout.name, fields)
 
 
-def variant_bit(layout: Layout, arrays: dict[str, np.ndarray]) -> tuple[str, int]:
+def variant_bit(layout: Layout, arrays: dict[str, np.ndarray]) -> tuple[str, int] | None:
     """(mask macro, bit) of the row-engine loop this layer runs: dense by weight
-    width (bit bits-1), sparse layouts by the element types of their index arrays."""
+    width (bit bits-1), sparse layouts by the element types of their index arrays;
+    None for a layout with a single loop (pcsr)."""
+    if layout.name not in VARIANT_MACRO:
+        return None
     if layout.name == "dense":
         return VARIANT_MACRO["dense"], int(layout.bits) - 1
     bit = sum(INDEX_SLOT[np.asarray(arrays[name]).itemsize] * weight
