@@ -8,8 +8,9 @@
  *   TC_COL_T       col_idx element type
  *   TC_PTR_T       omega_ptr element type
  *   TC_CSER        1 for CSER (group values through omega_idx), 0 for CER
- * Per group: add up the x at its columns, multiply once by (value - omega[0]).
- * Rows then get omega[0] * (sum of the whole patch) when omega[0] != 0.
+ * Per group: add up the x at its columns, multiply once by its value. When
+ * omega[0] != 0 a row then adds omega[0] * (patch sum - sum of x at its
+ * stored columns), the same as multiplying each group by (value - omega[0]).
  *
  * Why the loop looks like this (Cortex-M4, GCC -O2; instructions are what
  * the sparse layouts are judged by): one running pointer `c` walks col_idx
@@ -33,19 +34,14 @@ static void TC_ROWS_NAME(const TC_WEIGHTS_T *w, const tc_quant_params *q, int32_
     const int32_t *const bias = q->bias_f;
     const tc_out_params o = tc_out_params_of(q);
     const int32_t w0 = omega[0];
-    /* omega[0] * (patch sum): FC/conv rows share one patch, so it is a constant;
-       depthwise rows (x_step != 0) each sum their own */
-    const int32_t w0_shared = (w0 != 0 && x_step == 0) ? w0 * tc_patch_sum(x, patch) : 0;
-    const int w0_per_row = w0 != 0 && x_step != 0;
+    /* FC/conv rows share one patch: its sum is computed once */
+    const int32_t shared_sum = (w0 != 0 && x_step == 0) ? tc_patch_sum(x, patch) : 0;
     uint32_t g = tc_index_at(row_ptr, row_ptr_type, 0);
     const TC_COL_T *c = cols + optr[g];
     for (int32_t r = 0; r < rows; ++r) {
         const uint32_t g_end = tc_index_at(row_ptr, row_ptr_type, r + 1);
         const int8_t *xr = x + r * x_step;
-        int32_t acc = bias[r] + w0_shared;
-        if (w0_per_row) {
-            acc += w0 * tc_patch_sum(xr, patch);
-        }
+        const TC_COL_T *const row_start = c;
         const TC_COL_T *const row_end = cols + optr[g_end];
         const TC_PTR_T *op = optr + g; /* *op: where the current group starts */
 #if TC_CSER
@@ -53,6 +49,9 @@ static void TC_ROWS_NAME(const TC_WEIGHTS_T *w, const tc_quant_params *q, int32_
 #else
         const TC_PTR_T *const op_row = op; /* group k of the row holds omega[k + 1] */
 #endif
+        /* acc = bias + sum_g value_g * s_g; omega[0] is dealt with after the loop,
+           which keeps it (and a register) out of the per-group work */
+        int32_t acc = bias[r];
         while (c < row_end) {
 #if TC_CSER
             ++op; /* CSER has no empty groups */
@@ -70,7 +69,16 @@ static void TC_ROWS_NAME(const TC_WEIGHTS_T *w, const tc_quant_params *q, int32_
                 s += xr[*c++];
             }
             c = ce; /* (already true; saves GCC recomputing c from the trip count) */
-            acc += (v - w0) * s;
+            acc += v * s;
+        }
+        if (w0 != 0) {
+            /* sum_g (v_g - w0) s_g + w0 * patch_sum
+               = sum_g v_g s_g + w0 * (patch_sum - sum of x at the row's stored columns) */
+            int32_t stored = 0;
+            for (const TC_COL_T *k = row_start; k < row_end; ++k) {
+                stored += xr[*k];
+            }
+            acc += w0 * ((x_step == 0 ? shared_sum : tc_patch_sum(xr, patch)) - stored);
         }
         g = g_end;
         c = row_end;

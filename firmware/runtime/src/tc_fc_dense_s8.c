@@ -28,10 +28,13 @@ static inline uint32_t load_u32(const int8_t *p)
     return v;
 }
 
-/* rotate right by 8: GCC folds it into SXTB16's operand rotation */
-static inline uint32_t ror8(uint32_t v)
+/* SXTB16 of the word rotated right by 8 (bytes 1 and 3) in one instruction:
+   GCC 12 does not fold a separate rotate into SXTB16's operand rotation. */
+static inline int16x2_t sxtb16_ror8(uint32_t v)
 {
-    return (v >> 8) | (v << 24);
+    int16x2_t r;
+    __asm__("sxtb16 %0, %1, ror #8" : "=r"(r) : "r"(v));
+    return r;
 }
 #endif
 
@@ -43,12 +46,12 @@ static void dot8_pair(const int8_t *w0, const int8_t *w1, const int8_t *x, int32
 #ifdef TC_DENSE_DSP
     for (; n >= 4; n -= 4, x += 4, w0 += 4, w1 += 4) {
         const uint32_t xv = load_u32(x);
-        const int16x2_t x02 = __sxtb16(xv), x13 = __sxtb16(ror8(xv));
+        const int16x2_t x02 = __sxtb16(xv), x13 = sxtb16_ror8(xv);
         const uint32_t a = load_u32(w0), b = load_u32(w1);
         s0 = __smlad(__sxtb16(a), x02, s0);
-        s0 = __smlad(__sxtb16(ror8(a)), x13, s0);
+        s0 = __smlad(sxtb16_ror8(a), x13, s0);
         s1 = __smlad(__sxtb16(b), x02, s1);
-        s1 = __smlad(__sxtb16(ror8(b)), x13, s1);
+        s1 = __smlad(sxtb16_ror8(b), x13, s1);
     }
 #else
     for (; n >= 4; n -= 4, x += 4, w0 += 4, w1 += 4) {
