@@ -1,0 +1,28 @@
+"""Target tier: the digits example with every layer in PCSR, bit-exact in QEMU.
+
+One build (mps2_an386, 4-bit, 90 % sparse, `--layout pcsr`); the expected
+outputs come from the numpy integer reference (int_ref.run_int) inside
+`simulate`.
+"""
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from tinycompress.compress import CompressOptions
+from tinycompress.data import DIGITS_MODEL
+from tinycompress.pipeline import build
+from tinycompress.sim import simulate
+
+pytestmark = [pytest.mark.target, pytest.mark.slow]
+
+
+def test_digits_all_pcsr_bit_exact_in_qemu(tmp_path, offline_core):
+    options = CompressOptions(cli={"layout": "pcsr", "sparsity": 0.9, "bits": 4})
+    out = build(DIGITS_MODEL, "mps2_an386", tmp_path / "pcsr", options=options).out_dir
+    report = json.loads((out / "build-report.json").read_text())
+    assert {l["layout"] for l in report["layers"]} == {"pcsr"}
+    assert {"tc_fc_pcsr_s8.c", "tc_conv2d_pcsr_s8.c"} <= set(report["kernels"])
+    sim = simulate(out, n=8)
+    assert sim.bit_exact and sim.mismatches == [] and sim.n_inputs == 8
