@@ -36,17 +36,18 @@ static void TC_ROWS_NAME(const TC_WEIGHTS_T *w, const tc_quant_params *q, int32_
     const int32_t w0 = omega[0];
     /* FC/conv rows share one patch: its sum is computed once */
     const int32_t shared_sum = (w0 != 0 && x_step == 0) ? tc_patch_sum(x, patch) : 0;
-    uint32_t g = tc_index_at(row_ptr, row_ptr_type, 0);
-    const TC_COL_T *c = cols + optr[g];
+    const uint32_t g0 = tc_index_at(row_ptr, row_ptr_type, 0);
+    const TC_PTR_T *op = optr + g0; /* *op: where the current group starts; runs on across rows */
+#if TC_CSER
+    const uint8_t *vi = omega_idx + g0;
+#endif
+    const TC_COL_T *c = cols + *op;
     for (int32_t r = 0; r < rows; ++r) {
-        const uint32_t g_end = tc_index_at(row_ptr, row_ptr_type, r + 1);
+        const TC_PTR_T *const op_end = optr + tc_index_at(row_ptr, row_ptr_type, r + 1);
         const int8_t *xr = x + r * x_step;
         const TC_COL_T *const row_start = c;
-        const TC_COL_T *const row_end = cols + optr[g_end];
-        const TC_PTR_T *op = optr + g; /* *op: where the current group starts */
-#if TC_CSER
-        const uint8_t *vi = omega_idx + g;
-#else
+        const TC_COL_T *const row_end = cols + *op_end;
+#if !TC_CSER
         const TC_PTR_T *const op_row = op; /* group k of the row holds omega[k + 1] */
 #endif
         /* acc = bias + sum_g value_g * s_g; omega[0] is dealt with after the loop,
@@ -80,7 +81,7 @@ static void TC_ROWS_NAME(const TC_WEIGHTS_T *w, const tc_quant_params *q, int32_
             }
             acc += w0 * ((x_step == 0 ? shared_sum : tc_patch_sum(xr, patch)) - stored);
         }
-        g = g_end;
+        op = op_end; /* (CER: past trailing empty groups, if a row had any) */
         c = row_end;
         out[r] = tc_out_row(&o, acc, r);
     }

@@ -130,22 +130,22 @@ static inline tc_out_params tc_out_params_of(const tc_quant_params *q)
 
 /*
  * tc_requantize_s8, bit for bit, with a short path for total = 31 - shift >= 33
- * (every real layer: the scale ratio is well below 2^-2): the rounding term
- * 2^(total-1) is then a whole multiple of 2^32, so
- *   (acc*m + 2^(total-1)) >> total == (hi32(acc*m) + 2^(total-33)) >> (total-32)
- * with hi32 = floor(acc*m / 2^32): one SMULL and two ALU ops instead of a
- * 64-bit shift by a variable amount.
+ * (shift <= -2: every real layer, whose scale ratio is well below 2^-2). With
+ * k = total - 33 the rounding term 2^(total-1) = 2^k * 2^32, so
+ *   (acc*m + 2^(total-1)) >> total == ((hi >> k) + 1) >> 1,
+ * hi = floor(acc*m / 2^32) (floor of a floor by powers of two): one SMULL and
+ * three ALU ops instead of a 64-bit shift by a variable amount.
  */
 static inline int8_t tc_out_row(const tc_out_params *o, int32_t acc, int32_t r)
 {
     const int32_t i = r & o->mask;
-    const int32_t m = o->m[i], total = 31 - o->shift[i];
+    const int32_t m = o->m[i], shift = o->shift[i];
     int32_t v;
-    if (total >= 33) {
+    if (shift <= -2) {
         const int32_t hi = (int32_t)(((int64_t)acc * m) >> 32);
-        v = ((hi + (1 << (total - 33))) >> (total - 32)) + o->z_out;
+        v = (((hi >> (-2 - shift)) + 1) >> 1) + o->z_out;
     } else {
-        v = tc_requantize(acc, m, 31 - total) + o->z_out;
+        v = tc_requantize(acc, m, shift) + o->z_out;
     }
     v = v < o->act_min ? o->act_min : v;
     return (int8_t)(v > o->act_max ? o->act_max : v);
