@@ -21,7 +21,7 @@ CSR_PER_NNZ = 5.0  # index, value, x loads, mla, loop
 CER_PER_ENTRY = 4.0  # index, x load, add, loop
 CER_PER_GROUP = 7.0  # pointer load, omega load, mla, loop test
 CSER_PER_GROUP = 8.0  # + omega_idx load
-PCSR_PER_ENTRY = 26.0  # ctz quotient, refill test, field extract, row-end test, x load, mla (QEMU: fc1 of digits ~29 per entry incl. words)
+PCSR_PER_ENTRY = 26.0  # ctz, refill test, extract, row-end test, x, mla (QEMU digits fc1: ~29)
 PCSR_PER_WORD = 3.0  # halfword load into the 32-bit window
 
 
