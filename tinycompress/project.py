@@ -32,8 +32,9 @@ from tinycompress.render import Rendered
 RUNTIME_SUBDIR = Path("src") / "tc_runtime"
 # Stack reserve of the linker script. The deepest chain is main -> tc_model_run
 # -> kernel -> row engine; with gcc 12 -O2 on Cortex-M4 (-fstack-usage) the
-# largest frames are 152 B (tc_rows_dense_s8), 120 B (main), 104 B (CER rows),
-# so the chain needs a few hundred bytes; 1 KiB leaves room without wasting RAM.
+# largest frames are 184 B (tc_rows_dense_s8), 168 B (tc_conv2d_dense_s8, with
+# its 64 B patch buffer), 144 B (CER/CSER rows), 120 B (main), so the chain
+# needs about 500 bytes; 1 KiB leaves room without wasting RAM.
 STACK_SIZE = 1024
 
 
