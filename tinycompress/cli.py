@@ -302,6 +302,13 @@ def _search_table(found) -> Table:
     return table
 
 
+def accuracy_line(acc: dict) -> str:
+    """`accuracy: float A, [pruned P,] quantized Q (+d pt)`: Q against the model as given."""
+    pruned = f"pruned float {acc['pruned_float']:.2%}, " if "pruned_float" in acc else ""
+    return (f"accuracy: float {acc['float']:.2%}, {pruned}quantized {acc['quantized']:.2%} "
+            f"({(acc['quantized'] - acc['float']) * 100:+.2f} pt)")
+
+
 def _compress_table(result) -> Table:
     table = Table(title=f"{result.graph.name}: {result.weight_bytes:,} B of weights "
                         f"(float32: {result.float_weight_bytes:,} B, "
@@ -318,8 +325,7 @@ def _compress_table(result) -> Table:
                       f"{r.weight_bytes:,}")
     if result.accuracy:
         acc = result.accuracy
-        table.caption = (f"accuracy: float {acc['float']:.2%}, quantized {acc['quantized']:.2%} "
-                         f"({(acc['quantized'] - acc['float']) * 100:+.2f} pt)")
+        table.caption = accuracy_line(acc)
     return table
 
 
@@ -446,7 +452,7 @@ def build_cmd(
                     f"RAM {r['ram_bytes']:,} / {r['board_ram']:,} B")
     if r.get("accuracy"):
         acc = r["accuracy"]
-        console().print(f"accuracy: float {acc['float']:.2%}, quantized {acc['quantized']:.2%}")
+        console().print(accuracy_line(acc))
 
 
 @app.command("sim")

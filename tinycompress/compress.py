@@ -174,7 +174,7 @@ def compress(model_path: str | Path, options: CompressOptions, data: Dataset | N
     result = Compressed(graph, qgraph, chosen, layer_results(qgraph, chosen),
                         float_weight_bytes(graph), calibration=calib_text, search=search, lam=lam)
     if labelled is not None:
-        result.accuracy = accuracy(graph, qgraph, labelled)
+        result.accuracy = accuracy(loaded, graph, qgraph, labelled)
     return result
 
 
@@ -288,14 +288,20 @@ def _quantize(graph: Graph, calib, specs, defaults, fisher, labelled, options, p
     return qgraph, lam
 
 
-def accuracy(graph: Graph, qgraph: QGraph, data: Dataset) -> dict:
-    """Top-1 accuracy of the float graph and of the integer reference on `data`."""
+def accuracy(loaded: Graph, pruned: Graph, qgraph: QGraph, data: Dataset) -> dict:
+    """Top-1 accuracy on `data` of the model as given (`float`), of the pruned or
+    fine-tuned float model when pruning changed it (`pruned_float`), and of the
+    integer model (`quantized`, the firmware's arithmetic)."""
     from tinycompress.reference.float_ref import run_float
     from tinycompress.reference.int_ref import evaluate
 
-    pred = np.argmax(np.asarray(run_float(graph, data.x)), axis=-1)
-    return {"float": float(np.mean(pred == data.y)),
-            "quantized": float(evaluate(qgraph, data.x, data.y))}
+    def top1(graph: Graph) -> float:
+        return float(np.mean(np.argmax(np.asarray(run_float(graph, data.x)), axis=-1) == data.y))
+
+    result = {"float": top1(loaded), "quantized": float(evaluate(qgraph, data.x, data.y))}
+    if pruned is not loaded:
+        result["pruned_float"] = top1(pruned)
+    return result
 
 
 def write_report(result: Compressed, out_dir: str | Path) -> Path:
