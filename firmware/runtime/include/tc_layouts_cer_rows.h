@@ -4,6 +4,7 @@
  *
  * Define before including:
  *   TC_ROWS_NAME   function name
+ *   TC_ROWS_BODY   name of its inlined body (any unused identifier)
  *   TC_WEIGHTS_T   tc_cer_weights or tc_cser_weights
  *   TC_COL_T       col_idx element type
  *   TC_PTR_T       omega_ptr element type
@@ -20,8 +21,10 @@
  * leaves the row). Groups are short at high sparsity (often one entry), so
  * the element loop has no unrolling and no set-up.
  */
-static void TC_ROWS_NAME(const TC_WEIGHTS_T *w, const tc_quant_params *q, int32_t rows,
-                         const tc_patch *patch, const int8_t *x, int32_t x_step, int8_t *out)
+TC_ALWAYS_INLINE static inline void TC_ROWS_BODY(const TC_WEIGHTS_T *w, const tc_quant_params *q,
+                                                 int32_t rows, const tc_patch *patch,
+                                                 const int8_t *x, int32_t x_step, int8_t *out,
+                                                 const int any_w0)
 {
     const TC_COL_T *const cols = (const TC_COL_T *)w->col_idx;
     const TC_PTR_T *const optr = (const TC_PTR_T *)w->omega_ptr;
@@ -33,7 +36,7 @@ static void TC_ROWS_NAME(const TC_WEIGHTS_T *w, const tc_quant_params *q, int32_
 #endif
     const int32_t *const bias = q->bias_f;
     const tc_out_params o = tc_out_params_of(q);
-    const int32_t w0 = omega[0];
+    const int32_t w0 = any_w0 ? omega[0] : 0; /* a constant 0 in the common copy */
     /* FC/conv rows share one patch: its sum is computed once */
     const int32_t shared_sum = (w0 != 0 && x_step == 0) ? tc_patch_sum(x, patch) : 0;
     const uint32_t g0 = tc_index_at(row_ptr, row_ptr_type, 0);
@@ -72,7 +75,7 @@ static void TC_ROWS_NAME(const TC_WEIGHTS_T *w, const tc_quant_params *q, int32_
             c = ce; /* (already true; saves GCC recomputing c from the trip count) */
             acc += v * s;
         }
-        if (w0 != 0) {
+        if (any_w0) {
             /* sum_g (v_g - w0) s_g + w0 * patch_sum
                = sum_g v_g s_g + w0 * (patch_sum - sum of x at the row's stored columns) */
             int32_t stored = 0;
@@ -87,6 +90,19 @@ static void TC_ROWS_NAME(const TC_WEIGHTS_T *w, const tc_quant_params *q, int32_
     }
 }
 
+/* Two copies of the loop: omega[0] == 0 (pruned weights: no omega[0] term at all
+   in the row loop) and the general one. */
+static void TC_ROWS_NAME(const TC_WEIGHTS_T *w, const tc_quant_params *q, int32_t rows,
+                         const tc_patch *patch, const int8_t *x, int32_t x_step, int8_t *out)
+{
+    if (w->omega[0] == 0) {
+        TC_ROWS_BODY(w, q, rows, patch, x, x_step, out, 0);
+    } else {
+        TC_ROWS_BODY(w, q, rows, patch, x, x_step, out, 1);
+    }
+}
+
+#undef TC_ROWS_BODY
 #undef TC_ROWS_NAME
 #undef TC_COL_T
 #undef TC_PTR_T

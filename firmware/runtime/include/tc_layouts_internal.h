@@ -68,6 +68,13 @@ void tc_rows_cser_s8(const void *w, const tc_quant_params *q, int32_t rows,
 #ifndef TC_DENSE_BITS
 #define TC_DENSE_BITS 0xff
 #endif
+/* Force inlining where a loop is instantiated twice with a constant flag. */
+#if defined(__GNUC__)
+#define TC_ALWAYS_INLINE __attribute__((always_inline))
+#else
+#define TC_ALWAYS_INLINE
+#endif
+
 /** 1 when bit `bit` of the (constant) variant mask is set: usable in #if and in C. */
 #define TC_HAS_VARIANT(mask, bit) ((((unsigned long)(mask)) >> (bit)) & 1u)
 

@@ -15,46 +15,55 @@
 #define TC_WEIGHTS_T tc_cser_weights
 #define TC_CSER 1
 #define TC_ROWS_NAME cser_rows_u8_u8
+#define TC_ROWS_BODY cser_rows_u8_u8_body
 #define TC_COL_T uint8_t
 #define TC_PTR_T uint8_t
 #include "tc_layouts_cer_rows.h"
 
 #define TC_ROWS_NAME cser_rows_u8_u16
+#define TC_ROWS_BODY cser_rows_u8_u16_body
 #define TC_COL_T uint8_t
 #define TC_PTR_T uint16_t
 #include "tc_layouts_cer_rows.h"
 
 #define TC_ROWS_NAME cser_rows_u8_u32
+#define TC_ROWS_BODY cser_rows_u8_u32_body
 #define TC_COL_T uint8_t
 #define TC_PTR_T uint32_t
 #include "tc_layouts_cer_rows.h"
 
 #define TC_ROWS_NAME cser_rows_u16_u8
+#define TC_ROWS_BODY cser_rows_u16_u8_body
 #define TC_COL_T uint16_t
 #define TC_PTR_T uint8_t
 #include "tc_layouts_cer_rows.h"
 
 #define TC_ROWS_NAME cser_rows_u16_u16
+#define TC_ROWS_BODY cser_rows_u16_u16_body
 #define TC_COL_T uint16_t
 #define TC_PTR_T uint16_t
 #include "tc_layouts_cer_rows.h"
 
 #define TC_ROWS_NAME cser_rows_u16_u32
+#define TC_ROWS_BODY cser_rows_u16_u32_body
 #define TC_COL_T uint16_t
 #define TC_PTR_T uint32_t
 #include "tc_layouts_cer_rows.h"
 
 #define TC_ROWS_NAME cser_rows_u32_u8
+#define TC_ROWS_BODY cser_rows_u32_u8_body
 #define TC_COL_T uint32_t
 #define TC_PTR_T uint8_t
 #include "tc_layouts_cer_rows.h"
 
 #define TC_ROWS_NAME cser_rows_u32_u16
+#define TC_ROWS_BODY cser_rows_u32_u16_body
 #define TC_COL_T uint32_t
 #define TC_PTR_T uint16_t
 #include "tc_layouts_cer_rows.h"
 
 #define TC_ROWS_NAME cser_rows_u32_u32
+#define TC_ROWS_BODY cser_rows_u32_u32_body
 #define TC_COL_T uint32_t
 #define TC_PTR_T uint32_t
 #include "tc_layouts_cer_rows.h"
