@@ -1,0 +1,117 @@
+"""Commands on firmware: build, sim, boards, flash, setup."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+from rich.table import Table
+
+from tinycompress.cli.core import app, console, print_json, print_table, progress_bar
+from tinycompress.cli.model_commands import accuracy_line
+from tinycompress.cli.options import (
+    BitsOpt, BoardOpt, BuildDirArg, DataOpt, EpochsOpt, EvalDataOpt, ForceOpt, JsonOpt,
+    LambdaOpt, LayoutOpt, MaxDropOpt, ModelArg, OptimizeOpt, OutputOpt, PerTensorOpt,
+    QuantizerOpt, ScopeOpt, SimCountOpt, SparsityOpt, SpecOpt, compress_options,
+)
+
+
+@app.command("build")
+def build_cmd(
+    model: ModelArg,
+    board: BoardOpt = None,
+    output: OutputOpt = None,
+    force: ForceOpt = False,
+    bits: BitsOpt = None,
+    sparsity: SparsityOpt = None,
+    layout: LayoutOpt = None,
+    optimize: OptimizeOpt = None,
+    quantizer: QuantizerOpt = None,
+    lam: LambdaOpt = None,
+    per_tensor: PerTensorOpt = False,
+    spec: SpecOpt = None,
+    data: DataOpt = None,
+    eval_data: EvalDataOpt = None,
+    epochs: EpochsOpt = 0,
+    max_drop: MaxDropOpt = None,
+    scope: ScopeOpt = "global",
+) -> None:
+    """Compress MODEL and compile its firmware for a board (PlatformIO project, ELF, build-report.json)."""
+    from tinycompress.pipeline import build
+
+    options = compress_options(bits, sparsity, layout, optimize, quantizer, lam, per_tensor,
+                               spec, epochs, max_drop, scope=scope)
+    with progress_bar() as tick:
+        result = build(model, board or "nucleo", output or Path("build"), force, options, data,
+                       eval_data, tick)
+    r = result.report
+    console().print(f"built {r['model']} for {r['board']} in {result.out_dir} ({result.seconds:.1f} s): "
+                    f"weights {r['weight_bytes']:,} B, flash {r['flash_bytes']:,} / {r['board_flash']:,} B, "
+                    f"RAM {r['ram_bytes']:,} / {r['board_ram']:,} B")
+    if r.get("accuracy"):
+        acc = r["accuracy"]
+        console().print(accuracy_line(acc))
+
+
+@app.command("sim")
+def sim_cmd(build_dir: BuildDirArg, data: DataOpt = None, n: SimCountOpt = None, json_out: JsonOpt = False) -> None:
+    """Run a build in QEMU, compare every output bit-exact with the integer reference."""
+    from tinycompress.sim import simulate
+
+    report = simulate(build_dir, data=data, n=n)
+    if json_out:
+        print_json(report.to_dict())
+        return
+    table = Table(title=f"{report.board} on QEMU {report.qemu_machine}")
+    table.add_column("layer")
+    table.add_column("layout")
+    table.add_column("instructions", justify="right")
+    for layer in report.layers:
+        table.add_row(layer["name"], layer["layout"] or "-", f"{layer['instructions']:,.0f}")
+    print_table(table)
+    exact = "bit-exact" if report.bit_exact else f"NOT bit-exact ({report.extra['n_mismatches']} mismatching inputs)"
+    acc = "" if report.accuracy is None else f", accuracy {100 * report.accuracy:.2f} %"
+    console().print(f"{report.n_inputs} inputs: {exact}{acc}, "
+                    f"{report.instructions_per_inference:,.0f} instructions per inference")
+    for m in report.mismatches[:5]:
+        console().print(f"input {m['input']}, output {m['index']}: expected {m['expected']}, got {m['got']}")
+    if report.first_divergent_layer:
+        console().print(f"first diverging layer: {report.first_divergent_layer}")
+    if not report.bit_exact:
+        raise typer.Exit(1)
+
+
+@app.command("boards")
+def boards_cmd(json_out: JsonOpt = False) -> None:
+    """List the boards and QEMU machines tinycompress can build for."""
+    from tinycompress.boards import list_boards
+
+    boards = list_boards()
+    rows = [{"name": b.name, "aliases": list(b.aliases), "cpu": b.cpu, "fpu": b.fpu,
+             "flash": b.flash.size, "ram": b.ram.size, "clock_hz": b.clock_hz,
+             "qemu_machine": b.qemu_machine, "real": not b.is_qemu} for b in boards]
+    if json_out:
+        print_json(rows)
+        return
+    table = Table(title="boards")
+    for col in ("name", "aliases", "cpu", "fpu", "flash", "RAM", "MHz", "QEMU machine"):
+        table.add_column(col)
+    for r in rows:
+        table.add_row(r["name"], ", ".join(r["aliases"]), r["cpu"], r["fpu"], f"{r['flash'] // 1024} KiB",
+                      f"{r['ram'] // 1024} KiB", f"{r['clock_hz'] / 1e6:g}", r["qemu_machine"])
+    print_table(table)
+
+
+@app.command("flash")
+def flash_cmd(build_dir: BuildDirArg) -> None:
+    """Upload a build to its board through PlatformIO (ST-LINK)."""
+    from tinycompress.pipeline import flash
+
+    console().print(flash(build_dir))
+
+
+@app.command("setup")
+def setup_cmd() -> None:
+    """Prepare the offline PlatformIO core (SCons from PyPI, Debian's arm-none-eabi-gcc)."""
+    from tinycompress.pio import ensure_offline_core
+
+    console().print(f"offline PlatformIO core ready: {ensure_offline_core()}")

@@ -1,0 +1,203 @@
+"""Commands on models: inspect, compress, sweep, report."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+from rich.table import Table
+
+from tinycompress.cli.core import app, console, print_json, print_table, progress_bar
+from tinycompress.cli.options import (
+    BitsOpt, BuildDirArg, DataOpt, EpochsOpt, EvalDataOpt, JobsOpt, JsonOpt, LambdaOpt,
+    LayoutOpt, MaxDropOpt, ModelArg, OptimizeOpt, OutputOpt, PerTensorOpt, QuantizerOpt,
+    SaveModelOpt, ScopeOpt, SparsityOpt, SpecOpt, compress_options, load_datasets,
+)
+
+
+@app.command("inspect")
+def inspect_cmd(model: ModelArg, json_out: JsonOpt = False) -> None:
+    """Show each layer of MODEL: op, input/output shape, parameters, MACs."""
+    from tinycompress.inspect import inspect_model
+
+    summary = inspect_model(model)
+    if json_out:
+        print_json(summary.to_dict())
+    else:
+        print_table(_summary_table(summary))
+
+
+def _summary_table(summary) -> Table:
+    from tinycompress.inspect import format_shape
+
+    table = Table(title=summary.name, show_footer=True, footer_style="bold")
+    table.add_column("layer", footer="total")
+    table.add_column("op")
+    table.add_column("input")
+    table.add_column("output")
+    table.add_column("params", justify="right", footer=f"{summary.params:,}")
+    table.add_column("MACs", justify="right", footer=f"{summary.macs:,}")
+    for row in summary.layers:
+        op = row.op if row.activation == "linear" else f"{row.op} + {row.activation}"
+        table.add_row(row.name, op, format_shape(row.input_shape),
+                      format_shape(row.output_shape), f"{row.params:,}", f"{row.macs:,}")
+    return table
+
+
+@app.command("compress")
+def compress_cmd(
+    model: ModelArg,
+    output: OutputOpt = None,
+    bits: BitsOpt = None,
+    sparsity: SparsityOpt = None,
+    layout: LayoutOpt = None,
+    optimize: OptimizeOpt = None,
+    quantizer: QuantizerOpt = None,
+    lam: LambdaOpt = None,
+    per_tensor: PerTensorOpt = False,
+    spec: SpecOpt = None,
+    data: DataOpt = None,
+    eval_data: EvalDataOpt = None,
+    epochs: EpochsOpt = 0,
+    max_drop: MaxDropOpt = None,
+    save_model: SaveModelOpt = None,
+    scope: ScopeOpt = "global",
+    json_out: JsonOpt = False,
+) -> None:
+    """Prune, quantize and lay out MODEL; print per-layer sizes (and accuracy with labels)."""
+    from tinycompress.compress import compress, write_report
+
+    options = compress_options(bits, sparsity, layout, optimize, quantizer, lam, per_tensor,
+                               spec, epochs, max_drop, save_model, scope)
+    train, test = load_datasets(data, eval_data)
+    with progress_bar() as tick:
+        result = compress(model, options, train, test, progress=tick)
+    if output is not None:
+        write_report(result, output)
+    if json_out:
+        print_json(result.report())
+        return
+    if result.search is not None:
+        print_table(_search_table(result.search))
+    print_table(_compress_table(result))
+
+
+def _search_table(found) -> Table:
+    """What the bit-width search chose per layer, and the sensitivities that explain it."""
+    table = Table(title=f"search: {found.drop_pts:.2f} pt below float "
+                        f"(budget {found.max_drop_pts:.2f} pt), "
+                        f"{found.start_bytes:,} B -> {found.weight_bytes:,} B")
+    for col in ("layer", "bits", "sparsity", "layout", "bytes", "drop by bits (pt)",
+                "drop by sparsity (pt)", "stopped by"):
+        table.add_column(col)
+    for r in found.table():
+        table.add_row(r["name"], str(r["bits"]), f"{r['sparsity']:.0%}", r["layout"],
+                      f"{r['bytes']:,}", r["drop_by_bits"], r["drop_by_sparsity"], r["stopped_by"])
+    return table
+
+
+def accuracy_line(acc: dict) -> str:
+    """`accuracy: float A, [pruned P,] quantized Q (+d pt)`: Q against the model as given."""
+    pruned = f"pruned float {acc['pruned_float']:.2%}, " if "pruned_float" in acc else ""
+    return (f"accuracy: float {acc['float']:.2%}, {pruned}quantized {acc['quantized']:.2%} "
+            f"({(acc['quantized'] - acc['float']) * 100:+.2f} pt)")
+
+
+def _compress_table(result) -> Table:
+    table = Table(title=f"{result.graph.name}: {result.weight_bytes:,} B of weights "
+                        f"(float32: {result.float_weight_bytes:,} B, "
+                        f"x{result.float_weight_bytes / max(result.weight_bytes, 1):.1f} smaller)",
+                  show_footer=True, footer_style="bold")
+    table.add_column("layer", footer="total")
+    table.add_column("op")
+    table.add_column("bits", justify="right")
+    table.add_column("sparsity", justify="right")
+    table.add_column("layout")
+    table.add_column("bytes", justify="right", footer=f"{result.weight_bytes:,}")
+    for r in result.layers:
+        table.add_row(r.name, r.op, str(r.bits), f"{r.sparsity:.1%}", r.layout,
+                      f"{r.weight_bytes:,}")
+    if result.accuracy:
+        acc = result.accuracy
+        table.caption = accuracy_line(acc)
+    return table
+
+
+@app.command("sweep")
+def sweep_cmd(
+    model: ModelArg,
+    data: DataOpt = None,
+    eval_data: EvalDataOpt = None,
+    output: Annotated[Path, typer.Option(
+        "--output", "-o", help="Directory for sweep-points.jsonl and sweep.json; "
+        "rerunning with the same one resumes.")] = Path("sweep"),
+    sparsities: Annotated[Optional[str], typer.Option(
+        "--sparsities", help="Comma-separated sparsities (default: 0,0.5,0.8,0.9,0.95).",
+        show_default=False)] = None,
+    bits_list: Annotated[Optional[str], typer.Option(
+        "--bits-list", help="Comma-separated bit widths (default: 2,3,4,6,8).",
+        show_default=False)] = None,
+    quantizers: Annotated[Optional[str], typer.Option(
+        "--quantizers", help="Comma-separated quantizers (default: uniform,rd).",
+        show_default=False)] = None,
+    epochs: EpochsOpt = 0,
+    jobs: JobsOpt = None,
+    show_all: Annotated[bool, typer.Option(
+        "--all", help="List every point (front marked), not only the front.")] = False,
+    json_out: JsonOpt = False,
+) -> None:
+    """Compress MODEL over sparsity x bits x quantizer; print the weight-bytes/accuracy front."""
+    from tinycompress.sweep import SweepOptions, parse_values, sweep
+
+    grid = {key: parse_values(text, key, flag) for key, text, flag in (
+        ("sparsity", sparsities, "--sparsities"), ("bits", bits_list, "--bits-list"),
+        ("quantizer", quantizers, "--quantizers")) if text is not None}
+    options = SweepOptions(**{{"sparsity": "sparsities", "quantizer": "quantizers"}.get(k, k): v
+                              for k, v in grid.items()}, epochs=epochs, jobs=jobs)
+    train, test = load_datasets(data, eval_data)
+    with progress_bar() as tick:
+        result = sweep(model, train, test, output, options, progress=tick)
+    if json_out:
+        print_json(result.document)
+    else:
+        print_table(_sweep_table(result, show_all))
+
+
+def _sweep_table(result, show_all: bool) -> Table:
+    doc = result.document
+    front = [p for p in doc["points"] if p["pareto"]]
+    shown = sorted(doc["points"] if show_all else front,
+                   key=lambda p: (p["weight_bytes"], -p["accuracy"], p["name"]))
+    table = Table(title=f"{doc['model']}: Pareto front of weight bytes vs accuracy, "
+                        f"{len(front)} of {len(doc['points'])} points")
+    for name in ("front",) if show_all else ():
+        table.add_column(name, justify="center", no_wrap=True)
+    for name in ("bytes", "accuracy", "sparsity", "bits", "quantizer"):
+        table.add_column(name, justify="left" if name == "quantizer" else "right", no_wrap=True)
+    table.add_column("layers by layout", ratio=1)  # the one column that may wrap
+    for p in shown:
+        mark = ["*" if p["pareto"] else ""] if show_all else []
+        table.add_row(*mark, f"{p['weight_bytes']:,}", f"{p['accuracy']:.2%}",
+                      f"{p['sparsity']:.0%}", str(p["bits"]), p["quantizer"],
+                      _layout_counts(p["layers"]),
+                      style="bold" if show_all and p["pareto"] else None)
+    table.caption = (f"float model: {doc['float_accuracy']:.2%}, "
+                     f"{doc['float_weight_bytes']:,} B; {result.computed} points computed, "
+                     f"{result.reused} reused; all points in {result.path}")
+    return table
+
+
+def _layout_counts(layers: list[dict]) -> str:
+    """'dense 2, csr 2, cer 1': how many layers got each layout (fits a narrow terminal)."""
+    names = [layer["layout"] for layer in layers]
+    return ", ".join(f"{n} {names.count(n)}" for n in ("dense", "csr", "cer", "cser", "pcsr")
+                     if n in names)
+
+
+@app.command("report")
+def report_cmd(build_dir: BuildDirArg) -> None:
+    """Write DIR/report.html: sizes, layouts, flash/RAM, instructions, energy, sweep front."""
+    from tinycompress.report import write_report
+
+    path = write_report(build_dir)
+    console(stderr=True).print(f"wrote {path}")

@@ -1,0 +1,95 @@
+"""Shared arguments and options: one definition of each flag, its help and env var.
+
+Options that can also come from `tinycompress.toml` default to None, so
+`spec.resolve_options` can tell "not given" from a value.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from tinycompress.errors import SpecError
+
+ModelArg = Annotated[Path, typer.Argument(
+    help="Keras model: .keras, .h5 or a SavedModel directory.", show_default=False)]
+BuildDirArg = Annotated[Path, typer.Argument(
+    help="Build directory made by `tinycompress build`.", show_default=False)]
+BoardOpt = Annotated[Optional[str], typer.Option(
+    "--board", "-b", help="Target board (see `tinycompress boards`).",
+    envvar="TINYCOMPRESS_BOARD", show_default=False)]
+OutputOpt = Annotated[Optional[Path], typer.Option(
+    "--output", "-o", help="Output directory.", show_default=False)]
+ForceOpt = Annotated[bool, typer.Option(
+    "--force", "-f", help="Overwrite the output directory if it exists.")]
+DataOpt = Annotated[Optional[Path], typer.Option(
+    "--data", help=".npz with `x` (N, *input shape) and optional labels `y`.",
+    show_default=False)]
+SpecOpt = Annotated[Optional[Path], typer.Option(
+    "--spec", help="Per-layer spec file (default: ./tinycompress.toml if present).",
+    show_default=False)]
+BitsOpt = Annotated[Optional[int], typer.Option(
+    "--bits", help="Weight bit width for every layer, 2..8.", show_default=False)]
+SparsityOpt = Annotated[Optional[float], typer.Option(
+    "--sparsity", help="Fraction of weights pruned in every layer, [0, 1).",
+    show_default=False)]
+LayoutOpt = Annotated[Optional[str], typer.Option(
+    "--layout", help="Weight layout: auto, dense, csr, cer, cser or pcsr.", show_default=False)]
+OptimizeOpt = Annotated[Optional[str], typer.Option(
+    "--optimize", help="What layout 'auto' minimises: size or speed.", show_default=False)]
+JsonOpt = Annotated[bool, typer.Option(
+    "--json", help="Print machine-readable JSON on stdout instead of a table.")]
+
+
+EvalDataOpt = Annotated[Optional[Path], typer.Option(
+    "--eval-data", help=".npz with labelled data for accuracy (default: --data).",
+    show_default=False)]
+EpochsOpt = Annotated[int, typer.Option(
+    "--epochs", min=0, help="Fine-tune the pruned model for N epochs on labelled --data.")]
+QuantizerOpt = Annotated[Optional[str], typer.Option(
+    "--quantizer", help="Weight quantizer: uniform or rd (rate-distortion).", show_default=False)]
+LambdaOpt = Annotated[Optional[float], typer.Option(
+    "--lambda", help="Rate-distortion trade-off for --quantizer rd.", show_default=False)]
+MaxDropOpt = Annotated[Optional[float], typer.Option(
+    "--max-accuracy-drop", min=0.0,
+    help="Search bits and sparsity per layer for the fewest weight bytes within P "
+         "percentage points of float accuracy (needs labelled data).", show_default=False)]
+ScopeOpt = Annotated[str, typer.Option(
+    "--scope", help="How --sparsity is spread: global (one magnitude threshold for all "
+                    "layers) or layer (every layer pruned to the same fraction).")]
+SaveModelOpt = Annotated[Optional[Path], typer.Option(
+    "--save-model", help="Save the pruned, fine-tuned Keras model (.keras) for later builds.",
+    show_default=False)]
+PerTensorOpt = Annotated[bool, typer.Option(
+    "--per-tensor", help="One weight scale per tensor instead of per output channel.")]
+
+
+def compress_options(bits, sparsity, layout, optimize, quantizer, lam, per_tensor, spec,
+                     epochs, max_drop=None, save_model=None, scope="global"):
+    """CompressOptions from the shared command-line flags (None = not given)."""
+    from tinycompress.compress import CompressOptions
+
+    cli = {"bits": bits, "sparsity": sparsity, "layout": layout, "optimize": optimize,
+           "quantizer": quantizer, "lambda": lam, "per_channel": False if per_tensor else None}
+    if scope not in ("global", "layer"):
+        raise SpecError(f"--scope must be global or layer, got {scope!r}")
+    return CompressOptions(cli=cli, spec_path=spec, epochs=epochs, max_accuracy_drop=max_drop,
+                           save_model=save_model, scope=scope)
+
+
+def load_datasets(data: Path | None, eval_data: Path | None):
+    """(data, eval_data) read from .npz files (shapes are checked against the model later)."""
+    from tinycompress.data import load_npz
+
+    return (None if data is None else load_npz(data),
+            None if eval_data is None else load_npz(eval_data))
+
+
+JobsOpt = Annotated[Optional[int], typer.Option(
+    "--jobs", "-j", min=1, help="Worker processes (default: one per core).", show_default=False)]
+
+
+SimCountOpt = Annotated[Optional[int], typer.Option(
+    "-n", "--n", help="Number of inputs to simulate (default: all of the data, or 16 random).",
+    show_default=False)]
