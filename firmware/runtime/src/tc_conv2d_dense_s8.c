@@ -19,8 +19,16 @@
 /** Gather only when a run is shorter than this (longer runs already stream well). */
 #define TC_CONV_GATHER_RUN 16
 
+/* GCC -O2 turns copy loops into memcpy calls, which cost more than a short
+   run; keep the loops as loops. */
+#if defined(__GNUC__) && !defined(__clang__)
+#define TC_NO_MEMCPY_IDIOM __attribute__((optimize("no-tree-loop-distribute-patterns")))
+#else
+#define TC_NO_MEMCPY_IDIOM
+#endif
+
 /* Copy the kernel_h runs of one patch into buf (word copies, then bytes). */
-static void gather(const int8_t *x, int32_t runs, int32_t run_len, int32_t run_stride, int8_t *buf)
+TC_NO_MEMCPY_IDIOM static void gather(const int8_t *x, int32_t runs, int32_t run_len, int32_t run_stride, int8_t *buf)
 {
     for (int32_t r = 0; r < runs; ++r, x += run_stride) {
         int32_t i = 0;
