@@ -23,9 +23,11 @@ import time
 from pathlib import Path
 from typing import Callable
 
+from tinycompress.layouts import LAYOUT_NAMES
+
 SIZE_BOARD = "nucleo"
 SPEED_BOARD = "mps2_an386"
-LAYOUTS = ("dense", "csr", "cer", "cser")
+LAYOUTS = LAYOUT_NAMES  # every layout the tool has: dense, csr, cer, cser, pcsr
 SPARSITY_PERCENTS = (0, 50, 80, 90, 95)
 QUICK_SPARSITY_PERCENTS = (0, 90)
 MATRIX_INPUTS = 2
