@@ -5,7 +5,8 @@
  * The input is already padded ('same' is lowered to a zero_pad2d node that
  * pads with z_in). output[oy][ox][co] = requant(bias_f[co] +
  * sum_{ky,kx,ci} W[co][(ky*kw + kx)*cin + ci] * input[oy*sh + ky][ox*sw + kx][ci]).
- * No im2col buffer, no allocation. input and output must not overlap.
+ * No im2col buffer, no allocation (the dense kernel copies a narrow patch,
+ * at most 64 bytes, into a stack buffer). input and output must not overlap.
  */
 #ifndef TC_CONV2D_H
 #define TC_CONV2D_H
