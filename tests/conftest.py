@@ -35,3 +35,20 @@ def firmware_project(offline_core):
         return project_dir
 
     return make_project
+
+
+@pytest.fixture(scope="session")
+def digits_graph():
+    """The bundled digits example, loaded once per test session."""
+    from tinycompress.data import DIGITS_MODEL
+    from tinycompress.load import load
+
+    return load(DIGITS_MODEL)
+
+
+@pytest.fixture(scope="session")
+def split():
+    """The digits train/test split (tinycompress.data.load_digits_split)."""
+    from tinycompress.data import load_digits_split
+
+    return load_digits_split()

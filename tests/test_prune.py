@@ -4,25 +4,15 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from tinycompress.data import DIGITS_MODEL, load_digits_split
+from tinycompress.data import DIGITS_MODEL
 from tinycompress.errors import SpecError
 from tinycompress.graph import WEIGHT_OPS
-from tinycompress.load import from_keras, load
+from tinycompress.load import from_keras
 from tinycompress.prune import magnitude_masks, prune, prune_keras, sparsity_report
 from tinycompress.quantize import quantize
 from tinycompress.quantize_params import weight_matrix
 from tinycompress.reference.float_ref import run_float
 from tinycompress.reference.int_ref import evaluate
-
-
-@pytest.fixture(scope="module")
-def digits_graph():
-    return load(DIGITS_MODEL)
-
-
-@pytest.fixture(scope="module")
-def split():
-    return load_digits_split()
 
 
 def _accuracy(graph, split) -> float:

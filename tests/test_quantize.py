@@ -4,25 +4,13 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from tinycompress.data import DIGITS_MODEL, load_digits_split
 from tinycompress.errors import DataError, SpecError
-from tinycompress.load import load
 from tinycompress.quantize import quantize
 from tinycompress.quantize_params import choose_qparams, quantize_weights, weight_matrix
 from tinycompress.reference.float_ref import run_float
 from tinycompress.reference.int_ref import evaluate
 
 CALIB = 300
-
-
-@pytest.fixture(scope="module")
-def digits_graph():
-    return load(DIGITS_MODEL)
-
-
-@pytest.fixture(scope="module")
-def split():
-    return load_digits_split()
 
 
 @pytest.fixture(scope="module")
