@@ -288,6 +288,14 @@ def _quantize(graph: Graph, calib, specs, defaults, fisher, labelled, options, p
     return qgraph, lam
 
 
+def _weights_changed(a: Graph, b: Graph) -> bool:
+    """Whether pruning or fine-tuning changed any weight (b is a pruned copy of a)."""
+    if a is b:
+        return False
+    return any(not np.array_equal(x.weights[k], y.weights[k])
+               for x, y in zip(a.nodes, b.nodes) for k in x.weights)
+
+
 def accuracy(loaded: Graph, pruned: Graph, qgraph: QGraph, data: Dataset) -> dict:
     """Top-1 accuracy on `data` of the model as given (`float`), of the pruned or
     fine-tuned float model when pruning changed it (`pruned_float`), and of the
@@ -299,7 +307,7 @@ def accuracy(loaded: Graph, pruned: Graph, qgraph: QGraph, data: Dataset) -> dic
         return float(np.mean(np.argmax(np.asarray(run_float(graph, data.x)), axis=-1) == data.y))
 
     result = {"float": top1(loaded), "quantized": float(evaluate(qgraph, data.x, data.y))}
-    if pruned is not loaded:
+    if _weights_changed(loaded, pruned):
         result["pruned_float"] = top1(pruned)
     return result
 
