@@ -144,3 +144,13 @@ def test_scope_layer_prunes_every_layer_to_the_same_fraction():
 def test_scope_must_be_global_or_layer():
     res = CliRunner().invoke(app, ["compress", MODEL, "--sparsity", "0.5", "--scope", "row"])
     assert res.exit_code == 2 and "--scope" in res.output
+
+
+def test_bias_is_stored_in_16_bits_only_when_every_value_fits():
+    from tinycompress.weights import narrow_bias
+
+    # int16 holds -32768..32767: one value outside keeps the whole array int32
+    assert narrow_bias([-32768, 0, 32767]).dtype == np.int16
+    assert narrow_bias([-32769, 0]).dtype == np.int32
+    assert narrow_bias([0, 32768]).dtype == np.int32
+    assert narrow_bias([5, -7]).tolist() == [5, -7]

@@ -32,7 +32,7 @@ def _struct(name, fields):
 
 
 Quant = _struct("Quant", [("bias_f", VP), ("m", VP), ("shift", VP), ("per_channel", I),
-                          ("z_out", I), ("act_min", I), ("act_max", I)])
+                          ("z_out", I), ("act_min", I), ("act_max", I), ("bias16", VP)])
 Dense = _struct("Dense", [("weights", VP), ("bits", I)])
 Csr = _struct("Csr", [("values", VP), ("col_idx", VP), ("col_idx_type", C.c_int),
                       ("row_ptr", VP), ("row_ptr_type", C.c_int)])
@@ -71,14 +71,17 @@ def weights_struct(lay: layouts.Layout):
     return {"csr": Csr, "cer": Cer, "cser": Cser}[lay.name](**fields)
 
 
-def quant_struct(p: wo.WeightOpParams, per_channel: bool = True):
-    """The C tc_quant_params of `p`; per_channel=False passes only entry 0 of m/shift."""
+def quant_struct(p: wo.WeightOpParams, per_channel: bool = True, bias16: bool = False):
+    """The C tc_quant_params of `p`; per_channel=False passes only entry 0 of m/shift;
+    bias16=True passes the bias as int16 (bias_f NULL), as the renderer does when it fits."""
     n = len(p.m) if per_channel else 1
-    keep = [np.ascontiguousarray(p.bias_f, dtype=np.int32),
-            np.ascontiguousarray(p.m[:n], dtype=np.int32),
+    bias = np.ascontiguousarray(p.bias_f, dtype=np.int16 if bias16 else np.int32)
+    keep = [bias, np.ascontiguousarray(p.m[:n], dtype=np.int32),
             np.ascontiguousarray(p.shift[:n], dtype=np.int8)]
-    return Quant(*[k.ctypes.data for k in keep], int(per_channel), p.z_out, p.act_min,
-                 p.act_max), keep
+    ptrs = [k.ctypes.data for k in keep]
+    wide, narrow = (None, ptrs[0]) if bias16 else (ptrs[0], None)
+    return Quant(wide, ptrs[1], ptrs[2], int(per_channel), p.z_out, p.act_min, p.act_max,
+                 narrow), keep
 
 
 def assert_same(what: str, got: np.ndarray, expected: np.ndarray):
@@ -92,9 +95,9 @@ def assert_same(what: str, got: np.ndarray, expected: np.ndarray):
 
 
 def call(lib, fn_name: str, dims, lay, params, x: np.ndarray, out_shape,
-         per_channel: bool = True) -> np.ndarray:
+         per_channel: bool = True, bias16: bool = False) -> np.ndarray:
     w = weights_struct(lay)
-    q, _keep = quant_struct(params, per_channel)
+    q, _keep = quant_struct(params, per_channel, bias16)
     x = np.ascontiguousarray(x, dtype=np.int8)
     out = np.full(out_shape, 77, dtype=np.int8)
     fn = getattr(lib, fn_name)
@@ -289,6 +292,21 @@ def test_per_tensor_quant_uses_entry_zero_for_every_row(lib, name):
     got = call(lib, f"tc_fc_{name}_s8", FcDims(40, 9), layouts.encode_as(name, levels, 4),
                params, x, (9,), per_channel=False)
     assert_same(f"fc {name} per-tensor", got, wo.fc_s8(x, levels, params))
+
+
+@pytest.mark.parametrize("name", LAYOUTS)
+def test_int16_bias_gives_the_same_bytes(lib, name):
+    # The renderer stores bias_f as int16 when it fits (tinycompress.weights.narrow_bias);
+    # the kernels then read bias16 and must produce exactly what the int32 bias gives.
+    rng = np.random.default_rng(12)
+    levels = np.where(rng.random((7, 50)) < 0.4, rng.integers(-7, 8, (7, 50)), 0)
+    params = wo.prepare_weight_op(levels, rng.uniform(0.01, 0.05, 7), rng.normal(size=7),
+                                  s_in=0.05, z_in=3, s_out=0.1, z_out=-2)
+    assert np.all(np.abs(params.bias_f) < 2**15)
+    x = rng.integers(-128, 128, 50).astype(np.int8)
+    lay = layouts.encode_as(name, levels, 4)
+    got = call(lib, f"tc_fc_{name}_s8", FcDims(50, 7), lay, params, x, (7,), bias16=True)
+    assert_same(f"fc {name} int16 bias", got, wo.fc_s8(x, levels, params))
 
 
 def test_bad_arguments_are_rejected(lib):

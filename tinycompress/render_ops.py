@@ -192,9 +192,11 @@ def emit_weight_op(node: QNode, ctx: Context, layout: Layout) -> Step:
     step.variant = variant_bit(layout, arrays)
     p = node.params
     dims_type, dims = _dims(node)
-    quant = {"bias_f": pointers["bias_f"], "m": pointers["m"], "shift": pointers["shift"],
-             "per_channel": int(bool(node.per_channel)), "z_out": p.z_out,
-             "act_min": p.act_min, "act_max": p.act_max}
+    narrow = np.asarray(arrays["bias_f"]).dtype == np.int16  # weights.narrow_bias
+    quant = {"bias_f": "NULL" if narrow else pointers["bias_f"], "m": pointers["m"],
+             "shift": pointers["shift"], "per_channel": int(bool(node.per_channel)),
+             "z_out": p.z_out, "act_min": p.act_min, "act_max": p.act_max,
+             "bias16": pointers["bias_f"] if narrow else "NULL"}
     step.structs = [_struct(ctx, dims_type, base, "dims", dims),
                     _struct(ctx, "tc_quant_params", base, "quant", quant),
                     _weights_struct(ctx, base, layout, pointers, arrays)]

@@ -1,12 +1,14 @@
 """Weight bytes of a configuration, and the sensitivity-guided bits/sparsity search.
 
-Weight bytes (`weight_bytes`, `layer_bytes`) count every array the firmware
-carries for a weight layer: the chosen layout's exact `nbytes` (levels,
-indices, pointers) plus the layer constants of `tinycompress.weights` (int32
-bias_f per row; int32 m and int8 shift per row, or one of each when the layer
-is quantized per tensor). `weight_bytes(qgraph)` uses `weights` directly;
-`weights.constants_nbytes` gives the same for configurations not yet quantized
-(tests check that the two agree).
+Weight bytes (`weight_bytes`) count every array the firmware carries for a
+weight layer: the chosen layout's exact `nbytes` (levels, indices, pointers)
+plus the layer constants of `tinycompress.weights` (bias_f per row, int16 when
+it fits; int32 m and int8 shift per row, or one of each when the layer is
+quantized per tensor). While searching, `layer_bytes` ranks moves with
+`weights.constants_nbytes`, which counts the bias as int32 (an upper bound:
+its narrowing depends on the whole graph's quantization); the bytes a search
+reports are exact, from the chosen configuration's quantized graph (tests
+check them against `weight_bytes`).
 
 `search_bits` chooses per weight layer a bit width (2..8) and a magnitude-
 pruning sparsity that minimise total weight bytes while the integer model's
@@ -173,16 +175,37 @@ class _Evaluator:
         return self._acc[key]
 
     def _measure(self, cfg) -> float:
+        from tinycompress.reference import int_ref
+
+        return int_ref.evaluate(self.qgraph(cfg), self.x_val, self.y_val)
+
+    def qgraph(self, cfg):
+        """The quantized graph of a configuration (what compress() would make of it)."""
         from tinycompress.prune import prune
         from tinycompress.quantize import quantize
-        from tinycompress.reference import int_ref
 
         pruned, _ = prune(self.graph, {n: cfg[n][1] for n in self.names}, scope="layer")
         qg = quantize(pruned, self.calib_x, {n: cfg[n][0] for n in self.names}, self.per_channel)
         if self.quantizer is not None:
             from tinycompress.rd import apply_weight_quantizer
             qg = apply_weight_quantizer(qg, pruned, self.quantizer)
-        return int_ref.evaluate(qg, self.x_val, self.y_val)
+        return qg
+
+    def exact_layers(self, cfg) -> dict[str, tuple[str, int]]:
+        """{layer: (layout, exact bytes)} from the configuration's quantized graph.
+
+        `layer()` ranks moves with an estimate that counts the bias as int32
+        (its narrowing to int16 depends on the whole graph's quantization);
+        the bytes the search reports come from here.
+        """
+        from tinycompress import layouts
+        from tinycompress.weights import layer_weight_bytes
+
+        exact = {}
+        for qn in self.qgraph(cfg).weight_nodes:
+            chosen = layouts.choose(qn.levels, qn.bits, self.optimize, col_map=col_map(qn))
+            exact[qn.name] = (chosen.name, layer_weight_bytes(qn, chosen))
+        return exact
 
     @property
     def evaluations(self) -> int:
@@ -317,13 +340,16 @@ def search_bits(graph: Graph, keras_model, calib_x, x_val, y_val, max_drop_pts: 
     if progress is not None:
         progress(total, total)
     cfg = _config(ladders, state)
-    layers = [_choice(ev, n, cfg[n], sens.bits[n], sens.sparsity[n], reasons) for n in ev.names]
+    exact = ev.exact_layers(cfg)
+    layers = [_choice(ev, n, cfg[n], exact[n], sens.bits[n], sens.sparsity[n], reasons)
+              for n in ev.names]
+    start_bytes = sum(nbytes for _, nbytes in ev.exact_layers(start).values())
     return SearchResult(layers, float_acc, ev.accuracy(cfg), max_drop_pts,
-                        sum(c.nbytes for c in layers), ev.total_bytes(start), ev.evaluations, feasible)
+                        sum(c.nbytes for c in layers), start_bytes, ev.evaluations, feasible)
 
 
-def _choice(ev: _Evaluator, name: str, cfg, bits_drop, sp_drop, reasons) -> LayerChoice:
-    layout, nbytes = ev.layer(name, *cfg)
+def _choice(ev: _Evaluator, name: str, cfg, exact, bits_drop, sp_drop, reasons) -> LayerChoice:
+    layout, nbytes = exact
     why = (f"bits: {reasons.get((name, 0), 'start over budget')}; "
            f"sparsity: {reasons.get((name, 1), 'start over budget')}")
     return LayerChoice(name, ev.graph.node(name).op, cfg[0], cfg[1], layout, nbytes,

@@ -4,7 +4,8 @@ One definition serves the size reports (compress, build, bench) and the
 renderer, so a reported weight byte is a byte the firmware really holds:
 
 - the layout's arrays (levels, indices, pointers; `Layout.arrays`);
-- `bias_f` int32 [rows]: bias with the input zero point folded in;
+- `bias_f` [rows]: bias with the input zero point folded in, int16 when every
+  value fits (the kernels read `tc_quant_params.bias16` then), else int32;
 - `m` int32 and `shift` int8: one per row when the layer is quantized per
   output channel, a single entry otherwise (the kernels then use entry 0 for
   every row: `tc_quant_params.per_channel`).
@@ -23,6 +24,7 @@ from tinycompress.quantize_graph import QNode
 
 
 BIAS_DTYPE, M_DTYPE, SHIFT_DTYPE = np.dtype(np.int32), np.dtype(np.int32), np.dtype(np.int8)
+BIAS16 = np.iinfo(np.int16)
 
 
 def quant_arrays(node: QNode) -> dict[str, np.ndarray]:
@@ -32,11 +34,19 @@ def quant_arrays(node: QNode) -> dict[str, np.ndarray]:
     shift = np.asarray(p.shift, dtype=SHIFT_DTYPE)
     if not node.per_channel:
         m, shift = m[:1], shift[:1]
-    return {"bias_f": np.asarray(p.bias_f, dtype=BIAS_DTYPE), "m": m, "shift": shift}
+    return {"bias_f": narrow_bias(p.bias_f), "m": m, "shift": shift}
+
+
+def narrow_bias(bias_f) -> np.ndarray:
+    """int16 when every folded bias fits (2 B a row instead of 4), else int32."""
+    bias = np.asarray(bias_f, dtype=BIAS_DTYPE)
+    fits = bias.size == 0 or (bias.min() >= BIAS16.min and bias.max() <= BIAS16.max)
+    return bias.astype(np.int16) if fits else bias
 
 
 def constants_nbytes(rows: int, per_channel: bool) -> int:
-    """Bytes of `quant_arrays` for a layer of `rows` output channels (before quantizing)."""
+    """Upper bound of `quant_arrays` bytes for `rows` output channels (before quantizing:
+    the bias is counted as int32; `narrow_bias` may halve it)."""
     per_row = M_DTYPE.itemsize + SHIFT_DTYPE.itemsize
     return rows * BIAS_DTYPE.itemsize + (rows if per_channel else 1) * per_row
 

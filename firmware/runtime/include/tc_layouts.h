@@ -34,13 +34,16 @@ typedef enum {
 
 /** Per-output-channel requantization, computed at build time. */
 typedef struct {
-    const int32_t *bias_f; /**< [rows] bias_q - z_in * rowsum(W): the input zero point folded in */
+    const int32_t *bias_f; /**< [rows] bias_q - z_in * rowsum(W): the input zero point folded in;
+                                NULL when the narrower bias16 holds it */
     const int32_t *m;      /**< [rows] (per_channel) or [1]: multiplier, in [2^30, 2^31) */
     const int8_t *shift;   /**< [rows] (per_channel) or [1]: shift, in [-31, 30] */
     int32_t per_channel;   /**< 1: m/shift per row; 0: entry 0 serves every row */
     int32_t z_out;         /**< output zero point, [-128, 127] */
     int32_t act_min;       /**< clamp low (fused activation), [-128, act_max] */
     int32_t act_max;       /**< clamp high, [act_min, 127] */
+    const int16_t *bias16; /**< [rows] bias_f stored in 16 bits when every value fits (saves 2 B
+                                per row); used only when bias_f is NULL */
 } tc_quant_params;
 
 /** Dense layout: every level, row-major. */

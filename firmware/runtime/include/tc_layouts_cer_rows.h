@@ -34,7 +34,6 @@ TC_ALWAYS_INLINE static inline void TC_ROWS_BODY(const TC_WEIGHTS_T *w, const tc
 #if TC_CSER
     const uint8_t *const omega_idx = w->omega_idx;
 #endif
-    const int32_t *const bias = q->bias_f;
     const tc_out_params o = tc_out_params_of(q);
     const int32_t w0 = any_w0 ? omega[0] : 0; /* a constant 0 in the common copy */
     /* FC/conv rows share one patch: its sum is computed once */
@@ -55,7 +54,7 @@ TC_ALWAYS_INLINE static inline void TC_ROWS_BODY(const TC_WEIGHTS_T *w, const tc
 #endif
         /* acc = bias + sum_g value_g * s_g; omega[0] is dealt with after the loop,
            which keeps it (and a register) out of the per-group work */
-        int32_t acc = bias[r];
+        int32_t acc = tc_bias(q, r);
         while (c < row_end) {
 #if TC_CSER
             ++op; /* CSER has no empty groups */

@@ -17,12 +17,11 @@ static void TC_ROWS_NAME(const tc_csr_weights *w, const tc_quant_params *q, int3
     const int8_t *v = w->values + (c - cols);
     const void *const row_ptr = w->row_ptr;
     const tc_index_type row_ptr_type = w->row_ptr_type;
-    const int32_t *const bias = q->bias_f;
     const tc_out_params o = tc_out_params_of(q);
     for (int32_t r = 0; r < rows; ++r) {
         const TC_COL_T *const ce = cols + tc_index_at(row_ptr, row_ptr_type, r + 1);
         const int8_t *xr = x + r * x_step;
-        int32_t acc = bias[r];
+        int32_t acc = tc_bias(q, r);
         for (; ce - c >= 4; c += 4, v += 4) {
             acc += v[0] * xr[c[0]] + v[1] * xr[c[1]] + v[2] * xr[c[2]] + v[3] * xr[c[3]];
         }

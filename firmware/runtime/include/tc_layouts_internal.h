@@ -158,9 +158,16 @@ static inline int8_t tc_out_row(const tc_out_params *o, int32_t acc, int32_t r)
     return (int8_t)(v > o->act_max ? o->act_max : v);
 }
 
+/** Row r's bias with the input zero point folded in, from whichever array holds it. */
+static inline int32_t tc_bias(const tc_quant_params *q, int32_t r)
+{
+    return q->bias_f != NULL ? q->bias_f[r] : (int32_t)q->bias16[r];
+}
+
 static inline int tc_quant_ok(const tc_quant_params *q)
 {
-    return q != NULL && q->bias_f != NULL && q->m != NULL && q->shift != NULL &&
+    return q != NULL && (q->bias_f != NULL || q->bias16 != NULL) && q->m != NULL &&
+           q->shift != NULL &&
            q->act_min >= -128 && q->act_min <= q->act_max && q->act_max <= 127;
 }
 

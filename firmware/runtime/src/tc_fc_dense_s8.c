@@ -172,13 +172,12 @@ static void rows_s8(const int8_t *w, const tc_quant_params *q, int32_t rows,
                     const tc_patch *p, const int8_t *x, int32_t x_step, int8_t *out)
 {
     const int32_t cols = p->runs * p->run_len;
-    const int32_t *const bias = q->bias_f;
     const tc_out_params o = tc_out_params_of(q);
     int32_t r = 0;
     if (p->elem_step == 1 && x_step == 0) { /* FC and conv2d: rows in pairs */
         for (; r + 2 <= rows; r += 2) {
             const int8_t *w0 = w + r * cols, *w1 = w0 + cols;
-            int32_t a0 = bias[r], a1 = bias[r + 1];
+            int32_t a0 = tc_bias(q, r), a1 = tc_bias(q, r + 1);
             for (int32_t k = 0; k < p->runs; ++k) {
                 dot8_pair(w0 + k * p->run_len, w1 + k * p->run_len, x + k * p->run_stride,
                           p->run_len, &a0, &a1);
@@ -189,7 +188,7 @@ static void rows_s8(const int8_t *w, const tc_quant_params *q, int32_t rows,
     }
     for (; r < rows; ++r) {
         const int8_t *wr = w + r * cols, *xr = x + r * x_step;
-        int32_t acc = bias[r];
+        int32_t acc = tc_bias(q, r);
         for (int32_t k = 0; k < p->runs; ++k) {
             acc += dot8(wr + k * p->run_len, xr + k * p->run_stride, p->run_len, p->elem_step);
         }
@@ -210,10 +209,9 @@ void tc_rows_dense_s8(const void *weights, const tc_quant_params *q, int32_t row
     }
     const int32_t row_bytes = (p->runs * p->run_len * w->bits + 7) / 8;
     const uint8_t *packed = (const uint8_t *)w->weights;
-    const int32_t *const bias = q->bias_f;
     const tc_out_params o = tc_out_params_of(q);
     for (int32_t r = 0; r < rows; ++r) {
-        const int32_t acc = bias[r] + dot_packed(packed + r * row_bytes, w->bits, p,
+        const int32_t acc = tc_bias(q, r) + dot_packed(packed + r * row_bytes, w->bits, p,
                                                  x + r * x_step);
         out[r] = tc_out_row(&o, acc, r);
     }

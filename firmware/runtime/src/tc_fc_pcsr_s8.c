@@ -37,12 +37,11 @@ void tc_rows_pcsr_s8(const void *weights, const tc_quant_params *q, int32_t rows
     const uint32_t k = (uint32_t)w->rice_bits, kv = k + (uint32_t)w->value_bits;
     const uint32_t kmask = (1u << k) - 1u, up = 32u - kv, down = 32u - (uint32_t)w->value_bits;
     const int32_t span = w->span;
-    const int32_t *const bias = q->bias_f;
     const tc_out_params o = tc_out_params_of(q);
     uint32_t buf = 0u, n = 0u;
     int32_t r = 0, col = -1; /* row and column (offset) of the last entry */
     const int8_t *xr = x;
-    int32_t acc = bias[0];
+    int32_t acc = tc_bias(q, 0);
     (void)patch;
     for (int32_t e = w->n_entries; e > 0; --e) {
         while (buf == 0u) { /* every unread bit is a quotient zero: 2^k columns each */
@@ -66,13 +65,13 @@ void tc_rows_pcsr_s8(const void *weights, const tc_quant_params *q, int32_t rows
             ++r;
             col -= span;
             xr += x_step;
-            acc = bias[r];
+            acc = tc_bias(q, r);
         }
         acc += v * xr[col];
     }
     out[r] = tc_out_row(&o, acc, r);
     for (++r; r < rows; ++r) { /* rows after the last entry: bias only */
-        out[r] = tc_out_row(&o, bias[r], r);
+        out[r] = tc_out_row(&o, tc_bias(q, r), r);
     }
 }
 

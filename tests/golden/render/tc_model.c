@@ -58,12 +58,12 @@ static const tc_pad_params conv_pad_params = {
     .value = -2,
 };
 
-/* ---- conv: conv2d, dense, 138 B ---- */
-static const int32_t conv_bias_f[6] = {
-    -215, -76, 230, 6, 483, -588
-};
+/* ---- conv: conv2d, dense, 126 B ---- */
 static const int32_t conv_m[6] = {
     2095367763, 1368515904, 1492070169, 1965908562, 1460462836, 1738947412
+};
+static const int16_t conv_bias_f[6] = {
+    -215, -76, 230, 6, 483, -588
 };
 static const int8_t conv_shift[6] = {
     -3, -3, -3, -3, -4, -4
@@ -89,13 +89,14 @@ static const tc_conv_dims conv_dims = {
     .out_c = 6,
 };
 static const tc_quant_params conv_quant = {
-    .bias_f = conv_bias_f,
+    .bias_f = NULL,
     .m = conv_m,
     .shift = conv_shift,
     .per_channel = 1,
     .z_out = -128,
     .act_min = -128,
     .act_max = 127,
+    .bias16 = conv_bias_f,
 };
 static const tc_dense_weights conv_dense = {
     .weights = conv_weights,
@@ -114,12 +115,12 @@ static const tc_pad_params dw_pad_params = {
     .value = -128,
 };
 
-/* ---- dw: depthwise_conv2d, csr, 165 B ---- */
-static const int32_t dw_bias_f[6] = {
-    820, -1299, -609, 89, 2710, 106
-};
+/* ---- dw: depthwise_conv2d, csr, 153 B ---- */
 static const int32_t dw_m[6] = {
     1810206897, 1088271492, 1530425397, 1095754616, 2055502986, 1842378848
+};
+static const int16_t dw_bias_f[6] = {
+    820, -1299, -609, 89, 2710, 106
 };
 static const uint8_t dw_col_idx[52] = {
     0, 6, 12, 66, 72, 78, 132, 138, 144, 0, 6, 12, 66, 78, 132, 138,
@@ -152,13 +153,14 @@ static const tc_conv_dims dw_dims = {
     .out_c = 6,
 };
 static const tc_quant_params dw_quant = {
-    .bias_f = dw_bias_f,
+    .bias_f = NULL,
     .m = dw_m,
     .shift = dw_shift,
     .per_channel = 1,
     .z_out = -128,
     .act_min = -128,
     .act_max = 127,
+    .bias16 = dw_bias_f,
 };
 static const tc_csr_weights dw_csr = {
     .values = dw_values,
@@ -168,12 +170,12 @@ static const tc_csr_weights dw_csr = {
     .row_ptr_type = TC_INDEX_U8,
 };
 
-/* ---- conv_relu: conv2d, cer, 282 B ---- */
-static const int32_t conv_relu_bias_f[4] = {
-    1465, -4349, -1481, -36
-};
+/* ---- conv_relu: conv2d, cer, 274 B ---- */
 static const int32_t conv_relu_m[4] = {
     1297280575, 1350859285, 1534791869, 1537345794
+};
+static const int16_t conv_relu_bias_f[4] = {
+    1465, -4349, -1481, -36
 };
 static const uint8_t conv_relu_col_idx[180] = {
     6, 16, 35, 37, 38, 60, 63, 9, 11, 15, 32, 67, 69, 0, 7, 46,
@@ -216,13 +218,14 @@ static const tc_conv_dims conv_relu_dims = {
     .out_c = 4,
 };
 static const tc_quant_params conv_relu_quant = {
-    .bias_f = conv_relu_bias_f,
+    .bias_f = NULL,
     .m = conv_relu_m,
     .shift = conv_relu_shift,
     .per_channel = 1,
     .z_out = -128,
     .act_min = -128,
     .act_max = 127,
+    .bias16 = conv_relu_bias_f,
 };
 static const tc_cer_weights conv_relu_cer = {
     .omega = conv_relu_omega,
@@ -255,12 +258,12 @@ static const tc_affine_params bn_standalone_params = {
     .act_max = 127,
 };
 
-/* ---- fc: dense, cser, 516 B ---- */
-static const int32_t fc_bias_f[8] = {
-    1539, -1889, -897, -2808, 1088, -1319, -249, -1073
-};
+/* ---- fc: dense, cser, 500 B ---- */
 static const int32_t fc_m[8] = {
     1829716154, 1762545789, 2052382095, 1321054279, 1273734480, 1948185529, 1654762931, 2062603678
+};
+static const int16_t fc_bias_f[8] = {
+    1539, -1889, -897, -2808, 1088, -1319, -249, -1073
 };
 static const uint8_t fc_col_idx[243] = {
     3, 15, 18, 22, 24, 28, 33, 1, 9, 11, 12, 2, 4, 14, 19, 27,
@@ -310,13 +313,14 @@ static const tc_fc_dims fc_dims = {
     .units = 8,
 };
 static const tc_quant_params fc_quant = {
-    .bias_f = fc_bias_f,
+    .bias_f = NULL,
     .m = fc_m,
     .shift = fc_shift,
     .per_channel = 1,
     .z_out = 44,
     .act_min = -128,
     .act_max = 127,
+    .bias16 = fc_bias_f,
 };
 static const tc_cser_weights fc_cser = {
     .omega = fc_omega,

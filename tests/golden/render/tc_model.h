@@ -16,7 +16,7 @@
 #define TC_MODEL_OUTPUT_BYTES 8
 #define TC_MODEL_N_LAYERS 8
 #define TC_MODEL_ARENA_BYTES 1216
-#define TC_MODEL_WEIGHT_BYTES 1101
+#define TC_MODEL_WEIGHT_BYTES 1053
 
 /** Called after layer @p layer with its output tensor (debugging; may be NULL). */
 typedef void (*tc_model_hook)(int32_t layer, const int8_t *tensor, int32_t size);
