@@ -23,8 +23,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
-import numpy as np
-
 from tinycompress.data import Dataset
 
 INT8_DENSE = {"bits": 8, "sparsity": 0.0, "layout": "dense"}

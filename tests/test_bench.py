@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from bench import configs, markdown, results, targets
+from bench import configs, markdown, results
 from bench.model_bench import fc_ratios
 from tinycompress.entropy import entropy_bits_per_weight, entropy_bound_bytes, graph_entropy_bounds, ratio
 

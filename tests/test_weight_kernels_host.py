@@ -11,7 +11,7 @@ import ctypes as C
 
 import numpy as np
 import pytest
-from hypothesis import example, given, settings
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from tests.cbuild import RUNTIME, build_shared

@@ -220,8 +220,6 @@ def save_keras(model, path: str | Path) -> None:
     path = Path(path)
     if path.suffix != ".keras":
         raise SpecError(f"--save-model must name a .keras file, got {path}")
-    import keras
-
     # rebuilt from its config: uncompiled, so no optimizer state goes into the file
     plain = model.__class__.from_config(model.get_config())
     plain.set_weights(model.get_weights())
