@@ -151,20 +151,20 @@ def compress(model_path: str | Path, options: CompressOptions, data: Dataset | N
     > 0, fine-tunes the pruned model; accuracy is measured on `eval_data`
     (default: `data`) when it has labels.
     """
-    from tinycompress.load import load
+    from tinycompress.load import load_with_model
     from tinycompress.spec import resolve_options
 
-    graph = load(model_path)
+    graph, model = load_with_model(model_path)
     for what, ds in (("--data", data), ("--eval-data", eval_data)):
         check_data(graph, ds, what)
     defaults, specs = resolve_options(options.cli, options.spec_path, graph, options.cwd)
     loaded = graph
-    graph, tuned = _prune(model_path, graph, specs, options, data, progress)
+    graph, tuned = _prune(model, graph, specs, options, data, progress)
     calib, calib_text = calibration_data(graph, data)
     labelled = _labelled(eval_data, data)
     fisher = None
     if defaults.quantizer == "rd":
-        fisher = _fisher(model_path, loaded, graph, tuned, calib, data)
+        fisher = _fisher(model, loaded, graph, tuned, calib, data)
     search = None
     if options.max_accuracy_drop is not None:
         graph, specs, search = _search(graph, calib, labelled, specs, defaults, fisher,
@@ -183,7 +183,7 @@ def _labelled(*candidates: Dataset | None) -> Dataset | None:
     return next((d for d in candidates if d is not None and d.y is not None), None)
 
 
-def _prune(model_path, graph: Graph, specs, options: CompressOptions, data, progress):
+def _prune(model, graph: Graph, specs, options: CompressOptions, data, progress):
     """(pruned graph, fine-tuned Keras model or None when pruned one-shot or not at all)."""
     from tinycompress.prune import prune
 
@@ -196,17 +196,16 @@ def _prune(model_path, graph: Graph, specs, options: CompressOptions, data, prog
     if options.epochs > 0:
         if data is None or data.y is None:
             raise DataError("--epochs fine-tunes on labelled data: give --data with x and y")
-        return _finetune(model_path, sparsity, options, data, progress)
+        return _finetune(model, sparsity, options, data, progress)
     pruned, _ = prune(graph, sparsity, scope="global" if uniform else "layer")
     return pruned, None
 
 
-def _finetune(model_path, sparsity, options: CompressOptions, data: Dataset, progress):
+def _finetune(model, sparsity, options: CompressOptions, data: Dataset, progress):
+    """Prune a clone of the Keras `model` and fine-tune it (the model itself is untouched)."""
     from tinycompress.load import from_keras
-    from tinycompress.load_legacy import load_keras_model
     from tinycompress.prune import prune_keras
 
-    model = load_keras_model(Path(model_path))
     tick = None if progress is None else (lambda done, total: progress("fine-tuning", done, total))
     tuned = prune_keras(model, sparsity, data.x, data.y, epochs=options.epochs, progress=tick,
                         scope=None if isinstance(sparsity, dict) else options.scope)
@@ -228,20 +227,19 @@ def save_keras(model, path: str | Path) -> None:
     tmp.replace(path)
 
 
-def _fisher(model_path, loaded: Graph, graph: Graph, tuned, calib, data: Dataset | None) -> dict:
+def _fisher(model, loaded: Graph, graph: Graph, tuned, calib, data: Dataset | None) -> dict:
     """Fisher diagonal per weight layer (as matrices) for the rate-distortion quantizer.
 
     Taken from the Keras model whose kernels the graph holds: the fine-tuned
-    one, else the original file paired with the graph as loaded (before any
+    one, else the model as loaded paired with the graph as loaded (before any
     one-shot pruning), so the BatchNorm fold factors are recovered exactly.
     """
-    from tinycompress.load_legacy import load_keras_model
     from tinycompress.rd import graph_fisher_matrices
 
     y = None if data is None or data.y is None else data.y[:len(calib)]
     if tuned is not None:
         return graph_fisher_matrices(graph, tuned, calib, y)
-    return graph_fisher_matrices(loaded, load_keras_model(Path(model_path)), calib, y)
+    return graph_fisher_matrices(loaded, model, calib, y)
 
 
 def _search(graph: Graph, calib, labelled, specs, defaults, fisher, drop: float, progress):

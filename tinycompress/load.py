@@ -42,6 +42,12 @@ def load(path: str | Path) -> Graph:
     Raises ModelLoadError for a missing or unreadable file and
     UnsupportedLayerError for a layer the Graph cannot express.
     """
+    return load_with_model(path)[0]
+
+
+def load_with_model(path: str | Path):
+    """(Graph, the Keras model it was translated from): for callers that also
+    train or differentiate the model, so the file is read once."""
     from tinycompress.load_legacy import load_keras_model
 
     path = Path(path)
@@ -49,7 +55,7 @@ def load(path: str | Path) -> Graph:
         raise ModelLoadError(f"no such model file: {path}")
     model = load_keras_model(path)
     try:
-        return from_keras(model)
+        return from_keras(model), model
     except (ModelLoadError, UnsupportedLayerError):
         raise
     except Exception as exc:  # a Keras internals surprise; keep one clear line
