@@ -1,6 +1,6 @@
 # Two commands: `make test` and `make demo`. Both run `make setup` first, which is
 # idempotent: Debian packages only when missing, the venv install stamped on
-# pyproject.toml, the offline PlatformIO core stamped on tinycompress/pio.py.
+# pyproject.toml, the offline PlatformIO core stamped on tinycompress/target/pio.py.
 
 PYTHON ?= python3
 VENV := .venv
@@ -22,8 +22,8 @@ $(VENV_STAMP): pyproject.toml
 	$(BIN)/pip install -e '.[tf,firmware,bench,test]'
 	@touch $@
 
-$(CORE_STAMP): $(VENV_STAMP) tinycompress/pio.py
-	$(BIN)/python -m tinycompress.pio setup $(CORE_DIR)
+$(CORE_STAMP): $(VENV_STAMP) tinycompress/target/pio.py
+	$(BIN)/python -m tinycompress.target.pio setup $(CORE_DIR)
 	@touch $@
 
 # pytest exits 5 when it collects nothing; make treats every non-zero status as failure.

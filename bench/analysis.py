@@ -4,11 +4,11 @@ Everything here reads the QGraph a build saved (`sim.load_state`), so it
 describes exactly the model the firmware runs.
 
 - `entropy_rows`: per weight layer, the entropy bound of its levels
-  (`tinycompress.entropy`), the bytes of its layout arrays alone (levels,
+  (`tinycompress.report.entropy`), the bytes of its layout arrays alone (levels,
   indices, pointers) and of everything it carries (plus bias, requant
   multipliers and shifts), and both as multiples of the bound.
 - `energy_table`: per weight layer and layout, the ESTIMATED energy of one
-  inference from the layout's op counts (`tinycompress.energy`, Horowitz
+  inference from the layout's op counts (`tinycompress.layouts.energy`, Horowitz
   45 nm table), times the output positions of a convolution.
 - `fidelity`: for models without labels, how close the integer model is to
   the float one on the synthetic inputs (top-1 agreement, relative RMS).
@@ -20,18 +20,18 @@ from pathlib import Path
 
 import numpy as np
 
-from tinycompress.entropy import entropy_bound_bytes, ratio
+from tinycompress.report.entropy import entropy_bound_bytes, ratio
 
 
 def load_qgraph(build_dir: Path):
     """The QGraph a build directory's firmware was generated from."""
-    from tinycompress.sim import load_state
+    from tinycompress.target.sim import load_state
 
     return load_state(Path(build_dir))["qgraph"]
 
 
 def _layout(node, name: str):
-    from tinycompress.compress import col_map
+    from tinycompress.compress.core import col_map
     from tinycompress.layouts import encode_as
 
     return encode_as(name, node.levels, int(node.bits), col_map=col_map(node))
@@ -61,7 +61,7 @@ def positions(node) -> int:
 
 def energy_table(qgraph) -> dict:
     """{"layers": {layer: {layout: pJ}}, "total": {layout: pJ}} -- an ESTIMATE."""
-    from tinycompress.energy import estimate_layout
+    from tinycompress.layouts.energy import estimate_layout
     from tinycompress.layouts import LAYOUT_NAMES
 
     layers = {}
@@ -70,7 +70,7 @@ def energy_table(qgraph) -> dict:
                              for name in LAYOUT_NAMES}
     total = {name: round(sum(row[name] for row in layers.values()), 1) for name in LAYOUT_NAMES}
     return {"estimate": True, "unit": "pJ per inference",
-            "source": "op counts x Horowitz ISSCC 2014 45 nm (tinycompress.energy)",
+            "source": "op counts x Horowitz ISSCC 2014 45 nm (tinycompress.layouts.energy)",
             "layers": layers, "total": total}
 
 

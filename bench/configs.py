@@ -83,8 +83,8 @@ def finetuned_model(model_path: Path, sparsity: float, train: Dataset, epochs: i
     path = work / f"finetuned_s{round(sparsity * 100):02d}_e{epochs}.keras"
     if path.is_file():
         return path
-    from tinycompress.load_legacy import load_keras_model
-    from tinycompress.prune import prune_keras
+    from tinycompress.frontend.legacy import load_keras_model
+    from tinycompress.compress.prune import prune_keras
 
     tuned = prune_keras(load_keras_model(Path(model_path)), sparsity, train.x, train.y,
                         epochs=epochs, scope="global")
@@ -106,9 +106,9 @@ def smallest(points: list[Point], float_accuracy: float) -> Point | None:
 
 def _fisher(model: Path, compressed, train: Dataset):
     """Fisher matrices exactly as compress() computes them for `quantizer = "rd"`."""
-    from tinycompress.compress import calibration_data
-    from tinycompress.load_legacy import load_keras_model
-    from tinycompress.rd import graph_fisher_matrices
+    from tinycompress.compress.core import calibration_data
+    from tinycompress.frontend.legacy import load_keras_model
+    from tinycompress.compress.rd import graph_fisher_matrices
 
     calib, _ = calibration_data(compressed.graph, train)
     return graph_fisher_matrices(compressed.graph, load_keras_model(model), calib,
@@ -117,8 +117,8 @@ def _fisher(model: Path, compressed, train: Dataset):
 
 def _rd_points(model: Path, options: dict, compressed, fisher, factors, test: Dataset) -> list[Point]:
     """RD variants of one uniform point: lambda = factor x the model's lambda unit."""
-    from tinycompress.compress import choose_layouts, layer_results
-    from tinycompress.rd import apply_weight_quantizer, lambda_scale, rd_weight_quantizer
+    from tinycompress.compress.core import choose_layouts, layer_results
+    from tinycompress.compress.rd import apply_weight_quantizer, lambda_scale, rd_weight_quantizer
     from tinycompress.reference.int_ref import evaluate
 
     unit = lambda_scale(compressed.qgraph, fisher)
@@ -135,7 +135,7 @@ def _rd_points(model: Path, options: dict, compressed, fisher, factors, test: Da
 def search(model_path: Path, train: Dataset, test: Dataset, float_accuracy: float,
            grid: Grid, work: Path, tick: Tick) -> SearchResult:
     """Evaluate the grid (see module docstring) and pick the smallest point within 1 pt."""
-    from tinycompress.compress import CompressOptions, compress
+    from tinycompress.compress.core import CompressOptions, compress
 
     result = SearchResult(None, float_accuracy)
     for sparsity in grid.sparsities:
@@ -160,7 +160,7 @@ def search(model_path: Path, train: Dataset, test: Dataset, float_accuracy: floa
 
 def confirm(result: SearchResult, train: Dataset, test: Dataset) -> Point | None:
     """The smallest point re-run through compress() itself; the next one if it no longer fits."""
-    from tinycompress.compress import CompressOptions, compress
+    from tinycompress.compress.core import CompressOptions, compress
 
     remaining = list(result.points)
     while True:

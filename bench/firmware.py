@@ -53,9 +53,9 @@ def build_and_sim(model: Path, board: str, out_dir: Path, options: dict, calib_n
                   sim_npz: Path | None, n: int | None) -> dict:
     """Build `model` with compress `options` (calibrated on `calib_npz`, accuracy on
     `sim_npz`), then simulate `n` inputs of `sim_npz` (all when None)."""
-    from tinycompress.compress import CompressOptions
+    from tinycompress.compress.core import CompressOptions
     from tinycompress.pipeline import build
-    from tinycompress.sim import simulate
+    from tinycompress.target.sim import simulate
 
     built = build(model, board, out_dir, force=True, options=CompressOptions(cli=dict(options)),
                   data=calib_npz, eval_data=sim_npz)

@@ -171,7 +171,7 @@ def instructions_section(model: dict) -> list[str]:
 def energy_section(model: dict) -> list[str]:
     out = ["### Energy per inference — ESTIMATE", "",
            "Not a measurement: each layout's op counts (loads, adds, multiplies, writes) priced with "
-           "Horowitz ISSCC 2014 45 nm figures (`tinycompress.energy`), for the weight layers of each "
+           "Horowitz ISSCC 2014 45 nm figures (`tinycompress.layouts.energy`), for the weight layers of each "
            "configuration's quantized model; pJ per inference.", ""]
     for c in model["configs"]:
         e = c.get("energy_estimate")

@@ -14,7 +14,7 @@ from typing import Callable
 
 from bench import analysis, baselines, configs, firmware
 from tinycompress.data import load_npz, save_npz
-from tinycompress.entropy import ratio
+from tinycompress.report.entropy import ratio
 
 REPO = Path(__file__).resolve().parents[1]
 DIGITS_TRAIN = REPO / "examples" / "digits" / "train.npz"

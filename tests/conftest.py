@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from tinycompress.boards import load_board
-from tinycompress.pio import ensure_offline_core, platformio_ini, write_platform_files
+from tinycompress.target.boards import load_board
+from tinycompress.target.pio import ensure_offline_core, platformio_ini, write_platform_files
 
 
 @pytest.fixture(scope="session")
@@ -41,7 +41,7 @@ def firmware_project(offline_core):
 def digits_graph():
     """The bundled digits example, loaded once per test session."""
     from tinycompress.data import DIGITS_MODEL
-    from tinycompress.load import load
+    from tinycompress.frontend.keras import load
 
     return load(DIGITS_MODEL)
 

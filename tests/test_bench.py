@@ -14,7 +14,7 @@ import pytest
 
 from bench import configs, markdown, results
 from bench.model_bench import fc_ratios
-from tinycompress.entropy import entropy_bits_per_weight, entropy_bound_bytes, graph_entropy_bounds, ratio
+from tinycompress.report.entropy import entropy_bits_per_weight, entropy_bound_bytes, graph_entropy_bounds, ratio
 
 
 def test_entropy_bound_of_hand_derived_levels():

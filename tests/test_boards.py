@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 from fractions import Fraction
 
-from tinycompress.boardfiles import board_header, linker_script, pio_board_json
-from tinycompress.boards import list_boards, load_board, sim_machine, sim_regions
+from tinycompress.target.boardfiles import board_header, linker_script, pio_board_json
+from tinycompress.target.boards import list_boards, load_board, sim_machine, sim_regions
 from tinycompress.errors import BoardError
 
 GOLDEN = Path(__file__).parent / "golden" / "boards"

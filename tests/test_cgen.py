@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from tinycompress import cgen
+from tinycompress.codegen import cgen
 
 
 def test_literal_wraps_and_formats_int32_min():

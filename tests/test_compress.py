@@ -6,9 +6,9 @@ import pytest
 from typer.testing import CliRunner
 
 from tinycompress.cli import app
-from tinycompress.compress import CompressOptions, compress
+from tinycompress.compress.core import CompressOptions, compress
 from tinycompress.data import load_npz
-from tinycompress.weights import layer_arrays
+from tinycompress.compress.weights import layer_arrays
 
 MODEL = "examples/digits/model.keras"
 TRAIN = "examples/digits/train.npz"
@@ -147,7 +147,7 @@ def test_scope_must_be_global_or_layer():
 
 
 def test_bias_is_stored_in_16_bits_only_when_every_value_fits():
-    from tinycompress.weights import narrow_bias
+    from tinycompress.compress.weights import narrow_bias
 
     # int16 holds -32768..32767: one value outside keeps the whole array int32
     assert narrow_bias([-32768, 0, 32767]).dtype == np.int16

@@ -4,7 +4,7 @@ import math
 import numpy as np
 import pytest
 
-from tinycompress import energy
+from tinycompress.layouts import energy
 from tinycompress.layouts import OpCounts, encode_as
 
 

@@ -10,10 +10,10 @@ import shutil
 
 import pytest
 
-from tinycompress.boards import load_board, sim_machine
+from tinycompress.target.boards import load_board, sim_machine
 from tinycompress.errors import SimulationError, ToolError
-from tinycompress.pio import platformio_ini, run_pio, write_platform_files
-from tinycompress.qemu import run_elf
+from tinycompress.target.pio import platformio_ini, run_pio, write_platform_files
+from tinycompress.target.qemu import run_elf
 
 pytestmark = pytest.mark.target
 

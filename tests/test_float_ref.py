@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tinycompress.graph import Graph, Node
+from tinycompress.ir.graph import Graph, Node
 from tinycompress.reference.float_ref import run_float, same_padding
 
 REPO = Path(__file__).resolve().parents[1]
@@ -31,7 +31,7 @@ def _max_error(model, graph, x) -> float:
                                   "activations", "separable", "conv1d"])
 def test_builder_models_match_keras(name):
     from tests.models import BUILDERS, random_input
-    from tinycompress.load import from_keras
+    from tinycompress.frontend.keras import from_keras
 
     model = BUILDERS[name]()
     err = _max_error(model, from_keras(model), random_input(model, batch=5, seed=11))
@@ -41,7 +41,7 @@ def test_builder_models_match_keras(name):
 
 def _real_model_error(path: Path, batch: int = 8) -> float:
     from tests.models import random_input
-    from tinycompress.load import import_keras, load
+    from tinycompress.frontend.keras import import_keras, load
 
     keras = import_keras()
     assert path.exists(), f"missing model file {path}"
@@ -104,7 +104,7 @@ def test_conv_same_stride2_by_hand():
 
 def test_return_all_gives_every_node_float32_batch_first():
     from tests.models import bn_fold_model, random_input
-    from tinycompress.load import from_keras
+    from tinycompress.frontend.keras import from_keras
 
     model = bn_fold_model()
     graph = from_keras(model)
@@ -118,7 +118,7 @@ def test_return_all_gives_every_node_float32_batch_first():
 
 
 def test_float_ref_and_load_do_not_import_tensorflow():
-    code = ("import sys, tinycompress.reference.float_ref, tinycompress.load; "
+    code = ("import sys, tinycompress.reference.float_ref, tinycompress.frontend.keras; "
             "bad = [m for m in ('tensorflow', 'keras') if m in sys.modules]; "
             "assert not bad, bad")
     subprocess.run([sys.executable, "-c", code], check=True, cwd=REPO)
@@ -126,7 +126,7 @@ def test_float_ref_and_load_do_not_import_tensorflow():
 
 def test_two_inputs_three_way_add():
     from tests.models import randomize
-    from tinycompress.load import from_keras, import_keras
+    from tinycompress.frontend.keras import from_keras, import_keras
 
     keras = import_keras()
     a, b = keras.Input((5,), name="a"), keras.Input((5,), name="b")

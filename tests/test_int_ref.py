@@ -6,9 +6,9 @@ import pytest
 
 from tests.models import BUILDERS, random_input
 from tinycompress.errors import DataError
-from tinycompress.graph import Graph, Node
-from tinycompress.load import from_keras
-from tinycompress.quantize import quantize
+from tinycompress.ir.graph import Graph, Node
+from tinycompress.frontend.keras import from_keras
+from tinycompress.compress.quantize import quantize
 from tinycompress.reference.float_ref import run_float
 from tinycompress.reference.int_ref import evaluate, predict, run_int
 

@@ -21,8 +21,8 @@ from tests.cbuild import RUNTIME, build_shared
 from tests.test_weight_kernels_host import FcDims, call, make_params, quant_struct, weights_struct
 from tinycompress import layouts
 from tinycompress.reference import weight_ops as wo
-from tinycompress.render import variant_masks
-from tinycompress.render_ops import Step, variant_bit
+from tinycompress.codegen.render import variant_masks
+from tinycompress.codegen.ops import Step, variant_bit
 
 pytestmark = pytest.mark.host
 FC_SOURCES = [RUNTIME / "src" / f"tc_fc_{lay}_s8.c" for lay in layouts.LAYOUT_NAMES]

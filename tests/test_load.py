@@ -8,7 +8,7 @@ import pytest
 
 from tests import models
 from tinycompress.errors import ModelLoadError, UnsupportedLayerError
-from tinycompress.load import from_keras, import_keras, load
+from tinycompress.frontend.keras import from_keras, import_keras, load
 from tinycompress.reference.float_ref import run_float
 
 

@@ -25,10 +25,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tinycompress.compress import CompressOptions
+from tinycompress.compress.core import CompressOptions
 from tinycompress.layouts import LAYOUT_NAMES
 from tinycompress.pipeline import build
-from tinycompress.sim import default_timeout, instructions_budget, load_state, simulate
+from tinycompress.target.sim import default_timeout, instructions_budget, load_state, simulate
 
 pytestmark = [pytest.mark.target, pytest.mark.slow]
 SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "models" / "mlperf_tiny"

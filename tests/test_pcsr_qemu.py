@@ -10,10 +10,10 @@ import json
 
 import pytest
 
-from tinycompress.compress import CompressOptions
+from tinycompress.compress.core import CompressOptions
 from tinycompress.data import DIGITS_MODEL
 from tinycompress.pipeline import build
-from tinycompress.sim import simulate
+from tinycompress.target.sim import simulate
 
 pytestmark = [pytest.mark.target, pytest.mark.slow]
 

@@ -1,4 +1,4 @@
-from tinycompress.plan import TensorLife, plan_arena
+from tinycompress.codegen.arena import TensorLife, plan_arena
 
 
 def _overlap(a, b, plan, lives):

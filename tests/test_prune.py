@@ -6,11 +6,11 @@ import pytest
 
 from tinycompress.data import DIGITS_MODEL
 from tinycompress.errors import SpecError
-from tinycompress.graph import WEIGHT_OPS
-from tinycompress.load import from_keras
-from tinycompress.prune import magnitude_masks, prune, prune_keras, sparsity_report
-from tinycompress.quantize import quantize
-from tinycompress.quantize_params import weight_matrix
+from tinycompress.ir.graph import WEIGHT_OPS
+from tinycompress.frontend.keras import from_keras
+from tinycompress.compress.prune import magnitude_masks, prune, prune_keras, sparsity_report
+from tinycompress.compress.quantize import quantize
+from tinycompress.compress.qparams import weight_matrix
 from tinycompress.reference.float_ref import run_float
 from tinycompress.reference.int_ref import evaluate
 

@@ -32,9 +32,9 @@ import numpy as np
 import pytest
 
 from tests import models
-from tinycompress.compress import CompressOptions
+from tinycompress.compress.core import CompressOptions
 from tinycompress.data import DIGITS_MODEL
-from tinycompress.graph import ACTIVATIONS, OPS, WEIGHT_OPS
+from tinycompress.ir.graph import ACTIVATIONS, OPS, WEIGHT_OPS
 from tinycompress.layouts import LAYOUT_NAMES
 
 # The rotation's layouts. pcsr (added later) is left out so the edge cases below keep
@@ -42,7 +42,7 @@ from tinycompress.layouts import LAYOUT_NAMES
 # (conv2d, dense) and on the host for every op (tests/test_weight_kernels_host.py).
 ROTATION = tuple(n for n in LAYOUT_NAMES if n != "pcsr")
 from tinycompress.pipeline import build
-from tinycompress.sim import simulate
+from tinycompress.target.sim import simulate
 
 pytestmark = [pytest.mark.target, pytest.mark.slow]
 BOARD = "mps2_an386"
@@ -123,7 +123,7 @@ def rotate(graph, counters: dict[str, int]) -> dict[str, dict]:
 @pytest.fixture(scope="module")
 def op_builds(tmp_path_factory, offline_core):
     """name -> (BuildResult, Graph) of every CASES model, built once per module."""
-    from tinycompress.load import from_keras
+    from tinycompress.frontend.keras import from_keras
 
     root = tmp_path_factory.mktemp("qemu_ops")
     counters: dict[str, int] = defaultdict(int)
@@ -165,7 +165,7 @@ def test_spec_layouts_and_bits_were_applied(op_builds):
 def test_sparse_edge_cases_were_built(op_builds):
     """Empty rows in CSR and CSER; omega[0] != 0 in CER and CSER on dense, conv2d and depthwise."""
     from tinycompress.layouts.cer import omega_order
-    from tinycompress.sim import load_state
+    from tinycompress.target.sim import load_state
 
     empty_rows, nonzero_omega0 = set(), set()
     for result, _ in op_builds.values():
@@ -202,7 +202,7 @@ def test_every_executed_op_runs(op_builds):
 @pytest.mark.parametrize("shift", [0, 2])
 def test_digits_every_layout_in_qemu(tmp_path, offline_core, shift):
     """Digits LeNet (conv1, conv2, fc1, fc2, logits): layouts rotated per op, shifted by `shift`."""
-    from tinycompress.load import load
+    from tinycompress.frontend.keras import load
 
     counters = defaultdict(int, {"conv2d": shift, "dense": shift})
     spec = write_spec(tmp_path / "digits.toml", {"bits": 6, "sparsity": 0.7},

@@ -5,8 +5,8 @@ import numpy as np
 import pytest
 
 from tinycompress.errors import DataError, SpecError
-from tinycompress.quantize import quantize
-from tinycompress.quantize_params import choose_qparams, quantize_weights, weight_matrix
+from tinycompress.compress.quantize import quantize
+from tinycompress.compress.qparams import choose_qparams, quantize_weights, weight_matrix
 from tinycompress.reference.float_ref import run_float
 from tinycompress.reference.int_ref import evaluate
 

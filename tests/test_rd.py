@@ -4,8 +4,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from tinycompress.quantize_params import quantize_weights
-from tinycompress.rd import entropy_bits, fisher_diagonal, fisher_for_graph, level_bits, rd_quantize
+from tinycompress.compress.qparams import quantize_weights
+from tinycompress.compress.rd import entropy_bits, fisher_diagonal, fisher_for_graph, level_bits, rd_quantize
 
 
 def random_case(seed=0, rows=12, cols=40):
@@ -105,7 +105,7 @@ def test_fisher_diagonal_matches_closed_form():
 def test_fisher_for_graph_undoes_batchnorm_folding():
     import keras
 
-    from tinycompress.load import from_keras
+    from tinycompress.frontend.keras import from_keras
 
     keras.utils.set_random_seed(1)
     model = keras.Sequential([keras.Input((6, 6, 1)), keras.layers.Conv2D(3, 3, name="conv"),
@@ -129,11 +129,11 @@ def test_sweep_lambda_on_digits_keeps_accuracy_and_saves_bytes():
     import keras
 
     from tinycompress.data import DIGITS_MODEL, load_digits_split
-    from tinycompress.load import from_keras
-    from tinycompress.quantize import quantize
-    from tinycompress.rd import graph_fisher_matrices, sweep_lambda
+    from tinycompress.frontend.keras import from_keras
+    from tinycompress.compress.quantize import quantize
+    from tinycompress.compress.rd import graph_fisher_matrices, sweep_lambda
     from tinycompress.reference import int_ref
-    from tinycompress.search import weight_bytes
+    from tinycompress.compress.search import weight_bytes
 
     split = load_digits_split()
     model = keras.models.load_model(DIGITS_MODEL)

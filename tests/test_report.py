@@ -8,7 +8,7 @@ from html.parser import HTMLParser
 import pytest
 
 from tinycompress.errors import DataError
-from tinycompress.report import write_report
+from tinycompress.report.page import write_report
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 

@@ -5,10 +5,10 @@ import numpy as np
 import pytest
 
 from tinycompress.data import DIGITS_MODEL, load_digits_split
-from tinycompress.prune import prune
-from tinycompress.quantize import quantize
+from tinycompress.compress.prune import prune
+from tinycompress.compress.quantize import quantize
 from tinycompress.reference import int_ref
-from tinycompress.search import col_map_for, search_bits, weight_bytes
+from tinycompress.compress.search import col_map_for, search_bits, weight_bytes
 
 BITS = (8, 4, 3, 2)
 SPARSITY = (0.0, 0.5, 0.8)
@@ -16,7 +16,7 @@ SPARSITY = (0.0, 0.5, 0.8)
 
 @pytest.fixture(scope="session")
 def digits():
-    from tinycompress.load import load
+    from tinycompress.frontend.keras import load
 
     split = load_digits_split()
     # 150 validation samples keep each integer evaluation well under a second

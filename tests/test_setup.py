@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from tinycompress.errors import ToolError
-from tinycompress.pio import ensure_offline_core, pio_environ, run_pio, toolchain_dir
+from tinycompress.target.pio import ensure_offline_core, pio_environ, run_pio, toolchain_dir
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -53,7 +53,7 @@ def test_missing_platformio_is_a_tool_error(tmp_path, monkeypatch):
 def test_second_make_setup_installs_nothing():
     subprocess.run(["make", "setup"], cwd=REPO, capture_output=True, text=True, check=True)
     again = subprocess.run(["make", "setup"], cwd=REPO, capture_output=True, text=True, check=True)
-    assert "pip install" not in again.stdout and "tinycompress.pio setup" not in again.stdout
+    assert "pip install" not in again.stdout and "tinycompress.target.pio setup" not in again.stdout
     assert "apt-get" not in again.stdout + again.stderr
 
 

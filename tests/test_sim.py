@@ -16,7 +16,7 @@ from tests.firmware_builds import digits_builds  # noqa: F401  (session fixture)
 from tinycompress import cli
 from tinycompress.data import digits_test, save_npz
 from tinycompress.errors import SimulationError
-from tinycompress.sim import STATE_FILE, simulate
+from tinycompress.target.sim import STATE_FILE, simulate
 
 pytestmark = pytest.mark.target
 runner = CliRunner()

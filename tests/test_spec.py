@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 
 from tinycompress.errors import SpecError
-from tinycompress.graph import Graph, Node
-from tinycompress.spec import Defaults, LayerSpec, Spec, find_spec, load_spec, merge, parse_spec
+from tinycompress.ir.graph import Graph, Node
+from tinycompress.compress.spec import Defaults, LayerSpec, Spec, find_spec, load_spec, merge, parse_spec
 
 DOC = Path(__file__).resolve().parents[1] / "docs" / "spec.md"
 

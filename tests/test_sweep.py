@@ -10,10 +10,10 @@ import pytest
 from typer.testing import CliRunner
 
 from tinycompress.cli import app
-from tinycompress.compress import CompressOptions, compress
+from tinycompress.compress.core import CompressOptions, compress
 from tinycompress.data import load_npz, save_npz
 from tinycompress.errors import SpecError
-from tinycompress.sweep import (POINTS_FILE, STAGE, SWEEP_FILE, SweepOptions, fingerprint,
+from tinycompress.compress.sweep import (POINTS_FILE, STAGE, SWEEP_FILE, SweepOptions, fingerprint,
                                 grid, pareto_flags, parse_values, read_points, sweep)
 from tests.test_cli import assert_user_error
 
@@ -107,7 +107,7 @@ def test_sweep_writes_points_log_and_sweep_json(first_run):
     assert doc["float_accuracy"] == pytest.approx(0.9667, abs=1e-4)  # examples/digits/README.md
     assert [p["name"] for p in doc["points"]] == NAMES
     for p in doc["points"]:
-        # what tinycompress.report reads, plus the per-layer layouts
+        # what tinycompress.report.page reads, plus the per-layer layouts
         assert {"weight_bytes", "accuracy", "pareto", "sparsity", "bits", "quantizer",
                 "name", "float_accuracy", "layers"} <= set(p)
         assert p["weight_bytes"] == sum(layer["weight_bytes"] for layer in p["layers"])

@@ -296,7 +296,7 @@ def test_per_tensor_quant_uses_entry_zero_for_every_row(lib, name):
 
 @pytest.mark.parametrize("name", LAYOUTS)
 def test_int16_bias_gives_the_same_bytes(lib, name):
-    # The renderer stores bias_f as int16 when it fits (tinycompress.weights.narrow_bias);
+    # The renderer stores bias_f as int16 when it fits (tinycompress.compress.weights.narrow_bias);
     # the kernels then read bias16 and must produce exactly what the int32 bias gives.
     rng = np.random.default_rng(12)
     levels = np.where(rng.random((7, 50)) < 0.4, rng.integers(-7, 8, (7, 50)), 0)

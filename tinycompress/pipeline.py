@@ -23,14 +23,14 @@ from typing import Callable
 
 import numpy as np
 
-from tinycompress.boards import Board, load_board
-from tinycompress.compress import CompressOptions, compress
+from tinycompress.target.boards import Board, load_board
+from tinycompress.compress.core import CompressOptions, compress
 from tinycompress.data import DIGITS_MODEL, Dataset, digits_test, load_digits_split, load_npz
 from tinycompress.errors import BoardError, ToolError
-from tinycompress.pio import ensure_offline_core, run_pio
-from tinycompress.project import STACK_SIZE, check_output_dir, staged, write_project
-from tinycompress.render import Rendered, render
-from tinycompress.sim import SIM_ELF, STATE_FILE
+from tinycompress.target.pio import ensure_offline_core, run_pio
+from tinycompress.target.project import STACK_SIZE, check_output_dir, staged, write_project
+from tinycompress.codegen.render import Rendered, render
+from tinycompress.target.sim import SIM_ELF, STATE_FILE
 
 Progress = Callable[[str, int, int], None]
 REPORT_FILE = "build-report.json"
@@ -185,7 +185,7 @@ def build(model_path: str | Path, board: str = "nucleo", out_dir: str | Path = "
     tick("compress", 0, len(STAGES))
     compressed = compress(model_path, options or CompressOptions(), train, test, progress)
     tick("render", 1, len(STAGES))
-    rendered = render(compressed.qgraph, compressed.layouts, the_board, _sample(compressed, test))
+    rendered = render(compressed.qgraph, compressed.layouts, the_board.name, _sample(compressed, test))
     check_fit(the_board, sum(s.weight_bytes for s in rendered.steps), rendered.arena_bytes)
     with staged(out_dir, force) as tmp:
         write_project(tmp, the_board, rendered)
@@ -208,7 +208,7 @@ def flash(build_dir: str | Path) -> str:
 
     BoardError for QEMU-only boards; ToolError (one line) when no probe is attached.
     """
-    from tinycompress.sim import load_state
+    from tinycompress.target.sim import load_state
 
     build_dir = Path(build_dir)
     board = load_board(load_state(build_dir)["board"])

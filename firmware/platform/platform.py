@@ -2,7 +2,7 @@
 
 The toolchain package comes from `platform_packages =
 toolchain-gccarmnoneeabi@symlink://...` (Debian's arm-none-eabi-gcc wrapped by
-`tinycompress.pio.ensure_offline_core`), so nothing is fetched from the registry.
+`tinycompress.target.pio.ensure_offline_core`), so nothing is fetched from the registry.
 """
 from platformio.public import PlatformBase
 

@@ -9,7 +9,7 @@ The only module that imports typer. How to add a command:
     @app.command("report")
     def report_cmd(build_dir: BuildDirArg, output: OutputOpt = None, json_out: JsonOpt = False):
         \"\"\"One line of help: what the command does.\"\"\"
-        from tinycompress.report import write_report   # lazy: keeps --help fast
+        from tinycompress.report.page import write_report   # lazy: keeps --help fast
         result = write_report(build_dir, output)
         print_json(result.to_dict()) if json_out else console().print(...)
 

@@ -55,7 +55,7 @@ def build_cmd(
 @app.command("sim")
 def sim_cmd(build_dir: BuildDirArg, data: DataOpt = None, n: SimCountOpt = None, json_out: JsonOpt = False) -> None:
     """Run a build in QEMU, compare every output bit-exact with the integer reference."""
-    from tinycompress.sim import simulate
+    from tinycompress.target.sim import simulate
 
     report = simulate(build_dir, data=data, n=n)
     if json_out:
@@ -83,7 +83,7 @@ def sim_cmd(build_dir: BuildDirArg, data: DataOpt = None, n: SimCountOpt = None,
 @app.command("boards")
 def boards_cmd(json_out: JsonOpt = False) -> None:
     """List the boards and QEMU machines tinycompress can build for."""
-    from tinycompress.boards import list_boards
+    from tinycompress.target.boards import list_boards
 
     boards = list_boards()
     rows = [{"name": b.name, "aliases": list(b.aliases), "cpu": b.cpu, "fpu": b.fpu,
@@ -112,6 +112,6 @@ def flash_cmd(build_dir: BuildDirArg) -> None:
 @app.command("setup")
 def setup_cmd() -> None:
     """Prepare the offline PlatformIO core (SCons from PyPI, Debian's arm-none-eabi-gcc)."""
-    from tinycompress.pio import ensure_offline_core
+    from tinycompress.target.pio import ensure_offline_core
 
     console().print(f"offline PlatformIO core ready: {ensure_offline_core()}")

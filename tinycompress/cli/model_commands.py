@@ -18,7 +18,7 @@ from tinycompress.cli.options import (
 @app.command("inspect")
 def inspect_cmd(model: ModelArg, json_out: JsonOpt = False) -> None:
     """Show each layer of MODEL: op, input/output shape, parameters, MACs."""
-    from tinycompress.inspect import inspect_model
+    from tinycompress.frontend.summary import inspect_model
 
     summary = inspect_model(model)
     if json_out:
@@ -28,7 +28,7 @@ def inspect_cmd(model: ModelArg, json_out: JsonOpt = False) -> None:
 
 
 def _summary_table(summary) -> Table:
-    from tinycompress.inspect import format_shape
+    from tinycompress.frontend.summary import format_shape
 
     table = Table(title=summary.name, show_footer=True, footer_style="bold")
     table.add_column("layer", footer="total")
@@ -65,7 +65,7 @@ def compress_cmd(
     json_out: JsonOpt = False,
 ) -> None:
     """Prune, quantize and lay out MODEL; print per-layer sizes (and accuracy with labels)."""
-    from tinycompress.compress import compress, write_report
+    from tinycompress.compress.core import compress, write_report
 
     options = compress_options(bits, sparsity, layout, optimize, quantizer, lam, per_tensor,
                                spec, epochs, max_drop, save_model, scope)
@@ -147,7 +147,7 @@ def sweep_cmd(
     json_out: JsonOpt = False,
 ) -> None:
     """Compress MODEL over sparsity x bits x quantizer; print the weight-bytes/accuracy front."""
-    from tinycompress.sweep import SweepOptions, parse_values, sweep
+    from tinycompress.compress.sweep import SweepOptions, parse_values, sweep
 
     grid = {key: parse_values(text, key, flag) for key, text, flag in (
         ("sparsity", sparsities, "--sparsities"), ("bits", bits_list, "--bits-list"),
@@ -197,7 +197,7 @@ def _layout_counts(layers: list[dict]) -> str:
 @app.command("report")
 def report_cmd(build_dir: BuildDirArg) -> None:
     """Write DIR/report.html: sizes, layouts, flash/RAM, instructions, energy, sweep front."""
-    from tinycompress.report import write_report
+    from tinycompress.report.page import write_report
 
     path = write_report(build_dir)
     console(stderr=True).print(f"wrote {path}")

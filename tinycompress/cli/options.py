@@ -68,7 +68,7 @@ PerTensorOpt = Annotated[bool, typer.Option(
 def compress_options(bits, sparsity, layout, optimize, quantizer, lam, per_tensor, spec,
                      epochs, max_drop=None, save_model=None, scope="global"):
     """CompressOptions from the shared command-line flags (None = not given)."""
-    from tinycompress.compress import CompressOptions
+    from tinycompress.compress.core import CompressOptions
 
     cli = {"bits": bits, "sparsity": sparsity, "layout": layout, "optimize": optimize,
            "quantizer": quantizer, "lambda": lam, "per_channel": False if per_tensor else None}

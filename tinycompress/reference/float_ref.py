@@ -11,7 +11,7 @@ import math
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
-from tinycompress.graph import Graph, Node
+from tinycompress.ir.graph import Graph, Node
 
 
 def same_padding(size: int, kernel: int, stride: int) -> tuple[int, int]:

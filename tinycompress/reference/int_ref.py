@@ -12,7 +12,7 @@ from typing import Callable
 import numpy as np
 
 from tinycompress.errors import DataError
-from tinycompress.quantize_graph import QGraph, QNode
+from tinycompress.ir.qgraph import QGraph, QNode
 from tinycompress.reference import int_ops, weight_ops
 
 Kernel = Callable[[QNode, list[np.ndarray]], np.ndarray]  # one sample, no batch axis

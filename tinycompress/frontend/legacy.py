@@ -29,7 +29,7 @@ _KWARGS_KEY = re.compile(r"""kwargs\.pop\(\s*["'](\w+)["']|["'](\w+)["']\s+in\s+
 
 def load_keras_model(path: Path):
     """A Keras model from `.keras`, `.h5` or a SavedModel directory; ModelLoadError otherwise."""
-    from tinycompress.load import import_keras
+    from tinycompress.frontend.keras import import_keras
 
     keras = import_keras()
     if path.is_dir():

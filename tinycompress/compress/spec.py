@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from tinycompress.errors import SpecError
-from tinycompress.graph import WEIGHT_OPS, Graph
+from tinycompress.ir.graph import WEIGHT_OPS, Graph
 
 SPEC_FILENAME = "tinycompress.toml"
 LAYOUTS = ("auto", "dense", "csr", "cer", "cser", "pcsr")

@@ -5,7 +5,7 @@ Inputs, all in DIR (at least one of the first two):
   [{name, op, bits, sparsity, layout, weight_bytes, energy_pj?}], weight_bytes,
   flash_bytes, ram_bytes, board_flash, board_ram, accuracy {float, quantized}?.
   `layers[].energy_pj` (optional) is the layer's estimated energy per
-  inference in pJ (`tinycompress.energy`); without it the page says
+  inference in pJ (`tinycompress.layouts.energy`); without it the page says
   "no energy data".
 - `compress-report.json` (`tinycompress compress`): layers, weight_bytes,
   float_weight_bytes, accuracy {float, quantized}; used for the layers when

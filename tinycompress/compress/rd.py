@@ -31,8 +31,8 @@ from typing import Callable
 
 import numpy as np
 
-from tinycompress.graph import WEIGHT_OPS, Graph, Node
-from tinycompress.quantize_params import quantize_weights, weight_matrix
+from tinycompress.ir.graph import WEIGHT_OPS, Graph, Node
+from tinycompress.compress.qparams import quantize_weights, weight_matrix
 
 RD_ITERATIONS = 6
 SMOOTHING = 0.5  # pseudo-count per level in the rate model
@@ -285,7 +285,7 @@ def sweep_lambda(qgraph, graph: Graph, fisher_mats, x_val, y_val, min_accuracy: 
     lam = 0 (uniform rounding) when no lambda keeps the accuracy.
     """
     from tinycompress.reference import int_ref
-    from tinycompress.search import weight_bytes
+    from tinycompress.compress.search import weight_bytes
 
     unit = lambda_scale(qgraph, fisher_mats)
     best = (0.0, qgraph, weight_bytes(qgraph))

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import copy
 
-from tinycompress.graph import WEIGHT_OPS, Graph, Node
+from tinycompress.ir.graph import WEIGHT_OPS, Graph, Node
 
 CLAMP_ACTIVATIONS = ("linear", "relu", "relu6")
 # ops whose integer kernel ends in a clamp [act_min, act_max]

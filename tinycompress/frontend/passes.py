@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from tinycompress.graph import WEIGHT_OPS, Graph, Node
+from tinycompress.ir.graph import WEIGHT_OPS, Graph, Node
 
 # Ops that may carry a fused activation: the integer kernels of these
 # requantize their accumulator, so clamping there is free.

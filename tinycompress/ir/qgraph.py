@@ -3,7 +3,7 @@
 A `QGraph` is a list of `QNode`s in topological order. Every tensor is int8
 with its own affine quantization `real = scale * (q - zero_point)`; a node's
 output quantization is `QNode.scale` / `QNode.zero_point`. The ops are those
-of the float `Graph` after lowering (tinycompress.quantize):
+of the float `Graph` after lowering (tinycompress.compress.quantize):
 
 | op                 | data                                                        |
 |--------------------|-------------------------------------------------------------|
@@ -29,7 +29,7 @@ from typing import Any
 
 import numpy as np
 
-from tinycompress.graph import WEIGHT_OPS, Shape
+from tinycompress.ir.graph import WEIGHT_OPS, Shape
 
 QOPS = (
     "input", "dense", "conv2d", "depthwise_conv2d", "zero_pad2d", "lut", "softmax",

@@ -24,10 +24,10 @@ from pathlib import Path
 from typing import Iterator
 
 from tinycompress import paths
-from tinycompress.boards import Board
+from tinycompress.target.boards import Board
 from tinycompress.errors import OutputExistsError
-from tinycompress.pio import platformio_ini, write_platform_files
-from tinycompress.render import Rendered
+from tinycompress.target.pio import platformio_ini, write_platform_files
+from tinycompress.codegen.render import Rendered
 
 RUNTIME_SUBDIR = Path("src") / "tc_runtime"
 # Stack reserve of the linker script. The deepest chain is main -> tc_model_run

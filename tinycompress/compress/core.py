@@ -20,10 +20,10 @@ import numpy as np
 from tinycompress import layouts as layouts_mod
 from tinycompress.data import Dataset
 from tinycompress.errors import DataError, SpecError
-from tinycompress.graph import WEIGHT_OPS, Graph
+from tinycompress.ir.graph import WEIGHT_OPS, Graph
 from tinycompress.layouts import Layout
-from tinycompress.quantize_graph import QGraph, QNode
-from tinycompress.weights import col_map, layer_weight_bytes
+from tinycompress.ir.qgraph import QGraph, QNode
+from tinycompress.compress.weights import col_map, layer_weight_bytes
 
 Progress = Callable[[str, int, int], None]  # (stage description, done, total)
 CALIBRATION_SAMPLES = 256
@@ -53,7 +53,7 @@ class LayerResult:
     layout: str
     weight_bytes: int
     ops: dict = field(default_factory=dict)  # per inference: loads, adds, multiplies, writes
-    energy_pj: float = 0.0                   # estimate from `ops` (tinycompress.energy)
+    energy_pj: float = 0.0                   # estimate from `ops` (tinycompress.layouts.energy)
 
     def as_dict(self) -> dict:
         return {"name": self.name, "op": self.op, "bits": self.bits,
@@ -121,7 +121,7 @@ def positions(node: QNode) -> int:
 
 def layer_results(qgraph: QGraph, chosen: dict[str, Layout]) -> list[LayerResult]:
     """Per weight layer: bits, sparsity, layout, exact bytes, op counts and energy estimate."""
-    from tinycompress.energy import estimate_layout
+    from tinycompress.layouts.energy import estimate_layout
 
     rows = []
     for n in qgraph.weight_nodes:
@@ -151,8 +151,8 @@ def compress(model_path: str | Path, options: CompressOptions, data: Dataset | N
     > 0, fine-tunes the pruned model; accuracy is measured on `eval_data`
     (default: `data`) when it has labels.
     """
-    from tinycompress.load import load_with_model
-    from tinycompress.spec import resolve_options
+    from tinycompress.frontend.keras import load_with_model
+    from tinycompress.compress.spec import resolve_options
 
     graph, model = load_with_model(model_path)
     for what, ds in (("--data", data), ("--eval-data", eval_data)):
@@ -185,7 +185,7 @@ def _labelled(*candidates: Dataset | None) -> Dataset | None:
 
 def _prune(model, graph: Graph, specs, options: CompressOptions, data, progress):
     """(pruned graph, fine-tuned Keras model or None when pruned one-shot or not at all)."""
-    from tinycompress.prune import prune
+    from tinycompress.compress.prune import prune
 
     targets = {name: s.sparsity for name, s in specs.items() if s.sparsity > 0}
     if not targets:
@@ -203,8 +203,8 @@ def _prune(model, graph: Graph, specs, options: CompressOptions, data, progress)
 
 def _finetune(model, sparsity, options: CompressOptions, data: Dataset, progress):
     """Prune a clone of the Keras `model` and fine-tune it (the model itself is untouched)."""
-    from tinycompress.load import from_keras
-    from tinycompress.prune import prune_keras
+    from tinycompress.frontend.keras import from_keras
+    from tinycompress.compress.prune import prune_keras
 
     tick = None if progress is None else (lambda done, total: progress("fine-tuning", done, total))
     tuned = prune_keras(model, sparsity, data.x, data.y, epochs=options.epochs, progress=tick,
@@ -234,7 +234,7 @@ def _fisher(model, loaded: Graph, graph: Graph, tuned, calib, data: Dataset | No
     one, else the model as loaded paired with the graph as loaded (before any
     one-shot pruning), so the BatchNorm fold factors are recovered exactly.
     """
-    from tinycompress.rd import graph_fisher_matrices
+    from tinycompress.compress.rd import graph_fisher_matrices
 
     y = None if data is None or data.y is None else data.y[:len(calib)]
     if tuned is not None:
@@ -244,9 +244,9 @@ def _fisher(model, loaded: Graph, graph: Graph, tuned, calib, data: Dataset | No
 
 def _search(graph: Graph, calib, labelled, specs, defaults, fisher, drop: float, progress):
     """Bits and sparsity per layer within `drop` points; returns the pruned graph too."""
-    from tinycompress.prune import prune
-    from tinycompress.rd import rd_weight_quantizer
-    from tinycompress.search import search_bits
+    from tinycompress.compress.prune import prune
+    from tinycompress.compress.rd import rd_weight_quantizer
+    from tinycompress.compress.search import search_bits
 
     if labelled is None:
         raise DataError("--max-accuracy-drop needs labelled data (--data or --eval-data with y)")
@@ -262,8 +262,8 @@ def _search(graph: Graph, calib, labelled, specs, defaults, fisher, drop: float,
 
 def _quantize(graph: Graph, calib, specs, defaults, fisher, labelled, options, progress):
     """(QGraph, lambda): uniform, rate-distortion at a given lambda, or an automatic sweep."""
-    from tinycompress.quantize import quantize
-    from tinycompress.rd import rd_weight_quantizer, sweep_lambda
+    from tinycompress.compress.quantize import quantize
+    from tinycompress.compress.rd import rd_weight_quantizer, sweep_lambda
     from tinycompress.reference.float_ref import run_float
 
     bits = {name: s.bits for name, s in specs.items()}

@@ -18,9 +18,9 @@ from typing import Callable
 import numpy as np
 
 from tinycompress.errors import UnsupportedLayerError
-from tinycompress.graph import Node
-from tinycompress.quantize_graph import QNode
-from tinycompress.quantize_params import QMAX, QMIN, choose_qparams, quantize_weights, weight_matrix
+from tinycompress.ir.graph import Node
+from tinycompress.ir.qgraph import QNode
+from tinycompress.compress.qparams import QMAX, QMIN, choose_qparams, quantize_weights, weight_matrix
 from tinycompress.reference import int_ops
 from tinycompress.reference.weight_ops import prepare_weight_op
 

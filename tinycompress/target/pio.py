@@ -10,7 +10,7 @@ Debian's /usr/bin/arm-none-eabi-* as bin/ symlinks, which projects use through
 `write_platform_files(project_dir, board)` copies the dev-platform and the
 startup library into a project and writes its board JSON, linker scripts and
 tc_board.h; `platformio_ini(board)` renders the matching platformio.ini.
-`run_pio(...)` builds it. Run `python -m tinycompress.pio setup` to make the core.
+`run_pio(...)` builds it. Run `python -m tinycompress.target.pio setup` to make the core.
 """
 from __future__ import annotations
 
@@ -25,8 +25,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from tinycompress import paths
-from tinycompress.boardfiles import board_header, linker_script, pio_board_json
-from tinycompress.boards import Board
+from tinycompress.target.boardfiles import board_header, linker_script, pio_board_json
+from tinycompress.target.boards import Board
 from tinycompress.errors import ToolError
 
 TOOLCHAIN_NAME = "toolchain-gccarmnoneeabi"
@@ -237,10 +237,10 @@ def run_pio(project_dir: Path, env: str | None = None, target: str | None = None
 
 
 def main(argv: list[str] | None = None) -> int:
-    """`python -m tinycompress.pio setup [CORE_DIR]`: make the offline PlatformIO core."""
+    """`python -m tinycompress.target.pio setup [CORE_DIR]`: make the offline PlatformIO core."""
     args = sys.argv[1:] if argv is None else argv
     if not args or args[0] != "setup":
-        print("usage: python -m tinycompress.pio setup [CORE_DIR]", file=sys.stderr)
+        print("usage: python -m tinycompress.target.pio setup [CORE_DIR]", file=sys.stderr)
         return 2
     try:
         core = ensure_offline_core(Path(args[1]) if len(args) > 1 else None)

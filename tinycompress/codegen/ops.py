@@ -16,12 +16,12 @@ from typing import Callable
 
 import numpy as np
 
-from tinycompress import cgen
+from tinycompress.codegen import cgen
 from tinycompress.errors import UnsupportedLayerError
 from tinycompress.layouts import Layout
-from tinycompress.quantize_graph import QNode
+from tinycompress.ir.qgraph import QNode
 from tinycompress.reference import int_ops
-from tinycompress.weights import layer_arrays, ordered
+from tinycompress.compress.weights import layer_arrays, ordered
 
 INDEX_ENUM = {1: "TC_INDEX_U8", 2: "TC_INDEX_U16", 4: "TC_INDEX_U32"}
 # tc_*_weights fields per layout, in struct order; "<array>_type" is that array's index enum.

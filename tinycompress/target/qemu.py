@@ -14,7 +14,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from tinycompress.boards import list_boards
+from tinycompress.target.boards import list_boards
 from tinycompress.errors import SimulationError, ToolError
 
 QEMU = "qemu-system-arm"

@@ -24,7 +24,7 @@ Files written to the output directory DIR:
   lines with another fingerprint (the model or data changed) are ignored, not
   mixed in. A line cut short by a kill is dropped on the next run.
 - `sweep.json` (written at the end, atomically: temp file + rename), a superset
-  of what `tinycompress.report` reads:
+  of what `tinycompress.report.page` reads:
       {"schema": 1, "model": str, "model_path": str, "fingerprint": str,
        "float_accuracy": float,     # the unpruned float model, 0..1
        "float_weight_bytes": int,
@@ -121,7 +121,7 @@ def parse_values(text: str, key: str, flag: str) -> tuple:
 
 def grid(options: SweepOptions) -> list[Point]:
     """The sorted, de-duplicated grid; SpecError for an empty axis or an invalid value."""
-    from tinycompress.spec import merge  # the one set of option validators
+    from tinycompress.compress.spec import merge  # the one set of option validators
 
     axes = {"sparsity": options.sparsities, "bits": options.bits,
             "quantizer": options.quantizers}
@@ -170,7 +170,7 @@ def _hash_dataset(h, data: Dataset | None) -> None:
 def fingerprint(model_path: str | Path, data: Dataset, eval_data: Dataset | None,
                 epochs: int, cwd: str | Path = ".") -> str:
     """Hash of everything besides the grid point that changes a result."""
-    from tinycompress.spec import SPEC_FILENAME
+    from tinycompress.compress.spec import SPEC_FILENAME
 
     model_path = Path(model_path)
     if not model_path.exists():
@@ -241,8 +241,8 @@ def _init_worker(model_path: str, data: Dataset, eval_data: Dataset, epochs: int
 
         tf.config.threading.set_intra_op_parallelism_threads(1)
         tf.config.threading.set_inter_op_parallelism_threads(1)
-        from tinycompress.compress import check_data
-        from tinycompress.load import load
+        from tinycompress.compress.core import check_data
+        from tinycompress.frontend.keras import load
         from tinycompress.reference.float_ref import run_float
 
         graph = load(model_path)
@@ -256,7 +256,7 @@ def _init_worker(model_path: str, data: Dataset, eval_data: Dataset, epochs: int
 
 def _run_point(point: Point) -> dict:
     """Compress one grid point in a worker; returns its sweep-points.jsonl record."""
-    from tinycompress.compress import CompressOptions, compress
+    from tinycompress.compress.core import CompressOptions, compress
 
     if "error" in _WORKER:
         raise _WORKER["error"]

@@ -21,9 +21,9 @@ import os
 from pathlib import Path
 
 from tinycompress.errors import ModelLoadError, UnsupportedLayerError
-from tinycompress.graph import OPS, Graph, Node
-from tinycompress.load_layers import LayerContext, translate
-from tinycompress.load_passes import simplify
+from tinycompress.ir.graph import OPS, Graph, Node
+from tinycompress.frontend.keras_layers import LayerContext, translate
+from tinycompress.frontend.passes import simplify
 
 
 def import_keras():
@@ -48,7 +48,7 @@ def load(path: str | Path) -> Graph:
 def load_with_model(path: str | Path):
     """(Graph, the Keras model it was translated from): for callers that also
     train or differentiate the model, so the file is read once."""
-    from tinycompress.load_legacy import load_keras_model
+    from tinycompress.frontend.legacy import load_keras_model
 
     path = Path(path)
     if not path.exists():

@@ -7,7 +7,7 @@ Two entry points:
   it on labelled data with the masks re-applied after every training step, so
   the pruned weights are exactly zero at the end (plain Keras 3, no
   tensorflow-model-optimization, which only works with tf-keras). Load the
-  result with `tinycompress.load.from_keras`.
+  result with `tinycompress.frontend.keras.from_keras`.
 
 Pruning removes the `k = round(sparsity * n)` weights of smallest magnitude
 (ties broken by position, so the achieved sparsity is exact and deterministic).
@@ -25,7 +25,7 @@ from typing import Callable
 import numpy as np
 
 from tinycompress.errors import DataError, SpecError
-from tinycompress.graph import WEIGHT_OPS, Graph
+from tinycompress.ir.graph import WEIGHT_OPS, Graph
 
 Sparsity = float | dict[str, float]
 Progress = Callable[[int, int], None]

@@ -15,11 +15,11 @@ from __future__ import annotations
 import numpy as np
 
 from tinycompress.errors import DataError, UnsupportedLayerError
-from tinycompress.graph import WEIGHT_OPS, Graph
-from tinycompress.quantize_graph import QGraph, QNode
-from tinycompress.quantize_lower import lower_graph
-from tinycompress.quantize_ops import Context, quantize_node
-from tinycompress.quantize_params import resolve_bits
+from tinycompress.ir.graph import WEIGHT_OPS, Graph
+from tinycompress.ir.qgraph import QGraph, QNode
+from tinycompress.compress.lower import lower_graph
+from tinycompress.compress.qops import Context, quantize_node
+from tinycompress.compress.qparams import resolve_bits
 
 __all__ = ["quantize", "calibrate", "QGraph", "QNode"]
 

@@ -20,7 +20,7 @@ from __future__ import annotations
 import numpy as np
 
 from tinycompress.layouts import Layout
-from tinycompress.quantize_graph import QNode
+from tinycompress.ir.qgraph import QNode
 
 
 BIAS_DTYPE, M_DTYPE, SHIFT_DTYPE = np.dtype(np.int32), np.dtype(np.int32), np.dtype(np.int8)

@@ -2,7 +2,7 @@
 
 Weight bytes (`weight_bytes`) count every array the firmware carries for a
 weight layer: the chosen layout's exact `nbytes` (levels, indices, pointers)
-plus the layer constants of `tinycompress.weights` (bias_f per row, int16 when
+plus the layer constants of `tinycompress.compress.weights` (bias_f per row, int16 when
 it fits; int32 m and int8 shift per row, or one of each when the layer is
 quantized per tensor). While searching, `layer_bytes` ranks moves with
 `weights.constants_nbytes`, which counts the bias as int32 (an upper bound:
@@ -32,9 +32,9 @@ from typing import Callable
 
 import numpy as np
 
-from tinycompress.graph import WEIGHT_OPS, Graph
-from tinycompress.weights import col_map, col_map_for  # noqa: F401  (col_map_for re-exported)
-from tinycompress.weights import constants_nbytes
+from tinycompress.ir.graph import WEIGHT_OPS, Graph
+from tinycompress.compress.weights import col_map, col_map_for  # noqa: F401  (col_map_for re-exported)
+from tinycompress.compress.weights import constants_nbytes
 
 BITS_LADDER = (8, 7, 6, 5, 4, 3, 2)
 SPARSITY_LADDER = (0.0, 0.5, 0.7, 0.8, 0.85, 0.9, 0.93, 0.95)
@@ -58,7 +58,7 @@ def layer_bytes(levels: np.ndarray, bits: int, per_channel: bool, col_map=None,
 def weight_bytes(qgraph, layout: dict[str, str] | None = None, optimize: str = "size") -> int:
     """Total weight bytes of a QGraph: sum of `layer_bytes` over its weight nodes."""
     from tinycompress import layouts
-    from tinycompress.weights import layer_weight_bytes
+    from tinycompress.compress.weights import layer_weight_bytes
 
     layout = layout or {}
     total = 0
@@ -131,7 +131,7 @@ class _Evaluator:
 
     def __init__(self, graph: Graph, calib_x, x_val, y_val, per_channel: bool,
                  quantizer=None, optimize: str = "size"):
-        from tinycompress.quantize_lower import lower_graph
+        from tinycompress.compress.lower import lower_graph
 
         self.graph, self.calib_x, self.x_val, self.y_val = graph, calib_x, x_val, y_val
         self.per_channel, self.quantizer, self.optimize = per_channel, quantizer, optimize
@@ -143,7 +143,7 @@ class _Evaluator:
         self._bytes: dict[tuple, tuple] = {}
 
     def _levels(self, name: str, bits: int, matrix: np.ndarray):
-        from tinycompress.quantize_params import quantize_weights
+        from tinycompress.compress.qparams import quantize_weights
 
         if self.quantizer is None:
             return quantize_weights(matrix, bits, self.per_channel)[0]
@@ -153,8 +153,8 @@ class _Evaluator:
         """(layout name, bytes) of one layer at (bits, sparsity)."""
         key = (name, bits, sparsity)
         if key not in self._bytes:
-            from tinycompress.prune import magnitude_masks
-            from tinycompress.quantize_params import weight_matrix
+            from tinycompress.compress.prune import magnitude_masks
+            from tinycompress.compress.qparams import weight_matrix
 
             node = self.graph.node(name)
             k = node.weights["kernel"]
@@ -181,13 +181,13 @@ class _Evaluator:
 
     def qgraph(self, cfg):
         """The quantized graph of a configuration (what compress() would make of it)."""
-        from tinycompress.prune import prune
-        from tinycompress.quantize import quantize
+        from tinycompress.compress.prune import prune
+        from tinycompress.compress.quantize import quantize
 
         pruned, _ = prune(self.graph, {n: cfg[n][1] for n in self.names}, scope="layer")
         qg = quantize(pruned, self.calib_x, {n: cfg[n][0] for n in self.names}, self.per_channel)
         if self.quantizer is not None:
-            from tinycompress.rd import apply_weight_quantizer
+            from tinycompress.compress.rd import apply_weight_quantizer
             qg = apply_weight_quantizer(qg, pruned, self.quantizer)
         return qg
 
@@ -199,7 +199,7 @@ class _Evaluator:
         the bytes the search reports come from here.
         """
         from tinycompress import layouts
-        from tinycompress.weights import layer_weight_bytes
+        from tinycompress.compress.weights import layer_weight_bytes
 
         exact = {}
         for qn in self.qgraph(cfg).weight_nodes:
@@ -226,7 +226,7 @@ def _float_accuracy(graph: Graph, keras_model, x_val, y_val) -> float:
 
 def _ladders(graph: Graph, names: list[str], bits_choices, sparsity_choices):
     """Per layer: bits ladder (descending) and sparsity ladder (from its current sparsity)."""
-    from tinycompress.prune import sparsity_report
+    from tinycompress.compress.prune import sparsity_report
 
     report = sparsity_report(graph)
     bits_l = tuple(sorted(set(bits_choices), reverse=True))

@@ -22,11 +22,11 @@ from typing import Callable
 
 import numpy as np
 
-from tinycompress.boards import load_board, sim_machine
+from tinycompress.target.boards import load_board, sim_machine
 from tinycompress.data import Dataset, digits_test, load_npz
 from tinycompress.errors import SimulationError
-from tinycompress.qemu import run_elf
-from tinycompress.quantize_graph import QGraph
+from tinycompress.target.qemu import run_elf
+from tinycompress.ir.qgraph import QGraph
 
 STATE_FILE = Path("tinycompress") / "build-state.pkl"
 SIM_ELF = "firmware_sim.elf"

@@ -14,7 +14,7 @@ from __future__ import annotations
 import numpy as np
 
 from tinycompress.errors import UnsupportedLayerError
-from tinycompress.graph import Node, Shape
+from tinycompress.ir.graph import Node, Shape
 
 # Activation names Keras uses in configs -> (Graph activation, alpha).
 _ACTIVATION_NAMES = {

@@ -1,0 +1,10 @@
+"""Frontend stage: a model file -> a framework-free float `Graph`.
+
+    graph = load("model.keras")                  # Keras 3 .keras / .h5, legacy tf.keras .h5
+    graph, keras_model = load_with_model(path)   # the Keras model too (fine-tuning, Fisher)
+
+Only this stage (and fine-tuning) imports TensorFlow/Keras, inside functions.
+"""
+from tinycompress.frontend.keras import from_keras, load, load_with_model
+
+__all__ = ["load", "load_with_model", "from_keras"]
