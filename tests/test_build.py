@@ -92,7 +92,7 @@ def test_bad_data_is_one_line_and_leaves_nothing(tmp_path):
 @pytest.fixture(scope="module")
 def big_model(tmp_path_factory):
     """A dense model with 640k 8-bit weights (~640 KB): more than nucleo's 512 KiB flash."""
-    from tinycompress.frontend.keras import import_keras
+    from tinycompress.frontend.keras_import import import_keras
 
     keras = import_keras()
     inp = keras.Input((800,))

@@ -1,7 +1,7 @@
 """The command line as the user sees it: `inspect`, `--version`, and the error contract.
 
-Error contract (STYLE.md 8, issue 2 item 7): a user mistake prints exactly one
-line `error: ...` on stderr, exits with code 2 and never shows a traceback.
+Error contract: a user mistake prints exactly one line `error: ...` on stderr,
+exits with code 2 and never shows a traceback.
 """
 from __future__ import annotations
 

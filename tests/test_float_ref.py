@@ -41,7 +41,8 @@ def test_builder_models_match_keras(name):
 
 def _real_model_error(path: Path, batch: int = 8) -> float:
     from tests.models import random_input
-    from tinycompress.frontend.keras import import_keras, load
+    from tinycompress.frontend.keras import load
+    from tinycompress.frontend.keras_import import import_keras
 
     keras = import_keras()
     assert path.exists(), f"missing model file {path}"
@@ -126,7 +127,8 @@ def test_float_ref_and_load_do_not_import_tensorflow():
 
 def test_two_inputs_three_way_add():
     from tests.models import randomize
-    from tinycompress.frontend.keras import from_keras, import_keras
+    from tinycompress.frontend.keras import from_keras
+    from tinycompress.frontend.keras_import import import_keras
 
     keras = import_keras()
     a, b = keras.Input((5,), name="a"), keras.Input((5,), name="b")

@@ -1,5 +1,5 @@
 """Host tier: the C non-weight kernels (firmware/runtime/src) against the numpy
-spec (tinycompress.reference.int_ops), exactly, on hypothesis-generated cases.
+spec (tinycompress.reference.int_eval), exactly, on hypothesis-generated cases.
 
 Each kernel is compiled with the host cc and strict flags (tests/cbuild.py) and
 called through ctypes with the very Params the numpy prepare_* produced.
@@ -17,7 +17,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from tests.cbuild import RUNTIME, build_shared
-from tinycompress.reference import int_ops as ops
+from tinycompress.reference import int_eval, int_prepare
 
 KERNELS = ["pad", "requantize_tensor", "maxpool2d", "avgpool2d", "global_avgpool2d",
            "global_maxpool2d", "add", "concat", "lut", "softmax", "affine"]
@@ -70,7 +70,7 @@ def i32(values):
     return np.ascontiguousarray(values, dtype=np.int32)
 
 
-def rescale(r: ops.RescaleParams) -> Rescale:
+def rescale(r: int_prepare.RescaleParams) -> Rescale:
     return Rescale(r.z_in, r.m, r.shift, r.z_out, r.act_min, r.act_max)
 
 
@@ -117,8 +117,8 @@ def test_kernels_cross_compile_for_cortex_m4(tmp_path):
 def test_pad(lib, data):
     x = int8_arrays(data.draw, tuple(data.draw(st.integers(1, 5)) for _ in range(3)))
     pads = tuple((data.draw(st.integers(0, 3)), data.draw(st.integers(0, 3))) for _ in range(2))
-    p = ops.prepare_pad(pads, data.draw(zps))
-    want = ops.pad_s8(x, p)
+    p = int_prepare.prepare_pad(pads, data.draw(zps))
+    want = int_eval.pad_s8(x, p)
     cp = PadP(*x.shape, p.top, p.bottom, p.left, p.right, p.value)
     assert_exact("pad", want, run(lib.tc_pad_s8, want.shape, p8(x), C.byref(cp)))
 
@@ -140,7 +140,7 @@ def pool_cases(draw):
             z_out, act_min)
 
 
-def geom(g: ops.PoolGeometry, channels: int) -> Geom:
+def geom(g: int_prepare.PoolGeometry, channels: int) -> Geom:
     return Geom(g.in_h, g.in_w, channels, g.pool_h, g.pool_w, g.stride_h, g.stride_w,
                 g.pad_top, g.pad_left, g.out_h, g.out_w)
 
@@ -149,13 +149,13 @@ def geom(g: ops.PoolGeometry, channels: int) -> Geom:
 @given(pool_cases())
 def test_max_and_avg_pool(lib, case):
     x, pool, strides, padding, *q, act_min = case
-    pm = ops.prepare_max_pool2d(x.shape, pool, strides, padding, *q, act_min=act_min)
-    want = ops.max_pool2d_s8(x, pm)
+    pm = int_prepare.prepare_max_pool2d(x.shape, pool, strides, padding, *q, act_min=act_min)
+    want = int_eval.max_pool2d_s8(x, pm)
     got = run(lib.tc_maxpool2d_s8, want.shape, p8(x), C.byref(geom(pm.geom, x.shape[2])),
               C.byref(rescale(pm.rescale)))
     assert_exact("max_pool2d", want, got)
-    pa = ops.prepare_avg_pool2d(x.shape, pool, strides, padding, *q, act_min=act_min)
-    want = ops.avg_pool2d_s8(x, pa)
+    pa = int_prepare.prepare_avg_pool2d(x.shape, pool, strides, padding, *q, act_min=act_min)
+    want = int_eval.avg_pool2d_s8(x, pa)
     m, s = i32(pa.m), i32(pa.shift)
     cp = AvgP(pa.z_in, p32(m), p32(s), pa.z_out, pa.act_min, pa.act_max)
     got = run(lib.tc_avgpool2d_s8, want.shape, p8(x), C.byref(geom(pa.geom, x.shape[2])),
@@ -171,29 +171,31 @@ def test_global_pools(lib, data):
     s_in, z_in, z_out = data.draw(scales), data.draw(zps), data.draw(zps)
     s_out = data.draw(st.sampled_from([s_in, data.draw(scales)]))
     h, w, c = x.shape
-    pa = ops.prepare_global_avg_pool2d(x.shape, s_in, z_in, s_out, z_out)
+    pa = int_prepare.prepare_global_avg_pool2d(x.shape, s_in, z_in, s_out, z_out)
     cp = Rescale(pa.z_in, pa.m, pa.shift, pa.z_out, pa.act_min, pa.act_max)
     got = run(lib.tc_global_avgpool2d_s8, (c,), p8(x), h * w, c, C.byref(cp))
-    assert_exact("global_avg_pool2d", ops.global_avg_pool2d_s8(x, pa), got)
-    pm = ops.prepare_global_max_pool2d(s_in, z_in, s_out, z_out)
+    assert_exact("global_avg_pool2d", int_eval.global_avg_pool2d_s8(x, pa), got)
+    pm = int_prepare.prepare_global_max_pool2d(s_in, z_in, s_out, z_out)
     got = run(lib.tc_global_maxpool2d_s8, (c,), p8(x), h * w, c, C.byref(rescale(pm)))
-    assert_exact("global_max_pool2d", ops.global_max_pool2d_s8(x, pm), got)
+    assert_exact("global_max_pool2d", int_eval.global_max_pool2d_s8(x, pm), got)
 
 
 @SETTINGS
 @given(st.data())
 def test_add(lib, data):
-    n = data.draw(st.integers(2, ops.ADD_MAX_INPUTS))
+    n = data.draw(st.integers(2, int_prepare.ADD_MAX_INPUTS))
     size = data.draw(st.integers(1, 40))
     xs = [int8_arrays(data.draw, (size,)) for _ in range(n)]
     s_out, z_out = data.draw(scales), data.draw(zps)
-    p = ops.prepare_add([data.draw(scales) for _ in range(n)], [data.draw(zps) for _ in range(n)],
-                        s_out, z_out, act_min=data.draw(st.sampled_from([-128, z_out])))
+    p = int_prepare.prepare_add([data.draw(scales) for _ in range(n)],
+                                [data.draw(zps) for _ in range(n)],
+                                s_out, z_out, act_min=data.draw(st.sampled_from([-128, z_out])))
     zin, mi, si = i32(p.z_in), i32(p.m_in), i32(p.shift_in)
     cp = AddP(n, p32(zin), p32(mi), p32(si), p.left_shift, p.m_out, p.shift_out, p.z_out,
               p.act_min, p.act_max)
     ptrs = (C.POINTER(C.c_int8) * n)(*[p8(x) for x in xs])
-    assert_exact("add", ops.add_s8(xs, p), run(lib.tc_add_s8, (size,), ptrs, size, C.byref(cp)))
+    got = run(lib.tc_add_s8, (size,), ptrs, size, C.byref(cp))
+    assert_exact("add", int_eval.add_s8(xs, p), got)
 
 
 @SETTINGS
@@ -210,9 +212,9 @@ def test_concat(lib, data):
         same = data.draw(st.booleans())  # same scale: the C copy path
         s.append(s_out if same else data.draw(scales))
         z.append(z_out if same else data.draw(zps))
-    p = ops.prepare_concat(s, z, s_out, z_out, axis=axis)
-    want = ops.concat_s8(xs, p)
-    outer, inner = ops.concat_sizes([x.shape for x in xs], axis - 3)  # negative axis too
+    p = int_prepare.prepare_concat(s, z, s_out, z_out, axis=axis)
+    want = int_eval.concat_s8(xs, p)
+    outer, inner = int_prepare.concat_sizes([x.shape for x in xs], axis - 3)  # negative axis too
     assert inner == tuple(math.prod(x.shape[axis:]) for x in xs)
     inner = i32(inner)
     rs = (Rescale * n)(*[rescale(r) for r in p.inputs])
@@ -222,29 +224,29 @@ def test_concat(lib, data):
 
 
 @SETTINGS
-@given(st.sampled_from(sorted(ops.ACTIVATION_FNS)), scales, zps, scales, zps,
+@given(st.sampled_from(sorted(int_prepare.ACTIVATION_FNS)), scales, zps, scales, zps,
        st.floats(0.0, 0.5))
 def test_lut(lib, name, s_in, z_in, s_out, z_out, alpha):
     x = np.arange(-128, 128, dtype=np.int8)
-    p = ops.prepare_activation(name, s_in, z_in, s_out, z_out, alpha)
+    p = int_prepare.prepare_activation(name, s_in, z_in, s_out, z_out, alpha)
     table = np.ascontiguousarray(p.table)
     got = run(lib.tc_lut_s8, x.shape, p8(x), x.size, p8(table))
-    assert_exact(f"lut[{name}]", ops.lut_s8(x, p), got)
+    assert_exact(f"lut[{name}]", int_eval.lut_s8(x, p), got)
 
 
 @SETTINGS
 @given(st.data())
 def test_softmax(lib, data):
     rows = data.draw(st.integers(1, 3))
-    n = data.draw(st.sampled_from([1, 2, 10, ops.SOFTMAX_MAX_ROW]) | st.integers(1, 300))
+    n = data.draw(st.sampled_from([1, 2, 10, int_prepare.SOFTMAX_MAX_ROW]) | st.integers(1, 300))
     x = int8_arrays(data.draw, (rows, n)) if n < 400 else np.random.default_rng(
         data.draw(st.integers(0, 99))).integers(-128, 128, (rows, n)).astype(np.int8)
     if data.draw(st.booleans()):
         x[0] = data.draw(st.integers(-128, 127))  # an all-equal row
-    p = ops.prepare_softmax(data.draw(st.floats(1e-3, 2.0)), data.draw(zps))
+    p = int_prepare.prepare_softmax(data.draw(st.floats(1e-3, 2.0)), data.draw(zps))
     table = i32(p.exp_table)
     got = run(lib.tc_softmax_s8, x.shape, p8(x), rows, n, p32(table))
-    assert_exact("softmax", ops.softmax_s8(x, p), got)
+    assert_exact("softmax", int_eval.softmax_s8(x, p), got)
 
 
 @SETTINGS
@@ -256,30 +258,30 @@ def test_affine_and_requantize(lib, data):
     big = st.sampled_from([0.0, 1e-12, -1e-9, 3e3]) | st.floats(-4.0, 4.0)
     a = np.array([data.draw(big) for _ in range(c)]) * (s_out / s_in)
     b = np.array([data.draw(st.floats(-1e9, 1e9) | st.floats(-3, 3)) for _ in range(c)])
-    p = ops.prepare_affine(a, b, s_in, z_in, s_out, z_out)
+    p = int_prepare.prepare_affine(a, b, s_in, z_in, s_out, z_out)
     m, s, off = i32(p.m), i32(p.shift), np.ascontiguousarray(p.offset, dtype=np.int64)
     cp = AffineP(c, p.z_in, p32(m), p32(s), off.ctypes.data_as(I64P), p.z_out, p.act_min,
                  p.act_max)
     got = run(lib.tc_affine_s8, x.shape, p8(x), x.shape[0], C.byref(cp))
-    assert_exact("affine", ops.affine_s8(x, p), got)
-    r = ops.prepare_requantize(s_in, z_in, s_out, z_out)
+    assert_exact("affine", int_eval.affine_s8(x, p), got)
+    r = int_prepare.prepare_requantize(s_in, z_in, s_out, z_out)
     got = run(lib.tc_requantize_tensor_s8, x.shape, p8(x), x.size, C.byref(rescale(r)))
-    assert_exact("requantize", ops.requantize_s8(x, r), got)
+    assert_exact("requantize", int_eval.requantize_s8(x, r), got)
 
 
 def test_softmax_ties_and_equal_rows(lib):
     # All-equal rows: 256/n rounded half up; n = 512 is an exact tie (0.5 -> 1).
-    p = ops.prepare_softmax(0.1, 0)
+    p = int_prepare.prepare_softmax(0.1, 0)
     table = i32(p.exp_table)
-    for n in (1, 2, 3, 512, ops.SOFTMAX_MAX_ROW):
+    for n in (1, 2, 3, 512, int_prepare.SOFTMAX_MAX_ROW):
         x = np.full((2, n), -128 if n % 2 else 127, dtype=np.int8)
         got = run(lib.tc_softmax_s8, x.shape, p8(x), 2, n, p32(table))
-        assert_exact(f"softmax[n={n}]", ops.softmax_s8(x, p), got)
+        assert_exact(f"softmax[n={n}]", int_eval.softmax_s8(x, p), got)
 
 
 def test_bad_arguments_return_error(lib):
     x = np.zeros(4, dtype=np.int8)
     table = np.zeros(256, dtype=np.int32)
     out = np.zeros(4, dtype=np.int8)
-    assert lib.tc_softmax_s8(p8(x), 1, ops.SOFTMAX_MAX_ROW + 1, p32(table), p8(out)) == -1
+    assert lib.tc_softmax_s8(p8(x), 1, int_prepare.SOFTMAX_MAX_ROW + 1, p32(table), p8(out)) == -1
     assert lib.tc_lut_s8(p8(x), 4, None, p8(out)) == -1

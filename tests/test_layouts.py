@@ -11,7 +11,7 @@ from hypothesis.extra import numpy as hnp
 from tinycompress import layouts
 from tinycompress.layouts import cer, cser, csr, dense
 
-DESIGN_M = np.array([[0, 2, 0, 2, 1, 0],
+EXAMPLE_M = np.array([[0, 2, 0, 2, 1, 0],
                      [1, 0, 0, 0, 0, 0],
                      [0, 0, 1, 2, 0, 2]])
 
@@ -22,9 +22,9 @@ def arrays_of(lay):
 
 
 def test_cer_design_worked_example():
-    # DESIGN.md: counts 0->11, 2->4, 1->3 -> omega [0, 2, 1]; row 1 has an empty
+    # counts 0->11, 2->4, 1->3 -> omega [0, 2, 1]; row 1 has an empty
     # group for 2 before its group for 1; every index fits uint8.
-    lay = cer.encode(DESIGN_M)
+    lay = cer.encode(EXAMPLE_M)
     assert arrays_of(lay) == {
         "omega": ([0, 2, 1], "int8"),
         "col_idx": ([1, 3, 4, 0, 3, 5, 2], "uint8"),
@@ -37,7 +37,7 @@ def test_cer_design_worked_example():
 def test_cser_design_example():
     # same groups without the empty one: row0 (2:{1,3}) (1:{4}); row1 (1:{0});
     # row2 (2:{3,5}) (1:{2}) -> 5 groups, value indices 1,2,2,1,2
-    lay = cser.encode(DESIGN_M)
+    lay = cser.encode(EXAMPLE_M)
     assert arrays_of(lay) == {
         "omega": ([0, 2, 1], "int8"),
         "col_idx": ([1, 3, 4, 0, 3, 5, 2], "uint8"),
@@ -50,7 +50,7 @@ def test_cser_design_example():
 
 def test_csr_design_example():
     # non-zeros row by row: (0,1)=2 (0,3)=2 (0,4)=1 | (1,0)=1 | (2,2)=1 (2,3)=2 (2,5)=2
-    lay = csr.encode(DESIGN_M)
+    lay = csr.encode(EXAMPLE_M)
     assert arrays_of(lay) == {
         "values": ([2, 2, 1, 1, 1, 2, 2], "int8"),
         "col_idx": ([1, 3, 4, 0, 2, 3, 5], "uint8"),
@@ -175,15 +175,15 @@ def test_pointer_narrowing_at_65536():
 
 def test_op_counts_design_example():
     # CER: nnz 7, G 6, rows 3: loads 2*7 (col_idx, x) + 7 omega_ptr + 6 omega + 4 row_ptr
-    assert layouts.encode_as("cer", DESIGN_M).ops().as_dict() == {
+    assert layouts.encode_as("cer", EXAMPLE_M).ops().as_dict() == {
         "loads": 31, "adds": 13, "multiplies": 6, "writes": 3}
     # CSER: G 5: 14 + 6 omega_ptr + 5 omega + 5 omega_idx + 4 row_ptr
-    assert layouts.encode_as("cser", DESIGN_M).ops().as_dict() == {
+    assert layouts.encode_as("cser", EXAMPLE_M).ops().as_dict() == {
         "loads": 34, "adds": 12, "multiplies": 5, "writes": 3}
     # CSR: 3 loads per non-zero + 4 row_ptr; dense 8-bit: 18 weights + 18 inputs
-    assert layouts.encode_as("csr", DESIGN_M).ops().as_dict() == {
+    assert layouts.encode_as("csr", EXAMPLE_M).ops().as_dict() == {
         "loads": 25, "adds": 7, "multiplies": 7, "writes": 3}
-    assert layouts.encode_as("dense", DESIGN_M).ops().as_dict() == {
+    assert layouts.encode_as("dense", EXAMPLE_M).ops().as_dict() == {
         "loads": 36, "adds": 18, "multiplies": 18, "writes": 3}
 
 
@@ -195,11 +195,11 @@ def test_op_counts_nonzero_omega0_add_the_row_sum():
 
 
 def test_choose_by_size_and_speed():
-    # DESIGN_M at 8 bits: dense 18, csr 18, cer 21, cser 25, pcsr 6 (3 stream words,
+    # EXAMPLE_M at 8 bits: dense 18, csr 18, cer 21, cser 25, pcsr 6 (3 stream words,
     # see tests/test_pcsr.py) -> pcsr; without pcsr the dense/csr tie goes to dense
-    assert layouts.choose(DESIGN_M, 8).name == "pcsr"
-    assert layouts.choose(DESIGN_M, 8, allowed=["csr", "dense"]).name == "dense"
-    assert layouts.choose(DESIGN_M, 8, allowed=["cer", "cser"]).name == "cer"
+    assert layouts.choose(EXAMPLE_M, 8).name == "pcsr"
+    assert layouts.choose(EXAMPLE_M, 8, allowed=["csr", "dense"]).name == "dense"
+    assert layouts.choose(EXAMPLE_M, 8, allowed=["cer", "cser"]).name == "cer"
     rng = np.random.default_rng(0)
     sparse = np.where(rng.random((64, 256)) < 0.05, rng.integers(-7, 8, (64, 256)), 0)
     # ~819 non-zeros: CSR 2 bytes each; PCSR <= 4 value bits + a Rice-coded gap of
@@ -211,9 +211,9 @@ def test_choose_by_size_and_speed():
     full = rng.integers(-127, 128, (16, 64))
     assert layouts.choose(full, 8, optimize="speed").name == "dense"
     with pytest.raises(ValueError, match="unknown layout"):
-        layouts.choose(DESIGN_M, 8, allowed=["coo"])
+        layouts.choose(EXAMPLE_M, 8, allowed=["coo"])
     with pytest.raises(ValueError, match="optimize"):
-        layouts.choose(DESIGN_M, 8, optimize="energy")
+        layouts.choose(EXAMPLE_M, 8, optimize="energy")
 
 
 def test_bad_levels_are_rejected():

@@ -8,7 +8,8 @@ import pytest
 
 from tests import models
 from tinycompress.errors import ModelLoadError, UnsupportedLayerError
-from tinycompress.frontend.keras import from_keras, import_keras, load
+from tinycompress.frontend.keras import from_keras, load
+from tinycompress.frontend.keras_import import import_keras
 from tinycompress.reference.float_ref import run_float
 
 

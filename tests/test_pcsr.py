@@ -18,7 +18,7 @@ from tests.test_weight_kernels_host import (ConvDims, FcDims, assert_same, call,
 from tinycompress.layouts import pcsr
 from tinycompress.reference import weight_ops as wo
 
-DESIGN_M = np.array([[0, 2, 0, 2, 1, 0],
+EXAMPLE_M = np.array([[0, 2, 0, 2, 1, 0],
                      [1, 0, 0, 0, 0, 0],
                      [0, 0, 1, 2, 0, 2]])
 
@@ -36,9 +36,9 @@ def test_design_worked_example():
     # bits 0-15  11010 11010 10100 1     -> nibbles 1101=B 0110=6 1010=5 1001=9 -> 0x956B
     # bits 16-31 1100 00011100 1001      -> 1100=3 0001=8 1100=3 1001=9       -> 0x9383
     # bits 32-37 0 11010 (+ 10 zero bits) -> 0110=6 1000=1                    -> 0x0016
-    lay = pcsr.encode(DESIGN_M)
+    lay = pcsr.encode(EXAMPLE_M)
     assert summary(lay) == ([0x956B, 0x9383, 0x0016], "uint16", 7, 6, 1, 3, 6)
-    assert (lay.decode() == DESIGN_M).all()
+    assert (lay.decode() == EXAMPLE_M).all()
     # loads: 3 words + 7 x; one add and multiply per entry; one write per row
     assert lay.ops().as_dict() == {"loads": 10, "adds": 7, "multiplies": 7, "writes": 3}
 

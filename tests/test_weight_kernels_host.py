@@ -223,7 +223,7 @@ def test_fc_wide_rows_need_wide_indices(lib, cols):
 
 
 def conv_offsets(kh, kw, cin, w_in, depthwise=False) -> np.ndarray:
-    """BRIEF's col_map: input offset of each column from the patch origin."""
+    """col_map: input offset of each column from the patch origin."""
     ky, kx, ci = np.meshgrid(np.arange(kh), np.arange(kw), np.arange(1 if depthwise else cin),
                              indexing="ij")
     return ((ky * w_in + kx) * cin + ci).ravel()

@@ -4,18 +4,19 @@ The package `tinycompress.cli` is the only place that imports typer: `core`
 (app, error handling, output helpers), `options` (one definition of every
 flag), and the commands in `model_commands` and `firmware_commands`.
 
-The only module that imports typer. How to add a command:
+How to add a command (the library function imported at the top of the module;
+TensorFlow and PlatformIO stay out of `--help` because the library imports
+them inside its functions):
 
     @app.command("report")
     def report_cmd(build_dir: BuildDirArg, output: OutputOpt = None, json_out: JsonOpt = False):
         \"\"\"One line of help: what the command does.\"\"\"
-        from tinycompress.report.page import write_report   # lazy: keeps --help fast
         result = write_report(build_dir, output)
         print_json(result.to_dict()) if json_out else console().print(...)
 
-- Reuse the Annotated option types below (one definition of each flag, its help
+- Reuse the Annotated option types of `options` (one definition of each flag, its help
   and env var); options that fall back to `tinycompress.toml` default to None so
-  `spec.resolve_options` can tell "not given" from a value.
+  the compress stage can tell "not given" from a value.
 - Do not catch errors in a command: raise the `tinycompress.errors` class from
   the library. `_Group.invoke` turns every `TinyCompressError` into one
   `error: ...` line on stderr and exit code 2; Ctrl-C into one line and 130.
@@ -29,10 +30,12 @@ from __future__ import annotations
 import json
 import os
 import sys
-from typing import Annotated, Any
+from contextlib import contextmanager
+from typing import Annotated, Any, Callable, Iterator
 
 import typer
 from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 from rich.table import Table
 from typer.core import TyperGroup
 
@@ -123,31 +126,25 @@ def _root(
     """Compress Keras models into Cortex-M firmware and check it bit-exact in QEMU."""
 
 
-def progress_bar():
+@contextmanager
+def progress_bar() -> Iterator[Callable[[str, int, int], None]]:
     """A context manager yielding a `progress(stage, done, total)` callback (rich, on stderr)."""
-    from contextlib import contextmanager
+    err = console(stderr=True)  # no bar when stderr is not a terminal (pipes, CI, tests)
+    prog = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                    console=err, transient=True, disable=not err.is_terminal)
+    tasks: dict[str, Any] = {}
 
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
-
-    @contextmanager
-    def bar():
-        err = console(stderr=True)  # no bar when stderr is not a terminal (pipes, CI, tests)
-        prog = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                        console=err, transient=True, disable=not err.is_terminal)
-        tasks: dict[str, Any] = {}
-
-        def tick(stage: str, done: int, total: int) -> None:
-            if not tasks:
-                prog.start()  # lazily: commands that report no progress print nothing
-            if stage not in tasks:
-                tasks[stage] = prog.add_task(stage, total=total)
-            prog.update(tasks[stage], completed=done, total=total)
-        try:
-            yield tick
-        finally:
-            if tasks:
-                prog.stop()
-    return bar()
+    def tick(stage: str, done: int, total: int) -> None:
+        if not tasks:
+            prog.start()  # lazily: commands that report no progress print nothing
+        if stage not in tasks:
+            tasks[stage] = prog.add_task(stage, total=total)
+        prog.update(tasks[stage], completed=done, total=total)
+    try:
+        yield tick
+    finally:
+        if tasks:
+            prog.stop()
 
 
 def main() -> None:

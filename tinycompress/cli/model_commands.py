@@ -13,13 +13,15 @@ from tinycompress.cli.options import (
     LayoutOpt, MaxDropOpt, ModelArg, OptimizeOpt, OutputOpt, PerTensorOpt, QuantizerOpt,
     SaveModelOpt, ScopeOpt, SparsityOpt, SpecOpt, compress_options, load_datasets,
 )
+from tinycompress.compress.core import compress, write_report
+from tinycompress.compress.sweep import SweepOptions, parse_values, sweep
+from tinycompress.frontend.summary import format_shape, inspect_model
+from tinycompress.report import page as report_page
 
 
 @app.command("inspect")
 def inspect_cmd(model: ModelArg, json_out: JsonOpt = False) -> None:
     """Show each layer of MODEL: op, input/output shape, parameters, MACs."""
-    from tinycompress.frontend.summary import inspect_model
-
     summary = inspect_model(model)
     if json_out:
         print_json(summary.to_dict())
@@ -28,8 +30,6 @@ def inspect_cmd(model: ModelArg, json_out: JsonOpt = False) -> None:
 
 
 def _summary_table(summary) -> Table:
-    from tinycompress.frontend.summary import format_shape
-
     table = Table(title=summary.name, show_footer=True, footer_style="bold")
     table.add_column("layer", footer="total")
     table.add_column("op")
@@ -65,8 +65,6 @@ def compress_cmd(
     json_out: JsonOpt = False,
 ) -> None:
     """Prune, quantize and lay out MODEL; print per-layer sizes (and accuracy with labels)."""
-    from tinycompress.compress.core import compress, write_report
-
     options = compress_options(bits, sparsity, layout, optimize, quantizer, lam, per_tensor,
                                spec, epochs, max_drop, save_model, scope)
     train, test = load_datasets(data, eval_data)
@@ -147,8 +145,6 @@ def sweep_cmd(
     json_out: JsonOpt = False,
 ) -> None:
     """Compress MODEL over sparsity x bits x quantizer; print the weight-bytes/accuracy front."""
-    from tinycompress.compress.sweep import SweepOptions, parse_values, sweep
-
     grid = {key: parse_values(text, key, flag) for key, text, flag in (
         ("sparsity", sparsities, "--sparsities"), ("bits", bits_list, "--bits-list"),
         ("quantizer", quantizers, "--quantizers")) if text is not None}
@@ -197,7 +193,5 @@ def _layout_counts(layers: list[dict]) -> str:
 @app.command("report")
 def report_cmd(build_dir: BuildDirArg) -> None:
     """Write DIR/report.html: sizes, layouts, flash/RAM, instructions, energy, sweep front."""
-    from tinycompress.report.page import write_report
-
-    path = write_report(build_dir)
+    path = report_page.write_report(build_dir)
     console(stderr=True).print(f"wrote {path}")

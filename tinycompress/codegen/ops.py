@@ -20,7 +20,7 @@ from tinycompress.codegen import cgen
 from tinycompress.errors import UnsupportedLayerError
 from tinycompress.layouts import Layout
 from tinycompress.ir.qgraph import QNode
-from tinycompress.reference import int_ops
+from tinycompress.reference import int_prepare as int_ops
 from tinycompress.compress.weights import layer_arrays, ordered
 
 INDEX_ENUM = {1: "TC_INDEX_U8", 2: "TC_INDEX_U16", 4: "TC_INDEX_U32"}

@@ -10,30 +10,21 @@ What loads:
   longer accepts (e.g. DepthwiseConv2D `groups`), the config is read with
   h5py, every layer config is cut down to the arguments its Keras 3 class
   takes, and the model is rebuilt from a patched temporary copy whose weights
-  are then loaded as usual (see `load_legacy`).
+  are then loaded as usual (see `tinycompress.frontend.legacy`).
 - SavedModel directories only when Keras can load them as a Keras model;
   Keras 3 cannot rebuild layers from a SavedModel, so those raise a
   ModelLoadError asking to re-save the model as `.keras`.
 """
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 from tinycompress.errors import ModelLoadError, UnsupportedLayerError
 from tinycompress.ir.graph import OPS, Graph, Node
+from tinycompress.frontend.keras_import import import_keras
 from tinycompress.frontend.keras_layers import LayerContext, translate
+from tinycompress.frontend.legacy import load_keras_model
 from tinycompress.frontend.passes import simplify
-
-
-def import_keras():
-    """Import Keras with TensorFlow's C++ and Python logging silenced."""
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-    import keras
-    import tensorflow as tf
-
-    tf.get_logger().setLevel("ERROR")
-    return keras
 
 
 def load(path: str | Path) -> Graph:
@@ -48,8 +39,6 @@ def load(path: str | Path) -> Graph:
 def load_with_model(path: str | Path):
     """(Graph, the Keras model it was translated from): for callers that also
     train or differentiate the model, so the file is read once."""
-    from tinycompress.frontend.legacy import load_keras_model
-
     path = Path(path)
     if not path.exists():
         raise ModelLoadError(f"no such model file: {path}")

@@ -17,7 +17,10 @@ import tempfile
 import zipfile
 from pathlib import Path
 
+import h5py
+
 from tinycompress.errors import ModelLoadError
+from tinycompress.frontend.keras_import import import_keras
 
 # Keys Keras 3 still understands in legacy configs although no __init__ names them.
 _LEGACY_BASE_KEYS = {"name", "trainable", "dtype", "batch_input_shape", "batch_shape",
@@ -29,8 +32,6 @@ _KWARGS_KEY = re.compile(r"""kwargs\.pop\(\s*["'](\w+)["']|["'](\w+)["']\s+in\s+
 
 def load_keras_model(path: Path):
     """A Keras model from `.keras`, `.h5` or a SavedModel directory; ModelLoadError otherwise."""
-    from tinycompress.frontend.keras import import_keras
-
     keras = import_keras()
     if path.is_dir():
         return _load_saved_model_dir(keras, path)
@@ -83,8 +84,6 @@ def _load_h5(keras, path: Path):
 
 
 def _read_h5_config(path: Path, cause: Exception) -> dict:
-    import h5py
-
     try:
         with h5py.File(path, "r") as f:
             raw = f.attrs.get("model_config")
@@ -97,8 +96,6 @@ def _read_h5_config(path: Path, cause: Exception) -> dict:
 
 
 def _load_patched_copy(keras, path: Path, config: dict):
-    import h5py
-
     with tempfile.TemporaryDirectory(prefix="tinycompress-") as tmp:
         copy = Path(tmp) / path.name
         shutil.copyfile(path, copy)

@@ -8,6 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from tinycompress.frontend.keras import load
 from tinycompress.ir.graph import Graph, Node, Shape
 
 
@@ -70,8 +71,6 @@ def summarize(graph: Graph) -> ModelSummary:
 
 def inspect_model(path: str | Path) -> ModelSummary:
     """Load the model at `path` and summarize it (raises the loader's errors)."""
-    from tinycompress.frontend.keras import load  # imports Keras: only when a file is read
-
     return summarize(load(path))
 
 

@@ -16,7 +16,7 @@ of the float `Graph` after lowering (tinycompress.compress.quantize):
 | softmax            | params                                                      |
 | reshape            | - (pure relabeling: same bytes, same quantization)          |
 | max_pool2d, avg_pool2d, global_avg_pool2d, global_max_pool2d,             |
-| add, concat, affine, requantize | params from tinycompress.reference.int_ops     |
+| add, concat, affine, requantize | params from tinycompress.reference.int_prepare |
 
 `params` always holds the op's precomputed integer constants (the `Params`
 dataclass of its `prepare_*` function), so consumers never redo
@@ -46,8 +46,9 @@ class QNode:
     inputs/input_shapes: producers and the shapes this node reads them as.
     attrs: op attributes (conv: kernel (kh, kw), strides; pad: pads, value;
       lut: function, alpha; concat: axis; pools: pool, strides, padding).
-    params: the op's Params from weight_ops/int_ops (None for input/reshape).
-    Weight ops only: levels int8 (rows, cols) per the BRIEF convention, bits
+    params: the op's Params from weight_ops/int_prepare (None for input/reshape).
+    Weight ops only: levels int8 (rows, cols), rows = output channels, columns =
+    fan-in in natural order (conv2d (ky, kx, ci) row-major, depthwise (ky, kx)); bits
     (2..8, |levels| <= 2^(bits-1)-1), w_scales float64 (rows,) (all equal when
     not per_channel), bias float32 (rows,) as it came from the float model.
     source: the float graph node this one came from (for reports).

@@ -3,7 +3,7 @@
 Layouts know nothing of graphs or layers. Each module (`dense`, `csr`, `cer`,
 `cser`, `pcsr`) has `encode(levels, bits=8, col_map=None) -> Layout`; `choose` picks
 one per matrix by exact bytes or by the instruction-cost model, `encode_as`
-forces one. For conv kernels pass `col_map` (BRIEF: the input offset of every
+forces one. For conv kernels pass `col_map` (the input offset of every
 column, strictly increasing) so the sparse formats store offsets; the sparse
 conv kernels require it.
 """

@@ -1,4 +1,5 @@
-"""CER layout (Compressed Entropy Row), exactly as DESIGN.md "Weight layouts".
+"""CER layout (Compressed Entropy Row; Wiedemann, Müller, Samek, "Compact and
+Computationally Efficient Representation of Deep Neural Networks", IEEE TNNLS 2020).
 
 Arrays:
 - `omega` int8 (K + 1,): the distinct values of M, most frequent first.
@@ -13,6 +14,14 @@ Arrays:
   k-th group (k from 0) holds value omega[k + 1]. A row carries groups up to its
   rarest value, with empty groups for skipped values; a row holding only
   omega[0] has none. Narrowest type for G.
+
+Worked example (the 3x6 matrix of tests/test_layouts.py):
+
+    M = [[0, 2, 0, 2, 1, 0],      counts 0 -> 11, 2 -> 4, 1 -> 3: omega = [0, 2, 1]
+         [1, 0, 0, 0, 0, 0],      groups (value: columns): row 0 (2: 1, 3) (1: 4);
+         [0, 0, 1, 2, 0, 2]]      row 1 (2: empty) (1: 0); row 2 (2: 3, 5) (1: 2)
+    col_idx = [1, 3, 4, 0, 3, 5, 2], omega_ptr = [0, 2, 3, 3, 4, 6, 7],
+    row_ptr = [0, 2, 4, 6]; all uint8: 3 + 7 + 7 + 4 = 21 bytes
 """
 from __future__ import annotations
 

@@ -25,7 +25,7 @@ as one bit stream with no pointer arrays at all:
 Parameters (`PcsrLayout` fields, C struct scalars): n_entries, span,
 rice_bits, value_bits. Array: `stream` (uint16).
 
-Worked example (DESIGN.md's 3x6 matrix, span 6):
+Worked example (the 3x6 matrix of tests/test_layouts.py and the CER docstring, span 6):
 
     M = [[0, 2, 0, 2, 1, 0],      positions 1, 3, 4   values 2, 2, 1
          [1, 0, 0, 0, 0, 0],      position  6         value  1

@@ -1,1 +1,7 @@
-"""Executable specifications: the float interpreter and the integer reference."""
+"""Executable specifications: the float interpreter and the integer reference.
+
+`float_ref` runs a float `Graph`; `int_ref` runs a `QGraph` with the numpy
+twins of the C kernels: `weight_ops` for dense and conv layers and, for the
+other ops, `int_prepare` (real scales -> integer Params, once, at build time)
+then `int_eval` (the integer loops). `requant` is the fixed-point step they share.
+"""

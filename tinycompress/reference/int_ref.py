@@ -1,7 +1,7 @@
 """Integer reference interpreter of a `QGraph`: the executable spec of the firmware.
 
 `run_int` evaluates every node with exactly the integer kernels of
-`weight_ops` and `int_ops` (the numpy twins of the C kernels), so the
+`weight_ops` and `int_eval` (the numpy twins of the C kernels), so the
 firmware's int8 outputs must equal its outputs byte for byte. Each node reads
 its inputs reshaped to its `input_shapes` (reshape is a relabeling of bytes).
 """
@@ -13,7 +13,7 @@ import numpy as np
 
 from tinycompress.errors import DataError
 from tinycompress.ir.qgraph import QGraph, QNode
-from tinycompress.reference import int_ops, weight_ops
+from tinycompress.reference import int_eval, weight_ops
 
 Kernel = Callable[[QNode, list[np.ndarray]], np.ndarray]  # one sample, no batch axis
 
@@ -42,17 +42,17 @@ SAMPLE_KERNELS: dict[str, Kernel] = {
     "dense": _dense,
     "conv2d": _conv2d,
     "depthwise_conv2d": _dwconv2d,
-    "zero_pad2d": _unary(int_ops.pad_s8),
-    "max_pool2d": _unary(int_ops.max_pool2d_s8),
-    "avg_pool2d": _unary(int_ops.avg_pool2d_s8),
-    "global_avg_pool2d": _unary(int_ops.global_avg_pool2d_s8),
-    "global_max_pool2d": _unary(int_ops.global_max_pool2d_s8),
-    "add": _nary(int_ops.add_s8),
-    "concat": _nary(int_ops.concat_s8),
-    "lut": _unary(int_ops.lut_s8),
-    "softmax": _unary(int_ops.softmax_s8),
-    "affine": _unary(int_ops.affine_s8),
-    "requantize": _unary(int_ops.requantize_s8),
+    "zero_pad2d": _unary(int_eval.pad_s8),
+    "max_pool2d": _unary(int_eval.max_pool2d_s8),
+    "avg_pool2d": _unary(int_eval.avg_pool2d_s8),
+    "global_avg_pool2d": _unary(int_eval.global_avg_pool2d_s8),
+    "global_max_pool2d": _unary(int_eval.global_max_pool2d_s8),
+    "add": _nary(int_eval.add_s8),
+    "concat": _nary(int_eval.concat_s8),
+    "lut": _unary(int_eval.lut_s8),
+    "softmax": _unary(int_eval.softmax_s8),
+    "affine": _unary(int_eval.affine_s8),
+    "requantize": _unary(int_eval.requantize_s8),
     "reshape": lambda n, xs: xs[0],
 }
 # kernels that are elementwise or act on the last axis accept a leading batch axis

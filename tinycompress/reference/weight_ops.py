@@ -15,7 +15,7 @@ is what the Cortex-M (two's complement, 32-bit adds) does; a layer whose sum
 leaves the int32 range is wrong on the target as well, so callers that care
 can check `accumulators()` against the int32 limits.
 
-Weight matrix convention (BRIEF): rows = output channels, columns = fan-in in
+Weight matrix convention: rows = output channels, columns = fan-in in
 natural order (conv2d: (ky, kx, ci) row-major, depthwise: (ky, kx)).
 """
 from __future__ import annotations
