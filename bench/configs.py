@@ -84,7 +84,7 @@ def finetuned_model(model_path: Path, sparsity: float, train: Dataset, epochs: i
     if path.is_file():
         return path
     from tinycompress.frontend.legacy import load_keras_model
-    from tinycompress.compress.prune import prune_keras
+    from tinycompress.compress.finetune import prune_keras
 
     tuned = prune_keras(load_keras_model(Path(model_path)), sparsity, train.x, train.y,
                         epochs=epochs, scope="global")
@@ -107,28 +107,33 @@ def smallest(points: list[Point], float_accuracy: float) -> Point | None:
 def _fisher(model: Path, compressed, train: Dataset):
     """Fisher matrices exactly as compress() computes them for `quantizer = "rd"`."""
     from tinycompress.compress.core import calibration_data
+    from tinycompress.compress.fisher import graph_fisher_matrices
     from tinycompress.frontend.legacy import load_keras_model
-    from tinycompress.compress.rd import graph_fisher_matrices
 
     calib, _ = calibration_data(compressed.graph, train)
     return graph_fisher_matrices(compressed.graph, load_keras_model(model), calib,
                                  train.y[:len(calib)])
 
 
-def _rd_points(model: Path, options: dict, compressed, fisher, factors, test: Dataset) -> list[Point]:
-    """RD variants of one uniform point: lambda = factor x the model's lambda unit."""
-    from tinycompress.compress.core import choose_layouts, layer_results
-    from tinycompress.compress.rd import apply_weight_quantizer, lambda_scale, rd_weight_quantizer
-    from tinycompress.reference.int_ref import evaluate
+def _rd_points(model: Path, options: dict, compressed, fisher, factors, train: Dataset,
+               test: Dataset) -> list[Point]:
+    """RD variants of one uniform point: lambda = factor x the model's lambda unit.
 
+    Scored by the tool's own Evaluator on the compressed point's plan with the
+    rd quantizer at each lambda (same calibration as compress()).
+    """
+    from tinycompress.compress.core import calibration_data
+    from tinycompress.compress.evaluate import Evaluator
+    from tinycompress.compress.rd import lambda_scale
+
+    ev = Evaluator(compressed.graph, calibration_data(compressed.graph, train)[0], test, fisher)
     unit = lambda_scale(compressed.qgraph, fisher)
     points = []
     for factor in factors:
         lam = float(factor * unit)
-        q = apply_weight_quantizer(compressed.qgraph, compressed.graph, rd_weight_quantizer(fisher, lam))
-        nbytes = sum(r.weight_bytes for r in layer_results(q, choose_layouts(q, {}, "size")))
-        points.append(Point(model, {**options, "quantizer": "rd", "lambda": lam}, int(nbytes),
-                            float(evaluate(q, test.x, test.y))))
+        score = ev.score(compressed.plan.with_all(quantizer="rd", lam=lam))
+        points.append(Point(model, {**options, "quantizer": "rd", "lambda": lam},
+                            int(score.weight_bytes), float(score.accuracy)))
     return points
 
 
@@ -148,12 +153,12 @@ def search(model_path: Path, train: Dataset, test: Dataset, float_accuracy: floa
             for per_channel in grid.per_channel:
                 options = {"bits": bits, "sparsity": sparsity, "per_channel": per_channel}
                 tick(f"grid s={sparsity:.2f} b={bits} per_channel={per_channel}")
-                c = compress(model, CompressOptions(cli=dict(options)), train, test)
+                c = compress(model, CompressOptions.from_settings(options), train, test)
                 result.points.append(Point(model, {**options, "quantizer": "uniform"},
                                            c.weight_bytes, c.accuracy["quantized"]))
                 if grid.rd_factors:
                     fisher = fisher if fisher is not None else _fisher(model, c, train)
-                    result.points.extend(_rd_points(model, options, c, fisher, grid.rd_factors, test))
+                    result.points.extend(_rd_points(model, options, c, fisher, grid.rd_factors, train, test))
     result.best = confirm(result, train, test)
     return result
 
@@ -167,7 +172,7 @@ def confirm(result: SearchResult, train: Dataset, test: Dataset) -> Point | None
         best = smallest(remaining, result.float_accuracy)
         if best is None:
             return None
-        c = compress(best.model, CompressOptions(cli=dict(best.options)), train, test)
+        c = compress(best.model, CompressOptions.from_settings(best.options), train, test)
         confirmed = Point(best.model, best.options, c.weight_bytes, c.accuracy["quantized"])
         if within_budget(confirmed.accuracy, result.float_accuracy):
             return confirmed

@@ -53,11 +53,11 @@ def build_and_sim(model: Path, board: str, out_dir: Path, options: dict, calib_n
                   sim_npz: Path | None, n: int | None) -> dict:
     """Build `model` with compress `options` (calibrated on `calib_npz`, accuracy on
     `sim_npz`), then simulate `n` inputs of `sim_npz` (all when None)."""
-    from tinycompress.compress.core import CompressOptions
+    from tinycompress.compress import CompressOptions
     from tinycompress.pipeline import build
     from tinycompress.target.sim import simulate
 
-    built = build(model, board, out_dir, force=True, options=CompressOptions(cli=dict(options)),
+    built = build(model, board, out_dir, force=True, options=CompressOptions.from_settings(options),
                   data=calib_npz, eval_data=sim_npz)
     sim = simulate(out_dir, data=sim_npz, n=n)
     return {**_summary(built.report, sim), "board": built.report["board"],

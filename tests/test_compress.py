@@ -17,7 +17,7 @@ TEST = "examples/digits/test.npz"
 
 @pytest.fixture(scope="module")
 def pruned():
-    opts = CompressOptions(cli={"bits": 4, "sparsity": 0.8})
+    opts = CompressOptions(bits=4, sparsity=0.8)
     return compress(MODEL, opts, load_npz(TRAIN), load_npz(TEST))
 
 
@@ -45,7 +45,7 @@ def test_sparsity_and_bits_reach_every_layer(pruned):
 
 
 def test_per_tensor_stores_one_multiplier_per_layer():
-    result = compress(MODEL, CompressOptions(cli={"bits": 8, "per_channel": False}))
+    result = compress(MODEL, CompressOptions(bits=8, per_channel=False))
     for node in result.qgraph.weight_nodes:
         arrays = layer_arrays(node, result.layouts[node.name])
         assert len(arrays["m"]) == len(arrays["shift"]) == 1
@@ -121,8 +121,8 @@ def test_max_accuracy_drop_keeps_the_budget_and_prints_why(tmp_path):
 def test_rd_quantizer_at_a_given_lambda_is_smaller_than_uniform():
     data, test = load_npz(TRAIN), load_npz(TEST)
     cli = {"bits": 4, "sparsity": 0.5, "per_channel": False}
-    uniform = compress(MODEL, CompressOptions(cli=cli), data, test)
-    rd = compress(MODEL, CompressOptions(cli={**cli, "quantizer": "rd", "lambda": 1e-6}), data, test)
+    uniform = compress(MODEL, CompressOptions.from_settings(cli), data, test)
+    rd = compress(MODEL, CompressOptions.from_settings({**cli, "quantizer": "rd", "lambda": 1e-6}), data, test)
     assert rd.lam == 1e-6
     assert rd.weight_bytes < uniform.weight_bytes
 

@@ -28,7 +28,8 @@ import pytest
 from tinycompress.compress.core import CompressOptions
 from tinycompress.layouts import LAYOUT_NAMES
 from tinycompress.pipeline import build
-from tinycompress.target.sim import default_timeout, instructions_budget, load_state, simulate
+from tinycompress.target.sim import default_timeout, instructions_budget, simulate
+from tinycompress.target.state import load_state
 
 pytestmark = [pytest.mark.target, pytest.mark.slow]
 SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "models" / "mlperf_tiny"
@@ -79,7 +80,7 @@ def mlperf_builds(tmp_path_factory, offline_core):
         out[name, "int8"] = build(model, "nucleo", root / f"{name}_int8", data=data)
         spec = rotated_spec(root / f"{name}.toml", out[name, "int8"].report["layers"])
         out[name, "compressed"] = build(model, "mps2_an386", root / f"{name}_compressed", data=data,
-                                        options=CompressOptions(spec_path=spec, scope="layer"))
+                                        options=CompressOptions(spec=spec, scope="layer"))
     return out
 
 
@@ -117,7 +118,7 @@ def test_sim_timeout_scales_with_the_model(mlperf_builds, name):
     """Regression: the fixed 0.5 s per input was too little for long inferences (IC at 6 bits
     dense runs ~250 M instructions, ~0.5 s in QEMU here); the budget now follows the model."""
     result = mlperf_builds[name, "compressed"]
-    qgraph = load_state(result.out_dir)["qgraph"]
+    qgraph = load_state(result.out_dir).qgraph
     assert instructions_budget(qgraph) >= 20 * MODELS[name][3]  # >= 20 instructions per MAC
     sim = simulate(result.out_dir, n=N_INPUTS)
     per_input = (default_timeout(100, qgraph) - default_timeout(0, qgraph)) / 100

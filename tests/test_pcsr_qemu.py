@@ -19,7 +19,7 @@ pytestmark = [pytest.mark.target, pytest.mark.slow]
 
 
 def test_digits_all_pcsr_bit_exact_in_qemu(tmp_path, offline_core):
-    options = CompressOptions(cli={"layout": "pcsr", "sparsity": 0.9, "bits": 4})
+    options = CompressOptions(layout="pcsr", sparsity=0.9, bits=4)
     out = build(DIGITS_MODEL, "mps2_an386", tmp_path / "pcsr", options=options).out_dir
     report = json.loads((out / "build-report.json").read_text())
     assert {l["layout"] for l in report["layers"]} == {"pcsr"}

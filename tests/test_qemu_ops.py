@@ -137,7 +137,7 @@ def op_builds(tmp_path_factory, offline_core):
             tables[node]["sparsity"] = 0.0
         spec = write_spec(root / f"{name}.toml", defaults, tables)
         result = build(root / f"{name}.keras", BOARD, root / name,
-                       options=CompressOptions(spec_path=spec, scope="layer"))
+                       options=CompressOptions(spec=spec, scope="layer"))
         out[name] = (result, graph)
     return out
 
@@ -165,13 +165,13 @@ def test_spec_layouts_and_bits_were_applied(op_builds):
 def test_sparse_edge_cases_were_built(op_builds):
     """Empty rows in CSR and CSER; omega[0] != 0 in CER and CSER on dense, conv2d and depthwise."""
     from tinycompress.layouts.cer import omega_order
-    from tinycompress.target.sim import load_state
+    from tinycompress.target.state import load_state
 
     empty_rows, nonzero_omega0 = set(), set()
     for result, _ in op_builds.values():
         state = load_state(result.out_dir)
         layouts = {l["name"]: l["layout"] for l in result.report["layers"]}
-        for node in state["qgraph"].weight_nodes:
+        for node in state.qgraph.weight_nodes:
             levels = node.levels.reshape(node.levels.shape[0], -1)
             if not np.all(np.any(levels != 0, axis=1)):
                 empty_rows.add(layouts[node.name])
@@ -207,7 +207,7 @@ def test_digits_every_layout_in_qemu(tmp_path, offline_core, shift):
     counters = defaultdict(int, {"conv2d": shift, "dense": shift})
     spec = write_spec(tmp_path / "digits.toml", {"bits": 6, "sparsity": 0.7},
                       {k: {"layout": v["layout"]} for k, v in rotate(load(DIGITS_MODEL), counters).items()})
-    result = build(DIGITS_MODEL, BOARD, tmp_path / "b", options=CompressOptions(spec_path=spec))
+    result = build(DIGITS_MODEL, BOARD, tmp_path / "b", options=CompressOptions(spec=spec))
     report = simulate(result.out_dir, n=20)
     assert report.bit_exact, report.mismatches[:3]
     assert report.accuracy > 0.8  # 20 test digits; the 6-bit 70 % sparse LeNet stays above 90 %

@@ -5,7 +5,10 @@ import numpy as np
 import pytest
 
 from tinycompress.compress.qparams import quantize_weights
-from tinycompress.compress.rd import entropy_bits, fisher_diagonal, fisher_for_graph, level_bits, rd_quantize
+from tinycompress.compress.fisher import fisher_diagonal, fisher_for_graph, graph_fisher_matrices
+from tinycompress.compress.quantize import quantize
+from tinycompress.compress.rd import entropy_bits, level_bits, rd_quantize
+from tinycompress.reference import int_ref
 
 
 def random_case(seed=0, rows=12, cols=40):
@@ -128,24 +131,29 @@ def test_fisher_for_graph_undoes_batchnorm_folding():
 def test_sweep_lambda_on_digits_keeps_accuracy_and_saves_bytes():
     import keras
 
-    from tinycompress.data import DIGITS_MODEL, load_digits_split
-    from tinycompress.frontend.keras import from_keras
-    from tinycompress.compress.quantize import quantize
-    from tinycompress.compress.rd import graph_fisher_matrices, sweep_lambda
-    from tinycompress.reference import int_ref
-    from tinycompress.compress.search import weight_bytes
+    from tinycompress.compress.evaluate import Evaluator
+    from tinycompress.compress.lambda_sweep import sweep_lambda
+    from tinycompress.compress.plan import default_plan
+    from tinycompress.data import DIGITS_MODEL, Dataset, load_digits_split
+    from tinycompress.frontend import from_keras
 
     split = load_digits_split()
     model = keras.models.load_model(DIGITS_MODEL)
     graph = from_keras(model)
     fisher = graph_fisher_matrices(graph, model, split.x_train[:200], split.y_train[:200])
-    qg = quantize(graph, split.x_train[:100], 4, per_channel=False)
     xv, yv = split.x_test[:150], split.y_test[:150]
+    ev = Evaluator(graph, split.x_train[:100], Dataset(xv, yv), fisher)
+    plan = default_plan(graph, bits=4, per_channel=False, quantizer="rd")
+    uniform = default_plan(graph, bits=4, per_channel=False)
+    qg = quantize(graph, split.x_train[:100], 4, per_channel=False)  # independent of the plan
     floor = int_ref.evaluate(qg, xv, yv) - 0.01
-    lam, best, curve = sweep_lambda(qg, graph, fisher, xv, yv, floor, factors=(0.1, 1.0, 5.0))
-    assert curve[0][0] == 0.0 and curve[0][2] == weight_bytes(qg)
-    assert int_ref.evaluate(best, xv, yv) >= floor
-    assert weight_bytes(best) <= weight_bytes(qg)
+    best, curve = sweep_lambda(plan, ev, floor, factors=(0.1, 1.0, 5.0))
+    # lambda 0 is uniform rounding: same bytes and accuracy as the uniform plan and quantize()
+    assert curve[0][0] == 0.0 and curve[0][2] == ev.weight_bytes(uniform)
+    assert curve[0][1] == int_ref.evaluate(qg, xv, yv)
+    assert best.lam in [c[0] for c in curve]
+    assert int_ref.evaluate(ev.apply(best).qgraph, xv, yv) >= floor
+    assert ev.weight_bytes(best) <= ev.weight_bytes(uniform)
     # bytes shrink as lambda grows (more zeros, fewer distinct levels)
     sizes = [c[2] for c in curve]
     assert sizes[-1] < sizes[0]

@@ -4,11 +4,16 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from tinycompress.data import DIGITS_MODEL, load_digits_split
+from tinycompress import layouts
+from tinycompress.compress.evaluate import Evaluator
+from tinycompress.compress.plan import default_plan
 from tinycompress.compress.prune import prune
 from tinycompress.compress.quantize import quantize
+from tinycompress.compress.search import search
+from tinycompress.compress.weights import col_map, col_map_for, layer_weight_bytes
+from tinycompress.data import DIGITS_MODEL, Dataset, load_digits_split
+from tinycompress.frontend import load
 from tinycompress.reference import int_ref
-from tinycompress.compress.search import col_map_for, search_bits, weight_bytes
 
 BITS = (8, 4, 3, 2)
 SPARSITY = (0.0, 0.5, 0.8)
@@ -16,8 +21,6 @@ SPARSITY = (0.0, 0.5, 0.8)
 
 @pytest.fixture(scope="session")
 def digits():
-    from tinycompress.frontend.keras import load
-
     split = load_digits_split()
     # 150 validation samples keep each integer evaluation well under a second
     return load(DIGITS_MODEL), split.x_train[:100], split.x_test[:150], split.y_test[:150]
@@ -27,8 +30,8 @@ def digits():
 def searched(digits):
     graph, calib, xv, yv = digits
     seen = []
-    result = search_bits(graph, None, calib, xv, yv, 1.0, progress=lambda d, t: seen.append((d, t)),
-                         bits_choices=BITS, sparsity_choices=SPARSITY)
+    result = search(default_plan(graph), Evaluator(graph, calib, Dataset(xv, yv)), 1.0,
+                    progress=lambda d, t: seen.append((d, t)), bits_choices=BITS, sparsity_choices=SPARSITY)
     return result, seen
 
 
@@ -58,7 +61,9 @@ def test_search_respects_budget_and_shrinks(digits, searched):
     assert acc == pytest.approx(result.accuracy)
     assert 100 * (result.float_accuracy - acc) <= 1.0 + 1e-9
     # the search's own byte count agrees with the exact count of the quantized graph
-    assert weight_bytes(qg) == result.weight_bytes
+    exact = sum(layer_weight_bytes(qn, layouts.choose(qn.levels, qn.bits, "size", col_map=col_map(qn)))
+                for qn in qg.weight_nodes)
+    assert exact == result.weight_bytes
 
 
 def test_search_table_rows(searched):
@@ -73,7 +78,8 @@ def test_search_table_rows(searched):
 
 def test_search_deterministic(digits, searched):
     graph, calib, xv, yv = digits
-    again = search_bits(graph, None, calib, xv, yv, 1.0, bits_choices=BITS, sparsity_choices=SPARSITY)
+    again = search(default_plan(graph), Evaluator(graph, calib, Dataset(xv, yv)), 1.0,
+                   bits_choices=BITS, sparsity_choices=SPARSITY)
     assert again.table() == searched[0].table()
     assert again.weight_bytes == searched[0].weight_bytes
 
@@ -81,6 +87,7 @@ def test_search_deterministic(digits, searched):
 def test_impossible_budget_keeps_start(digits):
     graph, calib, xv, yv = digits
     # a budget below zero can only be met if 8-bit beats float by that much: it does not here
-    r = search_bits(graph, None, calib, xv, yv, -50.0, bits_choices=BITS, sparsity_choices=SPARSITY)
+    r = search(default_plan(graph), Evaluator(graph, calib, Dataset(xv, yv)), -50.0,
+               bits_choices=BITS, sparsity_choices=SPARSITY)
     assert not r.feasible and r.weight_bytes == r.start_bytes
     assert set(r.bits.values()) == {8}

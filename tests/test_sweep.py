@@ -128,7 +128,7 @@ def test_front_has_the_smallest_and_the_most_accurate_point(first_run):
 
 def test_point_equals_a_direct_compress_call(first_run, data):
     point = next(p for p in first_run[1].document["points"] if p["name"] == "s0.9-b4-uniform")
-    direct = compress(MODEL, CompressOptions(cli={"sparsity": 0.9, "bits": 4}), *data)
+    direct = compress(MODEL, CompressOptions(sparsity=0.9, bits=4), *data)
     assert point["weight_bytes"] == direct.weight_bytes
     assert point["accuracy"] == direct.accuracy["quantized"]
     assert point["float_accuracy"] == direct.accuracy["float"]

@@ -1,7 +1,7 @@
 """Shared arguments and options: one definition of each flag, its help and env var.
 
 Options that can also come from `tinycompress.toml` default to None, so
-`spec.resolve_options` can tell "not given" from a value.
+`compress.options.resolve_plan` can tell "not given" from a value.
 """
 from __future__ import annotations
 
@@ -10,7 +10,8 @@ from typing import Annotated, Optional
 
 import typer
 
-from tinycompress.errors import SpecError
+from tinycompress.compress.options import CompressOptions, check_options
+from tinycompress.data import load_npz
 
 ModelArg = Annotated[Path, typer.Argument(
     help="Keras model: .keras, .h5 or a SavedModel directory.", show_default=False)]
@@ -68,20 +69,16 @@ PerTensorOpt = Annotated[bool, typer.Option(
 def compress_options(bits, sparsity, layout, optimize, quantizer, lam, per_tensor, spec,
                      epochs, max_drop=None, save_model=None, scope="global"):
     """CompressOptions from the shared command-line flags (None = not given)."""
-    from tinycompress.compress.core import CompressOptions
-
-    cli = {"bits": bits, "sparsity": sparsity, "layout": layout, "optimize": optimize,
-           "quantizer": quantizer, "lambda": lam, "per_channel": False if per_tensor else None}
-    if scope not in ("global", "layer"):
-        raise SpecError(f"--scope must be global or layer, got {scope!r}")
-    return CompressOptions(cli=cli, spec_path=spec, epochs=epochs, max_accuracy_drop=max_drop,
-                           save_model=save_model, scope=scope)
+    options = CompressOptions(bits=bits, sparsity=sparsity, layout=layout, optimize=optimize,
+                              quantizer=quantizer, lam=lam, per_channel=False if per_tensor else None,
+                              spec=spec, epochs=epochs, max_accuracy_drop=max_drop,
+                              save_model=save_model, scope=scope)
+    check_options(options)  # before the model is loaded
+    return options
 
 
 def load_datasets(data: Path | None, eval_data: Path | None):
     """(data, eval_data) read from .npz files (shapes are checked against the model later)."""
-    from tinycompress.data import load_npz
-
     return (None if data is None else load_npz(data),
             None if eval_data is None else load_npz(eval_data))
 

@@ -5,7 +5,7 @@ literals, designated-initializer fields, call arguments) that the model
 template only lays out. The kernel of an op is named like its runtime source
 file (`tc_fc_cer_s8` lives in `tc_fc_cer_s8.c`), so the step also says which
 runtime file the project needs. Every constant here comes from the node's
-precomputed `params` (weight_ops / int_ops prepare step) or its layout; no
+precomputed `params` (weight_ops / int_prepare) or its layout; no
 quantization arithmetic is redone.
 """
 from __future__ import annotations
@@ -20,7 +20,7 @@ from tinycompress.codegen import cgen
 from tinycompress.errors import UnsupportedLayerError
 from tinycompress.layouts import Layout
 from tinycompress.ir.qgraph import QNode
-from tinycompress.reference import int_prepare as int_ops
+from tinycompress.reference import int_prepare
 from tinycompress.compress.weights import layer_arrays, ordered
 
 INDEX_ENUM = {1: "TC_INDEX_U8", 2: "TC_INDEX_U16", 4: "TC_INDEX_U32"}
@@ -206,11 +206,11 @@ def emit_weight_op(node: QNode, ctx: Context, layout: Layout) -> Step:
 
 # ---------------------------------------------------------------- other ops
 
-def _rescale_fields(r: int_ops.RescaleParams) -> dict:
+def _rescale_fields(r: int_prepare.RescaleParams) -> dict:
     return dict(zip(RESCALE_FIELDS, (r.z_in, r.m, r.shift, r.z_out, r.act_min, r.act_max)))
 
 
-def _geom_fields(g: int_ops.PoolGeometry, channels: int) -> dict:
+def _geom_fields(g: int_prepare.PoolGeometry, channels: int) -> dict:
     return {"in_h": g.in_h, "in_w": g.in_w, "channels": channels, "pool_h": g.pool_h,
             "pool_w": g.pool_w, "stride_h": g.stride_h, "stride_w": g.stride_w,
             "pad_top": g.pad_top, "pad_left": g.pad_left, "out_h": g.out_h, "out_w": g.out_w}
@@ -301,7 +301,7 @@ def _add(node: QNode, ctx: Context) -> Step:
 
 def _concat(node: QNode, ctx: Context) -> Step:
     base, p = ctx.ident(node.name), node.params
-    outer, inner = int_ops.concat_sizes(node.input_shapes, p.axis)
+    outer, inner = int_prepare.concat_sizes(node.input_shapes, p.axis)
     sizes, sizes_ptr = _array(ctx, base, "inner_sizes", inner, np.int32)
     rescales = CStruct("tc_rescale_params", ctx.ident(base, "rescale"),
                        [[(k, str(v)) for k, v in _rescale_fields(r).items()] for r in p.inputs],

@@ -1,7 +1,17 @@
 """Compress stage: float `Graph` (+ data) -> a `Plan` -> quantized graph + layouts.
 
     result = compress("model.keras", CompressOptions(bits=4, sparsity=0.9), data)
-"""
-from tinycompress.compress.core import CompressOptions, Compressed, compress
+    result.plan, result.qgraph, result.layouts, result.report()
 
-__all__ = ["compress", "CompressOptions", "Compressed"]
+Everything that decides settings produces a `Plan` (per weight layer: bits,
+sparsity, scale granularity, quantizer + lambda, layout): the options and the
+spec file (`options`), the `--max-accuracy-drop` search (`search`), the
+lambda sweep (`lambda_sweep`) and the grid sweep (`sweep`). `plan.apply`
+carries one out (prune -> quantize -> lay out); `evaluate.Evaluator` scores
+plans on validation data for every selection.
+"""
+from tinycompress.compress.core import Compressed, compress
+from tinycompress.compress.options import CompressOptions, resolve_plan
+from tinycompress.compress.plan import LayerPlan, Plan, apply
+
+__all__ = ["compress", "CompressOptions", "Compressed", "Plan", "LayerPlan", "apply", "resolve_plan"]

@@ -1,47 +1,48 @@
-"""The compression stage: Keras model -> pruned, quantized, laid-out model.
+"""The compress stage's entry: a model -> a `Plan` -> quantized graph + layouts.
 
-    result = compress(model_path, CompressOptions(cli={"sparsity": 0.9, "bits": 4}), data)
+    result = compress("model.keras", CompressOptions(sparsity=0.9, bits=4), data)
 
-Chains load -> prune (one shot, or fine-tuned on labelled data) -> quantize
-(uniform or rate-distortion) -> one weight layout per layer. Options come from
-the command line, the spec file and defaults, merged in `spec.resolve_options`.
-The result carries everything the renderer needs (`qgraph`, `layouts`) and the
-per-layer table of the compress report.
+1. The options, the spec file and the defaults give the starting plan
+   (`options.resolve_plan`).
+2. With `epochs`, the Keras model is pruned to the plan's sparsity and
+   fine-tuned (`finetune`); otherwise pruning is one shot, inside `apply`.
+3. With `max_accuracy_drop`, the search proposes per-layer bits and sparsity;
+   with quantizer rd and no lambda, the lambda sweep picks one. Both score
+   their plans through one `Evaluator`.
+4. `plan.apply` carries the final plan out: prune, quantize, lay out.
+
+The result carries everything the renderer needs (`qgraph`, `layouts`), the
+plan, and the per-layer table of the compress report.
 """
 from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Callable
+from typing import Any, Callable, Union
 
 import numpy as np
 
-from tinycompress import layouts as layouts_mod
+from tinycompress.compress.evaluate import Evaluator, float_accuracy
+from tinycompress.compress.finetune import prune_keras, save_keras
+from tinycompress.compress.fisher import graph_fisher_matrices
+from tinycompress.compress.lambda_sweep import sweep_lambda
+from tinycompress.compress.options import CompressOptions, resolve_plan
+from tinycompress.compress.plan import Plan, prune_to
+from tinycompress.compress.search import SearchResult, search
+from tinycompress.compress.weights import layer_weight_bytes
 from tinycompress.data import Dataset
-from tinycompress.errors import DataError, SpecError
+from tinycompress.errors import DataError
+from tinycompress.frontend import from_keras, load_with_model
 from tinycompress.ir.graph import WEIGHT_OPS, Graph
-from tinycompress.layouts import Layout
 from tinycompress.ir.qgraph import QGraph, QNode
-from tinycompress.compress.weights import col_map, layer_weight_bytes
+from tinycompress.layouts import Layout
+from tinycompress.layouts.energy import estimate_layout
 
 Progress = Callable[[str, int, int], None]  # (stage description, done, total)
 CALIBRATION_SAMPLES = 256
 SYNTHETIC_SEED = 0
 DEFAULT_LAMBDA_DROP_PTS = 1.0  # the automatic lambda sweep's accuracy budget
-
-
-@dataclass
-class CompressOptions:
-    """What to do; `cli` uses the spec file's key names (None = not given)."""
-
-    cli: dict = field(default_factory=dict)
-    spec_path: str | Path | None = None
-    scope: str = "global"          # how a single sparsity is spread: global | layer
-    epochs: int = 0                # fine-tuning epochs (needs labelled data)
-    max_accuracy_drop: float | None = None  # percentage points: search bits/sparsity per layer
-    save_model: str | Path | None = None    # write the fine-tuned Keras model here (.keras)
-    cwd: str | Path = "."          # where ./tinycompress.toml is looked for
 
 
 @dataclass
@@ -71,8 +72,9 @@ class Compressed:
     float_weight_bytes: int
     accuracy: dict | None = None    # {"float": .., "quantized": ..} with labelled data
     calibration: str = ""           # what the activation ranges were calibrated on
-    search: object | None = None    # search.SearchResult with --max-accuracy-drop
+    search: SearchResult | None = None  # with --max-accuracy-drop
     lam: float | None = None        # the rate-distortion lambda used (rd quantizer)
+    plan: Plan | None = None        # the plan that was applied
 
     @property
     def weight_bytes(self) -> int:
@@ -103,17 +105,6 @@ def float_weight_bytes(graph: Graph) -> int:
     return 4 * sum(n.params for n in graph.nodes if n.op in WEIGHT_OPS)
 
 
-def choose_layouts(qgraph: QGraph, forced: dict[str, str], optimize: str) -> dict[str, Layout]:
-    """One layout per weight layer: forced (`dense`, `csr`, ...) or chosen by `optimize`."""
-    chosen = {}
-    for node in qgraph.weight_nodes:
-        name = forced.get(node.source or node.name, "auto")
-        allowed = None if name == "auto" else (name,)
-        chosen[node.name] = layouts_mod.choose(node.levels, node.bits, optimize,
-                                               col_map=col_map(node), allowed=allowed)
-    return chosen
-
-
 def positions(node: QNode) -> int:
     """Matrix-vector products per inference: 1 for dense, output pixels for convolutions."""
     return 1 if node.op == "dense" else int(np.prod(node.output_shape[:-1]))
@@ -121,8 +112,6 @@ def positions(node: QNode) -> int:
 
 def layer_results(qgraph: QGraph, chosen: dict[str, Layout]) -> list[LayerResult]:
     """Per weight layer: bits, sparsity, layout, exact bytes, op counts and energy estimate."""
-    from tinycompress.layouts.energy import estimate_layout
-
     rows = []
     for n in qgraph.weight_nodes:
         layout, reps = chosen[n.name], positions(n)
@@ -143,38 +132,51 @@ def calibration_data(graph: Graph, data: Dataset | None) -> tuple[np.ndarray, st
     return x, f"{CALIBRATION_SAMPLES} synthetic uniform [0, 1) samples (no data given)"
 
 
-def compress(model_path: str | Path, options: CompressOptions, data: Dataset | None = None,
+Model = Union[str, Path, Graph, Any]  # a model file, a loaded Graph, or a Keras model
+
+
+def load_model(model: Model) -> tuple[Graph, Any]:
+    """(graph, Keras model or None) from a path, a Graph or a Keras model."""
+    if isinstance(model, Graph):
+        return model, None
+    if isinstance(model, (str, Path)):
+        return load_with_model(model)
+    return from_keras(model), model
+
+
+def compress(model: Model, options: CompressOptions | None = None, data: Dataset | None = None,
              eval_data: Dataset | None = None, progress: Progress | None = None) -> Compressed:
-    """Load, prune, quantize and lay out a model (see the module docstring).
+    """Prune, quantize and lay out a model (see the module docstring).
 
-    `data` calibrates activation ranges and, when labelled and `options.epochs`
-    > 0, fine-tunes the pruned model; accuracy is measured on `eval_data`
-    (default: `data`) when it has labels.
+    `model` is a model file, a loaded `Graph` (no fine-tuning or rd then: they
+    need the Keras model) or a Keras model. `data` calibrates activation
+    ranges and, when labelled and `options.epochs` > 0, fine-tunes the pruned
+    model; accuracy is measured on `eval_data` (default: `data`) when it has
+    labels.
     """
-    from tinycompress.frontend.keras import load_with_model
-    from tinycompress.compress.spec import resolve_options
-
-    graph, model = load_with_model(model_path)
+    options = options or CompressOptions()
+    graph, keras_model = load_model(model)
     for what, ds in (("--data", data), ("--eval-data", eval_data)):
         check_data(graph, ds, what)
-    defaults, specs = resolve_options(options.cli, options.spec_path, graph, options.cwd)
-    loaded = graph
-    graph, tuned = _prune(model, graph, specs, options, data, progress)
-    calib, calib_text = calibration_data(graph, data)
+    plan = resolve_plan(options, graph)
+    base, tuned = _finetune(keras_model, graph, plan, options, data, progress)
+    calib, calib_text = calibration_data(base, data)
     labelled = _labelled(eval_data, data)
-    fisher = None
-    if defaults.quantizer == "rd":
-        fisher = _fisher(model, loaded, graph, tuned, calib, data)
-    search = None
+    fisher = _fisher(keras_model, graph, base, tuned, calib, data) if plan.uses_rd else None
+    ev = Evaluator(prune_to(plan, base), calib, labelled, fisher)
+    found = None
     if options.max_accuracy_drop is not None:
-        graph, specs, search = _search(graph, calib, labelled, specs, defaults, fisher,
-                                       options.max_accuracy_drop, progress)
-    qgraph, lam = _quantize(graph, calib, specs, defaults, fisher, labelled, options, progress)
-    chosen = choose_layouts(qgraph, {n: s.layout for n, s in specs.items()}, defaults.optimize)
-    result = Compressed(graph, qgraph, chosen, layer_results(qgraph, chosen),
-                        float_weight_bytes(graph), calibration=calib_text, search=search, lam=lam)
+        found = _search(plan, ev, options.max_accuracy_drop, progress)
+        plan = replace(found.plan, scope="layer")
+    if plan.uses_rd and plan.lam is None:
+        plan = _sweep_lambda(plan, ev, options, progress)
+    applied = ev.apply(plan)
+    result = Compressed(applied.graph, applied.qgraph, applied.layouts,
+                        layer_results(applied.qgraph, applied.layouts), float_weight_bytes(applied.graph),
+                        calibration=calib_text, search=found, lam=plan.lam if plan.uses_rd else None,
+                        plan=plan)
     if labelled is not None:
-        result.accuracy = accuracy(loaded, graph, qgraph, labelled)
+        result.accuracy = accuracy(graph, applied.graph, ev, plan)
     return result
 
 
@@ -183,105 +185,68 @@ def _labelled(*candidates: Dataset | None) -> Dataset | None:
     return next((d for d in candidates if d is not None and d.y is not None), None)
 
 
-def _prune(model, graph: Graph, specs, options: CompressOptions, data, progress):
-    """(pruned graph, fine-tuned Keras model or None when pruned one-shot or not at all)."""
-    from tinycompress.compress.prune import prune
+def _finetune(keras_model, graph: Graph, plan: Plan, options: CompressOptions, data, progress):
+    """(graph to apply the plan to, fine-tuned Keras model or None).
 
-    targets = {name: s.sparsity for name, s in specs.items() if s.sparsity > 0}
-    if not targets:
+    With `options.epochs` a clone of the Keras model is pruned to the plan's
+    sparsity and fine-tuned (the model itself is untouched); the plan then
+    finds its zeros already in place.
+    """
+    targets = {n: lp.sparsity for n, lp in plan.layers.items() if lp.sparsity > 0}
+    if options.epochs == 0 or not targets:
         return graph, None
+    if data is None or data.y is None:
+        raise DataError("--epochs fine-tunes on labelled data: give --data with x and y")
+    if keras_model is None:
+        raise DataError("--epochs fine-tunes the Keras model: give a model file or a Keras model, not a Graph")
     values = set(targets.values())
-    uniform = len(values) == 1 and len(targets) == len(specs) and options.scope == "global"
-    sparsity = values.pop() if uniform else targets
-    if options.epochs > 0:
-        if data is None or data.y is None:
-            raise DataError("--epochs fine-tunes on labelled data: give --data with x and y")
-        return _finetune(model, sparsity, options, data, progress)
-    pruned, _ = prune(graph, sparsity, scope="global" if uniform else "layer")
-    return pruned, None
-
-
-def _finetune(model, sparsity, options: CompressOptions, data: Dataset, progress):
-    """Prune a clone of the Keras `model` and fine-tune it (the model itself is untouched)."""
-    from tinycompress.frontend.keras import from_keras
-    from tinycompress.compress.prune import prune_keras
-
+    uniform = len(values) == 1 and len(targets) == len(plan.layers) and plan.scope == "global"
     tick = None if progress is None else (lambda done, total: progress("fine-tuning", done, total))
-    tuned = prune_keras(model, sparsity, data.x, data.y, epochs=options.epochs, progress=tick,
-                        scope=None if isinstance(sparsity, dict) else options.scope)
+    tuned = prune_keras(keras_model, values.pop() if uniform else targets, data.x, data.y,
+                        epochs=options.epochs, progress=tick, scope=plan.scope if uniform else None)
     if options.save_model is not None:
         save_keras(tuned, options.save_model)
     return from_keras(tuned), tuned
 
 
-def save_keras(model, path: str | Path) -> None:
-    """Save a fine-tuned model as .keras (written to a temporary name, then renamed)."""
-    path = Path(path)
-    if path.suffix != ".keras":
-        raise SpecError(f"--save-model must name a .keras file, got {path}")
-    # rebuilt from its config: uncompiled, so no optimizer state goes into the file
-    plain = model.__class__.from_config(model.get_config())
-    plain.set_weights(model.get_weights())
-    tmp = path.with_name(path.stem + ".tmp.keras")
-    plain.save(tmp)
-    tmp.replace(path)
-
-
-def _fisher(model, loaded: Graph, graph: Graph, tuned, calib, data: Dataset | None) -> dict:
+def _fisher(keras_model, loaded: Graph, base: Graph, tuned, calib, data: Dataset | None) -> dict:
     """Fisher diagonal per weight layer (as matrices) for the rate-distortion quantizer.
 
     Taken from the Keras model whose kernels the graph holds: the fine-tuned
     one, else the model as loaded paired with the graph as loaded (before any
     one-shot pruning), so the BatchNorm fold factors are recovered exactly.
     """
-    from tinycompress.compress.rd import graph_fisher_matrices
-
+    if keras_model is None:
+        raise DataError("--quantizer rd weighs weights by the Fisher information of the Keras "
+                        "model: give a model file or a Keras model, not a Graph")
     y = None if data is None or data.y is None else data.y[:len(calib)]
     if tuned is not None:
-        return graph_fisher_matrices(graph, tuned, calib, y)
-    return graph_fisher_matrices(loaded, model, calib, y)
+        return graph_fisher_matrices(base, tuned, calib, y)
+    return graph_fisher_matrices(loaded, keras_model, calib, y)
 
 
-def _search(graph: Graph, calib, labelled, specs, defaults, fisher, drop: float, progress):
-    """Bits and sparsity per layer within `drop` points; returns the pruned graph too."""
-    from tinycompress.compress.prune import prune
-    from tinycompress.compress.rd import rd_weight_quantizer
-    from tinycompress.compress.search import search_bits
-
-    if labelled is None:
+def _search(plan: Plan, ev: Evaluator, drop: float, progress) -> SearchResult:
+    """Bits and sparsity per layer within `drop` points (rd without a lambda searches uniform)."""
+    if ev.data is None:
         raise DataError("--max-accuracy-drop needs labelled data (--data or --eval-data with y)")
-    quantizer = None if fisher is None or defaults.lam is None else rd_weight_quantizer(fisher, defaults.lam)
+    searched = plan.with_layers(quantizer={n: "uniform" for n, lp in plan.layers.items()
+                                           if lp.quantizer == "rd" and lp.lam is None})
     tick = None if progress is None else (lambda done, total: progress("searching", done, total))
-    found = search_bits(graph, None, calib, labelled.x, labelled.y, drop, progress=tick,
-                        per_channel=defaults.per_channel, quantizer=quantizer,
-                        optimize=defaults.optimize)
-    specs = {name: replace(s, bits=found.bits[name]) for name, s in specs.items()}
-    pruned, _ = prune(graph, dict(found.sparsity), scope="layer")
-    return pruned, specs, found
+    found = search(searched, ev, drop, progress=tick)
+    found.plan = plan.with_layers(bits=found.plan.values("bits"), sparsity=found.plan.values("sparsity"))
+    return found
 
 
-def _quantize(graph: Graph, calib, specs, defaults, fisher, labelled, options, progress):
-    """(QGraph, lambda): uniform, rate-distortion at a given lambda, or an automatic sweep."""
-    from tinycompress.compress.quantize import quantize
-    from tinycompress.compress.rd import rd_weight_quantizer, sweep_lambda
-    from tinycompress.reference.float_ref import run_float
-
-    bits = {name: s.bits for name, s in specs.items()}
-    if fisher is None:
-        return quantize(graph, calib, bits=bits, per_channel=defaults.per_channel), None
-    if defaults.lam is not None:
-        quantizer = rd_weight_quantizer(fisher, defaults.lam)
-        return quantize(graph, calib, bits, defaults.per_channel, quantizer), defaults.lam
-    if labelled is None:
+def _sweep_lambda(plan: Plan, ev: Evaluator, options: CompressOptions, progress) -> Plan:
+    """The plan with the rd lambda that saves the most bytes within the accuracy budget."""
+    if ev.data is None:
         raise DataError("--quantizer rd without --lambda sweeps lambda on labelled data: "
                         "give --data or --eval-data with y, or a --lambda value")
-    qgraph = quantize(graph, calib, bits=bits, per_channel=defaults.per_channel)
-    pred = np.argmax(np.asarray(run_float(graph, labelled.x)), axis=-1)
     drop = DEFAULT_LAMBDA_DROP_PTS if options.max_accuracy_drop is None else options.max_accuracy_drop
-    floor = float(np.mean(pred == labelled.y)) - drop / 100.0
+    floor = float_accuracy(ev.graph, ev.data) - drop / 100.0
     tick = None if progress is None else (lambda done, total: progress("lambda sweep", done, total))
-    lam, qgraph, _ = sweep_lambda(qgraph, graph, fisher, labelled.x, labelled.y, floor, progress=tick)
-    return qgraph, lam
+    chosen, _ = sweep_lambda(plan, ev, floor, progress=tick)
+    return chosen
 
 
 def _weights_changed(a: Graph, b: Graph) -> bool:
@@ -292,19 +257,14 @@ def _weights_changed(a: Graph, b: Graph) -> bool:
                for x, y in zip(a.nodes, b.nodes) for k in x.weights)
 
 
-def accuracy(loaded: Graph, pruned: Graph, qgraph: QGraph, data: Dataset) -> dict:
-    """Top-1 accuracy on `data` of the model as given (`float`), of the pruned or
-    fine-tuned float model when pruning changed it (`pruned_float`), and of the
-    integer model (`quantized`, the firmware's arithmetic)."""
-    from tinycompress.reference.float_ref import run_float
-    from tinycompress.reference.int_ref import evaluate
-
-    def top1(graph: Graph) -> float:
-        return float(np.mean(np.argmax(np.asarray(run_float(graph, data.x)), axis=-1) == data.y))
-
-    result = {"float": top1(loaded), "quantized": float(evaluate(qgraph, data.x, data.y))}
+def accuracy(loaded: Graph, pruned: Graph, ev: Evaluator, plan: Plan) -> dict:
+    """Top-1 accuracy on the evaluator's data of the model as given (`float`), of
+    the pruned or fine-tuned float model when pruning changed it
+    (`pruned_float`), and of the plan's integer model (`quantized`, the
+    firmware's arithmetic)."""
+    result = {"float": float_accuracy(loaded, ev.data), "quantized": ev.accuracy(plan)}
     if _weights_changed(loaded, pruned):
-        result["pruned_float"] = top1(pruned)
+        result["pruned_float"] = float_accuracy(pruned, ev.data)
     return result
 
 

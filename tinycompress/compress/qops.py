@@ -8,7 +8,7 @@ Output quantization of each op:
 - fixed by the function's range: sigmoid and softmax 1/256 with zero point
   -128 ([0, 1)), tanh 1/128 with zero point 0 ([-1, 1)).
 The integer constants of each op come from its `prepare_*` function in
-tinycompress.reference (weight_ops / int_ops); no arithmetic is redone here.
+tinycompress.reference (weight_ops / int_prepare); no arithmetic is redone here.
 """
 from __future__ import annotations
 
@@ -21,7 +21,7 @@ from tinycompress.errors import UnsupportedLayerError
 from tinycompress.ir.graph import Node
 from tinycompress.ir.qgraph import QNode
 from tinycompress.compress.qparams import QMAX, QMIN, choose_qparams, quantize_weights, weight_matrix
-from tinycompress.reference import int_ops
+from tinycompress.reference import int_prepare
 from tinycompress.reference.weight_ops import prepare_weight_op
 
 FIXED_OUTPUT_QPARAMS = {  # function -> (scale, zero_point) covering its whole range
@@ -37,15 +37,15 @@ class Context:
 
     ranges: dict[str, tuple[float, float]]
     bits: dict[str, int]
-    per_channel: bool
+    per_channel: dict[str, bool]
     qnodes: dict[str, QNode] = field(default_factory=dict)
     # (layer name, weight matrix, bits, per_channel) -> (levels, w_scales); None: uniform
     weight_quantizer: Callable[[str, np.ndarray, int, bool], tuple] | None = None
 
     def quantize_weights(self, name: str, matrix: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         if self.weight_quantizer is None:
-            return quantize_weights(matrix, self.bits[name], self.per_channel)
-        return self.weight_quantizer(name, matrix, self.bits[name], self.per_channel)
+            return quantize_weights(matrix, self.bits[name], self.per_channel[name])
+        return self.weight_quantizer(name, matrix, self.bits[name], self.per_channel[name])
 
     def qparams(self, name: str) -> tuple[float, int]:
         return choose_qparams(*self.ranges[name])
@@ -86,7 +86,7 @@ def _weight_op(node: Node, ctx: Context) -> QNode:
     if node.op != "dense":
         attrs = {"kernel": tuple(kernel.shape[:2]), "strides": tuple(node.attrs.get("strides", (1, 1)))}
     return _qnode(node, node.op, (scale, zp), attrs=attrs, params=params, levels=levels,
-                  bits=ctx.bits[node.name], w_scales=w_scales, per_channel=ctx.per_channel,
+                  bits=ctx.bits[node.name], w_scales=w_scales, per_channel=ctx.per_channel[node.name],
                   bias=None if bias is None else np.asarray(bias, np.float32))
 
 
@@ -103,7 +103,7 @@ def _passthrough(node: Node, ctx: Context) -> QNode:
 def _zero_pad(node: Node, ctx: Context) -> QNode:
     src = ctx.input(node)
     pads = tuple(tuple(p) for p in node.attrs["pads"])
-    params = int_ops.prepare_pad(pads, src.zero_point)
+    params = int_prepare.prepare_pad(pads, src.zero_point)
     return _qnode(node, "zero_pad2d", (src.scale, src.zero_point),
                   attrs={"pads": pads, "value": src.zero_point}, params=params)
 
@@ -118,7 +118,7 @@ def _max_pool(node: Node, ctx: Context) -> QNode:
     qp = (src.scale, src.zero_point)  # max of int8 values: no rescaling needed
     clamp = clamp_range(node.activation, *qp)
     attrs = _pool_attrs(node)
-    params = int_ops.prepare_max_pool2d(node.input_shapes[0], attrs["pool"], attrs["strides"],
+    params = int_prepare.prepare_max_pool2d(node.input_shapes[0], attrs["pool"], attrs["strides"],
                                         attrs["padding"], *qp, *qp, *clamp)
     return _qnode(node, "max_pool2d", qp, attrs=attrs, params=params)
 
@@ -126,7 +126,7 @@ def _max_pool(node: Node, ctx: Context) -> QNode:
 def _avg_pool(node: Node, ctx: Context) -> QNode:
     src, qp = ctx.input(node), ctx.qparams(node.name)
     attrs = _pool_attrs(node)
-    params = int_ops.prepare_avg_pool2d(node.input_shapes[0], attrs["pool"], attrs["strides"],
+    params = int_prepare.prepare_avg_pool2d(node.input_shapes[0], attrs["pool"], attrs["strides"],
                                         attrs["padding"], src.scale, src.zero_point, *qp,
                                         *clamp_range(node.activation, *qp))
     return _qnode(node, "avg_pool2d", qp, attrs=attrs, params=params)
@@ -134,7 +134,7 @@ def _avg_pool(node: Node, ctx: Context) -> QNode:
 
 def _global_avg_pool(node: Node, ctx: Context) -> QNode:
     src, qp = ctx.input(node), ctx.qparams(node.name)
-    params = int_ops.prepare_global_avg_pool2d(node.input_shapes[0], src.scale, src.zero_point,
+    params = int_prepare.prepare_global_avg_pool2d(node.input_shapes[0], src.scale, src.zero_point,
                                                *qp, *clamp_range(node.activation, *qp))
     return _qnode(node, "global_avg_pool2d", qp, params=params)
 
@@ -142,13 +142,13 @@ def _global_avg_pool(node: Node, ctx: Context) -> QNode:
 def _global_max_pool(node: Node, ctx: Context) -> QNode:
     src = ctx.input(node)
     qp = (src.scale, src.zero_point)
-    params = int_ops.prepare_global_max_pool2d(*qp, *qp, *clamp_range(node.activation, *qp))
+    params = int_prepare.prepare_global_max_pool2d(*qp, *qp, *clamp_range(node.activation, *qp))
     return _qnode(node, "global_max_pool2d", qp, params=params)
 
 
 def _add(node: Node, ctx: Context) -> QNode:
     srcs, qp = [ctx.input(node, i) for i in range(len(node.inputs))], ctx.qparams(node.name)
-    params = int_ops.prepare_add([s.scale for s in srcs], [s.zero_point for s in srcs], *qp,
+    params = int_prepare.prepare_add([s.scale for s in srcs], [s.zero_point for s in srcs], *qp,
                                  *clamp_range(node.activation, *qp))
     return _qnode(node, "add", qp, params=params)
 
@@ -156,14 +156,14 @@ def _add(node: Node, ctx: Context) -> QNode:
 def _concat(node: Node, ctx: Context) -> QNode:
     srcs, qp = [ctx.input(node, i) for i in range(len(node.inputs))], ctx.qparams(node.name)
     axis = int(node.attrs["axis"])
-    params = int_ops.prepare_concat([s.scale for s in srcs], [s.zero_point for s in srcs], *qp,
+    params = int_prepare.prepare_concat([s.scale for s in srcs], [s.zero_point for s in srcs], *qp,
                                     axis)
     return _qnode(node, "concat", qp, attrs={"axis": axis}, params=params)
 
 
 def _affine(node: Node, ctx: Context) -> QNode:
     src, qp = ctx.input(node), ctx.qparams(node.name)
-    params = int_ops.prepare_affine(node.weights["scale"], node.weights["offset"], src.scale,
+    params = int_prepare.prepare_affine(node.weights["scale"], node.weights["offset"], src.scale,
                                     src.zero_point, *qp, *clamp_range(node.activation, *qp))
     return _qnode(node, "affine", qp, params=params)
 
@@ -175,9 +175,9 @@ def _activation(node: Node, ctx: Context) -> QNode:
         return _passthrough(node, ctx)
     qp = FIXED_OUTPUT_QPARAMS.get(act) or ctx.qparams(node.name)
     if act == "softmax":
-        params = int_ops.prepare_softmax(src.scale, src.zero_point, *qp)
+        params = int_prepare.prepare_softmax(src.scale, src.zero_point, *qp)
         return _qnode(node, "softmax", qp, params=params)
-    params = int_ops.prepare_activation(act, src.scale, src.zero_point, *qp,
+    params = int_prepare.prepare_activation(act, src.scale, src.zero_point, *qp,
                                         node.activation_alpha)
     return _qnode(node, "lut", qp, attrs={"function": act, "alpha": node.activation_alpha},
                   params=params)

@@ -20,6 +20,7 @@ from tinycompress.ir.qgraph import QGraph, QNode
 from tinycompress.compress.lower import lower_graph
 from tinycompress.compress.qops import Context, quantize_node
 from tinycompress.compress.qparams import resolve_bits
+from tinycompress.reference.float_ref import run_float
 
 __all__ = ["quantize", "calibrate", "QGraph", "QNode"]
 
@@ -41,8 +42,6 @@ def _check_calibration(graph: Graph, calib_x) -> np.ndarray:
 
 def calibrate(graph: Graph, calib_x: np.ndarray, batch: int = 256) -> dict[str, tuple[float, float]]:
     """{node name: (min, max)} of every tensor of `graph` over `calib_x`."""
-    from tinycompress.reference.float_ref import run_float
-
     ranges: dict[str, tuple[float, float]] = {}
     for start in range(0, len(calib_x), batch):
         outs = run_float(graph, calib_x[start:start + batch], return_all=True)
@@ -53,22 +52,30 @@ def calibrate(graph: Graph, calib_x: np.ndarray, batch: int = 256) -> dict[str, 
     return ranges
 
 
+def _per_layer(per_channel: bool | dict[str, bool], layers: list[str]) -> dict[str, bool]:
+    if isinstance(per_channel, dict):
+        return {name: bool(per_channel.get(name, True)) for name in layers}
+    return {name: bool(per_channel) for name in layers}
+
+
 def quantize(graph: Graph, calib_x: np.ndarray, bits: int | dict[str, int] = 8,
-             per_channel: bool = True, weight_quantizer=None) -> QGraph:
+             per_channel: bool | dict[str, bool] = True, weight_quantizer=None) -> QGraph:
     """Quantize `graph` with activation ranges calibrated on `calib_x`.
 
     bits: weight bit width (2..8) for every weight layer, or {layer name: bits}
     (unlisted layers: 8). per_channel: one weight scale per output channel
-    (else one per tensor). weight_quantizer: optional `(layer name, matrix,
-    bits, per_channel) -> (levels, w_scales)` replacing uniform rounding (the
-    rate-distortion quantizer, `rd.rd_weight_quantizer`). Raises SpecError for invalid bits or names,
-    DataError for calibration data of the wrong shape.
+    (else one per tensor), for every layer or {layer name: bool} (unlisted:
+    True). weight_quantizer: optional `(layer name, matrix, bits,
+    per_channel) -> (levels, w_scales)` replacing uniform rounding (the
+    rate-distortion quantizer, `plan.weight_quantizer`). Raises SpecError for
+    invalid bits or names, DataError for calibration data of the wrong shape.
     """
     x = _check_calibration(graph, calib_x)
     lowered = lower_graph(graph)
     weight_layers = [n.name for n in lowered.nodes if n.op in WEIGHT_OPS]
     ctx = Context(ranges=calibrate(lowered, x), bits=resolve_bits(bits, weight_layers),
-                  per_channel=per_channel, weight_quantizer=weight_quantizer)
+                  per_channel=_per_layer(per_channel, weight_layers),
+                  weight_quantizer=weight_quantizer)
     nodes: list[QNode] = []
     for node in lowered.nodes:
         q = quantize_node(node, ctx)

@@ -15,7 +15,8 @@ layer that should differ from the defaults (see docs/spec.md):
     [layers.dense_1]
     bits = 8
 
-Precedence, most specific first, resolved only in `merge()`:
+Precedence, most specific first, resolved only in `merge()` (which
+`options.resolve_plan` calls):
 CLI per-layer value > CLI global value > file `[layers.X]` > file
 `[defaults]` > built-in default. A global CLI option (`--bits 4`) therefore
 applies to every layer, including those the file overrides: what the user
@@ -209,9 +210,3 @@ def merge(cli: Mapping[str, Any] | None, spec: Spec | None) -> Spec:
     source = spec.source if spec.source != "<defaults>" else "command line"
     return Spec(defaults, layers, source)
 
-
-def resolve_options(cli: Mapping[str, Any] | None, spec_path: str | Path | None,
-                    graph: Graph, cwd: str | Path = ".") -> tuple[Defaults, dict[str, LayerSpec]]:
-    """CLI + spec file + defaults -> (global options, LayerSpec per weight layer)."""
-    spec = merge(cli, find_spec(spec_path, cwd))
-    return spec.defaults, spec.resolve(graph)

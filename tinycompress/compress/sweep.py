@@ -37,6 +37,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import multiprocessing
 import os
 import signal
 from concurrent.futures import ProcessPoolExecutor, as_completed
@@ -47,8 +48,13 @@ from typing import Callable, Iterator, Sequence
 
 import numpy as np
 
+from tinycompress.compress.core import check_data, compress
+from tinycompress.compress.options import CompressOptions
+from tinycompress.compress.spec import SPEC_FILENAME, merge
 from tinycompress.data import Dataset
-from tinycompress.errors import DataError, SpecError
+from tinycompress.errors import DataError, ModelLoadError, SpecError
+from tinycompress.frontend import load
+from tinycompress.reference.float_ref import run_float
 
 Progress = Callable[[str, int, int], None]  # (stage description, done, total)
 POINTS_FILE = "sweep-points.jsonl"
@@ -121,8 +127,6 @@ def parse_values(text: str, key: str, flag: str) -> tuple:
 
 def grid(options: SweepOptions) -> list[Point]:
     """The sorted, de-duplicated grid; SpecError for an empty axis or an invalid value."""
-    from tinycompress.compress.spec import merge  # the one set of option validators
-
     axes = {"sparsity": options.sparsities, "bits": options.bits,
             "quantizer": options.quantizers}
     checked = {}
@@ -170,11 +174,8 @@ def _hash_dataset(h, data: Dataset | None) -> None:
 def fingerprint(model_path: str | Path, data: Dataset, eval_data: Dataset | None,
                 epochs: int, cwd: str | Path = ".") -> str:
     """Hash of everything besides the grid point that changes a result."""
-    from tinycompress.compress.spec import SPEC_FILENAME
-
     model_path = Path(model_path)
     if not model_path.exists():
-        from tinycompress.errors import ModelLoadError
         raise ModelLoadError(f"{model_path}: no such file or directory")
     h = hashlib.sha256(f"schema {SCHEMA} epochs {epochs}".encode())
     _hash_path(h, model_path)
@@ -241,10 +242,6 @@ def _init_worker(model_path: str, data: Dataset, eval_data: Dataset, epochs: int
 
         tf.config.threading.set_intra_op_parallelism_threads(1)
         tf.config.threading.set_inter_op_parallelism_threads(1)
-        from tinycompress.compress.core import check_data
-        from tinycompress.frontend.keras import load
-        from tinycompress.reference.float_ref import run_float
-
         graph = load(model_path)
         check_data(graph, data, "--data")
         check_data(graph, eval_data, "--eval-data")
@@ -256,14 +253,12 @@ def _init_worker(model_path: str, data: Dataset, eval_data: Dataset, epochs: int
 
 def _run_point(point: Point) -> dict:
     """Compress one grid point in a worker; returns its sweep-points.jsonl record."""
-    from tinycompress.compress.core import CompressOptions, compress
-
     if "error" in _WORKER:
         raise _WORKER["error"]
     w = _WORKER
-    cli = {"sparsity": point.sparsity, "bits": point.bits, "quantizer": point.quantizer}
-    result = compress(w["model_path"], CompressOptions(cli=cli, epochs=w["epochs"], cwd=w["cwd"]),
-                      w["data"], w["eval_data"])
+    options = CompressOptions(sparsity=point.sparsity, bits=point.bits, quantizer=point.quantizer,
+                              epochs=w["epochs"], cwd=w["cwd"])
+    result = compress(w["model_path"], options, w["data"], w["eval_data"])
     return {"key": point.key(w["fingerprint"]), "fingerprint": w["fingerprint"],
             "name": point.name, "sparsity": point.sparsity, "bits": point.bits,
             "quantizer": point.quantizer, "epochs": w["epochs"], "model": result.graph.name,
@@ -291,8 +286,6 @@ def _worker_env() -> Iterator[None]:
 
 def _run_pool(todo: list[Point], init_args: tuple, jobs: int,
               on_record: Callable[[dict], None]) -> None:
-    import multiprocessing
-
     # rd points cost ~5x uniform ones: start them first so no worker idles at the end
     order = sorted(todo, key=lambda p: (p.quantizer != "rd", p))
     with _worker_env():

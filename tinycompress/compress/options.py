@@ -1,0 +1,93 @@
+"""What the user asked for (`CompressOptions`) -> the starting `Plan`.
+
+    options = CompressOptions(bits=4, sparsity=0.9, quantizer="rd", lam=1e-6)
+    plan = resolve_plan(options, graph)
+
+Precedence, most specific first, is resolved in one place, `spec.merge`:
+per-layer option > global option > spec file `[layers.X]` > spec file
+`[defaults]` > built-in default. A field left at None is "not given".
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Mapping
+
+from tinycompress.compress.plan import LayerPlan, Plan
+from tinycompress.compress.spec import find_spec, merge
+from tinycompress.errors import SpecError
+from tinycompress.ir.graph import Graph
+
+SCOPES = ("global", "layer")
+# CompressOptions field -> spec file key, for the settings the spec file can also hold
+SETTING_KEYS = {"bits": "bits", "sparsity": "sparsity", "layout": "layout", "optimize": "optimize",
+                "per_channel": "per_channel", "quantizer": "quantizer", "lam": "lambda"}
+
+
+@dataclass(frozen=True)
+class CompressOptions:
+    """How to compress a model; None = not given (the spec file's value, else the default).
+
+    bits: weight bit width 2..8. sparsity: fraction pruned, [0, 1). layout:
+    auto | dense | csr | cer | cser | pcsr. optimize: what layout "auto"
+    minimises, size | speed. per_channel: one weight scale per output channel
+    (False: per tensor). quantizer: uniform | rd. lam: the rd trade-off >= 0
+    (None with rd: swept on labelled data). layers: per-layer overrides
+    {layer: {"bits" | "sparsity" | "layout": value}}. spec: a spec file
+    (default ./tinycompress.toml in `cwd` when present). scope: how one
+    sparsity is spread, global | layer. epochs: fine-tuning epochs on labelled
+    data. max_accuracy_drop: search bits and sparsity per layer within this
+    many percentage points. save_model: write the fine-tuned Keras model here.
+    """
+
+    bits: int | None = None
+    sparsity: float | None = None
+    layout: str | None = None
+    optimize: str | None = None
+    per_channel: bool | None = None
+    quantizer: str | None = None
+    lam: float | None = None
+    layers: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    spec: str | Path | None = None
+    scope: str = "global"
+    epochs: int = 0
+    max_accuracy_drop: float | None = None
+    save_model: str | Path | None = None
+    cwd: str | Path = "."
+
+    @classmethod
+    def from_settings(cls, settings: Mapping[str, Any], **others) -> CompressOptions:
+        """Options from spec-file key names (`{"bits": 4, "lambda": 1e-6}`) plus other fields."""
+        by_key = {key: name for name, key in SETTING_KEYS.items()}
+        unknown = sorted(set(settings) - set(by_key))
+        if unknown:
+            raise SpecError(f"unknown setting {unknown[0]!r}; allowed: {', '.join(by_key)}")
+        return cls(**{by_key[k]: v for k, v in settings.items()}, **others)
+
+    def settings(self) -> dict[str, Any]:
+        """The given settings under spec-file key names, with per-layer ones under `layers`."""
+        out = {key: getattr(self, name) for name, key in SETTING_KEYS.items()}
+        out["layers"] = {name: dict(values) for name, values in self.layers.items()}
+        return out
+
+
+def check_options(options: CompressOptions) -> None:
+    """SpecError for values that are wrong whatever the model (the rest: `spec.merge`)."""
+    if options.scope not in SCOPES:
+        raise SpecError(f"--scope must be global or layer, got {options.scope!r}")
+    if isinstance(options.epochs, bool) or not isinstance(options.epochs, int) or options.epochs < 0:
+        raise SpecError(f"--epochs must be a whole number >= 0, got {options.epochs!r}")
+    drop = options.max_accuracy_drop
+    if drop is not None and (isinstance(drop, bool) or not isinstance(drop, (int, float)) or not drop >= 0):
+        raise SpecError(f"--max-accuracy-drop must be a number >= 0, got {drop!r}")
+
+
+def resolve_plan(options: CompressOptions, graph: Graph) -> Plan:
+    """The plan the options, the spec file and the defaults give for `graph`'s weight layers."""
+    check_options(options)
+    spec = merge(options.settings(), find_spec(options.spec, options.cwd))
+    d = spec.defaults
+    layers = {name: LayerPlan(bits=ls.bits, sparsity=ls.sparsity, per_channel=d.per_channel,
+                              quantizer=d.quantizer, lam=d.lam, layout=ls.layout)
+              for name, ls in spec.resolve(graph).items()}
+    return Plan(layers, optimize=d.optimize, scope=options.scope)
