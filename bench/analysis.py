@@ -1,6 +1,6 @@
 """Numbers the bench derives from a build's quantized graph: entropy bound, energy, fidelity.
 
-Everything here reads the QGraph a build saved (`sim.load_state`), so it
+Everything here reads the QGraph a build saved (`target.state.load_state`), so it
 describes exactly the model the firmware runs.
 
 - `entropy_rows`: per weight layer, the entropy bound of its levels
@@ -21,13 +21,12 @@ from pathlib import Path
 import numpy as np
 
 from tinycompress.report.entropy import entropy_bound_bytes, ratio
+from tinycompress.target.state import load_state
 
 
 def load_qgraph(build_dir: Path):
     """The QGraph a build directory's firmware was generated from."""
-    from tinycompress.target.sim import load_state
-
-    return load_state(Path(build_dir))["qgraph"]
+    return load_state(Path(build_dir)).qgraph
 
 
 def _layout(node, name: str):

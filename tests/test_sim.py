@@ -6,7 +6,6 @@ an independent implementation of the same integer arithmetic.
 from __future__ import annotations
 
 import json
-import pickle
 
 import numpy as np
 import pytest
@@ -16,7 +15,8 @@ from tests.firmware_builds import digits_builds  # noqa: F401  (session fixture)
 from tinycompress import cli
 from tinycompress.data import digits_test, save_npz
 from tinycompress.errors import SimulationError
-from tinycompress.target.sim import STATE_FILE, simulate
+from tinycompress.target.sim import simulate
+from tinycompress.target.state import load_state, save_state
 
 pytestmark = pytest.mark.target
 runner = CliRunner()
@@ -80,10 +80,10 @@ def test_mismatch_names_input_index_and_first_layer(digits_builds, tmp_path):
     src = digits_builds["mps2_an386"].out_dir
     out = tmp_path / "copy"
     shutil.copytree(src, out, ignore=shutil.ignore_patterns(".pio"))
-    state = pickle.loads((out / STATE_FILE).read_bytes())
-    fc2 = state["qgraph"].node("fc2")
+    state = load_state(out)
+    fc2 = state.qgraph.node("fc2")
     fc2.params.bias_f = fc2.params.bias_f + 1_000_000  # a large shift: every fc2 output saturates
-    (out / STATE_FILE).write_bytes(pickle.dumps(state))
+    save_state(out, state.qgraph, state.layers, state.board, state.data, state.model)
     report = simulate(out, n=3)
     assert not report.bit_exact and report.first_divergent_layer == "fc2"
     first = report.mismatches[0]

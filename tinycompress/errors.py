@@ -37,5 +37,9 @@ class SimulationError(TinyCompressError):
     """The simulator hung, crashed, or its output could not be read."""
 
 
+class BuildStateError(TinyCompressError):
+    """A build directory's saved state is missing, damaged, or from another tinycompress version."""
+
+
 class OutputExistsError(TinyCompressError):
     """The output directory exists and --force was not given."""

@@ -11,7 +11,6 @@ leaves no DIR behind (project.staged).
 from __future__ import annotations
 
 import json
-import pickle
 import re
 import shutil
 import subprocess
@@ -30,7 +29,8 @@ from tinycompress.errors import BoardError, ToolError
 from tinycompress.target.pio import ensure_offline_core, run_pio
 from tinycompress.target.project import STACK_SIZE, check_output_dir, staged, write_project
 from tinycompress.codegen.render import Rendered, render
-from tinycompress.target.sim import SIM_ELF, STATE_FILE
+from tinycompress.target.sim import SIM_ELF
+from tinycompress.target.state import save_state
 
 Progress = Callable[[str, int, int], None]
 REPORT_FILE = "build-report.json"
@@ -160,12 +160,7 @@ def build_report(board: Board, compressed, rendered: Rendered, mem: dict, second
 
 
 def _save_state(project: Path, board: Board, compressed, rendered: Rendered, data_source, model_path) -> None:
-    path = project / STATE_FILE
-    path.parent.mkdir(parents=True, exist_ok=True)
-    state = {"qgraph": compressed.qgraph, "layers": rendered.layers(), "board": board.name,
-             "data": data_source, "model": str(Path(model_path).resolve())}
-    with path.open("wb") as f:
-        pickle.dump(state, f)
+    save_state(project, compressed.qgraph, rendered.layers(), board.name, data_source, model_path)
 
 
 def build(model_path: str | Path, board: str = "nucleo", out_dir: str | Path = "build",
@@ -202,21 +197,3 @@ def build(model_path: str | Path, board: str = "nucleo", out_dir: str | Path = "
     tick("done", len(STAGES), len(STAGES))
     return BuildResult(out_dir, report, time.monotonic() - start)
 
-
-def flash(build_dir: str | Path) -> str:
-    """Upload the build's hw firmware through PlatformIO (ST-LINK); returns PlatformIO's last line.
-
-    BoardError for QEMU-only boards; ToolError (one line) when no probe is attached.
-    """
-    from tinycompress.target.sim import load_state
-
-    build_dir = Path(build_dir)
-    board = load_board(load_state(build_dir)["board"])
-    if board.is_qemu:
-        raise BoardError(f"{board.name} is a QEMU machine: nothing to flash (use `tinycompress sim {build_dir}`)")
-    try:
-        result = run_pio(build_dir, env="hw", target="upload")
-    except ToolError as exc:
-        lines = [ln.strip() for ln in str(exc).splitlines() if "ST-LINK" in ln or "probe" in ln]
-        raise ToolError(lines[-1].removeprefix("Error: ") if lines else str(exc).splitlines()[0]) from exc
-    return result.output.strip().splitlines()[-1] if result.output.strip() else "uploaded"

@@ -13,6 +13,11 @@ from tinycompress.cli.options import (
     LambdaOpt, LayoutOpt, MaxDropOpt, ModelArg, OptimizeOpt, OutputOpt, PerTensorOpt,
     QuantizerOpt, ScopeOpt, SimCountOpt, SparsityOpt, SpecOpt, compress_options,
 )
+from tinycompress.pipeline import build
+from tinycompress.target.boards import list_boards
+from tinycompress.target.flash import flash
+from tinycompress.target.pio import ensure_offline_core
+from tinycompress.target.sim import simulate
 
 
 @app.command("build")
@@ -36,8 +41,6 @@ def build_cmd(
     scope: ScopeOpt = "global",
 ) -> None:
     """Compress MODEL and compile its firmware for a board (PlatformIO project, ELF, build-report.json)."""
-    from tinycompress.pipeline import build
-
     options = compress_options(bits, sparsity, layout, optimize, quantizer, lam, per_tensor,
                                spec, epochs, max_drop, scope=scope)
     with progress_bar() as tick:
@@ -55,8 +58,6 @@ def build_cmd(
 @app.command("sim")
 def sim_cmd(build_dir: BuildDirArg, data: DataOpt = None, n: SimCountOpt = None, json_out: JsonOpt = False) -> None:
     """Run a build in QEMU, compare every output bit-exact with the integer reference."""
-    from tinycompress.target.sim import simulate
-
     report = simulate(build_dir, data=data, n=n)
     if json_out:
         print_json(report.to_dict())
@@ -83,8 +84,6 @@ def sim_cmd(build_dir: BuildDirArg, data: DataOpt = None, n: SimCountOpt = None,
 @app.command("boards")
 def boards_cmd(json_out: JsonOpt = False) -> None:
     """List the boards and QEMU machines tinycompress can build for."""
-    from tinycompress.target.boards import list_boards
-
     boards = list_boards()
     rows = [{"name": b.name, "aliases": list(b.aliases), "cpu": b.cpu, "fpu": b.fpu,
              "flash": b.flash.size, "ram": b.ram.size, "clock_hz": b.clock_hz,
@@ -104,14 +103,10 @@ def boards_cmd(json_out: JsonOpt = False) -> None:
 @app.command("flash")
 def flash_cmd(build_dir: BuildDirArg) -> None:
     """Upload a build to its board through PlatformIO (ST-LINK)."""
-    from tinycompress.pipeline import flash
-
     console().print(flash(build_dir))
 
 
 @app.command("setup")
 def setup_cmd() -> None:
     """Prepare the offline PlatformIO core (SCons from PyPI, Debian's arm-none-eabi-gcc)."""
-    from tinycompress.target.pio import ensure_offline_core
-
     console().print(f"offline PlatformIO core ready: {ensure_offline_core()}")

@@ -3,17 +3,16 @@
     report = simulate("build/", n=100)
     report.bit_exact, report.instructions_per_inference, report.layers
 
-The build directory carries what the check needs (`pipeline.STATE_FILE`: the
-QGraph, the layer table and which data the build used). Inputs go to the
-firmware as host files `input_NNNNN.bin` (semihosting); its line protocol is
-documented in templates/main.c.j2. Every output is compared with
-`int_ref.run_int`; on a mismatch the first such input is re-run with per-layer
-tensor dumps to name the first layer that diverges.
+The build directory carries what the check needs (its build state, read by
+`target.state.load_state`: the QGraph, the layer table and which data the
+build used). Inputs go to the firmware as host files `input_NNNNN.bin`
+(semihosting); its line protocol is documented in templates/main.c.j2. Every
+output is compared with `int_ref.run_int`; on a mismatch the first such input
+is re-run with per-layer tensor dumps to name the first layer that diverges.
 """
 from __future__ import annotations
 
 import json
-import pickle
 import re
 import shutil
 from dataclasses import asdict, dataclass, field
@@ -25,10 +24,11 @@ import numpy as np
 from tinycompress.target.boards import load_board, sim_machine
 from tinycompress.data import Dataset, digits_test, load_npz
 from tinycompress.errors import SimulationError
-from tinycompress.target.qemu import run_elf
 from tinycompress.ir.qgraph import QGraph
+from tinycompress.reference.int_ref import run_int
+from tinycompress.target.qemu import run_elf
+from tinycompress.target.state import BuildState, load_state
 
-STATE_FILE = Path("tinycompress") / "build-state.pkl"
 SIM_ELF = "firmware_sim.elf"
 REPORT_FILE = "sim-report.json"
 RANDOM_SEED = 0
@@ -60,19 +60,11 @@ class SimReport:
         return d
 
 
-def load_state(build_dir: Path) -> dict:
-    """The pickled build state (QGraph, layers, data source); SimulationError if absent."""
-    path = Path(build_dir) / STATE_FILE
-    if not path.is_file():
-        raise SimulationError(f"{build_dir} is not a tinycompress build directory (no {STATE_FILE})")
-    with path.open("rb") as f:
-        return pickle.load(f)  # our own build artefact, written by pipeline.build
-
-
-def choose_inputs(state: dict, data: Path | None, n: int | None) -> tuple[np.ndarray, np.ndarray | None, str]:
+def choose_inputs(state: BuildState, data: Path | None, n: int | None
+                  ) -> tuple[np.ndarray, np.ndarray | None, str]:
     """(int8 inputs, labels or None, description): --data, else the build's data, else random."""
-    qgraph: QGraph = state["qgraph"]
-    ds, what = _dataset(state, data, qgraph)
+    qgraph = state.qgraph
+    ds, what = _dataset(state.data, data, qgraph)
     if ds is None:
         count = n or RANDOM_INPUTS
         rng = np.random.default_rng(RANDOM_SEED)
@@ -82,10 +74,9 @@ def choose_inputs(state: dict, data: Path | None, n: int | None) -> tuple[np.nda
     return qgraph.quantize_input(ds.x), ds.y, f"{len(ds)} samples of {what}"
 
 
-def _dataset(state: dict, data: Path | None, qgraph: QGraph) -> tuple[Dataset | None, str]:
+def _dataset(source: str | None, data: Path | None, qgraph: QGraph) -> tuple[Dataset | None, str]:
     if data is not None:
         return load_npz(data, qgraph.input_shape), str(data)
-    source = state.get("data")
     if source == "digits":
         return digits_test(), "the digits test split"
     if source and Path(source).is_file():
@@ -156,14 +147,12 @@ def compare(expected: np.ndarray, got: list[np.ndarray]) -> list[dict]:
     return found
 
 
-def first_divergent_layer(state: dict, elf: Path, machine: str, run_dir: Path, x1: np.ndarray,
+def first_divergent_layer(state: BuildState, elf: Path, machine: str, run_dir: Path, x1: np.ndarray,
                           timeout_s: float) -> str | None:
     """Re-run one input with per-layer dumps; the first layer whose tensor differs from int_ref."""
-    from tinycompress.reference.int_ref import run_int
-
-    layers = state["layers"]
+    layers = state.layers
     run, _ = _run(elf, machine, run_dir, x1[np.newaxis], len(layers), timeout_s, dump=True)
-    ref = run_int(state["qgraph"], x1, return_all=True)
+    ref = run_int(state.qgraph, x1, return_all=True)
     for k, layer in enumerate(layers):
         if not np.array_equal(run.tensors.get(k), np.asarray(ref[layer["name"]], np.int8).ravel()):
             return layer["name"]
@@ -201,19 +190,17 @@ def default_timeout(n_inputs: int, qgraph: QGraph | None = None) -> float:
 def simulate(build_dir: Path, data: Path | None = None, n: int | None = None,
              timeout_s: float | None = None, progress: Progress | None = None) -> SimReport:
     """Run the build's simulation firmware in QEMU; compare, count, write DIR/sim-report.json."""
-    from tinycompress.reference.int_ref import run_int
-
     build_dir = Path(build_dir)
     state = load_state(build_dir)
-    board = load_board(state["board"])
+    board = load_board(state.board)
     machine = sim_machine(board).qemu_machine
     elf = build_dir / SIM_ELF
     x, y, what = choose_inputs(state, data, n)
-    timeout = timeout_s or default_timeout(len(x), state["qgraph"])
+    timeout = timeout_s or default_timeout(len(x), state.qgraph)
     tick = progress or (lambda *_: None)
     tick("simulating", 0, 1)
-    run, seconds = _run(elf, machine, build_dir / "sim-run", x, len(state["layers"]), timeout)
-    expected = run_int(state["qgraph"], x)
+    run, seconds = _run(elf, machine, build_dir / "sim-run", x, len(state.layers), timeout)
+    expected = run_int(state.qgraph, x)
     mismatches = compare(expected, run.outputs)
     report = _report(state, board.name, machine, run, mismatches, y, what, seconds)
     if mismatches:
@@ -224,10 +211,10 @@ def simulate(build_dir: Path, data: Path | None = None, n: int | None = None,
     return report
 
 
-def _report(state, board: str, machine: str, run: FirmwareRun, mismatches, y, what, seconds) -> SimReport:
+def _report(state: BuildState, board: str, machine: str, run: FirmwareRun, mismatches, y, what, seconds) -> SimReport:
     ticks = np.asarray(run.ticks, dtype=np.int64)
     layers = [{"name": l["name"], "op": l["op"], "layout": l["layout"],
-               "instructions": float(ticks[:, k].mean())} for k, l in enumerate(state["layers"])]
+               "instructions": float(ticks[:, k].mean())} for k, l in enumerate(state.layers)]
     accuracy = None
     if y is not None:
         pred = np.array([int(np.argmax(o)) for o in run.outputs])
