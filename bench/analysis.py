@@ -30,7 +30,7 @@ def load_qgraph(build_dir: Path):
 
 
 def _layout(node, name: str):
-    from tinycompress.compress.core import col_map
+    from tinycompress.compress.weights import col_map
     from tinycompress.layouts import encode_as
 
     return encode_as(name, node.levels, int(node.bits), col_map=col_map(node))

@@ -1,8 +1,9 @@
-"""`tinycompress build`: model file -> compressed, compiled firmware in one directory.
+"""`tinycompress build`: a model -> compressed, compiled firmware in one directory.
 
-    result = build("model.keras", "nucleo", "build/", options={"bits": 4, "sparsity": 0.9})
+    result = build("model.keras", "nucleo", "build/", options=CompressOptions(bits=4, sparsity=0.9))
 
-load -> prune -> quantize -> layouts (`compress.compress`) -> render ->
+The stages chained: frontend + compress (`compress.compress`: load -> plan ->
+prune -> quantize -> layouts) -> codegen (`codegen.render`) -> target:
 PlatformIO project -> `pio run` (env sim; and hw for real boards) -> sizes
 from the ELF -> fit check -> build-report.json. Everything is written to a
 temporary directory next to DIR and renamed at the end, so a failed build
@@ -23,7 +24,8 @@ from typing import Callable
 import numpy as np
 
 from tinycompress.target.boards import Board, load_board
-from tinycompress.compress.core import CompressOptions, compress
+from tinycompress.compress.core import Model, compress
+from tinycompress.compress.options import CompressOptions
 from tinycompress.data import DIGITS_MODEL, Dataset, digits_test, load_digits_split, load_npz
 from tinycompress.errors import BoardError, ToolError
 from tinycompress.target.pio import ensure_offline_core, run_pio
@@ -47,14 +49,16 @@ class BuildResult:
     seconds: float
 
 
-def _is_digits(model_path: Path) -> bool:
+def _is_digits(model: Model) -> bool:
+    if not isinstance(model, (str, Path)):
+        return False
     try:
-        return Path(model_path).resolve() == DIGITS_MODEL.resolve()
+        return Path(model).resolve() == DIGITS_MODEL.resolve()
     except OSError:
         return False
 
 
-def _data(model_path: Path, data: Path | None, eval_data: Path | None
+def _data(model: Model, data: Path | None, eval_data: Path | None
           ) -> tuple[Dataset | None, Dataset | None, str | None]:
     """(data, evaluation data, source that sim reuses).
 
@@ -65,7 +69,7 @@ def _data(model_path: Path, data: Path | None, eval_data: Path | None
         train = None if data is None else load_npz(data)
         test = train if eval_data is None else load_npz(eval_data)
         return train, test, str(Path(eval_data if eval_data is not None else data).resolve())
-    if _is_digits(model_path):
+    if _is_digits(model):
         split = load_digits_split()
         return Dataset(split.x_train, split.y_train), digits_test(), "digits"
     return None, None, None
@@ -163,22 +167,24 @@ def _save_state(project: Path, board: Board, compressed, rendered: Rendered, dat
     save_state(project, compressed.qgraph, rendered.layers(), board.name, data_source, model_path)
 
 
-def build(model_path: str | Path, board: str = "nucleo", out_dir: str | Path = "build",
+def build(model: Model, board: str = "nucleo", out_dir: str | Path = "build",
           force: bool = False, options: CompressOptions | None = None, data: Path | None = None,
           eval_data: Path | None = None, progress: Progress | None = None) -> BuildResult:
-    """Compress, render, compile and size `model_path` for `board` into `out_dir` (see module doc).
+    """Compress, render, compile and size `model` for `board` into `out_dir` (see module doc).
 
+    model: a model file, a loaded `Graph` or a Keras model (as `compress.compress`).
     options: what `compress.compress` does (bits, sparsity, spec file, fine-tuning, ...).
     Raises OutputExistsError, BoardError (unknown board, does not fit), DataError, ToolError.
     """
     start = time.monotonic()
     tick = progress or (lambda *_: None)
-    model_path, out_dir = Path(model_path), Path(out_dir)
+    model_path = Path(model) if isinstance(model, (str, Path)) else None
+    out_dir = Path(out_dir)
     the_board = load_board(board)
     check_output_dir(out_dir, force)
-    train, test, source = _data(model_path, data, eval_data)
+    train, test, source = _data(model, data, eval_data)
     tick("compress", 0, len(STAGES))
-    compressed = compress(model_path, options or CompressOptions(), train, test, progress)
+    compressed = compress(model, options or CompressOptions(), train, test, progress)
     tick("render", 1, len(STAGES))
     rendered = render(compressed.qgraph, compressed.layouts, the_board.name, _sample(compressed, test))
     check_fit(the_board, sum(s.weight_bytes for s in rendered.steps), rendered.arena_bytes)
