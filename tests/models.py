@@ -195,3 +195,35 @@ def conv_transpose_model() -> keras.Model:
     """Another unsupported layer type."""
     inp = keras.Input((4, 4, 2))
     return keras.Model(inp, layers.Conv2DTranspose(3, 2, name="upconv")(inp))
+
+
+def every_op_model() -> keras.Model:
+    """Every op of the Graph in one single-output model, with five layers of each weight op
+    (conv0..conv4, dw0..dw4, fc0..fc4), so one build can put every weight op in every layout."""
+    inp = keras.Input((10, 10, 3), name="image")
+    x = layers.ZeroPadding2D(((1, 0), (0, 1)), name="pad")(inp)                    # 11 x 11 x 3
+    x = layers.Conv2D(6, 3, padding="same", activation="relu", name="conv0")(x)
+    x = layers.DepthwiseConv2D(3, padding="same", name="dw0")(x)
+    x = layers.MaxPooling2D(2, name="maxpool")(x)                                   # 5 x 5 x 6
+    a = layers.Conv2D(6, 1, name="conv1")(x)
+    b = layers.DepthwiseConv2D(3, padding="same", activation="relu6", name="dw1")(x)
+    x = layers.Add(name="add")([a, b])
+    x = layers.AveragePooling2D(2, strides=1, padding="same", name="avgpool")(x)
+    x = layers.Conv2D(8, 3, strides=2, padding="same", name="conv2")(x)             # 3 x 3 x 8
+    y = layers.DepthwiseConv2D(2, padding="same", name="dw2")(x)
+    z = layers.DepthwiseConv2D(3, padding="same", activation="sigmoid", name="dw3")(x)
+    x = layers.Concatenate(name="cat")([y, z])                                      # 3 x 3 x 16
+    x = layers.Activation("tanh", name="tanh")(x)
+    x = layers.BatchNormalization(name="bn")(x)  # after an activation: a standalone affine
+    x = layers.Conv2D(8, 1, name="conv3")(x)
+    d = layers.DepthwiseConv2D(3, padding="same", name="dw4")(x)
+    c = layers.Conv2D(8, 3, padding="same", activation="leaky_relu", name="conv4")(x)
+    h = layers.Concatenate(name="cat_vec")([layers.GlobalAveragePooling2D(name="gap")(d),
+                                            layers.GlobalMaxPooling2D(name="gmp")(c),
+                                            layers.Flatten(name="flat")(x)])        # 8 + 8 + 72
+    h = layers.Dense(24, activation="relu", name="fc0")(h)
+    h = layers.Dense(16, name="fc1")(h)
+    h = layers.Dense(16, activation="tanh", name="fc2")(h)
+    h = layers.Dense(12, name="fc3")(h)
+    out = layers.Dense(10, activation="softmax", name="fc4")(h)
+    return randomize(keras.Model(inp, out, name="every_op"), seed=8)

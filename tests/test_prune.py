@@ -6,9 +6,10 @@ import pytest
 
 from tinycompress.data import DIGITS_MODEL
 from tinycompress.errors import SpecError
-from tinycompress.ir.graph import WEIGHT_OPS
+from tinycompress.ir.graph import WEIGHT_OPS, Graph, Node
 from tinycompress.frontend.keras import from_keras
-from tinycompress.compress.prune import magnitude_masks, prune, prune_keras, sparsity_report
+from tinycompress.compress.finetune import prune_keras
+from tinycompress.compress.prune import magnitude_masks, prune, sparsity_report
 from tinycompress.compress.quantize import quantize
 from tinycompress.compress.qparams import weight_matrix
 from tinycompress.reference.float_ref import run_float
@@ -35,6 +36,62 @@ def test_layer_masks_hand_derived():
     assert masks["b"].tolist() == [True, False]
     # ties are broken by position: equal magnitudes, the first ones go
     assert magnitude_masks({"t": np.ones(4)}, 0.5)["t"].tolist() == [False, False, True, True]
+
+
+# A 3x4 dense kernel (fan-in 3, 4 units) and a 4x1 one after it, in graph order a, b.
+KERNEL_A = np.array([[0.9, -0.2, 0.4, -1.5],
+                     [-0.3, 0.2, 2.0, 0.05],
+                     [0.7, -0.4, -0.2, 1.1]])
+KERNEL_B = np.array([[0.1], [-3.0], [0.15], [-0.2]])
+# |a| flat (row-major) index: magnitude
+#   0: .9   1: .2   2: .4   3: 1.5   4: .3   5: .2   6: 2.0   7: .05   8: .7   9: .4  10: .2  11: 1.1
+# |b| flat index: 0: .1   1: 3.0   2: .15   3: .2
+# a ascending, equal magnitudes in index order: a7 .05, a1 .2, a5 .2, a10 .2, a4 .3, a2 .4, a9 .4, a8 .7, ...
+# a then b ascending (one list for the global scope, b after a): a7 .05, b0 .1, b2 .15, a1 .2, a5 .2,
+#   a10 .2, b3 .2, a4 .3, ...
+# k = round(s * n) with Python's round (half to even); keep-masks below, 0 = pruned.
+# global .25: k = round(.25 * 16) = 4 -> a7, b0, b2, a1 (a1 is the first of the four .2 ties)
+MASKS_GLOBAL_25 = {"a": [[1, 0, 1, 1],
+                         [1, 1, 1, 0],
+                         [1, 1, 1, 1]],
+                   "b": [[0], [1], [0], [1]]}
+# layer .25: a: k = round(.25 * 12) = 3 -> a7, a1, a5 (of the .2 ties a1 and a5 go, a10 stays);
+#            b: k = round(.25 * 4) = 1 -> b0
+MASKS_LAYER_25 = {"a": [[1, 0, 1, 1],
+                        [1, 0, 1, 0],
+                        [1, 1, 1, 1]],
+                  "b": [[0], [1], [1], [1]]}
+# {a: .5, b: .625}: a: k = 6 -> a7, a1, a5, a10, a4, a2 (a2 before a9, both .4);
+#                   b: k = round(2.5) = 2 -> b0, b2
+MASKS_DICT = {"a": [[1, 0, 0, 1],
+                    [0, 0, 1, 0],
+                    [1, 1, 0, 1]],
+              "b": [[0], [1], [0], [1]]}
+
+
+def _two_dense_graph() -> Graph:
+    """input (3,) -> a: dense 4 -> b: dense 1, with KERNEL_A and KERNEL_B."""
+    return Graph("two_dense", [
+        Node("x", "input", [], [], (3,)),
+        Node("a", "dense", ["x"], [(3,)], (4,), weights={"kernel": KERNEL_A.copy(), "bias": np.ones(4)}),
+        Node("b", "dense", ["a"], [(4,)], (1,), weights={"kernel": KERNEL_B.copy(), "bias": np.ones(1)}),
+    ], ["b"])
+
+
+@pytest.mark.parametrize("sparsity,scope,expected", [
+    (0.25, "global", MASKS_GLOBAL_25), (0.25, "layer", MASKS_LAYER_25),
+    ({"a": 0.5, "b": 0.625}, None, MASKS_DICT)], ids=["global", "layer", "dict"])
+def test_masks_of_small_kernels_hand_derived(sparsity, scope, expected):
+    kernels = {"a": KERNEL_A, "b": KERNEL_B}
+    masks = magnitude_masks(kernels, sparsity, scope=scope)
+    assert {n: m.astype(int).tolist() for n, m in masks.items()} == expected
+    pruned, report = prune(_two_dense_graph(), sparsity, scope=scope)
+    for name, kernel in kernels.items():
+        keep = np.array(expected[name], bool)
+        got = pruned.node(name).weights["kernel"]
+        assert np.array_equal(got, np.where(keep, kernel, 0.0)), name
+        assert report.layer(name).zeros == int((~keep).sum()), name
+        np.testing.assert_array_equal(pruned.node(name).weights["bias"], np.ones(keep.shape[1]))
 
 
 def test_global_pruning_reaches_target_with_one_threshold(digits_graph):

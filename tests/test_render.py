@@ -1,9 +1,10 @@
 """Render tier and host tier of the generated firmware code.
 
-- Golden: a small fixed model (conv + depthwise + affine + dense, every layout)
-  rendered for every board must equal tests/golden/render/ byte for byte,
-  but for the board name in the banner. Regenerate with
-  `TC_UPDATE_GOLDEN=1 pytest tests/test_render.py`.
+- Golden: a small fixed model (conv + depthwise + affine + dense) rendered
+  for every board must equal the golden files byte for byte, but for the
+  board name in the banner: tests/golden/render/ with its four weight layers
+  in dense, csr, cer, cser; tests/golden/render_pcsr/ with all of them in
+  pcsr. Regenerate with `TC_UPDATE_GOLDEN=1 pytest tests/test_render.py`.
 - Host: the generated tc_model.c plus the runtime kernels it names, compiled
   with the host cc (-std=c99 -Wall -Wextra -Werror), run on inputs and compared
   exactly with the integer reference (int_ref.run_int), for models covering
@@ -22,8 +23,9 @@ from tests.cbuild import RUNTIME, build_shared
 from tests.models import BUILDERS, random_input
 from tinycompress import layouts as layouts_mod
 from tinycompress.target.boards import list_boards, load_board
-from tinycompress.compress.core import col_map
+from tinycompress.compress.weights import col_map
 from tinycompress.frontend.keras import from_keras
+from tinycompress.ir.graph import WEIGHT_OPS
 from tinycompress.paths import STARTUP_DIR
 from tinycompress.codegen.arena import TensorLife
 from tinycompress.compress.quantize import quantize
@@ -32,7 +34,7 @@ from tinycompress.codegen.render import MODEL_FILES, render, tensor_lives
 
 GOLDEN = Path(__file__).parent / "golden" / "render"
 UPDATE = os.environ.get("TC_UPDATE_GOLDEN", "") not in ("", "0")
-LAYOUT_CYCLE = layouts_mod.LAYOUT_NAMES  # dense, csr, cer, cser
+LAYOUT_CYCLE = layouts_mod.LAYOUT_NAMES  # dense, csr, cer, cser, pcsr
 
 HOST_HARNESS = r"""
 #include <stdint.h>
@@ -69,16 +71,36 @@ def _quantized(name: str, per_channel: bool = True, bits: int = 8):
                     per_channel=per_channel)
 
 
+def _cycled_names(qgraph, shift: int = 0) -> dict[str, str]:
+    """Weight layer k gets layout LAYOUT_CYCLE[(k + shift) % 5]: every layout on every op in a few models."""
+    return {n.name: LAYOUT_CYCLE[(k + shift) % len(LAYOUT_CYCLE)] for k, n in enumerate(qgraph.weight_nodes)}
+
+
+def _encoded(qgraph, names: dict[str, str]) -> dict:
+    return {n.name: layouts_mod.encode_as(names[n.name], n.levels, n.bits, col_map(n))
+            for n in qgraph.weight_nodes}
+
+
 def _cycled_layouts(qgraph, shift: int = 0) -> dict:
-    """Weight layer k gets layout LAYOUT_CYCLE[k + shift]: every layout on every op in a few models."""
-    return {n.name: layouts_mod.encode_as(LAYOUT_CYCLE[(k + shift) % 4], n.levels, n.bits, col_map(n))
-            for k, n in enumerate(qgraph.weight_nodes)}
+    return _encoded(qgraph, _cycled_names(qgraph, shift))
 
 
 @pytest.fixture(scope="module")
-def golden_model():
-    q = _quantized("bn_fold", per_channel=True, bits=4)
-    return q, _cycled_layouts(q)
+def golden_bn_fold():
+    return _quantized("bn_fold", per_channel=True, bits=4)
+
+
+@pytest.fixture(scope="module")
+def golden_model(golden_bn_fold):
+    return golden_bn_fold, _cycled_layouts(golden_bn_fold)
+
+
+@pytest.fixture(scope="module")
+def golden_sets(golden_model, golden_bn_fold):
+    """golden directory -> (quantized model, layouts): the cycled layouts, and every layer in pcsr."""
+    q = golden_bn_fold
+    return {"render": golden_model,
+            "render_pcsr": (q, _encoded(q, {n.name: "pcsr" for n in q.weight_nodes}))}
 
 
 def board_neutral(text: str, board: str) -> str:
@@ -93,14 +115,25 @@ def board_neutral(text: str, board: str) -> str:
     return banner.replace(f"on board {board};", "on board <board>;") + "\n" + rest
 
 
+def test_golden_sets_use_the_layouts_they_are_named_for(golden_sets):
+    q, cycled = golden_sets["render"]
+    assert [(n.op, cycled[n.name].name) for n in q.weight_nodes] == [
+        ("conv2d", "dense"), ("depthwise_conv2d", "csr"), ("conv2d", "cer"), ("dense", "cser")]
+    _, pcsr = golden_sets["render_pcsr"]
+    assert {lay.name for lay in pcsr.values()} == {"pcsr"} and set(pcsr) == set(cycled)
+
+
+@pytest.mark.parametrize("golden_set", ["render", "render_pcsr"])
 @pytest.mark.parametrize("board", [b.name for b in list_boards()])
-def test_golden_render(golden_model, board):
-    q, lay = golden_model
+def test_golden_render(golden_sets, golden_set, board):
+    q, lay = golden_sets[golden_set]
     files = render(q, lay, load_board(board).name, sample_input=q.quantize_input(random_input_np(q))).files
     assert sorted(files) == sorted(MODEL_FILES)
+    golden = GOLDEN.parent / golden_set
     for name, text in files.items():
-        path, text = GOLDEN / name, board_neutral(text, board)
+        path, text = golden / name, board_neutral(text, board)
         if UPDATE:
+            path.parent.mkdir(exist_ok=True)
             path.write_text(text, encoding="utf-8")
         assert path.read_text(encoding="utf-8") == text, f"{board}: {path} differs (TC_UPDATE_GOLDEN=1 to regenerate)"
 
@@ -167,10 +200,21 @@ def _host_outputs(lib, x: np.ndarray, out_shape) -> np.ndarray:
     return np.stack(outs)
 
 
-HOST_CASES = [("conv_padding", True, 8, 0), ("conv_padding", False, 3, 2), ("bn_fold", True, 4, 1),
-              ("bn_fold", False, 8, 3), ("residual", True, 5, 0), ("residual", False, 8, 2),
+# (model, per_channel, bits, layout shift): the shifts are chosen so that every weight op
+# meets every layout (test_host_cases_cover_every_op_in_every_layout).
+HOST_CASES = [("conv_padding", True, 8, 0), ("conv_padding", False, 3, 4), ("bn_fold", True, 4, 1),
+              ("bn_fold", False, 8, 3), ("residual", True, 5, 0), ("residual", False, 8, 4),
               ("pooling", True, 8, 1), ("separable", True, 6, 2), ("separable", False, 2, 3),
-              ("conv1d", True, 8, 3)]
+              ("conv1d", True, 8, 4)]
+
+
+def test_host_cases_cover_every_op_in_every_layout():
+    seen = set()
+    for name, per_channel, bits, shift in HOST_CASES:
+        q = _quantized(name, per_channel, bits)
+        names = _cycled_names(q, shift)
+        seen |= {(n.op, names[n.name]) for n in q.weight_nodes}
+    assert seen == {(op, lay) for op in WEIGHT_OPS for lay in LAYOUT_CYCLE}, seen
 
 
 @pytest.mark.parametrize("name,per_channel,bits,shift", HOST_CASES)
