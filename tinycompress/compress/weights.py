@@ -10,10 +10,11 @@ renderer, so a reported weight byte is a byte the firmware really holds:
   output channel, a single entry otherwise (the kernels then use entry 0 for
   every row: `tc_quant_params.per_channel`).
 
-The count is the plain sum of the arrays' bytes: the renderer emits a layer's
-arrays in descending element size (as `tinycompress.layouts.base` explains),
-so no padding falls between them. Up to 3 bytes may fall between two layers;
-the ELF's flash size in the build report is the ground truth for those.
+The count is the plain sum of the arrays' own bytes, which is what the ELF's
+symbol table gives for each array (`arm-none-eabi-nm -S`; tests/
+test_firmware_elf.py checks it layer by layer). GCC aligns each array to 4
+bytes on ARM, so up to 3 bytes of padding per array may fall between them in
+flash; the ELF's flash size in the build report is the ground truth for those.
 """
 from __future__ import annotations
 
