@@ -233,9 +233,42 @@ def targets_section(doc: dict) -> list[str]:
     return ["## Targets", ""] + table(["issue", "what", "target", "measured", "status"], rows) + NOTES
 
 
+def speed_section(speed: dict) -> list[str]:
+    """Instructions per inference and per MAC, and the ratio to the anchor's cycles."""
+    if not speed:
+        return []
+    out = ["## Speed on Cortex-M4 (QEMU mps2-an386, exact instruction counts)", "",
+           "Instructions per inference against the best published MLPerf Tiny latency on a "
+           "NUCLEO-L4R5ZI (Cortex-M4 at 120 MHz) in cycles. A Cortex-M4 needs at least one cycle per "
+           "instruction, so a ratio above 1.00x is slower than the anchor for certain; below 1.00x is "
+           "necessary, not sufficient (wait states and multi-cycle loads add cycles on a board). "
+           "MobileNetV1 0.25 and DS-CNN are built here with random weights; inputs are synthetic "
+           "where the model ships no data.", ""]
+    rows = []
+    for name, rec in speed.items():
+        for config, c in rec["configs"].items():
+            if "error" in c:
+                rows.append([name, config, "–", _n(rec["macs"]), "–", "–", "–"])
+                continue
+            rows.append([name, config, _n(c["instructions_per_inference"], ",.0f"), _n(rec["macs"]),
+                         _n(c["per_mac"], ".2f"), _n(rec["anchor_cycles"], ",.0f"),
+                         "–" if c["ratio_to_anchor"] is None else f"{c['ratio_to_anchor']:.2f}x"])
+    out += table(["model", "config", "instructions", "MACs", "per MAC", "anchor cycles", "vs anchor"], rows)
+    for name, rec in speed.items():
+        c = rec["configs"].get("int8-dense", {})
+        if "layers" not in c:
+            continue
+        rows = [[l["name"], l["op"], l["layout"] or "", _n(l["instructions"], ",.0f"), _n(l["macs"]),
+                 _n(l["per_mac"], ".2f")] for l in c["layers"]]
+        out += [f"**{name}**, int8 dense, per layer:", ""]
+        out += table(["layer", "op", "layout", "instructions", "MACs", "per MAC"], rows)
+    return out
+
+
 def render(doc: dict) -> str:
     """The whole results.md."""
     lines = header(doc) + targets_section(doc)
     for name, model in doc["models"].items():
         lines += model_section(name, model)
+    lines += speed_section(doc.get("speed", {}))
     return "\n".join(lines).rstrip() + "\n"

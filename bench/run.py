@@ -57,6 +57,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                         help="directory for builds and fine-tuned models")
     parser.add_argument("--out", type=Path, default=REPO / "bench",
                         help="where results.json and results.md are written")
+    parser.add_argument("--no-speed", action="store_true",
+                        help="skip the speed section (instructions per inference vs the anchors)")
     parser.add_argument("--render-only", action="store_true",
                         help="re-render results.md from the existing results.json (no measuring)")
     args = parser.parse_args(argv)
@@ -108,6 +110,11 @@ def main(argv: list[str] | None = None) -> int:
         doc["models"][key] = run_model(entry, Settings(quick=args.quick), args.work / key,
                                        progress.for_model(key))
         write(results.finish(doc, time.monotonic() - start), args.out)  # partial results survive
+    if not args.no_speed:
+        from bench.speed import run_speed
+
+        entries = [entry for _, entry, _ in selected_entries(args.model_list) if entry is not None]
+        doc["speed"] = run_speed(entries, args.work / "speed", progress.for_model("speed"))
     write(results.finish(doc, time.monotonic() - start), args.out)
     problems = results.schema_problems(doc)
     for problem in problems:

@@ -1,4 +1,4 @@
-"""The target numbers of issues 3, 4 and 5, checked against a bench results document.
+"""The target numbers of issues 3, 4, 5 and 10, checked against a bench results document.
 
 Each check reads measured values from `results["models"]["digits"]` (and the
 run's CLI timing) and yields PASS, MISS or N/A (not measured in this run,
@@ -105,8 +105,34 @@ def bench_checks(d: dict) -> list[Check]:
     ]
 
 
+SPEED_MODELS = (("mlperf_ic", "IC ResNet-8"), ("ds_cnn", "DS-CNN"),
+                ("mobilenet_v1_025", "MobileNetV1 0.25 96x96"), ("mlperf_ad", "AD autoencoder"))
+
+
+def speed_checks(speed: dict, digits: dict) -> list[Check]:
+    """Issue 10: int8 dense instructions at most the anchor's cycles; digits <= 1 pt setting at
+    the default build at most 0.5x its dense int8 build (both on the size board, same inputs)."""
+    checks = []
+    for key, label in SPEED_MODELS:
+        rec = speed.get(key) or {}
+        cell = rec.get("configs", {}).get("int8-dense", {})
+        anchor = rec.get("anchor_cycles")
+        target = "<= anchor" if anchor is None else f"<= {anchor / 1e6:.3g} M (anchor cycles)"
+        checks.append(_check(10, f"{label}, int8 dense: instructions per inference", target,
+                             cell.get("instructions_per_inference"),
+                             lambda v, a=anchor: a is not None and v <= a,
+                             lambda v, a=anchor: f"{v / 1e6:.2f} M" + ("" if a is None else f" ({v / a:.2f}x)")))
+    dense, small = _config(digits, INT8_DENSE), _config(digits, SMALLEST)
+    ratio = None
+    if dense and small and dense.get("instructions_per_inference") and small.get("instructions_per_inference"):
+        ratio = small["instructions_per_inference"] / dense["instructions_per_inference"]
+    checks.append(_check(10, "digits, <= 1 pt setting at the default: instructions / dense int8's",
+                         "<= 0.5x", ratio, lambda v: v <= 0.5, lambda v: f"{v:.2f}x"))
+    return checks
+
+
 def check_all(results: dict) -> list[Check]:
     """Every target check, in issue order (N/A rows when digits was not run)."""
     digits = results.get("models", {}).get("digits") or {}
     return (accuracy_checks(digits) + firmware_checks(digits, digits.get("cli_timing"))
-            + bench_checks(digits))
+            + bench_checks(digits) + speed_checks(results.get("speed") or {}, digits))

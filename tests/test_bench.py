@@ -128,3 +128,47 @@ def test_markdown_lists_targets_and_skipped_models():
     assert "## Targets" in text and "**MISS**" in text and "**PASS**" in text
     assert "Skipped: model file not found" in text
     assert "SMLAD" in text and "ESTIMATE" in text
+
+
+def _speed_cell(instructions: float, macs: int, anchor: float | None) -> dict:
+    return {"instructions_per_inference": instructions, "per_mac": instructions / macs,
+            "ratio_to_anchor": None if anchor is None else instructions / anchor,
+            "weight_bytes": 1000, "bit_exact": True,
+            "layers": [{"name": "conv", "op": "conv2d", "layout": "dense", "instructions": instructions,
+                        "macs": macs, "per_mac": instructions / macs}]}
+
+
+def test_speed_targets_against_the_anchor_cycles():
+    from bench import speed, targets
+
+    # 165.1 ms at 120 MHz = 19,812,000 cycles; 43.2 ms = 5,184,000
+    assert speed.anchor_cycles("mlperf_ic") == pytest.approx(19_812_000)
+    assert speed.anchor_cycles("ds_cnn") == pytest.approx(5_184_000)
+    assert speed.anchor_cycles("digits") is None
+    sp = {"mlperf_ic": {"macs": 1000, "anchor_cycles": 19_812_000.0,
+                        "configs": {"int8-dense": _speed_cell(30e6, 1000, 19_812_000.0)}},
+          "ds_cnn": {"macs": 1000, "anchor_cycles": 5_184_000.0,
+                     "configs": {"int8-dense": _speed_cell(5e6, 1000, 5_184_000.0)}}}
+    digits = {"configs": [{"name": "int8-dense", "instructions_per_inference": 400_000.0},
+                          {"name": "smallest-within-1pt", "instructions_per_inference": 180_000.0}]}
+    rows = {c.what: (c.status, c.measured) for c in targets.speed_checks(sp, digits)}
+    get = lambda part: next(v for k, v in rows.items() if part in k)  # noqa: E731
+    assert get("IC ResNet-8") == ("MISS", "30.00 M (1.51x)")   # 30e6 / 19.812e6
+    assert get("DS-CNN") == ("PASS", "5.00 M (0.96x)")
+    assert get("MobileNetV1")[0] == "N/A"
+    assert get("digits") == ("PASS", "0.45x")                  # 180k / 400k
+    text = "\n".join(markdown.speed_section(sp))
+    assert "| mlperf_ic | int8-dense | 30,000,000 | 1,000 | 30000.00 | 19,812,000 | 1.51x |" in text
+
+
+@pytest.mark.slow
+def test_speed_models_have_the_published_architectures(tmp_path):
+    from bench import speed
+
+    paths = speed.built_models(tmp_path)
+    macs = {name: sum(speed.layer_macs(path).values()) for name, path in paths.items()}
+    # MobileNetV1 0.25 at 96x96: about 7.5 M MACs (the visual-wake-words network)
+    assert 7.4e6 < macs["mobilenet_v1_025"] < 7.6e6
+    # DS-CNN: conv 10x4x1x64 over 25x5 outputs = 320,000 MACs, four blocks of depthwise
+    # 3x3x64 (72,000) + pointwise 64x64 (512,000) over 25x5, dense 64x12 = 768
+    assert macs["ds_cnn"] == 320_000 + 4 * (72_000 + 512_000) + 768
