@@ -252,3 +252,20 @@ def test_round_trip_and_bytes(case, with_map, gap):
         if omega is not None:  # omega by descending count
             counts = [(m == v).sum() for v in omega]
             assert counts == sorted(counts, reverse=True) and len(set(omega)) == len(omega)
+
+
+def test_balanced_is_the_smallest_layout_within_ten_percent_of_the_fastest():
+    from tinycompress.layouts import BALANCED_SLOWDOWN, choose, encode_all, estimated_instructions
+
+    rng = np.random.default_rng(3)
+    for sparsity in (0.0, 0.5, 0.9, 0.97):
+        m = rng.integers(-7, 8, (32, 144))
+        m[rng.random(m.shape) < sparsity] = 0
+        every = encode_all(m, 4)
+        fastest = min(estimated_instructions(l) for l in every.values())
+        ok = sorted((l.nbytes, list(every).index(n), n) for n, l in every.items()
+                    if estimated_instructions(l) <= 1.10 * fastest)
+        assert BALANCED_SLOWDOWN == 1.10
+        assert choose(m, 4, "balanced").name == ok[0][2]
+        assert estimated_instructions(choose(m, 4, "balanced")) <= 1.10 * fastest
+        assert choose(m, 4, "balanced").nbytes >= choose(m, 4, "size").nbytes

@@ -22,7 +22,8 @@ ENCODERS: dict[str, Callable[..., Layout]] = {
     "pcsr": pcsr.encode,
 }
 LAYOUT_NAMES = tuple(ENCODERS)
-OPTIMIZE = ("size", "speed")
+OPTIMIZE = ("balanced", "size", "speed")
+BALANCED_SLOWDOWN = 1.10  # `balanced`: the smallest layout within this factor of the fastest
 
 __all__ = ["Layout", "OpCounts", "LAYOUT_NAMES", "OPTIMIZE", "choose", "encode_as",
            "encode_all", "estimated_instructions", "index_dtype"]
@@ -49,15 +50,25 @@ def encode_all(levels, bits: int = 8, col_map=None,
 
 def choose(levels, bits: int = 8, optimize: str = "size", col_map=None,
            allowed: Iterable[str] | None = None) -> Layout:
-    """The smallest (`size`: exact nbytes) or fastest (`speed`: cost model) layout.
+    """The layout `optimize` asks for among the allowed ones.
 
-    Ties go to the earlier name in LAYOUT_NAMES (dense, csr, cer, cser, pcsr), so
-    the choice is deterministic.
+    size: the fewest exact bytes. speed: the fewest estimated instructions
+    (cost model). balanced: the fewest bytes among the layouts whose
+    estimated instructions are at most BALANCED_SLOWDOWN x the fastest's, so
+    a few bytes are never bought with many times the instructions. Ties go to
+    the earlier name in LAYOUT_NAMES (dense, csr, cer, cser, pcsr), so the
+    choice is deterministic.
     """
     if optimize not in OPTIMIZE:
         raise ValueError(f"optimize must be one of {OPTIMIZE}, got {optimize!r}")
-    candidates = encode_all(np.asarray(levels), bits, col_map, allowed)
+    candidates = list(encode_all(np.asarray(levels), bits, col_map, allowed).values())
     if not candidates:
         raise ValueError("no layout allowed")
-    key = (lambda l: l.nbytes) if optimize == "size" else estimated_instructions
-    return min(candidates.values(), key=key)
+    if optimize == "size":
+        return min(candidates, key=lambda l: l.nbytes)
+    cost = {l.name: estimated_instructions(l) for l in candidates}
+    if optimize == "speed":
+        return min(candidates, key=lambda l: cost[l.name])
+    fastest = min(cost.values())
+    return min((l for l in candidates if cost[l.name] <= BALANCED_SLOWDOWN * fastest),
+               key=lambda l: l.nbytes)
