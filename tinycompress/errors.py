@@ -43,3 +43,7 @@ class BuildStateError(TinyCompressError):
 
 class OutputExistsError(TinyCompressError):
     """The output directory exists and --force was not given."""
+
+
+class IntegerOverflowError(TinyCompressError):
+    """A layer's integer arithmetic can leave the range the kernels compute in (int32 accumulator, requantization)."""

@@ -59,6 +59,8 @@ def build_cmd(
 def sim_cmd(build_dir: BuildDirArg, data: DataOpt = None, n: SimCountOpt = None, json_out: JsonOpt = False) -> None:
     """Run a build in QEMU, compare every output bit-exact with the integer reference."""
     report = simulate(build_dir, data=data, n=n)
+    for line in report.warnings:  # inputs far outside the calibrated range (stderr, one line)
+        typer.echo(f"warning: {line}", err=True)
     if json_out:
         print_json(report.to_dict())
         return

@@ -9,6 +9,9 @@ Output quantization of each op:
   -128 ([0, 1)), tanh 1/128 with zero point 0 ([-1, 1)).
 The integer constants of each op come from its `prepare_*` function in
 tinycompress.reference (weight_ops / int_prepare); no arithmetic is redone here.
+Every node is then checked against its worst-case integer ranges
+(tinycompress.reference.bounds): a layer whose kernel could overflow an int32
+for some int8 input is refused with IntegerOverflowError.
 """
 from __future__ import annotations
 
@@ -17,11 +20,11 @@ from typing import Callable
 
 import numpy as np
 
-from tinycompress.errors import UnsupportedLayerError
+from tinycompress.errors import IntegerOverflowError, UnsupportedLayerError
 from tinycompress.ir.graph import Node
 from tinycompress.ir.qgraph import QNode
 from tinycompress.compress.qparams import QMAX, QMIN, choose_qparams, quantize_weights, weight_matrix
-from tinycompress.reference import int_prepare
+from tinycompress.reference import bounds, int_prepare
 from tinycompress.reference.weight_ops import prepare_weight_op
 
 FIXED_OUTPUT_QPARAMS = {  # function -> (scale, zero_point) covering its whole range
@@ -202,11 +205,20 @@ _RULES = {
 
 
 def quantize_node(node: Node, ctx: Context) -> QNode:
-    """Quantize one lowered float node (inputs already in ctx.qnodes)."""
+    """Quantize one lowered float node (inputs already in ctx.qnodes).
+
+    Raises IntegerOverflowError when some int8 input could overflow the layer's
+    integer arithmetic (bounds.check_node), UnsupportedLayerError when a
+    prepare_* finds the quantization out of its range.
+    """
     rule = _RULES.get(node.op)
     if rule is None:
         raise UnsupportedLayerError(f"{node.name}: op {node.op!r} cannot be quantized")
     try:
-        return rule(node, ctx)
+        qnode = rule(node, ctx)
     except ValueError as exc:  # a prepare_* found the quantization out of its range
         raise UnsupportedLayerError(f"{node.name} ({node.op}): {exc}") from exc
+    except IntegerOverflowError as exc:  # a bias that no int32 holds
+        raise IntegerOverflowError(f"layer {node.name}: {exc}") from exc
+    bounds.check_node(qnode)
+    return qnode

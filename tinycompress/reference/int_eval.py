@@ -34,6 +34,11 @@ floor(a * m / 2^(31-s) + 1/2) in one int64 step; clamp to [act_min, act_max]):
                of a_c s_in/s_out v + b_c/s_out. t_c <= 38 (m_c is denormalized
                for tiny scales) and |b_c/s_out| is clamped to 2^23, so the sum fits
                int64; |a_c s_in / s_out| must be <= 2^14.
+
+Every value a kernel holds in an int32 (uint32 for softmax, int64 for affine)
+is computed here exactly and checked against that range: IntegerOverflowError,
+never a wrapped result (the build's proof that no input gets there is
+tinycompress.reference.bounds).
 """
 from __future__ import annotations
 
@@ -42,12 +47,17 @@ from typing import Sequence
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
+from tinycompress.errors import IntegerOverflowError
 from tinycompress.reference import requant
 from tinycompress.reference.int_prepare import (
     SOFTMAX_MAX_ROW, SOFTMAX_OUT_ZP, AddParams, AffineParams, AvgPoolParams, ConcatParams,
     GlobalAvgPoolParams, LutParams, MaxPoolParams, PadParams, PoolGeometry, RescaleParams,
     SoftmaxParams,
 )
+
+
+UINT32_MAX = (1 << 32) - 1
+INT64_MAX = (1 << 63) - 1
 
 
 def _i64(x) -> np.ndarray:
@@ -97,6 +107,7 @@ def avg_pool2d_s8(x, p: AvgPoolParams) -> np.ndarray:
     """Mean over valid taps, rounded half away from zero (about z_in)."""
     v = _i64(x) - p.z_in
     acc = _windows(v, p.geom, fill=0).sum(axis=(-2, -1))
+    requant.check_int32(acc, "pool sum")
     ones = np.ones(v.shape[:2] + (1,), dtype=np.int64)
     count = _windows(ones, p.geom, fill=0).sum(axis=(-2, -1))
     q = _sym_requant(acc, _i64(p.m)[count], _i64(p.shift)[count]) + p.z_out
@@ -109,6 +120,7 @@ def global_avg_pool2d_s8(x, p: GlobalAvgPoolParams) -> np.ndarray:
     if x.shape[0] * x.shape[1] != p.count:
         raise ValueError(f"global pool prepared for {p.count} positions, got {x.shape[:2]}")
     acc = (x - p.z_in).sum(axis=(0, 1))
+    requant.check_int32(acc, "pool sum")
     q = _sym_requant(acc, p.m, p.shift) + p.z_out
     return np.clip(q, p.act_min, p.act_max).astype(np.int8)
 
@@ -124,7 +136,10 @@ def add_s8(xs: Sequence, p: AddParams) -> np.ndarray:
         raise ValueError(f"add prepared for {len(p.z_in)} inputs, got {len(xs)}")
     total = np.zeros(np.shape(xs[0]), dtype=np.int64)
     for x, z, m, s in zip(xs, p.z_in, p.m_in, p.shift_in):
+        requant.check_range((-128 - z) << p.left_shift, (127 - z) << p.left_shift,
+                            "shifted add input")
         total += requant.requantize((_i64(x) - z) << p.left_shift, m, s)
+        requant.check_int32(total, "sum of rescaled add inputs")
     return _rescale(total, p.m_out, p.shift_out, p.z_out, p.act_min, p.act_max)
 
 
@@ -147,6 +162,11 @@ def softmax_s8(x, p: SoftmaxParams) -> np.ndarray:
         raise ValueError(f"softmax row length must be 1..{SOFTMAX_MAX_ROW}, got {x.shape[-1]}")
     e = _i64(p.exp_table)[x.max(axis=-1, keepdims=True) - x]
     s = e.sum(axis=-1, keepdims=True)
+    if s.size:  # the kernel sums, and scales by 256, in uint32
+        top, e_max, e_min = int(s.max()), int(e.max()), int(e.min())
+        if e_min < 0 or top > UINT32_MAX or 256 * e_max + top // 2 > UINT32_MAX:
+            raise IntegerOverflowError(f"softmax: exp values [{e_min:,}, {e_max:,}] with row sums up "
+                                       f"to {top:,} leave the kernel's uint32")
     q = (e * 256 + s // 2) // s
     return np.minimum(q + SOFTMAX_OUT_ZP, 127).astype(np.int8)
 
@@ -154,5 +174,8 @@ def softmax_s8(x, p: SoftmaxParams) -> np.ndarray:
 def affine_s8(x, p: AffineParams) -> np.ndarray:
     """Per-channel (last axis) clamp(z_out + ((v * m_c + off_c) >> (31 - shift_c)))."""
     v = _i64(x) - p.z_in
+    worst = (128 + abs(p.z_in)) * int(np.abs(_i64(p.m)).max()) + int(np.abs(_i64(p.offset)).max())
+    if worst > INT64_MAX:  # numpy's int64 would wrap as silently as the kernel's
+        raise IntegerOverflowError(f"affine (x - z_in) m + offset can reach {worst:,}, over int64")
     q = (v * _i64(p.m) + _i64(p.offset)) >> (31 - _i64(p.shift))
     return np.clip(q + p.z_out, p.act_min, p.act_max).astype(np.int8)

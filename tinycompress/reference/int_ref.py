@@ -4,6 +4,8 @@
 `weight_ops` and `int_eval` (the numpy twins of the C kernels), so the
 firmware's int8 outputs must equal its outputs byte for byte. Each node reads
 its inputs reshaped to its `input_shapes` (reshape is a relabeling of bytes).
+Where the firmware would wrap an int32, the reference raises
+IntegerOverflowError naming the layer instead of agreeing with a wrong result.
 """
 from __future__ import annotations
 
@@ -11,7 +13,7 @@ from typing import Callable
 
 import numpy as np
 
-from tinycompress.errors import DataError
+from tinycompress.errors import DataError, IntegerOverflowError
 from tinycompress.ir.qgraph import QGraph, QNode
 from tinycompress.reference import int_eval, weight_ops
 
@@ -65,10 +67,13 @@ def run_node(node: QNode, inputs: list[np.ndarray]) -> np.ndarray:
     xs = [np.asarray(x, np.int8).reshape((batch, *shape))
           for x, shape in zip(inputs, node.input_shapes, strict=True)]
     kernel = SAMPLE_KERNELS[node.op]
-    if node.op in BATCHED:
-        out = kernel(node, xs)
-    else:
-        out = np.stack([kernel(node, [x[b] for x in xs]) for b in range(batch)])
+    try:
+        if node.op in BATCHED:
+            out = kernel(node, xs)
+        else:
+            out = np.stack([kernel(node, [x[b] for x in xs]) for b in range(batch)])
+    except IntegerOverflowError as exc:
+        raise IntegerOverflowError(f"layer {node.name} ({node.op}): {exc}") from exc
     return np.asarray(out, np.int8).reshape((batch, *node.output_shape))
 
 

@@ -10,10 +10,11 @@ This is the executable spec the C kernels `tc_fc_*_s8`, `tc_conv2d_*_s8` and
 with the input zero point folded into the bias at build time,
 `bias_f[r] = bias_q[r] - z_in * sum_c W[r, c]`  (`prepare_weight_op`).
 
-Accumulators are computed exactly in int64 and then wrapped to int32, which
-is what the Cortex-M (two's complement, 32-bit adds) does; a layer whose sum
-leaves the int32 range is wrong on the target as well, so callers that care
-can check `accumulators()` against the int32 limits.
+Accumulators are computed exactly in int64 and checked against int32: the
+Cortex-M adds in 32 bits and would wrap, so a value outside int32 raises
+IntegerOverflowError here instead of agreeing with a wrong firmware result
+(the build proves beforehand that no int8 input can get there:
+tinycompress.reference.bounds).
 
 Weight matrix convention: rows = output channels, columns = fan-in in
 natural order (conv2d: (ky, kx, ci) row-major, depthwise: (ky, kx)).
@@ -25,9 +26,9 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
+from tinycompress.errors import IntegerOverflowError
 from tinycompress.reference import requant
-
-INT32_MIN, INT32_MAX = -(1 << 31), (1 << 31) - 1
+from tinycompress.reference.requant import INT32_MAX, INT32_MIN
 
 
 @dataclass
@@ -48,7 +49,7 @@ def prepare_weight_op(levels, w_scales, bias, s_in: float, z_in: int, s_out: flo
 
     levels: int (rows, cols); w_scales: float (rows,) or scalar (per tensor);
     bias: float (rows,) or None. bias_q = round(bias / (s_in * s_w)) with numpy's
-    round-half-to-even, saturated to int32.
+    round-half-to-even. IntegerOverflowError when bias_q or bias_f leaves int32.
     """
     levels = np.asarray(levels, dtype=np.int64)
     rows = levels.shape[0]
@@ -56,34 +57,49 @@ def prepare_weight_op(levels, w_scales, bias, s_in: float, z_in: int, s_out: flo
     if bias is None:
         bias_q = np.zeros(rows, dtype=np.int64)
     else:
-        scaled = np.asarray(bias, dtype=np.float64) / (float(s_in) * s_w)
-        bias_q = np.clip(np.round(scaled), INT32_MIN, INT32_MAX).astype(np.int64)
+        scaled = np.round(np.asarray(bias, dtype=np.float64) / (float(s_in) * s_w))
+        _check_bias(scaled, "bias / (s_in x s_w)")
+        bias_q = scaled.astype(np.int64)
     bias_f = bias_q - int(z_in) * levels.sum(axis=1)
+    _check_bias(bias_f, f"folded bias bias_q - z_in x row sum (z_in {int(z_in)})")
     m, shift = requant.quantize_multipliers(float(s_in) * s_w / float(s_out))
-    return WeightOpParams(bias_f=_wrap32(bias_f), m=m, shift=shift, z_out=int(z_out),
+    return WeightOpParams(bias_f=bias_f.astype(np.int32), m=m, shift=shift, z_out=int(z_out),
                           act_min=int(act_min), act_max=int(act_max))
 
 
-def _wrap32(a: np.ndarray) -> np.ndarray:
-    """int64 -> int32 modulo 2^32 (two's complement, as the target computes)."""
-    return np.asarray(a, dtype=np.int64).astype(np.uint64).astype(np.uint32).view(np.int32)
+def _check_bias(values: np.ndarray, what: str) -> None:
+    """The bias of every row must be an int32 (bias_f is an int32 array in flash)."""
+    if values.size and not np.all((values >= INT32_MIN) & (values <= INT32_MAX)):
+        row = int(np.argmax(np.abs(values)))
+        raise IntegerOverflowError(f"{what} of row {row} is {float(values[row]):,.0f}, "
+                                   f"outside int32 [{INT32_MIN:,}, {INT32_MAX:,}]")
+
+
+def _checked(acc: np.ndarray) -> np.ndarray:
+    """int64 accumulators, raising where the target's int32 would wrap."""
+    requant.check_int32(acc, "accumulator")
+    return acc
 
 
 def _output(acc: np.ndarray, p: WeightOpParams) -> np.ndarray:
-    """Requantize int32 accumulators (channel on the last axis) to int8."""
+    """Requantize checked accumulators (channel on the last axis) to int8."""
     return requant.requantize_output(acc, p.m, p.shift, p.z_out, p.act_min, p.act_max)
+
+
+def _fc_acc(x, levels, params: WeightOpParams) -> np.ndarray:
+    x = np.asarray(x, dtype=np.int64)
+    w = np.asarray(levels, dtype=np.int64)
+    return _checked(x @ w.T + params.bias_f.astype(np.int64))
 
 
 def fc_accumulators(x, levels, params: WeightOpParams) -> np.ndarray:
     """int32 accumulators of a fully-connected layer: (rows,) or (batch, rows)."""
-    x = np.asarray(x, dtype=np.int64)
-    w = np.asarray(levels, dtype=np.int64)
-    return _wrap32(x @ w.T + params.bias_f.astype(np.int64))
+    return _fc_acc(x, levels, params).astype(np.int32)
 
 
 def fc_s8(x, levels, params: WeightOpParams) -> np.ndarray:
     """Fully connected: x int8 (fan_in,) or (batch, fan_in) -> int8 (.., rows)."""
-    return _output(fc_accumulators(x, levels, params), params)
+    return _output(_fc_acc(x, levels, params), params)
 
 
 def _patches(x: np.ndarray, kh: int, kw: int, strides) -> np.ndarray:
@@ -103,7 +119,7 @@ def conv2d_s8(x, levels, kh: int, kw: int, strides, params: WeightOpParams) -> n
     oh, ow = pt.shape[:2]
     cols = pt.reshape(oh * ow, -1)  # columns in (ky, kx, ci) order, as the weight matrix
     w = np.asarray(levels, dtype=np.int64)
-    acc = _wrap32(cols @ w.T + params.bias_f.astype(np.int64))
+    acc = _checked(cols @ w.T + params.bias_f.astype(np.int64))
     return _output(acc, params).reshape(oh, ow, w.shape[0])
 
 
@@ -118,4 +134,4 @@ def dwconv2d_s8(x, levels, kh: int, kw: int, strides, params: WeightOpParams) ->
     taps = pt.reshape(oh, ow, kh * kw, c)
     w = np.asarray(levels, dtype=np.int64)  # (C, kh*kw)
     acc = np.einsum("hwkc,ck->hwc", taps, w) + params.bias_f.astype(np.int64)
-    return _output(_wrap32(acc), params)
+    return _output(_checked(acc), params)

@@ -9,6 +9,11 @@ build used). Inputs go to the firmware as host files `input_NNNNN.bin`
 (semihosting); its line protocol is documented in templates/main.c.j2. Every
 output is compared with `int_ref.run_int`; on a mismatch the first such input
 is re-run with per-layer tensor dumps to name the first layer that diverges.
+
+Float inputs far outside the model input's calibrated range all clip to -128
+or 127 when quantized, and the accuracy measured on them says little: the
+share of input values that saturate is reported (`input_saturation`), with a
+one-line warning (`SimReport.warnings`) above SATURATION_WARN_SHARE.
 """
 from __future__ import annotations
 
@@ -34,6 +39,9 @@ REPORT_FILE = "sim-report.json"
 RANDOM_SEED = 0
 RANDOM_INPUTS = 16
 MAX_MISMATCHES_LISTED = 20
+# Above 1 % of input values clipped, the inputs are not what the model was calibrated for
+# (data like the calibration set clips next to nothing: calibration covers its min..max).
+SATURATION_WARN_SHARE = 0.01
 Progress = Callable[[str, int, int], None]
 
 
@@ -52,26 +60,61 @@ class SimReport:
     inputs: str = ""
     wall_seconds: float = 0.0
     first_divergent_layer: str | None = None
+    # share of float input values that quantize past [-128, 127] and are clipped (None: int8 inputs)
+    input_saturation: float | None = None
+    input_range: tuple[float, float] | None = None  # real values int8 -128..127 stand for
     extra: dict = field(default_factory=dict)
 
     def to_dict(self) -> dict:
         d = asdict(self)
+        d.pop("input_range")
         d.update(d.pop("extra"))
         return d
 
+    @property
+    def warnings(self) -> list[str]:
+        """One line per problem with the run worth a warning (inputs out of range)."""
+        share = self.input_saturation
+        if share is None or share <= SATURATION_WARN_SHARE or self.input_range is None:
+            return []
+        lo, hi = self.input_range
+        return [f"{100 * share:.1f} % of the input values are outside the model's calibrated input "
+                f"range [{lo:.4g}, {hi:.4g}] and were clipped to -128/127; the accuracy is of "
+                f"clipped inputs"]
 
-def choose_inputs(state: BuildState, data: Path | None, n: int | None
-                  ) -> tuple[np.ndarray, np.ndarray | None, str]:
-    """(int8 inputs, labels or None, description): --data, else the build's data, else random."""
+
+@dataclass
+class SimInputs:
+    x: np.ndarray  # int8 (N, *input_shape)
+    y: np.ndarray | None
+    what: str
+    saturation: float | None  # input_saturation() of float inputs, None for random int8
+
+
+def input_saturation(qgraph: QGraph, x_float) -> float:
+    """Share of values of `x_float` that QGraph.quantize_input clips (beyond int8 before the clip)."""
+    q = np.round(np.asarray(x_float, np.float64) / qgraph.input_scale) + qgraph.input_zero_point
+    return float(np.count_nonzero((q < -128) | (q > 127)) / q.size) if q.size else 0.0
+
+
+def input_range(qgraph: QGraph) -> tuple[float, float]:
+    """The real values the int8 input's -128 and 127 stand for (the calibrated range, nudged)."""
+    s, z = qgraph.input_scale, qgraph.input_zero_point
+    return s * (-128 - z), s * (127 - z)
+
+
+def choose_inputs(state: BuildState, data: Path | None, n: int | None) -> SimInputs:
+    """int8 inputs, labels, description, saturation: --data, else the build's data, else random."""
     qgraph = state.qgraph
     ds, what = _dataset(state.data, data, qgraph)
     if ds is None:
         count = n or RANDOM_INPUTS
         rng = np.random.default_rng(RANDOM_SEED)
         x = rng.integers(-128, 128, size=(count, *qgraph.input_shape), dtype=np.int64).astype(np.int8)
-        return x, None, f"{count} random int8 inputs (seed {RANDOM_SEED})"
+        return SimInputs(x, None, f"{count} random int8 inputs (seed {RANDOM_SEED})", None)
     ds = ds.take(n) if n else ds
-    return qgraph.quantize_input(ds.x), ds.y, f"{len(ds)} samples of {what}"
+    return SimInputs(qgraph.quantize_input(ds.x), ds.y, f"{len(ds)} samples of {what}",
+                     input_saturation(qgraph, ds.x))
 
 
 def _dataset(source: str | None, data: Path | None, qgraph: QGraph) -> tuple[Dataset | None, str]:
@@ -195,14 +238,15 @@ def simulate(build_dir: Path, data: Path | None = None, n: int | None = None,
     board = load_board(state.board)
     machine = sim_machine(board).qemu_machine
     elf = build_dir / SIM_ELF
-    x, y, what = choose_inputs(state, data, n)
+    inputs = choose_inputs(state, data, n)
+    x = inputs.x
     timeout = timeout_s or default_timeout(len(x), state.qgraph)
     tick = progress or (lambda *_: None)
     tick("simulating", 0, 1)
     run, seconds = _run(elf, machine, build_dir / "sim-run", x, len(state.layers), timeout)
     expected = run_int(state.qgraph, x)
     mismatches = compare(expected, run.outputs)
-    report = _report(state, board.name, machine, run, mismatches, y, what, seconds)
+    report = _report(state, board.name, machine, run, mismatches, inputs, seconds)
     if mismatches:
         bad = x[mismatches[0]["input"]]
         report.first_divergent_layer = first_divergent_layer(state, elf, machine, build_dir / "sim-run", bad, timeout)
@@ -211,16 +255,18 @@ def simulate(build_dir: Path, data: Path | None = None, n: int | None = None,
     return report
 
 
-def _report(state: BuildState, board: str, machine: str, run: FirmwareRun, mismatches, y, what, seconds) -> SimReport:
+def _report(state: BuildState, board: str, machine: str, run: FirmwareRun, mismatches,
+            inputs: SimInputs, seconds: float) -> SimReport:
     ticks = np.asarray(run.ticks, dtype=np.int64)
     layers = [{"name": l["name"], "op": l["op"], "layout": l["layout"],
                "instructions": float(ticks[:, k].mean())} for k, l in enumerate(state.layers)]
     accuracy = None
-    if y is not None:
+    if inputs.y is not None:
         pred = np.array([int(np.argmax(o)) for o in run.outputs])
-        accuracy = float(np.mean(pred == np.asarray(y)))
+        accuracy = float(np.mean(pred == np.asarray(inputs.y)))
     return SimReport(board=board, qemu_machine=machine, n_inputs=len(run.outputs),
                      bit_exact=not mismatches, mismatches=mismatches[:MAX_MISMATCHES_LISTED],
                      accuracy=accuracy, instructions_per_inference=float(ticks.sum(axis=1).mean()),
-                     layers=layers, inputs=what, wall_seconds=round(seconds, 3),
+                     layers=layers, inputs=inputs.what, wall_seconds=round(seconds, 3),
+                     input_saturation=inputs.saturation, input_range=input_range(state.qgraph),
                      extra={"n_mismatches": len(mismatches)})
