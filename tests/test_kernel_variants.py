@@ -113,15 +113,23 @@ def test_one_variant_is_a_fraction_of_all(name, flag, tmp_path):
 @pytest.mark.parametrize("name", layouts.LAYOUT_NAMES)
 def test_requantization_at_every_shift(name):
     # One row per shift in [-31, 30] (total = 31 - shift = 1..62: both sides of the
-    # row loops' short path, which starts at total 33), with accumulators near
-    # +-2^31 and near 0: acc = bias_f + 1 * x, x = 127.
+    # row loops' short path, which starts at total 33), with accumulators at the
+    # largest magnitude whose requantized value still fits int32 (the build
+    # refuses anything larger, so no kernel meets it), and near 0:
+    # acc = bias_f + 1 * x, x = 127.
     lib = build_shared(FC_SOURCES)
     shifts = np.arange(-31, 31)
     rows = shifts.size
     rng = np.random.default_rng(5)
-    bias = np.where(np.arange(rows) % 3 == 0, 2**31 - 200, rng.integers(-5000, 5000, rows))
-    bias = np.where(np.arange(rows) % 3 == 1, -(2**31) + 200, bias).astype(np.int32)
-    params = wo.WeightOpParams(bias_f=bias, m=rng.integers(1 << 30, (1 << 31) - 1, rows).astype(np.int32),
+    m = rng.integers(1 << 30, (1 << 31) - 1, rows)
+    # |acc| <= reach keeps acc * m / 2^(31 - shift) inside int32 (with room for z_out)
+    reach = np.array([min(2**31 - 200, ((2**31 - 256) << int(31 - s)) // int(mi))
+                      for s, mi in zip(shifts, m)])
+    acc = np.clip(rng.integers(-5000, 5000, rows), -reach, reach)
+    acc = np.where(np.arange(rows) % 3 == 0, reach, acc)
+    acc = np.where(np.arange(rows) % 3 == 1, -reach, acc)
+    bias = (acc - 127).astype(np.int32)
+    params = wo.WeightOpParams(bias_f=bias, m=m.astype(np.int32),
                                shift=shifts.astype(np.int32), z_out=3, act_min=-128, act_max=127)
     levels = np.ones((rows, 1), np.int64)
     x = np.array([127], np.int8)
