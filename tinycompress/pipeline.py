@@ -16,7 +16,6 @@ import re
 import shutil
 import subprocess
 import time
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
@@ -28,7 +27,7 @@ from tinycompress.compress.core import Model, compress
 from tinycompress.compress.options import CompressOptions
 from tinycompress.data import DIGITS_MODEL, Dataset, digits_test, load_digits_split, load_npz
 from tinycompress.errors import BoardError, ToolError
-from tinycompress.target.pio import ensure_offline_core, run_pio
+from tinycompress.target.pio import run_pio_envs
 from tinycompress.target.project import STACK_SIZE, check_output_dir, staged, write_project
 from tinycompress.codegen.render import Rendered, render
 from tinycompress.target.sim import SIM_ELF
@@ -128,18 +127,15 @@ def compile_project(project: Path, board: Board, rendered: Rendered) -> dict[str
     at once take about the wall time of one on a 2-core machine.
     """
     envs = ("sim",) if board.is_qemu else ("sim", "hw")
-    ensure_offline_core()  # once, before the two runs (each would otherwise check/create it)
-    with ThreadPoolExecutor(max_workers=len(envs)) as pool:
-        futures = {env: pool.submit(run_pio, project, env=env) for env in envs}
+    try:
+        results = run_pio_envs(project, envs)  # sim's error first, as when they ran one after the other
+    except ToolError as exc:
+        raise (_link_overflow(exc, board, rendered) or exc) from exc
     elves = {}
-    for env in envs:  # sim's error first, as when they ran one after the other
-        try:
-            result = futures[env].result()
-        except ToolError as exc:
-            raise (_link_overflow(exc, board, rendered) or exc) from exc
-        if result.elf is None:
+    for env in envs:
+        if results[env].elf is None:
             raise ToolError(f"pio run (env {env}) made no firmware.elf in {project}")
-        elves[env] = result.elf
+        elves[env] = results[env].elf
     return elves
 
 

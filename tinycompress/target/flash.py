@@ -18,7 +18,8 @@ from tinycompress.target.state import load_state
 def flash(build_dir: str | Path) -> str:
     """Upload the build's hw firmware through PlatformIO (ST-LINK); returns PlatformIO's last line.
 
-    BoardError for QEMU-only boards; ToolError (one line) when no probe is attached;
+    BoardError for QEMU-only boards; ToolError (one line) naming the missing
+    upload tool and its Debian package, or saying that no probe is attached;
     BuildStateError when DIR is not a usable build directory.
     """
     build_dir = Path(build_dir)
@@ -28,6 +29,8 @@ def flash(build_dir: str | Path) -> str:
     try:
         result = run_pio(build_dir, env="hw", target="upload")
     except ToolError as exc:
-        lines = [ln.strip() for ln in str(exc).splitlines() if "ST-LINK" in ln or "probe" in ln]
+        # The dev-platform's upload step (firmware/platform/builder) and PlatformIO
+        # itself say what went wrong in one "Error: ..." line.
+        lines = [ln.strip() for ln in str(exc).splitlines() if ln.strip().startswith("Error: ")]
         raise ToolError(lines[-1].removeprefix("Error: ") if lines else str(exc).splitlines()[0]) from exc
     return result.output.strip().splitlines()[-1] if result.output.strip() else "uploaded"

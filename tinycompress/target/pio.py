@@ -10,23 +10,29 @@ Debian's /usr/bin/arm-none-eabi-* as bin/ symlinks, which projects use through
 `write_platform_files(project_dir, board)` copies the dev-platform and the
 startup library into a project and writes its board JSON, linker scripts and
 tc_board.h; `platformio_ini(board)` renders the matching platformio.ini.
-`run_pio(...)` builds it. Run `python -m tinycompress.target.pio setup` to make the core.
+`run_pio(...)` and `run_pio_envs(...)` build it (PlatformIO and what it runs
+in process groups of their own, ended on Ctrl-C: `target.children`; a path
+PlatformIO would misread is built in a safe copy: `pio_safe`). Run
+`python -m tinycompress.target.pio setup` to make the core.
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
 import shutil
 import subprocess
 import sys
-import time
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Iterator, Sequence
 
 from tinycompress import paths
 from tinycompress.target.boardfiles import board_header, linker_script, pio_board_json
 from tinycompress.target.boards import Board
+from tinycompress.target.children import run_all
 from tinycompress.errors import ToolError
 
 TOOLCHAIN_NAME = "toolchain-gccarmnoneeabi"
@@ -133,8 +139,17 @@ def ensure_offline_core(core_dir: Path | None = None) -> Path:
     return core_dir
 
 
-def _ignore_caches(_dir, names):
-    return [n for n in names if n in ("__pycache__", ".pio") or n.endswith(".pyc")]
+def _copy_tree(src: Path, dst: Path) -> None:
+    """Copy `src` into `dst` without caches; new directories and files get the
+    user's umask (copytree would copy the checkout's modes instead)."""
+    dst.mkdir(parents=True, exist_ok=True)
+    for path in sorted(src.iterdir()):
+        if path.name in ("__pycache__", ".pio") or path.suffix == ".pyc":
+            continue
+        if path.is_dir():
+            _copy_tree(path, dst / path.name)
+        else:
+            shutil.copyfile(path, dst / path.name)
 
 
 def write_platform_files(project_dir: Path, board: Board, stack_size: int | None = None) -> dict[str, Path]:
@@ -142,9 +157,9 @@ def write_platform_files(project_dir: Path, board: Board, stack_size: int | None
     and write boards/<id>.json, the hardware and simulation linker scripts and tc_board.h."""
     project_dir = Path(project_dir)
     extra = {} if stack_size is None else {"stack_size": stack_size}
-    shutil.copytree(paths.PLATFORM_DIR, project_dir / "platform", ignore=_ignore_caches, dirs_exist_ok=True)
+    _copy_tree(paths.PLATFORM_DIR, project_dir / "platform")
     lib = project_dir / "lib" / "tc_platform"
-    shutil.copytree(paths.STARTUP_DIR, lib, ignore=_ignore_caches, dirs_exist_ok=True)
+    _copy_tree(paths.STARTUP_DIR, lib)
     _write_json(lib / "library.json", {"name": "tc_platform", "version": "0.1.0",
                                        "build": {"libArchive": False}})  # keep the vector table linked
     (lib / "include" / "tc_board.h").write_text(board_header(board), encoding="utf-8")
@@ -214,26 +229,70 @@ def _error_excerpt(output: str, limit: int = 20) -> str:
     return "\n".join((lines or output.splitlines())[-limit:])
 
 
+# PlatformIO's SCons scripts pass $PROJECT_DIR and $BUILD_DIR through
+# env.subst(), which expands `$` and turns any run of white space into one
+# space: in "a  b" PlatformIO finds no board and creates "a b/.pio/...".
+_PIO_UNSAFE = re.compile(r"\$|\s\s|[^\S ]")
+
+
+def pio_safe(path: Path) -> bool:
+    """Whether PlatformIO reads `path` (absolute) as it is: single spaces, quotes and non-ASCII are fine."""
+    return _PIO_UNSAFE.search(str(Path(path).absolute())) is None
+
+
+@contextlib.contextmanager
+def _pio_workdir(project_dir: Path) -> Iterator[Path]:
+    """`project_dir` itself, or a copy in a safe temporary directory whose .pio comes back at the end."""
+    if pio_safe(project_dir):
+        yield project_dir
+        return
+    with tempfile.TemporaryDirectory(prefix="tinycompress-pio-") as tmp:
+        work = Path(tmp) / "project"
+        if not pio_safe(work):
+            raise ToolError(f"PlatformIO cannot build in {project_dir} nor in {work} "
+                            "(no '$', tabs, newlines or two spaces in a row): set TMPDIR or choose another path")
+        shutil.copytree(project_dir, work, symlinks=True)
+        yield work
+        if (work / ".pio").is_dir():
+            shutil.copytree(work / ".pio", project_dir / ".pio", symlinks=True, dirs_exist_ok=True)
+
+
+def _run_command(project_dir: Path, env: str | None, target: str | None) -> list[str]:
+    return (_pio_command() + ["run", "-d", str(project_dir)]
+            + (["-e", env] if env else []) + (["-t", target] if target else []))
+
+
+def run_pio_envs(project_dir: Path, envs: Sequence[str | None], target: str | None = None,
+                 timeout: float = 600, core_dir: Path | None = None) -> dict[str | None, PioResult]:
+    """`pio run -e ENV` for every env at once (each builds in its own .pio/build/<env>).
+
+    ToolError for a missing pio, a timeout or the first env (in `envs` order) that failed.
+    Ctrl-C ends every PlatformIO, SCons and compiler process before it propagates
+    (`children.run_all`).
+    """
+    project_dir = Path(project_dir).absolute()
+    core = ensure_offline_core(core_dir)
+    with _pio_workdir(project_dir) as work:
+        cmds = [_run_command(work, env, target) for env in envs]
+        try:
+            done = run_all(cmds, cwd=work, env=pio_environ(core), timeout=timeout)
+        except subprocess.TimeoutExpired as exc:
+            raise ToolError(f"pio run timed out after {timeout:.0f} s in {project_dir} "
+                            "(a package PlatformIO tried to download?)") from exc
+    results = {}
+    for env, finished in zip(envs, done):
+        output = finished.stdout + finished.stderr
+        if finished.returncode != 0:
+            raise ToolError(f"pio run failed in {project_dir} (env {env or 'default'}):\n{_error_excerpt(output)}")
+        elf = project_dir / ".pio" / "build" / (env or "sim") / "firmware.elf"
+        results[env] = PioResult(finished.returncode, output, elf if elf.exists() else None, finished.seconds)
+    return results
+
+
 def run_pio(project_dir: Path, env: str | None = None, target: str | None = None,
             timeout: float = 600, core_dir: Path | None = None) -> PioResult:
     """`pio run` in `project_dir` with the offline core; ToolError on a missing pio or a failed build."""
-    project_dir = Path(project_dir)
-    core = ensure_offline_core(core_dir)
-    cmd = _pio_command() + ["run", "-d", str(project_dir)]
-    cmd += ["-e", env] if env else []
-    cmd += ["-t", target] if target else []
-    start = time.monotonic()
-    try:
-        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout,
-                              env=pio_environ(core), cwd=project_dir, check=False)
-    except subprocess.TimeoutExpired as exc:
-        raise ToolError(f"pio run timed out after {timeout:.0f} s in {project_dir} "
-                        "(a package PlatformIO tried to download?)") from exc
-    output = proc.stdout + proc.stderr
-    if proc.returncode != 0:
-        raise ToolError(f"pio run failed in {project_dir} (env {env or 'default'}):\n{_error_excerpt(output)}")
-    elf = project_dir / ".pio" / "build" / (env or "sim") / "firmware.elf"
-    return PioResult(proc.returncode, output, elf if elf.exists() else None, time.monotonic() - start)
+    return run_pio_envs(project_dir, [env], target, timeout, core_dir)[env]
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -18,14 +18,15 @@ PlatformIO core live outside):
 from __future__ import annotations
 
 import contextlib
+import secrets
 import shutil
-import tempfile
 from pathlib import Path
 from typing import Iterator
 
 from tinycompress import paths
 from tinycompress.target.boards import Board
 from tinycompress.errors import OutputExistsError
+from tinycompress.target.children import interrupts_deferred
 from tinycompress.target.pio import platformio_ini, write_platform_files
 from tinycompress.codegen.render import Rendered
 
@@ -49,17 +50,39 @@ def check_output_dir(out_dir: Path, force: bool) -> None:
 
 @contextlib.contextmanager
 def staged(out_dir: Path, force: bool = False) -> Iterator[Path]:
-    """A temporary directory next to `out_dir` that replaces it only if the block succeeds."""
+    """A temporary directory next to `out_dir` that replaces it only if the block succeeds.
+
+    On any exception, Ctrl-C included, the directory is removed; the tools that
+    wrote into it have been ended by then (`target.children`). Creating,
+    renaming and removing it are not cut short by a Ctrl-C, which waits until they are done.
+    """
     out_dir = Path(out_dir).absolute()
     check_output_dir(out_dir, force)
     out_dir.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", suffix=".tmp", dir=out_dir.parent))
+    tmp = None
     try:
+        with interrupts_deferred():
+            tmp = _new_staging_dir(out_dir)
         yield tmp
-        _replace(tmp, out_dir)
+        with interrupts_deferred():
+            _replace(tmp, out_dir)
     except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
+        if tmp is not None:
+            with interrupts_deferred():
+                shutil.rmtree(tmp, ignore_errors=True)
         raise
+
+
+def _new_staging_dir(out_dir: Path) -> Path:
+    """An empty `.<name>.<random>.tmp` beside `out_dir`, made with the user's umask (mkdtemp's is 0700)."""
+    for _ in range(100):
+        tmp = out_dir.with_name(f".{out_dir.name}.{secrets.token_hex(4)}.tmp")
+        try:
+            tmp.mkdir()
+        except FileExistsError:
+            continue
+        return tmp
+    raise FileExistsError(f"no free staging directory name beside {out_dir}")
 
 
 def _replace(tmp: Path, out_dir: Path) -> None:

@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import shutil
 import subprocess
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
 from tinycompress.target.boards import list_boards
+from tinycompress.target.children import run
 from tinycompress.errors import SimulationError, ToolError
 
 QEMU = "qemu-system-arm"
@@ -55,18 +55,19 @@ def qemu_command(elf: Path, machine: str, shift: int | None = None) -> list[str]
 
 def run_elf(elf: Path, machine: str, timeout_s: float, cwd: Path | None = None,
             shift: int | None = None) -> QemuResult:
-    """Run `elf` on QEMU `machine`; semihosting file paths are relative to `cwd`."""
+    """Run `elf` on QEMU `machine`; semihosting file paths are relative to `cwd`.
+
+    QEMU runs in its own process group and is ended before a Ctrl-C or a timeout propagates.
+    """
     elf = Path(elf)
     if not elf.is_file():
         raise SimulationError(f"firmware ELF not found: {elf}")
     cmd = qemu_command(elf.resolve(), machine, shift)
-    start = time.monotonic()
     try:
-        proc = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, timeout=timeout_s,
-                              stdin=subprocess.DEVNULL, check=False, errors="replace")
+        done = run(cmd, cwd=cwd, timeout=timeout_s)
     except subprocess.TimeoutExpired as exc:
         raise SimulationError(f"simulation timed out after {timeout_s:g} s on {machine} "
                               f"(firmware hung?): {elf}") from exc
     except OSError as exc:
         raise ToolError(f"cannot run {QEMU}: {exc}; {APT_HINT}") from exc
-    return QemuResult(proc.stdout, proc.returncode, time.monotonic() - start, proc.stderr)
+    return QemuResult(done.stdout, done.returncode, done.seconds, done.stderr)

@@ -4,13 +4,19 @@ Compiles the project's src/ and lib/ with arm-none-eabi-gcc (flags from the
 board JSON: build.cpu, build.fpu), links with --gc-sections and the project's
 linker script (board_build.ldscript), and prints the size of firmware.elf.
 """
+import os
+import shlex
 import shutil
 import subprocess
 
-from SCons.Script import AlwaysBuild, Default, DefaultEnvironment
+from SCons.Script import AlwaysBuild, Default, DefaultEnvironment, Literal
 
 env = DefaultEnvironment()
 board = env.BoardConfig()
+# SCons runs each command through `sh -c` with the arguments joined by spaces.
+# Its POSIX escape wraps file names in double quotes but leaves backquotes
+# live; shlex.quote makes every path (spaces, quotes, non-ASCII) one argument.
+env.Replace(ESCAPE=shlex.quote)
 
 cpu = board.get("build.cpu")
 fpu = board.get("build.fpu", "none")
@@ -43,7 +49,10 @@ env.Append(
     CFLAGS=["-std=c99"],
     LINKFLAGS=machine_flags + [
         "-O2", "-nostartfiles", "--specs=nano.specs", "--specs=nosys.specs",
-        "-Wl,--gc-sections", "-Wl,-Map,${BUILD_DIR}/firmware.map",
+        "-Wl,--gc-sections",
+        # One argument, relative to the project (the directory commands run in):
+        # "${BUILD_DIR}" inside a flag string is split at the path's first space.
+        Literal("-Wl,-Map," + os.path.relpath(env.subst("$BUILD_DIR/firmware.map"), env.subst("$PROJECT_DIR"))),
     ],
     LIBS=["c_nano", "gcc"],
 )
@@ -60,8 +69,16 @@ size = env.Alias("size", target_elf, env.VerboseAction("$SIZEPRINTCMD", "Size of
 AlwaysBuild(size)
 
 
+# The upload tools and the Debian packages that have them.
+UPLOAD_TOOLS = {"st-flash": "stlink-tools", "openocd": "openocd"}
+
+
 def upload(target, source, env):  # pylint: disable=unused-argument
-    """Flash through an ST-LINK: st-flash when installed, else openocd; one line when no probe."""
+    """Flash through an ST-LINK: st-flash when installed, else openocd.
+
+    Prints one `Error: ...` line (tinycompress.target.flash shows it) naming the
+    missing tool and its package, or saying that no probe is attached.
+    """
     if shutil.which("st-info") and shutil.which("st-flash"):
         probe = subprocess.run(["st-info", "--probe"], capture_output=True, text=True, check=False)
         if "Found 0 stlink" in probe.stdout or probe.returncode != 0:
@@ -70,10 +87,12 @@ def upload(target, source, env):  # pylint: disable=unused-argument
         cmd = ["st-flash", "--reset", "write", str(source[0]), "0x%08x" % 0x08000000]
     elif shutil.which("openocd"):
         ocd_target = board.get("upload.openocd_target", "")
+        # Tcl reads the braced file name as one word, spaces and quotes included.
         cmd = ["openocd", "-f", "interface/stlink.cfg", "-f", "target/%s.cfg" % ocd_target,
-               "-c", "program %s verify reset exit" % str(target_elf[0])]
+               "-c", "program {%s} verify reset exit" % str(target_elf[0])]
     else:
-        print("Error: no ST-LINK probe attached (neither st-flash nor openocd is installed: apt-get install stlink-tools)")
+        print("Error: no ST-LINK upload tool installed: neither %s" % " nor ".join(
+            "%s (apt-get install %s)" % item for item in UPLOAD_TOOLS.items()))
         return 1
     result = subprocess.run(cmd, capture_output=True, text=True, check=False)
     if result.returncode != 0:
