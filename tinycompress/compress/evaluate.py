@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from tinycompress import layouts
-from tinycompress.compress.plan import Applied, LayerPlan, Plan, apply
+from tinycompress.compress.plan import Applied, LayerPlan, Plan, apply, positions
 from tinycompress.compress.prune import magnitude_masks
 from tinycompress.compress.qparams import quantize_weights, weight_matrix
 from tinycompress.compress.rd import rd_quantize
@@ -115,7 +115,8 @@ class Evaluator:
                 levels = quantize_weights(matrix, layer.bits, layer.per_channel)[0]
             allowed = None if layer.layout == "auto" else (layer.layout,)
             chosen = layouts.choose(levels, layer.bits, optimize, col_map=self.col_maps[name],
-                                    allowed=allowed)
+                                    allowed=allowed, kind=layouts.KIND_OF_OP[node.op],
+                                    positions=positions(node))
             self._layer[key] = (chosen.name, chosen.nbytes + constants_nbytes(levels.shape[0], layer.per_channel))
         return self._layer[key]
 

@@ -137,6 +137,11 @@ def weight_quantizer(plan: Plan, fisher: Mapping[str, np.ndarray] | None):
     return quantize_one
 
 
+def positions(node) -> int:
+    """Matrix-vector products per inference: 1 for dense, output pixels for convolutions."""
+    return 1 if node.op == "dense" else int(np.prod(node.output_shape[:-1]))
+
+
 def choose_layouts(qgraph: QGraph, plan: Plan) -> dict[str, Layout]:
     """One layout per weight node: the plan's forced one, or the best by `plan.optimize`."""
     chosen = {}
@@ -144,7 +149,8 @@ def choose_layouts(qgraph: QGraph, plan: Plan) -> dict[str, Layout]:
         name = plan.layers[node.source or node.name].layout
         allowed = None if name == "auto" else (name,)
         chosen[node.name] = layouts.choose(node.levels, node.bits, plan.optimize,
-                                           col_map=col_map(node), allowed=allowed)
+                                           col_map=col_map(node), allowed=allowed,
+                                           kind=layouts.KIND_OF_OP[node.op], positions=positions(node))
     return chosen
 
 

@@ -1,45 +1,71 @@
-"""Instruction-cost model used by `choose(optimize="speed")`.
+"""Instruction-cost model used by `choose(optimize="speed" | "balanced")`.
 
-An estimate of Cortex-M4 instructions per matrix-vector product, from the
-structure of each layout and the inner loops of the C kernels in
-firmware/runtime/src (GCC 12 -O2). The per-element costs below are rough
-estimates from the shape of those loops, not yet calibrated against QEMU
-counts; the model only has to rank layouts, and the bench measures the real
-counts (calibrate these constants from its numbers).
+Instructions of one layer on a Cortex-M4 (GCC 12 -O2, DSP) are modelled as
+
+    per_call + positions * sum_f coef_f * feature_f
+
+per kind of kernel (`fc`, `conv`, `dwconv`) and layout (dense by bit width:
+`dense8`, `dense4`, ...), where `positions` is the number of output pixels
+(1 for a fully-connected layer) and the features are counts of one
+matrix-vector product read off the layout (`features`): rows, MACs, stored
+non-zeros, CER/CSER entries and groups, pcsr stream words.
+
+The coefficients are not guesses: `bench/calibrate.py` builds a set of
+synthetic layers in every layout, counts their instructions exactly in QEMU,
+fits the coefficients by non-negative least squares and writes them to
+`cost_table.json` beside this file (with how and when they were measured).
+The bench checks the model against measured counts on the bench models.
 """
 from __future__ import annotations
 
+import json
+from functools import lru_cache
+from pathlib import Path
+
 from tinycompress.layouts.base import Layout
 
-# Per multiply-accumulate of the dense kernel, by bit width: the 8-bit loop is
-# unrolled by 4 (two byte loads + mla each, loop overhead shared); sub-byte
-# rows also pay shifts/sign extension per level.
-DENSE_PER_MAC = {8: 3.5, 4: 4.5, 2: 4.5}
-DENSE_PER_MAC_OTHER = 6.0  # 3, 5, 6, 7 bits: bit-stream extraction
-PER_ROW = 20.0  # row setup, bias, requantization and store
-CSR_PER_NNZ = 5.0  # index, value, x loads, mla, loop
-CER_PER_ENTRY = 4.0  # index, x load, add, loop
-CER_PER_GROUP = 7.0  # pointer load, omega load, mla, loop test
-CSER_PER_GROUP = 8.0  # + omega_idx load
-PCSR_PER_ENTRY = 26.0  # ctz, refill test, extract, row-end test, x, mla (QEMU digits fc1: ~29)
-PCSR_PER_WORD = 3.0  # halfword load into the 32-bit window
+TABLE_FILE = Path(__file__).with_name("cost_table.json")
+KINDS = ("fc", "conv", "dwconv")
+KIND_OF_OP = {"dense": "fc", "conv2d": "conv", "depthwise_conv2d": "dwconv"}
 
 
-def estimated_instructions(layout: Layout) -> float:
-    """Estimated instructions of one matrix-vector product in `layout`."""
+def layout_key(layout: Layout) -> str:
+    """The cost table's key of a layout: its name, with the bit width for dense."""
+    return f"dense{layout.bits}" if layout.name == "dense" else layout.name
+
+
+def features(layout: Layout) -> dict[str, float]:
+    """Counts of one matrix-vector product in `layout` that its kernel's work scales with."""
     rows, cols = layout.shape
     a = layout.arrays
-    base = PER_ROW * rows
+    out = {"rows": float(rows)}
     if layout.name == "dense":
-        return base + rows * cols * DENSE_PER_MAC.get(layout.bits, DENSE_PER_MAC_OTHER)
-    if layout.name == "csr":
-        return base + CSR_PER_NNZ * a["values"].size
-    if layout.name == "pcsr":
-        return base + PCSR_PER_ENTRY * layout.n_entries + PCSR_PER_WORD * a["stream"].size
-    entries = a["col_idx"].size * CER_PER_ENTRY
-    row_sum = 2.0 * cols if int(a["omega"][0]) != 0 else 0.0
-    if layout.name == "cer":
-        return base + entries + row_sum + CER_PER_GROUP * (a["omega_ptr"].size - 1)
-    if layout.name == "cser":
-        return base + entries + row_sum + CSER_PER_GROUP * a["omega_idx"].size
-    raise ValueError(f"no cost model for layout {layout.name!r}")
+        out["macs"] = float(rows * cols)
+    elif layout.name == "csr":
+        out["nnz"] = float(a["values"].size)
+    elif layout.name == "pcsr":
+        out["entries"] = float(layout.n_entries)
+        out["words"] = float(a["stream"].size)
+    elif layout.name in ("cer", "cser"):
+        out["entries"] = float(a["col_idx"].size)
+        groups = a["omega_idx"].size if layout.name == "cser" else a["omega_ptr"].size - 1
+        out["groups"] = float(groups)
+        out["row_sum"] = float(rows * cols) if int(a["omega"][0]) != 0 else 0.0
+    else:
+        raise ValueError(f"no cost model for layout {layout.name!r}")
+    return out
+
+
+@lru_cache(maxsize=1)
+def cost_table() -> dict:
+    """The calibrated table: {"kinds": {kind: {layout key: {"per_call", "coef"}}}, "measured": ...}."""
+    return json.loads(TABLE_FILE.read_text(encoding="utf-8"))
+
+
+def estimated_instructions(layout: Layout, kind: str = "fc", positions: int = 1) -> float:
+    """Estimated instructions of a layer in `layout` (module docstring)."""
+    if kind not in KINDS:
+        raise ValueError(f"kind must be one of {KINDS}, got {kind!r}")
+    entry = cost_table()["kinds"][kind][layout_key(layout)]
+    per_position = sum(entry["coef"].get(f, 0.0) * v for f, v in features(layout).items())
+    return entry["per_call"] + positions * per_position
