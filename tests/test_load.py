@@ -214,7 +214,7 @@ def test_unsupported_layer_names_layer_type_and_supported(tmp_path, builder, lay
     with pytest.raises(UnsupportedLayerError) as info:
         load(path)
     msg = str(info.value)
-    assert f"layer '{layer}' of type {type_name} is not supported" in msg
+    assert f"layer {layer} ({type_name}): layer type not supported" in msg
     assert "supported: " in msg and "Conv2D" in msg and "BatchNormalization" in msg
 
 
@@ -222,14 +222,16 @@ def test_unsupported_activation_and_subclass():
     keras = import_keras()
     inp = keras.Input((4,))
     gelu = keras.Model(inp, keras.layers.Dense(2, activation="gelu", name="fc")(inp))
-    with pytest.raises(UnsupportedLayerError, match="'fc' of type Dense uses activation 'gelu'"):
+    with pytest.raises(UnsupportedLayerError,
+                       match=r"layer fc \(Dense\): activation 'gelu' is not supported"):
         from_keras(gelu)
 
     class Dense(keras.layers.Dense):  # same name, maybe other maths: not trusted
         pass
 
     custom = keras.Model(inp, Dense(2, name="mine")(inp))
-    with pytest.raises(UnsupportedLayerError, match="'mine' of type Dense is not supported"):
+    with pytest.raises(UnsupportedLayerError,
+                       match=r"layer mine \(Dense\): custom layer class \(a subclass of Dense"):
         from_keras(custom)
 
 

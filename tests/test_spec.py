@@ -89,7 +89,10 @@ def test_lambda_and_quantizer(tmp_path):
     ("[layers.conv2d]\nper_channel = true\n", r"\[layers.conv2d\]: unknown key 'per_channel'"),
     ("[default]\nbits = 4\n", r"unknown table 'default'"),
     ("[defaults]\nquantizer = 'cabac'\n", r"must be one of uniform, rd"),
-    ("[defaults]\nlambda = -1\n", r'lambda = -1: must be a number >= 0 or "auto"'),
+    ("[defaults]\nlambda = -1\n", r'lambda = -1: must be a finite number >= 0 or "auto"'),
+    ("[defaults]\nlambda = inf\n", r'lambda = inf: must be a finite number >= 0'),
+    ("[defaults]\nlambda = nan\n", r'lambda = nan: must be a finite number >= 0'),
+    ("[layers.conv2d]\nsparsity = nan\n", r"sparsity = nan: must be a number in \[0, 1\)"),
     ("[defaults]\nbits = \n", r"invalid TOML: .*\(at line 2, column"),
 ])
 def test_invalid_files_rejected(tmp_path, text, pattern):

@@ -47,3 +47,7 @@ class OutputExistsError(TinyCompressError):
 
 class IntegerOverflowError(TinyCompressError):
     """A layer's integer arithmetic can leave the range the kernels compute in (int32 accumulator, requantization)."""
+
+
+class OutputPathError(TinyCompressError):
+    """An output path cannot be created or written: a file in the way, no permission."""

@@ -11,7 +11,7 @@ from tinycompress.cli.model_commands import accuracy_line
 from tinycompress.cli.options import (
     BitsOpt, BoardOpt, BuildDirArg, DataOpt, EpochsOpt, EvalDataOpt, ForceOpt, JsonOpt,
     LambdaOpt, LayoutOpt, MaxDropOpt, ModelArg, OptimizeOpt, OutputOpt, PerTensorOpt,
-    QuantizerOpt, ScopeOpt, SimCountOpt, SparsityOpt, SpecOpt, compress_options,
+    QuantizerOpt, ScopeOpt, SimCountOpt, SparsityOpt, SpecOpt, check_output, compress_options,
 )
 from tinycompress.pipeline import build
 from tinycompress.target.boards import list_boards
@@ -43,9 +43,10 @@ def build_cmd(
     """Compress MODEL and compile its firmware for a board (PlatformIO project, ELF, build-report.json)."""
     options = compress_options(bits, sparsity, layout, optimize, quantizer, lam, per_tensor,
                                spec, epochs, max_drop, scope=scope)
+    output = output or Path("build")
+    check_output(output)
     with progress_bar() as tick:
-        result = build(model, board or "nucleo", output or Path("build"), force, options, data,
-                       eval_data, tick)
+        result = build(model, board or "nucleo", output, force, options, data, eval_data, tick)
     r = result.report
     console().print(f"built {r['model']} for {r['board']} in {result.out_dir} ({result.seconds:.1f} s): "
                     f"weights {r['weight_bytes']:,} B, flash {r['flash_bytes']:,} / {r['board_flash']:,} B, "

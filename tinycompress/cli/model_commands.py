@@ -11,7 +11,7 @@ from tinycompress.cli.core import app, console, print_json, print_table, progres
 from tinycompress.cli.options import (
     BitsOpt, BuildDirArg, DataOpt, EpochsOpt, EvalDataOpt, JobsOpt, JsonOpt, LambdaOpt,
     LayoutOpt, MaxDropOpt, ModelArg, OptimizeOpt, OutputOpt, PerTensorOpt, QuantizerOpt,
-    SaveModelOpt, ScopeOpt, SparsityOpt, SpecOpt, compress_options, load_datasets,
+    SaveModelOpt, ScopeOpt, SparsityOpt, SpecOpt, check_output, compress_options, load_datasets,
 )
 from tinycompress.compress.core import compress, write_report
 from tinycompress.compress.sweep import SweepOptions, parse_values, sweep
@@ -67,6 +67,7 @@ def compress_cmd(
     """Prune, quantize and lay out MODEL; print per-layer sizes (and accuracy with labels)."""
     options = compress_options(bits, sparsity, layout, optimize, quantizer, lam, per_tensor,
                                spec, epochs, max_drop, save_model, scope)
+    check_output(output)
     train, test = load_datasets(data, eval_data)
     with progress_bar() as tick:
         result = compress(model, options, train, test, progress=tick)
@@ -145,6 +146,7 @@ def sweep_cmd(
     json_out: JsonOpt = False,
 ) -> None:
     """Compress MODEL over sparsity x bits x quantizer; print the weight-bytes/accuracy front."""
+    check_output(output)
     grid = {key: parse_values(text, key, flag) for key, text, flag in (
         ("sparsity", sparsities, "--sparsities"), ("bits", bits_list, "--bits-list"),
         ("quantizer", quantizers, "--quantizers")) if text is not None}

@@ -2,16 +2,44 @@
 
 Options that can also come from `tinycompress.toml` default to None, so
 `compress.options.resolve_plan` can tell "not given" from a value.
+
+Numbers are parsed by `number()`, which raises SpecError for text that is no
+number: like every other user mistake it is one `error:` line (click's own
+parse errors would print a usage box). Their ranges are checked by the
+library (`compress.options.check_options`), or here for flags the library
+takes as they are (-n, --jobs).
 """
 from __future__ import annotations
 
+import math
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated, Callable, Optional
 
 import typer
 
 from tinycompress.compress.options import CompressOptions, check_options
+from tinycompress.compress.outputs import check_output_dir
 from tinycompress.data import load_npz
+from tinycompress.errors import SpecError
+
+
+def number(kind: type, flag: str, minimum: int | None = None) -> Callable[[object], object]:
+    """A typer parser: text -> int or float, SpecError naming `flag` when it is none
+    (or below `minimum`)."""
+    what = "a whole number" if kind is int else "a number"
+
+    def parse(text):
+        if isinstance(text, kind) and not isinstance(text, bool):  # a default, already parsed
+            return text
+        try:
+            value = kind(text)
+        except (TypeError, ValueError) as exc:
+            raise SpecError(f"{flag} must be {what}, got {text!r}") from exc
+        if minimum is not None and not (math.isfinite(value) and value >= minimum):
+            raise SpecError(f"{flag} must be {what} >= {minimum}, got {text}")
+        return value
+    return parse
+
 
 ModelArg = Annotated[Path, typer.Argument(
     help="Keras model: .keras, .h5 or a SavedModel directory.", show_default=False)]
@@ -31,10 +59,11 @@ SpecOpt = Annotated[Optional[Path], typer.Option(
     "--spec", help="Per-layer spec file (default: ./tinycompress.toml if present).",
     show_default=False)]
 BitsOpt = Annotated[Optional[int], typer.Option(
-    "--bits", help="Weight bit width for every layer, 2..8.", show_default=False)]
-SparsityOpt = Annotated[Optional[float], typer.Option(
-    "--sparsity", help="Fraction of weights pruned in every layer, [0, 1).",
+    "--bits", parser=number(int, "--bits"), help="Weight bit width for every layer, 2..8.",
     show_default=False)]
+SparsityOpt = Annotated[Optional[float], typer.Option(
+    "--sparsity", parser=number(float, "--sparsity"),
+    help="Fraction of weights pruned in every layer, [0, 1).", show_default=False)]
 LayoutOpt = Annotated[Optional[str], typer.Option(
     "--layout", help="Weight layout: auto, dense, csr, cer, cser or pcsr.", show_default=False)]
 OptimizeOpt = Annotated[Optional[str], typer.Option(
@@ -47,13 +76,15 @@ EvalDataOpt = Annotated[Optional[Path], typer.Option(
     "--eval-data", help=".npz with labelled data for accuracy (default: --data).",
     show_default=False)]
 EpochsOpt = Annotated[int, typer.Option(
-    "--epochs", min=0, help="Fine-tune the pruned model for N epochs on labelled --data.")]
+    "--epochs", parser=number(int, "--epochs"),
+    help="Fine-tune the pruned model for N epochs on labelled --data.")]
 QuantizerOpt = Annotated[Optional[str], typer.Option(
     "--quantizer", help="Weight quantizer: uniform or rd (rate-distortion).", show_default=False)]
 LambdaOpt = Annotated[Optional[float], typer.Option(
-    "--lambda", help="Rate-distortion trade-off for --quantizer rd.", show_default=False)]
+    "--lambda", parser=number(float, "--lambda"),
+    help="Rate-distortion trade-off for --quantizer rd, >= 0.", show_default=False)]
 MaxDropOpt = Annotated[Optional[float], typer.Option(
-    "--max-accuracy-drop", min=0.0,
+    "--max-accuracy-drop", parser=number(float, "--max-accuracy-drop"),
     help="Search bits and sparsity per layer for the fewest weight bytes within P "
          "percentage points of float accuracy (needs labelled data).", show_default=False)]
 ScopeOpt = Annotated[str, typer.Option(
@@ -77,6 +108,13 @@ def compress_options(bits, sparsity, layout, optimize, quantizer, lam, per_tenso
     return options
 
 
+def check_output(output: Path | None) -> None:
+    """A --output directory that cannot be created or written: one line now, not a
+    traceback after the model is loaded and compressed."""
+    if output is not None:
+        check_output_dir(output)
+
+
 def load_datasets(data: Path | None, eval_data: Path | None):
     """(data, eval_data) read from .npz files (shapes are checked against the model later)."""
     return (None if data is None else load_npz(data),
@@ -84,9 +122,10 @@ def load_datasets(data: Path | None, eval_data: Path | None):
 
 
 JobsOpt = Annotated[Optional[int], typer.Option(
-    "--jobs", "-j", min=1, help="Worker processes (default: one per core).", show_default=False)]
+    "--jobs", "-j", parser=number(int, "--jobs", minimum=1),
+    help="Worker processes (default: one per core).", show_default=False)]
 
 
 SimCountOpt = Annotated[Optional[int], typer.Option(
-    "-n", "--n", help="Number of inputs to simulate (default: all of the data, or 16 random).",
-    show_default=False)]
+    "-n", "--n", parser=number(int, "-n", minimum=1),
+    help="Number of inputs to simulate (default: all of the data, or 16 random).", show_default=False)]

@@ -27,12 +27,13 @@ from tinycompress.compress.evaluate import Evaluator, float_accuracy
 from tinycompress.compress.finetune import prune_keras, save_keras
 from tinycompress.compress.fisher import graph_fisher_matrices
 from tinycompress.compress.lambda_sweep import sweep_lambda
-from tinycompress.compress.options import CompressOptions, resolve_plan
+from tinycompress.compress.options import CompressOptions, check_options, resolve_plan
+from tinycompress.compress.outputs import check_output_dir
 from tinycompress.compress.plan import Plan, prune_to
 from tinycompress.compress.search import SearchResult, search
 from tinycompress.compress.weights import layer_weight_bytes
 from tinycompress.data import Dataset
-from tinycompress.errors import DataError
+from tinycompress.errors import DataError, OutputPathError
 from tinycompress.frontend import from_keras, load_with_model
 from tinycompress.ir.graph import WEIGHT_OPS, Graph
 from tinycompress.ir.qgraph import QGraph, QNode
@@ -155,6 +156,7 @@ def compress(model: Model, options: CompressOptions | None = None, data: Dataset
     labels.
     """
     options = options or CompressOptions()
+    check_options(options)  # every mistake the model is not needed for, before loading it
     graph, keras_model = load_model(model)
     for what, ds in (("--data", data), ("--eval-data", eval_data)):
         check_data(graph, ds, what)
@@ -269,9 +271,18 @@ def accuracy(loaded: Graph, pruned: Graph, ev: Evaluator, plan: Plan) -> dict:
 
 
 def write_report(result: Compressed, out_dir: str | Path) -> Path:
-    """Write OUT/compress-report.json (creating OUT) and return its path."""
+    """Write OUT/compress-report.json (creating OUT) and return its path.
+
+    OutputPathError when OUT cannot be written; check it with
+    `outputs.check_output_dir` before compressing to fail early.
+    """
     out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
+    check_output_dir(out)
     path = out / "compress-report.json"
-    path.write_text(json.dumps(result.report(), indent=2) + "\n")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(result.report(), indent=2) + "\n")
+    except OSError as exc:
+        raise OutputPathError(f"--output {out}: cannot write {path.name} "
+                              f"({exc.strerror or exc})") from exc
     return path

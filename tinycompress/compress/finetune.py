@@ -9,13 +9,15 @@ result with `tinycompress.frontend.from_keras`.
 """
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
 from typing import Callable
 
 import numpy as np
 
+from tinycompress.compress.outputs import check_output_file
 from tinycompress.compress.prune import Sparsity, magnitude_masks
-from tinycompress.errors import DataError, SpecError
+from tinycompress.errors import DataError, OutputPathError, SpecError
 
 Progress = Callable[[int, int], None]
 
@@ -50,14 +52,36 @@ def _keras_masks(kvars: dict[str, list], sparsity: Sparsity, scope: str | None) 
     return magnitude_masks(arrays, sparsity, scope)
 
 
+def _out_dim(model) -> int:
+    return int(model.output_shape[-1]) if model.output_shape[-1] else 1
+
+
+def _class_labels(y: np.ndarray, out_dim: int) -> bool:
+    """Whether `y` holds class indices (sparse cross-entropy) for `out_dim` outputs."""
+    return y.ndim == 1 and np.issubdtype(y.dtype, np.integer) and out_dim > 1
+
+
+def check_labels(model, y: np.ndarray) -> None:
+    """DataError naming the labels outside the model's classes 0..C-1 (C = its outputs);
+    TensorFlow would stop mid-epoch with a page-long error instead."""
+    out_dim = _out_dim(model)
+    if not _class_labels(y, out_dim):
+        return
+    bad = np.unique(y[(y < 0) | (y >= out_dim)])
+    if bad.size:
+        shown = ", ".join(str(v) for v in bad[:5]) + (", ..." if bad.size > 5 else "")
+        raise DataError(f"fine-tuning labels {shown} are outside the model's {out_dim} classes "
+                        f"(0..{out_dim - 1})")
+
+
 def _infer_loss(model, y: np.ndarray):
     """Classification loss for integer labels or one-hot targets, else MSE."""
     import keras
 
     last = model.layers[-1]
     probs = getattr(getattr(last, "activation", None), "__name__", "") in ("softmax", "sigmoid")
-    out_dim = int(model.output_shape[-1]) if model.output_shape[-1] else 1
-    if y.ndim == 1 and np.issubdtype(y.dtype, np.integer) and out_dim > 1:
+    out_dim = _out_dim(model)
+    if _class_labels(y, out_dim):
         return keras.losses.SparseCategoricalCrossentropy(from_logits=not probs)
     if y.ndim == 2 and y.shape[1] == out_dim and out_dim > 1 and np.all((y == 0) | (y == 1)):
         return keras.losses.CategoricalCrossentropy(from_logits=not probs)
@@ -104,6 +128,7 @@ def prune_keras(model, sparsity: Sparsity, x, y, epochs: int = 2, batch_size: in
         raise DataError(f"fine-tuning needs as many labels as samples, got {len(x)} and {len(y)}")
     if epochs < 0 or batch_size < 1:
         raise SpecError(f"epochs must be >= 0 and batch_size >= 1, got {epochs}, {batch_size}")
+    check_labels(model, y)
     pruned = keras.models.clone_model(model)
     pruned.set_weights(model.get_weights())
     kvars = _keras_kernels(pruned)
@@ -119,14 +144,27 @@ def prune_keras(model, sparsity: Sparsity, x, y, epochs: int = 2, batch_size: in
     return pruned
 
 
-def save_keras(model, path: str | Path) -> None:
-    """Save a fine-tuned model as .keras (written to a temporary name, then renamed)."""
+def check_save_path(path: str | Path) -> None:
+    """SpecError unless `path` names a .keras file; OutputPathError unless it can be written."""
     path = Path(path)
     if path.suffix != ".keras":
         raise SpecError(f"--save-model must name a .keras file, got {path}")
+    check_output_file(path, "--save-model")
+
+
+def save_keras(model, path: str | Path) -> None:
+    """Save a fine-tuned model as .keras (written to a temporary name, then renamed)."""
+    path = Path(path)
+    check_save_path(path)
     # rebuilt from its config: uncompiled, so no optimizer state goes into the file
     plain = model.__class__.from_config(model.get_config())
     plain.set_weights(model.get_weights())
     tmp = path.with_name(path.stem + ".tmp.keras")
-    plain.save(tmp)
-    tmp.replace(path)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        plain.save(tmp)
+        tmp.replace(path)
+    except OSError as exc:
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+        raise OutputPathError(f"--save-model {path}: cannot write ({exc.strerror or exc})") from exc

@@ -9,12 +9,14 @@ per-layer option > global option > spec file `[layers.X]` > spec file
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
 
+from tinycompress.compress.finetune import check_save_path
 from tinycompress.compress.plan import LayerPlan, Plan
-from tinycompress.compress.spec import find_spec, merge
+from tinycompress.compress.spec import Spec, find_spec, merge
 from tinycompress.errors import SpecError
 from tinycompress.ir.graph import Graph
 
@@ -71,21 +73,30 @@ class CompressOptions:
         return out
 
 
-def check_options(options: CompressOptions) -> None:
-    """SpecError for values that are wrong whatever the model (the rest: `spec.merge`)."""
+def check_options(options: CompressOptions) -> Spec:
+    """SpecError for any value that is wrong whatever the model; the merged spec otherwise.
+
+    Everything but the layer names is checked here, before a model is loaded:
+    the flags, the per-layer overrides and the spec file (`--spec`, else
+    ./tinycompress.toml). Layer names need the graph (`Spec.resolve`).
+    """
     if options.scope not in SCOPES:
         raise SpecError(f"--scope must be global or layer, got {options.scope!r}")
     if isinstance(options.epochs, bool) or not isinstance(options.epochs, int) or options.epochs < 0:
         raise SpecError(f"--epochs must be a whole number >= 0, got {options.epochs!r}")
     drop = options.max_accuracy_drop
-    if drop is not None and (isinstance(drop, bool) or not isinstance(drop, (int, float)) or not drop >= 0):
-        raise SpecError(f"--max-accuracy-drop must be a number >= 0, got {drop!r}")
+    if drop is not None and (isinstance(drop, bool) or not isinstance(drop, (int, float))
+                             or not 0 <= drop < math.inf):
+        raise SpecError(f"--max-accuracy-drop must be a finite number >= 0 (percentage points), "
+                        f"got {drop!r}")
+    if options.save_model is not None:
+        check_save_path(options.save_model)
+    return merge(options.settings(), find_spec(options.spec, options.cwd))
 
 
 def resolve_plan(options: CompressOptions, graph: Graph) -> Plan:
     """The plan the options, the spec file and the defaults give for `graph`'s weight layers."""
-    check_options(options)
-    spec = merge(options.settings(), find_spec(options.spec, options.cwd))
+    spec = check_options(options)
     d = spec.defaults
     layers = {name: LayerPlan(bits=ls.bits, sparsity=ls.sparsity, per_channel=d.per_channel,
                               quantizer=d.quantizer, lam=d.lam, layout=ls.layout)

@@ -24,6 +24,7 @@ types last wins.
 """
 from __future__ import annotations
 
+import math
 import tomllib
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
@@ -124,8 +125,8 @@ def _check_value(key: str, value: Any, where: str) -> Any:
     if key == "lambda":
         if value == "auto" or value is None:
             return None
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or not value >= 0:
-            raise bad('must be a number >= 0 or "auto"')
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value < math.inf:
+            raise bad('must be a finite number >= 0 or "auto"')
         return float(value)
     raise SpecError(f"{where}: unknown key {key!r}")
 

@@ -19,6 +19,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
+
 from tinycompress.errors import ModelLoadError, UnsupportedLayerError
 from tinycompress.ir.graph import OPS, Graph, Node
 from tinycompress.frontend.keras_import import import_keras
@@ -55,20 +57,41 @@ def from_keras(model) -> Graph:
     """Translate an in-memory, built Keras model into a `Graph`.
 
     BatchNormalization is folded into the conv/dense before it, activations
-    are fused into their producer where safe, Dropout is removed.
+    are fused into their producer where safe, Dropout is removed. Raises
+    ModelLoadError for NaN or infinite weights, UnsupportedLayerError for a
+    layer the Graph cannot express.
     """
     functional = _functional(model)
+    # BatchNorm folding may overflow float32: reported by layer name (`_batchnorm`,
+    # `_check_folded`), not as numpy warnings on stderr
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+        graph = _translate(model, functional)
+    leftover = [n.name for n in graph.nodes if n.op not in OPS]
+    assert not leftover, f"untranslated nodes left: {leftover}"
+    _check_folded(graph)
+    return graph
+
+
+def _translate(model, functional) -> Graph:
     nodes = _translate_functional(functional)
     names = [n.name for n in nodes]
     if len(set(names)) != len(names):
         dup = sorted({n for n in names if names.count(n) > 1})
         raise ModelLoadError(f"model '{model.name}' has several layers named {dup}")
     outputs = [t._keras_history.operation.name for t in functional.outputs]
-    graph = simplify(Graph(name=model.name, nodes=_inputs_first(functional, nodes),
-                           outputs=outputs))
-    leftover = [n.name for n in graph.nodes if n.op not in OPS]
-    assert not leftover, f"untranslated nodes left: {leftover}"
-    return graph
+    return simplify(Graph(name=model.name, nodes=_inputs_first(functional, nodes),
+                          outputs=outputs))
+
+
+def _check_folded(graph: Graph) -> None:
+    """ModelLoadError when folding finite weights overflowed float32 (a huge BatchNorm
+    gamma over a tiny variance): every weight was finite when it was read."""
+    for node in graph.nodes:
+        for name, array in node.weights.items():
+            if not np.all(np.isfinite(array)):
+                raise ModelLoadError(
+                    f"layer {node.name} ({node.op}): {name} overflows float32 once the "
+                    "BatchNormalization after it is folded in; non-finite weights cannot be quantized")
 
 
 def _inputs_first(functional, nodes: list[Node]) -> list[Node]:
@@ -104,8 +127,8 @@ def _inline_submodel(model, call) -> list[Node]:
     inner = _functional(model)
     if len(inner.outputs) != 1:
         raise UnsupportedLayerError(
-            f"layer '{model.name}' of type {type(model).__name__} is a nested model with "
-            f"{len(inner.outputs)} outputs; only single-output nested models are supported")
+            f"layer {model.name} ({type(model).__name__}): a nested model with "
+            f"{len(inner.outputs)} outputs is not supported; supported: 1 output")
     outer_inputs = [t._keras_history.operation.name for t in call.input_tensors]
     rename = {t._keras_history.operation.name: o for t, o in zip(inner.inputs, outer_inputs)}
     nodes = [n for n in _translate_functional(inner) if n.op != "input"]
@@ -148,8 +171,8 @@ def _layer_calls(functional) -> dict[int, object]:
         seen = calls.setdefault(id(operation), call)
         if seen is not call:
             raise UnsupportedLayerError(
-                f"layer '{operation.name}' of type {type(operation).__name__} is called "
-                "more than once in the model; shared layers are not supported")
+                f"layer {operation.name} ({type(operation).__name__}) is called more than "
+                "once in the model; shared layers are not supported")
         stack.extend(call.input_tensors)
     return calls
 
@@ -158,7 +181,8 @@ def _shape(layer, tensor) -> tuple[int, ...]:
     shape = tuple(tensor.shape[1:])
     if any(d is None for d in shape):
         raise ModelLoadError(
-            f"layer '{layer.name}' has an unknown dimension in shape {(None,) + shape}; "
+            f"layer {layer.name} ({type(layer).__name__}) has an unknown dimension in shape "
+            f"{(None,) + shape}; "
             "give the model input a fixed shape")
     return tuple(int(d) for d in shape)
 
@@ -166,8 +190,8 @@ def _shape(layer, tensor) -> tuple[int, ...]:
 def _context(layer, call) -> LayerContext:
     if len(call.output_tensors) != 1:
         raise UnsupportedLayerError(
-            f"layer '{layer.name}' of type {type(layer).__name__} has "
-            f"{len(call.output_tensors)} outputs; only single-output layers are supported")
+            f"layer {layer.name} ({type(layer).__name__}): {len(call.output_tensors)} outputs "
+            "are not supported; supported: 1 output")
     inputs = [t._keras_history.operation.name for t in call.input_tensors]
     return LayerContext(layer, inputs,
                         [_shape(layer, t) for t in call.input_tensors],

@@ -4,6 +4,9 @@ Behaviour is chosen by the layer's exact class, never by its name: a user
 subclass may override `call`, so it is reported as unsupported rather than
 translated as its parent. Handlers return a list of `Node`s whose last node
 carries the layer's name, so consumers can refer to the layer by name.
+Every weight is read through `LayerContext.weight`, which refuses NaN and
+infinite values before anything is folded. Messages start with
+`layer NAME (Type):` and name the attribute and its supported values.
 
 Raw nodes may use two ops that the passes in `load_passes` remove:
 "identity" (Dropout and friends) and "affine" nodes that are later folded
@@ -13,7 +16,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from tinycompress.errors import UnsupportedLayerError
+from tinycompress.errors import ModelLoadError, UnsupportedLayerError
 from tinycompress.ir.graph import Node, Shape
 
 # Activation names Keras uses in configs -> (Graph activation, alpha).
@@ -51,10 +54,21 @@ class LayerContext:
     def type_name(self) -> str:
         return type(self.layer).__name__
 
+    @property
+    def where(self) -> str:
+        """`layer NAME (Type)`: how every message about this layer starts."""
+        return f"layer {self.name} ({self.type_name})"
+
     def unsupported(self, why: str) -> UnsupportedLayerError:
-        return UnsupportedLayerError(
-            f"layer '{self.name}' of type {self.type_name} {why}; "
-            f"supported: {', '.join(supported_layer_types())}")
+        return UnsupportedLayerError(f"{self.where}: {why}")
+
+    def unsupported_value(self, attr: str, value, supported: str) -> UnsupportedLayerError:
+        """`layer c (Conv2D): dilation_rate (2, 2) is not supported; supported: 1`."""
+        return self.unsupported(f"{attr} {value} is not supported; supported: {supported}")
+
+    def weight(self, attr: str) -> np.ndarray:
+        """The layer's weight `attr` as float32; ModelLoadError unless every value is finite."""
+        return checked_weight(self.where, attr, getattr(self.layer, attr))
 
     def node(self, op: str, **kw) -> Node:
         kw.setdefault("inputs", list(self.inputs))
@@ -71,18 +85,33 @@ def to_numpy(variable) -> np.ndarray:
     return np.array(variable.numpy(), dtype=np.float32)
 
 
-def _bias(layer, units: int) -> np.ndarray:
+def _values(count: int, what: str) -> str:
+    """'1 NaN value', '3 NaN values'."""
+    return f"{count} {what} value{'' if count == 1 else 's'}"
+
+
+def checked_weight(where: str, name: str, variable) -> np.ndarray:
+    """A weight as float32; ModelLoadError naming the layer and the tensor when a value
+    is NaN or infinite: such weights cannot be quantized, and BatchNorm folding would
+    spread them over a whole kernel."""
+    array = to_numpy(variable)
+    nan, inf = int(np.isnan(array).sum()), int(np.isinf(array).sum())
+    if nan or inf:
+        counts = " and ".join(_values(n, what) for n, what in ((nan, "NaN"), (inf, "infinite")) if n)
+        raise ModelLoadError(f"{where}: {name} has {counts}; non-finite weights cannot be quantized")
+    return array
+
+
+def _bias(ctx: LayerContext, units: int) -> np.ndarray:
     # Every weight node carries a bias so later stages need no special case.
-    if getattr(layer, "use_bias", False) and layer.bias is not None:
-        return to_numpy(layer.bias)
+    if getattr(ctx.layer, "use_bias", False) and ctx.layer.bias is not None:
+        return ctx.weight("bias")
     return np.zeros(units, dtype=np.float32)
 
 
 def _activation(ctx: LayerContext, name) -> tuple[str, float]:
     if not isinstance(name, str) or name not in _ACTIVATION_NAMES:
-        raise ctx.unsupported(
-            f"uses activation {name!r}, which is not supported "
-            f"(activations: {', '.join(sorted(_ACTIVATION_NAMES))})")
+        raise ctx.unsupported_value("activation", repr(name), ", ".join(sorted(_ACTIVATION_NAMES)))
     return _ACTIVATION_NAMES[name]
 
 
@@ -95,18 +124,18 @@ def _with_activation(ctx: LayerContext, node: Node) -> Node:
 def _check_channels_last(ctx: LayerContext) -> None:
     fmt = getattr(ctx.layer, "data_format", "channels_last")
     if fmt != "channels_last":
-        raise ctx.unsupported(f"uses data_format={fmt!r} (only channels_last)")
+        raise ctx.unsupported_value("data_format", repr(fmt), "'channels_last'")
 
 
 def _check_conv(ctx: LayerContext) -> None:
     _check_channels_last(ctx)
     layer = ctx.layer
     if any(d != 1 for d in layer.dilation_rate):
-        raise ctx.unsupported(f"uses dilation_rate={tuple(layer.dilation_rate)}")
+        raise ctx.unsupported_value("dilation_rate", tuple(layer.dilation_rate), "1")
     if getattr(layer, "groups", 1) != 1:
-        raise ctx.unsupported(f"uses groups={layer.groups}")
+        raise ctx.unsupported_value("groups", layer.groups, "1")
     if layer.padding not in ("same", "valid"):
-        raise ctx.unsupported(f"uses padding={layer.padding!r}")
+        raise ctx.unsupported_value("padding", repr(layer.padding), "'same', 'valid'")
 
 
 def _input(ctx: LayerContext) -> list[Node]:
@@ -117,18 +146,17 @@ def _dense(ctx: LayerContext) -> list[Node]:
     if len(ctx.input_shapes[0]) != 1:
         raise ctx.unsupported(
             f"is applied to a rank-{len(ctx.input_shapes[0])} input "
-            f"{ctx.input_shapes[0]}; add a Flatten before it")
-    kernel = to_numpy(ctx.layer.kernel)
-    node = ctx.node("dense", weights={"kernel": kernel,
-                                      "bias": _bias(ctx.layer, kernel.shape[1])})
+            f"{ctx.input_shapes[0]}, which is not supported; add a Flatten before it")
+    kernel = ctx.weight("kernel")
+    node = ctx.node("dense", weights={"kernel": kernel, "bias": _bias(ctx, kernel.shape[1])})
     return [_with_activation(ctx, node)]
 
 
 def _conv2d(ctx: LayerContext) -> list[Node]:
     _check_conv(ctx)
-    kernel = to_numpy(ctx.layer.kernel)
+    kernel = ctx.weight("kernel")
     node = ctx.node("conv2d", attrs=_conv_attrs(ctx.layer),
-                    weights={"kernel": kernel, "bias": _bias(ctx.layer, kernel.shape[3])})
+                    weights={"kernel": kernel, "bias": _bias(ctx, kernel.shape[3])})
     return [_with_activation(ctx, node)]
 
 
@@ -139,22 +167,22 @@ def _conv_attrs(layer) -> dict:
 def _conv1d(ctx: LayerContext) -> list[Node]:
     _check_conv(ctx)
     # A (length, channels) tensor has the same bytes as (1, length, channels).
-    kernel = to_numpy(ctx.layer.kernel)[None]
+    kernel = ctx.weight("kernel")[None]
     (length, cin), (out_len, cout) = ctx.input_shapes[0], ctx.output_shape
     node = ctx.node("conv2d", input_shapes=[(1, length, cin)], output_shape=(1, out_len, cout),
                     attrs={"strides": (1, int(ctx.layer.strides[0])),
                            "padding": ctx.layer.padding},
-                    weights={"kernel": kernel, "bias": _bias(ctx.layer, kernel.shape[3])})
+                    weights={"kernel": kernel, "bias": _bias(ctx, kernel.shape[3])})
     return [_with_activation(ctx, node)]
 
 
 def _depthwise(ctx: LayerContext) -> list[Node]:
     _check_conv(ctx)
     if ctx.layer.depth_multiplier != 1:
-        raise ctx.unsupported(f"uses depth_multiplier={ctx.layer.depth_multiplier} (only 1)")
-    kernel = to_numpy(ctx.layer.kernel)
+        raise ctx.unsupported_value("depth_multiplier", ctx.layer.depth_multiplier, "1")
+    kernel = ctx.weight("kernel")
     node = ctx.node("depthwise_conv2d", attrs=_conv_attrs(ctx.layer),
-                    weights={"kernel": kernel, "bias": _bias(ctx.layer, kernel.shape[2])})
+                    weights={"kernel": kernel, "bias": _bias(ctx, kernel.shape[2])})
     return [_with_activation(ctx, node)]
 
 
@@ -162,9 +190,9 @@ def _separable(ctx: LayerContext) -> list[Node]:
     _check_conv(ctx)
     layer = ctx.layer
     if layer.depth_multiplier != 1:
-        raise ctx.unsupported(f"uses depth_multiplier={layer.depth_multiplier} (only 1)")
-    dw_kernel = to_numpy(layer.depthwise_kernel)
-    pw_kernel = to_numpy(layer.pointwise_kernel)
+        raise ctx.unsupported_value("depth_multiplier", layer.depth_multiplier, "1")
+    dw_kernel = ctx.weight("depthwise_kernel")
+    pw_kernel = ctx.weight("pointwise_kernel")
     mid_shape = ctx.output_shape[:2] + (dw_kernel.shape[2],)
     dw = ctx.node("depthwise_conv2d", name=f"{ctx.name}_depthwise", output_shape=mid_shape,
                   attrs=_conv_attrs(layer),
@@ -172,7 +200,7 @@ def _separable(ctx: LayerContext) -> list[Node]:
                            "bias": np.zeros(dw_kernel.shape[2], np.float32)})
     pw = ctx.node("conv2d", inputs=[dw.name], input_shapes=[mid_shape],
                   attrs={"strides": (1, 1), "padding": "valid"},
-                  weights={"kernel": pw_kernel, "bias": _bias(layer, pw_kernel.shape[3])})
+                  weights={"kernel": pw_kernel, "bias": _bias(ctx, pw_kernel.shape[3])})
     return [dw, _with_activation(ctx, pw)]
 
 
@@ -181,13 +209,20 @@ def _batchnorm(ctx: LayerContext) -> list[Node]:
     rank = len(ctx.input_shapes[0])
     axis = layer.axis if isinstance(layer.axis, int) else tuple(layer.axis)
     if axis not in (-1, rank):
-        raise ctx.unsupported(f"normalizes axis {axis} (only the last axis)")
-    mean = to_numpy(layer.moving_mean).astype(np.float64)
-    var = to_numpy(layer.moving_variance).astype(np.float64)
-    gamma = to_numpy(layer.gamma).astype(np.float64) if layer.scale else 1.0
-    beta = to_numpy(layer.beta).astype(np.float64) if layer.center else 0.0
+        raise ctx.unsupported_value("axis", axis, f"-1 (the last axis, {rank})")
+    mean = ctx.weight("moving_mean").astype(np.float64)
+    var = ctx.weight("moving_variance").astype(np.float64)
+    gamma = ctx.weight("gamma").astype(np.float64) if layer.scale else 1.0
+    beta = ctx.weight("beta").astype(np.float64) if layer.center else 0.0
+    if np.any(var < 0):
+        negative = _values(int((var < 0).sum()), "negative")
+        raise ModelLoadError(f"{ctx.where}: moving_variance has {negative}; "
+                             "a variance cannot be negative")
     scale = gamma / np.sqrt(var + float(layer.epsilon))
     offset = beta - mean * scale
+    if max(np.abs(scale).max(), np.abs(offset).max()) > np.finfo(np.float32).max:
+        raise ModelLoadError(f"{ctx.where}: gamma / sqrt(moving_variance + epsilon) overflows "
+                             "float32; non-finite weights cannot be quantized")
     weights = {"scale": scale.astype(np.float32), "offset": offset.astype(np.float32)}
     return [ctx.node("affine", weights=weights)]
 
@@ -206,12 +241,13 @@ def _relu_layer(ctx: LayerContext) -> list[Node]:
     cfg = ctx.layer.get_config()
     max_value, slope = cfg.get("max_value"), float(cfg.get("negative_slope") or 0.0)
     if float(cfg.get("threshold") or 0.0) != 0.0:
-        raise ctx.unsupported(f"uses threshold={cfg['threshold']}")
+        raise ctx.unsupported_value("threshold", cfg["threshold"], "0")
     if max_value is None:
         return _activation_node(ctx, "leaky_relu", slope) if slope else _activation_node(ctx, "relu")
     if float(max_value) == 6.0 and slope == 0.0:
         return _activation_node(ctx, "relu6")
-    raise ctx.unsupported(f"uses max_value={max_value}, negative_slope={slope}")
+    raise ctx.unsupported(f"max_value {max_value} with negative_slope {slope} is not supported; "
+                          "supported: max_value None or 6 (relu6, with negative_slope 0)")
 
 
 def _leaky_relu_layer(ctx: LayerContext) -> list[Node]:
@@ -221,7 +257,7 @@ def _leaky_relu_layer(ctx: LayerContext) -> list[Node]:
 def _softmax_layer(ctx: LayerContext) -> list[Node]:
     axis = ctx.layer.axis
     if axis not in (-1, len(ctx.input_shapes[0])):
-        raise ctx.unsupported(f"uses axis={axis} (only the last axis)")
+        raise ctx.unsupported_value("axis", axis, f"-1 (the last axis, {len(ctx.input_shapes[0])})")
     return _activation_node(ctx, "softmax")
 
 
@@ -248,7 +284,7 @@ def _concat(ctx: LayerContext) -> list[Node]:
     axis = int(ctx.layer.axis)
     axis = axis + rank + 1 if axis < 0 else axis  # Keras counts the batch axis
     if not 1 <= axis <= rank:
-        raise ctx.unsupported(f"concatenates along the batch axis (axis={ctx.layer.axis})")
+        raise ctx.unsupported_value("axis", ctx.layer.axis, "any axis but the batch axis")
     return [ctx.node("concat", attrs={"axis": axis - 1})]
 
 
@@ -300,9 +336,37 @@ def _handler_for(layer):
     return None
 
 
+def unsupported_type(where: str, type_name: str, custom: str | None = None) -> UnsupportedLayerError:
+    """The error for a layer whose type cannot be translated.
+
+    `custom` describes a user-defined class ("a subclass of Dense", "registered
+    as 'pkg>Name'"); None for a Keras layer type without a handler.
+    """
+    supported = f"supported: {', '.join(supported_layer_types())}"
+    if custom is not None:
+        return UnsupportedLayerError(
+            f"{where}: custom layer class ({custom}) is not supported: its call() is Python code "
+            f"that cannot be compiled to firmware; build the model from Keras layers ({supported})")
+    if type_name == "Lambda":
+        return UnsupportedLayerError(
+            f"{where}: a Lambda layer runs arbitrary Python code, which cannot be compiled to "
+            f"firmware; express it with Keras layers ({supported})")
+    return UnsupportedLayerError(f"{where}: layer type not supported; {supported}")
+
+
+def _keras_base(cls) -> str | None:
+    """'a subclass of Dense' for a user class derived from a Keras layer; None for Keras' own."""
+    import keras
+
+    if getattr(keras.layers, cls.__name__, None) is cls:
+        return None
+    base = next((c for c in cls.__mro__[1:] if getattr(keras.layers, c.__name__, None) is c), None)
+    return f"a subclass of {base.__name__ if base else 'Layer'}, defined in {cls.__module__}"
+
+
 def translate(ctx: LayerContext) -> list[Node]:
     """Raw nodes for one layer call; raises UnsupportedLayerError."""
     handler = _handler_for(ctx.layer)
     if handler is None:
-        raise ctx.unsupported("is not supported")
+        raise unsupported_type(ctx.where, ctx.type_name, _keras_base(type(ctx.layer)))
     return handler(ctx)

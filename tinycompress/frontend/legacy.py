@@ -21,6 +21,7 @@ import h5py
 
 from tinycompress.errors import ModelLoadError
 from tinycompress.frontend.keras_import import import_keras
+from tinycompress.frontend.keras_layers import unsupported_type
 
 # Keys Keras 3 still understands in legacy configs although no __init__ names them.
 _LEGACY_BASE_KEYS = {"name", "trainable", "dtype", "batch_input_shape", "batch_shape",
@@ -37,13 +38,62 @@ def load_keras_model(path: Path):
         return _load_saved_model_dir(keras, path)
     if _is_h5(path):
         return _load_h5(keras, path)
+    config = _read_keras_config(path)
+    try:
+        return keras.models.load_model(path, compile=False)
+    except Exception as exc:
+        raise (_layer_problem(keras, config) or ModelLoadError(
+            f"cannot read model file {path}: {_first_line(exc)}")) from exc
+
+
+def _read_keras_config(path: Path) -> dict | None:
+    """config.json of a .keras archive (None when unreadable: Keras then says why)."""
     if not zipfile.is_zipfile(path):
         raise ModelLoadError(
             f"{path} is not a Keras model file (neither a .keras zip archive nor HDF5)")
     try:
-        return keras.models.load_model(path, compile=False)
-    except Exception as exc:
-        raise ModelLoadError(f"cannot read model file {path}: {_first_line(exc)}") from exc
+        with zipfile.ZipFile(path) as archive:
+            if "config.json" not in archive.namelist():
+                raise ModelLoadError(f"{path} is not a Keras model file (a zip archive "
+                                     "without config.json)")
+            return json.loads(archive.read("config.json"))
+    except (OSError, ValueError, zipfile.BadZipFile):
+        return None
+
+
+def _layer_problem(keras, config: dict | None) -> Exception | None:
+    """Why Keras could not rebuild a saved model, when a layer config tells: a Lambda
+    (Keras refuses to unpickle its Python code) or a custom class this process
+    does not know (and that could not be translated if it did)."""
+    for layer in _layer_configs(config):
+        cls = str(layer.get("class_name", ""))
+        cfg = layer.get("config")
+        name = (cfg.get("name") if isinstance(cfg, dict) else None) or layer.get("name", "?")
+        where = f"layer {name} ({cls})"
+        registered = layer.get("registered_name")
+        module = layer.get("module")
+        builtin = (inspect.isclass(getattr(keras.layers, cls, None)) and registered in (None, cls)
+                   and (module is None or str(module).startswith("keras")))
+        if cls == "Lambda" or not builtin:
+            custom = None if builtin else (
+                f"registered as {registered!r}" if registered and ">" in str(registered)
+                else "not a Keras layer")
+            return unsupported_type(where, cls, custom)
+    return None
+
+
+def _layer_configs(config) -> list[dict]:
+    """Every layer config of a saved model config, nested models' layers included."""
+    if not isinstance(config, dict) or not isinstance(config.get("config"), dict):
+        return []
+    found = []
+    for layer in config["config"].get("layers", []):
+        if not isinstance(layer, dict):
+            continue
+        inner = layer.get("config")
+        nested = isinstance(inner, dict) and isinstance(inner.get("layers"), list)
+        found.extend(_layer_configs(layer) if nested else [layer])
+    return found
 
 
 def _first_line(exc: Exception) -> str:
@@ -52,8 +102,11 @@ def _first_line(exc: Exception) -> str:
 
 
 def _is_h5(path: Path) -> bool:
-    with open(path, "rb") as f:
-        return f.read(8) == _H5_SIGNATURE
+    try:
+        with open(path, "rb") as f:
+            return f.read(8) == _H5_SIGNATURE
+    except OSError as exc:
+        raise ModelLoadError(f"cannot read model file {path}: {exc.strerror or exc}") from exc
 
 
 def _load_saved_model_dir(keras, path: Path):
@@ -72,6 +125,9 @@ def _load_h5(keras, path: Path):
         return keras.models.load_model(path, compile=False)
     except Exception as first:
         config = _read_h5_config(path, first)
+        problem = _layer_problem(keras, config)
+        if problem is not None:
+            raise problem from first
         patched, dropped = patch_config(keras, config)
         if not dropped:
             raise ModelLoadError(f"cannot read model file {path}: {_first_line(first)}") from first
