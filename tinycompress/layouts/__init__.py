@@ -67,7 +67,7 @@ def choose(levels, bits: int = 8, optimize: str = "size", col_map=None,
         raise ValueError("no layout allowed")
     if optimize == "size":
         return min(candidates, key=lambda l: l.nbytes)
-    cost = {l.name: estimated_instructions(l, kind, positions) for l in candidates}
+    cost = {l.name: estimated_instructions(l, kind, positions, col_map) for l in candidates}
     if optimize == "speed":
         return min(candidates, key=lambda l: cost[l.name])
     fastest = min(cost.values())

@@ -7,7 +7,8 @@ Instructions of one layer on a Cortex-M4 (GCC 12 -O2, DSP) are modelled as
 per kind of kernel (`fc`, `conv`, `dwconv`) and layout (dense by bit width:
 `dense8`, `dense4`, ...), where `positions` is the number of output pixels
 (1 for a fully-connected layer) and the features are counts of one
-matrix-vector product read off the layout (`features`): rows, MACs, stored
+matrix-vector product read off the layout (`features`): rows, columns and
+contiguous runs of input offsets (a convolution's patch gather), MACs, stored
 non-zeros, CER/CSER entries and groups, pcsr stream words.
 
 The coefficients are not guesses: `bench/calibrate.py` builds a set of
@@ -34,11 +35,15 @@ def layout_key(layout: Layout) -> str:
     return f"dense{layout.bits}" if layout.name == "dense" else layout.name
 
 
-def features(layout: Layout) -> dict[str, float]:
-    """Counts of one matrix-vector product in `layout` that its kernel's work scales with."""
+def features(layout: Layout, col_map=None) -> dict[str, float]:
+    """Counts of one matrix-vector product in `layout` that its kernel's work scales with.
+
+    col_map: a convolution's input offset of every column (default: the layout's own).
+    """
     rows, cols = layout.shape
     a = layout.arrays
-    out = {"rows": float(rows)}
+    cmap = layout.col_map if col_map is None else col_map
+    out = {"rows": float(rows), "cols": float(cols), "runs": float(_runs(cmap, cols))}
     if layout.name == "dense":
         out["macs"] = float(rows * cols)
     elif layout.name == "csr":
@@ -56,16 +61,25 @@ def features(layout: Layout) -> dict[str, float]:
     return out
 
 
+def _runs(col_map, cols: int) -> int:
+    """Contiguous runs of input offsets in a row (a conv patch: one per kernel tap)."""
+    if col_map is None or cols == 0:
+        return 1 if cols else 0
+    offsets = [int(v) for v in col_map]
+    return 1 + sum(1 for a, b in zip(offsets, offsets[1:]) if b != a + 1)
+
+
 @lru_cache(maxsize=1)
 def cost_table() -> dict:
     """The calibrated table: {"kinds": {kind: {layout key: {"per_call", "coef"}}}, "measured": ...}."""
     return json.loads(TABLE_FILE.read_text(encoding="utf-8"))
 
 
-def estimated_instructions(layout: Layout, kind: str = "fc", positions: int = 1) -> float:
+def estimated_instructions(layout: Layout, kind: str = "fc", positions: int = 1,
+                           col_map=None) -> float:
     """Estimated instructions of a layer in `layout` (module docstring)."""
     if kind not in KINDS:
         raise ValueError(f"kind must be one of {KINDS}, got {kind!r}")
     entry = cost_table()["kinds"][kind][layout_key(layout)]
-    per_position = sum(entry["coef"].get(f, 0.0) * v for f, v in features(layout).items())
+    per_position = sum(entry["coef"].get(f, 0.0) * v for f, v in features(layout, col_map).items())
     return entry["per_call"] + positions * per_position

@@ -1,0 +1,189 @@
+"""Calibrate the layout cost model from exact QEMU instruction counts.
+
+    .venv/bin/python bench/calibrate.py [--work DIR] [--quick]
+
+Builds two synthetic models (fully-connected layers of several shapes; 3x3,
+1x1, strided and 5x5 convolutions and depthwise convolutions) with every
+layer forced to each layout, at several bit widths and sparsities, for the
+Cortex-M4F board `mps2_an386`, runs each in QEMU on two inputs, and reads
+every weight layer's exact instruction count. For each kind of kernel and
+layout it then fits
+
+    instructions = per_call + positions * sum_f coef_f * feature_f
+
+by non-negative least squares (features: `tinycompress.layouts.cost.
+features`) and writes tinycompress/layouts/cost_table.json, with how the
+numbers were measured and the worst relative error on the calibration set.
+The bench checks the fitted model on its own models' layers, which are not
+part of this calibration set.
+"""
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parents[1]
+if str(REPO) not in sys.path:  # run as a script: make the repo importable
+    sys.path.insert(0, str(REPO))
+
+from bench.firmware import SPEED_BOARD  # noqa: E402
+from tinycompress.compress import CompressOptions  # noqa: E402
+from tinycompress.compress.plan import positions  # noqa: E402
+from tinycompress.compress.weights import col_map  # noqa: E402
+from tinycompress.data import save_npz  # noqa: E402
+from tinycompress.layouts import KIND_OF_OP, LAYOUT_NAMES, encode_as  # noqa: E402
+from tinycompress.layouts.cost import KINDS, TABLE_FILE, features, layout_key  # noqa: E402
+from tinycompress.pipeline import build  # noqa: E402
+from tinycompress.target.sim import simulate  # noqa: E402
+from tinycompress.target.state import load_state  # noqa: E402
+
+SEED = 11
+DENSE_BITS = (2, 3, 4, 5, 6, 7, 8)
+SPARSE_POINTS = ((4, 0.5), (4, 0.9), (8, 0.5), (8, 0.9))
+QUICK_SPARSE_POINTS = ((4, 0.9), (8, 0.5))
+
+
+def _keras():
+    import keras  # the calibration models are built from Keras layers
+
+    return keras
+
+
+def fc_model():
+    """Fully-connected layers of several shapes (fan-in 24..300, 10..160 units)."""
+    keras = _keras()
+    keras.utils.set_random_seed(SEED)
+    inp = keras.Input((300,))
+    x = keras.layers.Dense(96, activation="relu", name="fc1")(inp)
+    x = keras.layers.Dense(160, activation="relu", name="fc2")(x)
+    x = keras.layers.Dense(24, activation="relu", name="fc3")(x)
+    x = keras.layers.Dense(64, activation="relu", name="fc4")(x)
+    out = keras.layers.Dense(10, name="fc5")(x)
+    return keras.Model(inp, out, name="calib_fc")
+
+
+def conv_model():
+    """3x3 / 1x1 / strided / 5x5 convolutions and depthwise 3x3 (stride 1, 2) and 5x5."""
+    keras = _keras()
+    keras.utils.set_random_seed(SEED)
+    L = keras.layers
+    inp = keras.Input((20, 20, 4))
+    x = L.Conv2D(16, 3, padding="same", activation="relu", name="conv3")(inp)
+    x = L.DepthwiseConv2D(3, padding="same", activation="relu", name="dw3")(x)
+    x = L.Conv2D(24, 1, activation="relu", name="pw1")(x)
+    x = L.DepthwiseConv2D(3, strides=2, padding="same", activation="relu", name="dw3s2")(x)
+    x = L.Conv2D(32, 3, strides=2, padding="valid", activation="relu", name="conv3s2")(x)
+    x = L.DepthwiseConv2D(5, padding="same", activation="relu", name="dw5")(x)
+    x = L.Conv2D(8, 5, padding="same", activation="relu", name="conv5")(x)
+    x = L.GlobalAveragePooling2D(name="pool")(x)
+    out = L.Dense(4, name="head")(x)
+    return keras.Model(inp, out, name="calib_conv")
+
+
+def grid(quick: bool) -> list[dict]:
+    """Compress options of every calibration build: dense at every bit width, the
+    sparse layouts at a few (bits, sparsity) points; every layer forced."""
+    points = [{"layout": "dense", "bits": b, "sparsity": 0.0} for b in DENSE_BITS]
+    sparse = QUICK_SPARSE_POINTS if quick else SPARSE_POINTS
+    points += [{"layout": name, "bits": b, "sparsity": s} for name in LAYOUT_NAMES if name != "dense"
+               for b, s in sparse]
+    return points
+
+
+def samples(build_dir: Path, sim_layers: list[dict]) -> list[tuple[str, str, int, dict, float]]:
+    """(kind, layout key, positions, features, measured instructions) per weight layer of a build."""
+    qgraph = load_state(build_dir).qgraph
+    measured = {l["name"]: l["instructions"] for l in sim_layers}
+    out = []
+    for node in qgraph.weight_nodes:
+        layout_name = next(l["layout"] for l in sim_layers if l["name"] == node.name)
+        cmap = col_map(node)
+        layout = encode_as(layout_name, node.levels, int(node.bits), col_map=cmap)
+        out.append((KIND_OF_OP[node.op], layout_key(layout), positions(node), features(layout, cmap),
+                    float(measured[node.name])))
+    return out
+
+
+def fit(rows: list[tuple[int, dict, float]]) -> dict:
+    """Non-negative least squares of instructions on [1, positions * features]."""
+    from scipy.optimize import nnls
+
+    names = sorted({f for _, feats, _ in rows for f in feats})
+    a = np.array([[1.0] + [p * feats.get(f, 0.0) for f in names] for p, feats, _ in rows])
+    b = np.array([m for _, _, m in rows])
+    scale = np.maximum(np.abs(a).max(axis=0), 1.0)  # columns on one scale for the solver
+    coef, _ = nnls(a / scale, b)
+    coef = coef / scale
+    return {"per_call": float(coef[0]), "coef": {f: float(c) for f, c in zip(names, coef[1:])}}
+
+
+def predict(entry: dict, positions_: int, feats: dict) -> float:
+    return entry["per_call"] + positions_ * sum(entry["coef"].get(f, 0.0) * v for f, v in feats.items())
+
+
+def calibrate(work: Path, quick: bool, tick=print) -> dict:
+    """Measure, fit and return the cost table document (module docstring)."""
+    work.mkdir(parents=True, exist_ok=True)
+    by_key: dict[tuple[str, str], list] = {}
+    for builder, shape in ((fc_model, (300,)), (conv_model, (20, 20, 4))):
+        model = builder()
+        path = work / f"{model.name}.keras"
+        model.save(path)
+        rng = np.random.default_rng(SEED)
+        calib = save_npz(work / f"{model.name}_calib.npz", rng.uniform(-1, 1, size=(16, *shape)))
+        for options in grid(quick):
+            tick(f"calibrate {model.name}: {options}")
+            out = work / f"{model.name}_{options['layout']}_{options['bits']}_{options['sparsity']}"
+            # every layer pruned to the same fraction: none is emptied, as global pruning can
+            build(path, SPEED_BOARD, out, force=True, data=calib,
+                  options=CompressOptions.from_settings(options, scope="layer"))
+            sim = simulate(out, data=calib, n=2)
+            for kind, key, pos, feats, measured in samples(out, sim.layers):
+                by_key.setdefault((kind, key), []).append((pos, feats, measured))
+    table: dict[str, dict] = {kind: {} for kind in KINDS}
+    worst = 0.0
+    for (kind, key), rows in sorted(by_key.items()):
+        entry = fit(rows)
+        table[kind][key] = entry
+        worst = max(worst, max(abs(predict(entry, p, f) - m) / m for p, f, m in rows))
+    _fill_missing(table)
+    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO, capture_output=True,
+                            text=True, check=False).stdout.strip()
+    return {"measured": {
+        "how": "bench/calibrate.py: exact QEMU instruction counts (mps2-an386, Cortex-M4F, GCC -O2) "
+               "of synthetic layers in every layout, fitted by non-negative least squares",
+        "board": SPEED_BOARD, "commit": commit, "date": dt.date.today().isoformat(),
+        "samples": sum(len(r) for r in by_key.values()),
+        "max_relative_error_on_calibration_set": round(worst, 4)},
+        "kinds": table}
+
+
+def _fill_missing(table: dict) -> None:
+    """A kind with no sample for a layout key borrows the fc entry (say so in the entry)."""
+    for kind in KINDS:
+        for key, entry in table["fc"].items():
+            if key not in table[kind]:
+                table[kind][key] = {**entry, "borrowed_from": "fc"}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--work", type=Path, default=REPO / "build" / "calibrate")
+    parser.add_argument("--quick", action="store_true", help="fewer sparse points")
+    parser.add_argument("--out", type=Path, default=TABLE_FILE)
+    args = parser.parse_args(argv)
+    doc = calibrate(args.work, args.quick)
+    args.out.write_text(json.dumps(doc, indent=1, sort_keys=True) + "\n", encoding="utf-8")
+    print(f"wrote {args.out}: {doc['measured']['samples']} samples, worst relative error "
+          f"{doc['measured']['max_relative_error_on_calibration_set']:.1%} on the calibration set")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
