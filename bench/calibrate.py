@@ -38,7 +38,7 @@ from tinycompress.compress.plan import positions  # noqa: E402
 from tinycompress.compress.weights import col_map  # noqa: E402
 from tinycompress.data import save_npz  # noqa: E402
 from tinycompress.layouts import KIND_OF_OP, LAYOUT_NAMES, encode_as  # noqa: E402
-from tinycompress.layouts.cost import KINDS, TABLE_FILE, features, layout_key  # noqa: E402
+from tinycompress.layouts.cost import KINDS, TABLE_FILE, cost_table, features, layout_key  # noqa: E402
 from tinycompress.pipeline import build  # noqa: E402
 from tinycompress.target.sim import simulate  # noqa: E402
 from tinycompress.target.state import load_state  # noqa: E402
@@ -162,6 +162,20 @@ def calibrate(work: Path, quick: bool, tick=print) -> dict:
         "samples": sum(len(r) for r in by_key.values()),
         "max_relative_error_on_calibration_set": round(worst, 4)},
         "kinds": table}
+
+
+def check_build(build_dir: Path, sim_layers: list[dict]) -> list[dict]:
+    """Predicted (the shipped cost table) against measured instructions, per weight layer."""
+    rows = []
+    for kind, key, pos, feats, measured in samples(build_dir, sim_layers):
+        predicted = estimated_instructions_from(kind, key, pos, feats)
+        rows.append({"kind": kind, "layout": key, "measured": measured, "predicted": predicted,
+                     "error": (predicted - measured) / measured if measured else None})
+    return rows
+
+
+def estimated_instructions_from(kind: str, key: str, positions_: int, feats: dict) -> float:
+    return predict(cost_table()["kinds"][kind][key], positions_, feats)
 
 
 def _fill_missing(table: dict) -> None:

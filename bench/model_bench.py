@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
+from bench.calibrate import check_build
 from bench import analysis, baselines, configs, firmware
 from tinycompress.data import load_npz, save_npz
 from tinycompress.report.entropy import ratio
@@ -127,7 +128,22 @@ def _matrix(entry, data: ModelData, settings: Settings, work: Path, tick) -> dic
              for layout, row in cells.items()}
     detail = {layout: {str(p): _cell_detail(c) for p, c in row.items()} for layout, row in cells.items()}
     return {"instructions": table, "instructions_detail": detail,
-            "fc_ratio_90": fc_ratios(cells) if 90 in settings.percents else {}}
+            "fc_ratio_90": fc_ratios(cells) if 90 in settings.percents else {},
+            "cost_model": _cost_model_check(cells, work)}
+
+
+def _cost_model_check(cells: dict, work: Path) -> dict:
+    """The cost model's predicted against the matrix's measured instructions, every weight layer."""
+    rows = []
+    for layout, row in cells.items():
+        for percent, cell in row.items():
+            if "layers" in cell:
+                for r in check_build(work / f"matrix_{layout}_{percent}", cell["layers"]):
+                    rows.append({**r, "cell": f"{layout} {percent}%"})
+    errors = [abs(r["error"]) for r in rows if r["error"] is not None]
+    worst = max(rows, key=lambda r: abs(r["error"] or 0.0), default=None)
+    return {"layers": len(rows), "max_abs_error": max(errors, default=None),
+            "within_15pct": sum(e <= 0.15 for e in errors), "worst": worst}
 
 
 def _smallest_fc_ratio(best, data: ModelData, result: dict, work: Path, tick) -> dict:

@@ -131,8 +131,22 @@ def speed_checks(speed: dict, digits: dict) -> list[Check]:
     return checks
 
 
+def cost_model_checks(models: dict) -> list[Check]:
+    """Issue 10: the cost model within 15 % of the measured instructions on every weight
+    layer of every layout in the bench models' instruction matrices."""
+    found = [m["cost_model"] for m in models.values() if isinstance(m.get("cost_model"), dict)
+             and m["cost_model"].get("max_abs_error") is not None]
+    worst = max((f["max_abs_error"] for f in found), default=None)
+    n = sum(f["layers"] for f in found)
+    ok = sum(f["within_15pct"] for f in found)
+    return [_check(10, "cost model: predicted vs measured instructions, every layout x weight layer "
+                       "of the bench models", "<= 15 %", worst, lambda v: v <= 0.15,
+                   lambda v: f"worst {v:.0%}; {ok} of {n} layers within 15 %")]
+
+
 def check_all(results: dict) -> list[Check]:
     """Every target check, in issue order (N/A rows when digits was not run)."""
     digits = results.get("models", {}).get("digits") or {}
     return (accuracy_checks(digits) + firmware_checks(digits, digits.get("cli_timing"))
-            + bench_checks(digits) + speed_checks(results.get("speed") or {}, digits))
+            + bench_checks(digits) + speed_checks(results.get("speed") or {}, digits)
+            + cost_model_checks(results.get("models", {})))
