@@ -29,7 +29,7 @@ from tinycompress.compress.fisher import graph_fisher_matrices
 from tinycompress.compress.lambda_sweep import sweep_lambda
 from tinycompress.compress.options import CompressOptions, check_options, resolve_plan
 from tinycompress.compress.outputs import check_output_dir
-from tinycompress.compress.plan import Plan, prune_to
+from tinycompress.compress.plan import Plan, positions, prune_to
 from tinycompress.compress.search import SearchResult, search
 from tinycompress.compress.weights import layer_weight_bytes
 from tinycompress.data import Dataset
@@ -104,11 +104,6 @@ def check_data(graph: Graph, data: Dataset | None, what: str) -> None:
 def float_weight_bytes(graph: Graph) -> int:
     """float32 bytes of every weight and bias of the (folded) graph's weight layers."""
     return 4 * sum(n.params for n in graph.nodes if n.op in WEIGHT_OPS)
-
-
-def positions(node: QNode) -> int:
-    """Matrix-vector products per inference: 1 for dense, output pixels for convolutions."""
-    return 1 if node.op == "dense" else int(np.prod(node.output_shape[:-1]))
 
 
 def layer_results(qgraph: QGraph, chosen: dict[str, Layout]) -> list[LayerResult]:
