@@ -41,7 +41,7 @@ def test_doc_example_parses_and_resolves():
     import tomllib
     spec = parse_spec(tomllib.loads(blocks[0]), "docs/spec.md")
     assert spec.defaults == Defaults(bits=4, sparsity=0.9, layout="auto", per_channel=True,
-                                     optimize="size", quantizer="rd", lam=None)
+                                     optimize="balanced", quantizer="rd", lam=None)
     got = spec.resolve(small_graph())
     assert got == {"conv2d": LayerSpec(8, 0.5, "dense"), "dense_1": LayerSpec(4, 0.9, "cer")}
 

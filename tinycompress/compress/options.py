@@ -31,8 +31,8 @@ class CompressOptions:
     """How to compress a model; None = not given (the spec file's value, else the default).
 
     bits: weight bit width 2..8. sparsity: fraction pruned, [0, 1). layout:
-    auto | dense | csr | cer | cser | pcsr. optimize: what layout "auto"
-    minimises, size | speed. per_channel: one weight scale per output channel
+    auto | dense | csr | cer | cser | pcsr. optimize: what layout "auto" picks,
+    balanced | size | speed. per_channel: one weight scale per output channel
     (False: per tensor). quantizer: uniform | rd. lam: the rd trade-off >= 0
     (None with rd: swept on labelled data). layers: per-layer overrides
     {layer: {"bits" | "sparsity" | "layout": value}}. spec: a spec file

@@ -47,13 +47,13 @@ class LayerPlan:
 class Plan:
     """A LayerPlan per weight layer (graph order), and how the whole is carried out.
 
-    optimize: what layout "auto" minimises (size | speed). scope: how one
+    optimize: what layout "auto" picks (balanced | size | speed). scope: how one
     sparsity shared by every layer is reached: "global" (one magnitude
     threshold over all layers) or "layer" (each layer to the fraction).
     """
 
     layers: Mapping[str, LayerPlan]
-    optimize: str = "size"
+    optimize: str = "balanced"
     scope: str = "global"
 
     def with_layers(self, **changes: Mapping[str, object]) -> Plan:

@@ -8,7 +8,7 @@ layer that should differ from the defaults (see docs/spec.md):
     sparsity = 0.9      # [0, 1), fraction of weights pruned
     layout = "auto"     # auto | dense | csr | cer | cser
     per_channel = true  # weight scale per output channel (else per tensor)
-    optimize = "size"   # size | speed: what layout "auto" minimises
+    optimize = "balanced"  # balanced | size | speed: what layout "auto" minimises
     quantizer = "rd"    # uniform | rd (Fisher-weighted rate-distortion)
     lambda = "auto"     # rd trade-off >= 0, or "auto" for a sweep
 
@@ -35,7 +35,7 @@ from tinycompress.ir.graph import WEIGHT_OPS, Graph
 
 SPEC_FILENAME = "tinycompress.toml"
 LAYOUTS = ("auto", "dense", "csr", "cer", "cser", "pcsr")
-OPTIMIZE = ("size", "speed")
+OPTIMIZE = ("balanced", "size", "speed")
 QUANTIZERS = ("uniform", "rd")
 MIN_BITS, MAX_BITS = 2, 8
 LAYER_KEYS = ("bits", "sparsity", "layout")
@@ -61,7 +61,7 @@ class Defaults:
     sparsity: float = 0.0
     layout: str = "auto"
     per_channel: bool = True
-    optimize: str = "size"
+    optimize: str = "balanced"
     quantizer: str = "uniform"
     lam: float | None = None
 
