@@ -172,8 +172,14 @@ BUILD_DIRS = [
     R("flash-missing-dir", "flash {missing}", "missing"),
     R("flash-not-a-build", "flash {not_a_build}", "not a tinycompress build directory"),
 ]
+USAGE = [  # click's own usage errors: one line too, not the usage box
+    R("unknown-option", "build {absent} --bogus", "No such option: --bogus", "build --help"),
+    R("missing-argument", "sim", "Missing argument", "sim --help"),
+    R("unknown-command", "nosuch", "No such command 'nosuch'"),
+    R("option-without-value", "build {absent} --board", "--board", "requires an argument"),
+]
 ROWS = (NUMBER_OPTIONS + WORD_OPTIONS + MODEL_FILES + BAD_WEIGHTS + LAYERS + DATA_FILES
-        + SPEC_FILES + OUTPUTS + BUILD_DIRS)
+        + SPEC_FILES + OUTPUTS + BUILD_DIRS + USAGE)
 
 
 # ---- the inputs, made once --------------------------------------------------------

@@ -18,8 +18,9 @@ them inside its functions):
   and env var); options that fall back to `tinycompress.toml` default to None so
   the compress stage can tell "not given" from a value.
 - Do not catch errors in a command: raise the `tinycompress.errors` class from
-  the library. `_Group.invoke` turns every `TinyCompressError` into one
-  `error: ...` line on stderr and exit code 2; Ctrl-C into one line and 130.
+  the library. `_Group.invoke` turns every `TinyCompressError`, and click's
+  usage errors (unknown option, missing argument), into one `error: ...` line
+  on stderr and exit code 2; Ctrl-C into one line and 130.
   `--debug` / TINYCOMPRESS_DEBUG=1 re-raises with the full traceback instead.
 - Machine output (`--json`) goes to stdout through `print_json` and nothing
   else does; progress and notes go to stderr (`console(stderr=True)`).
@@ -33,6 +34,7 @@ import sys
 from contextlib import contextmanager
 from typing import Annotated, Any, Callable, Iterator
 
+import click
 import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
@@ -43,6 +45,10 @@ from tinycompress import __version__
 from tinycompress.errors import TinyCompressError
 
 EXIT_USER_ERROR = 2
+# click's usage error, and the copy of click that newer typer versions carry inside
+USAGE_ERRORS = tuple({click.UsageError,
+                      getattr(getattr(getattr(typer, "_click", None), "exceptions", None),
+                              "UsageError", click.UsageError)})
 EXIT_INTERRUPTED = 130
 DEBUG_ENV = "TINYCOMPRESS_DEBUG"
 
@@ -59,6 +65,12 @@ class _Group(TyperGroup):
             if _debug(ctx):
                 raise
             typer.echo(f"error: {one_line(exc)}", err=True)
+            raise typer.Exit(EXIT_USER_ERROR) from exc
+        except USAGE_ERRORS as exc:  # an unknown option, a missing argument, a bad choice
+            if _debug(ctx):
+                raise
+            where = exc.ctx.command_path if exc.ctx is not None else ctx.command_path
+            typer.echo(f"error: {one_line(exc.format_message())} (see `{where} --help`)", err=True)
             raise typer.Exit(EXIT_USER_ERROR) from exc
         except KeyboardInterrupt as exc:
             if _debug(ctx):
