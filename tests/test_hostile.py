@@ -457,3 +457,23 @@ def test_keras_import_drops_only_tensorflow_banners_from_stderr(capfd):
                     b"are on.\n"
                     b"E0000 00:00:1796185720.072586   29662 cuda.cc:1] a real error\n")
     assert capfd.readouterr().err == "E0000 00:00:1796185720.072586   29662 cuda.cc:1] a real error\n"
+
+
+def test_failed_build_removes_the_parent_directories_it_made(tmp_path):
+    from tinycompress.target.project import staged
+
+    out = tmp_path / "new" / "deeper" / "out"
+    with pytest.raises(RuntimeError):
+        with staged(out) as tmp:
+            (tmp / "half.c").write_text("int x;\n")
+            raise RuntimeError("compile failed")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_library_build_checks_the_output_path_first(tmp_path):
+    from tinycompress.errors import OutputPathError
+    from tinycompress.pipeline import build
+
+    (tmp_path / "a_file").write_text("")
+    with pytest.raises(OutputPathError, match="is not a directory"):
+        build(tmp_path / "absent.keras", "nucleo", tmp_path / "a_file" / "out")

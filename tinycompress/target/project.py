@@ -25,6 +25,7 @@ from typing import Iterator
 
 from tinycompress import paths
 from tinycompress.target.boards import Board
+from tinycompress.compress.outputs import check_output_dir as check_writable_dir
 from tinycompress.errors import OutputExistsError
 from tinycompress.target.children import interrupts_deferred
 from tinycompress.target.pio import platformio_ini, write_platform_files
@@ -40,12 +41,14 @@ STACK_SIZE = 1024
 
 
 def check_output_dir(out_dir: Path, force: bool) -> None:
-    """OutputExistsError when `out_dir` exists and `force` is not set."""
+    """OutputExistsError when `out_dir` exists and `force` is not set; OutputPathError
+    when it could not be written (a file in the way, a read-only parent)."""
     out_dir = Path(out_dir)
     if out_dir.exists() and not force:
         raise OutputExistsError(f"{out_dir} already exists (use --force to overwrite it)")
     if out_dir.exists() and not out_dir.is_dir():
         raise OutputExistsError(f"{out_dir} exists and is not a directory")
+    check_writable_dir(out_dir, "--output")
 
 
 @contextlib.contextmanager
@@ -58,6 +61,7 @@ def staged(out_dir: Path, force: bool = False) -> Iterator[Path]:
     """
     out_dir = Path(out_dir).absolute()
     check_output_dir(out_dir, force)
+    made = [p for p in (out_dir.parent, *out_dir.parent.parents) if not p.exists()]
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     tmp = None
     try:
@@ -67,9 +71,12 @@ def staged(out_dir: Path, force: bool = False) -> Iterator[Path]:
         with interrupts_deferred():
             _replace(tmp, out_dir)
     except BaseException:
-        if tmp is not None:
-            with interrupts_deferred():
+        with interrupts_deferred():
+            if tmp is not None:
                 shutil.rmtree(tmp, ignore_errors=True)
+            for parent in made:  # the directories made for it, innermost first, if still empty
+                with contextlib.suppress(OSError):
+                    parent.rmdir()
         raise
 
 
