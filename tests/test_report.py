@@ -17,9 +17,11 @@ BUILD = {
     "board": "nucleo_f401re", "model": "examples/digits/model.keras",
     "layers": [
         {"name": "conv2d", "op": "conv2d", "bits": 6, "sparsity": 0.5, "layout": "dense",
-         "weight_bytes": 161, "energy_pj": 512345.6},
+         "weight_bytes": 161, "energy_pj": 512345.6, "instructions_est": 180400,
+         "fastest": {"layout": "dense", "weight_bytes": 161, "instructions_est": 180400}},
         {"name": "conv2d_1", "op": "conv2d", "bits": 4, "sparsity": 0.8, "layout": "cer",
-         "weight_bytes": 1203, "energy_pj": 201000.25},
+         "weight_bytes": 1203, "energy_pj": 201000.25, "instructions_est": 93012,
+         "fastest": {"layout": "csr", "weight_bytes": 1460, "instructions_est": 88100}},
         {"name": "dense", "op": "dense", "bits": 3, "sparsity": 0.9, "layout": "cser",
          "weight_bytes": 1770, "energy_pj": 88123.0},
         {"name": "dense_1", "op": "dense", "bits": 4, "sparsity": 0.85, "layout": "csr",
@@ -159,8 +161,13 @@ def test_layer_table_matches_json(full):
     sim = {l["name"]: l for l in SIM["layers"]}
     assert [r[0] for r in rows] == [l["name"] for l in BUILD["layers"]]
     for row, layer in zip(rows, BUILD["layers"]):
-        name, op, bits, sparsity, layout, nbytes, instr, energy = row
+        name, op, bits, sparsity, layout, nbytes, instr, instr_est, fastest, energy = row
         assert (op, int(bits), layout) == (layer["op"], layer["bits"], layer["layout"])
+        if "fastest" in layer:  # the cost model's estimate and the fastest layout beside it
+            assert as_int(instr_est) == layer["instructions_est"]
+            f = layer["fastest"]
+            assert fastest == ("same" if f["layout"] == layer["layout"] else
+                               f"{f['layout']}: {f['weight_bytes']:,} B, {f['instructions_est']:,}")
         assert as_pct(sparsity) == pytest.approx(layer["sparsity"], abs=0.0005)  # 1 decimal in %
         assert as_int(nbytes) == layer["weight_bytes"]
         assert as_int(instr) == sim[name]["instructions"]

@@ -7,7 +7,7 @@ import typer
 from rich.table import Table
 
 from tinycompress.cli.core import app, console, print_json, print_table, progress_bar
-from tinycompress.cli.model_commands import accuracy_line
+from tinycompress.cli.model_commands import accuracy_line, layers_table
 from tinycompress.cli.options import (
     BitsOpt, BoardOpt, BuildDirArg, DataOpt, EpochsOpt, EvalDataOpt, ForceOpt, JsonOpt,
     LambdaOpt, LayoutOpt, MaxDropOpt, ModelArg, OptimizeOpt, OutputOpt, PerTensorOpt,
@@ -51,6 +51,8 @@ def build_cmd(
     console().print(f"built {r['model']} for {r['board']} in {result.out_dir} ({result.seconds:.1f} s): "
                     f"weights {r['weight_bytes']:,} B, flash {r['flash_bytes']:,} / {r['board_flash']:,} B, "
                     f"RAM {r['ram_bytes']:,} / {r['board_ram']:,} B")
+    print_table(layers_table(f"{r['model']} on {r['board']}: {r['weight_bytes']:,} B of weights",
+                             r["layers"]))
     if r.get("accuracy"):
         acc = r["accuracy"]
         console().print(accuracy_line(acc))

@@ -102,23 +102,40 @@ def accuracy_line(acc: dict) -> str:
             f"({(acc['quantized'] - acc['float']) * 100:+.2f} pt)")
 
 
+def fastest_cell(layer: dict) -> str:
+    """'same' when the chosen layout is the fastest, else its layout, bytes and instructions."""
+    f = layer.get("fastest") or {}
+    if not f or f.get("layout") == layer["layout"]:
+        return "same"
+    return f"{f['layout']}, {f['weight_bytes']:,} B, {f['instructions_est']:,}"
+
+
 def _compress_table(result) -> Table:
-    table = Table(title=f"{result.graph.name}: {result.weight_bytes:,} B of weights "
-                        f"(float32: {result.float_weight_bytes:,} B, "
-                        f"x{result.float_weight_bytes / max(result.weight_bytes, 1):.1f} smaller)",
-                  show_footer=True, footer_style="bold")
+    title = (f"{result.graph.name}: {result.weight_bytes:,} B of weights "
+             f"(float32: {result.float_weight_bytes:,} B, "
+             f"x{result.float_weight_bytes / max(result.weight_bytes, 1):.1f} smaller)")
+    table = layers_table(title, [r.as_dict() for r in result.layers])
+    if result.accuracy:
+        table.caption = accuracy_line(result.accuracy)
+    return table
+
+
+def layers_table(title: str, layers: list[dict]) -> Table:
+    """Per weight layer: bits, sparsity, layout, bytes and estimated instructions, and the
+    fastest layout's bytes and instructions beside them (compress and build print it)."""
+    table = Table(title=title, show_footer=True, footer_style="bold")
     table.add_column("layer", footer="total")
     table.add_column("op")
     table.add_column("bits", justify="right")
     table.add_column("sparsity", justify="right")
     table.add_column("layout")
-    table.add_column("bytes", justify="right", footer=f"{result.weight_bytes:,}")
-    for r in result.layers:
-        table.add_row(r.name, r.op, str(r.bits), f"{r.sparsity:.1%}", r.layout,
-                      f"{r.weight_bytes:,}")
-    if result.accuracy:
-        acc = result.accuracy
-        table.caption = accuracy_line(acc)
+    table.add_column("bytes", justify="right", footer=f"{sum(l['weight_bytes'] for l in layers):,}")
+    table.add_column("instr. (est.)", justify="right",
+                     footer=f"{sum(l.get('instructions_est', 0) for l in layers):,.0f}")
+    table.add_column("fastest: layout, bytes, instr.")
+    for l in layers:
+        table.add_row(l["name"], l["op"], str(l["bits"]), f"{l['sparsity']:.1%}", l["layout"],
+                      f"{l['weight_bytes']:,}", f"{l.get('instructions_est', 0):,.0f}", fastest_cell(l))
     return table
 
 

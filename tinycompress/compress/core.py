@@ -31,13 +31,13 @@ from tinycompress.compress.options import CompressOptions, check_options, resolv
 from tinycompress.compress.outputs import check_output_dir
 from tinycompress.compress.plan import Plan, positions, prune_to
 from tinycompress.compress.search import SearchResult, search
-from tinycompress.compress.weights import layer_weight_bytes
+from tinycompress.compress.weights import col_map, layer_weight_bytes
 from tinycompress.data import Dataset
 from tinycompress.errors import DataError, OutputPathError
 from tinycompress.frontend import from_keras, load_with_model
 from tinycompress.ir.graph import WEIGHT_OPS, Graph
 from tinycompress.ir.qgraph import QGraph, QNode
-from tinycompress.layouts import Layout
+from tinycompress.layouts import KIND_OF_OP, Layout, encode_all, estimated_instructions
 from tinycompress.layouts.energy import estimate_layout
 
 Progress = Callable[[str, int, int], None]  # (stage description, done, total)
@@ -56,12 +56,15 @@ class LayerResult:
     weight_bytes: int
     ops: dict = field(default_factory=dict)  # per inference: loads, adds, multiplies, writes
     energy_pj: float = 0.0                   # estimate from `ops` (tinycompress.layouts.energy)
+    instructions_est: float = 0.0            # the cost model's instructions per inference
+    fastest: dict = field(default_factory=dict)  # the fastest layout: layout, weight_bytes, instructions_est
 
     def as_dict(self) -> dict:
         return {"name": self.name, "op": self.op, "bits": self.bits,
                 "sparsity": round(self.sparsity, 6), "layout": self.layout,
                 "weight_bytes": self.weight_bytes, "ops": self.ops,
-                "energy_pj": round(self.energy_pj, 1)}
+                "energy_pj": round(self.energy_pj, 1),
+                "instructions_est": round(self.instructions_est), "fastest": self.fastest}
 
 
 @dataclass
@@ -107,15 +110,26 @@ def float_weight_bytes(graph: Graph) -> int:
 
 
 def layer_results(qgraph: QGraph, chosen: dict[str, Layout]) -> list[LayerResult]:
-    """Per weight layer: bits, sparsity, layout, exact bytes, op counts and energy estimate."""
+    """Per weight layer: bits, sparsity, layout, exact bytes, op counts, energy estimate,
+    estimated instructions, and the fastest layout's bytes and instructions beside them."""
     rows = []
     for n in qgraph.weight_nodes:
         layout, reps = chosen[n.name], positions(n)
         ops = {k: v * reps for k, v in layout.ops().as_dict().items()}
+        cost = _cost(n, reps)
+        fastest = min(encode_all(n.levels, int(n.bits), col_map(n)).values(), key=cost)
         rows.append(LayerResult(n.name, n.op, int(n.bits), n.sparsity, layout.name,
                                 layer_weight_bytes(n, layout), ops,
-                                estimate_layout(layout, positions=reps).pj_total))
+                                estimate_layout(layout, positions=reps).pj_total, cost(layout),
+                                {"layout": fastest.name, "weight_bytes": layer_weight_bytes(n, fastest),
+                                 "instructions_est": round(cost(fastest))}))
     return rows
+
+
+def _cost(node: QNode, reps: int) -> Callable[[Layout], float]:
+    """The cost model's instructions per inference of `node` in a layout."""
+    kind, cmap = KIND_OF_OP[node.op], col_map(node)
+    return lambda layout: estimated_instructions(layout, kind, reps, cmap)
 
 
 def calibration_data(graph: Graph, data: Dataset | None) -> tuple[np.ndarray, str]:

@@ -157,7 +157,8 @@ def make_page(inputs: Inputs) -> Page:
     main = inputs.main
     page = Page(title=_title(inputs), summary=_summary(inputs),
                 layers_head=["layer", "op", "bits", "sparsity", "layout", "weight bytes",
-                             "instructions", "energy (pJ, est.)"],
+                             "instructions", "instructions (est.)", "fastest layout (est.)",
+                             "energy (pJ, est.)"],
                 layers=_layer_rows(inputs))
     page.plots["weights"] = plot_weights(main["layers"])
     if inputs.build is not None and inputs.build.get("board_flash"):
@@ -215,8 +216,19 @@ def _layer_rows(inputs: Inputs) -> list[list[str]]:
                      "–" if layer.get("bits") is None else str(layer["bits"]),
                      fmt_pct(sparsity, 1), str(layer.get("layout", "–")),
                      fmt_int(layer.get("weight_bytes")), fmt_int(sim.get("instructions")),
+                     fmt_int(layer.get("instructions_est")), _fastest(layer),
                      fmt_pj(layer.get("energy_pj"))])
     return rows
+
+
+def _fastest(layer: dict) -> str:
+    """The fastest layout by the cost model, with its bytes and instructions ('same': chosen)."""
+    f = layer.get("fastest") or {}
+    if not f:
+        return "–"
+    if f.get("layout") == layer.get("layout"):
+        return "same"
+    return f"{f['layout']}: {fmt_int(f.get('weight_bytes'))} B, {fmt_int(f.get('instructions_est'))}"
 
 
 def _energy(layers: list[dict]) -> list[tuple[str, float]] | None:
