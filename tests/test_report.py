@@ -224,7 +224,7 @@ def test_build_only_says_no_energy_data(tmp_path):
     summary = {row[0]: row[1] for row in page.tables["summary"]}
     assert summary["float accuracy"] == "–"
     rows = page.tables["layers"][1:]
-    assert all(r[6] == "–" and r[7] == "–" for r in rows)  # no instructions, no energy
+    assert all(r[6] == "–" and r[-1] == "–" for r in rows)  # no instructions, no energy
 
 
 def test_compress_report_alone_is_enough(tmp_path):
