@@ -18,7 +18,8 @@ import numpy as np
 import pytest
 
 from tests.cbuild import RUNTIME, build_shared
-from tests.test_weight_kernels_host import FcDims, call, make_params, quant_struct, weights_struct
+from tests.test_weight_kernels_host import (FcDims, call, make_params, quant_struct, scratch_args,
+                                            weights_struct)
 from tinycompress import layouts
 from tinycompress.reference import weight_ops as wo
 from tinycompress.codegen.render import variant_masks
@@ -85,7 +86,8 @@ def test_masked_build_keeps_exactly_its_variants(masked_lib, name, bits, cols, k
         w = weights_struct(lay)
         out = np.zeros(5, np.int8)
         fn = getattr(masked_lib, f"tc_fc_{name}_s8")
-        assert fn(C.byref(FcDims(cols, 5)), C.byref(q), C.byref(w), x.ctypes.data,
+        ctx, _scratch = scratch_args(masked_lib, fn.__name__, FcDims(cols, 5), bits)
+        assert fn(*ctx, C.byref(FcDims(cols, 5)), C.byref(q), C.byref(w), x.ctypes.data,
                   out.ctypes.data) == -1
 
 

@@ -1,8 +1,9 @@
 """Host tier under AddressSanitizer and UndefinedBehaviorSanitizer.
 
 The host kernel tests (every weight kernel: dense, csr, cer, cser, pcsr for fc,
-conv2d and depthwise on hypothesis and seeded random matrices, 2..8 bits; every
-other kernel; the masked variants; the edge matrices below) run once more in a child
+conv2d and depthwise on hypothesis and seeded random matrices, 2..8 bits; the dense
+engine's DSP loop, emulated; every other kernel; the masked variants; the edge
+matrices below) run once more in a child
 pytest whose `build_shared` compiles with `-fsanitize=address,undefined
 -fno-sanitize-recover=all` (tests/cbuild.py, `sanitized_env`): the first
 out-of-bounds access, use of freed memory, signed overflow, bad shift or misaligned
@@ -32,7 +33,8 @@ HERE = Path(__file__).relative_to(REPO).as_posix()
 # Every host test of a C kernel; -k leaves out the cross-compiles (arm-none-eabi-gcc,
 # no host C) and this file's own child-process tests.
 SANITIZED_FILES = ["tests/test_weight_kernels_host.py", "tests/test_int_ops_host.py",
-                   "tests/test_kernel_variants.py", "tests/test_pcsr.py", HERE]
+                   "tests/test_kernel_variants.py", "tests/test_pcsr.py",
+                   "tests/test_dense_engine_host.py", HERE]
 NOT_IN_CHILD = "not cross_compile and not fraction_of_all and not clean_under and not catches_what"
 
 

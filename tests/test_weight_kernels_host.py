@@ -42,6 +42,7 @@ Cer = _struct("Cer", _CER)
 Cser = _struct("Cser", _CER + [("omega_idx", VP)])
 Pcsr = _struct("Pcsr", [("stream", VP), ("n_entries", I), ("span", I), ("rice_bits", I),
                         ("value_bits", I)])
+Ctx = _struct("Ctx", [("buf", VP), ("size", I)])
 FcDims = _struct("FcDims", [("fan_in", I), ("units", I)])
 ConvDims = _struct("ConvDims", [(f, I) for f in (
     "in_h", "in_w", "in_c", "kernel_h", "kernel_w", "stride_h", "stride_w",
@@ -94,6 +95,25 @@ def assert_same(what: str, got: np.ndarray, expected: np.ndarray):
                              f"expected {int(expected[i])}, got {int(got[i])}")
 
 
+# Kernels that borrow scratch memory (a tc_context before their other arguments).
+SCRATCH_KERNELS = ("tc_fc_dense_s8", "tc_conv2d_dense_s8")
+
+
+def scratch_args(lib, fn_name: str, dims, bits: int) -> tuple[list, object]:
+    """([&tc_context] or [], what keeps it alive) for kernel `fn_name`: exactly the bytes
+    its own *_buffer_size asks for, filled with junk (a kernel must not read scratch it did
+    not write first; under ASan a read past the end is caught)."""
+    if fn_name not in SCRATCH_KERNELS:
+        return [], None
+    size_fn = getattr(lib, f"{fn_name}_buffer_size")
+    size_fn.restype = C.c_int32
+    size = size_fn(C.byref(dims), bits)
+    assert size > 0, f"{fn_name}_buffer_size returned {size}"
+    buf = np.full(size, 0xA5, np.uint8)
+    ctx = Ctx(buf.ctypes.data, size)
+    return [C.byref(ctx)], (ctx, buf)
+
+
 def call(lib, fn_name: str, dims, lay, params, x: np.ndarray, out_shape,
          per_channel: bool = True, bias16: bool = False) -> np.ndarray:
     w = weights_struct(lay)
@@ -102,7 +122,8 @@ def call(lib, fn_name: str, dims, lay, params, x: np.ndarray, out_shape,
     out = np.full(out_shape, 77, dtype=np.int8)
     fn = getattr(lib, fn_name)
     fn.restype = C.c_int
-    status = fn(C.byref(dims), C.byref(q), C.byref(w), C.c_void_p(x.ctypes.data),
+    ctx, _scratch = scratch_args(lib, fn_name, dims, getattr(lay, "bits", 8))
+    status = fn(*ctx, C.byref(dims), C.byref(q), C.byref(w), C.c_void_p(x.ctypes.data),
                 C.c_void_p(out.ctypes.data))
     assert status == 0, f"{fn_name} returned {status}"
     return out
@@ -318,12 +339,15 @@ def test_bad_arguments_are_rejected(lib):
     for name in LAYOUTS:
         w = weights_struct(layouts.encode_as(name, levels, 4))
         fc = getattr(lib, f"tc_fc_{name}_s8")
-        assert fc(C.byref(FcDims(0, 2)), C.byref(q), C.byref(w), x.ctypes.data,
+        ctx, _scratch = scratch_args(lib, fc.__name__, FcDims(4, 2), 4)
+        assert fc(*ctx, C.byref(FcDims(0, 2)), C.byref(q), C.byref(w), x.ctypes.data,
                   out.ctypes.data) == -1
-        assert fc(C.byref(FcDims(4, 2)), C.byref(q), None, x.ctypes.data, out.ctypes.data) == -1
+        assert fc(*ctx, C.byref(FcDims(4, 2)), C.byref(q), None, x.ctypes.data,
+                  out.ctypes.data) == -1
         conv = getattr(lib, f"tc_conv2d_{name}_s8")
         wrong_out_h = ConvDims(4, 4, 1, 2, 2, 1, 1, 2, 3, 2)  # out_h must be 3
-        assert conv(C.byref(wrong_out_h), C.byref(q), C.byref(w), x.ctypes.data,
+        ctx, _scratch = scratch_args(lib, conv.__name__, wrong_out_h, 4)
+        assert conv(*ctx, C.byref(wrong_out_h), C.byref(q), C.byref(w), x.ctypes.data,
                     out.ctypes.data) == -1
 
 

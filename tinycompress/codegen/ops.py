@@ -22,6 +22,7 @@ from tinycompress.layouts import Layout
 from tinycompress.ir.qgraph import QNode
 from tinycompress.reference import int_prepare
 from tinycompress.compress.weights import layer_arrays, ordered
+from tinycompress.codegen.scratch import scratch_bytes
 
 INDEX_ENUM = {1: "TC_INDEX_U8", 2: "TC_INDEX_U16", 4: "TC_INDEX_U32"}
 # tc_*_weights fields per layout, in struct order; "<array>_type" is that array's index enum.
@@ -88,6 +89,7 @@ class Step:
     weight_bytes: int = 0
     extra_sources: tuple[str, ...] = ()  # runtime files the kernel needs besides its own
     variant: tuple[str, int] | None = None  # (mask macro, bit) of the row-engine loop it runs
+    scratch_bytes: int = 0  # bytes of arena its kernel borrows during this step (tc_context)
 
     @property
     def sources(self) -> tuple[str, ...]:
@@ -96,16 +98,24 @@ class Step:
 
 
 class Context:
-    """Identifiers taken so far and where every tensor lives in the arena."""
+    """Identifiers taken so far, where every tensor lives in the arena and where each
+    layer's scratch buffer does (`scratch`: layer -> offset)."""
 
-    def __init__(self, offsets: dict[str, int], arena: str = "tc_arena.bytes"):
+    def __init__(self, offsets: dict[str, int], arena: str = "tc_arena.bytes",
+                 scratch: dict[str, int] | None = None):
         self.offsets = offsets
         self.arena = arena
+        self.scratch = scratch or {}
         self.taken: set[str] = set()
 
-    def ptr(self, tensor: str) -> str:
-        off = self.offsets[tensor]
+    def _at(self, off: int) -> str:
         return self.arena if off == 0 else f"{self.arena} + {off}"
+
+    def ptr(self, tensor: str) -> str:
+        return self._at(self.offsets[tensor])
+
+    def scratch_ptr(self, layer: str) -> str:
+        return self._at(self.scratch[layer])
 
     def ident(self, *parts: str) -> str:
         return cgen.identifier("_".join(parts), self.taken)
@@ -201,6 +211,13 @@ def emit_weight_op(node: QNode, ctx: Context, layout: Layout) -> Step:
                     _struct(ctx, "tc_quant_params", base, "quant", quant),
                     _weights_struct(ctx, base, layout, pointers, arrays)]
     step.args = [f"&{s.ident}" for s in step.structs] + [ctx.ptr(node.inputs[0]), step.output]
+    scratch = scratch_bytes(node, layout)
+    if scratch:  # the kernel borrows scratch from the arena: a tc_context first
+        context = _struct(ctx, "tc_context", base, "ctx",
+                          {"buf": ctx.scratch_ptr(node.name), "size": scratch})
+        step.structs.insert(0, context)
+        step.args.insert(0, f"&{context.ident}")
+        step.scratch_bytes = scratch
     return step
 
 

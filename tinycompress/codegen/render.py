@@ -5,7 +5,8 @@
     rendered.kernel_sources   # runtime files the model calls, e.g. ["tc_fc_cer_s8.c", ...]
     rendered.build_flags()    # ["-DTC_CER_VARIANTS=0x1", ...]: only the loops the model runs
 
-Python computes everything: the arena plan (`plan.plan_arena`), every array
+Python computes everything: the arena plan (`arena.plan_arena`: activations and
+each kernel's scratch buffer, `scratch.scratch_bytes`), every array
 literal and struct field (`render_ops`); the jinja2 templates in `templates/`
 only lay it out. Output is a pure function of the inputs (no dates, no
 paths), so the same model and options give byte-identical sources.
@@ -30,6 +31,7 @@ from tinycompress.paths import TEMPLATES_DIR
 from tinycompress.codegen.arena import ArenaPlan, TensorLife, plan_arena
 from tinycompress.ir.qgraph import QGraph
 from tinycompress.codegen.ops import Context, Step, emit
+from tinycompress.codegen.scratch import scratch_bytes
 
 MODEL_FILES = ("tc_model.h", "tc_model.c", "main.c")
 NO_KERNEL_OPS = ("input", "reshape")
@@ -76,9 +78,20 @@ def tensor_lives(qgraph: QGraph) -> list[TensorLife]:
     return lives
 
 
-def plan(qgraph: QGraph) -> ArenaPlan:
-    """The static activation arena of `qgraph` (offsets per tensor, total bytes)."""
-    return plan_arena(tensor_lives(qgraph))
+def scratch_lives(qgraph: QGraph, layouts: dict[str, Layout]) -> list[TensorLife]:
+    """Each kernel's scratch buffer, named after its layer, live only at the layer's step."""
+    lives = []
+    for i, node in enumerate(qgraph.nodes):
+        size = scratch_bytes(node, layouts.get(node.name)) if node.is_weight_op else 0
+        if size > 0:
+            lives.append(TensorLife(node.name, size, i, i))
+    return lives
+
+
+def plan(qgraph: QGraph, layouts: dict[str, Layout] | None = None) -> ArenaPlan:
+    """The static arena of `qgraph`: offsets per tensor and per scratch buffer of the
+    kernels `layouts` choose, and the total bytes."""
+    return plan_arena(tensor_lives(qgraph), scratch_lives(qgraph, layouts or {}))
 
 
 def build_steps(qgraph: QGraph, layouts: dict[str, Layout], arena: ArenaPlan) -> list[Step]:
@@ -86,7 +99,7 @@ def build_steps(qgraph: QGraph, layouts: dict[str, Layout], arena: ArenaPlan) ->
     if len(qgraph.outputs) != 1:
         raise UnsupportedLayerError(f"firmware supports models with one output, "
                                     f"{qgraph.name} has {len(qgraph.outputs)}")
-    ctx = Context(arena.offsets)
+    ctx = Context(arena.offsets, scratch=arena.scratch)
     ctx.taken.update({"tc_arena", "tc_model_run", "tc_model_input", "tc_model_output",
                       "tc_model_layer_names", "tc_model_sample_input"})
     missing = [n.name for n in qgraph.weight_nodes if n.name not in layouts]
@@ -114,7 +127,7 @@ def render(qgraph: QGraph, layouts: dict[str, Layout], board: str,
     sample_input: int8 input compiled into the hardware build (default zeros
     at the input zero point).
     """
-    arena = plan(qgraph)
+    arena = plan(qgraph, layouts)
     steps = build_steps(qgraph, layouts, arena)
     in_bytes = _size(qgraph.input_shape)
     out_node = qgraph.node(qgraph.outputs[0])

@@ -20,6 +20,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "tc_context.h"
 #include "tc_conv2d.h"
 #include "tc_fc.h"
 #include "tc_layouts.h"
@@ -223,6 +224,146 @@ static inline tc_status tc_fc_run(const tc_fc_dims *d, const tc_quant_params *q,
     const tc_patch patch = {1, d->fan_in, 1, 0};
     fn(w, q, d->units, &patch, input, 0, output);
     return TC_OK;
+}
+
+/*
+ * The dense engine (tc_fc_dense_s8.c): the dense FC and conv2d kernels are one
+ * matrix product, output channels ("rows") two at a time against one or two
+ * packed input columns (FC: the input; conv2d: the patches of two output
+ * pixels, a partial im2col). tc_dense_pack_s8 packs a column into scratch in
+ * groups of tc_dense_group(bits) levels: int16 lanes in the order and scale
+ * that the weight loop unpacks levels to (see tc_fc_dense_s8.c), the last
+ * group zero-padded. A group of levels is a whole number of bytes whose word
+ * loads never read past it, but a row that does not end on a group is read
+ * up to its padded length, past its end: the last rows whose reads would
+ * leave the weight array are read from a zero-padded copy in scratch (the
+ * "tail": one row, unless rows are shorter than that overhang).
+ */
+
+/** Levels per group: 4 at 8 bits, 8 at 4..7, 16 at 2..3, 32 at 1. */
+static inline int32_t tc_dense_group(int32_t bits)
+{
+    return bits == 8 ? 4 : bits >= 4 ? 8 : bits >= 2 ? 16 : 32;
+}
+
+/** cols rounded up to whole groups. */
+static inline int32_t tc_dense_padded(int32_t cols, int32_t bits)
+{
+    const int32_t g = tc_dense_group(bits);
+    return (cols + g - 1) / g * g;
+}
+
+/** Bytes of one packed column (int16 per padded level). */
+static inline int32_t tc_dense_column_bytes(int32_t cols, int32_t bits)
+{
+    return 2 * tc_dense_padded(cols, bits);
+}
+
+/** Rows copied into the tail: those whose padded reads would run past the array. */
+static inline int32_t tc_dense_tail_rows(int32_t rows, int32_t cols, int32_t bits)
+{
+    const int32_t row_bytes = (cols * bits + 7) / 8;
+    const int32_t read = tc_dense_padded(cols, bits) * bits / 8; /* bytes a row's groups read */
+    const int32_t n = (read + row_bytes - 1) / row_bytes - 1;
+    return n < rows ? n : rows;
+}
+
+/** Bytes of the tail copy (4-aligned): its rows, then zeros up to the last row's padded end. */
+static inline int32_t tc_dense_tail_bytes(int32_t rows, int32_t cols, int32_t bits)
+{
+    const int32_t row_bytes = (cols * bits + 7) / 8;
+    const int32_t read = tc_dense_padded(cols, bits) * bits / 8;
+    const int32_t n = tc_dense_tail_rows(rows, cols, bits);
+    return n == 0 ? 0 : (n * row_bytes + read - row_bytes + 3) / 4 * 4;
+}
+
+/* The engine's inner loop: int16 lane pairs with SMLAD (DSP cores, or its portable
+   stand-in for host tests), else plain C. */
+#if (defined(__ARM_FEATURE_DSP) && !defined(TC_DENSE_NO_DSP)) || defined(TC_DENSE_EMULATE_DSP)
+#define TC_DENSE_LANES 1
+#endif
+
+/** Scale exponent S of the lanes at `bits`: 4 at 3 and 6 bits, 6 at 5, 2 at 7, else 0. */
+static inline int32_t tc_dense_lane_shift(int32_t bits)
+{
+#ifdef TC_DENSE_LANES
+    return bits == 3 || bits == 6 ? 4 : bits == 5 ? 6 : bits == 7 ? 2 : 0;
+#else
+    (void)bits;
+    return 0;
+#endif
+}
+
+/**
+ * 1 when the engine computes rows of `cols` levels exactly: its sub-byte lanes
+ * hold 2^S * sum(level * x), |...| <= 2^S * cols * 2^(b-1) * 128, which must stay
+ * below 2^31; longer rows take the row engine (tc_rows_dense_s8). Always 1 for a
+ * build with no sub-byte width (TC_DENSE_BITS), so that no such call is linked.
+ */
+static inline int tc_dense_exact(int32_t cols, int32_t bits)
+{
+#ifdef TC_DENSE_LANES
+    return (TC_DENSE_BITS & 0x7f) == 0 || bits == 8 ||
+           tc_dense_padded(cols, bits) < (int32_t)1 << (25 - bits - tc_dense_lane_shift(bits));
+#else
+    (void)cols;
+    (void)bits;
+    return 1;
+#endif
+}
+
+/** A dense level matrix as the engine reads it. */
+typedef struct {
+    const uint8_t *w;    /**< row r < tail_row at w + r * row_bytes */
+    const uint8_t *tail; /**< row r >= tail_row at tail + (r - tail_row) * row_bytes */
+    int32_t rows, cols, bits, row_bytes, tail_row;
+} tc_dense_mat;
+
+/**
+ * The matrix of `w` (rows x cols, tc_dense_exact); `tail` (tc_dense_tail_bytes of
+ * scratch, NULL when that is 0) receives the tail copy.
+ */
+void tc_dense_mat_init(tc_dense_mat *m, const tc_dense_weights *w, int32_t rows, int32_t cols,
+                       uint8_t *tail);
+
+/**
+ * Pack n int8 inputs as levels [L, L + n) of a column, L a multiple of the
+ * group size: level L of a column starts 2 * L * ncols bytes into the
+ * columns' buffer, and `col` points there. ncols = 1: one column; 2: two
+ * columns interleaved slot by slot, this one the first (which = 0) or the
+ * second (which = 1). Writes whole groups, the last one zero-padded. Returns
+ * this part's correction; tc_dense_gemm*_s8 take the sum over a column's parts.
+ */
+uint32_t tc_dense_pack_s8(int32_t bits, const int8_t *x, int32_t n, void *col, int32_t ncols,
+                          int32_t which);
+
+/** All rows of m against one packed column: out[r] = requant(bias[r] + row r . column). */
+void tc_dense_gemm1_s8(const tc_dense_mat *m, const tc_quant_params *q, const void *cols,
+                       uint32_t corr0, int8_t *out0);
+
+/**
+ * Requantization of one output channel, worked out once per call of a kernel
+ * that runs the rows many times (tc_dense_rq_init): the bias, and the constants
+ * of the short path of tc_requantize with the output zero point folded in
+ * (sh = 0: the general path, see tc_fc_dense_s8.c).
+ */
+typedef struct {
+    int32_t bias, m, rnd, sh;
+} tc_dense_rq;
+
+/** rq[r] for every row of q (rows entries, 16 bytes each). */
+void tc_dense_rq_init(tc_dense_rq *rq, const tc_quant_params *q, int32_t rows);
+
+/** All rows of m against two interleaved columns, into out0 and out1 (rq from tc_dense_rq_init). */
+void tc_dense_gemm2_s8(const tc_dense_mat *m, const tc_quant_params *q, const tc_dense_rq *rq,
+                       const void *cols, uint32_t corr0, uint32_t corr1, int8_t *out0,
+                       int8_t *out1);
+
+/** Scratch of at least `need` bytes, 4-byte aligned. */
+static inline int tc_context_ok(const tc_context *ctx, int32_t need)
+{
+    return ctx != NULL && ctx->size >= need && (need == 0 || ctx->buf != NULL) &&
+           ((uintptr_t)ctx->buf & 3u) == 0;
 }
 
 /** Check a valid convolution's dims; depthwise requires out_c == in_c. */

@@ -1,23 +1,23 @@
 /**
  * @file tc_conv2d_dense_s8.c
- * @brief tc_conv2d_dense_s8: the dense row engine at every output position.
+ * @brief tc_conv2d_dense_s8: a partial im2col of two output pixels, then the
+ *        dense engine's blocked product (tc_fc_dense_s8.c).
  *
- * When a patch is narrow (in_c * kernel_w small, e.g. a first layer on one
- * input channel) each of its kernel_h runs is too short for the row engine's
- * 4-wide SMLAD loop, and the per-run set-up costs more than the MACs. Then,
- * if the whole patch fits TC_CONV_GATHER_MAX bytes, it is first copied into a
- * contiguous stack buffer and the engine runs once over it as one FC row set:
- * same columns, same order, so the same sums (bit-exact), fewer instructions.
+ * Output pixels go two at a time (a last odd one alone): each pixel's patch
+ * (kernel_h runs of kernel_w * in_c inputs) is packed into the caller's
+ * scratch as one column of the engine, the two columns interleaved, and the
+ * engine multiplies every pair of output channels with both, so each weight
+ * word loaded serves two pixels and each packed input two channels. A 1x1
+ * convolution is the same product with one-run patches, read in place. When a
+ * kernel row is not a whole number of the engine's groups, the runs are first
+ * gathered into contiguous scratch, so that every group of the packed column
+ * holds consecutive levels. The output channels' requantization constants are
+ * worked out once per call, into scratch too (tc_dense_rq_init).
  */
 #include <string.h>
 
 #include "tc_conv2d.h"
 #include "tc_layouts_internal.h"
-
-/** Largest patch (kernel_h * kernel_w * in_c bytes) gathered on the stack. */
-#define TC_CONV_GATHER_MAX 64
-/** Gather only when a run is shorter than this (longer runs already stream well). */
-#define TC_CONV_GATHER_RUN 16
 
 /* GCC -O2 turns copy loops into memcpy calls, which cost more than a short
    run; keep the loops as loops. */
@@ -27,50 +27,113 @@
 #define TC_NO_MEMCPY_IDIOM
 #endif
 
-/* Copy the kernel_h runs of one patch into buf (word copies, then bytes). */
-TC_NO_MEMCPY_IDIOM static void gather(const int8_t *x, int32_t runs, int32_t run_len, int32_t run_stride, int8_t *buf)
+/* Bytes to gather a patch into (0 when its runs are packed in place). */
+static int32_t gather_bytes(const tc_conv_dims *d, int32_t bits)
 {
-    for (int32_t r = 0; r < runs; ++r, x += run_stride) {
+    const int32_t run = d->kernel_w * d->in_c;
+    if (d->kernel_h == 1 || run % tc_dense_group(bits) == 0) {
+        return 0;
+    }
+    return tc_dense_padded(d->kernel_h * run, bits);
+}
+
+int32_t tc_conv2d_dense_s8_buffer_size(const tc_conv_dims *dims, int32_t bits)
+{
+    if (dims == NULL || dims->kernel_h < 1 || dims->kernel_w < 1 || dims->in_c < 1 || bits < 1 ||
+        bits > 8) {
+        return 0;
+    }
+    const int32_t cols = dims->kernel_h * dims->kernel_w * dims->in_c;
+    return 2 * tc_dense_column_bytes(cols, bits) + gather_bytes(dims, bits) +
+           tc_dense_tail_bytes(dims->out_c, cols, bits) + dims->out_c * (int32_t)sizeof(tc_dense_rq);
+}
+
+static inline void copy_word(const int8_t *from, int8_t *to)
+{
+    uint32_t v;
+    memcpy(&v, from, sizeof v); /* unaligned word access (LDR/STR on Cortex-M) */
+    memcpy(to, &v, sizeof v);
+}
+
+/* Copy the kernel_h runs of one patch into buf, one after the other. A run of 4 or more
+   is copied in words, the last word of a run reading and writing up to 3 bytes past it:
+   inside the input (the later runs lie beyond) and inside buf (the next run overwrites
+   them); the last run is copied exactly. */
+TC_NO_MEMCPY_IDIOM static void gather(const int8_t *x, int32_t runs, int32_t run_len,
+                                      int32_t run_stride, int8_t *buf)
+{
+    if (run_len >= 4) {
+        for (; runs > 1; --runs, x += run_stride, buf += run_len) {
+            for (int32_t i = 0; i < run_len; i += 4) {
+                copy_word(x + i, buf + i);
+            }
+        }
+    }
+    for (; runs > 0; --runs, x += run_stride, buf += run_len) {
         int32_t i = 0;
         for (; i + 4 <= run_len; i += 4) {
-            uint32_t v;
-            memcpy(&v, x + i, sizeof v); /* unaligned word access (LDR/STR on Cortex-M4) */
-            memcpy(buf + i, &v, sizeof v);
+            copy_word(x + i, buf + i);
         }
         for (; i < run_len; ++i) {
             buf[i] = x[i];
         }
-        buf += run_len;
     }
 }
 
-static tc_status conv_gathered(const tc_conv_dims *d, const tc_quant_params *q,
-                               const tc_dense_weights *w, const int8_t *input, int8_t *output)
+/* Pack the patch of output pixel p as column `which` of ncols; returns its correction. */
+static uint32_t pack_patch(const tc_conv_dims *d, int32_t bits, const int8_t *input, int32_t p,
+                           uint8_t *cols, int32_t ncols, int32_t which, int8_t *stage)
 {
-    int8_t buf[TC_CONV_GATHER_MAX];
-    const int32_t row_stride = d->in_w * d->in_c, run_len = d->kernel_w * d->in_c;
-    const tc_patch flat = {1, d->kernel_h * run_len, 1, 0};
-    for (int32_t oy = 0; oy < d->out_h; ++oy) {
-        const int8_t *x_row = input + oy * d->stride_h * row_stride;
-        int8_t *out = output + oy * d->out_w * d->out_c;
-        for (int32_t ox = 0; ox < d->out_w; ++ox, out += d->out_c) {
-            gather(x_row + ox * d->stride_w * d->in_c, d->kernel_h, run_len, row_stride, buf);
-            tc_rows_dense_s8(w, q, d->out_c, &flat, buf, 0, out);
-        }
+    const int32_t oy = p / d->out_w, ox = p - oy * d->out_w;
+    const int32_t run = d->kernel_w * d->in_c, row_stride = d->in_w * d->in_c;
+    const int8_t *x = input + (oy * d->stride_h * d->in_w + ox * d->stride_w) * d->in_c;
+    if (stage != NULL) {
+        gather(x, d->kernel_h, run, row_stride, stage);
+        return tc_dense_pack_s8(bits, stage, d->kernel_h * run, cols, ncols, which);
     }
-    return TC_OK;
+    uint32_t corr = 0;
+    for (int32_t r = 0; r < d->kernel_h; ++r) { /* every run a whole number of groups */
+        corr += tc_dense_pack_s8(bits, x + r * row_stride, run, cols + 2 * r * run * ncols, ncols,
+                                 which);
+    }
+    return corr;
 }
 
-tc_status tc_conv2d_dense_s8(const tc_conv_dims *dims, const tc_quant_params *quant,
-                             const tc_dense_weights *weights, const int8_t *input, int8_t *output)
+tc_status tc_conv2d_dense_s8(const tc_context *ctx, const tc_conv_dims *dims,
+                             const tc_quant_params *quant, const tc_dense_weights *weights,
+                             const int8_t *input, int8_t *output)
 {
-    if (!tc_dense_ok(weights)) {
+    if (!tc_dense_ok(weights) || !tc_conv_dims_ok(dims, 0) || !tc_quant_ok(quant) ||
+        input == NULL || output == NULL ||
+        !tc_context_ok(ctx, tc_conv2d_dense_s8_buffer_size(dims, weights->bits))) {
         return TC_ERR_ARG;
     }
-    if (tc_conv_dims_ok(dims, 0) && tc_quant_ok(quant) && input != NULL && output != NULL &&
-        dims->kernel_h > 1 && dims->kernel_w * dims->in_c < TC_CONV_GATHER_RUN &&
-        dims->kernel_h * dims->kernel_w * dims->in_c <= TC_CONV_GATHER_MAX) {
-        return conv_gathered(dims, quant, weights, input, output);
+    /* scratch: the requantization table, two columns, the gather area, the tail rows */
+    const int32_t bits = weights->bits, k = dims->kernel_h * dims->kernel_w * dims->in_c;
+    tc_dense_rq *rq = (tc_dense_rq *)ctx->buf;
+    uint8_t *cols = (uint8_t *)(rq + dims->out_c);
+    int8_t *stage = gather_bytes(dims, bits) > 0
+                        ? (int8_t *)(cols + 2 * tc_dense_column_bytes(k, bits)) : NULL;
+    uint8_t *tail = tc_dense_tail_bytes(dims->out_c, k, bits) > 0
+                        ? cols + 2 * tc_dense_column_bytes(k, bits) + gather_bytes(dims, bits)
+                        : NULL;
+    if (!tc_dense_exact(k, bits)) {
+        return tc_conv_run(dims, quant, weights, input, output, 0, tc_rows_dense_s8);
     }
-    return tc_conv_run(dims, quant, weights, input, output, 0, tc_rows_dense_s8);
+    tc_dense_mat m;
+    tc_dense_mat_init(&m, weights, dims->out_c, k, tail);
+    const int32_t pixels = dims->out_h * dims->out_w, out_c = dims->out_c;
+    tc_dense_rq_init(rq, quant, out_c);
+    int32_t p = 0;
+    for (; p + 2 <= pixels; p += 2) {
+        const uint32_t c0 = pack_patch(dims, bits, input, p, cols, 2, 0, stage);
+        const uint32_t c1 = pack_patch(dims, bits, input, p + 1, cols, 2, 1, stage);
+        tc_dense_gemm2_s8(&m, quant, rq, cols, c0, c1, output + p * out_c,
+                          output + (p + 1) * out_c);
+    }
+    if (p < pixels) {
+        const uint32_t c0 = pack_patch(dims, bits, input, p, cols, 1, 0, stage);
+        tc_dense_gemm1_s8(&m, quant, cols, c0, output + p * out_c);
+    }
+    return TC_OK;
 }

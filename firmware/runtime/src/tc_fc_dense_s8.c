@@ -1,14 +1,41 @@
 /**
  * @file tc_fc_dense_s8.c
- * @brief tc_fc_dense_s8, and the dense row engine the conv kernels share.
+ * @brief tc_fc_dense_s8, the dense engine it shares with tc_conv2d_dense_s8
+ *        (tc_dense_*, tc_layouts_internal.h), and the dense row engine of the
+ *        depthwise kernel (tc_rows_dense_s8).
  *
- * The baseline the compressed layouts are measured against, so it is the
- * best plain C we can write: 8-bit rows two at a time (each input load
- * serves two rows) unrolled by 4; with the DSP extension (__ARM_FEATURE_DSP,
- * e.g. Cortex-M4/M7/M33) a word of four int8 is split by SXTB16 and
- * multiplied by SMLAD, two MACs per instruction (define TC_DENSE_NO_DSP to
- * measure the plain C loop instead). Sub-byte rows unpack a whole byte per
- * step (2 levels at 4 bits, 4 at 2 bits); other widths read a bit stream.
+ * The engine multiplies weight rows, two at a time, with one or two packed
+ * columns of inputs (int16, in the caller's scratch). With the DSP extension
+ * (__ARM_FEATURE_DSP: Cortex-M4/M7/M33) a word holds two int16 lanes and
+ * SMLAD does two MACs; the weight loop turns packed levels into lane pairs
+ * with one instruction per pair:
+ *
+ * - 8 bits: SXTB16 of a weight word gives levels (0, 2), SXTB16 ror 8 (1, 3).
+ * - b < 8: a row is read in groups (tc_dense_group levels, whole bytes). A
+ *   word of a group, XORed with a constant that flips each level's sign bit,
+ *   holds the levels in offset binary (u = level + 2^(b-1) >= 0); one AND
+ *   with a shifted operand puts two levels 16 - S bits apart into the two
+ *   lanes, the low one scaled by 2^S. The packed column holds the matching
+ *   inputs in the same order, the high lane's scaled by 2^S, so each product
+ *   is 2^S * u * x; the column's correction 2^S * 2^(b-1) * sum(x) (from
+ *   tc_dense_pack_s8) turns the sum back into 2^S * sum(level * x), exact in
+ *   int32 while the row length keeps it in range (tc_dense_mat_init).
+ *
+ *     bits  group  word loads at byte   level pairs (low, high)        S
+ *     8     4      0                    (0,2) (1,3)                    0
+ *     4     8      0                    (i, i+4)                       0
+ *     2     16     0                    (i, i+8)                       0
+ *     1     32     0                    (i, i+16)                      0
+ *     3     16     0, 2                 (i, i+4) (8+i, 12+i), i < 4    4
+ *     5     8      0, 1                 (0,2) (1,3) (4,6) (5,7)        6
+ *     6     8      0, 2                 as 5                           4
+ *     7     8      0, 3                 as 5                           2
+ *
+ * Without DSP (Cortex-M3, the host) a column holds the inputs in order and
+ * the loop sign-extracts one level at a time (SBFX): same groups, same
+ * scratch. Define TC_DENSE_NO_DSP to measure that loop on a DSP core, or
+ * TC_DENSE_EMULATE_DSP to run the DSP loop with portable C stand-ins for its
+ * instructions (so that host tests cover it too).
  */
 #include <string.h>
 
@@ -18,25 +45,679 @@
 #if defined(__ARM_FEATURE_DSP) && !defined(TC_DENSE_NO_DSP)
 #include <arm_acle.h>
 #define TC_DENSE_DSP 1
+#define TC_DENSE_DSP_HW 1
+#elif defined(TC_DENSE_EMULATE_DSP)
+#define TC_DENSE_DSP 1
 #endif
 
-#ifdef TC_DENSE_DSP
-static inline uint32_t load_u32(const int8_t *p)
+/* Fully unroll a loop of constant trip count (its shifts become immediates). */
+#if defined(__GNUC__) && !defined(__clang__)
+#define TC_UNROLL _Pragma("GCC unroll 32")
+#else
+#define TC_UNROLL
+#endif
+
+static inline uint32_t ld32(const void *p)
 {
     uint32_t v;
-    memcpy(&v, p, sizeof v); /* unaligned word load (LDR on Cortex-M4) */
+    memcpy(&v, p, sizeof v); /* unaligned word load (LDR on Cortex-M3/M4) */
     return v;
 }
 
-/* SXTB16 of the word rotated right by 8 (bytes 1 and 3) in one instruction:
-   GCC 12 does not fold a separate rotate into SXTB16's operand rotation. */
-static inline int16x2_t sxtb16_ror8(uint32_t v)
+/* ---------------------------------------------------------------- DSP instructions */
+#ifdef TC_DENSE_DSP_HW
+static inline uint32_t sxtb16(uint32_t v)
 {
-    int16x2_t r;
-    __asm__("sxtb16 %0, %1, ror #8" : "=r"(r) : "r"(v));
+    return (uint32_t)__sxtb16((int8x4_t)v);
+}
+
+/* SXTB16 of v rotated right by rot (0, 8, 16, 24): GCC 12 does not fold a
+   separate rotate into the instruction's operand rotation. */
+static inline uint32_t sxtb16_ror(uint32_t v, int32_t rot)
+{
+    uint32_t r;
+    if (rot == 8) {
+        __asm__("sxtb16 %0, %1, ror #8" : "=r"(r) : "r"(v));
+    } else if (rot == 16) {
+        __asm__("sxtb16 %0, %1, ror #16" : "=r"(r) : "r"(v));
+    } else if (rot == 24) {
+        __asm__("sxtb16 %0, %1, ror #24" : "=r"(r) : "r"(v));
+    } else {
+        r = sxtb16(v);
+    }
     return r;
 }
+
+static inline uint32_t smlad(uint32_t a, uint32_t b, uint32_t acc)
+{
+    return (uint32_t)__smlad((int16x2_t)a, (int16x2_t)b, (int32_t)acc);
+}
+
+/* acc + high word of a * b (SMMLA). */
+static inline int32_t smmla(int32_t a, int32_t b, int32_t acc)
+{
+    int32_t r;
+    __asm__("smmla %0, %1, %2, %3" : "=r"(r) : "r"(a), "r"(b), "r"(acc));
+    return r;
+}
+
+/* Hide a constant from the optimiser so that it stays in a register and
+   feeds AND/EOR with a shifted operand instead of being re-materialised. */
+#define TC_IN_REGISTER(v) __asm__("" : "+r"(v))
+#elif defined(TC_DENSE_DSP)
+static inline uint32_t sxtb16(uint32_t v)
+{
+    return ((uint32_t)(int32_t)(int8_t)(v & 0xffu) & 0xffffu) |
+           ((uint32_t)(int32_t)(int8_t)((v >> 16) & 0xffu) << 16);
+}
+
+static inline uint32_t sxtb16_ror(uint32_t v, int32_t rot)
+{
+    return sxtb16(rot == 0 ? v : (v >> rot) | (v << (32 - rot)));
+}
+
+static inline uint32_t smlad(uint32_t a, uint32_t b, uint32_t acc)
+{
+    const int32_t lo = (int32_t)(int16_t)(a & 0xffffu) * (int16_t)(b & 0xffffu);
+    const int32_t hi = (int32_t)(int16_t)(a >> 16) * (int16_t)(b >> 16);
+    return acc + (uint32_t)lo + (uint32_t)hi;
+}
+
 #endif
+#ifndef TC_DENSE_DSP_HW
+#define TC_IN_REGISTER(v) ((void)0)
+#endif
+
+/* ---------------------------------------------------------------- engine geometry */
+
+static inline int32_t lane_shift(int32_t bits)
+{
+    return tc_dense_lane_shift(bits);
+}
+
+/* Word loads per group: one at 8, 4, 2 and 1 bits, two at 3, 5, 6, 7. */
+static inline int32_t group_loads(int32_t bits)
+{
+    return (bits & (bits - 1)) == 0 ? 1 : 2;
+}
+
+static inline int32_t group_bytes(int32_t bits)
+{
+    return tc_dense_group(bits) * bits / 8;
+}
+
+/* Bit of the second load's first level inside that word (the load is at group_bytes - 4). */
+static inline int32_t second_word_bit(int32_t bits)
+{
+    return tc_dense_group(bits) / 2 * bits - 8 * (group_bytes(bits) - 4);
+}
+
+/* Sign bits of the levels in the first word of a group: bit b*t + b - 1 for each
+   of its levels t (a repunit in base 2^b, shifted). */
+static inline uint32_t sign_bits(int32_t bits)
+{
+    const int32_t span = tc_dense_group(bits) / group_loads(bits) * bits;
+    const uint64_t ones = (((uint64_t)1 << span) - 1u) / ((1u << bits) - 1u);
+    return (uint32_t)(ones << (bits - 1));
+}
+
+/* The AND mask of a lane pair: b bits at bit S (low lane) and at bit 16 (high lane). */
+static inline uint32_t lane_mask(int32_t bits)
+{
+    const uint32_t field = (1u << bits) - 1u;
+    return (field << lane_shift(bits)) | (field << 16);
+}
+
+/* v >> sh, or v << -sh for a negative sh. */
+static inline uint32_t shift_right(uint32_t v, int32_t sh)
+{
+    return sh >= 0 ? v >> sh : v << -sh;
+}
+
+/* Low level of lane pair j of a group (its high level is low + pair_gap). */
+static inline int32_t pair_gap(int32_t bits)
+{
+    return tc_dense_group(bits) / group_loads(bits) / 2;
+}
+
+static inline int32_t pair_low(int32_t bits, int32_t j)
+{
+    const int32_t d = pair_gap(bits);
+    return j / d * 2 * d + j % d;
+}
+
+void tc_dense_mat_init(tc_dense_mat *m, const tc_dense_weights *w, int32_t rows, int32_t cols,
+                       uint8_t *tail)
+{
+    const int32_t bits = w->bits;
+    m->w = (const uint8_t *)w->weights;
+    m->rows = rows;
+    m->cols = cols;
+    m->bits = bits;
+    m->row_bytes = (cols * bits + 7) / 8;
+    m->tail_row = rows - tc_dense_tail_rows(rows, cols, bits);
+    m->tail = m->w + m->tail_row * m->row_bytes;
+    if (tail != NULL) { /* the tail rows, then zeros (byte loops: a few bytes, no libc) */
+        const int32_t n = (rows - m->tail_row) * m->row_bytes;
+        const int32_t end = tc_dense_tail_bytes(rows, cols, bits);
+        int32_t i = 0;
+        for (; i < n; ++i) {
+            tail[i] = m->tail[i];
+        }
+        for (; i < end; ++i) {
+            tail[i] = 0;
+        }
+        m->tail = tail;
+    }
+}
+
+/* ---------------------------------------------------------------- packing columns */
+#ifdef TC_DENSE_DSP
+/* Lane pair word (lo, hi * 2^s). */
+static inline uint32_t lanes(int32_t lo, int32_t hi, int32_t s)
+{
+    return ((uint32_t)lo & 0xffffu) | ((uint32_t)(hi * (1 << s)) << 16);
+}
+
+/* Correction lanes: SMLAD of a pair word (x_lo, x_hi 2^S) with (2^S h, h) = 2^S h (x_lo + x_hi). */
+static inline uint32_t corr_lanes(int32_t bits)
+{
+    const int32_t h = bits == 8 ? 0 : 1 << (bits - 1);
+    return lanes(h << lane_shift(bits), h, 0);
+}
+
+/* One whole group of inputs into the column; returns its correction. */
+TC_ALWAYS_INLINE static inline uint32_t pack_group(const int32_t bits, const int8_t *x, uint32_t *col,
+                                            int32_t ncols)
+{
+    if (bits == 8) {
+        const uint32_t v = ld32(x);
+        col[0] = sxtb16(v);
+        col[ncols] = sxtb16_ror(v, 8);
+        return 0;
+    }
+    const int32_t s = lane_shift(bits), g = tc_dense_group(bits), gap = pair_gap(bits);
+    uint32_t words[8], corr = 0;
+    TC_UNROLL
+    for (int32_t i = 0; i < g / 4; ++i) {
+        words[i] = ld32(x + 4 * i);
+    }
+    TC_UNROLL
+    for (int32_t j = 0; j < g / 2; ++j) {
+        const int32_t lo = pair_low(bits, j), hi = lo + gap;
+        const uint32_t a = sxtb16_ror(words[lo / 4], 8 * (lo % 4));
+        const uint32_t b = sxtb16_ror(words[hi / 4], 8 * (hi % 4));
+        const uint32_t p = (a & 0xffffu) | (b << (16 + s)); /* PKHBT */
+        col[j * ncols] = p;
+        corr = smlad(p, corr_lanes(bits), corr);
+    }
+    return corr;
+}
+
+/* The last, partial group (n < group levels), zero-padded. */
+static uint32_t pack_partial(int32_t bits, const int8_t *x, int32_t n, uint32_t *col,
+                             int32_t ncols)
+{
+    const int32_t s = lane_shift(bits), gap = pair_gap(bits);
+    uint32_t corr = 0;
+    for (int32_t j = 0; j < tc_dense_group(bits) / 2; ++j) {
+        const int32_t lo = pair_low(bits, j), hi = lo + gap;
+        const uint32_t p = lanes(lo < n ? x[lo] : 0, hi < n ? x[hi] : 0, s);
+        col[j * ncols] = p;
+        corr = smlad(p, corr_lanes(bits), corr);
+    }
+    return corr;
+}
+
+TC_ALWAYS_INLINE static inline uint32_t pack_width(const int32_t bits, const int8_t *x, int32_t n,
+                                            uint32_t *col, int32_t ncols)
+{
+    const int32_t g = tc_dense_group(bits);
+    uint32_t corr = 0;
+    for (; n >= g; n -= g, x += g, col += g / 2 * ncols) {
+        corr += pack_group(bits, x, col, ncols);
+    }
+    if (n > 0) {
+        corr += pack_partial(bits, x, n, col, ncols);
+    }
+    return corr;
+}
+
+#define TC_PACK(b) pack_width(b, x, n, c, ncols)
+uint32_t tc_dense_pack_s8(int32_t bits, const int8_t *x, int32_t n, void *col, int32_t ncols,
+                          int32_t which)
+{
+    uint32_t *c = (uint32_t *)col + which;
+#else
+/* Without DSP: the inputs in order, one int16 slot each. */
+static uint32_t pack_plain(int32_t bits, const int8_t *x, int32_t n, int16_t *col, int32_t ncols)
+{
+    const int32_t padded = tc_dense_padded(n, bits);
+    int32_t k = 0;
+    for (; k < n; ++k) {
+        col[k * ncols] = x[k];
+    }
+    for (; k < padded; ++k) {
+        col[k * ncols] = 0;
+    }
+    return 0;
+}
+
+#define TC_PACK(b) pack_plain(b, x, n, c, ncols)
+uint32_t tc_dense_pack_s8(int32_t bits, const int8_t *x, int32_t n, void *col, int32_t ncols,
+                          int32_t which)
+{
+    int16_t *c = (int16_t *)col + which;
+#endif
+    /* one specialised loop per width the build uses (TC_DENSE_BITS) */
+    switch (bits) {
+    case 8: return TC_HAS_VARIANT(TC_DENSE_BITS, 7) ? TC_PACK(8) : 0;
+    case 7: return TC_HAS_VARIANT(TC_DENSE_BITS, 6) ? TC_PACK(7) : 0;
+    case 6: return TC_HAS_VARIANT(TC_DENSE_BITS, 5) ? TC_PACK(6) : 0;
+    case 5: return TC_HAS_VARIANT(TC_DENSE_BITS, 4) ? TC_PACK(5) : 0;
+    case 4: return TC_HAS_VARIANT(TC_DENSE_BITS, 3) ? TC_PACK(4) : 0;
+    case 3: return TC_HAS_VARIANT(TC_DENSE_BITS, 2) ? TC_PACK(3) : 0;
+    case 2: return TC_HAS_VARIANT(TC_DENSE_BITS, 1) ? TC_PACK(2) : 0;
+    default: return TC_HAS_VARIANT(TC_DENSE_BITS, 0) ? TC_PACK(1) : 0;
+    }
+}
+#undef TC_PACK
+
+/* ---------------------------------------------------------------- the product */
+
+/* Two rows' sums against one or two columns. */
+typedef struct {
+    uint32_t a0, a1, b0, b1; /* row a / row b, column 0 / column 1 */
+} tc_sums;
+
+#ifdef TC_DENSE_DSP
+/* Lane pair (pa, pb) of rows a and b times the next pair word of each column. */
+#define TC_USE(pa, pb)                                                                      \
+    do {                                                                                    \
+        const uint32_t pa_ = (pa), pb_ = (pb), x0_ = x[0];                                  \
+        s.a0 = smlad(pa_, x0_, s.a0);                                                       \
+        s.b0 = smlad(pb_, x0_, s.b0);                                                       \
+        if (ncols == 2) {                                                                   \
+            const uint32_t x1_ = x[1];                                                      \
+            s.a1 = smlad(pa_, x1_, s.a1);                                                   \
+            s.b1 = smlad(pb_, x1_, s.b1);                                                   \
+        }                                                                                   \
+        x += ncols;                                                                         \
+    } while (0)
+
+#ifdef TC_DENSE_DSP_HW
+/*
+ * The 8-bit loop in assembly: it needs 13 registers (4 sums, 3 pointers, a count,
+ * 2 weight words, 2 input words, 1 lane pair) and GCC 12 spills some of them to
+ * the stack inside the loop when it is written in C. Per group of 4 levels: the
+ * two rows' weight words (LDR), per column two pair words (LDRD), SXTB16 of each
+ * weight word (levels 0, 2) and of it rotated by 8 (levels 1, 3), and SMLAD.
+ */
+static inline tc_sums dot8_2x2(const uint8_t *a, const uint8_t *b, const uint32_t *x,
+                               int32_t groups, tc_sums s)
+{
+    uint32_t va, vb, x0, x1, t;
+    __asm__ volatile(
+        "1:\n\t"
+        "ldr    %[va], [%[a]], #4\n\t"
+        "ldr    %[vb], [%[b]], #4\n\t"
+        "ldrd   %[x0], %[x1], [%[x]], #8\n\t"
+        "sxtb16 %[t], %[va]\n\t"
+        "smlad  %[a0], %[t], %[x0], %[a0]\n\t"
+        "smlad  %[a1], %[t], %[x1], %[a1]\n\t"
+        "sxtb16 %[t], %[vb]\n\t"
+        "smlad  %[b0], %[t], %[x0], %[b0]\n\t"
+        "smlad  %[b1], %[t], %[x1], %[b1]\n\t"
+        "ldrd   %[x0], %[x1], [%[x]], #8\n\t"
+        "sxtb16 %[t], %[va], ror #8\n\t"
+        "smlad  %[a0], %[t], %[x0], %[a0]\n\t"
+        "smlad  %[a1], %[t], %[x1], %[a1]\n\t"
+        "sxtb16 %[t], %[vb], ror #8\n\t"
+        "smlad  %[b0], %[t], %[x0], %[b0]\n\t"
+        "smlad  %[b1], %[t], %[x1], %[b1]\n\t"
+        "subs   %[n], %[n], #1\n\t"
+        "bne    1b\n\t"
+        : [a0] "+r"(s.a0), [a1] "+r"(s.a1), [b0] "+r"(s.b0), [b1] "+r"(s.b1), [a] "+r"(a),
+          [b] "+r"(b), [x] "+r"(x), [n] "+r"(groups), [va] "=&r"(va), [vb] "=&r"(vb),
+          [x0] "=&r"(x0), [x1] "=&r"(x1), [t] "=&r"(t)
+        :
+        : "cc", "memory");
+    return s;
+}
+
+/* As dot8_2x2 for one column: one pair word per LDR. */
+static inline tc_sums dot8_2x1(const uint8_t *a, const uint8_t *b, const uint32_t *x,
+                               int32_t groups, tc_sums s)
+{
+    uint32_t va, vb, x0, x1, t;
+    __asm__ volatile(
+        "1:\n\t"
+        "ldr    %[va], [%[a]], #4\n\t"
+        "ldr    %[vb], [%[b]], #4\n\t"
+        "ldrd   %[x0], %[x1], [%[x]], #8\n\t"
+        "sxtb16 %[t], %[va]\n\t"
+        "smlad  %[a0], %[t], %[x0], %[a0]\n\t"
+        "sxtb16 %[t], %[vb]\n\t"
+        "smlad  %[b0], %[t], %[x0], %[b0]\n\t"
+        "sxtb16 %[t], %[va], ror #8\n\t"
+        "smlad  %[a0], %[t], %[x1], %[a0]\n\t"
+        "sxtb16 %[t], %[vb], ror #8\n\t"
+        "smlad  %[b0], %[t], %[x1], %[b0]\n\t"
+        "subs   %[n], %[n], #1\n\t"
+        "bne    1b\n\t"
+        : [a0] "+r"(s.a0), [b0] "+r"(s.b0), [a] "+r"(a), [b] "+r"(b), [x] "+r"(x),
+          [n] "+r"(groups), [va] "=&r"(va), [vb] "=&r"(vb), [x0] "=&r"(x0), [x1] "=&r"(x1),
+          [t] "=&r"(t)
+        :
+        : "cc", "memory");
+    return s;
+}
+#endif
+
+TC_ALWAYS_INLINE static inline tc_sums dot(const int32_t bits, const int32_t ncols,
+                                           const uint8_t *a, const uint8_t *b, const uint32_t *x,
+                                           int32_t groups, uint32_t mask, uint32_t sign, tc_sums s)
+{
+    const int32_t s_ = lane_shift(bits), gb = group_bytes(bits), gap = pair_gap(bits);
+    const int32_t second = group_bytes(bits) - 4, p0 = second_word_bit(bits);
+    if (bits == 8) {
+#ifdef TC_DENSE_DSP_HW
+        return ncols == 2 ? dot8_2x2(a, b, x, groups, s) : dot8_2x1(a, b, x, groups, s);
+#else
+        for (; groups > 0; --groups, a += 4, b += 4) { /* SXTB16: levels (0, 2), then (1, 3) */
+            const uint32_t va = ld32(a), vb = ld32(b);
+            TC_USE(sxtb16(va), sxtb16(vb));
+            TC_USE(sxtb16_ror(va, 8), sxtb16_ror(vb, 8));
+        }
+        return s;
+#endif
+    }
+    for (; groups > 0; --groups, a += gb, b += gb) {
+        uint32_t va = ld32(a) ^ sign, vb = ld32(b) ^ sign;
+        TC_UNROLL
+        for (int32_t t = 0; t < gap; ++t) {
+            TC_USE(shift_right(va, bits * t - s_) & mask, shift_right(vb, bits * t - s_) & mask);
+        }
+        if (group_loads(bits) == 2) {
+            va = ld32(a + second) ^ (sign << p0);
+            vb = ld32(b + second) ^ (sign << p0);
+            TC_UNROLL
+            for (int32_t t = 0; t < gap; ++t) {
+                TC_USE(shift_right(va, p0 + bits * t - s_) & mask,
+                       shift_right(vb, p0 + bits * t - s_) & mask);
+            }
+        }
+    }
+    return s;
+}
+#undef TC_USE
+#else
+/* Sign-extended field [pos, pos + bits) of v (SBFX). */
+static inline int32_t field(uint32_t v, int32_t pos, int32_t bits)
+{
+    return (int32_t)(v << (32 - pos - bits)) >> (32 - bits);
+}
+
+/* Levels wa, wb of rows a and b times level slot k of each column. */
+#define TC_STEP(wa, wb, k)                                                                  \
+    do {                                                                                    \
+        const int32_t wa_ = (wa), wb_ = (wb), x0_ = x[(k) * ncols];                         \
+        a0 += wa_ * x0_;                                                                    \
+        b0 += wb_ * x0_;                                                                    \
+        if (ncols == 2) {                                                                   \
+            const int32_t x1_ = x[(k) * ncols + 1];                                         \
+            a1 += wa_ * x1_;                                                                \
+            b1 += wb_ * x1_;                                                                \
+        }                                                                                   \
+    } while (0)
+
+TC_ALWAYS_INLINE static inline tc_sums dot(const int32_t bits, const int32_t ncols,
+                                           const uint8_t *a, const uint8_t *b, const int16_t *x,
+                                           int32_t groups, uint32_t mask, uint32_t sign, tc_sums s)
+{
+    const int32_t g = tc_dense_group(bits), gb = group_bytes(bits), half = g / group_loads(bits);
+    const int32_t second = group_bytes(bits) - 4, p0 = second_word_bit(bits);
+    int32_t a0 = (int32_t)s.a0, a1 = (int32_t)s.a1, b0 = (int32_t)s.b0, b1 = (int32_t)s.b1;
+    (void)mask;
+    (void)sign;
+    for (; groups > 0; --groups, a += gb, b += gb, x += g * ncols) {
+        if (bits == 8) {
+            TC_UNROLL
+            for (int32_t k = 0; k < 4; ++k) {
+                TC_STEP((int8_t)a[k], (int8_t)b[k], k);
+            }
+            continue;
+        }
+        const uint32_t va = ld32(a), vb = ld32(b);
+        TC_UNROLL
+        for (int32_t t = 0; t < half; ++t) {
+            TC_STEP(field(va, bits * t, bits), field(vb, bits * t, bits), t);
+        }
+        if (group_loads(bits) == 2) {
+            const uint32_t wa = ld32(a + second), wb = ld32(b + second);
+            TC_UNROLL
+            for (int32_t t = 0; t < half; ++t) {
+                TC_STEP(field(wa, p0 + bits * t, bits), field(wb, p0 + bits * t, bits), half + t);
+            }
+        }
+    }
+    s.a0 = (uint32_t)a0;
+    s.a1 = (uint32_t)a1;
+    s.b0 = (uint32_t)b0;
+    s.b1 = (uint32_t)b1;
+    return s;
+}
+#undef TC_STEP
+#endif
+
+/* Requantization of one row, tc_requantize bit for bit, plus z_out: for shift <= -2 (every
+   real layer) tc_out_row's short path floor((floor(hi / 2^k) + 1) / 2), hi = high word of
+   acc * m, k = -2 - shift, is (hi + 2^k) >> (k + 1); adding z_out * 2^(k+1) before the
+   shift adds z_out after it. SMMLA adds that rounding term; the sum stays inside int32
+   for k + 1 <= 22 (|hi| < 2^30, |z_out * 2^22| < 2^29). */
+static inline tc_dense_rq rq_of(const tc_quant_params *q, const tc_out_params *o, int32_t r)
+{
+    const int32_t i = r & o->mask, shift = o->shift[i], sh = -1 - shift;
+    tc_dense_rq e = {q->bias_f != NULL ? q->bias_f[r] : q->bias16[r], o->m[i], 0, 0};
+    if (shift <= -2 && sh <= 22) {
+        e.rnd = ((int32_t)1 << (sh - 1)) + o->z_out * ((int32_t)1 << sh);
+        e.sh = sh;
+    }
+    return e;
+}
+
+void tc_dense_rq_init(tc_dense_rq *rq, const tc_quant_params *q, int32_t rows)
+{
+    const tc_out_params o = tc_out_params_of(q);
+    for (int32_t r = 0; r < rows; ++r) {
+        rq[r] = rq_of(q, &o, r);
+    }
+}
+
+/* Outputs of rows a and b (one column) on the short path; ya and yb may be the same byte. */
+static inline void out_pair(const tc_out_params *o, int32_t acc_a, int32_t acc_b,
+                            tc_dense_rq ea, tc_dense_rq eb, int8_t *ya, int8_t *yb)
+{
+#ifdef TC_DENSE_DSP_HW
+    /* both into the 16-bit lanes of a word (SSAT to int8 first), then the activation's
+       clamp for both at once: max by SSUB16 + SEL, min by SSUB16 + SEL */
+    const int32_t va = __ssat(smmla(acc_a, ea.m, ea.rnd) >> ea.sh, 8);
+    const int32_t vb = __ssat(smmla(acc_b, eb.m, eb.rnd) >> eb.sh, 8);
+    const uint32_t lo = ((uint32_t)o->act_min & 0xffffu) * 0x10001u;
+    const uint32_t hi = ((uint32_t)o->act_max & 0xffffu) * 0x10001u;
+    uint32_t p = ((uint32_t)va & 0xffffu) | ((uint32_t)vb << 16), t;
+    __asm__("ssub16 %[t], %[p], %[lo]\n\t"
+            "sel    %[p], %[p], %[lo]\n\t"
+            "ssub16 %[t], %[hi], %[p]\n\t"
+            "sel    %[p], %[p], %[hi]"
+            : [p] "+r"(p), [t] "=&r"(t)
+            : [lo] "r"(lo), [hi] "r"(hi)
+            : "cc");
+    *ya = (int8_t)(p & 0xffu);
+    *yb = (int8_t)((p >> 16) & 0xffu);
+#else
+    const int32_t va = ((int32_t)(((int64_t)acc_a * ea.m) >> 32) + ea.rnd) >> ea.sh;
+    const int32_t vb = ((int32_t)(((int64_t)acc_b * eb.m) >> 32) + eb.rnd) >> eb.sh;
+    const int8_t y = (int8_t)(va < o->act_min ? o->act_min : va > o->act_max ? o->act_max : va);
+    *yb = (int8_t)(vb < o->act_min ? o->act_min : vb > o->act_max ? o->act_max : vb);
+    *ya = y;
+#endif
+}
+
+/* The general path, out of line: rare, and it would crowd the registers of the loop. */
+#if defined(__GNUC__)
+__attribute__((noinline))
+#endif
+static int8_t out_general(const tc_out_params *o, int32_t acc, int32_t r)
+{
+    return tc_out_row(o, acc, r);
+}
+
+/* Rows r and r1 (r1 == r: the last row alone) against ncols packed columns. The rows'
+   requantization comes from the table rq (when `table`) or is worked out here; only the
+   biases are read before the loop, the rest after it, so that nothing has to be kept in
+   a register across it. */
+TC_ALWAYS_INLINE static inline void row_pair(const int32_t bits, const int32_t ncols,
+                                             const int32_t table, const tc_quant_params *q, const tc_out_params *o,
+                                             const tc_dense_rq *rq, int32_t r, int32_t r1,
+                                             const uint8_t *wa, const uint8_t *wb,
+                                             int32_t groups, const void *cols, uint32_t corr0,
+                                             uint32_t corr1, uint32_t mask, uint32_t sign,
+                                             int8_t *out0, int8_t *out1)
+{
+    const int32_t s_ = lane_shift(bits);
+    const int32_t bias_a = table ? rq[r].bias : tc_bias(q, r);
+    const int32_t bias_b = table ? rq[r1].bias : tc_bias(q, r1);
+    /* 8 bits: the sums start at the bias; below, 2^S * sum(level * x) = sum - correction,
+       exact (tc_dense_mat_init), and the bias comes after the shift */
+    const uint32_t sa = bits == 8 ? (uint32_t)bias_a : 0u, sb = bits == 8 ? (uint32_t)bias_b : 0u;
+    const tc_sums s0 = {sa, sa, sb, sb};
+    const tc_sums s = dot(bits, ncols, wa, wb, cols, groups, mask, sign, s0);
+    const int32_t a0 = bits == 8 ? (int32_t)s.a0 : bias_a + ((int32_t)(s.a0 - corr0) >> s_);
+    const int32_t b0 = bits == 8 ? (int32_t)s.b0 : bias_b + ((int32_t)(s.b0 - corr0) >> s_);
+    const int32_t a1 = bits == 8 ? (int32_t)s.a1 : bias_a + ((int32_t)(s.a1 - corr1) >> s_);
+    const int32_t b1 = bits == 8 ? (int32_t)s.b1 : bias_b + ((int32_t)(s.b1 - corr1) >> s_);
+    const tc_dense_rq ea = table ? rq[r] : rq_of(q, o, r);
+    const tc_dense_rq eb = table ? rq[r1] : rq_of(q, o, r1);
+    if (ea.sh != 0 && eb.sh != 0) {
+        out_pair(o, a0, b0, ea, eb, out0 + r, out0 + r1);
+        if (ncols == 2) {
+            out_pair(o, a1, b1, ea, eb, out1 + r, out1 + r1);
+        }
+        return;
+    }
+    const int8_t ya0 = out_general(o, a0, r), yb0 = out_general(o, b0, r1);
+    if (ncols == 2) {
+        const int8_t ya1 = out_general(o, a1, r), yb1 = out_general(o, b1, r1);
+        out1[r] = ya1;
+        out1[r1] = yb1;
+    }
+    out0[r] = ya0;
+    out0[r1] = yb0;
+}
+
+static inline const uint8_t *row_ptr(const tc_dense_mat *m, int32_t r)
+{
+    return r < m->tail_row ? m->w + r * m->row_bytes : m->tail + (r - m->tail_row) * m->row_bytes;
+}
+
+/* Every row pair against ncols (1 or 2) packed columns. */
+TC_ALWAYS_INLINE static inline void gemm(const int32_t bits, const int32_t ncols,
+                                         const int32_t table, const tc_dense_mat *m,
+                                         const tc_quant_params *q, const tc_dense_rq *rq,
+                                         const void *cols, uint32_t corr0, uint32_t corr1,
+                                         int8_t *out0, int8_t *out1)
+{
+    const tc_out_params o = tc_out_params_of(q);
+    const int32_t rows = m->rows, row_bytes = m->row_bytes;
+    uint32_t mask = lane_mask(bits), sign = sign_bits(bits);
+    if (bits != 8) {
+        TC_IN_REGISTER(mask);
+        if (group_loads(bits) == 2) {
+            TC_IN_REGISTER(sign);
+        }
+    }
+    const int32_t groups = tc_dense_padded(m->cols, bits) / tc_dense_group(bits);
+    const uint8_t *w = m->w;
+    int32_t r = 0;
+    for (; r + 1 < m->tail_row; r += 2, w += 2 * row_bytes) { /* pairs before the tail */
+        row_pair(bits, ncols, table, q, &o, rq, r, r + 1, w, w + row_bytes, groups, cols,
+                 corr0, corr1, mask, sign, out0, out1);
+    }
+    for (; r < rows; r += 2) { /* the rest: rows in the tail (a last odd row pairs with itself) */
+        const int32_t r1 = r + 1 < rows ? r + 1 : r;
+        row_pair(bits, ncols, table, q, &o, rq, r, r1, row_ptr(m, r), row_ptr(m, r1), groups,
+                 cols, corr0, corr1, mask, sign, out0, out1);
+    }
+}
+
+#define TC_GEMM_WIDTHS(call)                                                                \
+    switch (m->bits) {                                                                      \
+    case 8: if (TC_HAS_VARIANT(TC_DENSE_BITS, 7)) { call(8); } break;                       \
+    case 7: if (TC_HAS_VARIANT(TC_DENSE_BITS, 6)) { call(7); } break;                       \
+    case 6: if (TC_HAS_VARIANT(TC_DENSE_BITS, 5)) { call(6); } break;                       \
+    case 5: if (TC_HAS_VARIANT(TC_DENSE_BITS, 4)) { call(5); } break;                       \
+    case 4: if (TC_HAS_VARIANT(TC_DENSE_BITS, 3)) { call(4); } break;                       \
+    case 3: if (TC_HAS_VARIANT(TC_DENSE_BITS, 2)) { call(3); } break;                       \
+    case 2: if (TC_HAS_VARIANT(TC_DENSE_BITS, 1)) { call(2); } break;                       \
+    default: if (TC_HAS_VARIANT(TC_DENSE_BITS, 0)) { call(1); } break;                      \
+    }
+
+void tc_dense_gemm1_s8(const tc_dense_mat *m, const tc_quant_params *q, const void *cols,
+                       uint32_t corr0, int8_t *out0)
+{
+#define TC_GEMM1(b) gemm(b, 1, 0, m, q, NULL, cols, corr0, 0u, out0, out0)
+    TC_GEMM_WIDTHS(TC_GEMM1)
+#undef TC_GEMM1
+}
+
+void tc_dense_gemm2_s8(const tc_dense_mat *m, const tc_quant_params *q, const tc_dense_rq *rq,
+                       const void *cols, uint32_t corr0, uint32_t corr1, int8_t *out0,
+                       int8_t *out1)
+{
+#define TC_GEMM2(b) gemm(b, 2, 1, m, q, rq, cols, corr0, corr1, out0, out1)
+    TC_GEMM_WIDTHS(TC_GEMM2)
+#undef TC_GEMM2
+}
+#undef TC_GEMM_WIDTHS
+
+/* ---------------------------------------------------------------- FC */
+
+int32_t tc_fc_dense_s8_buffer_size(const tc_fc_dims *dims, int32_t bits)
+{
+    if (dims == NULL || dims->fan_in < 1 || bits < 1 || bits > 8) {
+        return 0;
+    }
+    return tc_dense_column_bytes(dims->fan_in, bits) +
+           tc_dense_tail_bytes(dims->units, dims->fan_in, bits);
+}
+
+tc_status tc_fc_dense_s8(const tc_context *ctx, const tc_fc_dims *dims,
+                         const tc_quant_params *quant, const tc_dense_weights *weights,
+                         const int8_t *input, int8_t *output)
+{
+    if (!tc_dense_ok(weights) || dims == NULL || dims->fan_in < 1 || dims->units < 1 ||
+        !tc_quant_ok(quant) || input == NULL || output == NULL || !tc_context_ok(ctx,
+        tc_fc_dense_s8_buffer_size(dims, weights->bits))) {
+        return TC_ERR_ARG;
+    }
+    const int32_t bits = weights->bits;
+    uint8_t *col = (uint8_t *)ctx->buf;
+    uint8_t *tail = tc_dense_tail_bytes(dims->units, dims->fan_in, bits) > 0
+                        ? col + tc_dense_column_bytes(dims->fan_in, bits) : NULL;
+    if (!tc_dense_exact(dims->fan_in, bits)) {
+        return tc_fc_run(dims, quant, weights, input, output, tc_rows_dense_s8);
+    }
+    tc_dense_mat m;
+    tc_dense_mat_init(&m, weights, dims->units, dims->fan_in, tail);
+    const uint32_t corr = tc_dense_pack_s8(bits, input, dims->fan_in, col, 1, 0);
+    tc_dense_gemm1_s8(&m, quant, col, corr, output);
+    return TC_OK;
+}
+
+/* ---------------------------------------------------------------- row engine
+ * One output position at a time, for the depthwise kernel (inputs `elem_step`
+ * apart, row r reading x + r) and for rows too long for the engine's lanes. */
 
 /* Two 8-bit rows against the same n contiguous inputs. */
 static void dot8_pair(const int8_t *w0, const int8_t *w1, const int8_t *x, int32_t n,
@@ -44,15 +725,18 @@ static void dot8_pair(const int8_t *w0, const int8_t *w1, const int8_t *x, int32
 {
     int32_t s0 = *acc0, s1 = *acc1;
 #ifdef TC_DENSE_DSP
+    uint32_t u0 = (uint32_t)s0, u1 = (uint32_t)s1;
     for (; n >= 4; n -= 4, x += 4, w0 += 4, w1 += 4) {
-        const uint32_t xv = load_u32(x);
-        const int16x2_t x02 = __sxtb16(xv), x13 = sxtb16_ror8(xv);
-        const uint32_t a = load_u32(w0), b = load_u32(w1);
-        s0 = __smlad(__sxtb16(a), x02, s0);
-        s0 = __smlad(sxtb16_ror8(a), x13, s0);
-        s1 = __smlad(__sxtb16(b), x02, s1);
-        s1 = __smlad(sxtb16_ror8(b), x13, s1);
+        const uint32_t xv = ld32(x);
+        const uint32_t x02 = sxtb16(xv), x13 = sxtb16_ror(xv, 8);
+        const uint32_t a = ld32(w0), b = ld32(w1);
+        u0 = smlad(sxtb16(a), x02, u0);
+        u0 = smlad(sxtb16_ror(a, 8), x13, u0);
+        u1 = smlad(sxtb16(b), x02, u1);
+        u1 = smlad(sxtb16_ror(b, 8), x13, u1);
     }
+    s0 = (int32_t)u0;
+    s1 = (int32_t)u1;
 #else
     for (; n >= 4; n -= 4, x += 4, w0 += 4, w1 += 4) {
         const int32_t x0 = x[0], x1 = x[1], x2 = x[2], x3 = x[3];
@@ -215,13 +899,4 @@ void tc_rows_dense_s8(const void *weights, const tc_quant_params *q, int32_t row
                                                  x + r * x_step);
         out[r] = tc_out_row(&o, acc, r);
     }
-}
-
-tc_status tc_fc_dense_s8(const tc_fc_dims *dims, const tc_quant_params *quant,
-                         const tc_dense_weights *weights, const int8_t *input, int8_t *output)
-{
-    if (!tc_dense_ok(weights)) {
-        return TC_ERR_ARG;
-    }
-    return tc_fc_run(dims, quant, weights, input, output, tc_rows_dense_s8);
 }

@@ -76,6 +76,10 @@ static const uint8_t conv_weights[84] = {
     27, 49, 3, 247, 15, 11, 244, 30, 27, 86, 212, 12, 6, 13, 239, 9,
     46, 16, 244, 13
 };
+static const tc_context conv_ctx = {
+    .buf = tc_arena.bytes + 364,
+    .size = 272,
+};
 static const tc_conv_dims conv_dims = {
     .in_h = 11,
     .in_w = 11,
@@ -380,7 +384,7 @@ int32_t tc_model_run(uint32_t *layer_ticks, tc_model_hook hook)
     }
     before = tc_timer_elapsed();
     /* conv */
-    if (tc_conv2d_dense_s8(&conv_dims, &conv_quant, &conv_dense, tc_arena.bytes, tc_arena.bytes + 728) != TC_OK) {
+    if (tc_conv2d_dense_s8(&conv_ctx, &conv_dims, &conv_quant, &conv_dense, tc_arena.bytes, tc_arena.bytes + 728) != TC_OK) {
         return 2;
     }
     now = tc_timer_elapsed();

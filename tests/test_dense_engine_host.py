@@ -1,0 +1,194 @@
+"""Host tier: the dense engine behind tc_fc_dense_s8 and tc_conv2d_dense_s8.
+
+The engine (firmware/runtime/src/tc_fc_dense_s8.c) has two inner loops: plain C
+(Cortex-M3, the host; tests/test_weight_kernels_host.py runs it) and the DSP
+loop (SXTB16/SMLAD on Cortex-M4), which unpacks sub-byte levels into offset-
+binary int16 lanes scaled by 2^S. Here the DSP loop runs on the host too, built
+with -DTC_DENSE_EMULATE_DSP (portable C stand-ins for those instructions), on
+the same hypothesis cases and on sweeps chosen to hit its edges: every width
+1..8, row lengths that end inside a group (the last rows read from a padded
+copy), odd row counts (the last row paired with itself), odd pixel counts (the
+last pixel alone), strides, and rows too long for the lanes' int32 headroom
+(the row-engine fallback). QEMU runs the real instructions
+(tests/test_dense_speed_qemu.py, tests/test_qemu_ops.py).
+
+Also checked: the scratch sizes the C kernels ask for equal the renderer's
+Python formulas (tinycompress.codegen.scratch), and a kernel given too little,
+no or misaligned scratch returns TC_ERR_ARG.
+"""
+from __future__ import annotations
+
+import ctypes as C
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+
+from tests.cbuild import build_shared
+from tests.test_weight_kernels_host import (SOURCES, ConvDims, Ctx, FcDims, KINDS, check_conv,
+                                            check_fc, conv_cases, fc_cases, make_levels,
+                                            make_params, quant_struct, weights_struct)
+from tinycompress import layouts
+from tinycompress.codegen import scratch
+
+pytestmark = pytest.mark.host
+SETTINGS = settings(max_examples=60, deadline=None)
+
+
+@pytest.fixture(scope="module", params=["dsp", "plain"])
+def engine(request):
+    """The kernels with the DSP loop (emulated) and with the plain C loop."""
+    flags = ["-DTC_DENSE_EMULATE_DSP"] if request.param == "dsp" else []
+    return build_shared(SOURCES, extra_flags=flags)
+
+
+@SETTINGS
+@given(fc_cases())
+def test_fc_matches_reference(engine, case):
+    check_fc(engine, *case)
+
+
+@SETTINGS
+@given(conv_cases(depthwise=False))
+def test_conv2d_matches_reference(engine, case):
+    check_conv(engine, False, *case)
+
+
+@pytest.mark.parametrize("bits", range(1, 9))
+def test_fc_every_width_and_group_remainder(engine, bits):
+    # rows 1..5 (odd: the last row pairs with itself); fan_in from 1 to two groups + 1,
+    # so every remainder of the group (4, 8, 16 or 32 levels) occurs
+    group = scratch.dense_group(bits)
+    lo, hi = (-1, 0) if bits == 1 else (-(1 << (bits - 1)) + 1, (1 << (bits - 1)) - 1)
+    rng = np.random.default_rng(bits)
+    for cols in range(1, 2 * group + 2):
+        rows = 1 + cols % 5
+        levels = rng.integers(lo, hi + 1, (rows, cols))
+        if cols % 3 == 0:
+            levels[rng.random(levels.shape) < 0.5] = lo  # the most negative level, often
+        x = rng.integers(-128, 128, cols).astype(np.int8)
+        check_fc(engine, bits, levels, x, make_params(rng, levels), f" cols {cols}")
+
+
+@pytest.mark.parametrize("bits", range(1, 9))
+def test_rows_shorter_than_their_padded_group(engine, bits):
+    # one or two levels per row: a row's group reads up to 7 bytes past the row, over
+    # several later rows, so the last several rows are read from the tail copy
+    # (tc_dense_tail_rows); ASan (tests/test_sanitizers_host.py) checks nothing reads past
+    lo, hi = (-1, 0) if bits == 1 else (-(1 << (bits - 1)) + 1, (1 << (bits - 1)) - 1)
+    rng = np.random.default_rng(20 + bits)
+    for rows in (1, 2, 3, 8, 9):
+        for cols in (1, 2, 3):
+            levels = rng.integers(lo, hi + 1, (rows, cols))
+            x = rng.integers(-128, 128, cols).astype(np.int8)
+            check_fc(engine, bits, levels, x, make_params(rng, levels), f" {rows}x{cols}")
+    if bits >= 2:  # conv2d: a 1x1 kernel on one channel, 9 output channels
+        levels = rng.integers(lo, hi + 1, (9, 1))
+        x = rng.integers(-128, 128, (3, 5, 1)).astype(np.int8)
+        check_conv(engine, False, bits, (1, 1), (1, 1), x, levels, make_params(rng, levels))
+
+
+@pytest.mark.parametrize("bits", range(2, 9))
+@pytest.mark.parametrize("geometry", [
+    ((6, 7, 8), (1, 1), (1, 1)),   # pointwise, runs of whole groups
+    ((5, 4, 3), (1, 1), (1, 2)),   # pointwise on 3 channels: one run, partial group
+    ((7, 7, 3), (3, 3), (2, 2)),   # 3x3 on 3 channels: patches gathered
+    ((6, 6, 8), (3, 3), (1, 1)),   # 3x3 on 8 channels: runs packed in place
+    ((9, 5, 1), (5, 4), (1, 1)),   # a tall narrow kernel on one channel
+    ((4, 3, 16), (2, 3), (2, 1)),  # 2x3, stride 2 x 1
+    ((3, 3, 5), (3, 3), (1, 1)),   # one output pixel (alone)
+])
+def test_conv2d_geometries(engine, bits, geometry):
+    (h, w, cin), k, s = geometry
+    rng = np.random.default_rng(10 * bits + cin)
+    for cout in (1, 4, 7):
+        cols = k[0] * k[1] * cin
+        levels = make_levels(rng, KINDS[cout % len(KINDS)], cout, cols, bits)
+        x = rng.integers(-128, 128, (h, w, cin)).astype(np.int8)
+        check_conv(engine, False, bits, k, s, x, levels, make_params(rng, levels))
+
+
+@pytest.mark.parametrize("bits", [3, 5, 8])
+def test_rows_past_the_lane_headroom_fall_back_exactly(engine, bits):
+    # at 5 bits the DSP lanes hold |2^6 * sum| < 2^31 for rows shorter than 2^14 levels;
+    # longer rows take the row engine, with the same result
+    cols = 17_000
+    rng = np.random.default_rng(bits)
+    hi = (1 << (bits - 1)) - 1
+    levels = rng.integers(-hi - 1, hi + 1, (3, cols))
+    x = rng.integers(-128, 128, cols).astype(np.int8)
+    check_fc(engine, bits, levels, x, make_params(rng, levels), " long rows")
+
+
+def _size(lib, name, dims, bits) -> int:
+    fn = getattr(lib, f"{name}_buffer_size")
+    fn.restype = C.c_int32
+    return fn(C.byref(dims), bits)
+
+
+def test_buffer_sizes_equal_the_renderers_formulas(engine):
+    for bits in range(1, 9):
+        for fan_in in (1, 3, 4, 7, 8, 9, 15, 16, 17, 31, 32, 33, 144, 1000):
+            for units in (1, 2, 5):
+                assert _size(engine, "tc_fc_dense_s8", FcDims(fan_in, units), bits) == \
+                    scratch.fc_dense_buffer_size(fan_in, units, bits), (bits, fan_in, units)
+        for kh, kw, cin in ((1, 1, 1), (1, 1, 8), (1, 1, 3), (3, 3, 1), (3, 3, 3), (3, 3, 8),
+                            (5, 5, 1), (10, 4, 1), (2, 3, 16), (1, 5, 3), (3, 1, 32)):
+            for cout in (1, 4):
+                dims = ConvDims(9, 9, cin, kh, kw, 1, 1, 10 - kh, 10 - kw, cout)
+                assert _size(engine, "tc_conv2d_dense_s8", dims, bits) == \
+                    scratch.conv2d_dense_buffer_size(kh, kw, cin, cout, bits), (bits, kh, kw, cin)
+
+
+def test_buffer_sizes_by_hand():
+    # 8 bits, fan_in 10: groups of 4 -> 12 levels, 24 B of int16 lanes. A row is 10 B but
+    # its groups read 12 B, so the last row is copied: 10 B + 2 B of zeros = 12 B -> 36
+    assert scratch.fc_dense_buffer_size(10, 3, 8) == 36
+    # 3 bits, fan_in 16: one whole group of 16 -> 32 B, rows end on a group, no copy
+    assert scratch.fc_dense_buffer_size(16, 3, 3) == 32
+    # 7 bits, fan_in 1: a row is 1 B, its group of 8 levels reads 7 B: the last 6 of 9 rows
+    # are copied (row 2 reads bytes 2..8, inside the array), 6 B + 6 B of zeros = 12 B;
+    # plus the column, 8 levels -> 16 B
+    assert scratch.dense_tail_bytes(9, 1, 7) == 12
+    assert scratch.fc_dense_buffer_size(1, 9, 7) == 28
+    # ... and with only 2 rows, both: 2 B + 6 B = 8 B
+    assert scratch.dense_tail_bytes(2, 1, 7) == 8
+    # 1 bit, fan_in 31: 4 B per row and its group of 32 reads 4 B too: no copy
+    assert scratch.dense_tail_bytes(5, 31, 1) == 0
+    # 4 bits, 3x3 on 3 channels -> 5 channels: requantization 5 * 16 = 80 B; K = 27 -> 32
+    # levels (groups of 8), two columns 2 * 64 B; a kernel row of 9 is not whole groups ->
+    # gather 32 B; a row is 14 B and reads 16 B: last row copied, 16 B -> 80 + 128 + 32 + 16
+    assert scratch.conv2d_dense_buffer_size(3, 3, 3, 5, 4) == 256
+    # 8 bits, 1x1 on 16 channels -> 2: 32 B of requantization, two columns of 16 levels
+    # (2 * 32 B), nothing else
+    assert scratch.conv2d_dense_buffer_size(1, 1, 16, 2, 8) == 96
+
+
+def _call(lib, name, ctx, dims, lay, params, x, out):
+    q, _keep = quant_struct(params)
+    w = weights_struct(lay)
+    fn = getattr(lib, name)
+    fn.restype = C.c_int
+    return fn(ctx, C.byref(dims), C.byref(q), C.byref(w), C.c_void_p(x.ctypes.data),
+              C.c_void_p(out.ctypes.data))
+
+
+@pytest.mark.parametrize("name", ["tc_fc_dense_s8", "tc_conv2d_dense_s8"])
+def test_too_little_or_no_scratch_is_an_error(engine, name):
+    rng = np.random.default_rng(3)
+    if name == "tc_fc_dense_s8":
+        dims, levels, x = FcDims(10, 3), rng.integers(-7, 8, (3, 10)), rng.integers(-9, 9, 10)
+    else:
+        dims, levels = ConvDims(5, 5, 3, 3, 3, 1, 1, 3, 3, 3), rng.integers(-7, 8, (3, 27))
+        x = rng.integers(-9, 9, 75)
+    x, out = x.astype(np.int8), np.zeros(27, np.int8)
+    lay, params = layouts.encode_as("dense", levels, 4), make_params(rng, levels)
+    need = _size(engine, name, dims, 4)
+    buf = np.zeros(need + 8, np.uint8)
+    base = buf.ctypes.data + (-buf.ctypes.data) % 4
+    ok = Ctx(base, need)
+    assert _call(engine, name, C.byref(ok), dims, lay, params, x, out) == 0
+    assert _call(engine, name, C.byref(Ctx(base, need - 1)), dims, lay, params, x, out) == -1
+    assert _call(engine, name, None, dims, lay, params, x, out) == -1
+    assert _call(engine, name, C.byref(Ctx(None, need)), dims, lay, params, x, out) == -1
+    assert _call(engine, name, C.byref(Ctx(base + 2, need)), dims, lay, params, x, out) == -1

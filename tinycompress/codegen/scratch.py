@@ -1,0 +1,73 @@
+"""Scratch memory of the kernels that borrow it from their caller (CMSIS-NN style).
+
+A kernel that needs working memory takes a `tc_context` (buffer, size) and
+has a C `<kernel>_buffer_size(...)` function; the functions here are the same
+formulas in Python (tests/test_dense_engine_host.py compares them on many
+shapes), so the arena planner can give each layer's buffer a place in the
+static arena that is live only during that layer's step.
+
+The dense FC and conv2d kernels pack their inputs as int16 lanes in groups of
+levels (firmware/runtime/src/tc_fc_dense_s8.c): 4 levels at 8 bits, 8 at
+4..7, 16 at 2..3, 32 at 1; every size below is rounded up to whole groups.
+"""
+from __future__ import annotations
+
+from tinycompress.ir.qgraph import QNode
+from tinycompress.layouts import Layout
+
+
+def dense_group(bits: int) -> int:
+    """Levels per group of the dense engine at `bits` (tc_dense_group)."""
+    return 4 if bits == 8 else 8 if bits >= 4 else 16 if bits >= 2 else 32
+
+
+def dense_padded(cols: int, bits: int) -> int:
+    """`cols` rounded up to whole groups."""
+    g = dense_group(bits)
+    return -(-cols // g) * g
+
+
+def dense_tail_bytes(rows: int, cols: int, bits: int) -> int:
+    """Bytes of the zero-padded copy of the last rows (tc_dense_tail_bytes), 4-aligned.
+
+    A row is read in whole groups, up to `read` bytes from its start; the last
+    rows whose reads would run past the weight array (`read` > the row's bytes:
+    one row, or more when rows are shorter than the overhang) are copied, followed
+    by zeros up to the last one's padded end. 0 when rows end on a group's bytes.
+    """
+    row_bytes = -(-cols * bits // 8)
+    read = dense_padded(cols, bits) * bits // 8
+    n = min(rows, -(-read // row_bytes) - 1)
+    return 0 if n == 0 else -(-(n * row_bytes + read - row_bytes) // 4) * 4
+
+
+def fc_dense_buffer_size(fan_in: int, units: int, bits: int) -> int:
+    """tc_fc_dense_s8_buffer_size: the packed input column and the tail copy."""
+    return 2 * dense_padded(fan_in, bits) + dense_tail_bytes(units, fan_in, bits)
+
+
+def conv2d_dense_buffer_size(kernel_h: int, kernel_w: int, in_c: int, out_c: int,
+                             bits: int) -> int:
+    """tc_conv2d_dense_s8_buffer_size: the output channels' requantization constants
+    (16 B each), two packed patch columns, a gather area when a kernel row is not a
+    whole number of groups (kernel_h > 1), the tail copy."""
+    cols, run = kernel_h * kernel_w * in_c, kernel_w * in_c
+    gather = 0 if kernel_h == 1 or run % dense_group(bits) == 0 else dense_padded(cols, bits)
+    return (16 * out_c + 4 * dense_padded(cols, bits) + gather
+            + dense_tail_bytes(out_c, cols, bits))
+
+
+def scratch_bytes(node: QNode, layout: Layout | None) -> int:
+    """Scratch bytes the kernel of `node` in `layout` needs (0: it takes no tc_context)."""
+    if layout is None or layout.name != "dense":
+        return 0
+    bits = int(layout.bits)
+    if node.op == "dense":
+        fan_in = 1
+        for d in node.input_shapes[0]:
+            fan_in *= int(d)
+        return fc_dense_buffer_size(fan_in, int(node.output_shape[-1]), bits)
+    if node.op == "conv2d":
+        return conv2d_dense_buffer_size(node.kh, node.kw, int(node.input_shapes[0][-1]),
+                                        int(node.output_shape[-1]), bits)
+    return 0
