@@ -11,10 +11,14 @@ from tinycompress.data import DIGITS_MODEL
 from tinycompress.pipeline import build
 
 BOARDS = ("nucleo", "mps2_an386")
+DIGITS_TRAIN = DIGITS_MODEL.parent / "train.npz"
+DIGITS_TEST = DIGITS_MODEL.parent / "test.npz"
 
 
 @pytest.fixture(scope="session")
 def digits_builds(tmp_path_factory, offline_core):
-    """board alias -> BuildResult of the digits example (8-bit dense default)."""
+    """board alias -> BuildResult of the digits example (8-bit dense default), calibrated on
+    the example's train.npz and measured on its test.npz, both passed explicitly."""
     root = tmp_path_factory.mktemp("digits_builds")
-    return {name: build(DIGITS_MODEL, name, root / name) for name in BOARDS}
+    return {name: build(DIGITS_MODEL, name, root / name, data=DIGITS_TRAIN, eval_data=DIGITS_TEST)
+            for name in BOARDS}

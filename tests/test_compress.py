@@ -65,7 +65,9 @@ def test_compress_command_writes_the_report(tmp_path):
     assert report["float_weight_bytes"] == 117_800
     acc = report["accuracy"]
     assert acc["float"] - acc["quantized"] <= 0.005  # 8-bit dense: within 0.5 pt of float
-    assert "accuracy: float" in res.output
+    assert acc["split"] == "eval" and "accuracy on eval (--eval-data (450 samples))" in res.output
+    assert report["validation"]["split"] == "val" and report["validation"]["samples"] == 269
+    assert report["fidelity"]["split"] == "eval" and report["warnings"] == []
 
 
 @pytest.mark.parametrize("args,needle", [
@@ -110,12 +112,16 @@ def test_max_accuracy_drop_keeps_the_budget_and_prints_why(tmp_path):
                                    "--max-accuracy-drop", "1.0", "-o", str(out)])
     assert res.exit_code == 0, res.output
     report = json.loads((out / "compress-report.json").read_text())
-    acc = report["accuracy"]
-    assert (acc["float"] - acc["quantized"]) * 100 <= 1.0 + 1e-9
+    # the budget holds on the validation data the search read, against the model as given
+    val = report["validation"]["accuracy"]
+    assert (val["float"] - val["quantized"]) * 100 <= 1.0 + 1e-9
+    assert report["search"]["split"] == "val" and report["search"]["metric"] == "accuracy"
+    assert report["search"]["reference_accuracy"] == pytest.approx(val["float"])
+    assert report["accuracy"]["split"] == "eval"  # reported on test.npz, which nothing chose on
     assert report["weight_bytes"] < 31_000  # smaller than 8-bit dense (about 31 KB)
-    chosen = {row["name"]: row["bits"] for row in report["search"]}
+    chosen = {row["name"]: row["bits"] for row in report["search"]["layers"]}
     assert [layer["bits"] for layer in report["layers"]] == [chosen[n["name"]] for n in report["layers"]]
-    assert "search: " in res.output and "budget 1.00 pt" in res.output
+    assert "search on the validation data" in res.output and "budget 1.00 pt" in res.output
 
 
 def test_rd_quantizer_at_a_given_lambda_is_smaller_than_uniform():
@@ -136,7 +142,8 @@ def test_scope_layer_prunes_every_layer_to_the_same_fraction():
     res = CliRunner().invoke(app, ["compress", MODEL, "--sparsity", "0.5", "--scope", "layer",
                                    "--bits", "8", "--json"])
     assert res.exit_code == 0, res.output
-    report = json.loads(res.output)
+    report = json.loads(res.stdout)  # stdout is the JSON alone; the no-data warning is on stderr
+    assert res.stderr.startswith("warning: no --data")
     # each layer loses round(0.5 * n) weights; 8-bit rounding may zero a few more
     assert all(0.5 <= layer["sparsity"] < 0.52 for layer in report["layers"])
 

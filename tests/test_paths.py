@@ -29,7 +29,7 @@ def test_build_and_sim_in_odd_paths(odd_build):
     build, sim, out = odd_build.build, odd_build.sim, odd_build.out
     assert build.returncode == 0, build.stderr
     said = " ".join(build.stdout.split())  # rich wraps long lines, at spaces
-    assert f"in {out} (" in said and "accuracy: float" in said
+    assert f"in {out} (" in said and "accuracy on eval" in said
     assert (out / "firmware.elf").is_file() and (out / "firmware_sim.elf").is_file()
     assert sim.returncode == 0, sim.stderr
     assert "20 inputs: bit-exact" in sim.stdout

@@ -207,7 +207,8 @@ def test_digits_every_layout_in_qemu(tmp_path, offline_core, shift):
     counters = defaultdict(int, {"conv2d": shift, "dense": shift})
     spec = write_spec(tmp_path / "digits.toml", {"bits": 6, "sparsity": 0.7},
                       {k: {"layout": v["layout"]} for k, v in rotate(load(DIGITS_MODEL), counters).items()})
-    result = build(DIGITS_MODEL, BOARD, tmp_path / "b", options=CompressOptions(spec=spec))
+    result = build(DIGITS_MODEL, BOARD, tmp_path / "b", options=CompressOptions(spec=spec),
+                   data=DIGITS_MODEL.parent / "train.npz", eval_data=DIGITS_MODEL.parent / "test.npz")
     report = simulate(result.out_dir, n=20)
     assert report.bit_exact, report.mismatches[:3]
     assert report.accuracy > 0.8  # 20 test digits; the 6-bit 70 % sparse LeNet stays above 90 %

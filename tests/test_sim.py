@@ -42,9 +42,9 @@ def test_digits_bit_exact_in_qemu(digits_builds, name, machine):
     assert report.instructions_per_inference == pytest.approx(sum(l["instructions"] for l in report.layers))
 
 
-def test_default_inputs_are_the_digits_test_split_with_accuracy(digits_builds):
+def test_default_inputs_are_the_builds_eval_data_with_accuracy(digits_builds):
     report = simulate(digits_builds["nucleo"].out_dir, n=30)
-    assert report.bit_exact and "digits test split" in report.inputs
+    assert report.bit_exact and report.inputs.endswith("test.npz")
     assert report.accuracy is not None and report.accuracy > 0.9
 
 

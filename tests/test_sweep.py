@@ -12,6 +12,7 @@ from typer.testing import CliRunner
 from tinycompress.cli import app
 from tinycompress.compress.core import CompressOptions, compress
 from tinycompress.data import load_npz, save_npz
+from tinycompress.compress.fidelity import Budget
 from tinycompress.errors import SpecError
 from tinycompress.compress.sweep import (POINTS_FILE, STAGE, SWEEP_FILE, SweepOptions, fingerprint,
                                 grid, pareto_flags, parse_values, read_points, sweep)
@@ -86,7 +87,9 @@ def test_fingerprint_follows_model_and_data(tmp_path, data):
     base = fingerprint(MODEL, train, test, 0)
     assert fingerprint(MODEL, train, test, 0) == base
     assert fingerprint(MODEL, train, test.take(100), 0) != base   # other eval data
-    assert fingerprint(MODEL, train, None, 0) != base              # eval on --data instead
+    assert fingerprint(MODEL, train, None, 0) != base              # no eval figures
+    assert fingerprint(MODEL, train, test, 0, val_data=test) != base  # validated elsewhere
+    assert fingerprint(MODEL, train, test, 0, budget=Budget("accuracy", 1.0)) != base
     assert fingerprint(MODEL, train, test, 2) != base              # fine-tuned points differ
     changed = tmp_path / "model.keras"
     changed.write_bytes(open(MODEL, "rb").read() + b"\0")
@@ -104,12 +107,17 @@ def test_sweep_writes_points_log_and_sweep_json(first_run):
     doc = json.loads((out / SWEEP_FILE).read_text())
     assert doc == result.document
     assert doc["model"] == "digits_lenet" and doc["grid"]["sparsities"] == [0.0, 0.9]
-    assert doc["float_accuracy"] == pytest.approx(0.9667, abs=1e-4)  # examples/digits/README.md
+    # points and front on the validation split (20 % of train.npz), the test split apart
+    assert doc["split"] == "val" and doc["metric"] == "accuracy" and "20 % of --data" in doc["validation"]
+    assert doc["eval"]["float_accuracy"] == pytest.approx(0.9667, abs=1e-4)  # examples/digits/README.md
+    assert doc["float_accuracy"] == pytest.approx(262 / 269)  # the float model on the 269 held out
     assert [p["name"] for p in doc["points"]] == NAMES
     for p in doc["points"]:
         # what tinycompress.report.page reads, plus the per-layer layouts
         assert {"weight_bytes", "accuracy", "pareto", "sparsity", "bits", "quantizer",
-                "name", "float_accuracy", "layers"} <= set(p)
+                "name", "float_accuracy", "layers", "loss_pts", "fidelity", "eval"} <= set(p)
+        assert p["loss_pts"] == pytest.approx(100 * (doc["float_accuracy"] - p["accuracy"]), abs=1e-5)
+        assert p["fidelity"]["split"] == "val" and p["eval"]["split"] == "eval"
         assert p["weight_bytes"] == sum(layer["weight_bytes"] for layer in p["layers"])
         assert [layer["name"] for layer in p["layers"]] == ["conv1", "conv2", "fc1", "fc2", "logits"]
         assert 0 <= p["accuracy"] <= 1
@@ -130,8 +138,10 @@ def test_point_equals_a_direct_compress_call(first_run, data):
     point = next(p for p in first_run[1].document["points"] if p["name"] == "s0.9-b4-uniform")
     direct = compress(MODEL, CompressOptions(sparsity=0.9, bits=4), *data)
     assert point["weight_bytes"] == direct.weight_bytes
-    assert point["accuracy"] == direct.accuracy["quantized"]
-    assert point["float_accuracy"] == direct.accuracy["float"]
+    assert point["accuracy"] == direct.validation["accuracy"]["quantized"]
+    assert point["float_accuracy"] == direct.validation["accuracy"]["pruned_float"]
+    assert point["eval"]["accuracy"] == direct.accuracy["quantized"]
+    assert point["eval"]["model_float_accuracy"] == direct.accuracy["float"]
     assert [layer["layout"] for layer in point["layers"]] == [r.layout for r in direct.layers]
 
 
@@ -211,11 +221,15 @@ def test_command_rejects_bad_grid(flags, fragment, tmp_path):
     assert_user_error(res, fragment)
 
 
-def test_command_needs_labels(tmp_path, data):
+def test_command_needs_labels_or_a_fidelity_budget(tmp_path, data):
     unlabelled = save_npz(tmp_path / "x.npz", data[1].x)
     res = runner.invoke(app, ["sweep", MODEL, "--data", str(unlabelled), "-o", str(tmp_path)])
-    assert_user_error(res, "labels")
-    res = runner.invoke(app, ["sweep", MODEL, "--data", TRAIN, "--eval-data", str(unlabelled)])
-    assert_user_error(res, "--eval-data", "labels")
+    assert_user_error(res, "labels", "--max-fidelity-loss")  # rd points need a budget
+    res = runner.invoke(app, ["sweep", MODEL, "--data", str(unlabelled), "-o", str(tmp_path),
+                              "--max-accuracy-drop", "1"])
+    assert_user_error(res, "--max-accuracy-drop", "labels")
+    res = runner.invoke(app, ["sweep", MODEL, "--data", TRAIN, "-o", str(tmp_path),
+                              "--max-accuracy-drop", "1", "--max-fidelity-loss", "1"])
+    assert_user_error(res, "one budget")
     assert_user_error(runner.invoke(app, ["sweep", MODEL]), "--data")
     assert not (tmp_path / POINTS_FILE).exists()

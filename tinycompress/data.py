@@ -8,6 +8,10 @@ split 75/25 stratified with a fixed seed.
 User data is an `.npz` with `x` (N samples, each of the model's input shape)
 and optionally `y` (N integer labels, or N one-hot rows). Every problem with it
 raises `DataError` with one line that says what was expected and what was found.
+
+`split_validation` holds a fixed, seeded 20 % of a dataset out for validation
+(stratified by label; unlabelled data: a seeded random 20 %), the data every
+selection of the compress stage is scored on when no validation file is given.
 """
 from __future__ import annotations
 
@@ -25,6 +29,8 @@ DIGITS_TEST_FRACTION = 0.25
 DIGITS_SEED = 1234
 DIGITS_MAX_PIXEL = 16.0  # load_digits pixels are integer intensities 0..16
 DIGITS_MODEL = Path(__file__).resolve().parents[1] / "examples" / "digits" / "model.keras"
+VALIDATION_PERCENT = 20  # of --data held out for validation when no --val-data is given
+VALIDATION_SEED = 0
 
 
 @dataclass(frozen=True)
@@ -40,6 +46,57 @@ class Dataset:
     def take(self, n: int) -> Dataset:
         """The first `n` samples (all of them when there are fewer)."""
         return Dataset(self.x[:n], None if self.y is None else self.y[:n])
+
+    def subset(self, index: np.ndarray) -> Dataset:
+        """The samples at `index` (integer positions), in that order."""
+        return Dataset(self.x[index], None if self.y is None else self.y[index])
+
+
+def holdout_counts(counts: list[int], percent: int = VALIDATION_PERCENT) -> list[int]:
+    """How many samples of each class to hold out: `percent` % of the total, stratified.
+
+    The total is round(percent % of N) (halves up); each class first gets the
+    floor of its exact share, and the samples still missing go one each to the
+    classes with the largest remainders (ties: the earlier class). Integer
+    arithmetic throughout, so the counts are exact and easy to check by hand.
+    """
+    total = (sum(counts) * percent + 50) // 100
+    held = [c * percent // 100 for c in counts]
+    by_remainder = sorted(range(len(counts)), key=lambda i: (-(counts[i] * percent % 100), i))
+    for i in by_remainder[:total - sum(held)]:
+        held[i] += 1
+    return held
+
+
+def holdout_index(y: np.ndarray | None, n: int, percent: int = VALIDATION_PERCENT,
+                  seed: int = VALIDATION_SEED) -> np.ndarray:
+    """Sorted positions of the held-out samples among `n` (labels `y`, or None).
+
+    Per class in ascending label order (unlabelled data: one class), a seeded
+    permutation of the class's positions; its first `holdout_counts` are held
+    out. The same labels, percent and seed give the same positions on every run.
+    """
+    labels = np.zeros(n, np.int64) if y is None else np.asarray(y)
+    classes = np.unique(labels)
+    members = [np.flatnonzero(labels == c) for c in classes]
+    counts = holdout_counts([len(m) for m in members], percent)
+    rng = np.random.default_rng(seed)
+    picked = [rng.permutation(m)[:k] for m, k in zip(members, counts)]
+    return np.sort(np.concatenate(picked)) if picked else np.zeros(0, np.int64)
+
+
+def split_validation(data: Dataset, percent: int = VALIDATION_PERCENT,
+                     seed: int = VALIDATION_SEED) -> tuple[Dataset, Dataset | None]:
+    """(the rest, the held-out validation samples) of `data`; disjoint, each in file order.
+
+    Stratified by label when `data` has labels (see `holdout_index`). None
+    instead of an empty validation set when `data` is too small to spare a sample.
+    """
+    held = holdout_index(data.y, len(data), percent, seed)
+    if len(held) == 0:
+        return data, None
+    rest = np.setdiff1d(np.arange(len(data)), held)
+    return data.subset(rest), data.subset(held)
 
 
 @dataclass(frozen=True)

@@ -25,7 +25,7 @@ import numpy as np
 from tinycompress.target.boards import Board, load_board
 from tinycompress.compress.core import Model, compress
 from tinycompress.compress.options import CompressOptions
-from tinycompress.data import DIGITS_MODEL, Dataset, digits_test, load_digits_split, load_npz
+from tinycompress.data import Dataset, load_npz
 from tinycompress.errors import BoardError, ToolError
 from tinycompress.target.pio import run_pio_envs
 from tinycompress.target.project import STACK_SIZE, check_output_dir, staged, write_project
@@ -48,30 +48,16 @@ class BuildResult:
     seconds: float
 
 
-def _is_digits(model: Model) -> bool:
-    if not isinstance(model, (str, Path)):
-        return False
-    try:
-        return Path(model).resolve() == DIGITS_MODEL.resolve()
-    except OSError:
-        return False
+def _data(data: Path | None, val_data: Path | None, eval_data: Path | None
+          ) -> tuple[Dataset | None, Dataset | None, Dataset | None, str | None]:
+    """(data, validation data, eval data, the file sim reuses: eval data, else data).
 
-
-def _data(model: Model, data: Path | None, eval_data: Path | None
-          ) -> tuple[Dataset | None, Dataset | None, str | None]:
-    """(data, evaluation data, source that sim reuses).
-
-    `data` calibrates (and fine-tunes); accuracy and sim use `eval_data`, else
-    `data`. Without either, the digits example uses its own train/test split.
+    Each is read only from the file given: what data a build uses never
+    depends on the model's file name.
     """
-    if data is not None or eval_data is not None:
-        train = None if data is None else load_npz(data)
-        test = train if eval_data is None else load_npz(eval_data)
-        return train, test, str(Path(eval_data if eval_data is not None else data).resolve())
-    if _is_digits(model):
-        split = load_digits_split()
-        return Dataset(split.x_train, split.y_train), digits_test(), "digits"
-    return None, None, None
+    read = [None if path is None else load_npz(path) for path in (data, val_data, eval_data)]
+    source = next((p for p in (eval_data, data) if p is not None), None)
+    return read[0], read[1], read[2], None if source is None else str(Path(source).resolve())
 
 
 def elf_sections(elf: Path) -> dict[str, int]:
@@ -139,8 +125,10 @@ def compile_project(project: Path, board: Board, rendered: Rendered) -> dict[str
     return elves
 
 
-def _sample(compressed, eval_data: Dataset | None) -> np.ndarray | None:
-    return None if eval_data is None else compressed.qgraph.quantize_input(eval_data.x[:1])[0]
+def _sample(compressed, *datasets: Dataset | None) -> np.ndarray | None:
+    """The first input of the first dataset given, quantized (the firmware's built-in sample)."""
+    given = next((d for d in datasets if d is not None), None)
+    return None if given is None else compressed.qgraph.quantize_input(given.x[:1])[0]
 
 
 def build_report(board: Board, compressed, rendered: Rendered, mem: dict, seconds: float) -> dict:
@@ -151,7 +139,9 @@ def build_report(board: Board, compressed, rendered: Rendered, mem: dict, second
         "layers": [r.as_dict() for r in compressed.layers],
         "weight_bytes": weights, "flash_bytes": mem["flash_bytes"], "ram_bytes": mem["ram_bytes"],
         "board_flash": board.flash.size, "board_ram": board.ram.size,
-        "accuracy": compressed.accuracy,
+        "accuracy": compressed.accuracy, "validation": compressed.validation,
+        "fidelity": compressed.fidelity, "data": {"calibration": compressed.calibration, **compressed.data},
+        "warnings": list(compressed.warnings),
         "arena_bytes": rendered.arena_bytes, "stack_bytes": mem["stack_bytes"],
         "code_bytes": mem["flash_bytes"] - weights, "float_weight_bytes": compressed.float_weight_bytes,
         "calibration": compressed.calibration, "kernels": rendered.kernel_sources,
@@ -165,11 +155,16 @@ def _save_state(project: Path, board: Board, compressed, rendered: Rendered, dat
 
 def build(model: Model, board: str = "nucleo", out_dir: str | Path = "build",
           force: bool = False, options: CompressOptions | None = None, data: Path | None = None,
-          eval_data: Path | None = None, progress: Progress | None = None) -> BuildResult:
+          eval_data: Path | None = None, progress: Progress | None = None, *,
+          val_data: Path | None = None) -> BuildResult:
     """Compress, render, compile and size `model` for `board` into `out_dir` (see module doc).
 
     model: a model file, a loaded `Graph` or a Keras model (as `compress.compress`).
     options: what `compress.compress` does (bits, sparsity, spec file, fine-tuning, ...).
+    data, val_data, eval_data: .npz files in their three roles (`compress.roles`):
+    calibration and fine-tuning; validation (default: 20 % held out of data);
+    the reported figures only. Without data, activation ranges come from
+    synthetic inputs (a warning in the report).
     Raises OutputExistsError, BoardError (unknown board, does not fit), DataError, ToolError.
     """
     start = time.monotonic()
@@ -178,11 +173,12 @@ def build(model: Model, board: str = "nucleo", out_dir: str | Path = "build",
     out_dir = Path(out_dir)
     the_board = load_board(board)
     check_output_dir(out_dir, force)
-    train, test, source = _data(model, data, eval_data)
+    train, val, test, source = _data(data, val_data, eval_data)
     tick("compress", 0, len(STAGES))
-    compressed = compress(model, options or CompressOptions(), train, test, progress)
+    compressed = compress(model, options or CompressOptions(), train, test, progress, val_data=val)
     tick("render", 1, len(STAGES))
-    rendered = render(compressed.qgraph, compressed.layouts, the_board.name, _sample(compressed, test))
+    rendered = render(compressed.qgraph, compressed.layouts, the_board.name,
+                      _sample(compressed, test, train))
     check_fit(the_board, sum(s.weight_bytes for s in rendered.steps), rendered.arena_bytes)
     with staged(out_dir, force) as tmp:
         write_project(tmp, the_board, rendered)

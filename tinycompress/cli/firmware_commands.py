@@ -7,11 +7,12 @@ import typer
 from rich.table import Table
 
 from tinycompress.cli.core import app, console, print_json, print_table, progress_bar
-from tinycompress.cli.model_commands import accuracy_line, layers_table
+from tinycompress.cli.model_commands import figure_lines, layers_table, print_warnings
 from tinycompress.cli.options import (
-    BitsOpt, BoardOpt, BuildDirArg, DataOpt, EpochsOpt, EvalDataOpt, ForceOpt, JsonOpt,
-    LambdaOpt, LayoutOpt, MaxDropOpt, ModelArg, OptimizeOpt, OutputOpt, PerTensorOpt,
-    QuantizerOpt, ScopeOpt, SimCountOpt, SparsityOpt, SpecOpt, check_output, compress_options,
+    BitsOpt, BoardOpt, BuildDirArg, DataOpt, EpochsOpt, EvalDataOpt, ForceOpt, InputRangeOpt,
+    JsonOpt, LambdaOpt, LayoutOpt, MaxDropOpt, MaxFidelityOpt, ModelArg, OptimizeOpt, OutputOpt,
+    PerTensorOpt, QuantizerOpt, ScopeOpt, SimCountOpt, SimDataOpt, SparsityOpt, SpecOpt,
+    ValDataOpt, check_output, compress_options,
 )
 from tinycompress.pipeline import build
 from tinycompress.target.boards import list_boards
@@ -35,31 +36,36 @@ def build_cmd(
     per_tensor: PerTensorOpt = False,
     spec: SpecOpt = None,
     data: DataOpt = None,
+    val_data: ValDataOpt = None,
     eval_data: EvalDataOpt = None,
     epochs: EpochsOpt = 0,
     max_drop: MaxDropOpt = None,
+    max_fidelity: MaxFidelityOpt = None,
     scope: ScopeOpt = "global",
+    input_range: InputRangeOpt = None,
 ) -> None:
     """Compress MODEL and compile its firmware for a board (PlatformIO project, ELF, build-report.json)."""
     options = compress_options(bits, sparsity, layout, optimize, quantizer, lam, per_tensor,
-                               spec, epochs, max_drop, scope=scope)
+                               spec, epochs, max_drop, scope=scope, max_fidelity=max_fidelity,
+                               input_range=input_range)
     output = output or Path("build")
     check_output(output)
     with progress_bar() as tick:
-        result = build(model, board or "nucleo", output, force, options, data, eval_data, tick)
+        result = build(model, board or "nucleo", output, force, options, data, eval_data, tick,
+                       val_data=val_data)
     r = result.report
+    print_warnings(r)
     console().print(f"built {r['model']} for {r['board']} in {result.out_dir} ({result.seconds:.1f} s): "
                     f"weights {r['weight_bytes']:,} B, flash {r['flash_bytes']:,} / {r['board_flash']:,} B, "
                     f"RAM {r['ram_bytes']:,} / {r['board_ram']:,} B")
     print_table(layers_table(f"{r['model']} on {r['board']}: {r['weight_bytes']:,} B of weights",
                              r["layers"]))
-    if r.get("accuracy"):
-        acc = r["accuracy"]
-        console().print(accuracy_line(acc))
+    for line in figure_lines(r):
+        typer.echo(line)  # unwrapped: one figure per line, whatever the terminal width
 
 
 @app.command("sim")
-def sim_cmd(build_dir: BuildDirArg, data: DataOpt = None, n: SimCountOpt = None, json_out: JsonOpt = False) -> None:
+def sim_cmd(build_dir: BuildDirArg, data: SimDataOpt = None, n: SimCountOpt = None, json_out: JsonOpt = False) -> None:
     """Run a build in QEMU, compare every output bit-exact with the integer reference."""
     report = simulate(build_dir, data=data, n=n)
     for line in report.warnings:  # inputs far outside the calibrated range (stderr, one line)

@@ -9,9 +9,10 @@ from rich.table import Table
 
 from tinycompress.cli.core import app, console, print_json, print_table, progress_bar
 from tinycompress.cli.options import (
-    BitsOpt, BuildDirArg, DataOpt, EpochsOpt, EvalDataOpt, JobsOpt, JsonOpt, LambdaOpt,
-    LayoutOpt, MaxDropOpt, ModelArg, OptimizeOpt, OutputOpt, PerTensorOpt, QuantizerOpt,
-    SaveModelOpt, ScopeOpt, SparsityOpt, SpecOpt, check_output, compress_options, load_datasets,
+    BitsOpt, BuildDirArg, DataOpt, EpochsOpt, EvalDataOpt, InputRangeOpt, JobsOpt, JsonOpt,
+    LambdaOpt, LayoutOpt, MaxDropOpt, MaxFidelityOpt, ModelArg, OptimizeOpt, OutputOpt,
+    PerTensorOpt, QuantizerOpt, SaveModelOpt, ScopeOpt, SparsityOpt, SpecOpt, ValDataOpt,
+    check_output, compress_options, load_datasets,
 )
 from tinycompress.compress.core import compress, write_report
 from tinycompress.compress.sweep import SweepOptions, parse_values, sweep
@@ -57,49 +58,94 @@ def compress_cmd(
     per_tensor: PerTensorOpt = False,
     spec: SpecOpt = None,
     data: DataOpt = None,
+    val_data: ValDataOpt = None,
     eval_data: EvalDataOpt = None,
     epochs: EpochsOpt = 0,
     max_drop: MaxDropOpt = None,
+    max_fidelity: MaxFidelityOpt = None,
     save_model: SaveModelOpt = None,
     scope: ScopeOpt = "global",
+    input_range: InputRangeOpt = None,
     json_out: JsonOpt = False,
 ) -> None:
-    """Prune, quantize and lay out MODEL; print per-layer sizes (and accuracy with labels)."""
+    """Prune, quantize and lay out MODEL; print per-layer sizes (and accuracy, fidelity with data)."""
     options = compress_options(bits, sparsity, layout, optimize, quantizer, lam, per_tensor,
-                               spec, epochs, max_drop, save_model, scope)
+                               spec, epochs, max_drop, save_model, scope, max_fidelity, input_range)
     check_output(output)
-    train, test = load_datasets(data, eval_data)
+    train, test, val = load_datasets(data, eval_data, val_data)
     with progress_bar() as tick:
-        result = compress(model, options, train, test, progress=tick)
+        result = compress(model, options, train, test, progress=tick, val_data=val)
     if output is not None:
         write_report(result, output)
+    print_warnings(result.report())
     if json_out:
         print_json(result.report())
         return
     if result.search is not None:
         print_table(_search_table(result.search))
     print_table(_compress_table(result))
+    for line in figure_lines(result.report()):
+        typer.echo(line)  # unwrapped: one figure per line, whatever the terminal width
 
 
 def _search_table(found) -> Table:
     """What the bit-width search chose per layer, and the sensitivities that explain it."""
-    table = Table(title=f"search: {found.drop_pts:.2f} pt below float "
-                        f"(budget {found.max_drop_pts:.2f} pt), "
+    table = Table(title=f"search on the validation data: {found.loss_name} {found.loss_pts:.2f} pt "
+                        f"against the float model (budget {found.max_loss_pts:.2f} pt), "
                         f"{found.start_bytes:,} B -> {found.weight_bytes:,} B")
-    for col in ("layer", "bits", "sparsity", "layout", "bytes", "drop by bits (pt)",
-                "drop by sparsity (pt)", "stopped by"):
+    for col in ("layer", "bits", "sparsity", "layout", "bytes", "loss by bits (pt)",
+                "loss by sparsity (pt)", "stopped by"):
         table.add_column(col)
     for r in found.table():
         table.add_row(r["name"], str(r["bits"]), f"{r['sparsity']:.0%}", r["layout"],
-                      f"{r['bytes']:,}", r["drop_by_bits"], r["drop_by_sparsity"], r["stopped_by"])
+                      f"{r['bytes']:,}", r["loss_by_bits"], r["loss_by_sparsity"], r["stopped_by"])
     return table
 
 
-def accuracy_line(acc: dict) -> str:
-    """`accuracy: float A, [pruned P,] quantized Q (+d pt)`: Q against the model as given."""
+def print_warnings(report: dict) -> None:
+    """Each warning of a compress or build report as one `warning:` line on stderr."""
+    for line in report.get("warnings") or ():
+        typer.echo(f"warning: {line}", err=True)
+
+
+def split_name(report: dict, split: str) -> str:
+    """'eval (--eval-data (450 samples))' / 'validation (20 % of --data held out ...)'."""
+    data = report.get("data") or {}
+    source = data.get("eval") if split == "eval" else data.get("validation")
+    name = "eval" if split == "eval" else "validation"
+    return f"{name} ({source})" if source else name
+
+
+def accuracy_line(acc: dict, where: str) -> str:
+    """`accuracy on W: float A, [pruned float P,] quantized Q (+d pt)`: Q against the model as given."""
     pruned = f"pruned float {acc['pruned_float']:.2%}, " if "pruned_float" in acc else ""
-    return (f"accuracy: float {acc['float']:.2%}, {pruned}quantized {acc['quantized']:.2%} "
-            f"({(acc['quantized'] - acc['float']) * 100:+.2f} pt)")
+    return (f"accuracy on {where}: float {acc['float']:.2%}, {pruned}quantized "
+            f"{acc['quantized']:.2%} ({(acc['quantized'] - acc['float']) * 100:+.2f} pt)")
+
+
+def fidelity_line(fid: dict, where: str) -> str:
+    """`fidelity to the float model on W: top-1 agreement A, relative RMS error R, SNR S dB`."""
+    parts = []
+    if fid.get("top1_agreement") is not None:
+        parts.append(f"top-1 agreement {fid['top1_agreement']:.2%}")
+    if fid.get("rel_rms_error") is not None:
+        parts.append(f"relative RMS error {fid['rel_rms_error']:.2%}")
+    parts.append("SNR " + ("infinite (identical outputs)" if fid.get("snr_db") is None
+                           else f"{fid['snr_db']:.1f} dB"))
+    return f"fidelity to the float model on {where}: {', '.join(parts)}"
+
+
+def figure_lines(report: dict) -> list[str]:
+    """The accuracy (reported split, then validation) and fidelity lines, each naming its split."""
+    lines, acc, val = [], report.get("accuracy"), report.get("validation") or {}
+    if acc:
+        lines.append(accuracy_line(acc, split_name(report, acc["split"])))
+    if acc and acc["split"] == "eval" and val.get("accuracy"):
+        lines.append(accuracy_line(val["accuracy"], split_name(report, "val")))
+    fid = report.get("fidelity")
+    if fid:
+        lines.append(fidelity_line(fid, split_name(report, fid["split"])))
+    return lines
 
 
 def fastest_cell(layer: dict) -> str:
@@ -114,10 +160,7 @@ def _compress_table(result) -> Table:
     title = (f"{result.graph.name}: {result.weight_bytes:,} B of weights "
              f"(float32: {result.float_weight_bytes:,} B, "
              f"x{result.float_weight_bytes / max(result.weight_bytes, 1):.1f} smaller)")
-    table = layers_table(title, [r.as_dict() for r in result.layers])
-    if result.accuracy:
-        table.caption = accuracy_line(result.accuracy)
-    return table
+    return layers_table(title, [r.as_dict() for r in result.layers])
 
 
 def layers_table(title: str, layers: list[dict]) -> Table:
@@ -143,6 +186,7 @@ def layers_table(title: str, layers: list[dict]) -> Table:
 def sweep_cmd(
     model: ModelArg,
     data: DataOpt = None,
+    val_data: ValDataOpt = None,
     eval_data: EvalDataOpt = None,
     output: Annotated[Path, typer.Option(
         "--output", "-o", help="Directory for sweep-points.jsonl and sweep.json; "
@@ -157,48 +201,65 @@ def sweep_cmd(
         "--quantizers", help="Comma-separated quantizers (default: uniform,rd).",
         show_default=False)] = None,
     epochs: EpochsOpt = 0,
+    max_drop: MaxDropOpt = None,
+    max_fidelity: MaxFidelityOpt = None,
     jobs: JobsOpt = None,
     show_all: Annotated[bool, typer.Option(
         "--all", help="List every point (front marked), not only the front.")] = False,
     json_out: JsonOpt = False,
 ) -> None:
-    """Compress MODEL over sparsity x bits x quantizer; print the weight-bytes/accuracy front."""
+    """Compress MODEL over sparsity x bits x quantizer; print the front of weight bytes vs
+    loss (accuracy, or fidelity to the float model) on the validation data."""
     check_output(output)
     grid = {key: parse_values(text, key, flag) for key, text, flag in (
         ("sparsity", sparsities, "--sparsities"), ("bits", bits_list, "--bits-list"),
         ("quantizer", quantizers, "--quantizers")) if text is not None}
     options = SweepOptions(**{{"sparsity": "sparsities", "quantizer": "quantizers"}.get(k, k): v
-                              for k, v in grid.items()}, epochs=epochs, jobs=jobs)
-    train, test = load_datasets(data, eval_data)
+                              for k, v in grid.items()}, epochs=epochs, jobs=jobs,
+                           max_accuracy_drop=max_drop, max_fidelity_loss=max_fidelity)
+    options.budget  # noqa: B018  (a bad budget is one error line before any data is read)
+    train, test, val = load_datasets(data, eval_data, val_data)
     with progress_bar() as tick:
-        result = sweep(model, train, test, output, options, progress=tick)
+        result = sweep(model, train, test, output, options, progress=tick, val_data=val)
     if json_out:
         print_json(result.document)
     else:
         print_table(_sweep_table(result, show_all))
 
 
+def _pct(value: float | None) -> str:
+    return "-" if value is None else f"{value:.2%}"
+
+
 def _sweep_table(result, show_all: bool) -> Table:
     doc = result.document
     front = [p for p in doc["points"] if p["pareto"]]
     shown = sorted(doc["points"] if show_all else front,
-                   key=lambda p: (p["weight_bytes"], -p["accuracy"], p["name"]))
-    table = Table(title=f"{doc['model']}: Pareto front of weight bytes vs accuracy, "
-                        f"{len(front)} of {len(doc['points'])} points")
-    for name in ("front",) if show_all else ():
-        table.add_column(name, justify="center", no_wrap=True)
-    for name in ("bytes", "accuracy", "sparsity", "bits", "quantizer"):
+                   key=lambda p: (p["weight_bytes"], p["loss_pts"], p["name"]))
+    what = "accuracy" if doc["metric"] == "accuracy" else "fidelity loss"
+    table = Table(title=f"{doc['model']}: Pareto front of weight bytes vs {what} on the "
+                        f"validation data, {len(front)} of {len(doc['points'])} points")
+    columns = ["front"] if show_all else []
+    columns += ["bytes", "val accuracy" if doc["metric"] == "accuracy" else "val loss (pt)"]
+    columns += ["eval accuracy"] if doc.get("eval") else []
+    for name in columns + ["sparsity", "bits", "quantizer"]:
         table.add_column(name, justify="left" if name == "quantizer" else "right", no_wrap=True)
     table.add_column("layers by layout", ratio=1)  # the one column that may wrap
     for p in shown:
-        mark = ["*" if p["pareto"] else ""] if show_all else []
-        table.add_row(*mark, f"{p['weight_bytes']:,}", f"{p['accuracy']:.2%}",
-                      f"{p['sparsity']:.0%}", str(p["bits"]), p["quantizer"],
+        cells = ["*" if p["pareto"] else ""] if show_all else []
+        cells += [f"{p['weight_bytes']:,}", _pct(p["accuracy"]) if doc["metric"] == "accuracy"
+                  else f"{p['loss_pts']:.2f}"]
+        cells += [_pct((p["eval"] or {}).get("accuracy"))] if doc.get("eval") else []
+        table.add_row(*cells, f"{p['sparsity']:.0%}", str(p["bits"]), p["quantizer"],
                       _layout_counts(p["layers"]),
                       style="bold" if show_all and p["pareto"] else None)
-    table.caption = (f"float model: {doc['float_accuracy']:.2%}, "
-                     f"{doc['float_weight_bytes']:,} B; {result.computed} points computed, "
-                     f"{result.reused} reused; all points in {result.path}")
+    evaluated = doc.get("eval") or {}
+    eval_text = ("" if evaluated.get("float_accuracy") is None
+                 else f", {evaluated['float_accuracy']:.2%} on eval")
+    table.caption = (f"float model: {_pct(doc['float_accuracy'])} on validation{eval_text}, "
+                     f"{doc['float_weight_bytes']:,} B; validation: {doc['validation']}; "
+                     f"{result.computed} points computed, {result.reused} reused; "
+                     f"all points in {result.path}")
     return table
 
 

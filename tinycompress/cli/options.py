@@ -53,7 +53,17 @@ OutputOpt = Annotated[Optional[Path], typer.Option(
 ForceOpt = Annotated[bool, typer.Option(
     "--force", "-f", help="Overwrite the output directory if it exists.")]
 DataOpt = Annotated[Optional[Path], typer.Option(
-    "--data", help=".npz with `x` (N, *input shape) and optional labels `y`.",
+    "--data", help=".npz with `x` (N, *input shape) and optional labels `y`: calibrates "
+                   "activation ranges and fine-tunes (20 % is held out for validation "
+                   "unless --val-data is given).",
+    show_default=False)]
+ValDataOpt = Annotated[Optional[Path], typer.Option(
+    "--val-data", help=".npz that scores every selection (--max-accuracy-drop, "
+                       "--max-fidelity-loss, the rd lambda sweep, sweep's front); "
+                       "default: a seeded, stratified 20 % held out of --data.",
+    show_default=False)]
+SimDataOpt = Annotated[Optional[Path], typer.Option(
+    "--data", help=".npz with `x` (N, *input shape) and optional labels `y` to run.",
     show_default=False)]
 SpecOpt = Annotated[Optional[Path], typer.Option(
     "--spec", help="Per-layer spec file (default: ./tinycompress.toml if present).",
@@ -74,7 +84,8 @@ JsonOpt = Annotated[bool, typer.Option(
 
 
 EvalDataOpt = Annotated[Optional[Path], typer.Option(
-    "--eval-data", help=".npz with labelled data for accuracy (default: --data).",
+    "--eval-data", help=".npz for the reported accuracy and fidelity only; no selection "
+                        "reads it (default: the validation data).",
     show_default=False)]
 EpochsOpt = Annotated[int, typer.Option(
     "--epochs", parser=number(int, "--epochs"),
@@ -87,7 +98,17 @@ LambdaOpt = Annotated[Optional[float], typer.Option(
 MaxDropOpt = Annotated[Optional[float], typer.Option(
     "--max-accuracy-drop", parser=number(float, "--max-accuracy-drop"),
     help="Search bits and sparsity per layer for the fewest weight bytes within P "
-         "percentage points of float accuracy (needs labelled data).", show_default=False)]
+         "percentage points of the original float model's accuracy on the validation "
+         "data (needs labels).", show_default=False)]
+MaxFidelityOpt = Annotated[Optional[float], typer.Option(
+    "--max-fidelity-loss", parser=number(float, "--max-fidelity-loss"),
+    help="As --max-accuracy-drop, without labels: within P % top-1 disagreement with the "
+         "original float model (classifiers), or P % relative RMS error of the outputs "
+         "(other models), on the validation inputs.", show_default=False)]
+InputRangeOpt = Annotated[Optional[tuple[float, float]], typer.Option(
+    "--input-range", metavar="LO HI",
+    help="Without --data: the synthetic calibration inputs are uniform in [LO, HI) "
+         "(default 0 1).", show_default=False)]
 ScopeOpt = Annotated[str, typer.Option(
     "--scope", help="How --sparsity is spread: global (one magnitude threshold for all "
                     "layers) or layer (every layer pruned to the same fraction).")]
@@ -99,12 +120,14 @@ PerTensorOpt = Annotated[bool, typer.Option(
 
 
 def compress_options(bits, sparsity, layout, optimize, quantizer, lam, per_tensor, spec,
-                     epochs, max_drop=None, save_model=None, scope="global"):
+                     epochs, max_drop=None, save_model=None, scope="global", max_fidelity=None,
+                     input_range=None):
     """CompressOptions from the shared command-line flags (None = not given)."""
     options = CompressOptions(bits=bits, sparsity=sparsity, layout=layout, optimize=optimize,
                               quantizer=quantizer, lam=lam, per_channel=False if per_tensor else None,
                               spec=spec, epochs=epochs, max_accuracy_drop=max_drop,
-                              save_model=save_model, scope=scope)
+                              max_fidelity_loss=max_fidelity, save_model=save_model, scope=scope,
+                              input_range=None if input_range is None else tuple(input_range))
     check_options(options)  # before the model is loaded
     return options
 
@@ -116,10 +139,9 @@ def check_output(output: Path | None) -> None:
         check_output_dir(output)
 
 
-def load_datasets(data: Path | None, eval_data: Path | None):
-    """(data, eval_data) read from .npz files (shapes are checked against the model later)."""
-    return (None if data is None else load_npz(data),
-            None if eval_data is None else load_npz(eval_data))
+def load_datasets(data: Path | None, eval_data: Path | None, val_data: Path | None = None):
+    """(data, eval_data, val_data) read from .npz files (shapes are checked against the model later)."""
+    return tuple(None if path is None else load_npz(path) for path in (data, eval_data, val_data))
 
 
 JobsOpt = Annotated[Optional[int], typer.Option(

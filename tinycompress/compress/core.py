@@ -1,97 +1,54 @@
 """The compress stage's entry: a model -> a `Plan` -> quantized graph + layouts.
 
-    result = compress("model.keras", CompressOptions(sparsity=0.9, bits=4), data)
+    result = compress("model.keras", CompressOptions(sparsity=0.9, bits=4), data,
+                      eval_data, val_data=val)
 
-1. The options, the spec file and the defaults give the starting plan
+1. The data in its three roles (`roles.assign_roles`): `data` calibrates and
+   fine-tunes; validation data (`val_data`, else 20 % held out of `data`)
+   scores every selection; `eval_data` gives the reported figures only.
+2. The options, the spec file and the defaults give the starting plan
    (`options.resolve_plan`).
-2. With `epochs`, the Keras model is pruned to the plan's sparsity and
+3. With `epochs`, the Keras model is pruned to the plan's sparsity and
    fine-tuned (`finetune`); otherwise pruning is one shot, inside `apply`.
-3. With `max_accuracy_drop`, the search proposes per-layer bits and sparsity;
-   with quantizer rd and no lambda, the lambda sweep picks one. Both score
-   their plans through one `Evaluator`.
-4. `plan.apply` carries the final plan out: prune, quantize, lay out.
+4. With a budget (`max_accuracy_drop` or `max_fidelity_loss`), the search
+   proposes per-layer bits and sparsity; with quantizer rd and no lambda, the
+   lambda sweep picks one. Both score their plans through one `Evaluator` on
+   the validation data, against the model as given (before pruning).
+5. `plan.apply` carries the final plan out: prune, quantize, lay out; the
+   result is measured on the validation and eval splits (`figures`).
 
 The result carries everything the renderer needs (`qgraph`, `layouts`), the
-plan, and the per-layer table of the compress report.
+plan, and the compress report (`results.Compressed`).
 """
 from __future__ import annotations
 
-import json
-from dataclasses import dataclass, field, replace
+import math
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, Callable, Union
 
-import numpy as np
-
-from tinycompress.compress.evaluate import Evaluator, float_accuracy
+from tinycompress.compress.evaluate import Evaluator, check_validation
+from tinycompress.compress.fidelity import Budget, is_classifier
+from tinycompress.compress.figures import measure
 from tinycompress.compress.finetune import prune_keras, save_keras
 from tinycompress.compress.fisher import graph_fisher_matrices
 from tinycompress.compress.lambda_sweep import sweep_lambda
 from tinycompress.compress.options import CompressOptions, check_options, resolve_plan
-from tinycompress.compress.outputs import check_output_dir
-from tinycompress.compress.plan import Plan, positions, prune_to
+from tinycompress.compress.plan import Plan, prune_to
+from tinycompress.compress.results import (  # noqa: F401  (re-exported: the stage's result types)
+    Compressed, LayerResult, float_weight_bytes, layer_results, write_report,
+)
+from tinycompress.compress.roles import (  # noqa: F401  (calibration_data: re-exported)
+    CALIBRATION_SAMPLES, DataRoles, assign_roles, calibration_data, synthetic_warning,
+)
 from tinycompress.compress.search import SearchResult, search
-from tinycompress.compress.weights import col_map, layer_weight_bytes
 from tinycompress.data import Dataset
-from tinycompress.errors import DataError, OutputPathError
+from tinycompress.errors import DataError, SpecError
 from tinycompress.frontend import from_keras, load_with_model
-from tinycompress.ir.graph import WEIGHT_OPS, Graph
-from tinycompress.ir.qgraph import QGraph, QNode
-from tinycompress.layouts import KIND_OF_OP, Layout, encode_all, estimated_instructions
-from tinycompress.layouts.energy import estimate_layout
+from tinycompress.ir.graph import Graph
 
 Progress = Callable[[str, int, int], None]  # (stage description, done, total)
-CALIBRATION_SAMPLES = 256
-SYNTHETIC_SEED = 0
-DEFAULT_LAMBDA_DROP_PTS = 1.0  # the automatic lambda sweep's accuracy budget
-
-
-@dataclass
-class LayerResult:
-    name: str
-    op: str
-    bits: int
-    sparsity: float
-    layout: str
-    weight_bytes: int
-    ops: dict = field(default_factory=dict)  # per inference: loads, adds, multiplies, writes
-    energy_pj: float = 0.0                   # estimate from `ops` (tinycompress.layouts.energy)
-    instructions_est: float = 0.0            # the cost model's instructions per inference
-    fastest: dict = field(default_factory=dict)  # the fastest layout: layout, weight_bytes, instructions_est
-
-    def as_dict(self) -> dict:
-        return {"name": self.name, "op": self.op, "bits": self.bits,
-                "sparsity": round(self.sparsity, 6), "layout": self.layout,
-                "weight_bytes": self.weight_bytes, "ops": self.ops,
-                "energy_pj": round(self.energy_pj, 1),
-                "instructions_est": round(self.instructions_est), "fastest": self.fastest}
-
-
-@dataclass
-class Compressed:
-    graph: Graph                    # the float graph after pruning
-    qgraph: QGraph
-    layouts: dict[str, Layout]      # weight layer name -> chosen layout
-    layers: list[LayerResult]
-    float_weight_bytes: int
-    accuracy: dict | None = None    # {"float": .., "quantized": ..} with labelled data
-    calibration: str = ""           # what the activation ranges were calibrated on
-    search: SearchResult | None = None  # with --max-accuracy-drop
-    lam: float | None = None        # the rate-distortion lambda used (rd quantizer)
-    plan: Plan | None = None        # the plan that was applied
-
-    @property
-    def weight_bytes(self) -> int:
-        return sum(layer.weight_bytes for layer in self.layers)
-
-    def report(self) -> dict:
-        """The compress-report.json document."""
-        return {"model": self.graph.name, "layers": [r.as_dict() for r in self.layers],
-                "weight_bytes": self.weight_bytes,
-                "float_weight_bytes": self.float_weight_bytes,
-                "accuracy": self.accuracy, "calibration": self.calibration,
-                "lambda": self.lam,
-                "search": None if self.search is None else self.search.table()}
+DEFAULT_LAMBDA_BUDGET = Budget("accuracy", 1.0)  # the automatic lambda sweep's, with labels
 
 
 def check_data(graph: Graph, data: Dataset | None, what: str) -> None:
@@ -102,44 +59,6 @@ def check_data(graph: Graph, data: Dataset | None, what: str) -> None:
     if tuple(data.x.shape[1:]) != shape:
         raise DataError(f"{what}: x has shape {tuple(data.x.shape)}, the model takes "
                         f"(N, {', '.join(map(str, shape))})")
-
-
-def float_weight_bytes(graph: Graph) -> int:
-    """float32 bytes of every weight and bias of the (folded) graph's weight layers."""
-    return 4 * sum(n.params for n in graph.nodes if n.op in WEIGHT_OPS)
-
-
-def layer_results(qgraph: QGraph, chosen: dict[str, Layout]) -> list[LayerResult]:
-    """Per weight layer: bits, sparsity, layout, exact bytes, op counts, energy estimate,
-    estimated instructions, and the fastest layout's bytes and instructions beside them."""
-    rows = []
-    for n in qgraph.weight_nodes:
-        layout, reps = chosen[n.name], positions(n)
-        ops = {k: v * reps for k, v in layout.ops().as_dict().items()}
-        cost = _cost(n, reps)
-        fastest = min(encode_all(n.levels, int(n.bits), col_map(n)).values(), key=cost)
-        rows.append(LayerResult(n.name, n.op, int(n.bits), n.sparsity, layout.name,
-                                layer_weight_bytes(n, layout), ops,
-                                estimate_layout(layout, positions=reps).pj_total, cost(layout),
-                                {"layout": fastest.name, "weight_bytes": layer_weight_bytes(n, fastest),
-                                 "instructions_est": round(cost(fastest))}))
-    return rows
-
-
-def _cost(node: QNode, reps: int) -> Callable[[Layout], float]:
-    """The cost model's instructions per inference of `node` in a layout."""
-    kind, cmap = KIND_OF_OP[node.op], col_map(node)
-    return lambda layout: estimated_instructions(layout, kind, reps, cmap)
-
-
-def calibration_data(graph: Graph, data: Dataset | None) -> tuple[np.ndarray, str]:
-    """Calibration inputs: the user's data, else synthetic uniform [0, 1) (said in the report)."""
-    if data is not None:
-        return data.x[:CALIBRATION_SAMPLES], f"{min(len(data.x), CALIBRATION_SAMPLES)} samples of the given data"
-    shape = graph.inputs[0].output_shape
-    rng = np.random.default_rng(SYNTHETIC_SEED)
-    x = rng.random((CALIBRATION_SAMPLES, *shape), dtype=np.float32)
-    return x, f"{CALIBRATION_SAMPLES} synthetic uniform [0, 1) samples (no data given)"
 
 
 Model = Union[str, Path, Graph, Any]  # a model file, a loaded Graph, or a Keras model
@@ -155,53 +74,112 @@ def load_model(model: Model) -> tuple[Graph, Any]:
 
 
 def compress(model: Model, options: CompressOptions | None = None, data: Dataset | None = None,
-             eval_data: Dataset | None = None, progress: Progress | None = None) -> Compressed:
+             eval_data: Dataset | None = None, progress: Progress | None = None, *,
+             val_data: Dataset | None = None) -> Compressed:
     """Prune, quantize and lay out a model (see the module docstring).
 
     `model` is a model file, a loaded `Graph` (no fine-tuning or rd then: they
     need the Keras model) or a Keras model. `data` calibrates activation
     ranges and, when labelled and `options.epochs` > 0, fine-tunes the pruned
-    model; accuracy is measured on `eval_data` (default: `data`) when it has
-    labels.
+    model; `val_data` (default: 20 % held out of `data`) scores every
+    selection; `eval_data` only gives the reported accuracy and fidelity.
     """
     options = options or CompressOptions()
     check_options(options)  # every mistake the model is not needed for, before loading it
     graph, keras_model = load_model(model)
-    for what, ds in (("--data", data), ("--eval-data", eval_data)):
+    for what, ds in (("--data", data), ("--val-data", val_data), ("--eval-data", eval_data)):
         check_data(graph, ds, what)
+    roles = assign_roles(data, val_data, eval_data)
+    if options.input_range is not None and roles.train is not None:
+        raise SpecError("--input-range sets the synthetic calibration inputs used without --data; "
+                        "with --data the activation ranges come from the data")
     plan = resolve_plan(options, graph)
-    base, tuned = _finetune(keras_model, graph, plan, options, data, progress)
-    calib, calib_text = calibration_data(base, data)
-    labelled = _labelled(eval_data, data)
-    fisher = _fisher(keras_model, graph, base, tuned, calib, data) if plan.uses_rd else None
-    ev = Evaluator(prune_to(plan, base), calib, labelled, fisher)
+    budget = _selection_budget(options, plan, roles.val)
+    base, tuned = _finetune(keras_model, graph, plan, options, roles.train, progress)
+    calib, calib_text = calibration_data(base, roles.train, options.input_range)
+    fisher = _fisher(keras_model, graph, base, tuned, calib, roles.train) if plan.uses_rd else None
+    ev = Evaluator(prune_to(plan, base), calib, roles.val, fisher, reference=graph,
+                   metric=budget.metric if budget else _default_metric(roles.val),
+                   classifier=is_classifier(graph, _labelled(roles)))
     found = None
-    if options.max_accuracy_drop is not None:
-        found = _search(plan, ev, options.max_accuracy_drop, progress)
+    if options.budget is not None:
+        found = _search(plan, ev, options.budget, progress)
         plan = replace(found.plan, scope="layer")
-    if plan.uses_rd and plan.lam is None:
-        plan = _sweep_lambda(plan, ev, options, progress)
+    swept = plan.uses_rd and plan.lam is None
+    if swept:
+        plan = _sweep_lambda(plan, ev, budget, progress)
     applied = ev.apply(plan)
     result = Compressed(applied.graph, applied.qgraph, applied.layouts,
                         layer_results(applied.qgraph, applied.layouts), float_weight_bytes(applied.graph),
                         calibration=calib_text, search=found, lam=plan.lam if plan.uses_rd else None,
-                        plan=plan)
-    if labelled is not None:
-        result.accuracy = accuracy(graph, applied.graph, ev, plan)
+                        plan=plan, data=roles.describe())
+    if roles.train is None:
+        result.warnings.append(synthetic_warning(options.input_range))
+    _measure(result, graph, ev, plan, roles, selected=found is not None or swept)
     return result
 
 
-def _labelled(*candidates: Dataset | None) -> Dataset | None:
-    """The first dataset with labels (accuracy, the search and the lambda sweep use it)."""
-    return next((d for d in candidates if d is not None and d.y is not None), None)
+def _labelled(roles: DataRoles) -> bool:
+    return any(d is not None and d.y is not None for d in (roles.train, roles.val, roles.eval))
+
+
+def _default_metric(val: Dataset | None) -> str:
+    return "accuracy" if val is not None and val.y is not None else "fidelity"
+
+
+def _selection_budget(options: CompressOptions, plan: Plan, val: Dataset | None) -> Budget | None:
+    """The budget the search and the lambda sweep keep, checked against the validation data
+    before any work (DataError when it cannot be measured); None when nothing is selected."""
+    budget = options.budget
+    if budget is None and plan.uses_rd and plan.lam is None:
+        budget = options.lambda_budget
+    if budget is None and plan.uses_rd and plan.lam is None:
+        if val is None or val.y is None:
+            raise DataError("--quantizer rd without --lambda sweeps lambda on labelled validation "
+                            "data: give labelled --data (20 % is held out) or --val-data, "
+                            "--max-fidelity-loss P, or a --lambda value")
+        budget = DEFAULT_LAMBDA_BUDGET
+    if budget is not None:
+        check_validation(budget.metric, val)
+    return budget
+
+
+def _measure(result: Compressed, loaded: Graph, ev: Evaluator, plan: Plan, roles: DataRoles,
+             selected: bool) -> None:
+    """Accuracy and fidelity of the applied plan on the validation and eval splits."""
+    applied, val_acc, val_fid = ev.apply(plan), None, None
+    if roles.val is not None:
+        val_acc, val_fid = measure(loaded, applied, roles.val, ev.classifier,
+                                   ev.outputs(plan), ev.reference_outputs())
+        drop = None if val_acc is None else round(100.0 * (val_acc["float"] - val_acc["quantized"]), 6)
+        fid = val_fid.loss_pts
+        result.validation = {"split": "val", "source": roles.val_source, "samples": len(roles.val),
+                             "accuracy": val_acc, "fidelity": val_fid.as_dict("val"),
+                             "loss_pts": {"accuracy": drop,
+                                          "fidelity": round(fid, 6) if math.isfinite(fid) else None}}
+    eval_acc = None
+    if roles.eval is not None:
+        eval_acc, eval_fid = measure(loaded, applied, roles.eval, ev.classifier)
+        result.fidelity = eval_fid.as_dict("eval")
+    elif val_fid is not None:
+        result.fidelity = val_fid.as_dict("val")
+    if eval_acc is not None:
+        result.accuracy = {"split": "eval", **eval_acc}
+    elif val_acc is not None:
+        result.accuracy = {"split": "val", **val_acc}
+        if selected:
+            result.warnings.append("the accuracy is measured on the validation data that chose "
+                                   "the settings, so it is optimistic; pass --eval-data FILE.npz "
+                                   "for an independent figure")
 
 
 def _finetune(keras_model, graph: Graph, plan: Plan, options: CompressOptions, data, progress):
     """(graph to apply the plan to, fine-tuned Keras model or None).
 
     With `options.epochs` a clone of the Keras model is pruned to the plan's
-    sparsity and fine-tuned (the model itself is untouched); the plan then
-    finds its zeros already in place.
+    sparsity and fine-tuned on `data` (the training part: validation held
+    out; the model itself is untouched); the plan then finds its zeros
+    already in place.
     """
     targets = {n: lp.sparsity for n, lp in plan.layers.items() if lp.sparsity > 0}
     if options.epochs == 0 or not targets:
@@ -236,62 +214,18 @@ def _fisher(keras_model, loaded: Graph, base: Graph, tuned, calib, data: Dataset
     return graph_fisher_matrices(loaded, keras_model, calib, y)
 
 
-def _search(plan: Plan, ev: Evaluator, drop: float, progress) -> SearchResult:
-    """Bits and sparsity per layer within `drop` points (rd without a lambda searches uniform)."""
-    if ev.data is None:
-        raise DataError("--max-accuracy-drop needs labelled data (--data or --eval-data with y)")
+def _search(plan: Plan, ev: Evaluator, budget: Budget, progress) -> SearchResult:
+    """Bits and sparsity per layer within the budget (rd without a lambda searches uniform)."""
     searched = plan.with_layers(quantizer={n: "uniform" for n, lp in plan.layers.items()
                                            if lp.quantizer == "rd" and lp.lam is None})
     tick = None if progress is None else (lambda done, total: progress("searching", done, total))
-    found = search(searched, ev, drop, progress=tick)
+    found = search(searched, ev, budget.points, progress=tick)
     found.plan = plan.with_layers(bits=found.plan.values("bits"), sparsity=found.plan.values("sparsity"))
     return found
 
 
-def _sweep_lambda(plan: Plan, ev: Evaluator, options: CompressOptions, progress) -> Plan:
-    """The plan with the rd lambda that saves the most bytes within the accuracy budget."""
-    if ev.data is None:
-        raise DataError("--quantizer rd without --lambda sweeps lambda on labelled data: "
-                        "give --data or --eval-data with y, or a --lambda value")
-    drop = DEFAULT_LAMBDA_DROP_PTS if options.max_accuracy_drop is None else options.max_accuracy_drop
-    floor = float_accuracy(ev.graph, ev.data) - drop / 100.0
+def _sweep_lambda(plan: Plan, ev: Evaluator, budget: Budget, progress) -> Plan:
+    """The plan with the rd lambda that saves the most bytes within the budget."""
     tick = None if progress is None else (lambda done, total: progress("lambda sweep", done, total))
-    chosen, _ = sweep_lambda(plan, ev, floor, progress=tick)
+    chosen, _ = sweep_lambda(plan, ev, budget.points, progress=tick)
     return chosen
-
-
-def _weights_changed(a: Graph, b: Graph) -> bool:
-    """Whether pruning or fine-tuning changed any weight (b is a pruned copy of a)."""
-    if a is b:
-        return False
-    return any(not np.array_equal(x.weights[k], y.weights[k])
-               for x, y in zip(a.nodes, b.nodes) for k in x.weights)
-
-
-def accuracy(loaded: Graph, pruned: Graph, ev: Evaluator, plan: Plan) -> dict:
-    """Top-1 accuracy on the evaluator's data of the model as given (`float`), of
-    the pruned or fine-tuned float model when pruning changed it
-    (`pruned_float`), and of the plan's integer model (`quantized`, the
-    firmware's arithmetic)."""
-    result = {"float": float_accuracy(loaded, ev.data), "quantized": ev.accuracy(plan)}
-    if _weights_changed(loaded, pruned):
-        result["pruned_float"] = float_accuracy(pruned, ev.data)
-    return result
-
-
-def write_report(result: Compressed, out_dir: str | Path) -> Path:
-    """Write OUT/compress-report.json (creating OUT) and return its path.
-
-    OutputPathError when OUT cannot be written; check it with
-    `outputs.check_output_dir` before compressing to fail early.
-    """
-    out = Path(out_dir)
-    check_output_dir(out)
-    path = out / "compress-report.json"
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(result.report(), indent=2) + "\n")
-    except OSError as exc:
-        raise OutputPathError(f"--output {out}: cannot write {path.name} "
-                              f"({exc.strerror or exc})") from exc
-    return path

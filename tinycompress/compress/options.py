@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
 
+from tinycompress.compress.fidelity import Budget
 from tinycompress.compress.finetune import check_save_path
 from tinycompress.compress.plan import LayerPlan, Plan
 from tinycompress.compress.spec import Spec, find_spec, merge
@@ -39,7 +40,15 @@ class CompressOptions:
     (default ./tinycompress.toml in `cwd` when present). scope: how one
     sparsity is spread, global | layer. epochs: fine-tuning epochs on labelled
     data. max_accuracy_drop: search bits and sparsity per layer within this
-    many percentage points. save_model: write the fine-tuned Keras model here.
+    many percentage points of the original float model's accuracy on the
+    validation data (also the lambda sweep's budget). max_fidelity_loss: the
+    same with the fidelity loss to the original float model (top-1
+    disagreement in % for classifiers, relative RMS error in % otherwise): no
+    labels needed. At most one of the two. save_model: write the fine-tuned
+    Keras model here. input_range: (lo, hi) of the synthetic calibration
+    inputs used when no data is given (default (0, 1)). lambda_budget: the
+    lambda sweep's budget when no search budget is given (default: 1 pt of
+    accuracy drop; the grid sweep passes its own).
     """
 
     bits: int | None = None
@@ -54,8 +63,22 @@ class CompressOptions:
     scope: str = "global"
     epochs: int = 0
     max_accuracy_drop: float | None = None
+    max_fidelity_loss: float | None = None
     save_model: str | Path | None = None
+    input_range: tuple[float, float] | None = None
+    lambda_budget: Budget | None = None
     cwd: str | Path = "."
+
+    @property
+    def budget(self) -> Budget | None:
+        """The selection budget the options give (checked), or None."""
+        if self.max_accuracy_drop is not None and self.max_fidelity_loss is not None:
+            raise SpecError("give one budget: --max-accuracy-drop or --max-fidelity-loss, not both")
+        if self.max_accuracy_drop is not None:
+            return Budget("accuracy", self.max_accuracy_drop)
+        if self.max_fidelity_loss is not None:
+            return Budget("fidelity", self.max_fidelity_loss)
+        return None
 
     @classmethod
     def from_settings(cls, settings: Mapping[str, Any], **others) -> CompressOptions:
@@ -84,14 +107,23 @@ def check_options(options: CompressOptions) -> Spec:
         raise SpecError(f"--scope must be global or layer, got {options.scope!r}")
     if isinstance(options.epochs, bool) or not isinstance(options.epochs, int) or options.epochs < 0:
         raise SpecError(f"--epochs must be a whole number >= 0, got {options.epochs!r}")
-    drop = options.max_accuracy_drop
-    if drop is not None and (isinstance(drop, bool) or not isinstance(drop, (int, float))
-                             or not 0 <= drop < math.inf):
-        raise SpecError(f"--max-accuracy-drop must be a finite number >= 0 (percentage points), "
-                        f"got {drop!r}")
+    options.budget  # noqa: B018  (checks both budgets)
+    check_input_range(options.input_range)
     if options.save_model is not None:
         check_save_path(options.save_model)
     return merge(options.settings(), find_spec(options.spec, options.cwd))
+
+
+def check_input_range(value) -> None:
+    """SpecError unless `value` is None or two finite numbers LO < HI."""
+    if value is None:
+        return
+    try:
+        lo, hi = (float(v) for v in value)
+    except (TypeError, ValueError) as exc:
+        raise SpecError(f"--input-range takes two numbers LO HI, got {value!r}") from exc
+    if not (math.isfinite(lo) and math.isfinite(hi) and lo < hi):
+        raise SpecError(f"--input-range LO HI must be finite with LO < HI, got {lo:g} {hi:g}")
 
 
 def resolve_plan(options: CompressOptions, graph: Graph) -> Plan:

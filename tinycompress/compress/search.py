@@ -1,14 +1,16 @@
 """The sensitivity-guided bits/sparsity search: it proposes plans, the Evaluator scores them.
 
-`search(plan, ev, max_drop_pts)` chooses per weight layer a bit width (2..8)
+`search(plan, ev, max_loss_pts)` chooses per weight layer a bit width (2..8)
 and a magnitude-pruning sparsity that minimise total weight bytes while the
-integer model's accuracy on the evaluator's validation data stays within
-`max_drop_pts` percentage points of the float model's:
+integer model's loss on the evaluator's validation data stays within
+`max_loss_pts` percentage points: the accuracy drop below the original float
+model (before pruning), or the fidelity loss against it (`Evaluator.loss`,
+whichever metric the evaluator measures):
 
 1. Sensitivity: a layer alone is moved down a ladder (fewer bits at its
    start sparsity; more sparsity at its start bits), all other layers at the
-   start plan (8 bits, the graph's own sparsity); the accuracy drop of that
-   step is measured, lazily, for the steps the descent considers.
+   start plan (8 bits, the graph's own sparsity); the loss of that step is
+   measured, lazily, for the steps the descent considers.
 2. Greedy descent: repeatedly take the move (one layer: next lower bit
    width, or next higher sparsity) with the most bytes saved per point of
    measured sensitivity; score the whole plan; keep it if the budget holds,
@@ -24,7 +26,8 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from typing import Callable
 
-from tinycompress.compress.evaluate import Evaluator, applied_bytes, float_accuracy
+from tinycompress.compress.evaluate import Evaluator, applied_bytes
+from tinycompress.compress.fidelity import LOSS_NAMES
 from tinycompress.compress.plan import Plan
 from tinycompress.compress.prune import sparsity_report
 
@@ -47,20 +50,28 @@ class LayerChoice:
     sparsity: float
     layout: str
     nbytes: int
-    bits_drop: dict[int, float]  # bits -> accuracy drop (pts) with only this layer changed
-    sparsity_drop: dict[float, float]  # sparsity -> drop (pts), only this layer, 8 bits
+    bits_loss: dict[int, float]  # bits -> loss (pts) with only this layer changed
+    sparsity_loss: dict[float, float]  # sparsity -> loss (pts), only this layer, 8 bits
     stopped_by: str  # why descent stopped: "budget" / "ladder end" per dimension
 
 
 @dataclass
 class SearchResult:
-    """The chosen configuration, its accuracy and bytes, and the per-layer reasons."""
+    """The chosen configuration, its loss and bytes, and the per-layer reasons.
+
+    Every figure is on the validation data: `loss_pts` in points of `metric`
+    ("accuracy": drop below `reference_accuracy`, the original float model's;
+    "fidelity": loss against that model's outputs); `accuracy` is the chosen
+    plan's (None without labels).
+    """
 
     layers: list[LayerChoice]
     plan: Plan
-    float_accuracy: float
-    accuracy: float
-    max_drop_pts: float
+    metric: str
+    loss_pts: float
+    max_loss_pts: float
+    reference_accuracy: float | None
+    accuracy: float | None
     weight_bytes: int
     start_bytes: int
     evaluations: int
@@ -75,19 +86,28 @@ class SearchResult:
         return {c.name: c.sparsity for c in self.layers}
 
     @property
-    def drop_pts(self) -> float:
-        return 100.0 * (self.float_accuracy - self.accuracy)
+    def loss_name(self) -> str:
+        return LOSS_NAMES[self.metric]
 
     def table(self) -> list[dict]:
-        """Rows for the CLI: choice per layer and the sensitivities that explain it."""
+        """Rows for the CLI: choice per layer and the sensitivities (loss in pts) that explain it."""
         rows = []
         for c in self.layers:
-            sens_b = ", ".join(f"{b}b:{d:+.1f}" for b, d in sorted(c.bits_drop.items(), reverse=True))
-            sens_s = ", ".join(f"{s:.2f}:{d:+.1f}" for s, d in sorted(c.sparsity_drop.items()))
+            sens_b = ", ".join(f"{b}b:{d:+.1f}" for b, d in sorted(c.bits_loss.items(), reverse=True))
+            sens_s = ", ".join(f"{s:.2f}:{d:+.1f}" for s, d in sorted(c.sparsity_loss.items()))
             rows.append({"name": c.name, "op": c.op, "bits": c.bits, "sparsity": round(c.sparsity, 4),
                          "layout": c.layout, "bytes": c.nbytes,
-                         "drop_by_bits": sens_b, "drop_by_sparsity": sens_s, "stopped_by": c.stopped_by})
+                         "loss_by_bits": sens_b, "loss_by_sparsity": sens_s, "stopped_by": c.stopped_by})
         return rows
+
+    def as_dict(self) -> dict:
+        """compress-report.json's `search`: what was measured where, and the rows."""
+        r = lambda v: None if v is None else round(v, 6)  # noqa: E731
+        return {"split": "val", "metric": self.metric, "max_loss_pts": self.max_loss_pts,
+                "loss_pts": round(self.loss_pts, 4), "reference_accuracy": r(self.reference_accuracy),
+                "accuracy": r(self.accuracy), "feasible": self.feasible,
+                "start_bytes": self.start_bytes, "weight_bytes": self.weight_bytes,
+                "evaluations": self.evaluations, "layers": self.table()}
 
 
 # ------------------------------------------------------------------ search
@@ -116,13 +136,13 @@ class _Ladders:
 
 
 class _Sensitivity:
-    """Drop (pts below float) with one layer moved along one ladder, others at start.
+    """Loss (pts) with one layer moved along one ladder, others at start.
 
     Measured lazily, only for the steps the greedy descent considers.
     """
 
-    def __init__(self, ev: Evaluator, ladders: _Ladders, float_acc: float, tick):
-        self.ev, self.ladders, self.float_acc, self.tick = ev, ladders, float_acc, tick
+    def __init__(self, ev: Evaluator, ladders: _Ladders, tick):
+        self.ev, self.ladders, self.tick = ev, ladders, tick
         self.bits = {n: {} for n in ev.names}
         self.sparsity = {n: {} for n in ev.names}
 
@@ -134,7 +154,7 @@ class _Sensitivity:
             state[name] = (index, 0) if dim == 0 else (0, index)
             plan = self.ladders.plan(state)
             fresh = not self.ev.is_scored(plan)
-            table[value] = 100.0 * (self.float_acc - self.ev.accuracy(plan))
+            table[value] = self.ev.loss(plan)
             if fresh:
                 self.tick()
         return table[value]
@@ -163,7 +183,7 @@ def _best_move(ev: Evaluator, ladders: _Ladders, state, frozen, sens: _Sensitivi
     return best
 
 
-def _greedy(ev: Evaluator, ladders: _Ladders, sens: _Sensitivity, float_acc, budget, tick):
+def _greedy(ev: Evaluator, ladders: _Ladders, sens: _Sensitivity, budget: float, tick):
     """Descend from the start state while the budget holds; returns (state, reasons)."""
     state = {n: (0, 0) for n in ev.names}
     frozen: set[tuple[str, int]] = set()
@@ -172,9 +192,9 @@ def _greedy(ev: Evaluator, ladders: _Ladders, sens: _Sensitivity, float_acc, bud
         _, n, dim, k = move
         trial = dict(state)
         trial[n] = (k, state[n][1]) if dim == 0 else (state[n][0], k)
-        acc = ev.accuracy(ladders.plan(trial))
+        loss = ev.loss(ladders.plan(trial))
         tick()
-        if 100.0 * (float_acc - acc) <= budget + 1e-9:
+        if loss <= budget + 1e-9:
             state = trial
         else:
             frozen.add((n, dim))
@@ -183,17 +203,18 @@ def _greedy(ev: Evaluator, ladders: _Ladders, sens: _Sensitivity, float_acc, bud
     return state, reasons
 
 
-def search(plan: Plan, ev: Evaluator, max_drop_pts: float, progress: Progress | None = None,
+def search(plan: Plan, ev: Evaluator, max_loss_pts: float, progress: Progress | None = None,
            bits_choices=BITS_LADDER, sparsity_choices=SPARSITY_LADDER) -> SearchResult:
-    """Per-layer bits and sparsity minimising weight bytes within `max_drop_pts`.
+    """Per-layer bits and sparsity minimising weight bytes within `max_loss_pts`.
 
     `plan` gives everything but bits and sparsity (scale granularity,
     quantizer and lambda, layout, optimize); `ev` holds the float graph
     (already pruned to the plan's sparsity: the ladders start from its own
-    sparsity), the calibration and the labelled validation data. Accuracy is
-    the integer reference's top-1 compared with the float reference's.
-    Sparsity is one-shot magnitude pruning per layer. `progress(done, total)`
-    is called after each evaluation. Deterministic.
+    sparsity), the calibration, the validation data and the original model
+    the loss is measured against (`Evaluator.loss`: the integer reference's
+    accuracy drop or fidelity loss). Sparsity is one-shot magnitude pruning
+    per layer. `progress(done, total)` is called after each evaluation.
+    Deterministic.
     """
     base = replace(plan, scope="layer")
     ladders = _Ladders(ev, base, bits_choices, sparsity_choices)
@@ -204,13 +225,13 @@ def search(plan: Plan, ev: Evaluator, max_drop_pts: float, progress: Progress | 
         if progress is not None:
             progress(min(done[0], total), total)
 
-    float_acc = float_accuracy(ev.graph, ev.data)
+    ev.check_metric()
     start = {n: (0, 0) for n in ev.names}
-    feasible = 100.0 * (float_acc - ev.accuracy(ladders.plan(start))) <= max_drop_pts + 1e-9
+    feasible = ev.loss(ladders.plan(start)) <= max_loss_pts + 1e-9
     state, reasons = start, {}
-    sens = _Sensitivity(ev, ladders, float_acc, tick)
+    sens = _Sensitivity(ev, ladders, tick)
     if feasible:
-        state, reasons = _greedy(ev, ladders, sens, float_acc, max_drop_pts, tick)
+        state, reasons = _greedy(ev, ladders, sens, max_loss_pts, tick)
     if progress is not None:
         progress(total, total)
     chosen = ladders.plan(state)
@@ -218,14 +239,17 @@ def search(plan: Plan, ev: Evaluator, max_drop_pts: float, progress: Progress | 
     layers = [_choice(ev, n, chosen, exact[n], sens.bits[n], sens.sparsity[n], reasons)
               for n in ev.names]
     start_bytes = ev.weight_bytes(ladders.plan(start))
-    return SearchResult(layers, chosen, float_acc, ev.accuracy(chosen), max_drop_pts,
+    labelled = ev.labelled
+    return SearchResult(layers, chosen, ev.metric, ev.loss(chosen), max_loss_pts,
+                        ev.reference_accuracy if labelled else None,
+                        ev.accuracy(chosen) if labelled else None,
                         sum(c.nbytes for c in layers), start_bytes, ev.evaluations, feasible)
 
 
-def _choice(ev: Evaluator, name: str, plan: Plan, exact, bits_drop, sp_drop, reasons) -> LayerChoice:
+def _choice(ev: Evaluator, name: str, plan: Plan, exact, bits_loss, sp_loss, reasons) -> LayerChoice:
     layout, nbytes = exact
     why = (f"bits: {reasons.get((name, 0), 'start over budget')}; "
            f"sparsity: {reasons.get((name, 1), 'start over budget')}")
     lp = plan.layers[name]
     return LayerChoice(name, ev.graph.node(name).op, lp.bits, lp.sparsity, layout, nbytes,
-                       bits_drop, sp_drop, why)
+                       bits_loss, sp_loss, why)

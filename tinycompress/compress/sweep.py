@@ -1,41 +1,62 @@
-"""The design-space sweep: sparsity x bits x quantizer, and its size-accuracy Pareto front.
+"""The design-space sweep: sparsity x bits x quantizer, and its size-loss Pareto front.
 
     result = sweep(model_path, load_npz("train.npz"), load_npz("test.npz"), "out",
                    SweepOptions(sparsities=(0.0, 0.9), bits=(4, 8), quantizers=("uniform",)))
 
 Every grid point is one `compress()` call, run in a pool of worker processes
 (the 'spawn' start method: TensorFlow must not be forked after import). Each
-worker imports TensorFlow and loads the model once, and runs with one thread so
-that results do not depend on how many workers share the machine.
+worker imports TensorFlow once and runs with one thread so that results do
+not depend on how many workers share the machine.
+
+The data in its three roles (`roles`): `data` calibrates (and fine-tunes);
+every point is scored, and the front chosen, on the validation data
+(`val_data`, else 20 % held out of `data`); `eval_data` only adds each
+point's reported figures. The metric is the budget's (`max_accuracy_drop`:
+accuracy; `max_fidelity_loss`: fidelity to the original float model, no
+labels needed), else accuracy when the validation data has labels, else
+fidelity; each point's `loss_pts` is its loss in points of that metric
+against the original float model, before pruning. The budget is also the
+rd points' lambda-sweep budget, and marks the points within it.
 
 Files written to the output directory DIR:
 
 - `sweep-points.jsonl`: one JSON object per finished point, appended (flushed
   and fsynced) as soon as the point finishes, in completion order:
       {"key": str,                  # point parameters + fingerprint: the resume key
-       "fingerprint": str,          # hash of model file(s), data arrays, epochs, spec file
+       "fingerprint": str,          # hash of model file(s), data arrays, epochs, spec file, budget
        "name": "s0.9-b4-uniform", "sparsity": float, "bits": int, "quantizer": str,
        "epochs": int, "model": str, "weight_bytes": int, "float_weight_bytes": int,
-       "accuracy": float,           # integer (quantized) model, 0..1
-       "float_accuracy": float,     # float model after pruning, before quantization
-       "model_float_accuracy": float,  # the unpruned float model
-       "layers": [{name, op, bits, sparsity, layout, weight_bytes}]}
+       "lambda": float | null,      # the rd lambda chosen (rd points)
+       "split": "val",              # what the next five are measured on
+       "accuracy": float | null,    # integer (quantized) model, 0..1 (null: no labels)
+       "float_accuracy": float | null,  # float model after pruning, before quantization
+       "model_float_accuracy": float | null,  # the original float model
+       "loss_pts": {"accuracy": float | null, "fidelity": float | null},
+       "fidelity": {"split": "val", "samples", "classifier", "top1_agreement",
+                    "rel_rms_error", "snr_db"},
+       "eval": null | {"split": "eval", "accuracy", "float_accuracy",
+                       "model_float_accuracy", "fidelity": {...}},
+       "layers": [{name, op, bits, sparsity, layout, weight_bytes, ...}]}
   A rerun with the same DIR skips every grid point whose key is already there;
-  lines with another fingerprint (the model or data changed) are ignored, not
-  mixed in. A line cut short by a kill is dropped on the next run.
+  lines with another fingerprint (the model, data or budget changed) are
+  ignored, not mixed in. A line cut short by a kill is dropped on the next run.
 - `sweep.json` (written at the end, atomically: temp file + rename), a superset
   of what `tinycompress.report.page` reads:
-      {"schema": 1, "model": str, "model_path": str, "fingerprint": str,
-       "float_accuracy": float,     # the unpruned float model, 0..1
+      {"schema": 2, "model": str, "model_path": str, "fingerprint": str,
+       "split": "val",              # points[].accuracy / float_accuracy / loss_pts and the front
+       "validation": str,           # where the validation data came from
+       "metric": "accuracy" | "fidelity", "max_loss_pts": float | null,
+       "float_accuracy": float | null,  # the original float model on val, 0..1
+       "eval": null | {"split": "eval", "source": str, "float_accuracy": float | null},
        "float_weight_bytes": int,
        "grid": {"sparsities": [float], "bits": [int], "quantizers": [str], "epochs": int},
-       "points": [{"name", "sparsity", "bits", "quantizer", "weight_bytes", "accuracy",
-                   "float_accuracy", "pareto": bool, "layers": [...]}],  # grid order
-       "pareto": [name]}            # the front, by weight bytes ascending
+       "points": [{"name", "sparsity", "bits", "quantizer", "lambda", "weight_bytes",
+                   "accuracy", "float_accuracy", "loss_pts": float, "fidelity", "eval",
+                   "within_budget": bool | null, "pareto": bool, "layers": [...]}],  # grid order
+       "pareto": [name]}            # the front (fewest bytes, least loss), bytes ascending
 """
 from __future__ import annotations
 
-import hashlib
 import json
 import multiprocessing
 import os
@@ -46,20 +67,19 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterator, Sequence
 
-import numpy as np
-
-from tinycompress.compress.core import check_data, compress
+from tinycompress.compress.core import compress
+from tinycompress.compress.evaluate import check_validation
+from tinycompress.compress.fidelity import Budget
 from tinycompress.compress.options import CompressOptions
-from tinycompress.compress.spec import SPEC_FILENAME, merge
+from tinycompress.compress.roles import DataRoles, assign_roles
+from tinycompress.compress.spec import merge
+from tinycompress.compress.sweep_files import (  # noqa: F401  (re-exported)
+    POINTS_FILE, SCHEMA, SWEEP_FILE, append_point, fingerprint, read_points, write_json_atomic,
+)
 from tinycompress.data import Dataset
-from tinycompress.errors import DataError, ModelLoadError, SpecError
-from tinycompress.frontend import load
-from tinycompress.reference.float_ref import run_float
+from tinycompress.errors import DataError, SpecError
 
 Progress = Callable[[str, int, int], None]  # (stage description, done, total)
-POINTS_FILE = "sweep-points.jsonl"
-SWEEP_FILE = "sweep.json"
-SCHEMA = 1
 STAGE = "sweep"
 DEFAULT_SPARSITIES = (0.0, 0.5, 0.8, 0.9, 0.95)
 DEFAULT_BITS = (2, 3, 4, 6, 8)
@@ -90,7 +110,12 @@ class Point:
 
 @dataclass(frozen=True)
 class SweepOptions:
-    """The grid and how to run it (`jobs` None = one worker per core)."""
+    """The grid and how to run it (`jobs` None = one worker per core).
+
+    max_accuracy_drop / max_fidelity_loss (at most one): the budget in points
+    that picks the metric, is the rd points' lambda-sweep budget and marks
+    the points within it.
+    """
 
     sparsities: Sequence[float] = DEFAULT_SPARSITIES
     bits: Sequence[int] = DEFAULT_BITS
@@ -98,6 +123,13 @@ class SweepOptions:
     epochs: int = 0                 # fine-tuning epochs for pruned points (0 = one shot)
     jobs: int | None = None
     cwd: str | Path = "."           # where ./tinycompress.toml is looked for, as in compress
+    max_accuracy_drop: float | None = None
+    max_fidelity_loss: float | None = None
+
+    @property
+    def budget(self) -> Budget | None:
+        return CompressOptions(max_accuracy_drop=self.max_accuracy_drop,
+                               max_fidelity_loss=self.max_fidelity_loss).budget
 
 
 @dataclass
@@ -143,87 +175,16 @@ def grid(options: SweepOptions) -> list[Point]:
 # ---- the Pareto front ------------------------------------------------------------
 
 def dominates(a: tuple[int, float], b: tuple[int, float]) -> bool:
-    """True if (bytes, accuracy) `a` is no larger and no less accurate than `b`, and one strictly."""
+    """True if (bytes, score) `a` is no larger and no worse than `b`, and one strictly."""
     return a[0] <= b[0] and a[1] >= b[1] and (a[0] < b[0] or a[1] > b[1])
 
 
 def pareto_flags(points: Sequence[tuple[int, float]]) -> list[bool]:
-    """For each (weight bytes, accuracy): is it on the front (dominated by no other point)?
+    """For each (weight bytes, score: higher is better): is it on the front (dominated by none)?
 
     Equal points do not dominate each other, so duplicates are all on the front.
     """
     return [not any(dominates(q, p) for q in points) for p in points]
-
-
-# ---- identity of what was swept --------------------------------------------------
-
-def _hash_path(h, path: Path) -> None:
-    files = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
-    for f in files:
-        h.update(str(f.relative_to(path) if path.is_dir() else f.name).encode())
-        h.update(f.read_bytes())
-
-
-def _hash_dataset(h, data: Dataset | None) -> None:
-    for arr in (None, None) if data is None else (data.x, data.y):
-        h.update(b"none" if arr is None else f"{arr.shape}{arr.dtype}".encode())
-        if arr is not None:
-            h.update(np.ascontiguousarray(arr).tobytes())
-
-
-def fingerprint(model_path: str | Path, data: Dataset, eval_data: Dataset | None,
-                epochs: int, cwd: str | Path = ".") -> str:
-    """Hash of everything besides the grid point that changes a result."""
-    model_path = Path(model_path)
-    if not model_path.exists():
-        raise ModelLoadError(f"{model_path}: no such file or directory")
-    h = hashlib.sha256(f"schema {SCHEMA} epochs {epochs}".encode())
-    _hash_path(h, model_path)
-    _hash_dataset(h, data)
-    _hash_dataset(h, eval_data)
-    spec = Path(cwd) / SPEC_FILENAME  # compress applies it: layout, optimize, lambda, ...
-    h.update(spec.read_bytes() if spec.is_file() else b"no spec")
-    return h.hexdigest()[:16]
-
-
-# ---- the points log ------------------------------------------------------------
-
-def read_points(path: Path) -> dict[str, dict]:
-    """Records of `sweep-points.jsonl` by key; a torn last line is cut off the file."""
-    if not path.exists():
-        return {}
-    raw = path.read_bytes()
-    complete = raw[:raw.rfind(b"\n") + 1]
-    if len(complete) != len(raw):
-        with path.open("r+b") as f:  # the next append must start on a fresh line
-            f.truncate(len(complete))
-    records = {}
-    for line in complete.decode("utf-8").splitlines():
-        try:
-            record = json.loads(line)
-        except json.JSONDecodeError:
-            continue  # a damaged line is a point to redo, not a reason to stop
-        if isinstance(record, dict) and "key" in record:
-            records[record["key"]] = record
-    return records
-
-
-def append_point(path: Path, record: dict) -> None:
-    """Append one record as a line and force it to disk (it survives a kill right after)."""
-    with path.open("a", encoding="utf-8") as f:
-        f.write(json.dumps(record, sort_keys=True) + "\n")
-        f.flush()
-        os.fsync(f.fileno())
-
-
-def write_json_atomic(path: Path, document: dict) -> None:
-    """Write JSON to a temp file in the same directory, then rename it over `path`."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    with tmp.open("w", encoding="utf-8") as f:
-        f.write(json.dumps(document, indent=2) + "\n")
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
 
 
 # ---- workers -------------------------------------------------------------------
@@ -231,22 +192,17 @@ def write_json_atomic(path: Path, document: dict) -> None:
 _WORKER: dict = {}
 
 
-def _init_worker(model_path: str, data: Dataset, eval_data: Dataset, epochs: int,
-                 cwd: str, fp: str) -> None:
-    """Load TensorFlow and the model once per worker; a failure is raised by the first point."""
+def _init_worker(model_path: str, roles: DataRoles, epochs: int, cwd: str, fp: str,
+                 budget: Budget | None) -> None:
+    """Load TensorFlow once per worker; a failure is raised by the first point."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
-    _WORKER.update(model_path=model_path, data=data, eval_data=eval_data, epochs=epochs,
-                   cwd=cwd, fingerprint=fp)
+    _WORKER.update(model_path=model_path, roles=roles, epochs=epochs, cwd=cwd,
+                   fingerprint=fp, budget=budget)
     try:
         import tensorflow as tf
 
         tf.config.threading.set_intra_op_parallelism_threads(1)
         tf.config.threading.set_inter_op_parallelism_threads(1)
-        graph = load(model_path)
-        check_data(graph, data, "--data")
-        check_data(graph, eval_data, "--eval-data")
-        pred = np.argmax(np.asarray(run_float(graph, eval_data.x)), axis=-1)
-        _WORKER["model_float_accuracy"] = float(np.mean(pred == eval_data.y))
     except BaseException as exc:  # noqa: BLE001 - re-raised in _run_point, in the parent
         _WORKER["error"] = exc
 
@@ -255,18 +211,30 @@ def _run_point(point: Point) -> dict:
     """Compress one grid point in a worker; returns its sweep-points.jsonl record."""
     if "error" in _WORKER:
         raise _WORKER["error"]
-    w = _WORKER
+    w, roles = _WORKER, _WORKER["roles"]
     options = CompressOptions(sparsity=point.sparsity, bits=point.bits, quantizer=point.quantizer,
-                              epochs=w["epochs"], cwd=w["cwd"])
-    result = compress(w["model_path"], options, w["data"], w["eval_data"])
-    return {"key": point.key(w["fingerprint"]), "fingerprint": w["fingerprint"],
-            "name": point.name, "sparsity": point.sparsity, "bits": point.bits,
-            "quantizer": point.quantizer, "epochs": w["epochs"], "model": result.graph.name,
-            "weight_bytes": result.weight_bytes,
-            "float_weight_bytes": result.float_weight_bytes,
-            "accuracy": result.accuracy["quantized"], "float_accuracy": result.accuracy["float"],
-            "model_float_accuracy": w["model_float_accuracy"],
-            "layers": [layer.as_dict() for layer in result.layers]}
+                              epochs=w["epochs"], cwd=w["cwd"], lambda_budget=w["budget"])
+    result = compress(w["model_path"], options, roles.train, roles.eval, val_data=roles.val)
+    val = result.validation
+    record = {"key": point.key(w["fingerprint"]), "fingerprint": w["fingerprint"],
+              "name": point.name, "sparsity": point.sparsity, "bits": point.bits,
+              "quantizer": point.quantizer, "epochs": w["epochs"], "model": result.graph.name,
+              "weight_bytes": result.weight_bytes, "lambda": result.lam,
+              "float_weight_bytes": result.float_weight_bytes, "split": "val",
+              **_accuracies(val["accuracy"]), "loss_pts": val["loss_pts"],
+              "fidelity": val["fidelity"], "eval": None,
+              "layers": [layer.as_dict() for layer in result.layers]}
+    if roles.eval is not None:
+        acc = result.accuracy if (result.accuracy or {}).get("split") == "eval" else None
+        record["eval"] = {"split": "eval", **_accuracies(acc), "fidelity": result.fidelity}
+    return record
+
+
+def _accuracies(acc: dict | None) -> dict:
+    """A point's accuracy, float_accuracy (after pruning) and model_float_accuracy (as given)."""
+    acc = acc or {}
+    return {"accuracy": acc.get("quantized"), "float_accuracy": acc.get("pruned_float", acc.get("float")),
+            "model_float_accuracy": acc.get("float")}
 
 
 @contextmanager
@@ -302,32 +270,40 @@ def _run_pool(todo: list[Point], init_args: tuple, jobs: int,
 
 # ---- the sweep -----------------------------------------------------------------
 
-def _check_labels(data: Dataset | None, eval_data: Dataset | None, epochs: int) -> None:
-    if data is None:
-        raise DataError("sweep needs --data FILE.npz (labelled: accuracy is what it measures)")
-    if eval_data is None and data.y is None:
-        raise DataError("--data has no labels 'y': the sweep needs them to measure accuracy "
-                        "(or give labelled --eval-data)")
-    if eval_data is not None and eval_data.y is None:
-        raise DataError("--eval-data has no labels 'y': the sweep needs them to measure accuracy")
-    if epochs > 0 and data.y is None:
-        raise DataError(f"--epochs {epochs}: fine-tuning needs labels 'y' in --data")
+def _metric(roles: DataRoles, budget: Budget | None, options: SweepOptions) -> str:
+    """The metric the points are scored on; DataError when the data cannot measure it."""
+    if roles.train is None:
+        raise DataError("sweep needs --data FILE.npz (it calibrates; 20 % is held out for "
+                        "validation unless --val-data is given)")
+    if roles.val is None:
+        raise DataError("--data is too small to hold 20 % out for validation: give --val-data")
+    metric = budget.metric if budget else ("accuracy" if roles.val.y is not None else "fidelity")
+    check_validation(metric, roles.val)
+    if budget is None and metric == "fidelity" and "rd" in options.quantizers:
+        raise DataError("the validation data has no labels: rd points sweep lambda within a "
+                        "budget, give --max-fidelity-loss P (or --quantizers uniform)")
+    if options.epochs > 0 and roles.train.y is None:
+        raise DataError(f"--epochs {options.epochs}: fine-tuning needs labels 'y' in --data")
+    return metric
 
 
 def sweep(model_path: str | Path, data: Dataset | None, eval_data: Dataset | None = None,
           out_dir: str | Path = "sweep", options: SweepOptions | None = None,
-          progress: Progress | None = None) -> SweepResult:
+          progress: Progress | None = None, *, val_data: Dataset | None = None) -> SweepResult:
     """Compress MODEL at every grid point not already in OUT/sweep-points.jsonl; write sweep.json.
 
-    Accuracy is measured on `eval_data` (default: `data`), which must be labelled.
-    `progress(STAGE, done, total)` counts the points still to compute (total 0:
-    everything was already done). Raises SpecError, DataError, ModelLoadError.
+    Points are scored, and the front chosen, on the validation data
+    (`val_data`, else 20 % held out of `data`); `eval_data` adds each point's
+    reported figures and nothing else. `progress(STAGE, done, total)` counts
+    the points still to compute (total 0: everything was already done).
+    Raises SpecError, DataError, ModelLoadError.
     """
     options = options or SweepOptions()
     points = grid(options)
-    _check_labels(data, eval_data, options.epochs)
-    evaluate_on = eval_data if eval_data is not None else data
-    fp = fingerprint(model_path, data, eval_data, options.epochs, options.cwd)
+    budget = options.budget
+    roles = assign_roles(data, val_data, eval_data)
+    metric = _metric(roles, budget, options)
+    fp = fingerprint(model_path, data, eval_data, options.epochs, options.cwd, val_data, budget)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     log = out / POINTS_FILE
@@ -341,29 +317,38 @@ def sweep(model_path: str | Path, data: Dataset | None, eval_data: Dataset | Non
             done[rec["key"]] = rec
             tick(STAGE, sum(p.key(fp) in done for p in todo), len(todo))
 
-        init_args = (str(Path(model_path).resolve()), data, evaluate_on, options.epochs,
-                     str(Path(options.cwd).resolve()), fp)
+        init_args = (str(Path(model_path).resolve()), roles, options.epochs,
+                     str(Path(options.cwd).resolve()), fp, budget)
         _run_pool(todo, init_args, options.jobs or os.cpu_count() or 1, record)
-    document = sweep_document([done[p.key(fp)] for p in points], options, str(model_path), fp)
+    records = [done[p.key(fp)] for p in points]
+    document = sweep_document(records, options, str(model_path), fp, roles, metric, budget)
     write_json_atomic(out / SWEEP_FILE, document)
     return SweepResult(document, out / SWEEP_FILE, len(todo), len(points) - len(todo))
 
 
-POINT_KEYS = ("name", "sparsity", "bits", "quantizer", "weight_bytes", "accuracy",
-              "float_accuracy")
+POINT_KEYS = ("name", "sparsity", "bits", "quantizer", "lambda", "weight_bytes", "accuracy",
+              "float_accuracy", "fidelity", "eval")
 
 
-def sweep_document(records: list[dict], options: SweepOptions, model_path: str,
-                   fp: str) -> dict:
+def sweep_document(records: list[dict], options: SweepOptions, model_path: str, fp: str,
+                   roles: DataRoles, metric: str, budget: Budget | None) -> dict:
     """The sweep.json document from the records of every grid point, in grid order."""
-    flags = pareto_flags([(r["weight_bytes"], r["accuracy"]) for r in records])
-    points = [{**{k: r[k] for k in POINT_KEYS}, "pareto": flag, "layers": r["layers"]}
-              for r, flag in zip(records, flags)]
+    losses = [r["loss_pts"][metric] for r in records]
+    flags = pareto_flags([(r["weight_bytes"], -loss) for r, loss in zip(records, losses)])
+    points = [{**{k: r[k] for k in POINT_KEYS}, "loss_pts": loss,
+               "within_budget": None if budget is None else budget.holds(loss),
+               "pareto": flag, "layers": r["layers"]}
+              for r, loss, flag in zip(records, losses, flags)]
     front = sorted((p for p in points if p["pareto"]),
-                   key=lambda p: (p["weight_bytes"], -p["accuracy"], p["name"]))
+                   key=lambda p: (p["weight_bytes"], p["loss_pts"], p["name"]))
     first = records[0]
+    evaluated = None if roles.eval is None else {
+        "split": "eval", "source": roles.eval_source,
+        "float_accuracy": (first["eval"] or {}).get("model_float_accuracy")}
     return {"schema": SCHEMA, "model": first["model"], "model_path": model_path,
-            "fingerprint": fp, "float_accuracy": first["model_float_accuracy"],
+            "fingerprint": fp, "split": "val", "validation": roles.val_source,
+            "metric": metric, "max_loss_pts": None if budget is None else budget.points,
+            "float_accuracy": first["model_float_accuracy"], "eval": evaluated,
             "float_weight_bytes": first["float_weight_bytes"],
             "grid": {"sparsities": sorted({r["sparsity"] for r in records}),
                      "bits": sorted({r["bits"] for r in records}),
