@@ -105,7 +105,7 @@ MaxFidelityOpt = Annotated[Optional[float], typer.Option(
     help="As --max-accuracy-drop, without labels: within P % top-1 disagreement with the "
          "original float model (classifiers), or P % relative RMS error of the outputs "
          "(other models), on the validation inputs.", show_default=False)]
-InputRangeOpt = Annotated[Optional[tuple[float, float]], typer.Option(
+InputRangeOpt = Annotated[Optional[tuple[str, str]], typer.Option(  # numbers parsed by number()
     "--input-range", metavar="LO HI",
     help="Without --data: the synthetic calibration inputs are uniform in [LO, HI) "
          "(default 0 1).", show_default=False)]
@@ -127,9 +127,17 @@ def compress_options(bits, sparsity, layout, optimize, quantizer, lam, per_tenso
                               quantizer=quantizer, lam=lam, per_channel=False if per_tensor else None,
                               spec=spec, epochs=epochs, max_accuracy_drop=max_drop,
                               max_fidelity_loss=max_fidelity, save_model=save_model, scope=scope,
-                              input_range=None if input_range is None else tuple(input_range))
+                              input_range=_input_range(input_range))
     check_options(options)  # before the model is loaded
     return options
+
+
+def _input_range(words) -> tuple[float, float] | None:
+    """--input-range LO HI as two floats (SpecError for a word that is no number)."""
+    if words is None:
+        return None
+    parse = number(float, "--input-range")
+    return parse(words[0]), parse(words[1])
 
 
 def check_output(output: Path | None) -> None:
