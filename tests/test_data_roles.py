@@ -24,6 +24,7 @@ from tinycompress.compress import CompressOptions, apply, compress
 from tinycompress.compress.evaluate import float_outputs, int_outputs
 from tinycompress.compress.fidelity import fidelity, is_classifier, rel_rms_error, snr_db, top1_agreement
 from tinycompress.compress.roles import assign_roles, calibration_data
+from tinycompress.compress.sweep import SweepOptions, sweep
 from tinycompress.data import DIGITS_MODEL, Dataset, holdout_counts, holdout_index, load_npz, split_validation
 
 TRAIN = DIGITS_MODEL.parent / "train.npz"
@@ -232,3 +233,22 @@ def test_no_data_warns_once_and_input_range_sets_the_synthetic_range(tmp_path):
     q = compress(graph, CompressOptions(bits=8, input_range=(-1.0, 1.0))).qgraph
     assert q.input_scale == pytest.approx(2 / 255, rel=0.01)  # 256 samples span about -1..1
     assert compress(graph, CompressOptions(bits=8)).qgraph.input_scale == pytest.approx(1 / 255, rel=0.01)
+
+
+def test_sweep_on_unlabelled_data_scores_fidelity(regression, tmp_path):
+    """The grid sweep with --max-fidelity-loss: every point's loss against the float model on
+    the 12 held-out inputs, the front on (bytes, loss), the budget marked."""
+    model, x = regression
+    options = SweepOptions(sparsities=(0.0,), bits=(4, 8), quantizers=("uniform",), jobs=1,
+                           max_fidelity_loss=2.0)
+    doc = sweep(model, load_npz(x), None, tmp_path, options).document
+    assert (doc["split"], doc["metric"], doc["max_loss_pts"]) == ("val", "fidelity", 2.0)
+    assert doc["float_accuracy"] is None and doc["eval"] is None
+    for p in doc["points"]:
+        assert p["accuracy"] is None and p["fidelity"]["samples"] == 12
+        assert p["loss_pts"] == pytest.approx(100 * p["fidelity"]["rel_rms_error"], abs=1e-4)
+        assert p["within_budget"] == (p["loss_pts"] <= 2.0)
+    by_name = {p["name"]: p for p in doc["points"]}
+    assert by_name["s0-b8-uniform"]["loss_pts"] < by_name["s0-b4-uniform"]["loss_pts"]
+    assert by_name["s0-b8-uniform"]["within_budget"] and not by_name["s0-b4-uniform"]["within_budget"]
+    assert doc["pareto"] == ["s0-b4-uniform", "s0-b8-uniform"]  # fewer bytes, or less loss
