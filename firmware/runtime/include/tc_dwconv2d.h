@@ -4,7 +4,9 @@
  *
  * output[oy][ox][c] = requant(bias_f[c] + sum_{ky,kx} W[c][ky*kw + kx] *
  * input[oy*sh + ky][ox*sw + kx][c]). The input is already padded. Weight
- * matrix: C rows x (kernel_h*kernel_w) columns. No allocation.
+ * matrix: C rows x (kernel_h*kernel_w) columns. No allocation (the dense
+ * kernel unpacks four channels' levels into a block of at most 200 bytes on
+ * the stack). input and output must not overlap.
  */
 #ifndef TC_DWCONV2D_H
 #define TC_DWCONV2D_H
@@ -16,7 +18,9 @@
 #include "tc_types.h"
 
 /**
- * @brief Depthwise conv2d with dense weights.
+ * @brief Depthwise conv2d with dense weights: four channels at a time, every output
+ *        position per group (SXTB16 + SMLABB/SMLATT with the DSP extension); 3 x 3
+ *        kernels unrolled.
  * @param dims    tc_conv_dims with out_c == in_c (checked)
  * @param quant   per-channel bias_f/m/shift [in_c], z_out, act_min, act_max
  * @param weights dense levels, in_c x (kernel_h*kernel_w)

@@ -1,10 +1,149 @@
-/* Elementwise add; see tc_int_ops.h. Twin of int_ops.add_s8. */
-#include <stddef.h>
-
+/**
+ * @file tc_add_s8.c
+ * @brief tc_add_s8; see tc_int_ops.h. Twin of int_eval.add_s8.
+ *
+ * Two inputs, as prepared (one of them has the largest scale), take a short
+ * path of two multiplies per element. It is the reference formula rewritten
+ * with identities that hold for every integer (floor(floor(a / 2^p) / 2^q) =
+ * floor(a / 2^(p+q)); scaling numerator and denominator by 2^j), so the
+ * results are the same bits (tests/test_kernel_paths_host.py and, on the
+ * Cortex-M4 and M3, tests/test_kernel_speed.py check all 256 x 256 input pairs
+ * for several scale ratios). With L = left_shift, t = 31 - in_shift and
+ * k = t - L (in [9, 32]), input i contributes
+ *   a_i = rq(v_i * 2^L, m_i, s_i) = floor((v_i * m_i + 2^(k-1)) / 2^k)
+ *       = floor(((v_i << (32 - k)) * m_i + 2^31) / 2^32)      (SMMLAR)
+ *       = v_i * (m_i >> k)            when 2^k divides m_i (the largest scale:
+ *                                     m = 2^30, k = 11, a = v << 19; one MLA),
+ * and with T = 31 - out_shift in [33, 54] the output is
+ *   rq(total) + z_out = floor((floor(total * m_out / 2^32) + 2^(T-33)
+ *                              + z_out * 2^(T-32)) / 2^(T-32))   (SMMLA, ASR),
+ * saturated to int8 (SSAT). Four outputs are stored as one word. A narrower
+ * act range: the output is computed lifted by d = 127 - act_max (z_out + d in
+ * the rounding constant: an exact integer shift), so SSAT's 127 is act_max + d;
+ * then, four at a time, a lane-wise max with act_min + d and a lane-wise - d.
+ * Other parameters (more inputs, shifts outside these ranges), and the last
+ * size % 4 elements, take the reference loop as written.
+ */
 #include "tc_int_ops.h"
 #include "tc_requant.h"
+#include "tc_simd.h"
 
 #define TC_ADD_MAX_INPUTS 16
+
+/* x, with the compiler no longer knowing its value (keeps a multiply by 2^j one MLA
+   instead of a shift and an add). */
+static TC_INLINE int32_t opaque(int32_t x)
+{
+#if defined(__GNUC__)
+    __asm__("" : "+r"(x));
+#endif
+    return x;
+}
+
+/* The two-input short path: a_e = x_e * mul_e + add_e exactly, t = x_r * mul_r + add_r =
+   (x_r - z_r) << j, total = a_e + SMMULR(t, m_r), h = SMMLA(total, m_out, round_out). */
+typedef struct {
+    int32_t mul_e, add_e;
+    int32_t mul_r, add_r, m_r;
+    int32_t m_out, round_out, shift_out;
+} add2_plan;
+
+/* k = t - L of an input, or 0 when the SMMLAR form does not apply (k outside [9, 32]:
+   v << (32 - k) must fit an int32 for |v| <= 255). */
+static int32_t input_k(int32_t shift, int32_t left_shift)
+{
+    const int32_t k = 31 - shift - left_shift;
+    return (k >= 9 && k <= 32) ? k : 0;
+}
+
+/* 1 when input (m, k) is an exact multiple: a = v * (m >> k). */
+static int exact_input(int32_t m, int32_t k)
+{
+    return k != 0 && k < 31 && (m & (((int32_t)1 << k) - 1)) == 0;
+}
+
+/* The output step, its result offset by `lift` (the clamp's d, else 0). */
+static int plan_output(const tc_add_params *p, int32_t lift, add2_plan *pl)
+{
+    const int32_t total_shift = 31 - p->out_shift;
+    if (total_shift < 33 || total_shift > 54) {
+        return 0;
+    }
+    pl->shift_out = total_shift - 32;
+    const int64_t round = ((int64_t)1 << (total_shift - 33)) +
+                          (int64_t)(p->out_zp + lift) * ((int64_t)1 << pl->shift_out);
+    if (round < -((int64_t)1 << 30) || round > ((int64_t)1 << 30)) {
+        return 0; /* keep floor(total * m_out / 2^32) + round inside int32 */
+    }
+    pl->m_out = p->out_multiplier;
+    pl->round_out = (int32_t)round;
+    return 1;
+}
+
+/* Fill pl; return which input is the exact one (0 or 1), or -1 for "no short path". */
+static int32_t plan_add2(const tc_add_params *p, int32_t lift, add2_plan *pl)
+{
+    const int32_t k0 = input_k(p->in_shift[0], p->left_shift);
+    const int32_t k1 = input_k(p->in_shift[1], p->left_shift);
+    const int32_t e = exact_input(p->in_multiplier[0], k0) ? 0
+                      : exact_input(p->in_multiplier[1], k1) ? 1 : -1;
+    if (e < 0 || k0 == 0 || k1 == 0 || !plan_output(p, lift, pl)) {
+        return -1;
+    }
+    const int32_t r = 1 - e, ke = e ? k1 : k0, kr = e ? k0 : k1;
+    pl->mul_e = p->in_multiplier[e] >> ke; /* < 2^22 */
+    pl->add_e = -p->in_zp[e] * pl->mul_e;
+    pl->mul_r = (int32_t)1 << (32 - kr);   /* <= 2^23, so |(x - z) * mul_r| < 2^31 */
+    pl->add_r = -p->in_zp[r] * pl->mul_r;
+    pl->m_r = p->in_multiplier[r];
+    return e;
+}
+
+/* One output, saturated to int8. */
+static TC_INLINE uint32_t add2_one(int32_t xe, int32_t xr, const add2_plan *pl)
+{
+    const int32_t a_e = xe * pl->mul_e + pl->add_e;
+    const int32_t total = tc_mulhi_round_add(xr * pl->mul_r + pl->add_r, pl->m_r, a_e);
+    return (uint32_t)tc_sat8(tc_mulhi_add(total, pl->m_out, pl->round_out) >> pl->shift_out);
+}
+
+/* Elements [0, size & ~3), four per loop branch, packed (BFI) and stored as one word.
+   `clamp` (a constant after inlining): the outputs come lifted by d = 127 - act_max, so
+   the saturation at 127 was the clamp to act_max; lane-wise max with act_min + d (lo4),
+   minus d (d4) is the rest. out may be one of the inputs: a word is stored after its four
+   elements were read. */
+static TC_INLINE void add2_loop(const int8_t *xe, const int8_t *xr, int32_t size,
+                                const add2_plan *plan, int clamp, uint32_t lo4, uint32_t d4,
+                                int8_t *out)
+{
+    add2_plan pl = *plan; /* locals: an int8 store may alias *plan */
+    pl.mul_r = opaque(pl.mul_r);
+    const int8_t *a = xe, *b = xr, *end = xe + (size & ~(int32_t)3);
+    for (; a != end; a += 4, b += 4, out += 4) {
+        uint32_t w = add2_one(a[0], b[0], &pl);
+        w = tc_put8(w, add2_one(a[1], b[1], &pl), 1);
+        w = tc_put8(w, add2_one(a[2], b[2], &pl), 2);
+        w = tc_put8(w, add2_one(a[3], b[3], &pl), 3);
+        tc_st32(out, clamp ? tc_sub8x4(tc_max_s8x4(w, lo4), d4) : w);
+    }
+}
+
+/* The reference loop, any number of inputs. */
+static void add_any(const int8_t *const *inputs, int32_t size, const tc_add_params *p,
+                    int8_t *out)
+{
+    /* A multiply, not <<: left-shifting a negative int is undefined in C99. */
+    const int32_t scale = (int32_t)1 << p->left_shift;
+    for (int32_t i = 0; i < size; i++) {
+        int32_t total = 0;
+        for (int32_t k = 0; k < p->n_inputs; k++) {
+            const int32_t v = ((int32_t)inputs[k][i] - p->in_zp[k]) * scale;
+            total += tc_requantize(v, p->in_multiplier[k], p->in_shift[k]);
+        }
+        out[i] = tc_requantize_s8(total, p->out_multiplier, p->out_shift, p->out_zp,
+                                  p->act_min, p->act_max);
+    }
+}
 
 tc_status tc_add_s8(const int8_t *const *inputs, int32_t size, const tc_add_params *p,
                     int8_t *out)
@@ -18,16 +157,21 @@ tc_status tc_add_s8(const int8_t *const *inputs, int32_t size, const tc_add_para
             return TC_ERR_ARG;
         }
     }
-    /* A multiply, not <<: left-shifting a negative int is undefined in C99. */
-    const int32_t scale = (int32_t)1 << p->left_shift;
-    for (int32_t i = 0; i < size; i++) {
-        int32_t total = 0;
-        for (int32_t k = 0; k < p->n_inputs; k++) {
-            const int32_t v = ((int32_t)inputs[k][i] - p->in_zp[k]) * scale;
-            total += tc_requantize(v, p->in_multiplier[k], p->in_shift[k]);
-        }
-        out[i] = tc_requantize_s8(total, p->out_multiplier, p->out_shift, p->out_zp,
-                                  p->act_min, p->act_max);
+    const int full = p->act_min <= -128 && p->act_max >= 127;
+    const int32_t lift = full ? 0 : 127 - p->act_max;
+    add2_plan pl;
+    const int32_t e = p->n_inputs == 2 ? plan_add2(p, lift, &pl) : -1;
+    const int32_t done = e < 0 ? 0 : size & ~(int32_t)3; /* the rest: the reference loop */
+    if (e >= 0 && full) {
+        add2_loop(inputs[e], inputs[1 - e], size, &pl, 0, 0u, 0u, out);
+    } else if (e >= 0) {
+        add2_loop(inputs[e], inputs[1 - e], size, &pl, 1, tc_splat8(p->act_min + lift),
+                  tc_splat8(lift), out);
     }
+    const int8_t *rest[TC_ADD_MAX_INPUTS];
+    for (int32_t k = 0; k < p->n_inputs; k++) {
+        rest[k] = inputs[k] + done;
+    }
+    add_any(rest, size - done, p, out + done);
     return TC_OK;
 }
