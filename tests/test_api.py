@@ -101,5 +101,6 @@ def test_build_from_a_graph_in_memory(digits, tmp_path):
     report = json.loads((tmp_path / "b" / "build-report.json").read_text())
     assert report == result.report
     assert report["model"] == graph.name
+    assert report["accuracy"] is None and report["warnings"][0].startswith("no --data")  # no data given
     assert {layer["bits"] for layer in report["layers"]} == {4}
     assert (tmp_path / "b" / "firmware_sim.elf").is_file()

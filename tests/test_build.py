@@ -61,6 +61,10 @@ def test_build_leaves_project_elf_and_report(digits_builds, name):
     assert [l["layout"] for l in report["layers"]] == ["dense"] * 5
     assert report["weight_bytes"] < report["flash_bytes"] < report["weight_bytes"] + 12_000
     assert report["accuracy"]["quantized"] > 0.93
+    # every figure names its split: test.npz (eval), the 20 % of train.npz held out (val)
+    assert report["accuracy"]["split"] == "eval" and report["fidelity"]["split"] == "eval"
+    assert report["validation"]["split"] == "val" and report["validation"]["samples"] == 269
+    assert report["fidelity"]["top1_agreement"] > 0.97 and report["warnings"] == []
 
 
 def test_existing_dir_without_force_is_refused(tmp_path):
