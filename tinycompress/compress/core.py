@@ -39,7 +39,7 @@ from tinycompress.compress.results import (  # noqa: F401  (re-exported: the sta
     Compressed, LayerResult, float_weight_bytes, layer_results, write_report,
 )
 from tinycompress.compress.roles import (  # noqa: F401  (calibration_data: re-exported)
-    CALIBRATION_SAMPLES, DataRoles, assign_roles, calibration_data, synthetic_warning,
+    DataRoles, assign_roles, calibration_data, synthetic_warning,
 )
 from tinycompress.compress.search import SearchResult, search
 from tinycompress.data import Dataset
