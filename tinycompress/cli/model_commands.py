@@ -1,6 +1,7 @@
 """Commands on models: inspect, compress, sweep, report."""
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -231,11 +232,19 @@ def _pct(value: float | None) -> str:
     return "-" if value is None else f"{value:.2%}"
 
 
+def _points(value: float | None) -> str:
+    return "-" if value is None else f"{value:.2f}"
+
+
+def _or_inf(value: float | None) -> float:
+    return math.inf if value is None else value
+
+
 def _sweep_table(result, show_all: bool) -> Table:
     doc = result.document
     front = [p for p in doc["points"] if p["pareto"]]
     shown = sorted(doc["points"] if show_all else front,
-                   key=lambda p: (p["weight_bytes"], p["loss_pts"], p["name"]))
+                   key=lambda p: (p["weight_bytes"], _or_inf(p["loss_pts"]), p["name"]))
     what = "accuracy" if doc["metric"] == "accuracy" else "fidelity loss"
     table = Table(title=f"{doc['model']}: Pareto front of weight bytes vs {what} on the "
                         f"validation data, {len(front)} of {len(doc['points'])} points")
@@ -248,7 +257,7 @@ def _sweep_table(result, show_all: bool) -> Table:
     for p in shown:
         cells = ["*" if p["pareto"] else ""] if show_all else []
         cells += [f"{p['weight_bytes']:,}", _pct(p["accuracy"]) if doc["metric"] == "accuracy"
-                  else f"{p['loss_pts']:.2f}"]
+                  else _points(p["loss_pts"])]
         cells += [_pct((p["eval"] or {}).get("accuracy"))] if doc.get("eval") else []
         table.add_row(*cells, f"{p['sparsity']:.0%}", str(p["bits"]), p["quantizer"],
                       _layout_counts(p["layers"]),

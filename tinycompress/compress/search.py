@@ -23,6 +23,7 @@ quantized graph (`Evaluator.weight_bytes`).
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, replace
 from typing import Callable
 
@@ -104,7 +105,8 @@ class SearchResult:
         """compress-report.json's `search`: what was measured where, and the rows."""
         r = lambda v: None if v is None else round(v, 6)  # noqa: E731
         return {"split": "val", "metric": self.metric, "max_loss_pts": self.max_loss_pts,
-                "loss_pts": round(self.loss_pts, 4), "reference_accuracy": r(self.reference_accuracy),
+                "loss_pts": round(self.loss_pts, 4) if math.isfinite(self.loss_pts) else None,
+                "reference_accuracy": r(self.reference_accuracy),
                 "accuracy": r(self.accuracy), "feasible": self.feasible,
                 "start_bytes": self.start_bytes, "weight_bytes": self.weight_bytes,
                 "evaluations": self.evaluations, "layers": self.table()}

@@ -58,6 +58,7 @@ Files written to the output directory DIR:
 from __future__ import annotations
 
 import json
+import math
 import multiprocessing
 import os
 import signal
@@ -333,14 +334,15 @@ POINT_KEYS = ("name", "sparsity", "bits", "quantizer", "lambda", "weight_bytes",
 def sweep_document(records: list[dict], options: SweepOptions, model_path: str, fp: str,
                    roles: DataRoles, metric: str, budget: Budget | None) -> dict:
     """The sweep.json document from the records of every grid point, in grid order."""
-    losses = [r["loss_pts"][metric] for r in records]
-    flags = pareto_flags([(r["weight_bytes"], -loss) for r, loss in zip(records, losses)])
+    losses = [r["loss_pts"][metric] for r in records]  # None: not measurable (zero reference)
+    ordered = [math.inf if loss is None else loss for loss in losses]
+    flags = pareto_flags([(r["weight_bytes"], -loss) for r, loss in zip(records, ordered)])
     points = [{**{k: r[k] for k in POINT_KEYS}, "loss_pts": loss,
-               "within_budget": None if budget is None else budget.holds(loss),
+               "within_budget": None if budget is None else budget.holds(key),
                "pareto": flag, "layers": r["layers"]}
-              for r, loss, flag in zip(records, losses, flags)]
-    front = sorted((p for p in points if p["pareto"]),
-                   key=lambda p: (p["weight_bytes"], p["loss_pts"], p["name"]))
+              for r, loss, key, flag in zip(records, losses, ordered, flags)]
+    front = sorted((i for i, p in enumerate(points) if p["pareto"]),
+                   key=lambda i: (points[i]["weight_bytes"], ordered[i], points[i]["name"]))
     first = records[0]
     evaluated = None if roles.eval is None else {
         "split": "eval", "source": roles.eval_source,
@@ -354,4 +356,4 @@ def sweep_document(records: list[dict], options: SweepOptions, model_path: str, 
                      "bits": sorted({r["bits"] for r in records}),
                      "quantizers": sorted({r["quantizer"] for r in records}),
                      "epochs": options.epochs},
-            "points": points, "pareto": [p["name"] for p in front]}
+            "points": points, "pareto": [points[i]["name"] for i in front]}
