@@ -4,9 +4,12 @@
   layout: what a plain int8 deployment stores.
 - `default`: the tool's defaults (no options at all).
 - `smallest-within-1pt` (digits only, labelled data): the setting with the
-  fewest weight bytes whose test accuracy is within 1 pt of the float
-  model's, from a small grid: global sparsity x bits x per-channel on/off x
-  quantizer (uniform rounding, or rate-distortion at a few lambdas).
+  fewest weight bytes whose VALIDATION accuracy is within 1 pt of the float
+  model's (on the same validation split: the seeded, stratified 20 % that
+  compress() holds out of train.npz), from a small grid: global sparsity x
+  bits x per-channel on/off x quantizer (uniform rounding, or
+  rate-distortion at a few lambdas). Its test accuracy is only reported,
+  never used to choose.
 
 The grid fine-tunes once per sparsity (pruning and fine-tuning do not depend
 on the bit width or quantizer) and saves the fine-tuned model as a `.keras`
@@ -28,6 +31,7 @@ from tinycompress.data import Dataset
 INT8_DENSE = {"bits": 8, "sparsity": 0.0, "layout": "dense"}
 DEFAULT: dict = {}
 SMALLEST_NAME = "smallest-within-1pt"
+SMALLEST_DEFAULT_NAME = "smallest-within-1pt-at-default"  # the same setting, layouts by the default
 BUDGET_PTS = 1.0
 
 
@@ -54,23 +58,27 @@ class Grid:
 
 @dataclass
 class Point:
-    """One evaluated setting: compress options, the model file, bytes and test accuracy."""
+    """One evaluated setting: compress options, the model file, bytes, validation accuracy
+    (what the selection reads) and test accuracy (reported only)."""
 
     model: Path
     options: dict
     weight_bytes: int
-    accuracy: float
+    accuracy: float          # validation split
+    test_accuracy: float | None = None
 
     def as_dict(self) -> dict:
         return {"options": self.options, "weight_bytes": self.weight_bytes,
-                "accuracy": self.accuracy}
+                "accuracy": self.accuracy, "accuracy_split": "val",
+                "test_accuracy": self.test_accuracy}
 
 
 @dataclass
 class SearchResult:
     best: Point | None
-    float_accuracy: float
+    float_accuracy: float                 # the float model on test.npz (reported)
     points: list[Point] = field(default_factory=list)
+    val_float_accuracy: float | None = None  # the float model on the validation split (the budget's base)
     finetune_seconds: dict[float, float] = field(default_factory=dict)  # sparsity -> wall s
 
 
@@ -79,14 +87,17 @@ Tick = Callable[[str], None]
 
 def finetuned_model(model_path: Path, sparsity: float, train: Dataset, epochs: int,
                     work: Path) -> Path:
-    """Prune `model_path` to `sparsity`, fine-tune on `train`, save (cached) and return the path."""
-    path = work / f"finetuned_s{round(sparsity * 100):02d}_e{epochs}.keras"
+    """Prune `model_path` to `sparsity`, fine-tune on the training part of `train` (the
+    validation split compress() holds out stays out), save (cached) and return the path."""
+    path = work / f"finetuned_s{round(sparsity * 100):02d}_e{epochs}_val-held-out.keras"
     if path.is_file():
         return path
-    from tinycompress.frontend.legacy import load_keras_model
     from tinycompress.compress.finetune import prune_keras
+    from tinycompress.compress.roles import assign_roles
+    from tinycompress.frontend.legacy import load_keras_model
 
-    tuned = prune_keras(load_keras_model(Path(model_path)), sparsity, train.x, train.y,
+    part = assign_roles(train).train
+    tuned = prune_keras(load_keras_model(Path(model_path)), sparsity, part.x, part.y,
                         epochs=epochs, scope="global")
     work.mkdir(parents=True, exist_ok=True)
     tuned.save(path)
@@ -105,14 +116,16 @@ def smallest(points: list[Point], float_accuracy: float) -> Point | None:
 
 
 def _fisher(model: Path, compressed, train: Dataset):
-    """Fisher matrices exactly as compress() computes them for `quantizer = "rd"`."""
-    from tinycompress.compress.core import calibration_data
+    """Fisher matrices exactly as compress() computes them for `quantizer = "rd"`: on the
+    training part of train.npz (the validation split held out)."""
     from tinycompress.compress.fisher import graph_fisher_matrices
+    from tinycompress.compress.roles import assign_roles, calibration_data
     from tinycompress.frontend.legacy import load_keras_model
 
-    calib, _ = calibration_data(compressed.graph, train)
+    part = assign_roles(train).train
+    calib, _ = calibration_data(compressed.graph, part)
     return graph_fisher_matrices(compressed.graph, load_keras_model(model), calib,
-                                 train.y[:len(calib)])
+                                 part.y[:len(calib)])
 
 
 def _rd_points(model: Path, options: dict, compressed, fisher, factors, train: Dataset,
@@ -120,21 +133,34 @@ def _rd_points(model: Path, options: dict, compressed, fisher, factors, train: D
     """RD variants of one uniform point: lambda = factor x the model's lambda unit.
 
     Scored by the tool's own Evaluator on the compressed point's plan with the
-    rd quantizer at each lambda (same calibration as compress()).
+    rd quantizer at each lambda, with compress()'s calibration (the training
+    part) on the validation split; the test accuracy is computed for the
+    report only.
     """
-    from tinycompress.compress.core import calibration_data
     from tinycompress.compress.evaluate import Evaluator
     from tinycompress.compress.rd import lambda_scale
+    from tinycompress.compress.roles import assign_roles, calibration_data
 
-    ev = Evaluator(compressed.graph, calibration_data(compressed.graph, train)[0], test, fisher)
+    roles = assign_roles(train, None, test)
+    calib = calibration_data(compressed.graph, roles.train)[0]
+    on_val = Evaluator(compressed.graph, calib, roles.val, fisher)
+    on_test = Evaluator(compressed.graph, calib, test, fisher)
     unit = lambda_scale(compressed.qgraph, fisher)
     points = []
     for factor in factors:
         lam = float(factor * unit)
-        score = ev.score(compressed.plan.with_all(quantizer="rd", lam=lam))
+        plan = compressed.plan.with_all(quantizer="rd", lam=lam)
+        score = on_val.score(plan)
         points.append(Point(model, {**options, "quantizer": "rd", "lambda": lam},
-                            int(score.weight_bytes), float(score.accuracy)))
+                            int(score.weight_bytes), float(score.accuracy),
+                            float(on_test.score(plan).accuracy)))
     return points
+
+
+def _point(model: Path, options: dict, c) -> Point:
+    """A compress() result as a point: validation accuracy to choose by, test to report."""
+    return Point(model, options, c.weight_bytes, c.validation["accuracy"]["quantized"],
+                 c.accuracy["quantized"])
 
 
 def search(model_path: Path, train: Dataset, test: Dataset, float_accuracy: float,
@@ -151,11 +177,13 @@ def search(model_path: Path, train: Dataset, test: Dataset, float_accuracy: floa
         fisher = None
         for bits in grid.bits:
             for per_channel in grid.per_channel:
-                options = {"bits": bits, "sparsity": sparsity, "per_channel": per_channel}
+                # a size-first search: every layer in its smallest layout
+                options = {"bits": bits, "sparsity": sparsity, "per_channel": per_channel,
+                           "optimize": "size"}
                 tick(f"grid s={sparsity:.2f} b={bits} per_channel={per_channel}")
                 c = compress(model, CompressOptions.from_settings(options), train, test)
-                result.points.append(Point(model, {**options, "quantizer": "uniform"},
-                                           c.weight_bytes, c.accuracy["quantized"]))
+                result.val_float_accuracy = c.validation["accuracy"]["float"]  # the model as given
+                result.points.append(_point(model, {**options, "quantizer": "uniform"}, c))
                 if grid.rd_factors:
                     fisher = fisher if fisher is not None else _fisher(model, c, train)
                     result.points.extend(_rd_points(model, options, c, fisher, grid.rd_factors, train, test))
@@ -169,11 +197,11 @@ def confirm(result: SearchResult, train: Dataset, test: Dataset) -> Point | None
 
     remaining = list(result.points)
     while True:
-        best = smallest(remaining, result.float_accuracy)
+        best = smallest(remaining, result.val_float_accuracy)
         if best is None:
             return None
         c = compress(best.model, CompressOptions.from_settings(best.options), train, test)
-        confirmed = Point(best.model, best.options, c.weight_bytes, c.accuracy["quantized"])
-        if within_budget(confirmed.accuracy, result.float_accuracy):
+        confirmed = _point(best.model, best.options, c)
+        if within_budget(confirmed.accuracy, result.val_float_accuracy):
             return confirmed
         remaining.remove(best)

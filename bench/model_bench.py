@@ -104,7 +104,9 @@ def _digits_search(entry, float_acc, settings: Settings, work: Path, tick) -> di
     train, test = load_npz(DIGITS_TRAIN), load_npz(DIGITS_TEST)
     found = configs.search(Path(entry["path"]), train, test, float_acc, settings.grid,
                            work / "finetuned", tick)
-    return {"float_accuracy": float_acc, "budget_pts": configs.BUDGET_PTS,
+    return {"float_accuracy": float_acc, "val_float_accuracy": found.val_float_accuracy,
+            "selected_on": "validation (20 % of train.npz held out, seeded, stratified)",
+            "budget_pts": configs.BUDGET_PTS,
             "grid": settings.grid.__dict__, "points": [p.as_dict() for p in found.points],
             "finetune_seconds": {str(k): v for k, v in found.finetune_seconds.items()},
             "best": None if found.best is None else {**found.best.as_dict(),
@@ -195,6 +197,9 @@ def run_model(entry: dict, settings: Settings, work: Path, tick: Tick) -> dict:
         if best is not None:
             result["configs"].append(_build_record(configs.SMALLEST_NAME, best.model, best.options,
                                                    data, work, fid, tick))
+            at_default = {k: v for k, v in best.options.items() if k != "optimize"}
+            result["configs"].append(_build_record(configs.SMALLEST_DEFAULT_NAME, best.model,
+                                                   at_default, data, work, fid, tick))
             tick("timing `tinycompress build` and `tinycompress sim -n 100` (<= 1 pt setting)")
             result["cli_timing"] = firmware.time_cli(best.model, best.options, data.calib_npz,
                                                      data.eval_npz, work)

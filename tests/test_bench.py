@@ -150,7 +150,7 @@ def test_speed_targets_against_the_anchor_cycles():
           "ds_cnn": {"macs": 1000, "anchor_cycles": 5_184_000.0,
                      "configs": {"int8-dense": _speed_cell(5e6, 1000, 5_184_000.0)}}}
     digits = {"configs": [{"name": "int8-dense", "instructions_per_inference": 400_000.0},
-                          {"name": "smallest-within-1pt", "instructions_per_inference": 180_000.0}]}
+                          {"name": "smallest-within-1pt-at-default", "instructions_per_inference": 180_000.0}]}
     rows = {c.what: (c.status, c.measured) for c in targets.speed_checks(sp, digits)}
     get = lambda part: next(v for k, v in rows.items() if part in k)  # noqa: E731
     assert get("IC ResNet-8") == ("MISS", "30.00 M (1.51x)")   # 30e6 / 19.812e6
