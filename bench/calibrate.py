@@ -69,7 +69,7 @@ def fc_model():
 
 
 def conv_model():
-    """3x3 / 1x1 / strided / 5x5 convolutions and depthwise 3x3 (stride 1, 2) and 5x5."""
+    """3x3 / 1x1 / 1x3 / strided / 5x5 convolutions and depthwise 3x3 (stride 1, 2) and 5x5."""
     keras = _keras()
     keras.utils.set_random_seed(SEED)
     L = keras.layers
@@ -77,6 +77,10 @@ def conv_model():
     x = L.Conv2D(16, 3, padding="same", activation="relu", name="conv3")(inp)
     x = L.DepthwiseConv2D(3, padding="same", activation="relu", name="dw3")(x)
     x = L.Conv2D(24, 1, activation="relu", name="pw1")(x)
+    x = L.Conv2D(12, 3, padding="same", activation="relu", name="conv3b")(x)
+    x = L.Conv2D(40, 1, activation="relu", name="pw2")(x)
+    x = L.Conv2D(20, (1, 3), padding="same", activation="relu", name="conv1x3")(x)
+    x = L.DepthwiseConv2D(3, padding="same", activation="relu", name="dw3b")(x)
     x = L.DepthwiseConv2D(3, strides=2, padding="same", activation="relu", name="dw3s2")(x)
     x = L.Conv2D(32, 3, strides=2, padding="valid", activation="relu", name="conv3s2")(x)
     x = L.DepthwiseConv2D(5, padding="same", activation="relu", name="dw5")(x)
