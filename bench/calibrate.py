@@ -45,7 +45,7 @@ from tinycompress.target.state import load_state  # noqa: E402
 
 SEED = 11
 DENSE_BITS = (2, 3, 4, 5, 6, 7, 8)
-SPARSE_POINTS = ((4, 0.5), (4, 0.9), (8, 0.5), (8, 0.9))
+SPARSE_POINTS = ((4, 0.0), (4, 0.5), (4, 0.9), (8, 0.5), (8, 0.9))  # 0.0: CER/CSER row sums
 QUICK_SPARSE_POINTS = ((4, 0.9), (8, 0.5))
 
 
