@@ -30,6 +30,7 @@ from tests.test_weight_kernels_host import (SOURCES, ConvDims, Ctx, FcDims, KIND
                                             make_params, quant_struct, weights_struct)
 from tinycompress import layouts
 from tinycompress.codegen import scratch
+from tinycompress.reference import weight_ops as wo
 
 pytestmark = pytest.mark.host
 SETTINGS = settings(max_examples=60, deadline=None)
@@ -68,6 +69,19 @@ def test_fc_every_width_and_group_remainder(engine, bits):
             levels[rng.random(levels.shape) < 0.5] = lo  # the most negative level, often
         x = rng.integers(-128, 128, cols).astype(np.int8)
         check_fc(engine, bits, levels, x, make_params(rng, levels), f" cols {cols}")
+
+
+@pytest.mark.parametrize("bits", [1, 3, 4, 5, 8])
+def test_fc_many_units(engine, bits):
+    # 15..49 units (the hypothesis cases stop at 9): many row pairs before the tail rows
+    # (fan_in 13: rows do not end on a group) and after
+    lo, hi = (-1, 0) if bits == 1 else (-(1 << (bits - 1)) + 1, (1 << (bits - 1)) - 1)
+    rng = np.random.default_rng(30 + bits)
+    for units in (15, 16, 17, 32, 33, 49):
+        for cols in (13, 64):
+            levels = rng.integers(lo, hi + 1, (units, cols))
+            x = rng.integers(-128, 128, cols).astype(np.int8)
+            check_fc(engine, bits, levels, x, make_params(rng, levels), f" {units}x{cols}")
 
 
 @pytest.mark.parametrize("bits", range(1, 9))
@@ -120,6 +134,30 @@ def test_rows_past_the_lane_headroom_fall_back_exactly(engine, bits):
     check_fc(engine, bits, levels, x, make_params(rng, levels), " long rows")
 
 
+def test_requantization_at_every_shift(engine):
+    # one output channel per shift in [-31, 30]: the output stage's three forms (shift <= -2
+    # with SMMLA, shift >= -1 in 64 bits, shift < -23 the general path), accumulators near
+    # the largest magnitude whose requantized value still fits int32 (about 2^31 for
+    # shift < 0, 2^(30 - shift) above) and near 0 (acc = bias + 1 * x), the zero point
+    # folded in; FC works the constants out per call, conv2d (1x1 on one channel,
+    # 3 pixels) takes them from its table
+    shifts = np.arange(-31, 31)
+    rows = shifts.size
+    rng = np.random.default_rng(5)
+    big = np.where(shifts < 0, 2**31 - 200, 2.0 ** (30 - np.maximum(shifts, 0))).astype(np.int64)
+    small = np.minimum(5000, big // 4)
+    bias = np.where(np.arange(rows) % 3 == 0, big, rng.integers(-small, small + 1))
+    bias = np.where(np.arange(rows) % 3 == 1, -big, bias).astype(np.int32)
+    for z_out in (-128, 3, 127):
+        params = wo.WeightOpParams(bias_f=bias, m=rng.integers(1 << 30, (1 << 31) - 1, rows)
+                                   .astype(np.int32), shift=shifts.astype(np.int32),
+                                   z_out=z_out, act_min=-128, act_max=127)
+        levels = (shifts < 20).astype(np.int64).reshape(rows, 1)  # above, x * 1 alone overflows
+        check_fc(engine, 8, levels, np.array([127], np.int8), params, f" z_out {z_out}")
+        x = np.array([127, -128, 5], np.int8).reshape(1, 3, 1)
+        check_conv(engine, False, 8, (1, 1), (1, 1), x, levels, params)
+
+
 def _size(lib, name, dims, bits) -> int:
     fn = getattr(lib, f"{name}_buffer_size")
     fn.restype = C.c_int32
@@ -141,11 +179,11 @@ def test_buffer_sizes_equal_the_renderers_formulas(engine):
 
 
 def test_buffer_sizes_by_hand():
-    # 8 bits, fan_in 10: groups of 4 -> 12 levels, 24 B of int16 lanes. A row is 10 B but
-    # its groups read 12 B, so the last row is copied: 10 B + 2 B of zeros = 12 B -> 36
+    # 8 bits, fan_in 10, 3 units: groups of 4 -> 12 levels, 24 B of int16 lanes. A row is
+    # 10 B but its groups read 12 B, so the last row is copied: 10 B + 2 B of zeros -> 36
     assert scratch.fc_dense_buffer_size(10, 3, 8) == 36
-    # 3 bits, fan_in 16: one whole group of 16 -> 32 B, rows end on a group, no copy
-    assert scratch.fc_dense_buffer_size(16, 3, 3) == 32
+    # 3 bits, fan_in 16, 40 units: one whole group of 16 -> 32 B, rows end on a group, no copy
+    assert scratch.fc_dense_buffer_size(16, 40, 3) == 32
     # 7 bits, fan_in 1: a row is 1 B, its group of 8 levels reads 7 B: the last 6 of 9 rows
     # are copied (row 2 reads bytes 2..8, inside the array), 6 B + 6 B of zeros = 12 B;
     # plus the column, 8 levels -> 16 B
@@ -155,13 +193,17 @@ def test_buffer_sizes_by_hand():
     assert scratch.dense_tail_bytes(2, 1, 7) == 8
     # 1 bit, fan_in 31: 4 B per row and its group of 32 reads 4 B too: no copy
     assert scratch.dense_tail_bytes(5, 31, 1) == 0
-    # 4 bits, 3x3 on 3 channels -> 5 channels: requantization 5 * 16 = 80 B; K = 27 -> 32
+    # 4 bits, 3x3 on 3 channels -> 5 channels: requantization 5 * 20 = 100 B; K = 27 -> 32
     # levels (groups of 8), two columns 2 * 64 B; a kernel row of 9 is not whole groups ->
-    # gather 32 B; a row is 14 B and reads 16 B: last row copied, 16 B -> 80 + 128 + 32 + 16
-    assert scratch.conv2d_dense_buffer_size(3, 3, 3, 5, 4) == 256
-    # 8 bits, 1x1 on 16 channels -> 2: 32 B of requantization, two columns of 16 levels
+    # gather 32 B; a row is 14 B and reads 16 B: last row copied, 16 B -> 100 + 128 + 32 + 16
+    assert scratch.conv2d_dense_buffer_size(3, 3, 3, 5, 4) == 276
+    # 8 bits, 1x1 on 16 channels -> 2: 40 B of requantization, two columns of 16 levels
     # (2 * 32 B), nothing else
-    assert scratch.conv2d_dense_buffer_size(1, 1, 16, 2, 8) == 96
+    assert scratch.conv2d_dense_buffer_size(1, 1, 16, 2, 8) == 104
+    # 8 bits, 1x1 on 3 channels -> 2: 40 B; two columns of 4 levels, 16 B; the one run of 3
+    # is gathered and zero-padded to 4 B; a row of 3 B reads 4 B, which for row 0 ends
+    # inside row 1: only the last row in the tail, 3 B + 1 B of zeros: 40 + 16 + 4 + 4
+    assert scratch.conv2d_dense_buffer_size(1, 1, 3, 2, 8) == 64
 
 
 def _call(lib, name, ctx, dims, lay, params, x, out):

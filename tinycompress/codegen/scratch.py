@@ -41,6 +41,9 @@ def dense_tail_bytes(rows: int, cols: int, bits: int) -> int:
     return 0 if n == 0 else -(-(n * row_bytes + read - row_bytes) // 4) * 4
 
 
+RQ_BYTES = 20  # sizeof(tc_dense_rq): a convolution's requantization constants per channel
+
+
 def fc_dense_buffer_size(fan_in: int, units: int, bits: int) -> int:
     """tc_fc_dense_s8_buffer_size: the packed input column and the tail copy."""
     return 2 * dense_padded(fan_in, bits) + dense_tail_bytes(units, fan_in, bits)
@@ -49,11 +52,11 @@ def fc_dense_buffer_size(fan_in: int, units: int, bits: int) -> int:
 def conv2d_dense_buffer_size(kernel_h: int, kernel_w: int, in_c: int, out_c: int,
                              bits: int) -> int:
     """tc_conv2d_dense_s8_buffer_size: the output channels' requantization constants
-    (16 B each), two packed patch columns, a gather area when a kernel row is not a
-    whole number of groups (kernel_h > 1), the tail copy."""
+    (20 B each), two packed patch columns, a gather area when a kernel row is not a
+    whole number of groups, the tail copy."""
     cols, run = kernel_h * kernel_w * in_c, kernel_w * in_c
-    gather = 0 if kernel_h == 1 or run % dense_group(bits) == 0 else dense_padded(cols, bits)
-    return (16 * out_c + 4 * dense_padded(cols, bits) + gather
+    gather = 0 if run % dense_group(bits) == 0 else dense_padded(cols, bits)
+    return (RQ_BYTES * out_c + 4 * dense_padded(cols, bits) + gather
             + dense_tail_bytes(out_c, cols, bits))
 
 

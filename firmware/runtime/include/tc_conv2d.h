@@ -30,10 +30,10 @@ typedef struct {
 /**
  * @brief Scratch bytes tc_conv2d_dense_s8 needs, with K = kernel_h * kernel_w * in_c
  *        rounded up to whole groups of levels (4 at 8 bits, 8 at 4..7, 16 at 2..3,
- *        32 at 1): 16 * out_c for the output channels' requantization constants;
+ *        32 at 1): 20 * out_c for the output channels' requantization constants;
  *        4 * K for the patches of two output pixels as int16 lanes; plus K to gather
- *        a patch when kernel_h > 1 and a kernel row (kernel_w * in_c) is not a whole
- *        number of groups; plus, when a row's groups read past its end, a
+ *        a patch when a kernel row (kernel_w * in_c) is not a whole number of
+ *        groups; plus, when a row's groups read past its end, a
  *        zero-padded copy of the last rows (tc_dense_tail_bytes, tc_layouts_internal.h).
  * @param dims kernel_h, kernel_w, in_c, out_c (the other fields do not matter)
  * @param bits the weights' bit width, 1..8

@@ -337,27 +337,32 @@ void tc_dense_mat_init(tc_dense_mat *m, const tc_dense_weights *w, int32_t rows,
 uint32_t tc_dense_pack_s8(int32_t bits, const int8_t *x, int32_t n, void *col, int32_t ncols,
                           int32_t which);
 
+/**
+ * Requantization of one output channel, worked out once per call of a kernel
+ * that runs the rows many times (tc_dense_rq_init): the bias, and the constants
+ * of tc_requantize with the output zero point folded in (the forms by sh are
+ * described in tc_fc_dense_s8.c).
+ */
+typedef struct {
+    int32_t bias, m;
+    uint32_t c_lo, c_hi; /* rounding term (z_out folded in): 32 or 64 bits */
+    int32_t sh;
+} tc_dense_rq;
+
+/** rq[k] for rows first .. first + n - 1 of q (n entries, 20 bytes each). */
+void tc_dense_rq_init(tc_dense_rq *rq, const tc_quant_params *q, int32_t first, int32_t n);
+
 /** All rows of m against one packed column: out[r] = requant(bias[r] + row r . column). */
 void tc_dense_gemm1_s8(const tc_dense_mat *m, const tc_quant_params *q, const void *cols,
                        uint32_t corr0, int8_t *out0);
 
 /**
- * Requantization of one output channel, worked out once per call of a kernel
- * that runs the rows many times (tc_dense_rq_init): the bias, and the constants
- * of the short path of tc_requantize with the output zero point folded in
- * (sh = 0: the general path, see tc_fc_dense_s8.c).
+ * All rows of m (rows first.. of the layer: q's) against two interleaved packed
+ * columns, into out0 and out1, requantized by rq (tc_dense_rq_init, from row first).
  */
-typedef struct {
-    int32_t bias, m, rnd, sh;
-} tc_dense_rq;
-
-/** rq[r] for every row of q (rows entries, 16 bytes each). */
-void tc_dense_rq_init(tc_dense_rq *rq, const tc_quant_params *q, int32_t rows);
-
-/** All rows of m against two interleaved columns, into out0 and out1 (rq from tc_dense_rq_init). */
-void tc_dense_gemm2_s8(const tc_dense_mat *m, const tc_quant_params *q, const tc_dense_rq *rq,
-                       const void *cols, uint32_t corr0, uint32_t corr1, int8_t *out0,
-                       int8_t *out1);
+void tc_dense_gemm2_s8(const tc_dense_mat *m, int32_t first, const tc_quant_params *q,
+                       const tc_dense_rq *rq, const void *cols, uint32_t corr0, uint32_t corr1,
+                       int8_t *out0, int8_t *out1);
 
 /** Scratch of at least `need` bytes, 4-byte aligned. */
 static inline int tc_context_ok(const tc_context *ctx, int32_t need)

@@ -27,14 +27,12 @@
 #define TC_NO_MEMCPY_IDIOM
 #endif
 
-/* Bytes to gather a patch into (0 when its runs are packed in place). */
+/* Bytes to gather a patch into: its levels padded to whole groups (0 when every kernel
+   row is whole groups, and the runs are packed in place). */
 static int32_t gather_bytes(const tc_conv_dims *d, int32_t bits)
 {
     const int32_t run = d->kernel_w * d->in_c;
-    if (d->kernel_h == 1 || run % tc_dense_group(bits) == 0) {
-        return 0;
-    }
-    return tc_dense_padded(d->kernel_h * run, bits);
+    return run % tc_dense_group(bits) == 0 ? 0 : tc_dense_padded(d->kernel_h * run, bits);
 }
 
 int32_t tc_conv2d_dense_s8_buffer_size(const tc_conv_dims *dims, int32_t bits)
@@ -87,9 +85,10 @@ static uint32_t pack_patch(const tc_conv_dims *d, int32_t bits, const int8_t *in
     const int32_t oy = p / d->out_w, ox = p - oy * d->out_w;
     const int32_t run = d->kernel_w * d->in_c, row_stride = d->in_w * d->in_c;
     const int8_t *x = input + (oy * d->stride_h * d->in_w + ox * d->stride_w) * d->in_c;
-    if (stage != NULL) {
+    if (stage != NULL) { /* whole groups: the padding after the patch stays zero */
         gather(x, d->kernel_h, run, row_stride, stage);
-        return tc_dense_pack_s8(bits, stage, d->kernel_h * run, cols, ncols, which);
+        return tc_dense_pack_s8(bits, stage, tc_dense_padded(d->kernel_h * run, bits), cols,
+                                ncols, which);
     }
     uint32_t corr = 0;
     for (int32_t r = 0; r < d->kernel_h; ++r) { /* every run a whole number of groups */
@@ -123,12 +122,15 @@ tc_status tc_conv2d_dense_s8(const tc_context *ctx, const tc_conv_dims *dims,
     tc_dense_mat m;
     tc_dense_mat_init(&m, weights, dims->out_c, k, tail);
     const int32_t pixels = dims->out_h * dims->out_w, out_c = dims->out_c;
-    tc_dense_rq_init(rq, quant, out_c);
+    tc_dense_rq_init(rq, quant, 0, out_c);
+    for (int32_t i = k; stage != NULL && i < tc_dense_padded(k, bits); ++i) {
+        stage[i] = 0; /* gather never writes past the patch */
+    }
     int32_t p = 0;
     for (; p + 2 <= pixels; p += 2) {
         const uint32_t c0 = pack_patch(dims, bits, input, p, cols, 2, 0, stage);
         const uint32_t c1 = pack_patch(dims, bits, input, p + 1, cols, 2, 1, stage);
-        tc_dense_gemm2_s8(&m, quant, rq, cols, c0, c1, output + p * out_c,
+        tc_dense_gemm2_s8(&m, 0, quant, rq, cols, c0, c1, output + p * out_c,
                           output + (p + 1) * out_c);
     }
     if (p < pixels) {

@@ -34,8 +34,14 @@
  * Without DSP (Cortex-M3, the host) a column holds the inputs in order and
  * the loop sign-extracts one level at a time (SBFX): same groups, same
  * scratch. Define TC_DENSE_NO_DSP to measure that loop on a DSP core, or
- * TC_DENSE_EMULATE_DSP to run the DSP loop with portable C stand-ins for its
- * instructions (so that host tests cover it too).
+ * TC_DENSE_EMULATE_DSP to run the DSP loop in C with portable stand-ins for
+ * its instructions (so that host tests cover the lanes); on a DSP core the
+ * loops themselves are assembly (tc_dense_dsp.h), the same steps as that C.
+ *
+ * Per pair of rows, the output stage requantizes with one SMMLA and a shift
+ * (the output zero point folded into the rounding term) and clamps two
+ * outputs at once in the 16-bit lanes of a word. A convolution works out the
+ * channels' constants once per call (tc_dense_rq_init), an FC layer as it goes.
  */
 #include <string.h>
 
@@ -197,10 +203,14 @@ void tc_dense_mat_init(tc_dense_mat *m, const tc_dense_weights *w, int32_t rows,
     m->row_bytes = (cols * bits + 7) / 8;
     m->tail_row = rows - tc_dense_tail_rows(rows, cols, bits);
     m->tail = m->w + m->tail_row * m->row_bytes;
-    if (tail != NULL) { /* the tail rows, then zeros (byte loops: a few bytes, no libc) */
+    if (tail != NULL) { /* the tail rows, then zeros up to the 4-aligned end */
         const int32_t n = (rows - m->tail_row) * m->row_bytes;
         const int32_t end = tc_dense_tail_bytes(rows, cols, bits);
         int32_t i = 0;
+        for (; i + 4 <= n; i += 4) {
+            const uint32_t v = ld32(m->tail + i);
+            memcpy(tail + i, &v, sizeof v);
+        }
         for (; i < n; ++i) {
             tail[i] = m->tail[i];
         }
@@ -241,6 +251,27 @@ TC_ALWAYS_INLINE static inline uint32_t pack_group(const int32_t bits, const int
     TC_UNROLL
     for (int32_t i = 0; i < g / 4; ++i) {
         words[i] = ld32(x + 4 * i);
+    }
+    if (s == 0) {
+        /* pairs (i, i + gap), gap a multiple of 4: SXTB16 of word i/4 (rotated) holds
+           x_i and x_i+2, of word (i + gap)/4 x_i+gap and x_i+gap+2; PKHBT joins the
+           low lanes into pair i, PKHTB the high lanes into pair i + 2 */
+        TC_UNROLL
+        for (int32_t j = 0; j < g / 2; ++j) {
+            if ((j / 2) % 2 == 1) {
+                continue; /* pairs 2, 3 (mod 4) come with pairs 0, 1 */
+            }
+            const int32_t k = j / 4 * 4 + j % 2; /* low level of the pair */
+            const uint32_t e = sxtb16_ror(words[k / 4], 8 * (k % 4));
+            const uint32_t f = sxtb16_ror(words[(k + gap) / 4], 8 * (k % 4));
+            const uint32_t lo = (e & 0xffffu) | (f << 16);       /* PKHBT: (x_k, x_k+gap) */
+            const uint32_t hi = (f & 0xffff0000u) | (e >> 16);   /* PKHTB: (x_k+2, ...) */
+            col[j * ncols] = lo;
+            col[(j + 2) * ncols] = hi;
+            corr = smlad(lo, corr_lanes(bits), corr);
+            corr = smlad(hi, corr_lanes(bits), corr);
+        }
+        return corr;
     }
     TC_UNROLL
     for (int32_t j = 0; j < g / 2; ++j) {
@@ -346,72 +377,7 @@ typedef struct {
     } while (0)
 
 #ifdef TC_DENSE_DSP_HW
-/*
- * The 8-bit loop in assembly: it needs 13 registers (4 sums, 3 pointers, a count,
- * 2 weight words, 2 input words, 1 lane pair) and GCC 12 spills some of them to
- * the stack inside the loop when it is written in C. Per group of 4 levels: the
- * two rows' weight words (LDR), per column two pair words (LDRD), SXTB16 of each
- * weight word (levels 0, 2) and of it rotated by 8 (levels 1, 3), and SMLAD.
- */
-static inline tc_sums dot8_2x2(const uint8_t *a, const uint8_t *b, const uint32_t *x,
-                               int32_t groups, tc_sums s)
-{
-    uint32_t va, vb, x0, x1, t;
-    __asm__ volatile(
-        "1:\n\t"
-        "ldr    %[va], [%[a]], #4\n\t"
-        "ldr    %[vb], [%[b]], #4\n\t"
-        "ldrd   %[x0], %[x1], [%[x]], #8\n\t"
-        "sxtb16 %[t], %[va]\n\t"
-        "smlad  %[a0], %[t], %[x0], %[a0]\n\t"
-        "smlad  %[a1], %[t], %[x1], %[a1]\n\t"
-        "sxtb16 %[t], %[vb]\n\t"
-        "smlad  %[b0], %[t], %[x0], %[b0]\n\t"
-        "smlad  %[b1], %[t], %[x1], %[b1]\n\t"
-        "ldrd   %[x0], %[x1], [%[x]], #8\n\t"
-        "sxtb16 %[t], %[va], ror #8\n\t"
-        "smlad  %[a0], %[t], %[x0], %[a0]\n\t"
-        "smlad  %[a1], %[t], %[x1], %[a1]\n\t"
-        "sxtb16 %[t], %[vb], ror #8\n\t"
-        "smlad  %[b0], %[t], %[x0], %[b0]\n\t"
-        "smlad  %[b1], %[t], %[x1], %[b1]\n\t"
-        "subs   %[n], %[n], #1\n\t"
-        "bne    1b\n\t"
-        : [a0] "+r"(s.a0), [a1] "+r"(s.a1), [b0] "+r"(s.b0), [b1] "+r"(s.b1), [a] "+r"(a),
-          [b] "+r"(b), [x] "+r"(x), [n] "+r"(groups), [va] "=&r"(va), [vb] "=&r"(vb),
-          [x0] "=&r"(x0), [x1] "=&r"(x1), [t] "=&r"(t)
-        :
-        : "cc", "memory");
-    return s;
-}
-
-/* As dot8_2x2 for one column: one pair word per LDR. */
-static inline tc_sums dot8_2x1(const uint8_t *a, const uint8_t *b, const uint32_t *x,
-                               int32_t groups, tc_sums s)
-{
-    uint32_t va, vb, x0, x1, t;
-    __asm__ volatile(
-        "1:\n\t"
-        "ldr    %[va], [%[a]], #4\n\t"
-        "ldr    %[vb], [%[b]], #4\n\t"
-        "ldrd   %[x0], %[x1], [%[x]], #8\n\t"
-        "sxtb16 %[t], %[va]\n\t"
-        "smlad  %[a0], %[t], %[x0], %[a0]\n\t"
-        "sxtb16 %[t], %[vb]\n\t"
-        "smlad  %[b0], %[t], %[x0], %[b0]\n\t"
-        "sxtb16 %[t], %[va], ror #8\n\t"
-        "smlad  %[a0], %[t], %[x1], %[a0]\n\t"
-        "sxtb16 %[t], %[vb], ror #8\n\t"
-        "smlad  %[b0], %[t], %[x1], %[b0]\n\t"
-        "subs   %[n], %[n], #1\n\t"
-        "bne    1b\n\t"
-        : [a0] "+r"(s.a0), [b0] "+r"(s.b0), [a] "+r"(a), [b] "+r"(b), [x] "+r"(x),
-          [n] "+r"(groups), [va] "=&r"(va), [vb] "=&r"(vb), [x0] "=&r"(x0), [x1] "=&r"(x1),
-          [t] "=&r"(t)
-        :
-        : "cc", "memory");
-    return s;
-}
+#include "tc_dense_dsp.h" /* the loops below in assembly: dot<bits>_2x2, dot<bits>_2x1 */
 #endif
 
 TC_ALWAYS_INLINE static inline tc_sums dot(const int32_t bits, const int32_t ncols,
@@ -420,17 +386,29 @@ TC_ALWAYS_INLINE static inline tc_sums dot(const int32_t bits, const int32_t nco
 {
     const int32_t s_ = lane_shift(bits), gb = group_bytes(bits), gap = pair_gap(bits);
     const int32_t second = group_bytes(bits) - 4, p0 = second_word_bit(bits);
-    if (bits == 8) {
 #ifdef TC_DENSE_DSP_HW
-        return ncols == 2 ? dot8_2x2(a, b, x, groups, s) : dot8_2x1(a, b, x, groups, s);
-#else
+#define TC_DOT_HW(B)                                                                        \
+    return ncols == 2 ? dot##B##_2x2(a, b, x, groups, mask, sign, s)                        \
+                      : dot##B##_2x1(a, b, x, groups, mask, sign, s)
+    switch (bits) {
+    case 8: TC_DOT_HW(8);
+    case 7: TC_DOT_HW(7);
+    case 6: TC_DOT_HW(6);
+    case 5: TC_DOT_HW(5);
+    case 4: TC_DOT_HW(4);
+    case 3: TC_DOT_HW(3);
+    case 2: TC_DOT_HW(2);
+    default: TC_DOT_HW(1);
+    }
+#undef TC_DOT_HW
+#endif
+    if (bits == 8) {
         for (; groups > 0; --groups, a += 4, b += 4) { /* SXTB16: levels (0, 2), then (1, 3) */
             const uint32_t va = ld32(a), vb = ld32(b);
             TC_USE(sxtb16(va), sxtb16(vb));
             TC_USE(sxtb16_ror(va, 8), sxtb16_ror(vb, 8));
         }
         return s;
-#endif
     }
     for (; groups > 0; --groups, a += gb, b += gb) {
         uint32_t va = ld32(a) ^ sign, vb = ld32(b) ^ sign;
@@ -510,42 +488,75 @@ TC_ALWAYS_INLINE static inline tc_sums dot(const int32_t bits, const int32_t nco
 #undef TC_STEP
 #endif
 
-/* Requantization of one row, tc_requantize bit for bit, plus z_out: for shift <= -2 (every
-   real layer) tc_out_row's short path floor((floor(hi / 2^k) + 1) / 2), hi = high word of
-   acc * m, k = -2 - shift, is (hi + 2^k) >> (k + 1); adding z_out * 2^(k+1) before the
-   shift adds z_out after it. SMMLA adds that rounding term; the sum stays inside int32
-   for k + 1 <= 22 (|hi| < 2^30, |z_out * 2^22| < 2^29). */
+/* Requantization of one row, tc_requantize bit for bit, plus z_out, in one of two forms
+   (e.sh > 0 or < 0); e.sh = 0 leaves the rare rest to tc_out_row.
+   - shift <= -2 (total = 31 - shift >= 33: most layers): tc_out_row's short path
+     floor((floor(hi / 2^k) + 1) / 2), hi = high word of acc * m, k = -2 - shift, is
+     (hi + 2^k) >> (k + 1); adding z_out * 2^(k+1) before the shift adds z_out after it.
+     SMMLA adds that rounding term c_lo; the sum stays inside int32 for k + 1 <= 22
+     (|hi| < 2^30, |z_out * 2^22| < 2^29). sh = k + 1.
+   - shift >= -1 (total <= 32: large multipliers, e.g. 2-bit weights): the 64-bit
+     (acc * m + 2^(total-1) + z_out * 2^total) >> total: SMLAL onto the rounding term
+     (c_hi, c_lo), then the two words shifted and joined. sh = -total. */
 static inline tc_dense_rq rq_of(const tc_quant_params *q, const tc_out_params *o, int32_t r)
 {
     const int32_t i = r & o->mask, shift = o->shift[i], sh = -1 - shift;
-    tc_dense_rq e = {q->bias_f != NULL ? q->bias_f[r] : q->bias16[r], o->m[i], 0, 0};
+    tc_dense_rq e = {q->bias_f != NULL ? q->bias_f[r] : q->bias16[r], o->m[i], 0u, 0u, 0};
     if (shift <= -2 && sh <= 22) {
-        e.rnd = ((int32_t)1 << (sh - 1)) + o->z_out * ((int32_t)1 << sh);
+        e.c_lo = (uint32_t)(((int32_t)1 << (sh - 1)) + o->z_out * ((int32_t)1 << sh));
         e.sh = sh;
+    } else if (shift >= -1) {
+        const int32_t total = 31 - shift;
+        const int64_t c = (int64_t)o->z_out * ((int64_t)1 << total) + ((int64_t)1 << (total - 1));
+        e.c_lo = (uint32_t)((uint64_t)c & 0xffffffffu);
+        e.c_hi = (uint32_t)((uint64_t)c >> 32);
+        e.sh = -total;
     }
     return e;
 }
 
-void tc_dense_rq_init(tc_dense_rq *rq, const tc_quant_params *q, int32_t rows)
+/* The short form (e.sh > 0). */
+static inline int32_t scale_short(int32_t acc, tc_dense_rq e)
+{
+#ifdef TC_DENSE_DSP_HW
+    return smmla(acc, e.m, (int32_t)e.c_lo) >> e.sh;
+#else
+    return ((int32_t)(((int64_t)acc * e.m) >> 32) + (int32_t)e.c_lo) >> e.sh;
+#endif
+}
+
+/* Either form (e.sh != 0): for the long one, (hi:lo) >> total for total in 1..32 as
+   (lo >> (total - 1) >> 1) | (hi << (32 - total)), no 64-bit shift. */
+static inline int32_t scale_any(int32_t acc, tc_dense_rq e)
+{
+    if (e.sh > 0) {
+        return scale_short(acc, e);
+    }
+    const uint64_t p = (uint64_t)((int64_t)acc * e.m) + (((uint64_t)e.c_hi << 32) | e.c_lo);
+    const uint32_t lo = (uint32_t)(p & 0xffffffffu), hi = (uint32_t)(p >> 32);
+    const int32_t total = -e.sh;
+    return (int32_t)(((lo >> (total - 1)) >> 1) | (hi << (32 - total)));
+}
+
+void tc_dense_rq_init(tc_dense_rq *rq, const tc_quant_params *q, int32_t first, int32_t n)
 {
     const tc_out_params o = tc_out_params_of(q);
-    for (int32_t r = 0; r < rows; ++r) {
-        rq[r] = rq_of(q, &o, r);
+    for (int32_t k = 0; k < n; ++k) {
+        rq[k] = rq_of(q, &o, first + k);
     }
 }
 
-/* Outputs of rows a and b (one column) on the short path; ya and yb may be the same byte. */
-static inline void out_pair(const tc_out_params *o, int32_t acc_a, int32_t acc_b,
-                            tc_dense_rq ea, tc_dense_rq eb, int8_t *ya, int8_t *yb)
+/* Clamp two requantized outputs to the activation's range, into ya and yb (may be the
+   same byte). */
+static inline void clamp_pair(const tc_out_params *o, int32_t va, int32_t vb, int8_t *ya,
+                              int8_t *yb)
 {
 #ifdef TC_DENSE_DSP_HW
-    /* both into the 16-bit lanes of a word (SSAT to int8 first), then the activation's
-       clamp for both at once: max by SSUB16 + SEL, min by SSUB16 + SEL */
-    const int32_t va = __ssat(smmla(acc_a, ea.m, ea.rnd) >> ea.sh, 8);
-    const int32_t vb = __ssat(smmla(acc_b, eb.m, eb.rnd) >> eb.sh, 8);
+    /* both into the 16-bit lanes of a word (SSAT to int8 first), then the clamp for both
+       at once: max by SSUB16 + SEL, min by SSUB16 + SEL */
     const uint32_t lo = ((uint32_t)o->act_min & 0xffffu) * 0x10001u;
     const uint32_t hi = ((uint32_t)o->act_max & 0xffffu) * 0x10001u;
-    uint32_t p = ((uint32_t)va & 0xffffu) | ((uint32_t)vb << 16), t;
+    uint32_t p = ((uint32_t)__ssat(va, 8) & 0xffffu) | ((uint32_t)__ssat(vb, 8) << 16), t;
     __asm__("ssub16 %[t], %[p], %[lo]\n\t"
             "sel    %[p], %[p], %[lo]\n\t"
             "ssub16 %[t], %[hi], %[p]\n\t"
@@ -556,64 +567,95 @@ static inline void out_pair(const tc_out_params *o, int32_t acc_a, int32_t acc_b
     *ya = (int8_t)(p & 0xffu);
     *yb = (int8_t)((p >> 16) & 0xffu);
 #else
-    const int32_t va = ((int32_t)(((int64_t)acc_a * ea.m) >> 32) + ea.rnd) >> ea.sh;
-    const int32_t vb = ((int32_t)(((int64_t)acc_b * eb.m) >> 32) + eb.rnd) >> eb.sh;
     const int8_t y = (int8_t)(va < o->act_min ? o->act_min : va > o->act_max ? o->act_max : va);
     *yb = (int8_t)(vb < o->act_min ? o->act_min : vb > o->act_max ? o->act_max : vb);
     *ya = y;
 #endif
 }
 
-/* The general path, out of line: rare, and it would crowd the registers of the loop. */
+/* One output on the long form (e->sh < 0) or on tc_out_row (e->sh = 0: shift < -23).
+   Out of line: long, and rare but for large multipliers (2- and 3-bit weights). */
 #if defined(__GNUC__)
 __attribute__((noinline))
 #endif
-static int8_t out_general(const tc_out_params *o, int32_t acc, int32_t r)
+static int8_t out_other(const tc_out_params *o, const tc_dense_rq *e, int32_t r, int32_t acc)
 {
-    return tc_out_row(o, acc, r);
+    if (e->sh == 0) {
+        return tc_out_row(o, acc, r);
+    }
+    const int32_t v = scale_any(acc, *e);
+    return (int8_t)(v < o->act_min ? o->act_min : v > o->act_max ? o->act_max : v);
 }
 
-/* Rows r and r1 (r1 == r: the last row alone) against ncols packed columns. The rows'
-   requantization comes from the table rq (when `table`) or is worked out here; only the
-   biases are read before the loop, the rest after it, so that nothing has to be kept in
-   a register across it. */
+/* The outputs of rows ra and rb (acc: rows ra, rb of column 0, then of column 1) when they
+   are not both on the short form. */
+static inline void out_rows_other(const tc_out_params *o, const tc_dense_rq *ea, const tc_dense_rq *eb,
+                           int32_t ra, int32_t rb, const int32_t *acc, int32_t ncols,
+                           int8_t *out0, int8_t *out1, int32_t first)
+{
+    const int8_t ya0 = out_other(o, ea, first + ra, acc[0]);
+    const int8_t yb0 = out_other(o, eb, first + rb, acc[1]);
+    if (ncols == 2) {
+        const int8_t ya1 = out_other(o, ea, first + ra, acc[2]);
+        const int8_t yb1 = out_other(o, eb, first + rb, acc[3]);
+        out1[ra] = ya1;
+        out1[rb] = yb1;
+    }
+    out0[ra] = ya0;
+    out0[rb] = yb0;
+}
+
+/* Rows r and r1 (r1 == r: the last row alone) against ncols packed columns, requantized
+   by the table rq. Only the biases are read before the loop, the rest after it, so that
+   nothing has to be kept in a register across it. */
 TC_ALWAYS_INLINE static inline void row_pair(const int32_t bits, const int32_t ncols,
-                                             const int32_t table, const tc_quant_params *q, const tc_out_params *o,
-                                             const tc_dense_rq *rq, int32_t r, int32_t r1,
+                                             const int32_t table, const tc_quant_params *q,
+                                             const tc_out_params *o, const tc_dense_rq *rq,
+                                             int32_t first, int32_t r, int32_t r1,
                                              const uint8_t *wa, const uint8_t *wb,
                                              int32_t groups, const void *cols, uint32_t corr0,
                                              uint32_t corr1, uint32_t mask, uint32_t sign,
                                              int8_t *out0, int8_t *out1)
 {
     const int32_t s_ = lane_shift(bits);
-    const int32_t bias_a = table ? rq[r].bias : tc_bias(q, r);
-    const int32_t bias_b = table ? rq[r1].bias : tc_bias(q, r1);
-    /* 8 bits: the sums start at the bias; below, 2^S * sum(level * x) = sum - correction,
-       exact (tc_dense_mat_init), and the bias comes after the shift */
-    const uint32_t sa = bits == 8 ? (uint32_t)bias_a : 0u, sb = bits == 8 ? (uint32_t)bias_b : 0u;
-    const tc_sums s0 = {sa, sa, sb, sb};
+    const int32_t bias_a = table ? rq[r].bias : tc_bias(q, first + r);
+    const int32_t bias_b = table ? rq[r1].bias : tc_bias(q, first + r1);
+    /* The sums start where they end up exact (mod 2^32, tc_dense_exact): at S = 0 (8, 4,
+       2, 1 bits, and without DSP, where the corrections are 0) at bias - correction, so
+       that they end at bias + sum(level * x); else at -correction, ending at
+       2^S * sum(level * x), and the bias comes after the shift (2^S * bias may not fit). */
+    const uint32_t ia = s_ == 0 ? (uint32_t)bias_a : 0u, ib = s_ == 0 ? (uint32_t)bias_b : 0u;
+#ifdef TC_DENSE_DSP
+    const uint32_t c0 = bits == 8 ? 0u : corr0, c1 = bits == 8 ? 0u : corr1;
+#else
+    const uint32_t c0 = 0u, c1 = 0u; /* (no corrections: levels are sign-extracted) */
+    (void)corr0;
+    (void)corr1;
+#endif
+    const tc_sums s0 = {ia - c0, ia - c1, ib - c0, ib - c1};
     const tc_sums s = dot(bits, ncols, wa, wb, cols, groups, mask, sign, s0);
-    const int32_t a0 = bits == 8 ? (int32_t)s.a0 : bias_a + ((int32_t)(s.a0 - corr0) >> s_);
-    const int32_t b0 = bits == 8 ? (int32_t)s.b0 : bias_b + ((int32_t)(s.b0 - corr0) >> s_);
-    const int32_t a1 = bits == 8 ? (int32_t)s.a1 : bias_a + ((int32_t)(s.a1 - corr1) >> s_);
-    const int32_t b1 = bits == 8 ? (int32_t)s.b1 : bias_b + ((int32_t)(s.b1 - corr1) >> s_);
-    const tc_dense_rq ea = table ? rq[r] : rq_of(q, o, r);
-    const tc_dense_rq eb = table ? rq[r1] : rq_of(q, o, r1);
-    if (ea.sh != 0 && eb.sh != 0) {
-        out_pair(o, a0, b0, ea, eb, out0 + r, out0 + r1);
+    const int32_t a0 = s_ == 0 ? (int32_t)s.a0 : bias_a + ((int32_t)s.a0 >> s_);
+    const int32_t b0 = s_ == 0 ? (int32_t)s.b0 : bias_b + ((int32_t)s.b0 >> s_);
+    const int32_t a1 = s_ == 0 ? (int32_t)s.a1 : bias_a + ((int32_t)s.a1 >> s_);
+    const int32_t b1 = s_ == 0 ? (int32_t)s.b1 : bias_b + ((int32_t)s.b1 >> s_);
+    const tc_dense_rq ea = table ? rq[r] : rq_of(q, o, first + r);
+    const tc_dense_rq eb = table ? rq[r1] : rq_of(q, o, first + r1);
+    if (ea.sh > 0 && eb.sh > 0) { /* the short form for both rows: most layers */
+        clamp_pair(o, scale_short(a0, ea), scale_short(b0, eb), out0 + r, out0 + r1);
         if (ncols == 2) {
-            out_pair(o, a1, b1, ea, eb, out1 + r, out1 + r1);
+            clamp_pair(o, scale_short(a1, ea), scale_short(b1, eb), out1 + r, out1 + r1);
         }
         return;
     }
-    const int8_t ya0 = out_general(o, a0, r), yb0 = out_general(o, b0, r1);
-    if (ncols == 2) {
-        const int8_t ya1 = out_general(o, a1, r), yb1 = out_general(o, b1, r1);
-        out1[r] = ya1;
-        out1[r1] = yb1;
+    if (ea.sh != 0 && eb.sh != 0) { /* the long form for one row or both */
+        clamp_pair(o, scale_any(a0, ea), scale_any(b0, eb), out0 + r, out0 + r1);
+        if (ncols == 2) {
+            clamp_pair(o, scale_any(a1, ea), scale_any(b1, eb), out1 + r, out1 + r1);
+        }
+        return;
     }
-    out0[r] = ya0;
-    out0[r1] = yb0;
+    const int32_t acc[4] = {a0, b0, a1, b1};
+    out_rows_other(o, &ea, &eb, r, r1, acc, ncols, out0, out1, first);
 }
 
 static inline const uint8_t *row_ptr(const tc_dense_mat *m, int32_t r)
@@ -624,12 +666,14 @@ static inline const uint8_t *row_ptr(const tc_dense_mat *m, int32_t r)
 /* Every row pair against ncols (1 or 2) packed columns. */
 TC_ALWAYS_INLINE static inline void gemm(const int32_t bits, const int32_t ncols,
                                          const int32_t table, const tc_dense_mat *m,
+                                         int32_t first,
                                          const tc_quant_params *q, const tc_dense_rq *rq,
                                          const void *cols, uint32_t corr0, uint32_t corr1,
                                          int8_t *out0, int8_t *out1)
 {
     const tc_out_params o = tc_out_params_of(q);
-    const int32_t rows = m->rows, row_bytes = m->row_bytes;
+    const int32_t groups = tc_dense_padded(m->cols, bits) / tc_dense_group(bits);
+    const int32_t rows = m->rows;
     uint32_t mask = lane_mask(bits), sign = sign_bits(bits);
     if (bits != 8) {
         TC_IN_REGISTER(mask);
@@ -637,17 +681,17 @@ TC_ALWAYS_INLINE static inline void gemm(const int32_t bits, const int32_t ncols
             TC_IN_REGISTER(sign);
         }
     }
-    const int32_t groups = tc_dense_padded(m->cols, bits) / tc_dense_group(bits);
-    const uint8_t *w = m->w;
-    int32_t r = 0;
-    for (; r + 1 < m->tail_row; r += 2, w += 2 * row_bytes) { /* pairs before the tail */
-        row_pair(bits, ncols, table, q, &o, rq, r, r + 1, w, w + row_bytes, groups, cols,
-                 corr0, corr1, mask, sign, out0, out1);
-    }
-    for (; r < rows; r += 2) { /* the rest: rows in the tail (a last odd row pairs with itself) */
-        const int32_t r1 = r + 1 < rows ? r + 1 : r;
-        row_pair(bits, ncols, table, q, &o, rq, r, r1, row_ptr(m, r), row_ptr(m, r1), groups,
-                 cols, corr0, corr1, mask, sign, out0, out1);
+    const int32_t step = 2 * m->row_bytes;
+    const uint8_t *wa = m->w, *wb = m->w + m->row_bytes;
+    for (int32_t r = 0; r < rows; r += 2, wa += step, wb += step) {
+        int32_t r1 = r + 1;
+        if (r1 >= m->tail_row) { /* near the end: rows in the tail copy, a last odd row */
+            r1 = r1 < rows ? r1 : r; /* (paired with itself) */
+            wa = row_ptr(m, r);
+            wb = row_ptr(m, r1);
+        }
+        row_pair(bits, ncols, table, q, &o, rq, first, r, r1, wa, wb, groups, cols, corr0,
+                 corr1, mask, sign, out0, out1);
     }
 }
 
@@ -666,16 +710,16 @@ TC_ALWAYS_INLINE static inline void gemm(const int32_t bits, const int32_t ncols
 void tc_dense_gemm1_s8(const tc_dense_mat *m, const tc_quant_params *q, const void *cols,
                        uint32_t corr0, int8_t *out0)
 {
-#define TC_GEMM1(b) gemm(b, 1, 0, m, q, NULL, cols, corr0, 0u, out0, out0)
+#define TC_GEMM1(b) gemm(b, 1, 0, m, 0, q, NULL, cols, corr0, 0u, out0, out0)
     TC_GEMM_WIDTHS(TC_GEMM1)
 #undef TC_GEMM1
 }
 
-void tc_dense_gemm2_s8(const tc_dense_mat *m, const tc_quant_params *q, const tc_dense_rq *rq,
-                       const void *cols, uint32_t corr0, uint32_t corr1, int8_t *out0,
-                       int8_t *out1)
+void tc_dense_gemm2_s8(const tc_dense_mat *m, int32_t first, const tc_quant_params *q,
+                       const tc_dense_rq *rq, const void *cols, uint32_t corr0, uint32_t corr1,
+                       int8_t *out0, int8_t *out1)
 {
-#define TC_GEMM2(b) gemm(b, 2, 1, m, q, rq, cols, corr0, corr1, out0, out1)
+#define TC_GEMM2(b) gemm(b, 2, 1, m, first, q, rq, cols, corr0, corr1, out0, out1)
     TC_GEMM_WIDTHS(TC_GEMM2)
 #undef TC_GEMM2
 }
@@ -685,7 +729,7 @@ void tc_dense_gemm2_s8(const tc_dense_mat *m, const tc_quant_params *q, const tc
 
 int32_t tc_fc_dense_s8_buffer_size(const tc_fc_dims *dims, int32_t bits)
 {
-    if (dims == NULL || dims->fan_in < 1 || bits < 1 || bits > 8) {
+    if (dims == NULL || dims->fan_in < 1 || dims->units < 1 || bits < 1 || bits > 8) {
         return 0;
     }
     return tc_dense_column_bytes(dims->fan_in, bits) +
@@ -702,12 +746,13 @@ tc_status tc_fc_dense_s8(const tc_context *ctx, const tc_fc_dims *dims,
         return TC_ERR_ARG;
     }
     const int32_t bits = weights->bits;
-    uint8_t *col = (uint8_t *)ctx->buf;
-    uint8_t *tail = tc_dense_tail_bytes(dims->units, dims->fan_in, bits) > 0
-                        ? col + tc_dense_column_bytes(dims->fan_in, bits) : NULL;
     if (!tc_dense_exact(dims->fan_in, bits)) {
         return tc_fc_run(dims, quant, weights, input, output, tc_rows_dense_s8);
     }
+    /* scratch: the packed input, then the tail rows */
+    uint8_t *col = (uint8_t *)ctx->buf;
+    uint8_t *tail = tc_dense_tail_bytes(dims->units, dims->fan_in, bits) > 0
+                        ? col + tc_dense_column_bytes(dims->fan_in, bits) : NULL;
     tc_dense_mat m;
     tc_dense_mat_init(&m, weights, dims->units, dims->fan_in, tail);
     const uint32_t corr = tc_dense_pack_s8(bits, input, dims->fan_in, col, 1, 0);

@@ -78,7 +78,7 @@ static const uint8_t conv_weights[84] = {
 };
 static const tc_context conv_ctx = {
     .buf = tc_arena.bytes + 364,
-    .size = 272,
+    .size = 296,
 };
 static const tc_conv_dims conv_dims = {
     .in_h = 11,
