@@ -349,20 +349,17 @@ typedef struct {
     int32_t sh;
 } tc_dense_rq;
 
-/** rq[k] for rows first .. first + n - 1 of q (n entries, 20 bytes each). */
-void tc_dense_rq_init(tc_dense_rq *rq, const tc_quant_params *q, int32_t first, int32_t n);
+/** rq[r] for every row of q (rows entries, 20 bytes each). */
+void tc_dense_rq_init(tc_dense_rq *rq, const tc_quant_params *q, int32_t rows);
 
 /** All rows of m against one packed column: out[r] = requant(bias[r] + row r . column). */
 void tc_dense_gemm1_s8(const tc_dense_mat *m, const tc_quant_params *q, const void *cols,
                        uint32_t corr0, int8_t *out0);
 
-/**
- * All rows of m (rows first.. of the layer: q's) against two interleaved packed
- * columns, into out0 and out1, requantized by rq (tc_dense_rq_init, from row first).
- */
-void tc_dense_gemm2_s8(const tc_dense_mat *m, int32_t first, const tc_quant_params *q,
-                       const tc_dense_rq *rq, const void *cols, uint32_t corr0, uint32_t corr1,
-                       int8_t *out0, int8_t *out1);
+/** All rows of m against two interleaved columns, into out0 and out1 (rq: tc_dense_rq_init). */
+void tc_dense_gemm2_s8(const tc_dense_mat *m, const tc_quant_params *q, const tc_dense_rq *rq,
+                       const void *cols, uint32_t corr0, uint32_t corr1, int8_t *out0,
+                       int8_t *out1);
 
 /** Scratch of at least `need` bytes, 4-byte aligned. */
 static inline int tc_context_ok(const tc_context *ctx, int32_t need)

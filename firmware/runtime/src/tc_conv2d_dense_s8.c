@@ -122,7 +122,7 @@ tc_status tc_conv2d_dense_s8(const tc_context *ctx, const tc_conv_dims *dims,
     tc_dense_mat m;
     tc_dense_mat_init(&m, weights, dims->out_c, k, tail);
     const int32_t pixels = dims->out_h * dims->out_w, out_c = dims->out_c;
-    tc_dense_rq_init(rq, quant, 0, out_c);
+    tc_dense_rq_init(rq, quant, out_c);
     for (int32_t i = k; stage != NULL && i < tc_dense_padded(k, bits); ++i) {
         stage[i] = 0; /* gather never writes past the patch */
     }
@@ -130,7 +130,7 @@ tc_status tc_conv2d_dense_s8(const tc_context *ctx, const tc_conv_dims *dims,
     for (; p + 2 <= pixels; p += 2) {
         const uint32_t c0 = pack_patch(dims, bits, input, p, cols, 2, 0, stage);
         const uint32_t c1 = pack_patch(dims, bits, input, p + 1, cols, 2, 1, stage);
-        tc_dense_gemm2_s8(&m, 0, quant, rq, cols, c0, c1, output + p * out_c,
+        tc_dense_gemm2_s8(&m, quant, rq, cols, c0, c1, output + p * out_c,
                           output + (p + 1) * out_c);
     }
     if (p < pixels) {

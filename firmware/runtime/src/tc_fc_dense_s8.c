@@ -538,11 +538,11 @@ static inline int32_t scale_any(int32_t acc, tc_dense_rq e)
     return (int32_t)(((lo >> (total - 1)) >> 1) | (hi << (32 - total)));
 }
 
-void tc_dense_rq_init(tc_dense_rq *rq, const tc_quant_params *q, int32_t first, int32_t n)
+void tc_dense_rq_init(tc_dense_rq *rq, const tc_quant_params *q, int32_t rows)
 {
     const tc_out_params o = tc_out_params_of(q);
-    for (int32_t k = 0; k < n; ++k) {
-        rq[k] = rq_of(q, &o, first + k);
+    for (int32_t r = 0; r < rows; ++r) {
+        rq[r] = rq_of(q, &o, r);
     }
 }
 
@@ -573,8 +573,8 @@ static inline void clamp_pair(const tc_out_params *o, int32_t va, int32_t vb, in
 #endif
 }
 
-/* One output on the long form (e->sh < 0) or on tc_out_row (e->sh = 0: shift < -23).
-   Out of line: long, and rare but for large multipliers (2- and 3-bit weights). */
+/* One output on the long form (e->sh < 0) or on tc_out_row (e->sh = 0: shift < -23), for
+   a pair of rows of which one takes tc_out_row. Out of line: long, and rare. */
 #if defined(__GNUC__)
 __attribute__((noinline))
 #endif
@@ -587,39 +587,22 @@ static int8_t out_other(const tc_out_params *o, const tc_dense_rq *e, int32_t r,
     return (int8_t)(v < o->act_min ? o->act_min : v > o->act_max ? o->act_max : v);
 }
 
-/* The outputs of rows ra and rb (acc: rows ra, rb of column 0, then of column 1) when they
-   are not both on the short form. */
-static inline void out_rows_other(const tc_out_params *o, const tc_dense_rq *ea, const tc_dense_rq *eb,
-                           int32_t ra, int32_t rb, const int32_t *acc, int32_t ncols,
-                           int8_t *out0, int8_t *out1, int32_t first)
-{
-    const int8_t ya0 = out_other(o, ea, first + ra, acc[0]);
-    const int8_t yb0 = out_other(o, eb, first + rb, acc[1]);
-    if (ncols == 2) {
-        const int8_t ya1 = out_other(o, ea, first + ra, acc[2]);
-        const int8_t yb1 = out_other(o, eb, first + rb, acc[3]);
-        out1[ra] = ya1;
-        out1[rb] = yb1;
-    }
-    out0[ra] = ya0;
-    out0[rb] = yb0;
-}
-
 /* Rows r and r1 (r1 == r: the last row alone) against ncols packed columns, requantized
-   by the table rq. Only the biases are read before the loop, the rest after it, so that
-   nothing has to be kept in a register across it. */
+   by the table rq (when `table`) or by constants worked out here. Only the biases are read
+   before the loop, the rest after it, so that nothing has to be kept in a register across
+   it. */
 TC_ALWAYS_INLINE static inline void row_pair(const int32_t bits, const int32_t ncols,
                                              const int32_t table, const tc_quant_params *q,
                                              const tc_out_params *o, const tc_dense_rq *rq,
-                                             int32_t first, int32_t r, int32_t r1,
-                                             const uint8_t *wa, const uint8_t *wb,
-                                             int32_t groups, const void *cols, uint32_t corr0,
-                                             uint32_t corr1, uint32_t mask, uint32_t sign,
-                                             int8_t *out0, int8_t *out1)
+                                             int32_t r, int32_t r1, const uint8_t *wa,
+                                             const uint8_t *wb, int32_t groups,
+                                             const void *cols, uint32_t corr0, uint32_t corr1,
+                                             uint32_t mask, uint32_t sign, int8_t *out0,
+                                             int8_t *out1)
 {
     const int32_t s_ = lane_shift(bits);
-    const int32_t bias_a = table ? rq[r].bias : tc_bias(q, first + r);
-    const int32_t bias_b = table ? rq[r1].bias : tc_bias(q, first + r1);
+    const int32_t bias_a = table ? rq[r].bias : tc_bias(q, r);
+    const int32_t bias_b = table ? rq[r1].bias : tc_bias(q, r1);
     /* The sums start where they end up exact (mod 2^32, tc_dense_exact): at S = 0 (8, 4,
        2, 1 bits, and without DSP, where the corrections are 0) at bias - correction, so
        that they end at bias + sum(level * x); else at -correction, ending at
@@ -638,8 +621,8 @@ TC_ALWAYS_INLINE static inline void row_pair(const int32_t bits, const int32_t n
     const int32_t b0 = s_ == 0 ? (int32_t)s.b0 : bias_b + ((int32_t)s.b0 >> s_);
     const int32_t a1 = s_ == 0 ? (int32_t)s.a1 : bias_a + ((int32_t)s.a1 >> s_);
     const int32_t b1 = s_ == 0 ? (int32_t)s.b1 : bias_b + ((int32_t)s.b1 >> s_);
-    const tc_dense_rq ea = table ? rq[r] : rq_of(q, o, first + r);
-    const tc_dense_rq eb = table ? rq[r1] : rq_of(q, o, first + r1);
+    const tc_dense_rq ea = table ? rq[r] : rq_of(q, o, r);
+    const tc_dense_rq eb = table ? rq[r1] : rq_of(q, o, r1);
     if (ea.sh > 0 && eb.sh > 0) { /* the short form for both rows: most layers */
         clamp_pair(o, scale_short(a0, ea), scale_short(b0, eb), out0 + r, out0 + r1);
         if (ncols == 2) {
@@ -654,8 +637,14 @@ TC_ALWAYS_INLINE static inline void row_pair(const int32_t bits, const int32_t n
         }
         return;
     }
-    const int32_t acc[4] = {a0, b0, a1, b1};
-    out_rows_other(o, &ea, &eb, r, r1, acc, ncols, out0, out1, first);
+    const int8_t ya0 = out_other(o, &ea, r, a0), yb0 = out_other(o, &eb, r1, b0);
+    if (ncols == 2) {
+        const int8_t ya1 = out_other(o, &ea, r, a1), yb1 = out_other(o, &eb, r1, b1);
+        out1[r] = ya1;
+        out1[r1] = yb1;
+    }
+    out0[r] = ya0;
+    out0[r1] = yb0;
 }
 
 static inline const uint8_t *row_ptr(const tc_dense_mat *m, int32_t r)
@@ -666,7 +655,6 @@ static inline const uint8_t *row_ptr(const tc_dense_mat *m, int32_t r)
 /* Every row pair against ncols (1 or 2) packed columns. */
 TC_ALWAYS_INLINE static inline void gemm(const int32_t bits, const int32_t ncols,
                                          const int32_t table, const tc_dense_mat *m,
-                                         int32_t first,
                                          const tc_quant_params *q, const tc_dense_rq *rq,
                                          const void *cols, uint32_t corr0, uint32_t corr1,
                                          int8_t *out0, int8_t *out1)
@@ -690,8 +678,8 @@ TC_ALWAYS_INLINE static inline void gemm(const int32_t bits, const int32_t ncols
             wa = row_ptr(m, r);
             wb = row_ptr(m, r1);
         }
-        row_pair(bits, ncols, table, q, &o, rq, first, r, r1, wa, wb, groups, cols, corr0,
-                 corr1, mask, sign, out0, out1);
+        row_pair(bits, ncols, table, q, &o, rq, r, r1, wa, wb, groups, cols, corr0, corr1,
+                 mask, sign, out0, out1);
     }
 }
 
@@ -710,16 +698,16 @@ TC_ALWAYS_INLINE static inline void gemm(const int32_t bits, const int32_t ncols
 void tc_dense_gemm1_s8(const tc_dense_mat *m, const tc_quant_params *q, const void *cols,
                        uint32_t corr0, int8_t *out0)
 {
-#define TC_GEMM1(b) gemm(b, 1, 0, m, 0, q, NULL, cols, corr0, 0u, out0, out0)
+#define TC_GEMM1(b) gemm(b, 1, 0, m, q, NULL, cols, corr0, 0u, out0, out0)
     TC_GEMM_WIDTHS(TC_GEMM1)
 #undef TC_GEMM1
 }
 
-void tc_dense_gemm2_s8(const tc_dense_mat *m, int32_t first, const tc_quant_params *q,
-                       const tc_dense_rq *rq, const void *cols, uint32_t corr0, uint32_t corr1,
-                       int8_t *out0, int8_t *out1)
+void tc_dense_gemm2_s8(const tc_dense_mat *m, const tc_quant_params *q, const tc_dense_rq *rq,
+                       const void *cols, uint32_t corr0, uint32_t corr1, int8_t *out0,
+                       int8_t *out1)
 {
-#define TC_GEMM2(b) gemm(b, 2, 1, m, first, q, rq, cols, corr0, corr1, out0, out1)
+#define TC_GEMM2(b) gemm(b, 2, 1, m, q, rq, cols, corr0, corr1, out0, out1)
     TC_GEMM_WIDTHS(TC_GEMM2)
 #undef TC_GEMM2
 }
