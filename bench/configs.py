@@ -168,7 +168,13 @@ def search(model_path: Path, train: Dataset, test: Dataset, float_accuracy: floa
     """Evaluate the grid (see module docstring) and pick the smallest point within 1 pt."""
     from tinycompress.compress.core import CompressOptions, compress
 
+    from tinycompress.compress.evaluate import float_accuracy as float_top1
+    from tinycompress.compress.roles import assign_roles
+    from tinycompress.frontend import load
+
     result = SearchResult(None, float_accuracy)
+    # the budget's base: the model as given (not a fine-tuned copy) on the validation split
+    result.val_float_accuracy = float_top1(load(model_path), assign_roles(train).val)
     for sparsity in grid.sparsities:
         tick(f"fine-tune at sparsity {sparsity:.2f} ({grid.epochs} epochs)")
         start = time.monotonic()
@@ -182,7 +188,6 @@ def search(model_path: Path, train: Dataset, test: Dataset, float_accuracy: floa
                            "optimize": "size"}
                 tick(f"grid s={sparsity:.2f} b={bits} per_channel={per_channel}")
                 c = compress(model, CompressOptions.from_settings(options), train, test)
-                result.val_float_accuracy = c.validation["accuracy"]["float"]  # the model as given
                 result.points.append(_point(model, {**options, "quantizer": "uniform"}, c))
                 if grid.rd_factors:
                     fisher = fisher if fisher is not None else _fisher(model, c, train)
