@@ -27,7 +27,7 @@ from typing import Callable
 import numpy as np
 
 from tinycompress.target.boards import load_board, sim_machine
-from tinycompress.data import Dataset, digits_test, load_npz
+from tinycompress.data import Dataset, load_npz
 from tinycompress.errors import SimulationError
 from tinycompress.ir.qgraph import QGraph
 from tinycompress.reference.int_ref import run_int
@@ -120,8 +120,6 @@ def choose_inputs(state: BuildState, data: Path | None, n: int | None) -> SimInp
 def _dataset(source: str | None, data: Path | None, qgraph: QGraph) -> tuple[Dataset | None, str]:
     if data is not None:
         return load_npz(data, qgraph.input_shape), str(data)
-    if source == "digits":
-        return digits_test(), "the digits test split"
     if source and Path(source).is_file():
         return load_npz(source, qgraph.input_shape), source
     return None, ""

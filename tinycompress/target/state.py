@@ -85,7 +85,7 @@ class BuildState:
     qgraph: QGraph
     layers: list[dict]  # per executed layer: name, op, layout, weight_bytes (Rendered.layers())
     board: str  # board name (boards/<name>)
-    data: str | None  # "digits", the path of the build's .npz data, or None (sim: random inputs)
+    data: str | None  # the path of the build's .npz data, or None (sim: random inputs)
     model: str | None  # the model file, resolved (None: built from an in-memory model)
 
 
