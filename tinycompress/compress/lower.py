@@ -96,4 +96,4 @@ def lower_graph(graph: Graph) -> Graph:
         if act is not None:
             nodes.append(act)
             _rewire(g.nodes, outputs, node.name, act.name, act)
-    return Graph(g.name, nodes, outputs)
+    return Graph(g.name, nodes, outputs, g.arithmetic)

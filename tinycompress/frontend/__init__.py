@@ -1,10 +1,11 @@
 """Frontend stage: a model file -> a framework-free float `Graph`.
 
-    graph = load("model.keras")                  # Keras 3 .keras / .h5, legacy tf.keras .h5
+    graph = load("model.keras")                  # .keras / .h5, .tflite, .onnx, SavedModel dir
     graph, keras_model = load_with_model(path)   # the Keras model too (fine-tuning, Fisher)
 
 Only this stage (and fine-tuning) imports TensorFlow/Keras, inside functions.
 """
-from tinycompress.frontend.keras import from_keras, load, load_with_model
+from tinycompress.frontend.keras import from_keras
+from tinycompress.frontend.loader import load, load_with_model
 
 __all__ = ["load", "load_with_model", "from_keras"]

@@ -8,7 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from tinycompress.frontend.keras import load
+from tinycompress.frontend.loader import load
 from tinycompress.ir.graph import Graph, Node, Shape
 
 

@@ -40,6 +40,7 @@ OPS = (
     "reshape", "add", "concat", "zero_pad2d",
 )
 WEIGHT_OPS = ("dense", "conv2d", "depthwise_conv2d")
+ARITHMETICS = ("tinycompress", "tflite")
 ACTIVATIONS = ("linear", "relu", "relu6", "leaky_relu", "sigmoid", "tanh", "softmax")
 
 Shape = tuple[int, ...]
@@ -81,11 +82,17 @@ class Node:
 
 @dataclass
 class Graph:
-    """Nodes in topological order; `outputs` name the model's output nodes."""
+    """Nodes in topological order; `outputs` name the model's output nodes.
+
+    `arithmetic` is the integer rounding the quantized model follows:
+    "tinycompress" (single rounding, reference.requant) or "tflite" (TFLite's
+    double rounding, for int8 .tflite files whose results must match TFLite).
+    """
 
     name: str
     nodes: list[Node]
     outputs: list[str]
+    arithmetic: str = "tinycompress"
 
     def node(self, name: str) -> Node:
         for n in self.nodes:

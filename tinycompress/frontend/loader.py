@@ -1,0 +1,50 @@
+"""The one entry point from a model path to a `Graph`, whatever the format.
+
+    graph = load(path)
+    graph, keras_model = load_with_model(path)   # keras_model None unless Keras
+
+The format is told by content (`detect.detect_format`): Keras (.keras, .h5)
+and SavedModel directories written by Keras give a Keras model too (for
+fine-tuning and the Fisher information); TFLite, ONNX and other SavedModels
+give the Graph only.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+from tinycompress.errors import ModelLoadError, UnsupportedLayerError
+from tinycompress.frontend.detect import detect_format
+from tinycompress.frontend.keras import load_with_model as load_keras_with_model
+from tinycompress.frontend.tflite import load_tflite
+from tinycompress.ir.graph import Graph
+
+# formats whose loading yields a Keras model (fine-tuning and rd need one)
+KERAS_FORMATS = ("keras", "h5")
+
+
+def load(path: str | Path) -> Graph:
+    """The `Graph` of the model at `path` (any format `detect_format` knows)."""
+    return load_with_model(path)[0]
+
+
+def load_with_model(path: str | Path):
+    """(Graph, Keras model or None). ModelLoadError / UnsupportedLayerError as one line."""
+    path = Path(path)
+    fmt = detect_format(path)
+    if fmt in KERAS_FORMATS:
+        return load_keras_with_model(path)
+    try:
+        return _LOADERS[fmt](path)
+    except (ModelLoadError, UnsupportedLayerError):
+        raise
+    except Exception as exc:  # a parser's internals surprise; keep one clear line
+        raise ModelLoadError(f"cannot read {fmt} model {path}: {type(exc).__name__}: {exc}") from exc
+
+
+def _tflite(path: Path):
+    return load_tflite(path), None
+
+
+_LOADERS = {
+    "tflite": _tflite,
+}
