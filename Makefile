@@ -8,6 +8,9 @@ BIN := $(VENV)/bin
 VENV_STAMP := $(VENV)/.tinycompress-installed
 CORE_DIR := .platformio
 CORE_STAMP := $(CORE_DIR)/.tinycompress-setup
+# Development keeps its PlatformIO core in the checkout (an installed tinycompress uses the
+# user cache directory: `tinycompress doctor` shows where).
+export TINYCOMPRESS_PIO_CORE ?= $(CURDIR)/$(CORE_DIR)
 PYTEST_ARGS ?= -n 2
 
 .PHONY: setup debs test demo bench
@@ -17,9 +20,9 @@ setup: debs $(VENV_STAMP) $(CORE_STAMP)
 debs:
 	@scripts/ensure-debs.sh
 
-$(VENV_STAMP): pyproject.toml
+$(VENV_STAMP): pyproject.toml setup.py
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install -e '.[tf,firmware,bench,test]'
+	$(BIN)/pip install -e '.[tf,bench,test]'
 	@touch $@
 
 $(CORE_STAMP): $(VENV_STAMP) tinycompress/target/pio.py

@@ -5,12 +5,17 @@ a missing tool fails the test (never skips it).
 """
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
 
 from tinycompress.target.boards import load_board
 from tinycompress.target.pio import ensure_offline_core, platformio_ini, write_platform_files
+
+# Tests use the checkout's PlatformIO core, as the Makefile does (an installed
+# tinycompress keeps it in the user cache directory: tinycompress.paths).
+os.environ.setdefault("TINYCOMPRESS_PIO_CORE", str(Path(__file__).resolve().parents[1] / ".platformio"))
 
 
 @pytest.fixture(scope="session")

@@ -18,7 +18,7 @@ PACKAGE = REPO / "tinycompress"
 
 # Stage ranks: a module may import modules of its own rank or lower, never higher.
 RANKS = {
-    "errors": 0, "paths": 0,
+    "errors": 0, "paths": 0, "_data": 0,  # _data: the shipped data directories (no code)
     "ir": 1, "data": 1,
     "layouts": 2, "reference": 2,
     "frontend": 3,
