@@ -8,6 +8,9 @@ command -v arm-none-eabi-gcc >/dev/null 2>&1 || missing+=(gcc-arm-none-eabi)
 # newlib-nano (used through --specs=nano.specs) ships the spec file and libc_nano.a.
 [ -e /usr/lib/arm-none-eabi/newlib/nano.specs ] || missing+=(libnewlib-arm-none-eabi)
 command -v qemu-system-arm >/dev/null 2>&1 || missing+=(qemu-system-arm)
+# `tinycompress flash`: openocd (ST-LINK, NUCLEO configs), st-flash as the fallback.
+command -v openocd >/dev/null 2>&1 || missing+=(openocd)
+command -v st-flash >/dev/null 2>&1 || missing+=(stlink-tools)
 
 if [ ${#missing[@]} -eq 0 ]; then
     exit 0

@@ -1,4 +1,4 @@
-"""Commands on firmware: build, sim, boards, flash, setup."""
+"""Commands on firmware: build, sim, boards, setup (flash: `board_commands`)."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -16,7 +16,6 @@ from tinycompress.cli.options import (
 )
 from tinycompress.pipeline import build
 from tinycompress.target.boards import list_boards
-from tinycompress.target.flash import flash
 from tinycompress.target.pio import ensure_offline_core
 from tinycompress.target.sim import simulate
 
@@ -109,12 +108,6 @@ def boards_cmd(json_out: JsonOpt = False) -> None:
         table.add_row(r["name"], ", ".join(r["aliases"]), r["cpu"], r["fpu"], f"{r['flash'] // 1024} KiB",
                       f"{r['ram'] // 1024} KiB", f"{r['clock_hz'] / 1e6:g}", r["qemu_machine"])
     print_table(table)
-
-
-@app.command("flash")
-def flash_cmd(build_dir: BuildDirArg) -> None:
-    """Upload a build to its board through PlatformIO (ST-LINK)."""
-    console().print(flash(build_dir))
 
 
 @app.command("setup")

@@ -21,6 +21,8 @@ from pathlib import Path
 
 from tinycompress.errors import BoardError
 from tinycompress.paths import BOARDS_DIR
+from tinycompress.target.power_data import (Clock, EnergyPin, PowerData, parse_clock, parse_energy,
+                                            parse_power)
 
 CPUS = ("cortex-m0plus", "cortex-m3", "cortex-m4", "cortex-m7", "cortex-m33")
 # Which board FPU can run on which machine FPU (instruction sets are supersets).
@@ -102,6 +104,18 @@ class Board:
     uart: Uart | None = None
     sim: Sim | None = None
     path: Path | None = None
+    # Hardware build: debug probe, clock setup, energy-mode pin, MCU power (`power_data`).
+    openocd_interface: str = "interface/stlink.cfg"
+    clock: Clock | None = None
+    energy: EnergyPin | None = None
+    power: PowerData | None = None
+
+    @property
+    def run_hz(self) -> int:
+        """The hardware build's core clock: clock_hz once [clock] steps raise it, else the reset clock."""
+        if self.clock is None or self.clock.steps:
+            return self.clock_hz
+        return self.clock.reset_hz
 
     @property
     def is_qemu(self) -> bool:
@@ -208,6 +222,8 @@ def parse_board(data: dict, path: Path) -> Board:
         pio_board=_field(data, "pio_board", str, where, default=None),
         openocd_target=_field(data, "openocd_target", str, where, default=None),
         uart=_uart(data, where), sim=_sim(data, where), path=path,
+        openocd_interface=_field(data, "openocd_interface", str, where, default="interface/stlink.cfg"),
+        clock=parse_clock(data, where), energy=parse_energy(data, where), power=parse_power(data, where),
     )
     if board.name != path.stem:
         raise BoardError(f"{where}: field 'name' = {board.name!r} must match the file name {path.stem!r}")
