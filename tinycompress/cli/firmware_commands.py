@@ -1,4 +1,4 @@
-"""Commands on firmware: build, sim, boards, setup (flash: `board_commands`)."""
+"""Commands on firmware: build, sim, boards (flash: `board_commands`; setup, doctor: `setup_commands`)."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -14,9 +14,9 @@ from tinycompress.cli.options import (
     PerTensorOpt, QuantizerOpt, ScopeOpt, SimCountOpt, SimDataOpt, SparsityOpt, SpecOpt,
     ValDataOpt, check_output, compress_options,
 )
+from tinycompress.paths import BOARDS_DIR
 from tinycompress.pipeline import build
 from tinycompress.target.boards import list_boards
-from tinycompress.target.pio import ensure_offline_core
 from tinycompress.target.sim import simulate
 
 
@@ -93,24 +93,19 @@ def sim_cmd(build_dir: BuildDirArg, data: SimDataOpt = None, n: SimCountOpt = No
 
 @app.command("boards")
 def boards_cmd(json_out: JsonOpt = False) -> None:
-    """List the boards and QEMU machines tinycompress can build for."""
+    """List the boards and QEMU machines tinycompress can build for (bundled, and from --boards-dir)."""
     boards = list_boards()
     rows = [{"name": b.name, "aliases": list(b.aliases), "cpu": b.cpu, "fpu": b.fpu,
              "flash": b.flash.size, "ram": b.ram.size, "clock_hz": b.clock_hz,
-             "qemu_machine": b.qemu_machine, "real": not b.is_qemu} for b in boards]
+             "qemu_machine": b.qemu_machine, "real": not b.is_qemu,
+             "source": "bundled" if b.path.parent == BOARDS_DIR else str(b.path.parent)} for b in boards]
     if json_out:
         print_json(rows)
         return
     table = Table(title="boards")
-    for col in ("name", "aliases", "cpu", "fpu", "flash", "RAM", "MHz", "QEMU machine"):
+    for col in ("name", "aliases", "cpu", "fpu", "flash", "RAM", "MHz", "QEMU machine", "source"):
         table.add_column(col)
     for r in rows:
         table.add_row(r["name"], ", ".join(r["aliases"]), r["cpu"], r["fpu"], f"{r['flash'] // 1024} KiB",
-                      f"{r['ram'] // 1024} KiB", f"{r['clock_hz'] / 1e6:g}", r["qemu_machine"])
+                      f"{r['ram'] // 1024} KiB", f"{r['clock_hz'] / 1e6:g}", r["qemu_machine"], r["source"])
     print_table(table)
-
-
-@app.command("setup")
-def setup_cmd() -> None:
-    """Prepare the offline PlatformIO core (SCons from PyPI, Debian's arm-none-eabi-gcc)."""
-    console().print(f"offline PlatformIO core ready: {ensure_offline_core()}")
