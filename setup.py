@@ -10,8 +10,7 @@ from setuptools import find_packages, setup
 
 DATA_DIRS = {
     "templates": ["*.j2"],
-    "firmware": ["platform/*.json", "platform/*.py", "platform/builder/*.py",
-                 "runtime/include/*.h", "runtime/src/*.c", "startup/include/*.h", "startup/src/*.c"],
+    "firmware": ["**/*.c", "**/*.h", "**/*.S", "**/*.py", "**/*.json"],
     "boards": ["*.toml", "*.json"],
 }
 

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from tinycompress.errors import DataError
+from tinycompress.errors import DataError, missing_extra
 
 DIGITS_INPUT_SHAPE = (16, 16, 1)
 DIGITS_CLASSES = 10
@@ -117,8 +117,11 @@ def upsample_digits(images: np.ndarray) -> np.ndarray:
 
 def load_digits_split() -> DigitsSplit:
     """The digits example's train/test split; identical on every call and machine."""
-    from sklearn.datasets import load_digits  # bundled with scikit-learn: no network
-    from sklearn.model_selection import train_test_split
+    try:
+        from sklearn.datasets import load_digits  # bundled with scikit-learn: no network
+        from sklearn.model_selection import train_test_split
+    except ModuleNotFoundError as exc:
+        raise missing_extra("scikit-learn (the digits data set)", "tf") from exc
 
     digits = load_digits()
     x = upsample_digits(digits.images)

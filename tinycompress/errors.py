@@ -33,6 +33,12 @@ class ToolError(TinyCompressError):
     """A required external tool is missing or failed (compiler, PlatformIO, QEMU)."""
 
 
+def missing_extra(what: str, extra: str) -> ToolError:
+    """The error for an optional dependency that is not installed, naming the extra that brings it."""
+    return ToolError(f"{what} is not installed: pip install 'tinycompress[{extra}]' "
+                     "(`tinycompress doctor` checks the rest)")
+
+
 class SimulationError(TinyCompressError):
     """The simulator hung, crashed, or its output could not be read."""
 

@@ -32,7 +32,8 @@ import json
 import os
 import sys
 from contextlib import contextmanager
-from typing import Annotated, Any, Callable, Iterator
+from pathlib import Path
+from typing import Annotated, Any, Callable, Iterator, Optional
 
 import click
 import typer
@@ -43,6 +44,7 @@ from typer.core import TyperGroup
 
 from tinycompress import __version__
 from tinycompress.errors import TinyCompressError
+from tinycompress.target.boards import BOARDS_ENV
 
 EXIT_USER_ERROR = 2
 # click's usage error, and the copy of click that newer typer versions carry inside
@@ -134,8 +136,15 @@ def _root(
         "--version", callback=_version, is_eager=True, help="Show the version and exit.")] = False,
     debug: Annotated[bool, typer.Option(
         "--debug", envvar=DEBUG_ENV, help="Show full tracebacks for errors.")] = False,
+    boards_dir: Annotated[Optional[Path], typer.Option(
+        "--boards-dir", show_default=False,
+        help=f"A directory of your own board files, used with the bundled ones (also ${BOARDS_ENV}, "
+             "several separated by ':'). Give it to build, sim and flash alike.")] = None,
 ) -> None:
     """Compress Keras models into Cortex-M firmware and check it bit-exact in QEMU."""
+    if boards_dir is not None:  # every stage (and worker process) reads the boards from there
+        os.environ[BOARDS_ENV] = os.pathsep.join(
+            [str(boards_dir), *filter(None, os.environ.get(BOARDS_ENV, "").split(os.pathsep))])
 
 
 @contextmanager

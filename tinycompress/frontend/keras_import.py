@@ -13,6 +13,8 @@ import sys
 import tempfile
 from typing import Iterator
 
+from tinycompress.errors import missing_extra
+
 # What TensorFlow's C++ side writes straight to file descriptor 2 while it is
 # imported, whatever TF_CPP_MIN_LOG_LEVEL says: absl's notice that logging is
 # not initialised yet, and info lines such as the oneDNN one. They would turn
@@ -25,11 +27,16 @@ _IMPORT_BANNER = re.compile(
 def import_keras():
     """Import Keras with TensorFlow's C++ and Python logging silenced."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-    if "tensorflow" not in sys.modules:
-        with _without_import_banners():
-            import tensorflow  # noqa: F401  (Keras' backend: imported here, quietly)
-    import keras
-    import tensorflow as tf
+    try:
+        if "tensorflow" not in sys.modules:
+            with _without_import_banners():
+                import tensorflow  # noqa: F401  (Keras' backend: imported here, quietly)
+        import keras
+        import tensorflow as tf
+    except ModuleNotFoundError as exc:
+        if exc.name not in ("tensorflow", "keras"):
+            raise
+        raise missing_extra("TensorFlow/Keras", "tf") from exc
 
     tf.get_logger().setLevel("ERROR")
     return keras

@@ -14,6 +14,7 @@ does not fit its simulation either). See `sim_regions`.
 """
 from __future__ import annotations
 
+import os
 import tomllib
 from dataclasses import dataclass
 from fractions import Fraction
@@ -36,6 +37,7 @@ SIM_TIMERS = ("stm32_tim2", "cmsdk_timer0")
 UART_LAYOUTS = ("f4", "v2")
 UART_KINDS = ("usart", "lpuart")
 UART_BAUD = 115200
+BOARDS_ENV = "TINYCOMPRESS_BOARDS"  # the user's board directories (os.pathsep between them)
 
 
 @dataclass(frozen=True)
@@ -240,12 +242,32 @@ def _load_file(path: Path) -> Board:
     return parse_board(data, path)
 
 
-def list_boards(boards_dir: Path = BOARDS_DIR) -> list[Board]:
-    """Every board in `boards_dir`, sorted by name, each validated."""
-    return [_load_file(p) for p in sorted(boards_dir.glob("*.toml"))]
+def board_dirs() -> list[Path]:
+    """Where boards come from: the bundled ones, then every directory in `$TINYCOMPRESS_BOARDS`."""
+    extra = [Path(p).expanduser().absolute() for p in os.environ.get(BOARDS_ENV, "").split(os.pathsep) if p]
+    for path in extra:
+        if not path.is_dir():
+            raise BoardError(f"${BOARDS_ENV} (or --boards-dir): {path} is not a directory")
+    return [BOARDS_DIR, *extra]
 
 
-def load_board(name_or_alias: str, boards_dir: Path = BOARDS_DIR) -> Board:
+def list_boards(boards_dir: Path | None = None) -> list[Board]:
+    """Every board in `boards_dir` (default: `board_dirs()`), sorted by name, each validated.
+
+    A name or alias may be used by one board only, so a user's board never shadows another.
+    """
+    dirs = board_dirs() if boards_dir is None else [Path(boards_dir)]
+    boards = sorted((_load_file(p) for d in dirs for p in sorted(d.glob("*.toml"))), key=lambda b: b.name)
+    taken: dict[str, Path] = {}
+    for board in boards:
+        for key in (board.name, *board.aliases):
+            if key in taken:
+                raise BoardError(f"{board.path}: board name or alias {key!r} is already used by {taken[key]}")
+            taken[key] = board.path
+    return boards
+
+
+def load_board(name_or_alias: str, boards_dir: Path | None = None) -> Board:
     """The board with this name or alias; BoardError listing the known names otherwise."""
     boards = list_boards(boards_dir)
     for board in boards:
@@ -255,7 +277,7 @@ def load_board(name_or_alias: str, boards_dir: Path = BOARDS_DIR) -> Board:
     raise BoardError(f"unknown board {name_or_alias!r}; known boards: {known}")
 
 
-def sim_machine(board: Board, boards_dir: Path = BOARDS_DIR) -> Board:
+def sim_machine(board: Board, boards_dir: Path | None = None) -> Board:
     """The QEMU board that simulates `board` (itself for QEMU boards)."""
     if board.is_qemu:
         return board
@@ -265,7 +287,8 @@ def sim_machine(board: Board, boards_dir: Path = BOARDS_DIR) -> Board:
                 raise BoardError(f"{board.path}: QEMU machine {board.qemu_machine} ({other.cpu}, "
                                  f"{other.fpu}) cannot run {board.cpu} with {board.fpu}")
             return other
-    raise BoardError(f"{board.path}: no QEMU board in {boards_dir} describes machine {board.qemu_machine!r}")
+    where = boards_dir or ", ".join(map(str, board_dirs()))
+    raise BoardError(f"{board.path}: no QEMU board in {where} describes machine {board.qemu_machine!r}")
 
 
 def _sim_region(region: Region, machine_region: Region, what: str, board: Board) -> Region:
@@ -276,7 +299,7 @@ def _sim_region(region: Region, machine_region: Region, what: str, board: Board)
     return Region(machine_region.origin, region.size)
 
 
-def sim_regions(board: Board, boards_dir: Path = BOARDS_DIR) -> tuple[Region, Region]:
+def sim_regions(board: Board, boards_dir: Path | None = None) -> tuple[Region, Region]:
     """(flash, ram) of the simulation build: the board's, moved only where the machine lacks them."""
     machine = sim_machine(board, boards_dir)
     return (_sim_region(board.flash, machine.flash, "flash", board),

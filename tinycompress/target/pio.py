@@ -1,7 +1,7 @@
 """PlatformIO without its download servers.
 
-`ensure_offline_core(core_dir)` makes a project-local PlatformIO core that
-needs no registry: `packages/tool-scons` built from the venv's PyPI SCons
+`ensure_offline_core(core_dir)` makes an offline PlatformIO core that needs
+no registry (by default in the user cache directory, `paths.core_dir()`): `packages/tool-scons` built from the venv's PyPI SCons
 (PlatformIO accepts it because its `.piopm` says owner "platformio" and its
 version satisfies `platformio.dependencies`), and a toolchain package wrapping
 Debian's /usr/bin/arm-none-eabi-* as bin/ symlinks, which projects use through
@@ -13,7 +13,8 @@ tc_board.h; `platformio_ini(board)` renders the matching platformio.ini.
 `run_pio(...)` and `run_pio_envs(...)` build it (PlatformIO and what it runs
 in process groups of their own, ended on Ctrl-C: `target.children`; a path
 PlatformIO would misread is built in a safe copy: `pio_safe`). Run
-`python -m tinycompress.target.pio setup` to make the core.
+`tinycompress setup` (or `python -m tinycompress.target.pio setup [CORE_DIR]`)
+to make the core; `core_problem` says what a core lacks without changing it.
 """
 from __future__ import annotations
 
@@ -31,15 +32,18 @@ from typing import Iterator, Sequence
 
 from tinycompress import paths
 from tinycompress.target.boardfiles import board_header, linker_script, pio_board_json
-from tinycompress.target.boards import Board
+from tinycompress.target.boards import UART_BAUD, Board
 from tinycompress.target.children import run_all
+from tinycompress.target.power_data import hw_header
 from tinycompress.errors import ToolError
 
 TOOLCHAIN_NAME = "toolchain-gccarmnoneeabi"
 TOOLCHAIN_PREFIX = "arm-none-eabi-"
 DEBIAN_BIN = Path("/usr/bin")
-INSTALL_HINT = "pip install -e '.[firmware]' (or run `make setup`)"
-APT_HINT = "apt-get install --no-install-recommends gcc-arm-none-eabi libnewlib-arm-none-eabi"
+INSTALL_HINT = "reinstall tinycompress, which depends on it (`tinycompress doctor` checks the rest)"
+APT_HINT = ("apt-get install --no-install-recommends gcc-arm-none-eabi libnewlib-arm-none-eabi "
+            "(`tinycompress doctor` checks the rest)")
+SETUP_HINT = "run `tinycompress setup`"
 ENVS = {"sim": "QEMU simulation (TC_SIM=1)", "hw": "hardware, offline", "ststm32": "hardware, official ststm32 (online)"}
 
 
@@ -123,16 +127,47 @@ def toolchain_dir(core_dir: Path | None = None) -> Path:
     return (core_dir or paths.core_dir()) / "toolchains" / TOOLCHAIN_NAME
 
 
+def _core_wanted() -> dict:
+    """What a core made now would record in its stamp (a change in any of these remakes it)."""
+    try:
+        import SCons
+    except ImportError as exc:
+        raise ToolError(f"SCons is not installed in this Python: {INSTALL_HINT}") from exc
+    return {"scons": SCons.__version__, "requirement": _scons_requirement(), "gcc": _gcc_version(), "format": 1}
+
+
+def core_problem(core_dir: Path | None = None) -> str | None:
+    """What keeps `core_dir` from being a ready offline core (None when ready); changes nothing.
+
+    ToolError when the tools a core is made from (PlatformIO, SCons, arm-none-eabi-gcc) are missing.
+    """
+    core_dir = Path(core_dir or paths.core_dir()).resolve()
+    stamp = core_dir / ".tinycompress-core.json"
+    if not stamp.exists():
+        return f"no offline PlatformIO core in {core_dir}"
+    try:
+        made = json.loads(stamp.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        made = None
+    if made != _core_wanted():
+        return f"the PlatformIO core in {core_dir} was made for other tool versions"
+    missing = [p for p in (core_dir / "packages" / "tool-scons" / ".piopm", toolchain_dir(core_dir) / "package.json")
+               if not p.exists()]
+    return f"{missing[0]} is missing" if missing else None
+
+
 def ensure_offline_core(core_dir: Path | None = None) -> Path:
     """Create (or refresh) the offline PlatformIO core in `core_dir`; idempotent. Returns core_dir."""
     core_dir = Path(core_dir or paths.core_dir()).resolve()
-    stamp = core_dir / ".tinycompress-core.json"
-    import SCons
-    wanted = {"scons": SCons.__version__, "requirement": _scons_requirement(), "gcc": _gcc_version(), "format": 1}
-    if stamp.exists() and json.loads(stamp.read_text(encoding="utf-8")) == wanted \
-            and (core_dir / "packages" / "tool-scons" / ".piopm").exists() \
-            and (toolchain_dir(core_dir) / "package.json").exists():
+    if core_problem(core_dir) is None:
         return core_dir
+    wanted = _core_wanted()
+    try:
+        core_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ToolError(f"cannot create the PlatformIO core in {core_dir}: {exc.strerror} "
+                        f"(set ${paths.PIO_CORE_ENV} to a writable directory)") from exc
+    stamp = core_dir / ".tinycompress-core.json"
     _make_tool_scons(core_dir / "packages")
     _make_toolchain(core_dir)
     _write_json(stamp, wanted)
@@ -163,6 +198,7 @@ def write_platform_files(project_dir: Path, board: Board, stack_size: int | None
     _write_json(lib / "library.json", {"name": "tc_platform", "version": "0.1.0",
                                        "build": {"libArchive": False}})  # keep the vector table linked
     (lib / "include" / "tc_board.h").write_text(board_header(board), encoding="utf-8")
+    (lib / "include" / "tc_board_hw.h").write_text(hw_header(board, UART_BAUD), encoding="utf-8")
     (project_dir / "boards").mkdir(exist_ok=True)
     _write_json(project_dir / "boards" / f"{board.local_id}.json", pio_board_json(board))
     written = {"platform": project_dir / "platform", "lib": lib,

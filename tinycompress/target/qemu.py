@@ -18,7 +18,7 @@ from tinycompress.target.children import run
 from tinycompress.errors import SimulationError, ToolError
 
 QEMU = "qemu-system-arm"
-APT_HINT = "apt-get install --no-install-recommends qemu-system-arm"
+APT_HINT = "apt-get install --no-install-recommends qemu-system-arm (`tinycompress doctor` checks the rest)"
 
 
 @dataclass(frozen=True)
