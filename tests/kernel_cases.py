@@ -23,7 +23,8 @@ What the cases cover, per kernel:
   70,000 positions.
 - depthwise dense: 3 x 3 at strides 1 and 2, 1 x 1, 2 x 3, 5 x 5, 7 x 7 (over
   TC_DW_MAX_TAPS), widths 2..8, per-channel and per-tensor scales, int16 biases,
-  ReLU6-like clamps and shifts outside the one-SMMLA range, channels 1..21.
+  ReLU6-like clamps and shifts outside the one-SMMLA range, channels 1..21;
+  'same' padding inside the kernel (border positions) at odd and even sizes.
 """
 from __future__ import annotations
 
@@ -79,10 +80,11 @@ static int32_t run_add(const int32_t *v, const int8_t *data, int8_t *out)
 
 static int32_t run_dw(const int32_t *v, const int8_t *data, int8_t *out)
 {
-    const tc_conv_dims d = {v[0], v[1], v[2], v[3], v[4], v[5], v[6], v[7], v[8], v[9]};
-    const int32_t per_channel = v[10], narrow = v[15], wbytes = v[16], c = v[2];
+    const tc_conv_dims d = {v[0], v[1], v[2], v[3], v[4], v[5], v[6],
+                            v[7], v[8], v[9], v[10], v[11], v[12]};
+    const int32_t per_channel = v[13], narrow = v[18], wbytes = v[19], c = v[2];
     const int32_t n = per_channel ? c : 1;
-    const int32_t *bias = v + 17, *m = bias + c, *s = m + n;
+    const int32_t *bias = v + 20, *m = bias + c, *s = m + n;
     if (c > 1024) {
         return -101;
     }
@@ -92,9 +94,9 @@ static int32_t run_dw(const int32_t *v, const int8_t *data, int8_t *out)
     for (int32_t k = 0; k < n; ++k) {
         shift8[k] = (int8_t)s[k];
     }
-    const tc_quant_params q = {narrow ? NULL : bias, m, shift8, per_channel, v[11], v[12], v[13],
+    const tc_quant_params q = {narrow ? NULL : bias, m, shift8, per_channel, v[14], v[15], v[16],
                                narrow ? bias16 : NULL};
-    const tc_dense_weights w = {data, v[14]};
+    const tc_dense_weights w = {data, v[17]};
     return tc_dwconv2d_dense_s8(&d, &q, &w, data + wbytes, out);
 }
 
@@ -290,15 +292,27 @@ def pool_cases() -> list[Case]:
 
 # ----------------------------------------------------------------- depthwise
 
+def same_pads(size: int, k: int, stride: int) -> tuple[int, int]:
+    """TF 'same': out = ceil(size / stride), the odd pixel of padding after."""
+    total = max((-(-size // stride) - 1) * stride + k - size, 0)
+    return total // 2, total - total // 2
+
+
 def dw_case(name, x, levels, bits, k, s, params: wo.WeightOpParams, per_channel=True,
-            narrow_bias=False, group="dw") -> Case:
+            narrow_bias=False, group="dw", z_pad=None) -> Case:
+    """z_pad: 'same' padding inside the kernel with that value (the reference pads first)."""
     h, w, c = x.shape
-    expected = wo.dwconv2d_s8(x, levels, k[0], k[1], s, params)
+    pads = ((0, 0), (0, 0))
+    if z_pad is not None:
+        pads = (same_pads(h, k[0], s[0]), same_pads(w, k[1], s[1]))
+    xp = np.pad(x, (*pads, (0, 0)), constant_values=0 if z_pad is None else z_pad)
+    expected = wo.dwconv2d_s8(xp, levels, k[0], k[1], s, params)
     oh, ow, _ = expected.shape
     weights = layouts.encode_as("dense", levels, bits).arrays["weights"]
     wbytes = np.ascontiguousarray(weights).view(np.int8)
     n = c if per_channel else 1
-    ints = [h, w, c, k[0], k[1], s[0], s[1], oh, ow, c, int(per_channel), params.z_out,
+    ints = [h, w, c, k[0], k[1], s[0], s[1], oh, ow, c, pads[0][0], pads[1][0],
+            0 if z_pad is None else z_pad, int(per_channel), params.z_out,
             params.act_min, params.act_max, bits, int(narrow_bias), wbytes.size,
             *params.bias_f.tolist(), *params.m[:n].tolist(), *params.shift[:n].tolist()]
     return _case(name, DWCONV_DENSE, ints, [wbytes, x], expected, expected.size * k[0] * k[1],
@@ -349,6 +363,32 @@ def dw_cases() -> list[Case]:
         cases.append(dw_case(f"dw {tag} int16 bias", x, levels, bits, k, s, p, narrow_bias=True))
         p = dw_params(rng, levels, shift_range=(-1, 1))  # T <= 32: tc_requantize_s8
         cases.append(dw_case(f"dw {tag} large multiplier", x, levels, bits, k, s, p))
+    return cases + dw_same_cases(rng)
+
+
+def dw_same_cases(rng) -> list[Case]:
+    """'same' padding inside the kernel: odd and even sizes, strides 1 and 2, 3 x 3 (the
+    unrolled sweep), other kernels, more taps than the block (one channel at a time),
+    fewer than four channels; border positions add pad_value times their taps' weights."""
+    plans = [((18, 18, 16), (3, 3), (1, 1), 8, "dw 3x3 s1 same"),
+             ((17, 17, 16), (3, 3), (2, 2), 8, "dw 3x3 s2 same"),
+             ((16, 15, 8), (3, 3), (2, 2), 4, "dw same"),
+             ((9, 7, 6), (5, 5), (2, 1), 6, "dw same"),
+             ((6, 5, 5), (2, 3), (1, 2), 3, "dw same"),
+             ((9, 9, 4), (7, 7), (1, 1), 8, "dw same"),
+             ((5, 7, 3), (3, 3), (2, 2), 8, "dw same"),
+             ((3, 3, 8), (3, 3), (1, 1), 8, "dw same")]
+    cases = []
+    for shape, k, s, bits, group in plans:
+        x = rng.integers(-128, 128, shape).astype(np.int8)
+        hi = (1 << (bits - 1)) - 1
+        levels = rng.integers(-hi, hi + 1, (shape[2], k[0] * k[1]))
+        z = int(rng.integers(-128, 128))
+        tag = f"{shape} k{k} s{s} {bits}-bit same z {z}"
+        cases.append(dw_case(f"dw {tag}", x, levels, bits, k, s, dw_params(rng, levels),
+                             group=group, z_pad=z))
+        p = dw_params(rng, levels, "relu6")
+        cases.append(dw_case(f"dw {tag} relu6", x, levels, bits, k, s, p, group=group, z_pad=z))
     return cases
 
 

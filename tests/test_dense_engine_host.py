@@ -173,9 +173,15 @@ def test_buffer_sizes_equal_the_renderers_formulas(engine):
         for kh, kw, cin in ((1, 1, 1), (1, 1, 8), (1, 1, 3), (3, 3, 1), (3, 3, 3), (3, 3, 8),
                             (5, 5, 1), (10, 4, 1), (2, 3, 16), (1, 5, 3), (3, 1, 32)):
             for cout in (1, 4):
-                dims = ConvDims(9, 9, cin, kh, kw, 1, 1, 10 - kh, 10 - kw, cout)
+                dims = ConvDims(12, 12, cin, kh, kw, 1, 1, 13 - kh, 13 - kw, cout)
                 assert _size(engine, "tc_conv2d_dense_s8", dims, bits) == \
                     scratch.conv2d_dense_buffer_size(kh, kw, cin, cout, bits), (bits, kh, kw, cin)
+                # 'same' at stride 1: windows reach into the padding (a gather area)
+                same = ConvDims(12, 12, cin, kh, kw, 1, 1, 12, 12, cout, (kh - 1) // 2,
+                                (kw - 1) // 2, -3)
+                assert _size(engine, "tc_conv2d_dense_s8", same, bits) == \
+                    scratch.conv2d_dense_buffer_size(kh, kw, cin, cout, bits,
+                                                     padded=kh > 1 or kw > 1), (bits, kh, kw)
 
 
 def test_buffer_sizes_by_hand():

@@ -66,13 +66,15 @@ def test_weight_matrix_layout():
 def test_lowering_of_the_digits_cnn(digits_graph, split):
     q = quantize(digits_graph, split.x_train[:CALIB])
     ops = [(n.name, n.op) for n in q.nodes]
-    assert ops[:3] == [("image", "input"), ("conv1_pad", "zero_pad2d"), ("conv1", "conv2d")]
+    # 'same' convs are padded inside their kernels: no zero_pad2d node
+    assert ops[:2] == [("image", "input"), ("conv1", "conv2d")]
+    assert "zero_pad2d" not in {op for _, op in ops}
     assert ops[-2:] == [("logits", "dense"), ("logits_softmax", "softmax")]
     assert q.outputs == ["logits_softmax"]
-    pad, conv1 = q.node("conv1_pad"), q.node("conv1")
+    conv1 = q.node("conv1")
     # 5x5 'same' on 16x16: 2 each side; fill = input zero point; input is [0, 1] -> -128
-    assert pad.attrs["pads"] == ((2, 2), (2, 2)) and pad.output_shape == (20, 20, 1)
-    assert pad.attrs["value"] == q.input_zero_point == -128
+    assert conv1.attrs["pads"] == ((2, 2), (2, 2)) and conv1.input_shapes[0] == (16, 16, 1)
+    assert conv1.attrs["pad_value"] == q.input_zero_point == -128
     assert q.input_scale == pytest.approx(1 / 255)
     assert (conv1.kh, conv1.kw, conv1.strides) == (5, 5, (1, 1))
     assert conv1.levels.shape == (6, 25) and conv1.levels.dtype == np.int8
@@ -80,7 +82,7 @@ def test_lowering_of_the_digits_cnn(digits_graph, split):
     assert conv1.params.act_min == conv1.zero_point and conv1.params.act_max == 127
     soft = q.node("logits_softmax")
     assert (soft.scale, soft.zero_point) == (1 / 256, -128)
-    assert (soft.source, pad.source, conv1.source) == ("logits", "conv1", "conv1")
+    assert (soft.source, conv1.source) == ("logits", "conv1")
     assert q.node("pool1").scale == conv1.scale  # max pool keeps its input's quantization
 
 

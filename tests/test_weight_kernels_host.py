@@ -21,7 +21,8 @@ from tinycompress.reference import weight_ops as wo
 pytestmark = pytest.mark.host
 LAYOUTS = layouts.LAYOUT_NAMES
 SOURCES = [RUNTIME / "src" / f"tc_{op}_{lay}_s8.c"
-           for op in ("fc", "conv2d", "dwconv2d") for lay in LAYOUTS]
+           for op in ("fc", "conv2d", "dwconv2d") for lay in LAYOUTS] + [
+    RUNTIME / "src" / "tc_conv_sparse_s8.c"]
 SETTINGS = settings(max_examples=40, deadline=None)
 INDEX_TYPE = {np.dtype(np.uint8): 1, np.dtype(np.uint16): 2, np.dtype(np.uint32): 4}
 VP, I = C.c_void_p, C.c_int32
@@ -46,7 +47,7 @@ Ctx = _struct("Ctx", [("buf", VP), ("size", I)])
 FcDims = _struct("FcDims", [("fan_in", I), ("units", I)])
 ConvDims = _struct("ConvDims", [(f, I) for f in (
     "in_h", "in_w", "in_c", "kernel_h", "kernel_w", "stride_h", "stride_w",
-    "out_h", "out_w", "out_c")])
+    "out_h", "out_w", "out_c", "pad_top", "pad_left", "pad_value")])
 
 
 @pytest.fixture(scope="module")
@@ -95,8 +96,14 @@ def assert_same(what: str, got: np.ndarray, expected: np.ndarray):
                              f"expected {int(expected[i])}, got {int(got[i])}")
 
 
-# Kernels that borrow scratch memory (a tc_context before their other arguments).
-SCRATCH_KERNELS = ("tc_fc_dense_s8", "tc_conv2d_dense_s8")
+# Kernels that borrow scratch memory (a tc_context before their other arguments), and
+# their *_buffer_size function (the sparse conv kernels share one per kind, without bits).
+SCRATCH_KERNELS = {"tc_fc_dense_s8": "tc_fc_dense_s8_buffer_size",
+                   "tc_conv2d_dense_s8": "tc_conv2d_dense_s8_buffer_size",
+                   **{f"tc_conv2d_{lay}_s8": "tc_conv2d_sparse_s8_buffer_size"
+                      for lay in LAYOUTS if lay != "dense"},
+                   **{f"tc_dwconv2d_{lay}_s8": "tc_dwconv2d_sparse_s8_buffer_size"
+                      for lay in LAYOUTS if lay != "dense"}}
 
 
 def scratch_args(lib, fn_name: str, dims, bits: int) -> tuple[list, object]:
@@ -105,9 +112,10 @@ def scratch_args(lib, fn_name: str, dims, bits: int) -> tuple[list, object]:
     not write first; under ASan a read past the end is caught)."""
     if fn_name not in SCRATCH_KERNELS:
         return [], None
-    size_fn = getattr(lib, f"{fn_name}_buffer_size")
+    size_fn = getattr(lib, SCRATCH_KERNELS[fn_name])
     size_fn.restype = C.c_int32
-    size = size_fn(C.byref(dims), bits)
+    size = size_fn(C.byref(dims), bits) if "sparse" not in size_fn.__name__ else size_fn(
+        C.byref(dims))
     assert size > 0, f"{fn_name}_buffer_size returned {size}"
     buf = np.full(size, 0xA5, np.uint8)
     ctx = Ctx(buf.ctypes.data, size)
@@ -261,21 +269,38 @@ def conv_cases(draw, depthwise: bool):
     cols = kh * kw * (1 if depthwise else cin)
     levels = draw_levels(draw, cout, cols, bits)
     x = np.random.default_rng(draw(st.integers(0, 2**32 - 1))).integers(-128, 128, (h, w, cin))
-    return bits, (kh, kw), (sh, sw), x.astype(np.int8), levels, draw_params(draw, levels)
+    pad = draw(st.sampled_from(["valid", "same"]))
+    z_in = draw(st.integers(-128, 127))
+    return (bits, (kh, kw), (sh, sw), x.astype(np.int8), levels, draw_params(draw, levels),
+            pad, z_in)
 
 
-def check_conv(lib, depthwise, bits, k, s, x, levels, params):
+def same_pads(size: int, k: int, stride: int) -> tuple[int, int]:
+    """TF 'same': out = ceil(size / stride), the odd pixel of padding after."""
+    total = max((-(-size // stride) - 1) * stride + k - size, 0)
+    return total // 2, total - total // 2
+
+
+def check_conv(lib, depthwise, bits, k, s, x, levels, params, padding="valid", z_in=0):
+    """Every layout against the reference; 'same' pads inside the kernel with z_in, the
+    reference on an explicitly padded copy."""
     op = "dwconv2d" if depthwise else "conv2d"
     ref = wo.dwconv2d_s8 if depthwise else wo.conv2d_s8
-    expected = ref(x, levels, k[0], k[1], s, params)
     h, w, cin = x.shape
+    pads = ((0, 0), (0, 0))
+    if padding == "same":
+        pads = (same_pads(h, k[0], s[0]), same_pads(w, k[1], s[1]))
+    xp = np.pad(x, (*pads, (0, 0)), constant_values=z_in)
+    expected = ref(xp, levels, k[0], k[1], s, params)
     oh, ow, cout = expected.shape
-    dims = ConvDims(h, w, cin, k[0], k[1], s[0], s[1], oh, ow, cout)
+    dims = ConvDims(h, w, cin, k[0], k[1], s[0], s[1], oh, ow, cout, pads[0][0], pads[1][0],
+                    z_in)
     col_map = conv_offsets(k[0], k[1], cin, w, depthwise)
     for name in LAYOUTS:
         lay = layouts.encode_as(name, levels, bits, col_map=None if name == "dense" else col_map)
         got = call(lib, f"tc_{op}_{name}_s8", dims, lay, params, x, expected.shape)
-        assert_same(f"{op} {name} {bits}-bit x{x.shape} k{k} s{s} cout {cout}", got, expected)
+        assert_same(f"{op} {name} {bits}-bit x{x.shape} k{k} s{s} {padding} pads {pads} "
+                    f"cout {cout}", got, expected)
 
 
 @SETTINGS
@@ -346,7 +371,8 @@ def test_bad_arguments_are_rejected(lib):
                   out.ctypes.data) == -1
         conv = getattr(lib, f"tc_conv2d_{name}_s8")
         wrong_out_h = ConvDims(4, 4, 1, 2, 2, 1, 1, 2, 3, 2)  # out_h must be 3
-        ctx, _scratch = scratch_args(lib, conv.__name__, wrong_out_h, 4)
+        right = ConvDims(4, 4, 1, 2, 2, 1, 1, 3, 3, 2)  # scratch for the right dims
+        ctx, _scratch = scratch_args(lib, conv.__name__, right, 4)
         assert conv(*ctx, C.byref(wrong_out_h), C.byref(q), C.byref(w), x.ctypes.data,
                     out.ctypes.data) == -1
 

@@ -181,9 +181,12 @@ def _dims(node: QNode) -> tuple[str, dict]:
     in_h, in_w, in_c = node.input_shapes[0]
     out_h, out_w, out_c = node.output_shape
     sh, sw = node.strides
+    (top, _), (left, _) = node.attrs.get("pads", ((0, 0), (0, 0)))
     return "tc_conv_dims", {"in_h": in_h, "in_w": in_w, "in_c": in_c, "kernel_h": node.kh,
                             "kernel_w": node.kw, "stride_h": sh, "stride_w": sw,
-                            "out_h": out_h, "out_w": out_w, "out_c": out_c}
+                            "out_h": out_h, "out_w": out_w, "out_c": out_c,
+                            "pad_top": top, "pad_left": left,
+                            "pad_value": node.attrs.get("pad_value", 0)}
 
 
 def emit_weight_op(node: QNode, ctx: Context, layout: Layout) -> Step:
@@ -191,8 +194,10 @@ def emit_weight_op(node: QNode, ctx: Context, layout: Layout) -> Step:
     base = ctx.ident(node.name)
     arrays = layer_arrays(node, layout)
     step = _step(ctx, node, f"tc_{WEIGHT_KERNEL[node.op]}_{layout.name}_s8", [], layout.name)
-    if node.op != "dense":  # conv kernels use the row engine defined next to the FC kernel
-        step.extra_sources = (f"tc_fc_{layout.name}_s8.c",)  # (tc_layouts_internal.h)
+    if node.op != "dense":  # dense conv kernels use the engine defined next to the FC
+        # kernel (tc_layouts_internal.h), sparse ones the sparse conv engine
+        step.extra_sources = ((f"tc_fc_{layout.name}_s8.c",) if layout.name == "dense"
+                              else ("tc_conv_sparse_s8.c",))
     pointers = {}
     for name, values in ordered(arrays):
         arr, pointers[name] = _array(ctx, base, name, values)

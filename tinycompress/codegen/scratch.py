@@ -6,6 +6,9 @@ formulas in Python (tests/test_dense_engine_host.py compares them on many
 shapes), so the arena planner can give each layer's buffer a place in the
 static arena that is live only during that layer's step.
 
+The sparse conv2d and depthwise kernels (every sparse layout) decode one
+output channel's weights at a time into their scratch, once per call.
+
 The dense FC and conv2d kernels pack their inputs as int16 lanes in groups of
 levels (firmware/runtime/src/tc_fc_dense_s8.c): 4 levels at 8 bits, 8 at
 4..7, 16 at 2..3, 32 at 1; every size below is rounded up to whole groups.
@@ -50,20 +53,45 @@ def fc_dense_buffer_size(fan_in: int, units: int, bits: int) -> int:
 
 
 def conv2d_dense_buffer_size(kernel_h: int, kernel_w: int, in_c: int, out_c: int,
-                             bits: int) -> int:
+                             bits: int, padded: bool = False) -> int:
     """tc_conv2d_dense_s8_buffer_size: the output channels' requantization constants
     (20 B each), two packed patch columns, a gather area when a kernel row is not a
-    whole number of groups, the tail copy."""
+    whole number of groups or some window reaches into the padding (`padded`), the
+    tail copy."""
     cols, run = kernel_h * kernel_w * in_c, kernel_w * in_c
-    gather = 0 if run % dense_group(bits) == 0 else dense_padded(cols, bits)
+    gather = 0 if run % dense_group(bits) == 0 and not padded else dense_padded(cols, bits)
     return (RQ_BYTES * out_c + 4 * dense_padded(cols, bits) + gather
             + dense_tail_bytes(out_c, cols, bits))
 
 
+def conv_sparse_buffer_size(kernel_h: int, kernel_w: int, in_c: int, depthwise: bool) -> int:
+    """tc_conv2d_sparse_s8_buffer_size / tc_dwconv2d_sparse_s8_buffer_size (every sparse
+    layout): one output channel's K levels decoded by column and listed as (int32 input
+    offset, int8 level) pairs (6 K, rounded up to 4), and where each of the
+    kernel_h * kernel_w taps' pairs start (int32, one more than the taps)."""
+    taps = kernel_h * kernel_w
+    k = taps * (1 if depthwise else in_c)
+    return 4 * k + 4 * (taps + 1) + -(-2 * k // 4) * 4
+
+
+def conv_padded(node: QNode) -> bool:
+    """tc_conv_padded: some window of the convolution reaches into its padding."""
+    (top, _), (left, _) = node.attrs.get("pads", ((0, 0), (0, 0)))
+    (in_h, in_w, _), (out_h, out_w, _) = node.input_shapes[0], node.output_shape
+    sh, sw = node.strides
+    return bool(top or left or (out_h - 1) * sh + node.kh - top > in_h
+                or (out_w - 1) * sw + node.kw - left > in_w)
+
+
 def scratch_bytes(node: QNode, layout: Layout | None) -> int:
     """Scratch bytes the kernel of `node` in `layout` needs (0: it takes no tc_context)."""
-    if layout is None or layout.name != "dense":
+    if layout is None:
         return 0
+    if layout.name != "dense":
+        if node.op not in ("conv2d", "depthwise_conv2d"):
+            return 0
+        return conv_sparse_buffer_size(node.kh, node.kw, int(node.input_shapes[0][-1]),
+                                       node.op == "depthwise_conv2d")
     bits = int(layout.bits)
     if node.op == "dense":
         fan_in = 1
@@ -72,5 +100,5 @@ def scratch_bytes(node: QNode, layout: Layout | None) -> int:
         return fc_dense_buffer_size(fan_in, int(node.output_shape[-1]), bits)
     if node.op == "conv2d":
         return conv2d_dense_buffer_size(node.kh, node.kw, int(node.input_shapes[0][-1]),
-                                        int(node.output_shape[-1]), bits)
+                                        int(node.output_shape[-1]), bits, conv_padded(node))
     return 0

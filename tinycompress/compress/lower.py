@@ -3,8 +3,12 @@
 Lowering makes the float graph have exactly the structure of the integer one,
 so calibration can observe every tensor the integer graph will hold:
 
-- conv2d / depthwise_conv2d with 'same' padding -> zero_pad2d + 'valid' conv
-  (the integer pad fills with the input zero point, i.e. real 0.0);
+- conv2d / depthwise_conv2d with 'same' padding keep it, its widths recorded
+  in attrs["pads"] ((top, bottom), (left, right)): the kernels pad inside
+  (a padded tap reads the input zero point, i.e. real 0.0), so no pad node
+  and no padded copy of the input exist. Only a kernel larger than its
+  unpadded input (whose input offsets would be ambiguous) is lowered to a
+  zero_pad2d node + 'valid' conv;
 - a fused activation other than linear/relu/relu6 (or relu/relu6 on an op
   whose integer kernel has no output clamp: concat, reshape, zero_pad2d)
   -> the op with `linear` + an `activation` node named `<name>_<activation>`;
@@ -42,14 +46,19 @@ def _unique(graph_names: set[str], base: str) -> str:
 
 
 def _pad_node(node: Node, names: set[str]) -> Node | None:
-    """The zero_pad2d node that makes a 'same' conv 'valid' (None if no padding)."""
+    """Record a 'same' conv's pads; the zero_pad2d node that makes it 'valid' only when
+    its kernel is larger than the input (None otherwise, or if no padding)."""
     h, w, c = node.input_shapes[0]
     kh, kw = node.weights["kernel"].shape[:2]
     sh, sw = node.attrs.get("strides", (1, 1))
     pads = (same_pads(h, kh, sh), same_pads(w, kw, sw))
-    node.attrs = {**node.attrs, "padding": "valid"}
     if pads == ((0, 0), (0, 0)):
+        node.attrs = {**node.attrs, "padding": "valid"}
         return None
+    if kh <= h and kw <= w:  # padded inside the kernel
+        node.attrs = {**node.attrs, "pads": pads}
+        return None
+    node.attrs = {**node.attrs, "padding": "valid"}
     shape = (h + sum(pads[0]), w + sum(pads[1]), c)
     pad = Node(_unique(names, f"{node.name}_pad"), "zero_pad2d", [node.inputs[0]],
                [node.input_shapes[0]], shape, attrs={"pads": pads, "source": node.name})

@@ -88,6 +88,8 @@ def _weight_op(node: Node, ctx: Context) -> QNode:
     attrs = {}
     if node.op != "dense":
         attrs = {"kernel": tuple(kernel.shape[:2]), "strides": tuple(node.attrs.get("strides", (1, 1)))}
+        if "pads" in node.attrs:  # 'same': padded inside the kernel with the input zero point
+            attrs.update(pads=tuple(tuple(p) for p in node.attrs["pads"]), pad_value=src.zero_point)
     return _qnode(node, node.op, (scale, zp), attrs=attrs, params=params, levels=levels,
                   bits=ctx.bits[node.name], w_scales=w_scales, per_channel=ctx.per_channel[node.name],
                   bias=None if bias is None else np.asarray(bias, np.float32))

@@ -24,12 +24,20 @@ def _dense(n: QNode, xs: list[np.ndarray]) -> np.ndarray:
     return weight_ops.fc_s8(xs[0], n.levels, n.params)
 
 
+def _padded(n: QNode, x: np.ndarray) -> np.ndarray:
+    """A 'same' conv's input padded with the input zero point (the kernels pad inside)."""
+    if "pads" not in n.attrs:
+        return x
+    (t, b), (l, r) = n.attrs["pads"]
+    return np.pad(np.asarray(x), ((t, b), (l, r), (0, 0)), constant_values=n.attrs["pad_value"])
+
+
 def _conv2d(n: QNode, xs: list[np.ndarray]) -> np.ndarray:
-    return weight_ops.conv2d_s8(xs[0], n.levels, n.kh, n.kw, n.strides, n.params)
+    return weight_ops.conv2d_s8(_padded(n, xs[0]), n.levels, n.kh, n.kw, n.strides, n.params)
 
 
 def _dwconv2d(n: QNode, xs: list[np.ndarray]) -> np.ndarray:
-    return weight_ops.dwconv2d_s8(xs[0], n.levels, n.kh, n.kw, n.strides, n.params)
+    return weight_ops.dwconv2d_s8(_padded(n, xs[0]), n.levels, n.kh, n.kw, n.strides, n.params)
 
 
 def _unary(fn) -> Kernel:

@@ -1,13 +1,18 @@
 /**
  * @file tc_conv2d.h
- * @brief Valid 2-D convolution, int8 NHWC, in each weight layout.
+ * @brief 2-D convolution, int8 NHWC, in each weight layout, padding inside the kernel.
  *
- * The input is already padded ('same' is lowered to a zero_pad2d node that
- * pads with z_in). output[oy][ox][co] = requant(bias_f[co] +
- * sum_{ky,kx,ci} W[co][(ky*kw + kx)*cin + ci] * input[oy*sh + ky][ox*sw + kx][ci]).
- * No allocation. The dense kernel takes scratch memory from its caller
- * (tc_conv2d_dense_s8_buffer_size) for a partial im2col of two output pixels;
- * the sparse kernels read the input in place. input and output must not overlap.
+ * output[oy][ox][co] = requant(bias_f[co] + sum_{ky,kx,ci} W[co][(ky*kw + kx)*cin + ci] *
+ * X[oy*sh + ky - pad_top][ox*sw + kx - pad_left][ci]), where X is the input
+ * and reads pad_value (the input zero point) outside it: a padded tap then
+ * contributes nothing after the zero-point correction folded into bias_f,
+ * exactly as an explicitly padded copy would, but no copy is made ('same'
+ * convolutions need no pad operator). No allocation: the dense kernel takes
+ * scratch memory from its caller (tc_conv2d_dense_s8_buffer_size) for a
+ * partial im2col of two output pixels; the sparse kernels
+ * (tc_conv2d_sparse_s8_buffer_size) decode one output channel's weights at a
+ * time into it, once per call, and sweep every output pixel with them.
+ * input and output must not overlap.
  */
 #ifndef TC_CONV2D_H
 #define TC_CONV2D_H
@@ -18,13 +23,23 @@
 #include "tc_layouts.h"
 #include "tc_types.h"
 
-/** Dimensions of a valid convolution (also used by the depthwise kernels). */
+/**
+ * Dimensions of a convolution (also used by the depthwise kernels). Output row
+ * oy reads input rows oy*stride_h - pad_top .. + kernel_h - 1; rows outside
+ * [0, in_h) are padding (likewise columns). The padding after the input is
+ * implied by out_h/out_w: pad_bottom = (out_h-1)*stride_h + kernel_h - pad_top - in_h
+ * must be < kernel_h, and > -stride_h (no output row left out), so that
+ * pad_top = pad_bottom = 0 is exactly the 'valid' convolution,
+ * out_h = (in_h - kernel_h)/stride_h + 1. TF 'same' has out_h = ceil(in_h / stride_h),
+ * pad_top = max((out_h-1)*stride_h + kernel_h - in_h, 0) / 2.
+ */
 typedef struct {
-    int32_t in_h, in_w, in_c;      /**< input tensor H, W, C (already padded), >= 1 */
+    int32_t in_h, in_w, in_c;      /**< input tensor H, W, C (not padded), >= 1 */
     int32_t kernel_h, kernel_w;    /**< kernel size, 1..in_h / 1..in_w */
     int32_t stride_h, stride_w;    /**< strides, >= 1 */
-    int32_t out_h, out_w, out_c;   /**< must be (in_h-kernel_h)/stride_h+1, (in_w-kernel_w)/stride_w+1,
-                                        and out_c = cout (depthwise: out_c = in_c) */
+    int32_t out_h, out_w, out_c;   /**< output H, W (see above), out_c = cout (depthwise: in_c) */
+    int32_t pad_top, pad_left;     /**< implicit padding before the input, 0..kernel_h-1 / 0..kernel_w-1 */
+    int32_t pad_value;             /**< what a padded tap reads: the input zero point, -128..127 */
 } tc_conv_dims;
 
 /**
@@ -33,13 +48,24 @@ typedef struct {
  *        32 at 1): 20 * out_c for the output channels' requantization constants;
  *        4 * K for the patches of two output pixels as int16 lanes; plus K to gather
  *        a patch when a kernel row (kernel_w * in_c) is not a whole number of
- *        groups; plus, when a row's groups read past its end, a
- *        zero-padded copy of the last rows (tc_dense_tail_bytes, tc_layouts_internal.h).
- * @param dims kernel_h, kernel_w, in_c, out_c (the other fields do not matter)
+ *        groups, or when some window reaches into the padding (tc_conv_padded); plus,
+ *        when a row's groups read past its end, a zero-padded copy of the last rows
+ *        (tc_dense_tail_bytes, tc_layouts_internal.h).
+ * @param dims the whole geometry (checked as by the kernel)
  * @param bits the weights' bit width, 1..8
  * @return bytes (> 0), or 0 for invalid arguments
  */
 int32_t tc_conv2d_dense_s8_buffer_size(const tc_conv_dims *dims, int32_t bits);
+
+/**
+ * @brief Scratch bytes of every sparse convolution kernel (tc_conv2d_{csr,cer,cser,pcsr}_s8),
+ *        with K = kernel_h * kernel_w * in_c: one output channel's weights decoded
+ *        (K levels by column, then up to K (offset, level) pairs: 6 * K, rounded up
+ *        to 4) and where each kernel tap's pairs start (4 * (kernel_h * kernel_w + 1)).
+ * @param dims kernel_h, kernel_w, in_c (the other fields do not matter)
+ * @return bytes (> 0), or 0 for invalid arguments
+ */
+int32_t tc_conv2d_sparse_s8_buffer_size(const tc_conv_dims *dims);
 
 /**
  * @brief Conv2d with dense weights: cout rows x (kernel_h*kernel_w*in_c) columns, (ky, kx, ci) order.
@@ -57,20 +83,27 @@ tc_status tc_conv2d_dense_s8(const tc_context *ctx, const tc_conv_dims *dims,
                              const tc_quant_params *quant, const tc_dense_weights *weights,
                              const int8_t *input, int8_t *output);
 
-/** @brief Conv2d, CSR weights; col_idx holds input offsets (ky*in_w + kx)*in_c + ci. Arguments as dense, without ctx. */
-tc_status tc_conv2d_csr_s8(const tc_conv_dims *dims, const tc_quant_params *quant,
+/**
+ * @brief Conv2d, CSR weights; col_idx holds input offsets (ky*in_w + kx)*in_c + ci
+ *        (in_w the unpadded width). Arguments as dense; ctx of at least
+ *        tc_conv2d_sparse_s8_buffer_size(dims) bytes. Each output channel's weights are
+ *        decoded once per call, then every output pixel computed with them. The
+ *        sparse kernels also return TC_ERR_ARG for an offset outside the kernel
+ *        window (output channels before it are then already written).
+ */
+tc_status tc_conv2d_csr_s8(const tc_context *ctx, const tc_conv_dims *dims, const tc_quant_params *quant,
                            const tc_csr_weights *weights, const int8_t *input, int8_t *output);
 
-/** @brief Conv2d, CER weights; col_idx holds input offsets (ky*in_w + kx)*in_c + ci. Arguments as dense, without ctx. */
-tc_status tc_conv2d_cer_s8(const tc_conv_dims *dims, const tc_quant_params *quant,
+/** @brief Conv2d, CER weights; col_idx holds input offsets (ky*in_w + kx)*in_c + ci. Arguments as tc_conv2d_csr_s8. */
+tc_status tc_conv2d_cer_s8(const tc_context *ctx, const tc_conv_dims *dims, const tc_quant_params *quant,
                            const tc_cer_weights *weights, const int8_t *input, int8_t *output);
 
-/** @brief Conv2d, CSER weights; col_idx holds input offsets (ky*in_w + kx)*in_c + ci. Arguments as dense, without ctx. */
-tc_status tc_conv2d_cser_s8(const tc_conv_dims *dims, const tc_quant_params *quant,
+/** @brief Conv2d, CSER weights; col_idx holds input offsets (ky*in_w + kx)*in_c + ci. Arguments as tc_conv2d_csr_s8. */
+tc_status tc_conv2d_cser_s8(const tc_context *ctx, const tc_conv_dims *dims, const tc_quant_params *quant,
                             const tc_cser_weights *weights, const int8_t *input, int8_t *output);
 
-/** @brief Convolution, PCSR; positions are input offsets (ky*in_w + kx)*in_c + ci. Arguments as dense, without ctx. */
-tc_status tc_conv2d_pcsr_s8(const tc_conv_dims *dims, const tc_quant_params *quant,
+/** @brief Convolution, PCSR; positions are input offsets (ky*in_w + kx)*in_c + ci. Arguments as tc_conv2d_csr_s8. */
+tc_status tc_conv2d_pcsr_s8(const tc_context *ctx, const tc_conv_dims *dims, const tc_quant_params *quant,
                             const tc_pcsr_weights *weights, const int8_t *input, int8_t *output);
 
 #endif /* TC_CONV2D_H */

@@ -1,12 +1,15 @@
 /**
  * @file tc_dwconv2d.h
- * @brief Valid depthwise 2-D convolution (depth multiplier 1), int8 NHWC, in each layout.
+ * @brief Depthwise 2-D convolution (depth multiplier 1), int8 NHWC, in each layout,
+ *        padding inside the kernel.
  *
  * output[oy][ox][c] = requant(bias_f[c] + sum_{ky,kx} W[c][ky*kw + kx] *
- * input[oy*sh + ky][ox*sw + kx][c]). The input is already padded. Weight
- * matrix: C rows x (kernel_h*kernel_w) columns. No allocation (the dense
- * kernel unpacks four channels' levels into a block of at most 200 bytes on
- * the stack). input and output must not overlap.
+ * X[oy*sh + ky - pad_top][ox*sw + kx - pad_left][c]), X reading pad_value
+ * outside the input (tc_conv_dims, tc_conv2d.h). Weight matrix: C rows x
+ * (kernel_h*kernel_w) columns. No allocation (the dense kernel unpacks four
+ * channels' levels into a block of at most 200 bytes on the stack; the sparse
+ * kernels decode one channel at a time into the caller's scratch,
+ * tc_dwconv2d_sparse_s8_buffer_size). input and output must not overlap.
  */
 #ifndef TC_DWCONV2D_H
 #define TC_DWCONV2D_H
@@ -31,20 +34,30 @@
 tc_status tc_dwconv2d_dense_s8(const tc_conv_dims *dims, const tc_quant_params *quant,
                                const tc_dense_weights *weights, const int8_t *input, int8_t *output);
 
-/** @brief Depthwise, CSR; col_idx holds offsets (ky*in_w + kx)*in_c (channel c reads input[base + c + off]). */
-tc_status tc_dwconv2d_csr_s8(const tc_conv_dims *dims, const tc_quant_params *quant,
+/**
+ * @brief Scratch bytes of every sparse depthwise kernel (tc_dwconv2d_{csr,cer,cser,pcsr}_s8):
+ *        as tc_conv2d_sparse_s8_buffer_size with K = kernel_h * kernel_w.
+ */
+int32_t tc_dwconv2d_sparse_s8_buffer_size(const tc_conv_dims *dims);
+
+/**
+ * @brief Depthwise, CSR; col_idx holds offsets (ky*in_w + kx)*in_c (channel c reads
+ *        input[base + c + off]). ctx: tc_dwconv2d_sparse_s8_buffer_size(dims) bytes; each
+ *        channel's weights are decoded once per call. Other arguments as dense.
+ */
+tc_status tc_dwconv2d_csr_s8(const tc_context *ctx, const tc_conv_dims *dims, const tc_quant_params *quant,
                              const tc_csr_weights *weights, const int8_t *input, int8_t *output);
 
-/** @brief Depthwise, CER; col_idx holds offsets (ky*in_w + kx)*in_c. Arguments as dense. */
-tc_status tc_dwconv2d_cer_s8(const tc_conv_dims *dims, const tc_quant_params *quant,
+/** @brief Depthwise, CER; col_idx holds offsets (ky*in_w + kx)*in_c. Arguments as tc_dwconv2d_csr_s8. */
+tc_status tc_dwconv2d_cer_s8(const tc_context *ctx, const tc_conv_dims *dims, const tc_quant_params *quant,
                              const tc_cer_weights *weights, const int8_t *input, int8_t *output);
 
-/** @brief Depthwise, CSER; col_idx holds offsets (ky*in_w + kx)*in_c. Arguments as dense. */
-tc_status tc_dwconv2d_cser_s8(const tc_conv_dims *dims, const tc_quant_params *quant,
+/** @brief Depthwise, CSER; col_idx holds offsets (ky*in_w + kx)*in_c. Arguments as tc_dwconv2d_csr_s8. */
+tc_status tc_dwconv2d_cser_s8(const tc_context *ctx, const tc_conv_dims *dims, const tc_quant_params *quant,
                               const tc_cser_weights *weights, const int8_t *input, int8_t *output);
 
-/** @brief Depthwise, PCSR; positions are offsets (ky*in_w + kx)*in_c. Arguments as dense. */
-tc_status tc_dwconv2d_pcsr_s8(const tc_conv_dims *dims, const tc_quant_params *quant,
+/** @brief Depthwise, PCSR; positions are offsets (ky*in_w + kx)*in_c. Arguments as tc_dwconv2d_csr_s8. */
+tc_status tc_dwconv2d_pcsr_s8(const tc_context *ctx, const tc_conv_dims *dims, const tc_quant_params *quant,
                               const tc_pcsr_weights *weights, const int8_t *input, int8_t *output);
 
 #endif /* TC_DWCONV2D_H */

@@ -10,9 +10,12 @@
  *   conv2d:    kernel_h runs of kernel_w*in_c, step 1, stride in_w*in_c
  *   depthwise: kernel_h runs of kernel_w, step in_c, stride in_w*in_c
  * The per-layout "row engines" (tc_rows_<layout>_s8, defined next to the FC
- * kernel of that layout) compute all rows of one output position; the conv
- * kernels call them once per output position. Row r reads x + r*x_step
- * (x_step = 1 for depthwise, where row = channel, else 0).
+ * kernel of that layout) compute all rows of one output position: the FC
+ * kernels call them once; the dense conv kernel (for rows too long for its
+ * blocked product) once per output position. Row r reads x + r*x_step
+ * (x_step = 1 for depthwise, where row = channel, else 0). The sparse conv
+ * kernels do not use them: they decode each row once
+ * (tc_conv_sparse_internal.h).
  */
 #ifndef TC_LAYOUTS_INTERNAL_H
 #define TC_LAYOUTS_INTERNAL_H
@@ -368,38 +371,29 @@ static inline int tc_context_ok(const tc_context *ctx, int32_t need)
            ((uintptr_t)ctx->buf & 3u) == 0;
 }
 
-/** Check a valid convolution's dims; depthwise requires out_c == in_c. */
-static inline int tc_conv_dims_ok(const tc_conv_dims *d, int depthwise)
+/* Padding after the input implied by out (tc_conv_dims): (out-1)*stride + kernel - pad - in. */
+static inline int tc_conv_axis_ok(int32_t in, int32_t k, int32_t stride, int32_t pad, int32_t out)
 {
-    return d != NULL && d->in_h >= 1 && d->in_w >= 1 && d->in_c >= 1 && d->kernel_h >= 1 &&
-           d->kernel_w >= 1 && d->kernel_h <= d->in_h && d->kernel_w <= d->in_w &&
-           d->stride_h >= 1 && d->stride_w >= 1 && d->out_c >= 1 &&
-           d->out_h == (d->in_h - d->kernel_h) / d->stride_h + 1 &&
-           d->out_w == (d->in_w - d->kernel_w) / d->stride_w + 1 &&
-           (!depthwise || d->out_c == d->in_c);
+    const int32_t after = (out - 1) * stride + k - pad - in;
+    return in >= 1 && k >= 1 && k <= in && stride >= 1 && pad >= 0 && pad < k && out >= 1 &&
+           after < k && after > -stride;
 }
 
-/** Run a row engine at every output position of a valid (depthwise) convolution. */
-static inline tc_status tc_conv_run(const tc_conv_dims *d, const tc_quant_params *q,
-                                    const void *w, const int8_t *input, int8_t *output,
-                                    int depthwise, tc_rows_fn fn)
+/** Check a convolution's dims (tc_conv_dims); depthwise requires out_c == in_c. */
+static inline int tc_conv_dims_ok(const tc_conv_dims *d, int depthwise)
 {
-    if (!tc_conv_dims_ok(d, depthwise) || !tc_quant_ok(q) || w == NULL || input == NULL ||
-        output == NULL) {
-        return TC_ERR_ARG;
-    }
-    const int32_t row_stride = d->in_w * d->in_c;
-    const tc_patch patch = {d->kernel_h, depthwise ? d->kernel_w : d->kernel_w * d->in_c,
-                            depthwise ? d->in_c : 1, row_stride};
-    for (int32_t oy = 0; oy < d->out_h; ++oy) {
-        const int8_t *x_row = input + oy * d->stride_h * row_stride;
-        int8_t *out = output + oy * d->out_w * d->out_c;
-        for (int32_t ox = 0; ox < d->out_w; ++ox) {
-            fn(w, q, d->out_c, &patch, x_row + ox * d->stride_w * d->in_c, depthwise, out);
-            out += d->out_c;
-        }
-    }
-    return TC_OK;
+    return d != NULL && d->in_c >= 1 && d->out_c >= 1 &&
+           tc_conv_axis_ok(d->in_h, d->kernel_h, d->stride_h, d->pad_top, d->out_h) &&
+           tc_conv_axis_ok(d->in_w, d->kernel_w, d->stride_w, d->pad_left, d->out_w) &&
+           d->pad_value >= -128 && d->pad_value <= 127 && (!depthwise || d->out_c == d->in_c);
+}
+
+/** 1 when some window of the convolution reaches into the padding. */
+static inline int tc_conv_padded(const tc_conv_dims *d)
+{
+    return d->pad_top > 0 || d->pad_left > 0 ||
+           (d->out_h - 1) * d->stride_h + d->kernel_h - d->pad_top > d->in_h ||
+           (d->out_w - 1) * d->stride_w + d->kernel_w - d->pad_left > d->in_w;
 }
 
 #endif /* TC_LAYOUTS_INTERNAL_H */

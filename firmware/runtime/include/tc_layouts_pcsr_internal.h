@@ -2,8 +2,8 @@
  * @file tc_layouts_pcsr_internal.h
  * @brief The PCSR row engine the PCSR kernels share (not a public API).
  *
- * Defined in tc_fc_pcsr_s8.c; the conv kernels run it at every output
- * position through tc_conv_run (tc_layouts_internal.h).
+ * Defined in tc_fc_pcsr_s8.c and run by the FC kernel; the conv kernels
+ * decode the stream row by row instead (tc_conv_sparse_internal.h).
  */
 #ifndef TC_LAYOUTS_PCSR_INTERNAL_H
 #define TC_LAYOUTS_PCSR_INTERNAL_H

@@ -1,12 +1,14 @@
-/** @file tc_conv2d_cser_s8.c  @brief tc_conv2d_cser_s8: the cser row engine at every output position. */
-#include "tc_conv2d.h"
-#include "tc_layouts_internal.h"
+/** @file tc_conv2d_cser_s8.c  @brief tc_conv2d_cser_s8: each row decoded once into the sparse engine. */
+#include "tc_conv_sparse_internal.h"
+#include "tc_dwconv2d.h"
 
-tc_status tc_conv2d_cser_s8(const tc_conv_dims *dims, const tc_quant_params *quant,
-                     const tc_cser_weights *weights, const int8_t *input, int8_t *output)
+tc_status tc_conv2d_cser_s8(const tc_context *ctx, const tc_conv_dims *dims,
+                             const tc_quant_params *quant, const tc_cser_weights *weights,
+                             const int8_t *input, int8_t *output)
 {
     if (!tc_cser_ok(weights)) {
         return TC_ERR_ARG;
     }
-    return tc_conv_run(dims, quant, weights, input, output, 0, tc_rows_cser_s8);
+    return tc_conv_sparse_run(ctx, dims, quant, 0, tc_decode_cser, (void *)weights, input,
+                              output);
 }

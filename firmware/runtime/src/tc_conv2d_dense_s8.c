@@ -12,7 +12,10 @@
  * kernel row is not a whole number of the engine's groups, the runs are first
  * gathered into contiguous scratch, so that every group of the packed column
  * holds consecutive levels. The output channels' requantization constants are
- * worked out once per call, into scratch too (tc_dense_rq_init).
+ * worked out once per call, into scratch too (tc_dense_rq_init). A pixel whose
+ * window reaches into the padding is gathered the same way, with pad_value
+ * (the input zero point) in the taps outside the input: no padded copy of
+ * the input is made.
  */
 #include <string.h>
 
@@ -28,17 +31,18 @@
 #endif
 
 /* Bytes to gather a patch into: its levels padded to whole groups (0 when every kernel
-   row is whole groups, and the runs are packed in place). */
+   row is whole groups and no window reaches into the padding: the runs are packed in
+   place). */
 static int32_t gather_bytes(const tc_conv_dims *d, int32_t bits)
 {
     const int32_t run = d->kernel_w * d->in_c;
-    return run % tc_dense_group(bits) == 0 ? 0 : tc_dense_padded(d->kernel_h * run, bits);
+    return run % tc_dense_group(bits) == 0 && !tc_conv_padded(d)
+               ? 0 : tc_dense_padded(d->kernel_h * run, bits);
 }
 
 int32_t tc_conv2d_dense_s8_buffer_size(const tc_conv_dims *dims, int32_t bits)
 {
-    if (dims == NULL || dims->kernel_h < 1 || dims->kernel_w < 1 || dims->in_c < 1 || bits < 1 ||
-        bits > 8) {
+    if (!tc_conv_dims_ok(dims, 0) || bits < 1 || bits > 8) {
         return 0;
     }
     const int32_t cols = dims->kernel_h * dims->kernel_w * dims->in_c;
@@ -78,14 +82,48 @@ TC_NO_MEMCPY_IDIOM static void gather(const int8_t *x, int32_t runs, int32_t run
     }
 }
 
+/* The patch of a window at input (y0, x0) that reaches into the padding, into buf: the
+   taps outside the input read pad_value. */
+TC_NO_MEMCPY_IDIOM static void gather_padded(const tc_conv_dims *d, const int8_t *input,
+                                             int32_t y0, int32_t x0, int8_t *buf)
+{
+    const int32_t c = d->in_c;
+    for (int32_t y = y0; y < y0 + d->kernel_h; ++y) {
+        for (int32_t x = x0; x < x0 + d->kernel_w; ++x, buf += c) {
+            if (y >= 0 && y < d->in_h && x >= 0 && x < d->in_w) {
+                const int8_t *from = input + (y * d->in_w + x) * c;
+                for (int32_t i = 0; i < c; ++i) {
+                    buf[i] = from[i];
+                }
+            } else {
+                for (int32_t i = 0; i < c; ++i) {
+                    buf[i] = (int8_t)d->pad_value;
+                }
+            }
+        }
+    }
+}
+
+/* 1 when the window at input (y0, x0) lies inside the input. */
+static inline int inside(const tc_conv_dims *d, int32_t y0, int32_t x0)
+{
+    return y0 >= 0 && x0 >= 0 && y0 + d->kernel_h <= d->in_h && x0 + d->kernel_w <= d->in_w;
+}
+
 /* Pack the patch of output pixel p as column `which` of ncols; returns its correction. */
 static uint32_t pack_patch(const tc_conv_dims *d, int32_t bits, const int8_t *input, int32_t p,
                            uint8_t *cols, int32_t ncols, int32_t which, int8_t *stage)
 {
     const int32_t oy = p / d->out_w, ox = p - oy * d->out_w;
     const int32_t run = d->kernel_w * d->in_c, row_stride = d->in_w * d->in_c;
-    const int8_t *x = input + (oy * d->stride_h * d->in_w + ox * d->stride_w) * d->in_c;
-    if (stage != NULL) { /* whole groups: the padding after the patch stays zero */
+    const int32_t y0 = oy * d->stride_h - d->pad_top, x0 = ox * d->stride_w - d->pad_left;
+    if (!inside(d, y0, x0)) { /* stage exists: the conv is padded */
+        gather_padded(d, input, y0, x0, stage);
+        return tc_dense_pack_s8(bits, stage, tc_dense_padded(d->kernel_h * run, bits), cols,
+                                ncols, which);
+    }
+    const int8_t *x = input + (y0 * d->in_w + x0) * d->in_c;
+    if (stage != NULL && run % tc_dense_group(bits) != 0) { /* the group padding stays zero */
         gather(x, d->kernel_h, run, row_stride, stage);
         return tc_dense_pack_s8(bits, stage, tc_dense_padded(d->kernel_h * run, bits), cols,
                                 ncols, which);
@@ -96,6 +134,30 @@ static uint32_t pack_patch(const tc_conv_dims *d, int32_t bits, const int8_t *in
                                  which);
     }
     return corr;
+}
+
+/* Rows too long for the blocked product: the row engine at every output pixel, on the
+   input in place or, for a window reaching into the padding, on its gathered patch. */
+static void rows_each_pixel(const tc_conv_dims *d, const tc_quant_params *q,
+                            const tc_dense_weights *w, const int8_t *input, int8_t *output,
+                            int8_t *stage)
+{
+    const int32_t k = d->kernel_h * d->kernel_w * d->in_c;
+    const tc_patch window = {d->kernel_h, d->kernel_w * d->in_c, 1, d->in_w * d->in_c};
+    const tc_patch gathered = {1, k, 1, 0};
+    for (int32_t oy = 0; oy < d->out_h; ++oy) {
+        for (int32_t ox = 0; ox < d->out_w; ++ox) {
+            const int32_t y0 = oy * d->stride_h - d->pad_top, x0 = ox * d->stride_w - d->pad_left;
+            int8_t *out = output + (oy * d->out_w + ox) * d->out_c;
+            if (inside(d, y0, x0)) {
+                tc_rows_dense_s8(w, q, d->out_c, &window, input + (y0 * d->in_w + x0) * d->in_c,
+                                 0, out);
+            } else {
+                gather_padded(d, input, y0, x0, stage);
+                tc_rows_dense_s8(w, q, d->out_c, &gathered, stage, 0, out);
+            }
+        }
+    }
 }
 
 tc_status tc_conv2d_dense_s8(const tc_context *ctx, const tc_conv_dims *dims,
@@ -117,7 +179,8 @@ tc_status tc_conv2d_dense_s8(const tc_context *ctx, const tc_conv_dims *dims,
                         ? cols + 2 * tc_dense_column_bytes(k, bits) + gather_bytes(dims, bits)
                         : NULL;
     if (!tc_dense_exact(k, bits)) {
-        return tc_conv_run(dims, quant, weights, input, output, 0, tc_rows_dense_s8);
+        rows_each_pixel(dims, quant, weights, input, output, stage);
+        return TC_OK;
     }
     tc_dense_mat m;
     tc_dense_mat_init(&m, weights, dims->out_c, k, tail);

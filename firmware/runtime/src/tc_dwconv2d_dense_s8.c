@@ -12,7 +12,9 @@
  * words hold the levels of channels (c, c+2) and (c+1, c+3) as int16 pairs:
  * four MACs in nine instructions (three loads, two SXTB16, four MACs). 3 x 3
  * kernels (any stride) have their own, fully unrolled copy of the sweep.
- * Without DSP the same sweep in plain C.
+ * Without DSP the same sweep in plain C. Only positions whose window lies
+ * inside the input take that path; those reaching into the padding
+ * (tc_conv_dims) add pad_value times the weights of the taps outside.
  * The output stage is tc_requantize_s8, taken (for 33 <= 31 - shift <= 54,
  * every real layer) as one SMMLA and a shift:
  *   floor((acc m + 2^(T-1) + z_out 2^T) / 2^T)
@@ -133,6 +135,53 @@ static TC_INLINE void mac4(acc4 *a, const int8_t *x, const group_weights *b, int
 #endif
 }
 
+/* acc += z times the weights of tap t (a tap in the padding). */
+static void pad4(acc4 *a, int32_t z, const group_weights *b, int32_t t)
+{
+#ifdef TC_SIMD_DSP
+    a->a0 += z * (int16_t)(b->w[t][0] & 0xffffu);
+    a->a2 += z * (int16_t)(b->w[t][0] >> 16);
+    a->a1 += z * (int16_t)(b->w[t][1] & 0xffffu);
+    a->a3 += z * (int16_t)(b->w[t][1] >> 16);
+#else
+    a->a0 += z * b->w[t][0];
+    a->a1 += z * b->w[t][1];
+    a->a2 += z * b->w[t][2];
+    a->a3 += z * b->w[t][3];
+#endif
+}
+
+/* A position whose window (top-left input pixel y0, x0) reaches into the padding;
+   input points at the group's first channel of input pixel (0, 0). */
+TC_NOINLINE static acc4 border4(const tc_conv_dims *d, const group_weights *b, const group_out *g,
+                                const int8_t *input, int32_t y0, int32_t x0)
+{
+    acc4 a = {g->bias[0], g->bias[1], g->bias[2], g->bias[3]};
+    for (int32_t ky = 0, t = 0; ky < d->kernel_h; ++ky) {
+        const int32_t y = y0 + ky;
+        for (int32_t kx = 0; kx < d->kernel_w; ++kx, ++t) {
+            const int32_t x = x0 + kx;
+            if (y >= 0 && y < d->in_h && x >= 0 && x < d->in_w) {
+                mac4(&a, input + ((size_t)y * (size_t)d->in_w + (size_t)x) * (size_t)d->in_c, b,
+                     t);
+            } else {
+                pad4(&a, d->pad_value, b, t);
+            }
+        }
+    }
+    return a;
+}
+
+/* Output columns [*lo, *hi) whose windows lie inside the input's width. */
+static void inner_cols(const tc_conv_dims *d, int32_t *lo, int32_t *hi)
+{
+    const int32_t room = d->in_w - d->kernel_w + d->pad_left; /* last inside x0 + pad_left */
+    const int32_t h = room < 0 ? 0 : room / d->stride_w + 1;
+    *hi = h < d->out_w ? h : d->out_w;
+    const int32_t l = (d->pad_left + d->stride_w - 1) / d->stride_w;
+    *lo = l < *hi ? l : *hi;
+}
+
 /* acc += one row of three taps (t, t+1, t+2), `step` apart. */
 static TC_INLINE void row3(acc4 *a, const int8_t *x, size_t step, const group_weights *b,
                            int32_t t)
@@ -142,42 +191,67 @@ static TC_INLINE void row3(acc4 *a, const int8_t *x, size_t step, const group_we
     mac4(a, x + 2 * step, b, t + 2);
 }
 
-/* Every output position of channels [c, c + 4); `three`: a 3 x 3 kernel (a constant). */
+/* The four outputs of one position. */
+static TC_INLINE void store4(const group_out *g, int easy, const acc4 *a, int8_t *out)
+{
+    if (easy) {
+        out[0] = (int8_t)tc_sat8(tc_mulhi_add(a->a0, g->m[0], g->round[0]) >> g->sh[0]);
+        out[1] = (int8_t)tc_sat8(tc_mulhi_add(a->a1, g->m[1], g->round[1]) >> g->sh[1]);
+        out[2] = (int8_t)tc_sat8(tc_mulhi_add(a->a2, g->m[2], g->round[2]) >> g->sh[2]);
+        out[3] = (int8_t)tc_sat8(tc_mulhi_add(a->a3, g->m[3], g->round[3]) >> g->sh[3]);
+    } else {
+        out[0] = out_slow(g, 0, a->a0);
+        out[1] = out_slow(g, 1, a->a1);
+        out[2] = out_slow(g, 2, a->a2);
+        out[3] = out_slow(g, 3, a->a3);
+    }
+}
+
+/* Every output position of channels [c, c + 4); `three`: a 3 x 3 kernel (a constant).
+   Output row oy: border columns [0, lo), inside [lo, hi), border [hi, out_w) (all
+   border when its window rows reach into the padding). */
 static TC_INLINE void sweep4(const tc_conv_dims *d, int three, const group_weights *b,
                              const group_out *g, const int8_t *input, int8_t *output)
 {
     const int easy = g->fast && g->full;
     const int32_t kh = d->kernel_h, kw = d->kernel_w;
     const size_t step = (size_t)d->in_c, row = (size_t)d->in_w * step;
-    const size_t xstep = (size_t)d->stride_w * step, ystep = (size_t)d->stride_h * row;
-    for (int32_t oy = 0; oy < d->out_h; ++oy, input += ystep) {
-        const int8_t *x = input;
+    const size_t xstep = (size_t)d->stride_w * step;
+    int32_t lo, hi;
+    inner_cols(d, &lo, &hi);
+    for (int32_t oy = 0; oy < d->out_h; ++oy) {
+        const int32_t y0 = oy * d->stride_h - d->pad_top;
+        const int in_rows = y0 >= 0 && y0 + kh <= d->in_h;
+        const int32_t a0 = in_rows ? lo : d->out_w, a1 = in_rows ? hi : d->out_w;
         int8_t *out = output + (size_t)oy * (size_t)d->out_w * step;
-        for (int32_t ox = 0; ox < d->out_w; ++ox, x += xstep, out += step) {
-            acc4 a = {g->bias[0], g->bias[1], g->bias[2], g->bias[3]};
-            if (three) {
-                row3(&a, x, step, b, 0);
-                row3(&a, x + row, step, b, 3);
-                row3(&a, x + 2 * row, step, b, 6);
-            } else {
-                const int8_t *xr = x;
-                for (int32_t ky = 0, t = 0; ky < kh; ++ky, xr += row) {
-                    for (int32_t kx = 0; kx < kw; ++kx, ++t) {
-                        mac4(&a, xr + (size_t)kx * step, b, t);
+        int32_t ox = 0;
+        for (; ox < a0; ++ox, out += step) {
+            const acc4 a = border4(d, b, g, input, y0, ox * d->stride_w - d->pad_left);
+            store4(g, easy, &a, out);
+        }
+        if (ox < a1) {
+            const int8_t *x = input + (size_t)y0 * row +
+                              (size_t)(ox * d->stride_w - d->pad_left) * step;
+            for (; ox < a1; ++ox, x += xstep, out += step) {
+                acc4 a = {g->bias[0], g->bias[1], g->bias[2], g->bias[3]};
+                if (three) {
+                    row3(&a, x, step, b, 0);
+                    row3(&a, x + row, step, b, 3);
+                    row3(&a, x + 2 * row, step, b, 6);
+                } else {
+                    const int8_t *xr = x;
+                    for (int32_t ky = 0, t = 0; ky < kh; ++ky, xr += row) {
+                        for (int32_t kx = 0; kx < kw; ++kx, ++t) {
+                            mac4(&a, xr + (size_t)kx * step, b, t);
+                        }
                     }
                 }
+                store4(g, easy, &a, out);
             }
-            if (easy) {
-                out[0] = (int8_t)tc_sat8(tc_mulhi_add(a.a0, g->m[0], g->round[0]) >> g->sh[0]);
-                out[1] = (int8_t)tc_sat8(tc_mulhi_add(a.a1, g->m[1], g->round[1]) >> g->sh[1]);
-                out[2] = (int8_t)tc_sat8(tc_mulhi_add(a.a2, g->m[2], g->round[2]) >> g->sh[2]);
-                out[3] = (int8_t)tc_sat8(tc_mulhi_add(a.a3, g->m[3], g->round[3]) >> g->sh[3]);
-            } else {
-                out[0] = out_slow(g, 0, a.a0);
-                out[1] = out_slow(g, 1, a.a1);
-                out[2] = out_slow(g, 2, a.a2);
-                out[3] = out_slow(g, 3, a.a3);
-            }
+        }
+        for (; ox < d->out_w; ++ox, out += step) {
+            const acc4 a = border4(d, b, g, input, y0, ox * d->stride_w - d->pad_left);
+            store4(g, easy, &a, out);
         }
     }
 }
@@ -209,14 +283,16 @@ TC_NOINLINE static void sweep1(const tc_conv_dims *d, const tc_dense_weights *w,
     const int32_t i = q->per_channel ? c : 0;
     for (int32_t oy = 0; oy < d->out_h; ++oy) {
         for (int32_t ox = 0; ox < d->out_w; ++ox) {
-            const int8_t *x = input + (size_t)oy * (size_t)d->stride_h * row +
-                              (size_t)ox * (size_t)d->stride_w * step;
+            const int32_t y0 = oy * d->stride_h - d->pad_top, x0 = ox * d->stride_w - d->pad_left;
             int32_t acc = tc_bias(q, c);
             for (int32_t ky = 0; ky < d->kernel_h; ++ky) {
+                const int32_t y = y0 + ky;
                 for (int32_t kx = 0; kx < d->kernel_w; ++kx) {
-                    const int32_t t = ky * d->kernel_w + kx;
-                    acc += x[(size_t)ky * row + (size_t)kx * step] *
-                           (kept ? lv[t] : level(w, taps, c, t));
+                    const int32_t t = ky * d->kernel_w + kx, x = x0 + kx;
+                    const int32_t v = y >= 0 && y < d->in_h && x >= 0 && x < d->in_w
+                                          ? input[(size_t)y * row + (size_t)x * step]
+                                          : d->pad_value;
+                    acc += v * (kept ? lv[t] : level(w, taps, c, t));
                 }
             }
             output[((size_t)oy * (size_t)d->out_w + (size_t)ox) * step] = tc_requantize_s8(

@@ -17,9 +17,7 @@ static union {
 } tc_arena;
 
 const char *const tc_model_layer_names[TC_MODEL_N_LAYERS] = {
-    "conv_pad",
     "conv",
-    "dw_pad",
     "dw",
     "conv_relu",
     "bn_standalone",
@@ -46,18 +44,6 @@ const int8_t tc_model_sample_input[TC_MODEL_INPUT_BYTES] = {
     -4, 41, 9
 };
 
-/* ---- conv_pad: zero_pad2d ---- */
-static const tc_pad_params conv_pad_params = {
-    .in_h = 9,
-    .in_w = 9,
-    .channels = 3,
-    .top = 1,
-    .bottom = 1,
-    .left = 1,
-    .right = 1,
-    .value = -2,
-};
-
 /* ---- conv: conv2d, dense, 126 B ---- */
 static const int32_t conv_m[6] = {
     2095367763, 1368515904, 1492070169, 1965908562, 1460462836, 1738947412
@@ -77,12 +63,12 @@ static const uint8_t conv_weights[84] = {
     46, 16, 244, 13
 };
 static const tc_context conv_ctx = {
-    .buf = tc_arena.bytes + 364,
+    .buf = tc_arena.bytes + 488,
     .size = 296,
 };
 static const tc_conv_dims conv_dims = {
-    .in_h = 11,
-    .in_w = 11,
+    .in_h = 9,
+    .in_w = 9,
     .in_c = 3,
     .kernel_h = 3,
     .kernel_w = 3,
@@ -91,6 +77,9 @@ static const tc_conv_dims conv_dims = {
     .out_h = 9,
     .out_w = 9,
     .out_c = 6,
+    .pad_top = 1,
+    .pad_left = 1,
+    .pad_value = -2,
 };
 static const tc_quant_params conv_quant = {
     .bias_f = NULL,
@@ -107,18 +96,6 @@ static const tc_dense_weights conv_dense = {
     .bits = 4,
 };
 
-/* ---- dw_pad: zero_pad2d ---- */
-static const tc_pad_params dw_pad_params = {
-    .in_h = 9,
-    .in_w = 9,
-    .channels = 6,
-    .top = 1,
-    .bottom = 1,
-    .left = 1,
-    .right = 1,
-    .value = -128,
-};
-
 /* ---- dw: depthwise_conv2d, csr, 153 B ---- */
 static const int32_t dw_m[6] = {
     1810206897, 1088271492, 1530425397, 1095754616, 2055502986, 1842378848
@@ -127,10 +104,10 @@ static const int16_t dw_bias_f[6] = {
     820, -1299, -609, 89, 2710, 106
 };
 static const uint8_t dw_col_idx[52] = {
-    0, 6, 12, 66, 72, 78, 132, 138, 144, 0, 6, 12, 66, 78, 132, 138,
-    144, 0, 6, 12, 66, 72, 78, 132, 138, 144, 0, 6, 12, 66, 72, 78,
-    132, 138, 0, 6, 12, 66, 72, 78, 132, 138, 144, 0, 6, 12, 66, 72,
-    78, 132, 138, 144
+    0, 6, 12, 54, 60, 66, 108, 114, 120, 0, 6, 12, 54, 66, 108, 114,
+    120, 0, 6, 12, 54, 60, 66, 108, 114, 120, 0, 6, 12, 54, 60, 66,
+    108, 114, 0, 6, 12, 54, 60, 66, 108, 114, 120, 0, 6, 12, 54, 60,
+    66, 108, 114, 120
 };
 static const uint8_t dw_row_ptr[7] = {
     0, 9, 17, 26, 34, 43, 52
@@ -144,9 +121,13 @@ static const int8_t dw_values[52] = {
     1, 7, 1, 1, 3, -1, 1, 7, -2, 6, -2, 3, -4, -3, 5, 1,
     3, -7, 4, -5
 };
+static const tc_context dw_ctx = {
+    .buf = tc_arena.bytes + 640,
+    .size = 96,
+};
 static const tc_conv_dims dw_dims = {
-    .in_h = 11,
-    .in_w = 11,
+    .in_h = 9,
+    .in_w = 9,
     .in_c = 6,
     .kernel_h = 3,
     .kernel_w = 3,
@@ -155,6 +136,9 @@ static const tc_conv_dims dw_dims = {
     .out_h = 5,
     .out_w = 5,
     .out_c = 6,
+    .pad_top = 1,
+    .pad_left = 1,
+    .pad_value = -128,
 };
 static const tc_quant_params dw_quant = {
     .bias_f = NULL,
@@ -209,6 +193,10 @@ static const uint8_t conv_relu_row_ptr[5] = {
 static const int8_t conv_relu_shift[4] = {
     -2, -2, -2, -2
 };
+static const tc_context conv_relu_ctx = {
+    .buf = tc_arena.bytes,
+    .size = 364,
+};
 static const tc_conv_dims conv_relu_dims = {
     .in_h = 5,
     .in_w = 5,
@@ -220,6 +208,9 @@ static const tc_conv_dims conv_relu_dims = {
     .out_h = 3,
     .out_w = 3,
     .out_c = 4,
+    .pad_top = 0,
+    .pad_left = 0,
+    .pad_value = 0,
 };
 static const tc_quant_params conv_relu_quant = {
     .bias_f = NULL,
@@ -359,12 +350,12 @@ static const int8_t fc_tanh_table[256] = {
 
 int8_t *tc_model_input(void)
 {
-    return tc_arena.bytes + 364;
+    return tc_arena.bytes + 784;
 }
 
 const int8_t *tc_model_output(void)
 {
-    return tc_arena.bytes + 8;
+    return tc_arena.bytes;
 }
 
 int32_t tc_model_run(uint32_t *layer_ticks, tc_model_hook hook)
@@ -373,84 +364,64 @@ int32_t tc_model_run(uint32_t *layer_ticks, tc_model_hook hook)
     uint32_t now;
 
     tc_timer_start();
-    /* conv_pad */
-    if (tc_pad_s8(tc_arena.bytes + 364, &conv_pad_params, tc_arena.bytes) != TC_OK) {
+    /* conv */
+    if (tc_conv2d_dense_s8(&conv_ctx, &conv_dims, &conv_quant, &conv_dense, tc_arena.bytes + 784, tc_arena.bytes) != TC_OK) {
         return 1;
     }
     now = tc_timer_elapsed();
     layer_ticks[0] = now - before;
     if (hook != NULL) {
-        hook(0, tc_arena.bytes, 363);
+        hook(0, tc_arena.bytes, 486);
     }
     before = tc_timer_elapsed();
-    /* conv */
-    if (tc_conv2d_dense_s8(&conv_ctx, &conv_dims, &conv_quant, &conv_dense, tc_arena.bytes, tc_arena.bytes + 728) != TC_OK) {
+    /* dw */
+    if (tc_dwconv2d_csr_s8(&dw_ctx, &dw_dims, &dw_quant, &dw_csr, tc_arena.bytes, tc_arena.bytes + 488) != TC_OK) {
         return 2;
     }
     now = tc_timer_elapsed();
     layer_ticks[1] = now - before;
     if (hook != NULL) {
-        hook(1, tc_arena.bytes + 728, 486);
+        hook(1, tc_arena.bytes + 488, 150);
     }
     before = tc_timer_elapsed();
-    /* dw_pad */
-    if (tc_pad_s8(tc_arena.bytes + 728, &dw_pad_params, tc_arena.bytes) != TC_OK) {
+    /* conv_relu */
+    if (tc_conv2d_cer_s8(&conv_relu_ctx, &conv_relu_dims, &conv_relu_quant, &conv_relu_cer, tc_arena.bytes + 488, tc_arena.bytes + 364) != TC_OK) {
         return 3;
     }
     now = tc_timer_elapsed();
     layer_ticks[2] = now - before;
     if (hook != NULL) {
-        hook(2, tc_arena.bytes, 726);
+        hook(2, tc_arena.bytes + 364, 36);
     }
     before = tc_timer_elapsed();
-    /* dw */
-    if (tc_dwconv2d_csr_s8(&dw_dims, &dw_quant, &dw_csr, tc_arena.bytes, tc_arena.bytes + 728) != TC_OK) {
+    /* bn_standalone */
+    if (tc_affine_s8(tc_arena.bytes + 364, 9, &bn_standalone_params, tc_arena.bytes) != TC_OK) {
         return 4;
     }
     now = tc_timer_elapsed();
     layer_ticks[3] = now - before;
     if (hook != NULL) {
-        hook(3, tc_arena.bytes + 728, 150);
+        hook(3, tc_arena.bytes, 36);
     }
     before = tc_timer_elapsed();
-    /* conv_relu */
-    if (tc_conv2d_cer_s8(&conv_relu_dims, &conv_relu_quant, &conv_relu_cer, tc_arena.bytes + 728, tc_arena.bytes) != TC_OK) {
+    /* fc */
+    if (tc_fc_cser_s8(&fc_dims, &fc_quant, &fc_cser, tc_arena.bytes, tc_arena.bytes + 36) != TC_OK) {
         return 5;
     }
     now = tc_timer_elapsed();
     layer_ticks[4] = now - before;
     if (hook != NULL) {
-        hook(4, tc_arena.bytes, 36);
+        hook(4, tc_arena.bytes + 36, 8);
     }
     before = tc_timer_elapsed();
-    /* bn_standalone */
-    if (tc_affine_s8(tc_arena.bytes, 9, &bn_standalone_params, tc_arena.bytes + 36) != TC_OK) {
+    /* fc_tanh */
+    if (tc_lut_s8(tc_arena.bytes + 36, 8, fc_tanh_table, tc_arena.bytes) != TC_OK) {
         return 6;
     }
     now = tc_timer_elapsed();
     layer_ticks[5] = now - before;
     if (hook != NULL) {
-        hook(5, tc_arena.bytes + 36, 36);
-    }
-    before = tc_timer_elapsed();
-    /* fc */
-    if (tc_fc_cser_s8(&fc_dims, &fc_quant, &fc_cser, tc_arena.bytes + 36, tc_arena.bytes) != TC_OK) {
-        return 7;
-    }
-    now = tc_timer_elapsed();
-    layer_ticks[6] = now - before;
-    if (hook != NULL) {
-        hook(6, tc_arena.bytes, 8);
-    }
-    before = tc_timer_elapsed();
-    /* fc_tanh */
-    if (tc_lut_s8(tc_arena.bytes, 8, fc_tanh_table, tc_arena.bytes + 8) != TC_OK) {
-        return 8;
-    }
-    now = tc_timer_elapsed();
-    layer_ticks[7] = now - before;
-    if (hook != NULL) {
-        hook(7, tc_arena.bytes + 8, 8);
+        hook(5, tc_arena.bytes, 8);
     }
     before = tc_timer_elapsed();
     return 0;

@@ -17,9 +17,7 @@ static union {
 } tc_arena;
 
 const char *const tc_model_layer_names[TC_MODEL_N_LAYERS] = {
-    "conv_pad",
     "conv",
-    "dw_pad",
     "dw",
     "conv_relu",
     "bn_standalone",
@@ -46,37 +44,29 @@ const int8_t tc_model_sample_input[TC_MODEL_INPUT_BYTES] = {
     -4, 41, 9
 };
 
-/* ---- conv_pad: zero_pad2d ---- */
-static const tc_pad_params conv_pad_params = {
-    .in_h = 9,
-    .in_w = 9,
-    .channels = 3,
-    .top = 1,
-    .bottom = 1,
-    .left = 1,
-    .right = 1,
-    .value = -2,
-};
-
-/* ---- conv: conv2d, pcsr, 168 B ---- */
+/* ---- conv: conv2d, pcsr, 162 B ---- */
 static const int32_t conv_m[6] = {
     2095367763, 1368515904, 1492070169, 1965908562, 1460462836, 1738947412
 };
 static const int16_t conv_bias_f[6] = {
     -215, -76, 230, 6, 483, -588
 };
-static const uint16_t conv_stream[63] = {
-    57157, 19919, 38751, 45056, 30116, 22353, 377, 23808, 59219, 37461, 17846, 58526, 45685, 3540, 13312, 22909,
-    31508, 222, 11584, 60367, 18596, 41722, 45640, 52902, 27, 64232, 45032, 1271, 39424, 20090, 47858, 51790,
-    26876, 48787, 393, 4256, 17895, 30622, 20480, 18775, 6110, 48981, 18741, 5777, 24389, 16384, 21663, 4981,
-    28149, 1, 54085, 32124, 18175, 24189, 17844, 17750, 20480, 56263, 59389, 20480, 51694, 62737, 53
+static const uint16_t conv_stream[60] = {
+    32739, 64761, 317, 20480, 7914, 62843, 1, 15296, 44987, 61266, 42472, 41711, 1004, 49152, 29689, 48396,
+    31, 13824, 61373, 51762, 41759, 46004, 507, 57344, 58621, 48495, 0, 46704, 64092, 26078, 58230, 32662,
+    50, 33536, 18396, 4079, 32768, 19133, 25599, 60797, 20884, 63687, 3, 24448, 16086, 57321, 1, 14528,
+    64455, 19935, 36799, 55867, 74, 60416, 55724, 1918, 24576, 50666, 32584, 3
 };
 static const int8_t conv_shift[6] = {
     -3, -3, -3, -3, -4, -4
 };
+static const tc_context conv_ctx = {
+    .buf = tc_arena.bytes + 732,
+    .size = 204,
+};
 static const tc_conv_dims conv_dims = {
-    .in_h = 11,
-    .in_w = 11,
+    .in_h = 9,
+    .in_w = 9,
     .in_c = 3,
     .kernel_h = 3,
     .kernel_w = 3,
@@ -85,6 +75,9 @@ static const tc_conv_dims conv_dims = {
     .out_h = 9,
     .out_w = 9,
     .out_c = 6,
+    .pad_top = 1,
+    .pad_left = 1,
+    .pad_value = -2,
 };
 static const tc_quant_params conv_quant = {
     .bias_f = NULL,
@@ -99,40 +92,32 @@ static const tc_quant_params conv_quant = {
 static const tc_pcsr_weights conv_pcsr = {
     .stream = conv_stream,
     .n_entries = 142,
-    .span = 75,
-    .rice_bits = 1,
+    .span = 63,
+    .rice_bits = 0,
     .value_bits = 4,
 };
 
-/* ---- dw_pad: zero_pad2d ---- */
-static const tc_pad_params dw_pad_params = {
-    .in_h = 9,
-    .in_w = 9,
-    .channels = 6,
-    .top = 1,
-    .bottom = 1,
-    .left = 1,
-    .right = 1,
-    .value = -128,
-};
-
-/* ---- dw: depthwise_conv2d, pcsr, 104 B ---- */
+/* ---- dw: depthwise_conv2d, pcsr, 102 B ---- */
 static const int32_t dw_m[6] = {
     1810206897, 1088271492, 1530425397, 1095754616, 2055502986, 1842378848
 };
 static const int16_t dw_bias_f[6] = {
     820, -1299, -609, 89, 2710, 106
 };
-static const uint16_t dw_stream[31] = {
-    64321, 49275, 50906, 45102, 46526, 48926, 2493, 14444, 13826, 22487, 22082, 32854, 64989, 24613, 32613, 30259,
-    8043, 24024, 1753, 63030, 13882, 32886, 36349, 24637, 28029, 26173, 7033, 56024, 472, 38710, 374
+static const uint16_t dw_stream[30] = {
+    64321, 24699, 25452, 35863, 44399, 28615, 33391, 18185, 29280, 9597, 25956, 52229, 12270, 37249, 52733, 44504,
+    12413, 45755, 9741, 15094, 30262, 64704, 7878, 24344, 36699, 56921, 21254, 15131, 29280, 5993
 };
 static const int8_t dw_shift[6] = {
     -2, -2, -3, -2, -3, -3
 };
+static const tc_context dw_ctx = {
+    .buf = tc_arena.bytes + 640,
+    .size = 96,
+};
 static const tc_conv_dims dw_dims = {
-    .in_h = 11,
-    .in_w = 11,
+    .in_h = 9,
+    .in_w = 9,
     .in_c = 6,
     .kernel_h = 3,
     .kernel_w = 3,
@@ -141,6 +126,9 @@ static const tc_conv_dims dw_dims = {
     .out_h = 5,
     .out_w = 5,
     .out_c = 6,
+    .pad_top = 1,
+    .pad_left = 1,
+    .pad_value = -128,
 };
 static const tc_quant_params dw_quant = {
     .bias_f = NULL,
@@ -155,7 +143,7 @@ static const tc_quant_params dw_quant = {
 static const tc_pcsr_weights dw_pcsr = {
     .stream = dw_stream,
     .n_entries = 52,
-    .span = 145,
+    .span = 121,
     .rice_bits = 3,
     .value_bits = 4,
 };
@@ -177,6 +165,10 @@ static const uint16_t conv_relu_stream[66] = {
 static const int8_t conv_relu_shift[4] = {
     -2, -2, -2, -2
 };
+static const tc_context conv_relu_ctx = {
+    .buf = tc_arena.bytes,
+    .size = 364,
+};
 static const tc_conv_dims conv_relu_dims = {
     .in_h = 5,
     .in_w = 5,
@@ -188,6 +180,9 @@ static const tc_conv_dims conv_relu_dims = {
     .out_h = 3,
     .out_w = 3,
     .out_c = 4,
+    .pad_top = 0,
+    .pad_left = 0,
+    .pad_value = 0,
 };
 static const tc_quant_params conv_relu_quant = {
     .bias_f = NULL,
@@ -290,12 +285,12 @@ static const int8_t fc_tanh_table[256] = {
 
 int8_t *tc_model_input(void)
 {
-    return tc_arena.bytes + 364;
+    return tc_arena.bytes + 488;
 }
 
 const int8_t *tc_model_output(void)
 {
-    return tc_arena.bytes + 8;
+    return tc_arena.bytes;
 }
 
 int32_t tc_model_run(uint32_t *layer_ticks, tc_model_hook hook)
@@ -304,84 +299,64 @@ int32_t tc_model_run(uint32_t *layer_ticks, tc_model_hook hook)
     uint32_t now;
 
     tc_timer_start();
-    /* conv_pad */
-    if (tc_pad_s8(tc_arena.bytes + 364, &conv_pad_params, tc_arena.bytes) != TC_OK) {
+    /* conv */
+    if (tc_conv2d_pcsr_s8(&conv_ctx, &conv_dims, &conv_quant, &conv_pcsr, tc_arena.bytes + 488, tc_arena.bytes) != TC_OK) {
         return 1;
     }
     now = tc_timer_elapsed();
     layer_ticks[0] = now - before;
     if (hook != NULL) {
-        hook(0, tc_arena.bytes, 363);
+        hook(0, tc_arena.bytes, 486);
     }
     before = tc_timer_elapsed();
-    /* conv */
-    if (tc_conv2d_pcsr_s8(&conv_dims, &conv_quant, &conv_pcsr, tc_arena.bytes, tc_arena.bytes + 728) != TC_OK) {
+    /* dw */
+    if (tc_dwconv2d_pcsr_s8(&dw_ctx, &dw_dims, &dw_quant, &dw_pcsr, tc_arena.bytes, tc_arena.bytes + 488) != TC_OK) {
         return 2;
     }
     now = tc_timer_elapsed();
     layer_ticks[1] = now - before;
     if (hook != NULL) {
-        hook(1, tc_arena.bytes + 728, 486);
+        hook(1, tc_arena.bytes + 488, 150);
     }
     before = tc_timer_elapsed();
-    /* dw_pad */
-    if (tc_pad_s8(tc_arena.bytes + 728, &dw_pad_params, tc_arena.bytes) != TC_OK) {
+    /* conv_relu */
+    if (tc_conv2d_pcsr_s8(&conv_relu_ctx, &conv_relu_dims, &conv_relu_quant, &conv_relu_pcsr, tc_arena.bytes + 488, tc_arena.bytes + 364) != TC_OK) {
         return 3;
     }
     now = tc_timer_elapsed();
     layer_ticks[2] = now - before;
     if (hook != NULL) {
-        hook(2, tc_arena.bytes, 726);
+        hook(2, tc_arena.bytes + 364, 36);
     }
     before = tc_timer_elapsed();
-    /* dw */
-    if (tc_dwconv2d_pcsr_s8(&dw_dims, &dw_quant, &dw_pcsr, tc_arena.bytes, tc_arena.bytes + 728) != TC_OK) {
+    /* bn_standalone */
+    if (tc_affine_s8(tc_arena.bytes + 364, 9, &bn_standalone_params, tc_arena.bytes) != TC_OK) {
         return 4;
     }
     now = tc_timer_elapsed();
     layer_ticks[3] = now - before;
     if (hook != NULL) {
-        hook(3, tc_arena.bytes + 728, 150);
+        hook(3, tc_arena.bytes, 36);
     }
     before = tc_timer_elapsed();
-    /* conv_relu */
-    if (tc_conv2d_pcsr_s8(&conv_relu_dims, &conv_relu_quant, &conv_relu_pcsr, tc_arena.bytes + 728, tc_arena.bytes) != TC_OK) {
+    /* fc */
+    if (tc_fc_pcsr_s8(&fc_dims, &fc_quant, &fc_pcsr, tc_arena.bytes, tc_arena.bytes + 36) != TC_OK) {
         return 5;
     }
     now = tc_timer_elapsed();
     layer_ticks[4] = now - before;
     if (hook != NULL) {
-        hook(4, tc_arena.bytes, 36);
+        hook(4, tc_arena.bytes + 36, 8);
     }
     before = tc_timer_elapsed();
-    /* bn_standalone */
-    if (tc_affine_s8(tc_arena.bytes, 9, &bn_standalone_params, tc_arena.bytes + 36) != TC_OK) {
+    /* fc_tanh */
+    if (tc_lut_s8(tc_arena.bytes + 36, 8, fc_tanh_table, tc_arena.bytes) != TC_OK) {
         return 6;
     }
     now = tc_timer_elapsed();
     layer_ticks[5] = now - before;
     if (hook != NULL) {
-        hook(5, tc_arena.bytes + 36, 36);
-    }
-    before = tc_timer_elapsed();
-    /* fc */
-    if (tc_fc_pcsr_s8(&fc_dims, &fc_quant, &fc_pcsr, tc_arena.bytes + 36, tc_arena.bytes) != TC_OK) {
-        return 7;
-    }
-    now = tc_timer_elapsed();
-    layer_ticks[6] = now - before;
-    if (hook != NULL) {
-        hook(6, tc_arena.bytes, 8);
-    }
-    before = tc_timer_elapsed();
-    /* fc_tanh */
-    if (tc_lut_s8(tc_arena.bytes, 8, fc_tanh_table, tc_arena.bytes + 8) != TC_OK) {
-        return 8;
-    }
-    now = tc_timer_elapsed();
-    layer_ticks[7] = now - before;
-    if (hook != NULL) {
-        hook(7, tc_arena.bytes + 8, 8);
+        hook(5, tc_arena.bytes, 8);
     }
     before = tc_timer_elapsed();
     return 0;
