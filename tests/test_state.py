@@ -74,6 +74,11 @@ def models() -> dict:
         model = BUILDERS[name]()
         qgraph = quantize(from_keras(model), random_input(model, 64, seed=1))
         found[name] = qgraph, qgraph.quantize_input(random_input(model, 8, seed=2))
+    # TFLite's arithmetic (int8 .tflite models) has its own softmax Params
+    model = BUILDERS["activations"]()
+    graph = dataclasses.replace(from_keras(model), arithmetic="tflite")
+    qgraph = quantize(graph, random_input(model, 64, seed=1))
+    found["activations_tflite"] = qgraph, qgraph.quantize_input(random_input(model, 8, seed=2))
     return found
 
 
@@ -197,7 +202,8 @@ def test_format_of_a_one_layer_graph(saved):
                             "bias_f": {"__array__": "qgraph.nodes.1.params.bias_f"},
                             "m": {"__array__": "qgraph.nodes.1.params.m"},
                             "shift": {"__array__": "qgraph.nodes.1.params.shift"},
-                            "z_out": 0, "act_min": -128, "act_max": 127}
+                            "z_out": 0, "act_min": -128, "act_max": 127, "tflite": False}
+    assert doc["qgraph"]["arithmetic"] == "tinycompress"
     assert fc["input_shapes"] == [{"__tuple__": [2]}] and fc["levels"] == {"__array__": "qgraph.nodes.1.levels"}
     # s_in = 1/255 (calibration range [0, 1]): the JSON number is repr(1/255)
     assert doc["qgraph"]["input_scale"] == 1 / 255

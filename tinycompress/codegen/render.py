@@ -155,8 +155,11 @@ def render(qgraph: QGraph, layouts: dict[str, Layout], board: str,
     env = _env()
     files = {name: env.get_template(f"{name}.j2").render(**ctx) for name in MODEL_FILES}
     kernels = sorted({src for s in steps for src in s.sources})
+    defines = variant_masks(steps)
+    if qgraph.arithmetic == "tflite":  # TFLite's rounding in the kernels (tc_requant.h)
+        defines["TC_ARITHMETIC_TFLITE"] = 1
     return Rendered(files, kernels, steps, ctx["arena_bytes"], in_bytes, ctx["output_bytes"],
-                    variant_masks(steps))
+                    defines)
 
 
 def variant_masks(steps: list[Step]) -> dict[str, int]:

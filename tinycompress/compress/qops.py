@@ -24,7 +24,7 @@ from tinycompress.errors import IntegerOverflowError, UnsupportedLayerError
 from tinycompress.ir.graph import Node
 from tinycompress.ir.qgraph import QNode
 from tinycompress.compress.qparams import QMAX, QMIN, choose_qparams, quantize_weights, weight_matrix
-from tinycompress.reference import bounds, int_prepare
+from tinycompress.reference import bounds, int_prepare, tflite_math
 from tinycompress.reference.weight_ops import prepare_weight_op
 
 FIXED_OUTPUT_QPARAMS = {  # function -> (scale, zero_point) covering its whole range
@@ -44,6 +44,9 @@ class Context:
     qnodes: dict[str, QNode] = field(default_factory=dict)
     # (layer name, weight matrix, bits, per_channel) -> (levels, w_scales); None: uniform
     weight_quantizer: Callable[[str, np.ndarray, int, bool], tuple] | None = None
+    # (scale, zero point) the model file gives a tensor (an int8 .tflite), kept over calibration
+    given: dict[str, tuple[float, int]] = field(default_factory=dict)
+    tflite: bool = False  # the graph's arithmetic is TFLite's (reference.tflite_math)
 
     def quantize_weights(self, name: str, matrix: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         if self.weight_quantizer is None:
@@ -51,6 +54,8 @@ class Context:
         return self.weight_quantizer(name, matrix, self.bits[name], self.per_channel[name])
 
     def qparams(self, name: str) -> tuple[float, int]:
+        if name in self.given:
+            return self.given[name]
         return choose_qparams(*self.ranges[name])
 
     def input(self, node: Node, i: int = 0) -> QNode:
@@ -80,19 +85,33 @@ def _weight_op(node: Node, ctx: Context) -> QNode:
     src = ctx.input(node)
     scale, zp = ctx.qparams(node.name)
     kernel = node.weights["kernel"]
-    levels, w_scales = ctx.quantize_weights(node.name, weight_matrix(node.op, kernel))
+    matrix = weight_matrix(node.op, kernel)
+    per_channel = ctx.per_channel[node.name]
     bias = node.weights.get("bias")
+    if _given_weights(node, ctx):  # the file's own int8 levels; pruned weights stay pruned
+        levels = (node.attrs["levels"] * (matrix != 0)).astype(np.int8)
+        w_scales, per_channel = node.attrs["w_scales"], node.attrs["per_channel"]
+        if float(src.scale) == node.attrs.get("input_scale"):  # the file's int32 bias, exactly
+            bias = node.attrs["bias_q"].astype(np.float64) * (float(src.scale) * w_scales)
+    else:
+        levels, w_scales = ctx.quantize_weights(node.name, matrix)
     act_min, act_max = clamp_range(node.activation, scale, zp)
     params = prepare_weight_op(levels, w_scales, bias, src.scale, src.zero_point, scale, zp,
-                               act_min, act_max)
+                               act_min, act_max, tflite=ctx.tflite)
     attrs = {}
     if node.op != "dense":
         attrs = {"kernel": tuple(kernel.shape[:2]), "strides": tuple(node.attrs.get("strides", (1, 1)))}
         if "pads" in node.attrs:  # 'same': padded inside the kernel with the input zero point
             attrs.update(pads=tuple(tuple(p) for p in node.attrs["pads"]), pad_value=src.zero_point)
     return _qnode(node, node.op, (scale, zp), attrs=attrs, params=params, levels=levels,
-                  bits=ctx.bits[node.name], w_scales=w_scales, per_channel=ctx.per_channel[node.name],
+                  bits=ctx.bits[node.name], w_scales=w_scales, per_channel=per_channel,
                   bias=None if bias is None else np.asarray(bias, np.float32))
+
+
+def _given_weights(node: Node, ctx: Context) -> bool:
+    """Whether the node keeps the int8 levels its file gives: 8 bits, uniform quantizer."""
+    return ("levels" in node.attrs and ctx.bits[node.name] == 8 and ctx.weight_quantizer is None
+            and node.attrs["levels"].shape == weight_matrix(node.op, node.weights["kernel"]).shape)
 
 
 def _input(node: Node, ctx: Context) -> QNode:
@@ -131,8 +150,11 @@ def _max_pool(node: Node, ctx: Context) -> QNode:
 def _avg_pool(node: Node, ctx: Context) -> QNode:
     src, qp = ctx.input(node), ctx.qparams(node.name)
     attrs = _pool_attrs(node)
+    z_in, z_out = src.zero_point, qp[1]
+    if ctx.tflite and (src.scale, src.zero_point) == tuple(qp):
+        z_in = z_out = 0  # TFLite averages the raw int8 values (its in and out quantization agree)
     params = int_prepare.prepare_avg_pool2d(node.input_shapes[0], attrs["pool"], attrs["strides"],
-                                        attrs["padding"], src.scale, src.zero_point, *qp,
+                                        attrs["padding"], src.scale, z_in, qp[0], z_out,
                                         *clamp_range(node.activation, *qp))
     return _qnode(node, "avg_pool2d", qp, attrs=attrs, params=params)
 
@@ -154,7 +176,7 @@ def _global_max_pool(node: Node, ctx: Context) -> QNode:
 def _add(node: Node, ctx: Context) -> QNode:
     srcs, qp = [ctx.input(node, i) for i in range(len(node.inputs))], ctx.qparams(node.name)
     params = int_prepare.prepare_add([s.scale for s in srcs], [s.zero_point for s in srcs], *qp,
-                                 *clamp_range(node.activation, *qp))
+                                 *clamp_range(node.activation, *qp), tflite=ctx.tflite)
     return _qnode(node, "add", qp, params=params)
 
 
@@ -162,7 +184,7 @@ def _concat(node: Node, ctx: Context) -> QNode:
     srcs, qp = [ctx.input(node, i) for i in range(len(node.inputs))], ctx.qparams(node.name)
     axis = int(node.attrs["axis"])
     params = int_prepare.prepare_concat([s.scale for s in srcs], [s.zero_point for s in srcs], *qp,
-                                    axis)
+                                    axis, tflite=ctx.tflite)
     return _qnode(node, "concat", qp, attrs={"axis": axis}, params=params)
 
 
@@ -179,6 +201,8 @@ def _activation(node: Node, ctx: Context) -> QNode:
     if act == "linear":
         return _passthrough(node, ctx)
     qp = FIXED_OUTPUT_QPARAMS.get(act) or ctx.qparams(node.name)
+    if act == "softmax" and ctx.tflite:
+        return _qnode(node, "softmax", qp, params=tflite_math.prepare_softmax(src.scale))
     if act == "softmax":
         params = int_prepare.prepare_softmax(src.scale, src.zero_point, *qp)
         return _qnode(node, "softmax", qp, params=params)

@@ -78,7 +78,9 @@ def quantize(graph: Graph, calib_x: np.ndarray, bits: int | dict[str, int] = 8,
     weight_layers = [n.name for n in lowered.nodes if n.op in WEIGHT_OPS]
     ctx = Context(ranges=calibrate(lowered, x), bits=resolve_bits(bits, weight_layers),
                   per_channel=_per_layer(per_channel, weight_layers),
-                  weight_quantizer=weight_quantizer)
+                  weight_quantizer=weight_quantizer,
+                  given={n.name: n.attrs["qparams"] for n in lowered.nodes if "qparams" in n.attrs},
+                  tflite=graph.arithmetic == "tflite")
     nodes: list[QNode] = []
     for node in lowered.nodes:
         q = quantize_node(node, ctx)
@@ -88,4 +90,5 @@ def quantize(graph: Graph, calib_x: np.ndarray, bits: int | dict[str, int] = 8,
     first = ctx.qnodes[inp.name]
     return QGraph(name=graph.name, nodes=nodes, outputs=list(lowered.outputs),
                   input_name=inp.name, input_shape=tuple(inp.output_shape),
-                  input_scale=first.scale, input_zero_point=first.zero_point)
+                  input_scale=first.scale, input_zero_point=first.zero_point,
+                  arithmetic=graph.arithmetic)

@@ -115,6 +115,7 @@ def _bias(ctx: OpContext, rows: int, attrs: dict, s_w: np.ndarray | None) -> np.
         raise ctx.unsupported("bias type", b.dtype, "float32, int32 (with int8 filters)")
     attrs["bias_q"] = data.astype(np.int32)
     s_in = float(ctx.inputs[0].scales[0])
+    attrs["input_scale"] = s_in  # the scale bias_q is in units of (with s_w)
     return (data.astype(np.float64) * s_in * s_w).astype(np.float32)
 
 

@@ -113,6 +113,7 @@ class QGraph:
     input_shape: Shape
     input_scale: float
     input_zero_point: int
+    arithmetic: str = "tinycompress"  # or "tflite": TFLite's rounding (reference.tflite_math)
 
     def node(self, name: str) -> QNode:
         for n in self.nodes:

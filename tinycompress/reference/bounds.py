@@ -50,6 +50,7 @@ import numpy as np
 
 from tinycompress.errors import IntegerOverflowError
 from tinycompress.ir.qgraph import QGraph, QNode
+from tinycompress.reference import tflite_math
 from tinycompress.reference.int_prepare import SOFTMAX_MAX_ROW
 from tinycompress.reference.requant import INT32_MAX, INT32_MIN, MAX_SHIFT, MIN_SHIFT
 
@@ -216,6 +217,11 @@ def add_bounds(p) -> Iterator[Bound]:
 
 def softmax_bounds(p, row: int) -> Iterator[Bound]:
     """SoftmaxParams over rows of `row` values (uint32 sum and numerator in the kernel)."""
+    if isinstance(p, tflite_math.TfliteSoftmaxParams):  # an int32 sum of Q12.19 exp values
+        top = int(tflite_math.rdbp(np.asarray(p.exp_table, np.int64), 12).max())
+        yield Bound("softmax row length", row, row, 1, SOFTMAX_MAX_ROW, "the kernels' limit")
+        yield _int32("softmax sum of exps", 0, row * top, f"{row} x {top:,}")
+        return
     e = np.asarray(p.exp_table, dtype=np.int64)
     yield Bound("softmax row length", row, row, 1, SOFTMAX_MAX_ROW, "the kernels' limit")
     yield _int32("softmax exp table", int(e.min()), int(e.max()))

@@ -48,7 +48,7 @@ import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
 from tinycompress.errors import IntegerOverflowError
-from tinycompress.reference import requant
+from tinycompress.reference import requant, tflite_math
 from tinycompress.reference.int_prepare import (
     SOFTMAX_MAX_ROW, SOFTMAX_OUT_ZP, AddParams, AffineParams, AvgPoolParams, ConcatParams,
     GlobalAvgPoolParams, LutParams, MaxPoolParams, PadParams, PoolGeometry, RescaleParams,
@@ -64,7 +64,10 @@ def _i64(x) -> np.ndarray:
     return np.asarray(x, dtype=np.int64)
 
 
-def _rescale(v: np.ndarray, m: int, shift: int, z_out: int, lo: int, hi: int) -> np.ndarray:
+def _rescale(v: np.ndarray, m: int, shift: int, z_out: int, lo: int, hi: int,
+             tflite: bool = False) -> np.ndarray:
+    if tflite:
+        return tflite_math.requantize_output(v, m, shift, z_out, lo, hi)
     return requant.requantize_output(v, m, shift, z_out, lo, hi)
 
 
@@ -83,7 +86,7 @@ def pad_s8(x, p: PadParams) -> np.ndarray:
 
 def requantize_s8(x, p: RescaleParams) -> np.ndarray:
     """Rescale every element: clamp(rq(x - z_in, m, shift) + z_out)."""
-    return _rescale(_i64(x) - p.z_in, p.m, p.shift, p.z_out, p.act_min, p.act_max)
+    return _rescale(_i64(x) - p.z_in, p.m, p.shift, p.z_out, p.act_min, p.act_max, p.tflite)
 
 
 def _windows(x: np.ndarray, g: PoolGeometry, fill: int) -> np.ndarray:
@@ -134,13 +137,14 @@ def add_s8(xs: Sequence, p: AddParams) -> np.ndarray:
     """Elementwise sum of same-shape int8 tensors, TFLite integer semantics."""
     if len(xs) != len(p.z_in):
         raise ValueError(f"add prepared for {len(p.z_in)} inputs, got {len(xs)}")
+    rq = tflite_math.requantize if p.tflite else requant.requantize
     total = np.zeros(np.shape(xs[0]), dtype=np.int64)
     for x, z, m, s in zip(xs, p.z_in, p.m_in, p.shift_in):
         requant.check_range((-128 - z) << p.left_shift, (127 - z) << p.left_shift,
                             "shifted add input")
-        total += requant.requantize((_i64(x) - z) << p.left_shift, m, s)
+        total += rq((_i64(x) - z) << p.left_shift, m, s)
         requant.check_int32(total, "sum of rescaled add inputs")
-    return _rescale(total, p.m_out, p.shift_out, p.z_out, p.act_min, p.act_max)
+    return _rescale(total, p.m_out, p.shift_out, p.z_out, p.act_min, p.act_max, p.tflite)
 
 
 def concat_s8(xs: Sequence, p: ConcatParams) -> np.ndarray:
@@ -157,6 +161,8 @@ def lut_s8(x, p: LutParams) -> np.ndarray:
 
 def softmax_s8(x, p: SoftmaxParams) -> np.ndarray:
     """Softmax over the last axis (length <= SOFTMAX_MAX_ROW), output (1/256, -128)."""
+    if isinstance(p, tflite_math.TfliteSoftmaxParams):
+        return tflite_math.softmax_s8(x, p)
     x = _i64(x)
     if not 1 <= x.shape[-1] <= SOFTMAX_MAX_ROW:
         raise ValueError(f"softmax row length must be 1..{SOFTMAX_MAX_ROW}, got {x.shape[-1]}")

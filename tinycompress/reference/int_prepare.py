@@ -16,7 +16,7 @@ from typing import Callable, Sequence
 
 import numpy as np
 
-from tinycompress.reference import requant
+from tinycompress.reference import requant, tflite_math
 
 ADD_LEFT_SHIFT = 20
 ADD_MAX_INPUTS = 16
@@ -50,6 +50,7 @@ class RescaleParams:
     z_out: int
     act_min: int = -128
     act_max: int = 127
+    tflite: bool = False  # TFLite's double rounding (reference.tflite_math)
 
 
 @dataclass(frozen=True)
@@ -105,6 +106,7 @@ class AddParams:
     z_out: int
     act_min: int
     act_max: int
+    tflite: bool = False  # TFLite's multipliers and double rounding
 
 
 @dataclass(frozen=True)
@@ -186,10 +188,12 @@ def prepare_pad(pads, z_in: int) -> PadParams:
 
 
 def prepare_requantize(s_in: float, z_in: int, s_out: float, z_out: int,
-                       act_min: int = -128, act_max: int = 127) -> RescaleParams:
+                       act_min: int = -128, act_max: int = 127,
+                       tflite: bool = False) -> RescaleParams:
     """Rescale a tensor from (s_in, z_in) to (s_out, z_out)."""
-    m, shift = requant.quantize_multiplier(float(s_in) / float(s_out))
-    return RescaleParams(int(z_in), m, shift, int(z_out), int(act_min), int(act_max))
+    quantize = tflite_math.quantize_multiplier if tflite else requant.quantize_multiplier
+    m, shift = quantize(float(s_in) / float(s_out))
+    return RescaleParams(int(z_in), m, shift, int(z_out), int(act_min), int(act_max), tflite)
 
 
 def prepare_max_pool2d(in_shape, pool, strides, padding: str, s_in: float, z_in: int,
@@ -229,23 +233,23 @@ def prepare_global_max_pool2d(s_in: float, z_in: int, s_out: float, z_out: int,
 
 
 def prepare_add(s_ins: Sequence[float], z_ins: Sequence[int], s_out: float, z_out: int,
-                act_min: int = -128, act_max: int = 127) -> AddParams:
+                act_min: int = -128, act_max: int = 127, tflite: bool = False) -> AddParams:
     """Elementwise sum of 2..16 same-shape tensors, each with its own scale."""
     if not 2 <= len(s_ins) <= ADD_MAX_INPUTS or len(s_ins) != len(z_ins):
         raise ValueError(f"add needs 2..{ADD_MAX_INPUTS} inputs with one zero point each")
+    quantize = tflite_math.quantize_multiplier if tflite else requant.quantize_multiplier
     twice_max = 2.0 * max(float(s) for s in s_ins)
-    pairs = [requant.quantize_multiplier(float(s) / twice_max) for s in s_ins]
-    m_out, shift_out = requant.quantize_multiplier(
-        twice_max / ((1 << ADD_LEFT_SHIFT) * float(s_out)))
+    pairs = [quantize(float(s) / twice_max) for s in s_ins]
+    m_out, shift_out = quantize(twice_max / ((1 << ADD_LEFT_SHIFT) * float(s_out)))
     return AddParams(tuple(int(z) for z in z_ins), tuple(p[0] for p in pairs),
                      tuple(p[1] for p in pairs), ADD_LEFT_SHIFT, m_out, shift_out,
-                     int(z_out), int(act_min), int(act_max))
+                     int(z_out), int(act_min), int(act_max), tflite)
 
 
 def prepare_concat(s_ins: Sequence[float], z_ins: Sequence[int], s_out: float, z_out: int,
-                   axis: int = -1) -> ConcatParams:
+                   axis: int = -1, tflite: bool = False) -> ConcatParams:
     """Join along `axis`, rescaling every input into the output scale."""
-    return ConcatParams(int(axis), tuple(prepare_requantize(s, z, s_out, z_out)
+    return ConcatParams(int(axis), tuple(prepare_requantize(s, z, s_out, z_out, tflite=tflite)
                                          for s, z in zip(s_ins, z_ins, strict=True)))
 
 

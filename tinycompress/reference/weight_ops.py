@@ -27,7 +27,7 @@ import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
 from tinycompress.errors import IntegerOverflowError
-from tinycompress.reference import requant
+from tinycompress.reference import requant, tflite_math
 from tinycompress.reference.requant import INT32_MAX, INT32_MIN
 
 
@@ -41,10 +41,12 @@ class WeightOpParams:
     z_out: int
     act_min: int
     act_max: int
+    tflite: bool = False  # TFLite's multipliers and double rounding (reference.tflite_math)
 
 
 def prepare_weight_op(levels, w_scales, bias, s_in: float, z_in: int, s_out: float,
-                      z_out: int, act_min: int = -128, act_max: int = 127) -> WeightOpParams:
+                      z_out: int, act_min: int = -128, act_max: int = 127,
+                      tflite: bool = False) -> WeightOpParams:
     """Fold quantization constants of one weight op into `WeightOpParams`.
 
     levels: int (rows, cols); w_scales: float (rows,) or scalar (per tensor);
@@ -62,9 +64,10 @@ def prepare_weight_op(levels, w_scales, bias, s_in: float, z_in: int, s_out: flo
         bias_q = scaled.astype(np.int64)
     bias_f = bias_q - int(z_in) * levels.sum(axis=1)
     _check_bias(bias_f, f"folded bias bias_q - z_in x row sum (z_in {int(z_in)})")
-    m, shift = requant.quantize_multipliers(float(s_in) * s_w / float(s_out))
+    quantize = tflite_math.quantize_multipliers if tflite else requant.quantize_multipliers
+    m, shift = quantize(float(s_in) * s_w / float(s_out))
     return WeightOpParams(bias_f=bias_f.astype(np.int32), m=m, shift=shift, z_out=int(z_out),
-                          act_min=int(act_min), act_max=int(act_max))
+                          act_min=int(act_min), act_max=int(act_max), tflite=tflite)
 
 
 def _check_bias(values: np.ndarray, what: str) -> None:
@@ -83,6 +86,8 @@ def _checked(acc: np.ndarray) -> np.ndarray:
 
 def _output(acc: np.ndarray, p: WeightOpParams) -> np.ndarray:
     """Requantize checked accumulators (channel on the last axis) to int8."""
+    if p.tflite:
+        return tflite_math.requantize_output(acc, p.m, p.shift, p.z_out, p.act_min, p.act_max)
     return requant.requantize_output(acc, p.m, p.shift, p.z_out, p.act_min, p.act_max)
 
 

@@ -41,7 +41,7 @@ from tinycompress.errors import BuildStateError
 from tinycompress.ir import graph as ir_graph
 from tinycompress.ir import qgraph as ir_qgraph
 from tinycompress.ir.qgraph import QGraph
-from tinycompress.reference import int_prepare, weight_ops
+from tinycompress.reference import int_prepare, tflite_math, weight_ops
 
 STATE_DIR = Path("tinycompress")
 STATE_FILE = STATE_DIR / "build-state.json"
@@ -60,7 +60,7 @@ SCALAR_DTYPES = frozenset({"bool", "int8", "int16", "int32", "int64", "uint8", "
 # every prepare_* function). The one place to update when reference/ gains or
 # splits a module; tests/test_state.py fails while one that defines a dataclass
 # is missing here.
-DATACLASS_MODULES = (ir_graph, ir_qgraph, int_prepare, weight_ops)
+DATACLASS_MODULES = (ir_graph, ir_qgraph, int_prepare, tflite_math, weight_ops)
 
 
 def _collect_dataclasses(modules: Iterable) -> dict[str, type]:

@@ -152,7 +152,7 @@ static inline int8_t tc_out_row(const tc_out_params *o, int32_t acc, int32_t r)
     const int32_t i = r & o->mask;
     const int32_t m = o->m[i], shift = o->shift[i];
     int32_t v;
-    if (shift <= -2) {
+    if (!TC_REQUANT_TFLITE && shift <= -2) {
         const int32_t hi = (int32_t)(((int64_t)acc * m) >> 32);
         v = (((hi >> (-2 - shift)) + 1) >> 1) + o->z_out;
     } else {

@@ -131,7 +131,7 @@ static inline int32_t tc_avg_out_value(const tc_avg_out *o, int32_t acc)
     if (o->mode != 0) {
         return tc_avg_out_fast(o, acc, o->mode);
     }
-    const int32_t mag = tc_requantize(acc < 0 ? -acc : acc, o->m, o->shift);
+    const int32_t mag = tc_requantize_single(acc < 0 ? -acc : acc, o->m, o->shift);
     return (acc < 0 ? -mag : mag) + o->z_out;
 }
 

@@ -160,7 +160,7 @@ tc_status tc_add_s8(const int8_t *const *inputs, int32_t size, const tc_add_para
     const int full = p->act_min <= -128 && p->act_max >= 127;
     const int32_t lift = full ? 0 : 127 - p->act_max;
     add2_plan pl;
-    const int32_t e = p->n_inputs == 2 ? plan_add2(p, lift, &pl) : -1;
+    const int32_t e = p->n_inputs == 2 && !TC_REQUANT_TFLITE ? plan_add2(p, lift, &pl) : -1;
     const int32_t done = e < 0 ? 0 : size & ~(int32_t)3; /* the rest: the reference loop */
     if (e >= 0 && full) {
         add2_loop(inputs[e], inputs[1 - e], size, &pl, 0, 0u, 0u, out);

@@ -69,7 +69,7 @@ static void plan_out(const tc_quant_params *q, int32_t c, group_out *g)
         g->bias[k] = tc_bias(q, r);
         g->m[k] = q->m[i];
         g->shift[k] = q->shift[i];
-        if (total < 33 || total > 54) {
+        if (TC_REQUANT_TFLITE || total < 33 || total > 54) {
             g->fast = 0;
             continue;
         }

@@ -502,6 +502,9 @@ static inline tc_dense_rq rq_of(const tc_quant_params *q, const tc_out_params *o
 {
     const int32_t i = r & o->mask, shift = o->shift[i], sh = -1 - shift;
     tc_dense_rq e = {q->bias_f != NULL ? q->bias_f[r] : q->bias16[r], o->m[i], 0u, 0u, 0};
+    if (TC_REQUANT_TFLITE) {
+        return e; /* sh = 0: tc_out_row, TFLite's double rounding */
+    }
     if (shift <= -2 && sh <= 22) {
         e.c_lo = (uint32_t)(((int32_t)1 << (sh - 1)) + o->z_out * ((int32_t)1 << sh));
         e.sh = sh;
