@@ -33,10 +33,13 @@ class ToolError(TinyCompressError):
     """A required external tool is missing or failed (compiler, PlatformIO, QEMU)."""
 
 
+# Ends every "tool missing" message: the command that checks everything at once.
+DOCTOR_HINT = "(`tinycompress doctor` checks the rest)"
+
+
 def missing_extra(what: str, extra: str) -> ToolError:
     """The error for an optional dependency that is not installed, naming the extra that brings it."""
-    return ToolError(f"{what} is not installed: pip install 'tinycompress[{extra}]' "
-                     "(`tinycompress doctor` checks the rest)")
+    return ToolError(f"{what} is not installed: pip install 'tinycompress[{extra}]' {DOCTOR_HINT}")
 
 
 class SimulationError(TinyCompressError):

@@ -23,13 +23,14 @@ from pathlib import Path
 from tinycompress import __version__, paths
 from tinycompress.errors import ToolError
 from tinycompress.target.boards import list_boards
+from tinycompress.target.flash import APT as FLASH_APT, TOOLS as FLASH_TOOL_NAMES
 from tinycompress.target.pio import DEBIAN_BIN, TOOLCHAIN_PREFIX, core_problem
 from tinycompress.target.qemu import QEMU
 
 DIST = "tinycompress"
 MIN_PYTHON = (3, 11)
 APT = "apt-get install --no-install-recommends"
-FLASH_TOOLS = {"openocd": "openocd", "st-flash": "stlink-tools"}  # tool -> Debian package
+FLASH_TOOLS = {tool: FLASH_APT[tool] for tool in FLASH_TOOL_NAMES if tool in FLASH_APT}  # -> Debian package
 DEV_EXTRAS = ("test",)  # extras for working on tinycompress itself, not for using it
 TF_TIMEOUT_S = 600.0
 # Imports TensorFlow and Keras in a fresh interpreter: versions and the cold import time.

@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from tinycompress import paths
-from tinycompress.errors import BoardError, SimulationError, ToolError
+from tinycompress.errors import DOCTOR_HINT, BoardError, SimulationError, ToolError
 from tinycompress.target.boards import Board, load_board
 from tinycompress.target.children import run
 from tinycompress.target.pio import run_pio
@@ -90,7 +90,8 @@ def _binary(elf: Path) -> Path:
     image = elf.with_suffix(".bin")
     objcopy = shutil.which("arm-none-eabi-objcopy")
     if objcopy is None:
-        raise ToolError(f"arm-none-eabi-objcopy not found: apt-get install {APT['arm-none-eabi-objcopy']}")
+        raise ToolError("arm-none-eabi-objcopy not found: "
+                        f"apt-get install {APT['arm-none-eabi-objcopy']} {DOCTOR_HINT}")
     subprocess.run([objcopy, "-O", "binary", str(elf), str(image)], check=True, capture_output=True)
     return image
 
@@ -114,8 +115,8 @@ def choose_tool(wanted: str | None = None) -> str:
         raise ToolError("PlatformIO's upload tool (tool-openocd) is not in the offline core: "
                         "use openocd (apt-get install openocd)")
     if wanted:
-        raise ToolError(f"{wanted} not found: apt-get install {APT[wanted]}")
-    raise ToolError("no flash tool found: apt-get install openocd (or stlink-tools for st-flash)")
+        raise ToolError(f"{wanted} not found: apt-get install {APT[wanted]} {DOCTOR_HINT}")
+    raise ToolError(f"no flash tool found: apt-get install openocd (or stlink-tools for st-flash) {DOCTOR_HINT}")
 
 
 def diagnose(tool: str, output: str, board: Board) -> str:

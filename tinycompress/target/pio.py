@@ -35,14 +35,13 @@ from tinycompress.target.boardfiles import board_header, linker_script, pio_boar
 from tinycompress.target.boards import UART_BAUD, Board
 from tinycompress.target.children import run_all
 from tinycompress.target.power_data import hw_header
-from tinycompress.errors import ToolError
+from tinycompress.errors import DOCTOR_HINT, ToolError
 
 TOOLCHAIN_NAME = "toolchain-gccarmnoneeabi"
 TOOLCHAIN_PREFIX = "arm-none-eabi-"
 DEBIAN_BIN = Path("/usr/bin")
-INSTALL_HINT = "reinstall tinycompress, which depends on it (`tinycompress doctor` checks the rest)"
-APT_HINT = ("apt-get install --no-install-recommends gcc-arm-none-eabi libnewlib-arm-none-eabi "
-            "(`tinycompress doctor` checks the rest)")
+INSTALL_HINT = f"reinstall tinycompress, which depends on it {DOCTOR_HINT}"
+APT_HINT = f"apt-get install --no-install-recommends gcc-arm-none-eabi libnewlib-arm-none-eabi {DOCTOR_HINT}"
 SETUP_HINT = "run `tinycompress setup`"
 ENVS = {"sim": "QEMU simulation (TC_SIM=1)", "hw": "hardware, offline", "ststm32": "hardware, official ststm32 (online)"}
 

@@ -15,10 +15,10 @@ from pathlib import Path
 
 from tinycompress.target.boards import list_boards
 from tinycompress.target.children import run
-from tinycompress.errors import SimulationError, ToolError
+from tinycompress.errors import DOCTOR_HINT, SimulationError, ToolError
 
 QEMU = "qemu-system-arm"
-APT_HINT = "apt-get install --no-install-recommends qemu-system-arm (`tinycompress doctor` checks the rest)"
+APT_HINT = f"apt-get install --no-install-recommends qemu-system-arm {DOCTOR_HINT}"
 
 
 @dataclass(frozen=True)
