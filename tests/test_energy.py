@@ -67,3 +67,67 @@ def test_layout_estimate_uses_kernel_multiply_width():
 def test_as_dict_labelled_estimate():
     d = energy.estimate({"loads": 1, "adds": 0, "multiplies": 0, "writes": 0}).as_dict()
     assert d["estimate"] is True and d["pj_total"] == 10.0
+
+
+# ---- energy-mode firmware (target tier): QEMU semihosting marks, and the hardware build's UART ----
+
+from tests.board_builds import (  # noqa: E402
+    DIGITS_TRAIN, board_builds, energy_build, run_hw_uart,  # noqa: F401  (session fixtures)
+)
+from tinycompress.data import load_npz, save_npz  # noqa: E402
+from tinycompress.reference.int_ref import run_int  # noqa: E402
+from tinycompress.target.boards import load_board  # noqa: E402
+from tinycompress.target.meters.dut import parse_energy  # noqa: E402
+from tinycompress.target.qemu import run_elf  # noqa: E402
+from tinycompress.target.sim import simulate  # noqa: E402
+from tinycompress.target.state import load_state  # noqa: E402
+
+
+def _sample_output(build_dir) -> bytes:
+    """The integer reference's output for the firmware's built-in sample (the first --data input)."""
+    qgraph = load_state(build_dir).qgraph
+    x = qgraph.quantize_input(load_npz(DIGITS_TRAIN).x[:1])
+    return np.asarray(run_int(qgraph, x), np.int8).tobytes()
+
+
+@pytest.mark.target
+def test_energy_windows_marked_in_qemu(energy_build, board_builds, tmp_path):
+    result = run_elf(energy_build / "firmware_sim.elf", "netduinoplus2", timeout_s=120, cwd=tmp_path)
+    run = parse_energy(result.stdout)
+    board = load_board("nucleo")
+    # two repetitions under QEMU, each: idle window, inference window, end (in that order)
+    assert result.exit_code == 0 and run.marks == ["idle", "infer", "end"] * 2 and run.repeats == 2
+    # the idle window asks for half a second of the board's run clock (ENERGY_WINDOW_S)
+    assert run.idle_target == board.run_hz // 2
+    # the delay loop stops within a few instructions of its target (one poll of the timer)
+    assert all(run.idle_target <= c < run.idle_target + 100 for c in run.idle)
+    # one inference of the sample costs exactly what `sim` counts for the same input (same kernels)
+    save_npz(tmp_path / "one.npz", load_npz(DIGITS_TRAIN).x[:1])
+    sim = simulate(board_builds["nucleo"], data=tmp_path / "one.npz")
+    assert run.cycles == [sim.instructions_per_inference] * 2
+    # N inferences plus the input copy and loop: more than N x one, less than N x (one + 1 %)
+    for infer in run.infer:
+        assert run.n * run.cycles[0] < infer < run.n * run.cycles[0] * 1.01
+    assert run.n * run.cycles[0] >= run.idle_target  # the window lasts at least as long as the idle one
+    assert run.outputs == [_sample_output(energy_build)] * 2
+
+
+@pytest.mark.target
+def test_hardware_build_uart_in_qemu(board_builds):
+    """The firmware people flash (UART, DWT, bounded clock setup) on QEMU netduinoplus2."""
+    board = load_board("nucleo")
+    lines = run_hw_uart(board_builds["nucleo"] / "firmware.elf", board.uart.base, r"^OUT 0 ")
+    # QEMU models no RCC: the PLL never reports lock, the bounded wait gives up, HSI stays
+    first_wait = next(k for k, step in enumerate(board.clock.steps) if step.op == "wait")
+    assert lines[0] == f"TC_CLOCK_FALLBACK step {first_wait} timed out: running at {board.clock.reset_hz} Hz"
+    assert lines[1] == "TC_BEGIN digits_lenet on nucleo_f401re"
+    assert bytes.fromhex(lines[-1].split()[2]) == _sample_output(board_builds["nucleo"])
+
+
+@pytest.mark.target
+def test_energy_hardware_build_uart_in_qemu(energy_build):
+    board = load_board("nucleo")
+    lines = run_hw_uart(energy_build / "firmware.elf", board.uart.base, r"^OUT 1 ")
+    run = parse_energy("\n".join(lines))
+    assert run.fallback is not None and run.repeats == 2 and run.marks == []  # GPIO pulses, no marks
+    assert run.outputs == [_sample_output(energy_build)] * 2

@@ -26,8 +26,9 @@ from tinycompress.target.boards import Board, load_board
 from tinycompress.compress.core import Model, compress
 from tinycompress.compress.options import CompressOptions
 from tinycompress.data import Dataset, load_npz
-from tinycompress.errors import BoardError, ToolError
+from tinycompress.errors import BoardError, SpecError, ToolError
 from tinycompress.target.pio import run_pio_envs
+from tinycompress.target.power_data import energy_flags
 from tinycompress.target.project import STACK_SIZE, check_output_dir, staged, write_project
 from tinycompress.codegen.render import Rendered, render
 from tinycompress.target.sim import SIM_ELF
@@ -37,6 +38,7 @@ Progress = Callable[[str, int, int], None]
 REPORT_FILE = "build-report.json"
 HW_ELF = "firmware.elf"
 STAGES = ("compress", "render", "compile", "report")
+FIRMWARE_MODES = ("normal", "energy")  # energy: windows for a power meter (templates/main.c.j2)
 FLASH_SECTIONS = (".isr_vector", ".text", ".rodata", ".ARM.exidx", ".data")
 RAM_SECTIONS = (".data", ".bss", ".stack")
 
@@ -156,7 +158,7 @@ def _save_state(project: Path, board: Board, compressed, rendered: Rendered, dat
 def build(model: Model, board: str = "nucleo", out_dir: str | Path = "build",
           force: bool = False, options: CompressOptions | None = None, data: Path | None = None,
           eval_data: Path | None = None, progress: Progress | None = None, *,
-          val_data: Path | None = None) -> BuildResult:
+          val_data: Path | None = None, firmware_mode: str = "normal") -> BuildResult:
     """Compress, render, compile and size `model` for `board` into `out_dir` (see module doc).
 
     model: a model file, a loaded `Graph` or a Keras model (as `compress.compress`).
@@ -164,7 +166,8 @@ def build(model: Model, board: str = "nucleo", out_dir: str | Path = "build",
     data, val_data, eval_data: .npz files in their three roles (`compress.roles`):
     calibration and fine-tuning; validation (default: 20 % held out of data);
     the reported figures only. Without data, activation ranges come from
-    synthetic inputs (a warning in the report).
+    synthetic inputs (a warning in the report). firmware_mode: normal, or
+    energy (idle and inference windows framed by GPIO timestamps, for `power`).
     Raises OutputExistsError, BoardError (unknown board, does not fit), DataError, ToolError.
     """
     start = time.monotonic()
@@ -172,6 +175,8 @@ def build(model: Model, board: str = "nucleo", out_dir: str | Path = "build",
     model_path = Path(model) if isinstance(model, (str, Path)) else None
     out_dir = Path(out_dir)
     the_board = load_board(board)
+    if firmware_mode not in FIRMWARE_MODES:
+        raise SpecError(f"--mode {firmware_mode!r}: expected one of {', '.join(FIRMWARE_MODES)}")
     check_output_dir(out_dir, force)
     train, val, test, source = _data(data, val_data, eval_data)
     tick("compress", 0, len(STAGES))
@@ -180,8 +185,10 @@ def build(model: Model, board: str = "nucleo", out_dir: str | Path = "build",
     rendered = render(compressed.qgraph, compressed.layouts, the_board.name,
                       _sample(compressed, test, train))
     check_fit(the_board, sum(s.weight_bytes for s in rendered.steps), rendered.arena_bytes)
+    flags = () if firmware_mode == "normal" else tuple(
+        energy_flags(the_board, sum(r.instructions_est for r in compressed.layers)))
     with staged(out_dir, force) as tmp:
-        write_project(tmp, the_board, rendered)
+        write_project(tmp, the_board, rendered, extra_flags=flags)
         _save_state(tmp, the_board, compressed, rendered, source, model_path)
         tick("compile", 2, len(STAGES))
         elves = compile_project(tmp, the_board, rendered)
@@ -191,6 +198,7 @@ def build(model: Model, board: str = "nucleo", out_dir: str | Path = "build",
             shutil.copyfile(elves["hw"], tmp / HW_ELF)
         tick("report", 3, len(STAGES))
         report = build_report(the_board, compressed, rendered, memory_use(final), time.monotonic() - start)
+        report["firmware_mode"] = firmware_mode
         (tmp / REPORT_FILE).write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
     tick("done", len(STAGES), len(STAGES))
     return BuildResult(out_dir, report, time.monotonic() - start)

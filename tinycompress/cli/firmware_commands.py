@@ -15,6 +15,7 @@ from tinycompress.cli.options import (
     ValDataOpt, check_output, compress_options,
 )
 from tinycompress.paths import BOARDS_DIR
+from tinycompress.cli.options import FirmwareMode, FirmwareModeOpt
 from tinycompress.pipeline import build
 from tinycompress.target.boards import list_boards
 from tinycompress.target.sim import simulate
@@ -42,6 +43,7 @@ def build_cmd(
     max_fidelity: MaxFidelityOpt = None,
     scope: ScopeOpt = "global",
     input_range: InputRangeOpt = None,
+    firmware_mode: FirmwareModeOpt = FirmwareMode.normal,
 ) -> None:
     """Compress MODEL and compile its firmware for a board (PlatformIO project, ELF, build-report.json)."""
     options = compress_options(bits, sparsity, layout, optimize, quantizer, lam, per_tensor,
@@ -51,7 +53,7 @@ def build_cmd(
     check_output(output)
     with progress_bar() as tick:
         result = build(model, board or "nucleo", output, force, options, data, eval_data, tick,
-                       val_data=val_data)
+                       val_data=val_data, firmware_mode=firmware_mode.value)
     r = result.report
     print_warnings(r)
     console().print(f"built {r['model']} for {r['board']} in {result.out_dir} ({result.seconds:.1f} s): "

@@ -12,6 +12,7 @@ takes as they are (-n, --jobs).
 from __future__ import annotations
 
 import math
+from enum import Enum
 from pathlib import Path
 from typing import Annotated, Callable, Optional
 
@@ -157,6 +158,16 @@ JobsOpt = Annotated[Optional[int], typer.Option(
     help="Worker processes (default: one per core).", show_default=False)]
 
 
+class FirmwareMode(str, Enum):
+    """What the firmware does: normal, or energy (windows for a power meter)."""
+
+    normal = "normal"
+    energy = "energy"
+
+
+FirmwareModeOpt = Annotated[FirmwareMode, typer.Option(
+    "--mode", help="Firmware: normal, or energy (an idle window, then N inferences framed by GPIO "
+                   "timestamps, cycles over UART; for `tinycompress power`).")]
 SimCountOpt = Annotated[Optional[int], typer.Option(
     "-n", "--n", parser=number(int, "-n", minimum=1),
     help="Number of inputs to simulate (default: all of the data, or 16 random).", show_default=False)]

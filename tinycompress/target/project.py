@@ -126,12 +126,14 @@ def write_sources(project_dir: Path, rendered: Rendered) -> None:
 
 
 def write_project(project_dir: Path, board: Board, rendered: Rendered,
-                  core_dir: Path | None = None, stack_size: int = STACK_SIZE) -> Path:
-    """Write a complete PlatformIO project into the (new or empty) `project_dir`."""
+                  core_dir: Path | None = None, stack_size: int = STACK_SIZE,
+                  extra_flags: tuple[str, ...] = ()) -> Path:
+    """Write a complete PlatformIO project into the (new or empty) `project_dir`
+    (`extra_flags`: compiler flags of both builds, e.g. energy mode's)."""
     project_dir = Path(project_dir)
     project_dir.mkdir(parents=True, exist_ok=True)
     write_platform_files(project_dir, board, stack_size=stack_size)
-    flags = " ".join([f"-I{RUNTIME_SUBDIR.as_posix()}", *rendered.build_flags()])
+    flags = " ".join([f"-I{RUNTIME_SUBDIR.as_posix()}", *rendered.build_flags(), *extra_flags])
     ini = platformio_ini(board, core_dir, build_flags=flags)
     (project_dir / "platformio.ini").write_text(ini, encoding="utf-8")
     write_sources(project_dir, rendered)

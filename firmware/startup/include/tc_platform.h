@@ -21,6 +21,8 @@
  *   `-icount shift=7`: 128 ns per instruction = 3.2 ticks, rounded back to
  *   instructions). TC_SIM_TICKS_NUM / TC_SIM_TICKS_DEN = ticks per instruction.
  * - TC_UART_* (hardware builds only): register addresses of the VCP UART.
+ * - tc_board_hw.h (hardware builds): the clock steps (TC_CLOCK_*), the UART
+ *   divider at the run clock (TC_UART_BRR_RUN) and the energy-mode pin (TC_ENERGY_*).
  */
 #ifndef TC_PLATFORM_H
 #define TC_PLATFORM_H
@@ -56,12 +58,33 @@ void tc_timer_start(void);
  */
 uint32_t tc_timer_elapsed(void);
 
+/** A timer reading for tc_timer_since(); independent of tc_timer_start (which the model's layer timing uses). */
+uint32_t tc_timer_mark(void);
+
+/** Cycles (instructions under QEMU) since @p mark = tc_timer_mark(); same limits as tc_timer_elapsed. */
+uint32_t tc_timer_since(uint32_t mark);
+
 /**
  * Read up to @p capacity bytes of the host file @p path (relative to QEMU's
  * working directory) into @p buf. Returns the number of bytes read, or -1 when
  * the file cannot be opened or read (always -1 on hardware: no semihosting host).
  */
 int32_t tc_read_file(const char *path, void *buf, uint32_t capacity);
+
+/** The core clock in Hz the firmware runs at (hardware: after the bounded clock setup). */
+uint32_t tc_clock_hz(void);
+
+/** Busy-wait about @p cycles core cycles (instructions under QEMU); bounded even where the timer does not count. */
+void tc_delay_cycles(uint32_t cycles);
+
+/** Energy mode: drive the timestamp GPIO to its idle level (hardware); nothing under QEMU. */
+void tc_energy_init(void);
+
+/**
+ * Energy mode: mark a window edge named @p what: a >= 1 us timestamp pulse on
+ * the board's GPIO (hardware), a "TC_MARK <what>" line over semihosting (QEMU).
+ */
+void tc_energy_mark(const char *what);
 
 /** End the program: QEMU exits with @p code; hardware prints "TC_EXIT <code>" and sleeps. */
 void tc_exit(int code) __attribute__((noreturn));

@@ -5,17 +5,36 @@
 #include "tc_platform.h"
 #include "tc_semihost.h"
 
+#if !TC_SIM
+#include "tc_board_hw.h"
+#endif
+
 void tc_timer_init(void);
-void tc_uart_init(void);
+int32_t tc_clock_init(void);
+void tc_uart_init(uint32_t brr);
 void tc_uart_write(const char *s);
+
+static uint32_t clock_hz = TC_BOARD_CLOCK_HZ;
 
 void tc_platform_init(void)
 {
 #if !TC_SIM
-    tc_uart_init();
+    /* Bounded clock setup; on a timeout the part stays on its reset clock and says so. */
+    int32_t failed = tc_clock_init();
+    clock_hz = failed < 0 ? TC_RUN_HZ : TC_RESET_HZ;
+    tc_uart_init(failed < 0 ? TC_UART_BRR_RUN : TC_UART_BRR);
+    if (failed >= 0) {
+        tc_print("TC_CLOCK_FALLBACK step ");
+        tc_print_i32(failed);
+        tc_print(" timed out: running at ");
+        tc_print_u32(clock_hz);
+        tc_print(" Hz\n");
+    }
 #endif
     tc_timer_init();
 }
+
+uint32_t tc_clock_hz(void) { return clock_hz; }
 
 void tc_print(const char *s)
 {

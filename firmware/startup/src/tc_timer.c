@@ -76,13 +76,30 @@ void tc_timer_init(void) { timer_init(); }
 
 void tc_timer_start(void) { timer_start_value = timer_now(); }
 
-uint32_t tc_timer_elapsed(void)
+static uint32_t ticks_to_counts(uint32_t ticks)
 {
-    uint32_t ticks = timer_now() - timer_start_value;
 #if TC_SIM
     /* ticks -> instructions: TC_SIM_TICKS_NUM / TC_SIM_TICKS_DEN ticks per instruction, rounded. */
     return (uint32_t)(((uint64_t)ticks * TC_SIM_TICKS_DEN + TC_SIM_TICKS_NUM / 2) / TC_SIM_TICKS_NUM);
 #else
     return ticks;
 #endif
+}
+
+uint32_t tc_timer_elapsed(void) { return ticks_to_counts(timer_now() - timer_start_value); }
+
+uint32_t tc_timer_mark(void) { return timer_now(); }
+
+uint32_t tc_timer_since(uint32_t mark) { return ticks_to_counts(timer_now() - mark); }
+
+void tc_delay_cycles(uint32_t cycles)
+{
+    /* Each pass takes more than one cycle, so `cycles` passes bound the wait even
+     * where the timer reads 0 (QEMU models no DWT cycle counter). */
+    uint32_t start = timer_now();
+    for (volatile uint32_t spins = 0u; spins < cycles; spins++) {
+        if (ticks_to_counts(timer_now() - start) >= cycles) {
+            break;
+        }
+    }
 }

@@ -1,8 +1,8 @@
 /*
  * Polled UART transmit for the NUCLEO virtual COM port (hardware builds only).
- * Every address and value comes from tc_board.h, generated from the board data:
- * no clock tree setup (the chip runs on its reset clock, which the board data
- * names so the baud divider is right) and no wait on RCC ready flags.
+ * Every address and value comes from tc_board.h, generated from the board data;
+ * the caller passes the baud divider of the clock the bounded clock setup
+ * reached (tc_clock.c): TC_UART_BRR_RUN, or TC_UART_BRR on the reset clock.
  */
 #include <stdint.h>
 
@@ -29,7 +29,7 @@
 
 static const uint32_t uart_setbits[][2] = {TC_UART_SETBITS};
 
-void tc_uart_init(void)
+void tc_uart_init(uint32_t brr)
 {
     for (uint32_t i = 0; i < sizeof uart_setbits / sizeof uart_setbits[0]; i++) {
         REG(uart_setbits[i][0]) |= uart_setbits[i][1];
@@ -40,7 +40,7 @@ void tc_uart_init(void)
     REG(TC_GPIO_BASE + 0x00u) = moder | (2u << (2u * pin)); /* alternate function */
     uint32_t afr = TC_GPIO_BASE + 0x20u + 4u * (pin >> 3);
     REG(afr) = (REG(afr) & ~(0xFu << (4u * (pin & 7u)))) | ((uint32_t)TC_UART_AF << (4u * (pin & 7u)));
-    REG(UART_BRR) = TC_UART_BRR;
+    REG(UART_BRR) = brr;
     REG(UART_CR1) = UART_CR1_ENABLE;
 }
 

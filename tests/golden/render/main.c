@@ -12,11 +12,27 @@
  *   host file dump.flag exists, every layer's output is printed too (TENSOR <layer> <hex>).
  * TC_SIM=0 (hardware): runs the compiled-in sample input forever and prints the
  *   cycles per inference, per layer, and the output over the UART.
+ *
+ * TC_ENERGY=1 (`tinycompress build --mode energy`), both channels: windows for a
+ *   power meter, each edge marked by tc_energy_mark (a GPIO timestamp pulse on
+ *   hardware, a TC_MARK line under QEMU), then the window's cycles:
+ *     TC_BEGIN energy <model> <N inferences per window> <idle cycles>
+ *     TC_MARK idle | (idle, TC_ENERGY_IDLE_CYCLES) | TC_MARK infer | (N inferences on
+ *     the sample input) | TC_MARK end     (marks: QEMU only; GPIO pulses on hardware)
+ *     WINDOW <r> idle <cycles>
+ *     WINDOW <r> infer <N> <cycles>
+ *     CYCLES <r> <cycles of the last inference, summed over its layers>
+ *     OUT <r> <output bytes as hex>
+ *   for r = 0, 1, ... (TC_ENERGY_REPEATS times under QEMU, then TC_END; forever on hardware).
  */
 #include <stdint.h>
 
 #include "tc_board.h"
 #include "tc_model.h"
+
+#ifndef TC_ENERGY
+#define TC_ENERGY 0
+#endif
 
 static uint32_t layer_ticks[TC_MODEL_N_LAYERS];
 
@@ -47,7 +63,87 @@ static void print_line(const char *tag, uint32_t index, const int8_t *data, int3
     tc_print("\n");
 }
 
+#if TC_ENERGY
 #if TC_SIM
+#define TC_ENERGY_REPEATS 2u
+#else
+#define TC_ENERGY_REPEATS 0u /* forever */
+#endif
+
+static uint32_t run_sample(void)
+{
+    uint32_t total = 0u;
+    int32_t k;
+    int8_t *input = tc_model_input();
+
+    for (k = 0; k < TC_MODEL_INPUT_BYTES; k++) {
+        input[k] = tc_model_sample_input[k];
+    }
+    if (tc_model_run(layer_ticks, 0) != 0) {
+        tc_print("TC_ERROR kernel failed\n");
+        tc_exit(2);
+    }
+    for (k = 0; k < TC_MODEL_N_LAYERS; k++) {
+        total += layer_ticks[k];
+    }
+    return total;
+}
+
+/* "WINDOW <r> <what> [<n>] <cycles>" (n = 0: not printed) */
+static void print_window(uint32_t r, const char *what, uint32_t n, uint32_t cycles)
+{
+    tc_print("WINDOW ");
+    tc_print_u32(r);
+    tc_print(what);
+    if (n != 0u) {
+        tc_print_u32(n);
+        tc_print(" ");
+    }
+    tc_print_u32(cycles);
+    tc_print("\n");
+}
+
+int main(void)
+{
+    uint32_t r;
+
+    tc_platform_init();
+    tc_energy_init();
+    tc_print("TC_BEGIN energy " TC_MODEL_NAME " ");
+    tc_print_u32(TC_ENERGY_N);
+    tc_print(" ");
+    tc_print_u32(TC_ENERGY_IDLE_CYCLES);
+    tc_print("\n");
+    for (r = 0u; TC_ENERGY_REPEATS == 0u || r < TC_ENERGY_REPEATS; r++) {
+        uint32_t idle, infer, last = 0u, i, start;
+
+        tc_energy_mark("idle");
+        start = tc_timer_mark();
+        tc_delay_cycles(TC_ENERGY_IDLE_CYCLES);
+        idle = tc_timer_since(start);
+        tc_energy_mark("infer");
+        start = tc_timer_mark(); /* the layers' own timing restarts tc_timer_start */
+        for (i = 0u; i < TC_ENERGY_N; i++) {
+            last = run_sample();
+        }
+        infer = tc_timer_since(start);
+        tc_energy_mark("end");
+        print_window(r, " idle ", 0u, idle);
+        print_window(r, " infer ", TC_ENERGY_N, infer);
+        tc_print("CYCLES ");
+        tc_print_u32(r);
+        tc_print(" ");
+        tc_print_u32(last);
+        tc_print("\n");
+        print_line("OUT ", r, tc_model_output(), TC_MODEL_OUTPUT_BYTES);
+    }
+    tc_print("TC_END ");
+    tc_print_u32(r);
+    tc_print("\n");
+    tc_exit(0);
+}
+
+#elif TC_SIM
 static void dump_layer(int32_t layer, const int8_t *tensor, int32_t size)
 {
     print_line("TENSOR ", (uint32_t)layer, tensor, size);
@@ -152,10 +248,7 @@ int main(void)
         tc_print_u32(total);
         tc_print("\n");
         print_line("OUT ", run, tc_model_output(), TC_MODEL_OUTPUT_BYTES);
-        tc_timer_start();
-        while (tc_timer_elapsed() < TC_BOARD_CLOCK_HZ) {
-            /* about one second between inferences */
-        }
+        tc_delay_cycles(tc_clock_hz()); /* about one second between inferences */
     }
 }
 #endif
