@@ -212,3 +212,39 @@ def test_digits_every_layout_in_qemu(tmp_path, offline_core, shift):
     report = simulate(result.out_dir, n=20)
     assert report.bit_exact, report.mismatches[:3]
     assert report.accuracy > 0.8  # 20 test digits; the 6-bit 70 % sparse LeNet stays above 90 %
+
+
+def same_padding_model():
+    """Branches from one odd-sized input: per layout and stride (1, 2), a 'same' conv2d then a
+    'same' depthwise, global-pooled and joined; layer names say layout and stride."""
+    from keras import Input, Model, layers
+
+    from tests.models import randomize
+
+    inp = Input((11, 9, 3), name="image")
+    outs = []
+    for lay in LAYOUT_NAMES:
+        for s in (1, 2):
+            c = layers.Conv2D(5, 3, strides=s, padding="same", activation="relu",
+                              name=f"conv_{lay}_s{s}")(inp)
+            d = layers.DepthwiseConv2D(3, strides=s, padding="same", name=f"dw_{lay}_s{s}")(c)
+            outs.append(layers.GlobalAveragePooling2D(name=f"gap_{lay}_s{s}")(d))
+    out = layers.Concatenate(name="cat")(outs)
+    return randomize(Model(inp, out, name="same_padding"), seed=5)
+
+
+@pytest.mark.slow
+def test_same_convs_pad_inside_every_layout_in_qemu(tmp_path, offline_core):
+    """'same' conv2d and depthwise of every layout at strides 1 and 2 on an 11 x 9 input:
+    no pad step in the firmware, bit-exact with the reference (which pads explicitly)."""
+    same_padding_model().save(tmp_path / "same.keras")
+    tables = {f"{op}_{lay}_s{s}": {"layout": lay} for op in ("conv", "dw")
+              for lay in LAYOUT_NAMES for s in (1, 2)}
+    spec = write_spec(tmp_path / "same.toml", {"bits": 6, "sparsity": 0.5}, tables)
+    result = build(tmp_path / "same.keras", BOARD, tmp_path / "b",
+                   options=CompressOptions(spec=spec, scope="layer"))
+    layers_ = {l["name"]: l for l in result.report["layers"]}
+    assert {n: layers_[n]["layout"] for n in tables} == {n: t["layout"] for n, t in tables.items()}
+    assert "tc_pad_s8" not in (result.out_dir / "src" / "tc_model.c").read_text(encoding="utf-8")
+    report = simulate(result.out_dir, n=N_INPUTS)
+    assert report.bit_exact, (report.mismatches[:3], report.first_divergent_layer)

@@ -14,7 +14,7 @@ from tests.models import BUILDERS, random_input
 from tinycompress import layouts as layouts_mod
 from tinycompress.codegen.arena import TensorLife, plan_arena
 from tinycompress.codegen.render import plan, render, scratch_lives, tensor_lives
-from tinycompress.codegen.scratch import scratch_bytes
+from tinycompress.codegen.scratch import conv_sparse_buffer_size, scratch_bytes
 from tinycompress.compress.quantize import quantize
 from tinycompress.compress.weights import col_map
 from tinycompress.frontend.keras import from_keras
@@ -77,13 +77,66 @@ def test_rendered_model_scratch_is_disjoint_from_the_layers_tensors():
         assert re.search(rf"\.buf = {re.escape(where)},\n    \.size = {size},", text), name
 
 
-def test_only_dense_fc_and_conv2d_borrow_scratch():
+def test_which_kernels_borrow_scratch():
+    # dense: FC and conv2d (not depthwise); sparse: conv2d and depthwise (one output
+    # channel decoded at a time), not FC
     q, lay = _dense_model("separable", 8)
     ops = {n.name: n.op for n in q.weight_nodes}
-    assert "depthwise_conv2d" in ops.values()
+    assert "depthwise_conv2d" in ops.values() and "conv2d" in ops.values()
     assert {s.name for s in scratch_lives(q, lay)} == {
         name for name, op in ops.items() if op in ("conv2d", "dense")}
-    sparse = {n.name: layouts_mod.encode_as("csr", n.levels, n.bits, col_map(n))
-              for n in q.weight_nodes}
-    assert scratch_lives(q, sparse) == []
-    assert np.all([scratch_bytes(n, sparse[n.name]) == 0 for n in q.weight_nodes])
+    for name in ("csr", "cer", "cser", "pcsr"):
+        sparse = {n.name: layouts_mod.encode_as(name, n.levels, n.bits, col_map(n))
+                  for n in q.weight_nodes}
+        assert {s.name for s in scratch_lives(q, sparse)} == {
+            n for n, op in ops.items() if op in ("conv2d", "depthwise_conv2d")}
+        for n in q.weight_nodes:
+            want = 0 if n.op == "dense" else conv_sparse_buffer_size(
+                n.kh, n.kw, int(n.input_shapes[0][-1]), n.op == "depthwise_conv2d")
+            assert scratch_bytes(n, sparse[n.name]) == want
+
+
+def test_sparse_buffer_size_by_hand():
+    # 3x3 conv over 4 channels: K = 36 -> 36 int32 offsets (144 B), 10 tap starts (40 B),
+    # 36 levels + 36 decoded levels (72 B) = 256; depthwise 3x3: K = 9 -> 36 + 40 + 20 = 96
+    assert conv_sparse_buffer_size(3, 3, 4, depthwise=False) == 256
+    assert conv_sparse_buffer_size(3, 3, 4, depthwise=True) == 96
+
+
+def _conv_pair(seed: int = 3):
+    """The same 3x3 stride-1 convolution twice: 'same', and ZeroPadding2D + 'valid'."""
+    from keras import Input, Model, layers
+
+    from tests.models import randomize
+
+    inp = Input((12, 10, 8), name="image")
+    same = layers.Conv2D(8, 3, padding="same", activation="relu", name="conv")(inp)
+    same = layers.DepthwiseConv2D(3, padding="same", name="dw")(same)
+    a = randomize(Model(inp, same, name="same"), seed=seed)
+    inp = Input((12, 10, 8), name="image")
+    x = layers.ZeroPadding2D(1, name="pad1")(inp)
+    x = layers.Conv2D(8, 3, activation="relu", name="conv")(x)
+    x = layers.ZeroPadding2D(1, name="pad2")(x)
+    x = layers.DepthwiseConv2D(3, name="dw")(x)
+    b = Model(inp, x, name="explicit")
+    b.set_weights(a.get_weights())
+    return a, b
+
+
+def test_same_convs_have_no_pad_step_and_a_smaller_arena():
+    same, explicit = _conv_pair()
+    x = random_input(same, batch=16, seed=2)
+    arenas = {}
+    for model in (same, explicit):
+        q = quantize(from_keras(model), x, bits=8)
+        lay = {n.name: layouts_mod.encode_as("dense", n.levels, n.bits, col_map(n))
+               for n in q.weight_nodes}
+        rendered = render(q, lay, "mps2_an386")
+        arenas[model.name] = (rendered.arena_bytes, [n.op for n in q.nodes], rendered)
+    size, ops, rendered = arenas["same"]
+    assert "zero_pad2d" not in ops and "tc_pad_s8.c" not in rendered.kernel_sources
+    assert "tc_pad_s8" not in rendered.files["tc_model.c"]
+    esize, eops, _ = arenas["explicit"]
+    assert eops.count("zero_pad2d") == 2  # explicit ZeroPadding2D layers stay pad steps
+    # the explicit graph holds a padded copy (14 x 12 x 8 = 1,344 B) beside its input
+    assert size < esize, (size, esize)

@@ -405,3 +405,29 @@ def test_prepare_weight_op_and_fc_by_hand():
     # x = [10, -3]: acc0 = 24 + 10 + 6 = 40 -> 40 * 0.25 = 10 (+0.5, floor 10) - 5 = 5
     #               acc1 = -24 - 9 = -33 -> -4.125 (+0.5 = -3.625, floor -4) - 5 = -9
     assert wo.fc_s8(np.array([10, -3], np.int8), levels, p).tolist() == [5, -9]
+
+
+@pytest.mark.parametrize("depthwise", [False, True], ids=["conv2d", "dwconv2d"])
+def test_sparse_buffer_sizes_equal_the_renderers_formula(lib, depthwise):
+    from tinycompress.codegen.scratch import conv_sparse_buffer_size
+
+    fn = getattr(lib, f"tc_{'dwconv2d' if depthwise else 'conv2d'}_sparse_s8_buffer_size")
+    fn.restype = C.c_int32
+    for kh, kw, cin in ((1, 1, 1), (3, 3, 1), (3, 3, 3), (5, 5, 6), (10, 4, 1), (1, 1, 33)):
+        dims = ConvDims(12, 12, cin, kh, kw, 1, 1, 13 - kh, 13 - kw, cin)
+        assert fn(C.byref(dims)) == conv_sparse_buffer_size(kh, kw, cin, depthwise), (kh, kw, cin)
+
+
+@pytest.mark.parametrize("depthwise", [False, True], ids=["conv2d", "dwconv2d"])
+def test_same_padding_every_layout_odd_sizes(lib, depthwise):
+    # fixed sweep: 'same' at odd and even sizes, strides 1 and 2, pad values at both ends
+    geometries = [((7, 5, 3), (3, 3), (1, 1)), ((9, 6, 2), (3, 3), (2, 2)),
+                  ((5, 7, 4), (5, 5), (2, 1)), ((6, 7, 1), (2, 3), (1, 2)), ((3, 3, 5), (3, 3), (2, 2))]
+    for seed, ((h, w, cin), k, s) in enumerate(geometries):
+        rng = np.random.default_rng(300 + seed)
+        cout = cin if depthwise else 2 + seed
+        cols = k[0] * k[1] * (1 if depthwise else cin)
+        for z_in in (-128, 0, 127):
+            levels = make_levels(rng, KINDS[seed % len(KINDS)], cout, cols, 6)
+            x = rng.integers(-128, 128, (h, w, cin)).astype(np.int8)
+            check_conv(lib, depthwise, 6, k, s, x, levels, make_params(rng, levels), "same", z_in)
