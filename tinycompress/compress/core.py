@@ -44,7 +44,7 @@ from tinycompress.compress.roles import (  # noqa: F401  (calibration_data: re-e
 from tinycompress.compress.search import SearchResult, search
 from tinycompress.data import Dataset
 from tinycompress.errors import DataError, SpecError
-from tinycompress.frontend import from_keras, load_with_model
+from tinycompress.frontend import from_keras, load_with_model, recalibrated
 from tinycompress.ir.graph import Graph
 
 Progress = Callable[[str, int, int], None]  # (stage description, done, total)
@@ -90,6 +90,8 @@ def compress(model: Model, options: CompressOptions | None = None, data: Dataset
     for what, ds in (("--data", data), ("--val-data", val_data), ("--eval-data", eval_data)):
         check_data(graph, ds, what)
     roles = assign_roles(data, val_data, eval_data)
+    if roles.train is not None:  # --data recalibrates what an int8 .tflite gave
+        graph = recalibrated(graph)
     if options.input_range is not None and roles.train is not None:
         raise SpecError("--input-range sets the synthetic calibration inputs used without --data; "
                         "with --data the activation ranges come from the data")
@@ -184,10 +186,11 @@ def _finetune(keras_model, graph: Graph, plan: Plan, options: CompressOptions, d
     targets = {n: lp.sparsity for n, lp in plan.layers.items() if lp.sparsity > 0}
     if options.epochs == 0 or not targets:
         return graph, None
+    if keras_model is None:
+        raise DataError("--epochs fine-tunes a Keras model (.keras, .h5 or a SavedModel written by "
+                        "Keras); this model is not one, so its pruning is one-shot: drop --epochs")
     if data is None or data.y is None:
         raise DataError("--epochs fine-tunes on labelled data: give --data with x and y")
-    if keras_model is None:
-        raise DataError("--epochs fine-tunes the Keras model: give a model file or a Keras model, not a Graph")
     values = set(targets.values())
     uniform = len(values) == 1 and len(targets) == len(plan.layers) and plan.scope == "global"
     tick = None if progress is None else (lambda done, total: progress("fine-tuning", done, total))
@@ -206,8 +209,9 @@ def _fisher(keras_model, loaded: Graph, base: Graph, tuned, calib, data: Dataset
     one-shot pruning), so the BatchNorm fold factors are recovered exactly.
     """
     if keras_model is None:
-        raise DataError("--quantizer rd weighs weights by the Fisher information of the Keras "
-                        "model: give a model file or a Keras model, not a Graph")
+        raise DataError("--quantizer rd weighs weights by the Fisher information of a Keras "
+                        "model (.keras, .h5 or a SavedModel written by Keras); this model is not "
+                        "one: use --quantizer uniform")
     y = None if data is None or data.y is None else data.y[:len(calib)]
     if tuned is not None:
         return graph_fisher_matrices(base, tuned, calib, y)

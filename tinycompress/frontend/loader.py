@@ -10,6 +10,7 @@ give the Graph only.
 """
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 from tinycompress.errors import ModelLoadError, UnsupportedLayerError
@@ -48,3 +49,11 @@ def _tflite(path: Path):
 _LOADERS = {
     "tflite": _tflite,
 }
+
+
+def recalibrated(graph: Graph) -> Graph:
+    """`graph` without the activation quantization its file gave (an int8 .tflite's), so
+    calibration on the user's data sets every scale and zero point; weights keep theirs."""
+    nodes = [replace(n, attrs={k: v for k, v in n.attrs.items() if k != "qparams"})
+             for n in graph.nodes]
+    return replace(graph, nodes=nodes)

@@ -30,6 +30,8 @@ _DTYPES = {0: "float32", 1: "float16", 2: "int32", 3: "uint8", 4: "int64", 7: "i
            9: "int8", 10: "float64", 17: "int4"}
 _NUMPY = {"float32": np.float32, "int32": np.int32, "int8": np.int8, "int64": np.int64,
           "uint8": np.uint8, "float16": np.float16, "int16": np.int16, "float64": np.float64}
+# integer ops the converter emits to compute a RESHAPE's target shape for a dynamic batch
+_SHAPE_OPS = ("SHAPE", "STRIDED_SLICE", "PACK", "GATHER", "SLICE", "CONCATENATION")
 _NOT_YET = ("float16", "int16", "int4", "float64", "uint8")
 
 
@@ -176,6 +178,8 @@ class _Builder:
     def add_op(self, opname: str, inputs: list[int], outputs: list[int], options) -> None:
         handler = HANDLERS.get(opname)
         out = self.tensors[outputs[0]] if outputs else None
+        if opname in _SHAPE_OPS and all(self.tensors[o].dtype in ("int32", "int64") for o in outputs):
+            return  # shape arithmetic of a dynamic batch (feeds RESHAPE's shape, which is not read)
         where = f"op {opname} (tensor {out.name if out else '?'})"
         if handler is None:
             raise UnsupportedLayerError(f"{where}: op not supported; supported: "
