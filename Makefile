@@ -22,7 +22,7 @@ debs:
 
 $(VENV_STAMP): pyproject.toml setup.py
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install -e '.[tf,bench,test]'
+	$(BIN)/pip install -e '.[tf,bench,test,onnx]'
 	@touch $@
 
 $(CORE_STAMP): $(VENV_STAMP) tinycompress/target/pio.py

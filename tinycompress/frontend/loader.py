@@ -16,6 +16,7 @@ from pathlib import Path
 from tinycompress.errors import ModelLoadError, UnsupportedLayerError
 from tinycompress.frontend.detect import detect_format
 from tinycompress.frontend.keras import load_with_model as load_keras_with_model
+from tinycompress.frontend.onnx import load_onnx
 from tinycompress.frontend.tflite import load_tflite
 from tinycompress.ir.graph import Graph
 
@@ -46,8 +47,13 @@ def _tflite(path: Path):
     return load_tflite(path), None
 
 
+def _onnx(path: Path):
+    return load_onnx(path), None
+
+
 _LOADERS = {
     "tflite": _tflite,
+    "onnx": _onnx,
 }
 
 
