@@ -19,7 +19,9 @@ from tinycompress.data import load_digits_split
 from tinycompress.errors import ToolError
 from tinycompress.frontend.keras_import import import_keras
 from tinycompress.target.boards import list_boards
-from tinycompress.target.doctor import Check, check_core, missing_for_build
+from tinycompress.target.doctor import (
+    Check, check_core, check_flash_tools, check_qemu, check_qemu_machines, missing_for_build,
+)
 from tinycompress.target.pio import core_problem, ensure_offline_core, pio_environ, run_pio, toolchain_dir
 
 REPO = Path(__file__).resolve().parents[1]
@@ -130,6 +132,21 @@ def test_doctor_names_the_fix_for_a_missing_core(tmp_path, monkeypatch):
     assert check.line() == (f"fix  platformio core      no offline PlatformIO core in {tmp_path / 'core'} "
                             "-> run `tinycompress setup` (needed for build)")
     assert missing_for_build([Check("qemu-system-arm", False, "not found", "apt-get ...", "sim")]) == []
+
+
+def test_doctor_without_qemu_and_flash_tools_can_still_build(tmp_path, monkeypatch):
+    """Simulation and flashing tools missing: their lines say what to install; build is not blocked."""
+    monkeypatch.setenv("PATH", str(tmp_path))  # no qemu-system-arm, openocd or st-flash
+    checks = [check_qemu(), check_qemu_machines(), check_flash_tools()]
+    assert [c.line() for c in checks] == [
+        "fix  qemu-system-arm      not found -> apt-get install --no-install-recommends qemu-system-arm "
+        "(needed for sim)",
+        "fix  qemu machines        qemu-system-arm not found -> apt-get install --no-install-recommends "
+        "qemu-system-arm (7.2 or newer) (needed for sim)",
+        "fix  flash tools          openocd missing, st-flash missing -> apt-get install --no-install-recommends "
+        "openocd or stlink-tools (needed for flash)",
+    ]
+    assert missing_for_build(checks) == []
 
 
 # ---- a missing extra names the extra ----------------------------------------------

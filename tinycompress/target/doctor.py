@@ -147,8 +147,9 @@ def check_newlib() -> Check:
             found = _run([str(gcc), *flags, f"-print-file-name={name}"]).stdout.strip()
             if not Path(found).is_absolute() or not Path(found).exists():
                 missing.append(f"{name} for {' '.join(flags)}")
-    detail = (f"libc_nano.a and nano.specs for the {len(variants)} CPU/FPU variants of the boards"
-              if not missing else f"missing {missing[0]}" + (f" (and {len(missing) - 1} more)" if len(missing) > 1 else ""))
+    more = f" (and {len(missing) - 1} more)" if len(missing) > 1 else ""
+    detail = (f"missing {missing[0]}{more}" if missing else
+              f"libc_nano.a and nano.specs for the {len(variants)} CPU/FPU variants of the boards")
     return Check("newlib", not missing, detail, fix)
 
 
