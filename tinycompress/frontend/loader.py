@@ -15,8 +15,10 @@ from pathlib import Path
 
 from tinycompress.errors import ModelLoadError, UnsupportedLayerError
 from tinycompress.frontend.detect import detect_format
+from tinycompress.frontend.keras import from_keras
 from tinycompress.frontend.keras import load_with_model as load_keras_with_model
 from tinycompress.frontend.onnx import load_onnx
+from tinycompress.frontend.savedmodel import load_saved_model
 from tinycompress.frontend.tflite import load_tflite
 from tinycompress.ir.graph import Graph
 
@@ -51,9 +53,15 @@ def _onnx(path: Path):
     return load_onnx(path), None
 
 
+def _saved_model(path: Path):
+    model, graph = load_saved_model(path)
+    return (graph, None) if model is None else (from_keras(model), model)
+
+
 _LOADERS = {
     "tflite": _tflite,
     "onnx": _onnx,
+    "savedmodel": _saved_model,
 }
 
 
