@@ -43,7 +43,8 @@ def number(kind: type, flag: str, minimum: int | None = None) -> Callable[[objec
 
 
 ModelArg = Annotated[Path, typer.Argument(
-    help="Keras model: .keras, .h5 or a SavedModel directory.", show_default=False)]
+    help="Model: .keras, .h5, .tflite (float or int8), .onnx or a SavedModel directory "
+         "(the format is told by content).", show_default=False)]
 BuildDirArg = Annotated[Path, typer.Argument(
     help="Build directory made by `tinycompress build`.", show_default=False)]
 BoardOpt = Annotated[Optional[str], typer.Option(
