@@ -103,10 +103,10 @@ WORD_OPTIONS = [
 ]
 MODEL_FILES = [
     R("model-missing", "compress {missing}.keras", "no such model file"),
-    R("model-junk", "inspect {junk_keras}", "junk.keras", "not a Keras model file"),
-    R("model-empty", "compress {empty_keras}", "empty.keras", "not a Keras model file"),
+    R("model-junk", "inspect {junk_keras}", "junk.keras", "not a model file tinycompress reads"),
+    R("model-empty", "compress {empty_keras}", "empty.keras", "not a model file tinycompress reads"),
     R("model-truncated-h5", "inspect {truncated_h5}", "truncated.h5"),
-    R("model-is-directory", "build {a_dir} -o {out}", "a_dir", "not a SavedModel"),
+    R("model-is-directory", "build {a_dir} -o {out}", "a_dir", "a directory without saved_model.pb"),
     R("model-is-npz", "inspect {train}", "train.npz", "not a Keras model file"),
 ]
 BAD_WEIGHTS = [
