@@ -28,6 +28,7 @@ from tinycompress.codegen import cgen
 from tinycompress.errors import UnsupportedLayerError
 from tinycompress.layouts import Layout
 from tinycompress.paths import TEMPLATES_DIR
+from tinycompress.codegen import memory
 from tinycompress.codegen.arena import ArenaPlan, TensorLife, plan_arena
 from tinycompress.ir.qgraph import QGraph
 from tinycompress.codegen.ops import Context, Step, emit
@@ -48,6 +49,7 @@ class Rendered:
     input_bytes: int
     output_bytes: int
     defines: dict[str, int] = field(default_factory=dict)
+    memory: dict = field(default_factory=dict)  # memory_summary: the arena's timeline and peak
 
     def build_flags(self) -> list[str]:
         """Compiler flags that compile only the row-engine variants the model uses."""
@@ -64,18 +66,9 @@ def _size(shape) -> int:
 
 
 def tensor_lives(qgraph: QGraph) -> list[TensorLife]:
-    """Lifetime of every tensor in node steps; the model output stays live to the end."""
-    last = {n.name: i for i, n in enumerate(qgraph.nodes)}
-    for i, node in enumerate(qgraph.nodes):
-        for src in node.inputs:
-            last[src] = max(last[src], i)
-    end = len(qgraph.nodes)
-    lives = []
-    for i, node in enumerate(qgraph.nodes):
-        alias = node.inputs[0] if node.op == "reshape" else None
-        until = end if node.name == qgraph.outputs[0] else last[node.name]
-        lives.append(TensorLife(node.name, _size(node.output_shape), i, until, alias))
-    return lives
+    """Lifetime of every tensor in node steps (`memory.tensor_lives`: the model output
+    stays live to the end, reshapes and in-place operators share their input's bytes)."""
+    return memory.tensor_lives(qgraph)
 
 
 def scratch_lives(qgraph: QGraph, layouts: dict[str, Layout]) -> list[TensorLife]:
@@ -89,9 +82,28 @@ def scratch_lives(qgraph: QGraph, layouts: dict[str, Layout]) -> list[TensorLife
 
 
 def plan(qgraph: QGraph, layouts: dict[str, Layout] | None = None) -> ArenaPlan:
-    """The static arena of `qgraph`: offsets per tensor and per scratch buffer of the
-    kernels `layouts` choose, and the total bytes."""
+    """The static arena of `qgraph` in its given node order: offsets per tensor and per
+    scratch buffer of the kernels `layouts` choose, and the total bytes."""
     return plan_arena(tensor_lives(qgraph), scratch_lives(qgraph, layouts or {}))
+
+
+def scheduled(qgraph: QGraph, layouts: dict[str, Layout] | None = None) -> QGraph:
+    """`qgraph` with its nodes in the order of smallest peak memory (`memory.schedule`)."""
+    scratch = {t.name: t.size for t in scratch_lives(qgraph, layouts or {})}
+    return memory.reordered(qgraph, memory.schedule(qgraph, scratch))
+
+
+def memory_summary(qgraph: QGraph, layouts: dict[str, Layout], arena: ArenaPlan) -> dict:
+    """The arena's figures and its per-operator timeline (build-report.json "memory")."""
+    lives, scratch = tensor_lives(qgraph), scratch_lives(qgraph, layouts)
+    memory.check_plan(lives, scratch, arena)
+    rows = memory.timeline(qgraph, lives, scratch, arena)
+    top = memory.peak(rows)
+    return {"arena_bytes": arena.size, "lower_bound_bytes": arena.lower_bound,
+            "optimal": arena.optimal, "planner": arena.method,
+            "peak_layer": top["layer"], "peak_op": top["op"], "peak_bytes": top["bytes"],
+            "order": [n.name for n in qgraph.nodes if n.op not in NO_KERNEL_OPS],
+            "in_place": memory.inplace_inputs(qgraph), "timeline": rows}
 
 
 def build_steps(qgraph: QGraph, layouts: dict[str, Layout], arena: ArenaPlan) -> list[Step]:
@@ -127,6 +139,7 @@ def render(qgraph: QGraph, layouts: dict[str, Layout], board: str,
     sample_input: int8 input compiled into the hardware build (default zeros
     at the input zero point).
     """
+    qgraph = scheduled(qgraph, layouts)
     arena = plan(qgraph, layouts)
     steps = build_steps(qgraph, layouts, arena)
     in_bytes = _size(qgraph.input_shape)
@@ -159,7 +172,7 @@ def render(qgraph: QGraph, layouts: dict[str, Layout], board: str,
     if qgraph.arithmetic == "tflite":  # TFLite's rounding in the kernels (tc_requant.h)
         defines["TC_ARITHMETIC_TFLITE"] = 1
     return Rendered(files, kernels, steps, ctx["arena_bytes"], in_bytes, ctx["output_bytes"],
-                    defines)
+                    defines, memory_summary(qgraph, layouts, arena))
 
 
 def variant_masks(steps: list[Step]) -> dict[str, int]:

@@ -395,27 +395,27 @@ int32_t tc_model_run(uint32_t *layer_ticks, tc_model_hook hook)
     }
     before = tc_timer_elapsed();
     /* bn_standalone */
-    if (tc_affine_s8(tc_arena.bytes + 364, 9, &bn_standalone_params, tc_arena.bytes) != TC_OK) {
+    if (tc_affine_s8(tc_arena.bytes + 364, 9, &bn_standalone_params, tc_arena.bytes + 364) != TC_OK) {
         return 4;
     }
     now = tc_timer_elapsed();
     layer_ticks[3] = now - before;
     if (hook != NULL) {
-        hook(3, tc_arena.bytes, 36);
+        hook(3, tc_arena.bytes + 364, 36);
     }
     before = tc_timer_elapsed();
     /* fc */
-    if (tc_fc_cser_s8(&fc_dims, &fc_quant, &fc_cser, tc_arena.bytes, tc_arena.bytes + 36) != TC_OK) {
+    if (tc_fc_cser_s8(&fc_dims, &fc_quant, &fc_cser, tc_arena.bytes + 364, tc_arena.bytes) != TC_OK) {
         return 5;
     }
     now = tc_timer_elapsed();
     layer_ticks[4] = now - before;
     if (hook != NULL) {
-        hook(4, tc_arena.bytes + 36, 8);
+        hook(4, tc_arena.bytes, 8);
     }
     before = tc_timer_elapsed();
     /* fc_tanh */
-    if (tc_lut_s8(tc_arena.bytes + 36, 8, fc_tanh_table, tc_arena.bytes) != TC_OK) {
+    if (tc_lut_s8(tc_arena.bytes, 8, fc_tanh_table, tc_arena.bytes) != TC_OK) {
         return 6;
     }
     now = tc_timer_elapsed();
