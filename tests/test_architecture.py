@@ -32,6 +32,9 @@ RANKS = {
 }
 # Third-party modules that may be imported inside a function: heavy optional dependencies.
 LAZY_ALLOWED = {"tensorflow", "keras", "matplotlib", "sklearn", "platformio", "SCons"}
+# The [power] extra's meter drivers (PPK2; Joulescope with its native USB driver), imported
+# only when that meter is used so the CLI works without them.
+LAZY_ALLOWED |= {"ppk2_api", "joulescope"}
 MAX_LINES = 400
 
 

@@ -131,3 +131,34 @@ def test_energy_hardware_build_uart_in_qemu(energy_build):
     run = parse_energy("\n".join(lines))
     assert run.fallback is not None and run.repeats == 2 and run.marks == []  # GPIO pulses, no marks
     assert run.outputs == [_sample_output(energy_build)] * 2
+
+
+# ---- PCSR decoding in the 45 nm model; the board-terms estimate ----
+
+def test_pcsr_decode_work_counted():
+    # the 3x6 worked example of layouts/pcsr.py: 7 entries, 3 stream words, 3 rows
+    m = np.array([[0, 2, 0, 2, 1, 0], [1, 0, 0, 0, 0, 0], [0, 0, 1, 2, 0, 2]])
+    layout = encode_as("pcsr", m, bits=8)
+    assert energy.decode_ops(layout) == 18 * 7 + 4 * 3 + 2 * 3  # = 144 ALU operations
+    ops = layout.ops()
+    base = (ops.loads + ops.writes) * 10.0 + ops.adds * 0.1 + ops.multiplies * 0.2
+    est = energy.estimate_layout(layout, positions=2)
+    assert est.breakdown["decode"] == pytest.approx(2 * 144 * 0.1)  # 28.8 pJ for two products
+    assert est.pj_total == pytest.approx(2 * base + 28.8)
+    assert energy.decode_ops(encode_as("csr", m, bits=8)) == 0
+
+
+def test_board_estimate_by_hand():
+    # 1,000,000 instructions x 1.5 CPI / 120 MHz = 12.5 ms; x 43.56 mW = 544.5 uJ
+    est = energy.board_estimate(1_000_000, "cortex-m4", 120_000_000, 43.56, "test")
+    assert est.seconds == pytest.approx(12.5e-3) and est.uj == pytest.approx(544.5)
+    assert est.as_dict()["estimate"] is True
+
+
+def test_board_power_data_cites_its_datasheet():
+    board = load_board("nucleo_l4r5zi")
+    # 110 uA/MHz x 120 MHz = 13.2 mA; x 3.3 V = 43.56 mW
+    assert board.run_hz == 120_000_000 and board.power.run_mw(board.run_hz) == pytest.approx(43.56)
+    assert "DS12023" in board.power.source
+    for name in ("nucleo_f401re", "nucleo_l476rg"):
+        assert load_board(name).power.source.startswith("ST DS")

@@ -31,12 +31,28 @@ multiply (conservative for CER: a b-bit x 32-bit multiplier costs less).
 The op counts come from `tinycompress.layouts` (`Layout.ops()`: loads, adds,
 multiplies, writes of one matrix-vector product); multiply them by the number
 of output positions of a convolution (`positions`).
+
+PCSR's decoding is counted too (`decode_ops`): its kernel
+(firmware/runtime/src/tc_fc_pcsr_s8.c) spends, besides the multiply-add
+and the loads above, about 18 ALU operations per entry (the buffer-empty
+test, count-trailing-zeros (RBIT + CLZ), two shifts and a subtract for the
+unary part, the refill test, shift-mask-add for the column, two shifts for
+the sign-extended value, the row test, the loop count), 4 per stream word
+read (shift, or, pointer and bit-count updates) and 2 per row crossed.
+Each is priced as a 32-bit add. Without them PCSR, which executes several
+times the instructions of dense, would rank as the cheapest layout.
+
+This model compares layouts relative to each other; it says nothing about a
+board. `board_estimate` below does, from the instructions an inference
+executes and the MCU's datasheet power.
 """
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
 from typing import Mapping
+
+from tinycompress.layouts.pcsr import PcsrLayout
 
 OP_FIELDS = ("loads", "adds", "multiplies", "writes")
 
@@ -112,11 +128,30 @@ def estimate(op_counts, *, mult_bits: int = 8, add_bits: int = 32,
     return EnergyEstimate(sum(breakdown.values()), breakdown)
 
 
+# PCSR decoding, ALU operations (module docstring; counted from tc_fc_pcsr_s8.c).
+PCSR_DECODE_OPS_PER_ENTRY = 18
+PCSR_DECODE_OPS_PER_WORD = 4
+PCSR_DECODE_OPS_PER_ROW = 2
+
+
+def decode_ops(layout) -> int:
+    """ALU operations a layout's kernel spends decoding its format in one product (PCSR; 0 otherwise)."""
+    if not isinstance(layout, PcsrLayout):
+        return 0
+    return (PCSR_DECODE_OPS_PER_ENTRY * layout.n_entries
+            + PCSR_DECODE_OPS_PER_WORD * int(layout.arrays["stream"].size)
+            + PCSR_DECODE_OPS_PER_ROW * int(layout.shape[0]))
+
+
 def estimate_layout(layout, positions: int = 1,
                     sram_bytes: int = DEFAULT_SRAM_BYTES) -> EnergyEstimate:
-    """Estimate for a `tinycompress.layouts.Layout`, multiply width from its kernel."""
-    return estimate(layout.ops(), mult_bits=multiply_bits(layout.name),
-                    sram_bytes=sram_bytes, positions=positions)
+    """Estimate for a `tinycompress.layouts.Layout`, multiply width from its kernel, decoding counted."""
+    est = estimate(layout.ops(), mult_bits=multiply_bits(layout.name),
+                   sram_bytes=sram_bytes, positions=positions)
+    decode = decode_ops(layout) * positions * ADD_PJ[32]
+    if not decode:
+        return est
+    return EnergyEstimate(est.pj_total + decode, {**est.breakdown, "decode": decode})
 
 
 def _counts(op_counts) -> dict[str, int]:
@@ -133,3 +168,45 @@ def _counts(op_counts) -> dict[str, int]:
     if negative:
         raise ValueError(f"op counts must be >= 0: {', '.join(negative)}")
     return counts
+
+
+# ---- the board's terms: instructions x cycles per instruction / clock x run-mode power ----
+
+# Cycles per instruction, conservative, for these kernels (load-heavy integer loops)
+# from the cores' technical reference manuals: Cortex-M3/M4 execute ALU and MAC
+# instructions in 1 cycle, loads in 2 (1 more when pipelined), taken branches in
+# 2-4 (pipeline refill), and flash wait states hidden by the ST ART accelerator
+# only when the cache hits; 1.5 covers a loop of loads, MACs and one taken branch.
+# Cortex-M0+: 2-cycle loads and branches, no MAC: 1.5 as well. Cortex-M7
+# dual-issues, but its measured CPI on such loops stays near 1: 1.0. Cortex-M33: as M4.
+CPI = {"cortex-m0plus": 1.5, "cortex-m3": 1.5, "cortex-m4": 1.5, "cortex-m7": 1.0, "cortex-m33": 1.5}
+
+
+@dataclass(frozen=True)
+class BoardEstimate:
+    """Estimated energy of one inference on a board: instructions x CPI / clock x power."""
+
+    uj: float
+    seconds: float
+    instructions: float
+    cpi: float
+    clock_hz: int
+    power_mw: float
+    source: str
+
+    def as_dict(self) -> dict:
+        return {"uj_per_inference": self.uj, "latency_ms": self.seconds * 1e3,
+                "instructions": self.instructions, "cpi": self.cpi, "clock_hz": self.clock_hz,
+                "run_power_mw": self.power_mw, "power_source": self.source, "estimate": True,
+                "how": "instructions x CPI / clock x datasheet run-mode power"}
+
+
+def board_estimate(instructions: float, cpu: str, clock_hz: int, power_mw: float,
+                   source: str) -> BoardEstimate:
+    """Energy (uJ) of `instructions` on `cpu` at `clock_hz` drawing `power_mw` (the datasheet's
+    Run-mode figure at that clock): time = instructions x CPI[cpu] / clock, energy = time x power."""
+    if instructions < 0 or clock_hz <= 0 or power_mw <= 0:
+        raise ValueError("instructions >= 0, clock_hz > 0 and power_mw > 0 are needed")
+    cpi = CPI[cpu]
+    seconds = instructions * cpi / clock_hz
+    return BoardEstimate(seconds * power_mw * 1e3, seconds, instructions, cpi, clock_hz, power_mw, source)

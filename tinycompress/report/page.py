@@ -42,6 +42,7 @@ import jinja2
 
 from tinycompress.errors import DataError
 from tinycompress.paths import TEMPLATES_DIR
+from tinycompress.report.board_energy import energy_rows
 
 REPORT_NAME = "report.html"
 TEMPLATE_NAME = "report.html.j2"
@@ -84,7 +85,9 @@ class Page:
 def write_report(build_dir: str | Path) -> Path:
     """Write BUILD_DIR/report.html from the JSON reports in it; return its path."""
     build_dir = Path(build_dir)
-    page = make_page(read_inputs(build_dir))
+    inputs = read_inputs(build_dir)
+    page = make_page(inputs)
+    page.summary += energy_rows(build_dir, inputs.build, inputs.sim)  # measured beside the estimates
     out = build_dir / REPORT_NAME
     out.write_text(render_html(page), encoding="utf-8")
     return out

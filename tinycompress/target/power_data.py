@@ -21,6 +21,7 @@ import math
 from dataclasses import dataclass
 
 from tinycompress.errors import BoardError
+from tinycompress.layouts.energy import board_estimate
 
 CLOCK_OPS = ("modify", "wait", "delay")
 POLARITIES = ("falling", "rising")
@@ -149,6 +150,9 @@ CLOCK_OP_CODES = {"modify": 1, "wait": 2, "delay": 3}
 # Energy mode: the idle window and the inference window last at least this long
 # on the board (N inferences = this many seconds of the cost model's estimate).
 ENERGY_WINDOW_S = 0.5
+# ... and each repetition starts this long after the firmware's last UART line, so a
+# host that arms its meter when it reads that line is ready before the first edge.
+ENERGY_GAP_S = 1.0
 
 
 def _brr(kind: str, clock_hz: int, baud: int) -> int:
@@ -190,4 +194,25 @@ def energy_flags(board, instructions_est: float) -> list[str]:
         raise BoardError(f"{board.path}: no [energy] table (timestamp GPIO): cannot build --mode energy")
     cycles = ENERGY_WINDOW_S * board.run_hz
     n = max(1, math.ceil(cycles / max(instructions_est, 1.0)))
-    return ["-DTC_ENERGY=1", f"-DTC_ENERGY_N={n}u", f"-DTC_ENERGY_IDLE_CYCLES={round(cycles)}u"]
+    return ["-DTC_ENERGY=1", f"-DTC_ENERGY_N={n}u", f"-DTC_ENERGY_IDLE_CYCLES={round(cycles)}u",
+            f"-DTC_ENERGY_GAP_CYCLES={round(ENERGY_GAP_S * board.run_hz)}u"]
+
+
+def instructions_of_build(build: dict, sim: dict | None) -> tuple[float, str]:
+    """Instructions per inference: QEMU's exact count (sim-report.json), else the cost model's."""
+    if sim and sim.get("instructions_per_inference"):
+        return float(sim["instructions_per_inference"]), "counted in QEMU (sim)"
+    return float(sum(l.get("instructions_est") or 0 for l in build.get("layers", []))), "cost model"
+
+
+def board_energy_estimate(board, build: dict, sim: dict | None) -> dict | None:
+    """The board-terms estimate of one inference (layouts.energy.board_estimate), or None when the
+    board data has no [power] or nothing counts instructions."""
+    if board.power is None or board.is_qemu:
+        return None
+    instructions, how = instructions_of_build(build, sim)
+    if instructions <= 0:
+        return None
+    est = board_estimate(instructions, board.cpu, board.run_hz, board.power.run_mw(board.run_hz),
+                         board.power.source)
+    return {**est.as_dict(), "instructions_from": how}

@@ -23,7 +23,9 @@
  *     WINDOW <r> infer <N> <cycles>
  *     CYCLES <r> <cycles of the last inference, summed over its layers>
  *     OUT <r> <output bytes as hex>
- *   for r = 0, 1, ... (TC_ENERGY_REPEATS times under QEMU, then TC_END; forever on hardware).
+ *   for r = 0, 1, ... (TC_ENERGY_REPEATS times under QEMU, then TC_END; forever on hardware),
+ *   each repetition after a quiet gap of TC_ENERGY_GAP_CYCLES (a host arms its meter
+ *   when it reads TC_BEGIN or an OUT line, see tinycompress/target/power.py).
  */
 #include <stdint.h>
 
@@ -117,6 +119,8 @@ int main(void)
     for (r = 0u; TC_ENERGY_REPEATS == 0u || r < TC_ENERGY_REPEATS; r++) {
         uint32_t idle, infer, last = 0u, i, start;
 
+        /* quiet gap after the last line: the host arms its meter when it reads that line */
+        tc_delay_cycles(TC_ENERGY_GAP_CYCLES);
         tc_energy_mark("idle");
         start = tc_timer_mark();
         tc_delay_cycles(TC_ENERGY_IDLE_CYCLES);
