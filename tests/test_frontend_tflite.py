@@ -250,3 +250,72 @@ def test_float_tflite_firmware_is_bit_exact_with_the_reference(digits_tflite, tm
     xq = random_int8(qgraph.input_shape, 6, seed=6)
     np.testing.assert_array_equal(firmware_outputs(out, xq).reshape(len(xq), -1),
                                   run_int(qgraph, xq).reshape(len(xq), -1))
+
+
+# ---- int8 ops beyond the MLPerf files: each converted by TF, checked against TFLite Micro ----
+
+def _int8_tflite(build, shape, path: Path) -> Path:
+    """A Keras 3 model (input `shape` -> build(x)) converted to a full-integer int8 .tflite."""
+    keras = import_keras()
+    import tensorflow as tf
+
+    inp = keras.Input(shape)
+    model = keras.Model(inp, build(keras.layers, inp))
+    rng = np.random.default_rng(0)
+
+    def representative():
+        for _ in range(32):
+            yield [rng.uniform(-1, 1, (1, *shape)).astype(np.float32)]
+
+    conv = tf.lite.TFLiteConverter.from_keras_model(model)
+    conv.optimizations = [tf.lite.Optimize.DEFAULT]
+    conv.representative_dataset = representative
+    conv.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+    conv.inference_input_type = conv.inference_output_type = tf.int8
+    return write_tflite(path, conv)
+
+
+# name -> (input shape, layers); the converter fuses what it can, the rest stays standalone
+OP_MODELS = {
+    "depthwise_relu6_maxpool": ((8, 8, 4), lambda L, x: L.MaxPooling2D(2)(
+        L.DepthwiseConv2D(3, padding="same", activation="relu6")(x))),
+    "mean": ((8, 8, 3), lambda L, x: L.GlobalAveragePooling2D()(L.Conv2D(4, 3)(x))),
+    "pad_concat": ((6, 6, 3), lambda L, x: L.Concatenate()(
+        [L.ZeroPadding2D(1)(x), L.Conv2D(3, 3, padding="same")(L.ZeroPadding2D(1)(x))])),
+    "logistic": ((16,), lambda L, x: L.Activation("sigmoid")(L.Dense(8)(x))),
+    "tanh": ((16,), lambda L, x: L.Activation("tanh")(L.Dense(8)(x))),
+    "leaky_relu": ((16,), lambda L, x: L.LeakyReLU(0.2)(L.Dense(8)(x))),
+    "avgpool_same": ((9, 9, 3), lambda L, x: L.AveragePooling2D(3, strides=2, padding="same")(
+        L.Conv2D(4, 3)(x))),
+}
+
+
+@pytest.mark.parametrize("name", sorted(OP_MODELS))
+def test_int8_op_equals_tflite_micro_bit_for_bit(name, tmp_path):
+    shape, build = OP_MODELS[name]
+    path = _int8_tflite(build, shape, tmp_path / f"{name}.tflite")
+    graph = load(path)
+    qgraph = quantize(graph, np.random.default_rng(1).uniform(-1, 1, (4, *shape)).astype(np.float32))
+    xq = random_int8(shape, 16, seed=3)
+    np.testing.assert_array_equal(run_int(qgraph, xq).reshape(len(xq), -1),
+                                  tflm_outputs(path, xq).reshape(len(xq), -1))
+
+
+@pytest.mark.target
+@pytest.mark.slow
+def test_int8_ops_firmware_equals_tflite_micro_in_qemu(tmp_path, offline_core):
+    """Depthwise, MEAN, LEAKY_RELU, LOGISTIC, PAD, CONCATENATION and MAX_POOL in one model."""
+    from tinycompress.pipeline import build
+
+    def layers(L, x):
+        y = L.DepthwiseConv2D(3, padding="same", activation="relu6")(L.ZeroPadding2D(1)(x))
+        y = L.Concatenate()([y, L.Conv2D(4, 3, padding="same")(L.ZeroPadding2D(1)(x))])
+        y = L.LeakyReLU(0.2)(L.Conv2D(8, 3)(L.MaxPooling2D(2)(y)))
+        return L.Activation("sigmoid")(L.Dense(5)(L.GlobalAveragePooling2D()(y)))
+
+    path = _int8_tflite(layers, (8, 8, 4), tmp_path / "ops.tflite")
+    out = tmp_path / "ops"
+    build(path, "nucleo_l4r5zi", out, options=CompressOptions(bits=8, sparsity=0.0, layout="dense"))
+    xq = random_int8((8, 8, 4), 8, seed=7)
+    np.testing.assert_array_equal(firmware_outputs(out, xq).reshape(len(xq), -1),
+                                  tflm_outputs(path, xq).reshape(len(xq), -1))

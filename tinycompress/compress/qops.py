@@ -162,7 +162,8 @@ def _avg_pool(node: Node, ctx: Context) -> QNode:
 def _global_avg_pool(node: Node, ctx: Context) -> QNode:
     src, qp = ctx.input(node), ctx.qparams(node.name)
     params = int_prepare.prepare_global_avg_pool2d(node.input_shapes[0], src.scale, src.zero_point,
-                                               *qp, *clamp_range(node.activation, *qp))
+                                               *qp, *clamp_range(node.activation, *qp),
+                                               tflite=ctx.tflite)
     return _qnode(node, "global_avg_pool2d", qp, params=params)
 
 
@@ -206,8 +207,12 @@ def _activation(node: Node, ctx: Context) -> QNode:
     if act == "softmax":
         params = int_prepare.prepare_softmax(src.scale, src.zero_point, *qp)
         return _qnode(node, "softmax", qp, params=params)
-    params = int_prepare.prepare_activation(act, src.scale, src.zero_point, *qp,
-                                        node.activation_alpha)
+    if ctx.tflite and act in tflite_math.TABLE_ACTIVATIONS:  # TFLite's integer formulas, tabulated
+        params = int_prepare.LutParams(tflite_math.activation_table(
+            act, src.scale, src.zero_point, *qp, node.activation_alpha))
+    else:
+        params = int_prepare.prepare_activation(act, src.scale, src.zero_point, *qp,
+                                            node.activation_alpha)
     return _qnode(node, "lut", qp, attrs={"function": act, "alpha": node.activation_alpha},
                   params=params)
 

@@ -194,6 +194,12 @@ def global_avg_pool_bounds(p) -> Iterator[Bound]:
     """GlobalAvgPoolParams."""
     yield Bound("global pool positions", p.count, p.count, 1, GLOBAL_POOL_MAX_POSITIONS,
                 "the kernels' limit")
+    if getattr(p, "tflite", False):  # TFLite's MEAN: one requantization of the sum
+        mag = p.count * max(abs(X_MIN - p.z_in), abs(X_MAX - p.z_in))
+        yield _int32("pool sum", -mag, mag, f"{p.count:,} taps")
+        out = int(tflite_math.requantize(np.array([-mag, mag]), p.m, p.shift).max())
+        yield _int32("pool average", -out + p.z_out, out + p.z_out)
+        return
     yield from _average_bounds(p.count, p.z_in, p.m, p.shift, p.z_out)
 
 

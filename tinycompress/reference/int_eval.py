@@ -124,6 +124,9 @@ def global_avg_pool2d_s8(x, p: GlobalAvgPoolParams) -> np.ndarray:
         raise ValueError(f"global pool prepared for {p.count} positions, got {x.shape[:2]}")
     acc = (x - p.z_in).sum(axis=(0, 1))
     requant.check_int32(acc, "pool sum")
+    if p.tflite:
+        q = tflite_math.requantize(acc, p.m, p.shift) + p.z_out
+        return np.clip(q, p.act_min, p.act_max).astype(np.int8)
     q = _sym_requant(acc, p.m, p.shift) + p.z_out
     return np.clip(q, p.act_min, p.act_max).astype(np.int8)
 

@@ -93,6 +93,7 @@ class GlobalAvgPoolParams:
     z_out: int
     act_min: int
     act_max: int
+    tflite: bool = False  # TFLite's MEAN: tflite_math.requantize(sum, m, shift), m from s_in/s_out/count
 
 
 @dataclass(frozen=True)
@@ -218,9 +219,14 @@ def prepare_avg_pool2d(in_shape, pool, strides, padding: str, s_in: float, z_in:
 
 
 def prepare_global_avg_pool2d(in_shape, s_in: float, z_in: int, s_out: float, z_out: int,
-                              act_min: int = -128, act_max: int = 127) -> GlobalAvgPoolParams:
-    """Mean over H and W of an (H, W, C) tensor, rounded as avg_pool2d."""
+                              act_min: int = -128, act_max: int = 127,
+                              tflite: bool = False) -> GlobalAvgPoolParams:
+    """Mean over H and W of an (H, W, C) tensor, rounded as avg_pool2d (or as TFLite's MEAN)."""
     count = int(in_shape[0]) * int(in_shape[1])
+    if tflite:
+        m, shift = tflite_math.mean_multiplier(float(s_in) / float(s_out), count)
+        return GlobalAvgPoolParams(count, int(z_in), m, shift, int(z_out), int(act_min),
+                                   int(act_max), True)
     m, shift = _multiplier_up(Fraction(float(s_in)) / (Fraction(float(s_out)) * count))
     return GlobalAvgPoolParams(count, int(z_in), m, shift, int(z_out), int(act_min),
                                int(act_max))

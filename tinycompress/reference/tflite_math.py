@@ -55,6 +55,14 @@ def quantize_multipliers(reals) -> tuple[np.ndarray, np.ndarray]:
             np.array([p[1] for p in pairs], np.int32))
 
 
+def mean_multiplier(real: float, count: int) -> tuple[int, int]:
+    """TFLite's MEAN (QuantizedMeanOrSum): the multiplier of s_in/s_out divided by the count,
+    2^shift at a time with shift = floor(log2 count) (at most 32 and 31 + the shift)."""
+    m, shift = quantize_multiplier(real)
+    k = min(int(count).bit_length() - 1, 32, 31 + shift)
+    return (m << k) // int(count), shift - k
+
+
 def srdhm(a, b) -> np.ndarray:
     """SaturatingRoundingDoublingHighMul of int32 values (int64 arrays in and out)."""
     a, b = np.asarray(a, np.int64), np.asarray(b, np.int64)
@@ -89,6 +97,31 @@ def requantize_output(acc, m, shift, zero_point: int, act_min: int, act_max: int
     """Requantize, add the output zero point, clamp, int8 (TFLite's order)."""
     out = requantize(acc, m, shift)
     return np.clip(out + int(zero_point), act_min, act_max).astype(np.int8)
+
+
+TABLE_ACTIVATIONS = ("relu", "relu6", "leaky_relu")
+
+
+def activation_table(name: str, s_in: float, z_in: int, s_out: float, z_out: int,
+                     alpha: float = 0.0) -> np.ndarray:
+    """int8 (256,) table, index x + 128, of TFLite's integer RELU, RELU6 or LEAKY_RELU:
+    rq(x - z_in) by s_in/s_out (by s_in*alpha/s_out below zero for LEAKY_RELU, both
+    ratios formed in float32 as TFLite does) + z_out, clamped to the activation's range."""
+    f32 = np.float32
+    v = np.arange(-128, 128, dtype=np.int64) - int(z_in)
+    identity = quantize_multiplier(float(f32(s_in) / f32(s_out)))
+    y = requantize(v, *identity)
+    lo, hi = -128, 127
+    if name == "leaky_relu":
+        below = quantize_multiplier(float(f32(f32(s_in) * f32(alpha)) / f32(s_out)))
+        y = np.where(v >= 0, y, requantize(v, *below))
+    elif name in ("relu", "relu6"):
+        lo = max(lo, int(z_out))
+        if name == "relu6":
+            hi = min(hi, int(z_out) + int(np.round(f32(6.0) / f32(s_out))))
+    else:
+        raise ValueError(f"no TFLite table for activation {name!r}; have {TABLE_ACTIVATIONS}")
+    return np.clip(y + int(z_out), lo, hi).astype(np.int8)
 
 
 def _sat_shift_left(x: int, e: int) -> int:

@@ -47,6 +47,19 @@ static int32_t sum1(const int8_t *x, int32_t positions, int32_t channels)
     return acc;
 }
 
+/* One channel's output before the clamp; TC_ARITHMETIC_TFLITE: TFLite's MEAN, one
+   requantization of the sum (multiplier already divided by the count). */
+static inline int32_t mean_out(const tc_avg_out *o, const tc_rescale_params *p, int32_t acc)
+{
+#if TC_REQUANT_TFLITE
+    (void)o;
+    return tc_requantize_tflite(acc, p->multiplier, p->shift) + p->out_zp;
+#else
+    (void)p;
+    return tc_avg_out_value(o, acc);
+#endif
+}
+
 tc_status tc_global_avgpool2d_s8(const int8_t *in, int32_t positions, int32_t channels,
                                  const tc_rescale_params *p, int8_t *out)
 {
@@ -66,15 +79,14 @@ tc_status tc_global_avgpool2d_s8(const int8_t *in, int32_t positions, int32_t ch
             int32_t sum[4];
             sums4(in + c, positions, channels, p->in_zp, sum);
             for (int lane = 0; lane < 4; ++lane) {
-                out[c + lane] = tc_clamp8(tc_avg_out_value(&o, sum[lane]), p->act_min,
-                                          p->act_max);
+                out[c + lane] = tc_clamp8(mean_out(&o, p, sum[lane]), p->act_min, p->act_max);
             }
         }
         return TC_OK;
     }
     for (int32_t c = 0; c < channels; ++c) {
         const int32_t acc = sum1(in + c, positions, channels) - positions * p->in_zp;
-        out[c] = tc_clamp8(tc_avg_out_value(&o, acc), p->act_min, p->act_max);
+        out[c] = tc_clamp8(mean_out(&o, p, acc), p->act_min, p->act_max);
     }
     return TC_OK;
 }
