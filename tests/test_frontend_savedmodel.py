@@ -156,3 +156,37 @@ def test_savedmodel_firmware_is_bit_exact_with_the_reference(saved, name, tmp_pa
     xq = np.random.default_rng(2).integers(-128, 128, (6, *qgraph.input_shape)).astype(np.int8)
     np.testing.assert_array_equal(firmware_outputs(out, xq).reshape(len(xq), -1),
                                   run_int(qgraph, xq).reshape(len(xq), -1))
+
+
+def as_old_tf_keras(src: Path, dst: Path) -> Path:
+    """`src` laid out as TF 2.3's tf.keras wrote it: the Keras metadata inside saved_model.pb
+    (no keras_metadata.pb), and, as in files TF's own loader can no longer restore, no
+    function library (so only the object graph, the metadata and the checkpoint are left)."""
+    import tensorflow as tf  # noqa: F401  (loads the protobuf modules below)
+    from tensorflow.core.protobuf import saved_model_pb2
+    from tensorflow.python.keras.protobuf import saved_metadata_pb2
+
+    shutil.copytree(src, dst)
+    proto = saved_model_pb2.SavedModel()
+    proto.ParseFromString((dst / "saved_model.pb").read_bytes())
+    meta = saved_metadata_pb2.SavedMetadata()
+    meta.ParseFromString((dst / "keras_metadata.pb").read_bytes())
+    nodes = proto.meta_graphs[0].object_graph_def.nodes
+    for node in meta.nodes:
+        nodes[node.node_id].user_object.metadata = node.metadata
+    proto.meta_graphs[0].graph_def.library.Clear()
+    (dst / "saved_model.pb").write_bytes(proto.SerializeToString())
+    (dst / "keras_metadata.pb").unlink()
+    return dst
+
+
+def test_old_tf_keras_layout_loads_where_tf_cannot(saved, digits_graph, tmp_path):
+    import tensorflow as tf
+
+    old = as_old_tf_keras(saved["keras2"], tmp_path / "old")
+    with pytest.raises(Exception):
+        tf.saved_model.load(str(old))  # TensorFlow's own loader gives up on it
+    graph, model = load_with_model(old)
+    assert model is not None
+    x = inputs()
+    assert np.abs(run_float(graph, x) - run_float(digits_graph, x)).max() <= TOLERANCE
