@@ -12,17 +12,25 @@
  * words hold the levels of channels (c, c+2) and (c+1, c+3) as int16 pairs:
  * four MACs in nine instructions (three loads, two SXTB16, four MACs). 3 x 3
  * kernels (any stride) have their own, fully unrolled copy of the sweep.
- * Without DSP the same sweep in plain C. Only positions whose window lies
- * inside the input take that path; those reaching into the padding
- * (tc_conv_dims) add pad_value times the weights of the taps outside.
+ * Without DSP the same sweep in plain C. Positions whose window lies inside
+ * the input take that path. Those reaching into the padding (tc_conv_dims)
+ * cost about as much with 3 x 3 kernels: a border column of a row whose
+ * window rows are inside starts from a bias planned once per group (plus
+ * pad_value times the weights of its taps outside) and sums its taps inside;
+ * the inside columns of a top or bottom row start from the bias plus the
+ * padded rows' share and sum the window rows inside; a corner gathers its
+ * window (pad_value outside) and sums it as an inside one. Other kernels
+ * take the taps outside from a word of pad_value.
  * The output stage is tc_requantize_s8, taken (for 33 <= 31 - shift <= 54,
  * every real layer) as one SMMLA and a shift:
  *   floor((acc m + 2^(T-1) + z_out 2^T) / 2^T)
- *     = floor((floor(acc m / 2^32) + 2^(T-33) + z_out 2^(T-32)) / 2^(T-32)).
+ *     = floor((floor(acc m / 2^32) + 2^(T-33) + z_out 2^(T-32)) / 2^(T-32));
+ * with DSP the four outputs go out as one word, a clamp narrower than int8
+ * (a fused ReLU) applied to the four lanes at once (SSUB8 + SEL).
  * With channels not a multiple of four the last group overlaps the one
  * before (tc_group_first). Fewer than four channels, and kernels of more than
  * TC_DW_MAX_TAPS taps, are summed one channel at a time. Deepest stack: about
- * 550 bytes (gcc 12 -O2, Cortex-M4 and M3), the weight block 200 of them.
+ * 750 bytes (gcc 12 -O2, Cortex-M4 and M3), the weight block 200 of them.
  */
 #include "tc_dwconv2d.h"
 #include "tc_layouts_internal.h"
@@ -52,15 +60,18 @@ static int32_t level(const tc_dense_weights *w, int32_t cols, int32_t r, int32_t
 typedef struct {
     int32_t bias[4], m[4], round[4], sh[4], shift[4];
     int32_t z_out, act_min, act_max;
+    uint32_t min4, max4; /* act_min, act_max in each byte */
     int32_t fast; /* every channel has 33 <= T <= 54: round/sh hold the SMMLA form */
     int32_t full; /* [act_min, act_max] = [-128, 127] */
 } group_out;
 
-static void plan_out(const tc_quant_params *q, int32_t c, group_out *g)
+TC_NOINLINE static void plan_out(const tc_quant_params *q, int32_t c, group_out *g)
 {
     g->z_out = q->z_out;
     g->act_min = q->act_min;
     g->act_max = q->act_max;
+    g->min4 = tc_splat8(q->act_min);
+    g->max4 = tc_splat8(q->act_max);
     g->full = q->act_min <= -128 && q->act_max >= 127;
     g->fast = 1;
     for (int32_t k = 0; k < 4; ++k) {
@@ -96,11 +107,23 @@ typedef struct {
 #endif
 } group_weights;
 
-static void unpack(const tc_dense_weights *w, int32_t taps, int32_t c, group_weights *b)
+TC_NOINLINE static void unpack(const tc_dense_weights *w, int32_t taps, int32_t c,
+                               group_weights *b)
 {
+    const int8_t *w8 = (const int8_t *)w->weights + c * taps; /* 8 bits: rows of int8 */
     for (int32_t t = 0; t < taps; ++t) {
-        const int32_t l0 = level(w, taps, c, t), l1 = level(w, taps, c + 1, t);
-        const int32_t l2 = level(w, taps, c + 2, t), l3 = level(w, taps, c + 3, t);
+        int32_t l0, l1, l2, l3;
+        if (w->bits == 8) {
+            l0 = w8[t];
+            l1 = w8[taps + t];
+            l2 = w8[2 * taps + t];
+            l3 = w8[3 * taps + t];
+        } else {
+            l0 = level(w, taps, c, t);
+            l1 = level(w, taps, c + 1, t);
+            l2 = level(w, taps, c + 2, t);
+            l3 = level(w, taps, c + 3, t);
+        }
 #ifdef TC_SIMD_DSP
         b->w[t][0] = (uint32_t)(uint16_t)l0 | ((uint32_t)(uint16_t)l2 << 16);
         b->w[t][1] = (uint32_t)(uint16_t)l1 | ((uint32_t)(uint16_t)l3 << 16);
@@ -135,38 +158,46 @@ static TC_INLINE void mac4(acc4 *a, const int8_t *x, const group_weights *b, int
 #endif
 }
 
-/* acc += z times the weights of tap t (a tap in the padding). */
-static void pad4(acc4 *a, int32_t z, const group_weights *b, int32_t t)
+static TC_INLINE int32_t clip(int32_t v, int32_t lo, int32_t hi)
 {
-#ifdef TC_SIMD_DSP
-    a->a0 += z * (int16_t)(b->w[t][0] & 0xffffu);
-    a->a2 += z * (int16_t)(b->w[t][0] >> 16);
-    a->a1 += z * (int16_t)(b->w[t][1] & 0xffffu);
-    a->a3 += z * (int16_t)(b->w[t][1] >> 16);
-#else
-    a->a0 += z * b->w[t][0];
-    a->a1 += z * b->w[t][1];
-    a->a2 += z * b->w[t][2];
-    a->a3 += z * b->w[t][3];
-#endif
+    return v < lo ? lo : (v > hi ? hi : v);
 }
 
-/* A position whose window (top-left input pixel y0, x0) reaches into the padding;
-   input points at the group's first channel of input pixel (0, 0). */
-TC_NOINLINE static acc4 border4(const tc_conv_dims *d, const group_weights *b, const group_out *g,
-                                const int8_t *input, int32_t y0, int32_t x0)
+/* Input pixel (y, x) of the group (input: its first channel at pixel (0, 0)); inside. */
+static TC_INLINE const int8_t *pixel(const tc_conv_dims *d, const int8_t *input, int32_t y,
+                                     int32_t x)
 {
+    return input + ((size_t)y * (size_t)d->in_w + (size_t)x) * (size_t)d->in_c;
+}
+
+/* A position whose window (top-left input pixel y0, x0) reaches into the padding; input
+   points at the group's first channel of input pixel (0, 0), pad at four copies of
+   pad_value, which the taps outside the input read: each tap costs what an inside one
+   does, and no tap is tested (kernel rows are inside or not, columns kx0 .. kx1-1 inside). */
+TC_NOINLINE static acc4 border4(const tc_conv_dims *d, const group_weights *b,
+                                const group_out *g, const int8_t *input, int32_t y0, int32_t x0,
+                                uint32_t padw)
+{
+    const int8_t *pad = (const int8_t *)&padw;
     acc4 a = {g->bias[0], g->bias[1], g->bias[2], g->bias[3]};
-    for (int32_t ky = 0, t = 0; ky < d->kernel_h; ++ky) {
-        const int32_t y = y0 + ky;
-        for (int32_t kx = 0; kx < d->kernel_w; ++kx, ++t) {
-            const int32_t x = x0 + kx;
-            if (y >= 0 && y < d->in_h && x >= 0 && x < d->in_w) {
-                mac4(&a, input + ((size_t)y * (size_t)d->in_w + (size_t)x) * (size_t)d->in_c, b,
-                     t);
-            } else {
-                pad4(&a, d->pad_value, b, t);
+    const int32_t kh = d->kernel_h, kw = d->kernel_w;
+    const int32_t ky0 = clip(-y0, 0, kh), ky1 = clip(d->in_h - y0, 0, kh);
+    const int32_t kx0 = clip(-x0, 0, kw), kx1 = clip(d->in_w - x0, 0, kw);
+    const size_t step = (size_t)d->in_c;
+    int32_t t = 0;
+    for (int32_t ky = 0; ky < kh; ++ky) {
+        int32_t kx = 0;
+        if (ky >= ky0 && ky < ky1 && kx0 < kx1) {
+            for (; kx < kx0; ++kx, ++t) {
+                mac4(&a, pad, b, t);
             }
+            const int8_t *x = pixel(d, input, y0 + ky, x0 + kx0);
+            for (; kx < kx1; ++kx, ++t, x += step) {
+                mac4(&a, x, b, t);
+            }
+        }
+        for (; kx < kw; ++kx, ++t) {
+            mac4(&a, pad, b, t);
         }
     }
     return a;
@@ -191,14 +222,40 @@ static TC_INLINE void row3(acc4 *a, const int8_t *x, size_t step, const group_we
     mac4(a, x + 2 * step, b, t + 2);
 }
 
-/* The four outputs of one position. */
+/* Output k of the SMMLA form clamped to [act_min, act_max] (narrower than int8). */
+static TC_INLINE int8_t out_clamped(const group_out *g, int32_t k, int32_t acc)
+{
+    const int32_t v = tc_mulhi_add(acc, g->m[k], g->round[k]) >> g->sh[k];
+    return (int8_t)(v < g->act_min ? g->act_min : (v > g->act_max ? g->act_max : v));
+}
+
+/* The four outputs of one position; easy: 1 (SMMLA form, int8 range), 2 (SMMLA form,
+   narrower range), 0 (tc_requantize_s8). */
 static TC_INLINE void store4(const group_out *g, int easy, const acc4 *a, int8_t *out)
 {
-    if (easy) {
+#ifdef TC_SIMD_DSP
+    if (easy) { /* one word: the narrower range clamps the four lanes at once (SSUB8 + SEL) */
+        uint32_t v = (uint8_t)tc_sat8(tc_mulhi_add(a->a0, g->m[0], g->round[0]) >> g->sh[0]);
+        v = tc_put8(v, (uint32_t)tc_sat8(tc_mulhi_add(a->a1, g->m[1], g->round[1]) >> g->sh[1]), 1);
+        v = tc_put8(v, (uint32_t)tc_sat8(tc_mulhi_add(a->a2, g->m[2], g->round[2]) >> g->sh[2]), 2);
+        v = tc_put8(v, (uint32_t)tc_sat8(tc_mulhi_add(a->a3, g->m[3], g->round[3]) >> g->sh[3]), 3);
+        if (easy == 2) {
+            v = tc_min_s8x4(tc_max_s8x4(v, g->min4), g->max4);
+        }
+        tc_st32(out, v);
+        return;
+    }
+#endif
+    if (easy == 1) {
         out[0] = (int8_t)tc_sat8(tc_mulhi_add(a->a0, g->m[0], g->round[0]) >> g->sh[0]);
         out[1] = (int8_t)tc_sat8(tc_mulhi_add(a->a1, g->m[1], g->round[1]) >> g->sh[1]);
         out[2] = (int8_t)tc_sat8(tc_mulhi_add(a->a2, g->m[2], g->round[2]) >> g->sh[2]);
         out[3] = (int8_t)tc_sat8(tc_mulhi_add(a->a3, g->m[3], g->round[3]) >> g->sh[3]);
+    } else if (easy == 2) {
+        out[0] = out_clamped(g, 0, a->a0);
+        out[1] = out_clamped(g, 1, a->a1);
+        out[2] = out_clamped(g, 2, a->a2);
+        out[3] = out_clamped(g, 3, a->a3);
     } else {
         out[0] = out_slow(g, 0, a->a0);
         out[1] = out_slow(g, 1, a->a1);
@@ -207,32 +264,173 @@ static TC_INLINE void store4(const group_out *g, int easy, const acc4 *a, int8_t
     }
 }
 
+/* The words (four channels) of a kh x kw window reaching into the padding, tap by tap,
+   into win: padw (four copies of pad_value) for the taps outside the input. */
+static TC_INLINE void gather(const tc_conv_dims *d, int32_t kh, int32_t kw, const int8_t *input,
+                             int32_t y0, int32_t x0, uint32_t padw, uint32_t *win)
+{
+    const int32_t ky0 = clip(-y0, 0, kh), ky1 = clip(d->in_h - y0, 0, kh);
+    const int32_t kx0 = clip(-x0, 0, kw), kx1 = clip(d->in_w - x0, 0, kw);
+    const size_t step = (size_t)d->in_c;
+    for (int32_t ky = 0; ky < kh; ++ky, win += kw) {
+        int32_t kx = 0;
+        if (ky >= ky0 && ky < ky1) {
+            for (; kx < kx0; ++kx) {
+                win[kx] = padw;
+            }
+            const int8_t *x = kx < kx1 ? pixel(d, input, y0 + ky, x0 + kx) : input;
+            for (; kx < kx1; ++kx, x += step) {
+                win[kx] = tc_ld32(x);
+            }
+        }
+        for (; kx < kw; ++kx) {
+            win[kx] = padw;
+        }
+    }
+}
+
+/* A 3 x 3 window reaching into the padding: its taps gathered (pad_value outside), then
+   summed as an inside window is. */
+TC_NOINLINE static void border3x3(const tc_conv_dims *d, const group_weights *b,
+                                  const group_out *g, int easy, const int8_t *input, int32_t y0,
+                                  int32_t x0, uint32_t padw, int8_t *out)
+{
+    uint32_t win[9];
+    gather(d, 3, 3, input, y0, x0, padw, win);
+    const int8_t *w = (const int8_t *)win;
+    acc4 a = {g->bias[0], g->bias[1], g->bias[2], g->bias[3]};
+    row3(&a, w, 4, b, 0);
+    row3(&a, w + 12, 4, b, 3);
+    row3(&a, w + 24, 4, b, 6);
+    store4(g, easy, &a, out);
+}
+
+/* One output position whose window reaches into the padding. */
+static TC_INLINE void edge(const tc_conv_dims *d, int three, const group_weights *b,
+                           const group_out *g, int easy, const int8_t *input, int32_t y0,
+                           int32_t x0, uint32_t pad, int8_t *out)
+{
+    if (three) {
+        border3x3(d, b, g, easy, input, y0, x0, pad, out);
+    } else {
+        const acc4 a = border4(d, b, g, input, y0, x0, pad);
+        store4(g, easy, &a, out);
+    }
+}
+
+/* Most border columns whose bias a 3 x 3 sweep plans (two per side: pad_left < 3). */
+#define TC_DW_EDGE 4
+
+/* Output column ox's window columns inside the input: [*kx0, *kx1) of kw. */
+static TC_INLINE void window_cols(const tc_conv_dims *d, int32_t ox, int32_t *x0, int32_t *kx0,
+                                  int32_t *kx1)
+{
+    *x0 = ox * d->stride_w - d->pad_left;
+    *kx0 = clip(-*x0, 0, d->kernel_w);
+    *kx1 = clip(d->in_w - *x0, 0, d->kernel_w);
+}
+
+/* acc += pad times the weights of the 3 x 3 taps in rows [ky0, ky1) outside columns [kx0, kx1). */
+static TC_INLINE void pad_taps3(acc4 *a, const int8_t *pad, const group_weights *b, int32_t ky0,
+                                int32_t ky1, int32_t kx0, int32_t kx1)
+{
+    for (int32_t ky = ky0; ky < ky1; ++ky) {
+        for (int32_t kx = 0; kx < 3; ++kx) {
+            if (kx < kx0 || kx >= kx1) {
+                mac4(a, pad, b, 3 * ky + kx);
+            }
+        }
+    }
+}
+
+/* Border column ox (3 x 3) of a row whose window rows lie inside the input: its bias
+   (with pad_value times the weights of the taps outside) planned, then the taps inside. */
+TC_NOINLINE static void edge3(const tc_conv_dims *d, const group_weights *b, const group_out *g,
+                              int easy, const acc4 *bias, const int8_t *input, int32_t y0,
+                              int32_t ox, int8_t *out)
+{
+    int32_t x0, kx0, kx1;
+    window_cols(d, ox, &x0, &kx0, &kx1);
+    acc4 a = *bias;
+    if (kx0 < kx1) {
+        const size_t step = (size_t)d->in_c, row = (size_t)d->in_w * step;
+        const int8_t *x = pixel(d, input, y0, x0 + kx0);
+        for (int32_t ky = 0; ky < 3; ++ky, x += row) {
+            const int8_t *xr = x;
+            for (int32_t t = 3 * ky + kx0; t < 3 * ky + kx1; ++t, xr += step) {
+                mac4(&a, xr, b, t);
+            }
+        }
+    }
+    store4(g, easy, &a, out);
+}
+
+/* Output columns [lo, hi) (windows inside the input's width) of a 3 x 3 row whose window
+   rows [ky0, ky1) lie inside the input, the others in the padding; x: the input pixel of
+   column lo's tap (ky0, 0). */
+TC_NOINLINE static void rows_clipped3(const tc_conv_dims *d, const group_weights *b,
+                                      const group_out *g, int easy, const int8_t *pad,
+                                      int32_t ky0, int32_t ky1, int32_t n, const int8_t *x,
+                                      int8_t *out)
+{
+    acc4 a0 = {g->bias[0], g->bias[1], g->bias[2], g->bias[3]};
+    pad_taps3(&a0, pad, b, 0, ky0, 3, 3);
+    pad_taps3(&a0, pad, b, ky1, 3, 3, 3);
+    const size_t step = (size_t)d->in_c, row = (size_t)d->in_w * step;
+    const size_t xstep = (size_t)d->stride_w * step;
+    for (int32_t i = 0; i < n; ++i, x += xstep, out += step) {
+        acc4 a = a0;
+        const int8_t *xr = x;
+        for (int32_t ky = ky0; ky < ky1; ++ky, xr += row) {
+            row3(&a, xr, step, b, 3 * ky);
+        }
+        store4(g, easy, &a, out);
+    }
+}
+
 /* Every output position of channels [c, c + 4); `three`: a 3 x 3 kernel (a constant).
-   Output row oy: border columns [0, lo), inside [lo, hi), border [hi, out_w) (all
-   border when its window rows reach into the padding). */
+   Output row oy: border columns [0, lo), inside [lo, hi), border [hi, out_w). A 3 x 3
+   kernel's border positions cost about what inside ones do: in rows whose window rows
+   lie inside the input, a border column starts from its planned bias (pad_value times
+   the weights of its taps outside, `edges`) and sums the taps inside; in the other rows
+   (top, bottom) the inside columns sum the window rows inside; only the corners gather
+   their windows. Other kernels gather (border4) every border position. */
 static TC_INLINE void sweep4(const tc_conv_dims *d, int three, const group_weights *b,
                              const group_out *g, const int8_t *input, int8_t *output)
 {
-    const int easy = g->fast && g->full;
+    const int easy = !g->fast ? 0 : g->full ? 1 : 2;
     const int32_t kh = d->kernel_h, kw = d->kernel_w;
     const size_t step = (size_t)d->in_c, row = (size_t)d->in_w * step;
     const size_t xstep = (size_t)d->stride_w * step;
+    const uint32_t pad = 0x01010101u * (uint8_t)d->pad_value; /* four copies */
     int32_t lo, hi;
     inner_cols(d, &lo, &hi);
+    acc4 edges[TC_DW_EDGE]; /* border column j: ox = j below lo, hi + j - lo above */
+    const int planned = three && d->out_w - (hi - lo) <= TC_DW_EDGE;
+    for (int32_t j = 0; planned && j < d->out_w - (hi - lo); ++j) {
+        int32_t x0, kx0, kx1;
+        window_cols(d, j < lo ? j : hi + j - lo, &x0, &kx0, &kx1);
+        edges[j] = (acc4){g->bias[0], g->bias[1], g->bias[2], g->bias[3]};
+        pad_taps3(&edges[j], (const int8_t *)&pad, b, 0, 3, kx0, kx1);
+    }
     for (int32_t oy = 0; oy < d->out_h; ++oy) {
         const int32_t y0 = oy * d->stride_h - d->pad_top;
-        const int in_rows = y0 >= 0 && y0 + kh <= d->in_h;
-        const int32_t a0 = in_rows ? lo : d->out_w, a1 = in_rows ? hi : d->out_w;
+        const int32_t ky0 = clip(-y0, 0, kh), ky1 = clip(d->in_h - y0, 0, kh);
+        const int in_rows = ky0 == 0 && ky1 == kh, fast_edge = planned && in_rows;
         int8_t *out = output + (size_t)oy * (size_t)d->out_w * step;
-        int32_t ox = 0;
-        for (; ox < a0; ++ox, out += step) {
-            const acc4 a = border4(d, b, g, input, y0, ox * d->stride_w - d->pad_left);
-            store4(g, easy, &a, out);
+        for (int32_t ox = 0; ox < lo; ++ox) {
+            if (fast_edge) {
+                edge3(d, b, g, easy, &edges[ox], input, y0, ox, out + (size_t)ox * step);
+            } else {
+                edge(d, three, b, g, easy, input, y0, ox * d->stride_w - d->pad_left, pad,
+                     out + (size_t)ox * step);
+            }
         }
-        if (ox < a1) {
-            const int8_t *x = input + (size_t)y0 * row +
-                              (size_t)(ox * d->stride_w - d->pad_left) * step;
-            for (; ox < a1; ++ox, x += xstep, out += step) {
+        const int8_t *x = lo < hi ? pixel(d, input, y0 + ky0, lo * d->stride_w - d->pad_left)
+                                  : input;
+        if (in_rows) {
+            int8_t *o = out + (size_t)lo * step;
+            for (int32_t ox = lo; ox < hi; ++ox, x += xstep, o += step) {
                 acc4 a = {g->bias[0], g->bias[1], g->bias[2], g->bias[3]};
                 if (three) {
                     row3(&a, x, step, b, 0);
@@ -246,12 +444,25 @@ static TC_INLINE void sweep4(const tc_conv_dims *d, int three, const group_weigh
                         }
                     }
                 }
-                store4(g, easy, &a, out);
+                store4(g, easy, &a, o);
+            }
+        } else if (three && lo < hi) {
+            rows_clipped3(d, b, g, easy, (const int8_t *)&pad, ky0, ky1, hi - lo, x,
+                          out + (size_t)lo * step);
+        } else {
+            for (int32_t ox = lo; ox < hi; ++ox) {
+                edge(d, three, b, g, easy, input, y0, ox * d->stride_w - d->pad_left, pad,
+                     out + (size_t)ox * step);
             }
         }
-        for (; ox < d->out_w; ++ox, out += step) {
-            const acc4 a = border4(d, b, g, input, y0, ox * d->stride_w - d->pad_left);
-            store4(g, easy, &a, out);
+        for (int32_t ox = hi; ox < d->out_w; ++ox) {
+            if (fast_edge) {
+                edge3(d, b, g, easy, &edges[lo + ox - hi], input, y0, ox,
+                      out + (size_t)ox * step);
+            } else {
+                edge(d, three, b, g, easy, input, y0, ox * d->stride_w - d->pad_left, pad,
+                     out + (size_t)ox * step);
+            }
         }
     }
 }
