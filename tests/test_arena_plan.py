@@ -5,7 +5,7 @@ import itertools
 
 import numpy as np
 
-from tinycompress.codegen.arena import TensorLife, _Packer, lower_bound, plan_arena
+from tinycompress.codegen.arena import TensorLife, _Packer, group_aliases, lower_bound, plan_arena
 
 
 def _disjoint(plan, lives):
@@ -40,7 +40,7 @@ def test_branch_and_bound_beats_every_greedy_order():
 
 
 def _brute_force(lives):
-    packer = _Packer(lives)
+    packer = _Packer(group_aliases(lives))
     return min(packer.pack(list(p))[0] for p in itertools.permutations(range(len(lives))))
 
 

@@ -15,9 +15,9 @@ import pytest
 
 from tests.models import BUILDERS, random_input
 from tinycompress import layouts as layouts_mod
-from tinycompress.codegen import memory
+from tinycompress.codegen import memory, verify
 from tinycompress.codegen.arena import ArenaPlan, TensorLife
-from tinycompress.codegen.render import plan, render, scheduled, scratch_lives, tensor_lives
+from tinycompress.codegen.render import arena_lives, plan, render, scheduled, tensor_lives
 from tinycompress.compress.quantize import quantize
 from tinycompress.compress.weights import col_map
 from tinycompress.data import DIGITS_MODEL, digits_calibration
@@ -39,7 +39,7 @@ def _assert_runs_in_arena(q: QGraph, lay: dict, x_float: np.ndarray) -> QGraph:
     arena = plan(s, lay)
     for x in q.quantize_input(x_float):
         want = run_int(q, x, return_all=True)
-        got = memory.run_in_arena(s, tensor_lives(s), scratch_lives(s, lay), arena, x)
+        got = verify.run_in_arena(s, *arena_lives(s, lay), arena, x)
         for name, value in got.items():
             assert np.array_equal(value, want[name].ravel()), \
                 f"{q.name}: layer {name} differs in the arena at index " \
@@ -113,11 +113,11 @@ def test_schedule_runs_the_branch_that_frees_memory_first():
 def test_check_plan_rejects_overlapping_live_buffers():
     lives = [TensorLife("x", 64, 0, 2), TensorLife("y", 64, 1, 2)]
     with pytest.raises(ValueError, match="tensor x .* overlaps tensor y"):
-        memory.check_plan(lives, [], ArenaPlan({"x": 0, "y": 32}, 96))
+        verify.check_plan(lives, [], ArenaPlan({"x": 0, "y": 32}, 96))
     with pytest.raises(ValueError, match=r"tensor x \[0, 64\) overlaps scratch of y \[60, 68\)"):
-        memory.check_plan(lives, [TensorLife("y", 8, 1, 1)],
+        verify.check_plan(lives, [TensorLife("y", 8, 1, 1)],
                           ArenaPlan({"x": 0, "y": 64}, 136, {"y": 60}))
-    memory.check_plan(lives, [], ArenaPlan({"x": 0, "y": 64}, 128))
+    verify.check_plan(lives, [], ArenaPlan({"x": 0, "y": 64}, 128))
 
 
 def test_rendered_arena_is_exactly_the_plan_and_the_report_has_a_timeline():

@@ -36,6 +36,38 @@ class TensorLife:
     first: int
     last: int
     alias_of: str | None = None  # shares the bytes of this tensor (reshape, in-place op)
+    shift: int = 0  # with alias_of: starts this many bytes before that tensor
+
+
+@dataclass(frozen=True)
+class Piece:
+    """One tensor inside a buffer: `rel` bytes from the buffer's start, its own lifetime."""
+
+    name: str
+    rel: int
+    size: int
+    first: int
+    last: int
+
+
+@dataclass(frozen=True)
+class Buffer:
+    """Tensors placed together (aliases at fixed distances) or one scratch buffer."""
+
+    name: str
+    pieces: tuple[Piece, ...]
+
+    @property
+    def size(self) -> int:
+        return max(p.rel + p.size for p in self.pieces)
+
+    @property
+    def first(self) -> int:
+        return min(p.first for p in self.pieces)
+
+    @property
+    def last(self) -> int:
+        return max(p.last for p in self.pieces)
 
 
 @dataclass
@@ -59,55 +91,97 @@ def _align(n: int) -> int:
     return (n + ALIGN - 1) // ALIGN * ALIGN
 
 
+def group_aliases(tensors: list[TensorLife]) -> list[Buffer]:
+    """Tensors joined by aliases (each after the tensor it aliases) as buffers of pieces.
+
+    A tensor at the same bytes as its source (reshape, elementwise in place)
+    holds them from the source's first step: its bytes were written then.
+    """
+    where: dict[str, tuple[str, int, int]] = {}  # tensor -> (root, rel, first)
+    groups: dict[str, list[Piece]] = {}
+    for t in tensors:
+        if t.alias_of is None:
+            root, rel, first = t.name, 0, t.first
+        else:
+            root, src_rel, src_first = where[t.alias_of]
+            rel = src_rel - t.shift
+            first = src_first if t.shift == 0 else t.first
+        where[t.name] = (root, rel, first)
+        groups.setdefault(root, []).append(Piece(t.name, rel, t.size, first, max(t.last, first)))
+    buffers = []
+    for root, pieces in groups.items():
+        low = min(p.rel for p in pieces)
+        buffers.append(Buffer(root, tuple(Piece(p.name, p.rel - low, p.size, p.first, p.last)
+                                          for p in pieces)))
+    return buffers
+
+
 def merge_aliases(tensors: list[TensorLife]) -> tuple[list[TensorLife], dict[str, str]]:
-    """Fold alias chains into their root tensor, extending its lifetime; (buffers, root
+    """Each buffer of `group_aliases` as one TensorLife spanning its pieces; (buffers, root
     of every tensor)."""
-    root: dict[str, str] = {}
-    for t in tensors:
-        root[t.name] = root.get(t.alias_of, t.alias_of) if t.alias_of else t.name
-    span: dict[str, tuple[int, int, int]] = {}
-    for t in tensors:
-        r = root[t.name]
-        size, first, last = span.get(r, (0, t.first, t.last))
-        span[r] = (max(size, t.size), min(first, t.first), max(last, t.last))
-    merged = [TensorLife(name, s, f, l) for name, (s, f, l) in span.items()]
-    return merged, root
+    buffers = group_aliases(tensors)
+    root = {p.name: b.name for b in buffers for p in b.pieces}
+    return [TensorLife(b.name, b.size, b.first, b.last) for b in buffers], root
 
 
-def lower_bound(buffers: list[TensorLife]) -> int:
-    """The largest total of buffer bytes live at one step, aligned: no plan is smaller."""
-    steps = sorted({t.first for t in buffers} | {t.last for t in buffers})
-    live = [sum(t.size for t in buffers if t.first <= s <= t.last) for s in steps]
-    return _align(max(live, default=0))
+def _covered(pieces) -> int:
+    """Bytes covered by the union of the pieces' byte ranges."""
+    total, end = 0, -1
+    for start, stop in sorted((p.rel, p.rel + p.size) for p in pieces):
+        if stop > end:
+            total += stop - max(start, end)
+            end = stop
+    return total
 
 
-def _overlaps(a: TensorLife, b: TensorLife) -> bool:
+def step_bytes(buffers: list) -> list[int]:
+    """Bytes live at each step where some buffer starts or ends (TensorLife or Buffer
+    items; a buffer counts the bytes its live pieces cover)."""
+    buffers = [b if isinstance(b, Buffer) else Buffer(b.name, (Piece(b.name, 0, b.size, b.first, b.last),))
+               for b in buffers]
+    steps = sorted({p.first for b in buffers for p in b.pieces} | {p.last for b in buffers for p in b.pieces})
+    return [sum(_covered([p for p in b.pieces if p.first <= s <= p.last]) for b in buffers)
+            for s in steps]
+
+
+def lower_bound(buffers: list) -> int:
+    """The largest total of bytes live at one step, aligned: no plan is smaller."""
+    return _align(max(step_bytes(buffers), default=0))
+
+
+def _overlaps(a, b) -> bool:
     return a.first <= b.last and b.first <= a.last
 
 
-def _lowest_fit(t: TensorLife, spans: list[tuple[int, int]]) -> int:
-    """Lowest aligned offset where `t` fits between the byte spans `spans` (sorted)."""
-    offset = 0
-    for start, end in spans:
-        if offset + t.size <= start:
-            break
-        offset = max(offset, _align(end))
-    return offset
-
-
 class _Packer:
-    """Places buffers in a given order (lowest fit); the clash lists are precomputed."""
+    """Places buffers in a given order, each at the lowest aligned offset where none of
+    its pieces meets a piece placed before that is live at one of the same steps."""
 
-    def __init__(self, items: list[TensorLife]):
+    def __init__(self, items: list[Buffer]):
         self.items = items
         n = len(items)
-        self.clash = [[j for j in range(n) if j != i and _overlaps(items[i], items[j])]
-                      for i in range(n)]
+        # per item: (other item, own piece rel, own size, other piece rel, other size)
+        self.clash: list[list[tuple[int, int, int, int, int]]] = [[] for _ in range(n)]
+        for i in range(n):
+            for j in range(n):
+                if i == j or not _overlaps(items[i], items[j]):
+                    continue
+                for p in items[i].pieces:
+                    for q in items[j].pieces:
+                        if _overlaps(p, q):
+                            self.clash[i].append((j, p.rel, p.size, q.rel, q.size))
 
     def place(self, i: int, offsets: dict[int, int]) -> int:
-        spans = sorted((offsets[j], offsets[j] + self.items[j].size)
-                       for j in self.clash[i] if j in offsets)
-        return _lowest_fit(self.items[i], spans)
+        # item i at o meets piece q of j when o lies in the open interval (a, b)
+        forbidden = sorted((offsets[j] + qr - pr - ps, offsets[j] + qr + qs - pr)
+                           for j, pr, ps, qr, qs in self.clash[i] if j in offsets)
+        o = 0
+        for a, b in forbidden:
+            if o <= a:
+                break
+            if o < b:
+                o = _align(b)
+        return o
 
     def pack(self, order: list[int]) -> tuple[int, dict[int, int]]:
         offsets: dict[int, int] = {}
@@ -118,7 +192,7 @@ class _Packer:
         return _align(top), offsets
 
 
-def _greedy_orders(items: list[TensorLife]) -> dict[str, list[int]]:
+def _greedy_orders(items: list[Buffer]) -> dict[str, list[int]]:
     """A few placement orders that are often optimal on their own."""
     idx = range(len(items))
     tie = lambda i: (items[i].first, items[i].name, i)  # noqa: E731 - a sort key, used four times
@@ -130,7 +204,6 @@ def _greedy_orders(items: list[TensorLife]) -> dict[str, list[int]]:
                                                      *tie(i))),
         "greedy by first use": sorted(idx, key=lambda i: (*tie(i), -items[i].size)),
     }
-
 
 def _branch_and_bound(packer: _Packer, seed: list[int], best: int, bound: int,
                       budget: int) -> tuple[int, dict[int, int] | None]:
@@ -163,7 +236,7 @@ def _branch_and_bound(packer: _Packer, seed: list[int], best: int, bound: int,
     return best, found
 
 
-def plan_buffers(items: list[TensorLife], budget: int = SEARCH_BUDGET
+def plan_buffers(items: list[Buffer], budget: int = SEARCH_BUDGET
                  ) -> tuple[list[int], int, int, str]:
     """Offsets of `items` (in their order), arena size, lower bound, method."""
     bound = lower_bound(items)
@@ -184,10 +257,10 @@ def plan_arena(tensors: list[TensorLife], scratch: list[TensorLife] = (),
                budget: int = SEARCH_BUDGET) -> ArenaPlan:
     """Assign every tensor, and every layer's scratch buffer, an offset; returns the
     offsets and the arena size. A scratch TensorLife is named after its layer."""
-    merged, root = merge_aliases(tensors)
-    items = merged + list(scratch)
+    buffers = group_aliases(tensors)
+    items = buffers + [Buffer(t.name, (Piece(t.name, 0, t.size, t.first, t.last),))
+                       for t in scratch]
     offsets, size, bound, method = plan_buffers(items, budget)
-    at = dict(zip([("tensor", t.name) for t in merged] + [("scratch", t.name) for t in scratch],
-                  offsets))
-    return ArenaPlan({name: at["tensor", r] for name, r in root.items()}, size,
-                     {t.name: at["scratch", t.name] for t in scratch}, bound, method)
+    at = {p.name: offsets[k] + p.rel for k, b in enumerate(buffers) for p in b.pieces}
+    return ArenaPlan(at, size, {t.name: offsets[len(buffers) + k] for k, t in enumerate(scratch)},
+                     bound, method)

@@ -4,6 +4,7 @@
     lives = tensor_lives(reordered(qgraph, order))
     plan = plan_arena(lives, scratch_lives)   # codegen.arena
     rows = timeline(qgraph, lives, scratch_lives, plan)
+    rows = timeline(qgraph, lives, scratch_lives, plan)
 
 Execution order: independent branches (the two sides of a residual block,
 the inputs of a concatenation) can run in any order that respects the data
@@ -25,13 +26,15 @@ from __future__ import annotations
 import dataclasses
 import math
 
-import numpy as np
-
-from tinycompress.codegen.arena import ALIGN, ArenaPlan, TensorLife, merge_aliases
+from tinycompress.codegen.arena import ALIGN, ArenaPlan, Piece, TensorLife, group_aliases
 from tinycompress.ir.qgraph import QGraph, QNode
-from tinycompress.reference.int_ref import run_node
 
 INPLACE_OPS = ("add", "lut", "requantize", "affine")
+
+
+def aligned(n: int) -> int:
+    return (n + ALIGN - 1) // ALIGN * ALIGN
+
 NO_KERNEL_OPS = ("input", "reshape")
 STATE_BUDGET = 20_000  # node sets the scheduler may visit before it keeps the given order
 
@@ -40,7 +43,7 @@ def _size(node: QNode) -> int:
     return int(math.prod(node.output_shape))
 
 
-def _roots(qgraph: QGraph) -> dict[str, str]:
+def tensor_roots(qgraph: QGraph) -> dict[str, str]:
     """Tensor -> the tensor whose bytes it is (a reshape is its input's bytes)."""
     root: dict[str, str] = {}
     for n in qgraph.nodes:
@@ -48,7 +51,7 @@ def _roots(qgraph: QGraph) -> dict[str, str]:
     return root
 
 
-def _last_readers(qgraph: QGraph, root: dict[str, str]) -> dict[str, int]:
+def last_readers(qgraph: QGraph, root: dict[str, str]) -> dict[str, int]:
     """Root tensor -> index of the last node that reads it (directly or through a reshape)."""
     last: dict[str, int] = {}
     for i, n in enumerate(qgraph.nodes):
@@ -64,8 +67,8 @@ def inplace_inputs(qgraph: QGraph) -> dict[str, str]:
     The model output is never overwritten (the caller reads it after the run)
     and an input is taken only when this node is its last reader.
     """
-    root = _roots(qgraph)
-    last = _last_readers(qgraph, root)
+    root = tensor_roots(qgraph)
+    last = last_readers(qgraph, root)
     out_root = root[qgraph.outputs[0]]
     taken: dict[str, str] = {}
     for i, n in enumerate(qgraph.nodes):
@@ -80,9 +83,12 @@ def inplace_inputs(qgraph: QGraph) -> dict[str, str]:
     return taken
 
 
-def tensor_lives(qgraph: QGraph, inplace: bool = True) -> list[TensorLife]:
+def tensor_lives(qgraph: QGraph, inplace: bool = True,
+                 shifted: dict[str, int] | None = None) -> list[TensorLife]:
     """Lifetime of every tensor in node steps (the model output stays live to the end);
-    reshapes and, with `inplace`, the in-place operators alias the tensor they overwrite."""
+    reshapes and, with `inplace`, the in-place operators alias the tensor they overwrite;
+    `shifted` {node: bytes}: the convolutions that write over their input from that many
+    bytes below it (`overlap_shift`)."""
     last = {n.name: i for i, n in enumerate(qgraph.nodes)}
     for i, node in enumerate(qgraph.nodes):
         for src in node.inputs:
@@ -92,8 +98,11 @@ def tensor_lives(qgraph: QGraph, inplace: bool = True) -> list[TensorLife]:
     lives = []
     for i, node in enumerate(qgraph.nodes):
         alias = node.inputs[0] if node.op == "reshape" else over.get(node.name)
+        shift = (shifted or {}).get(node.name, 0)
+        if node.name in (shifted or {}):
+            alias = node.inputs[0]
         until = end if node.name == qgraph.outputs[0] else last[node.name]
-        lives.append(TensorLife(node.name, _size(node), i, until, alias))
+        lives.append(TensorLife(node.name, _size(node), i, until, alias, shift))
     return lives
 
 
@@ -103,7 +112,7 @@ class _Scheduler:
     """Exact minimum-peak topological order by dynamic programming over executed sets."""
 
     def __init__(self, qgraph: QGraph, scratch: dict[str, int]):
-        self.root = _roots(qgraph)
+        self.root = tensor_roots(qgraph)
         self.out_root = self.root[qgraph.outputs[0]]
         self.real = [n for n in qgraph.nodes if n.op not in NO_KERNEL_OPS]
         bit = {n.name: 1 << j for j, n in enumerate(self.real)}
@@ -200,86 +209,41 @@ def reordered(qgraph: QGraph, order: list[str]) -> QGraph:
 
 # ---------------------------------------------------------------- timeline
 
-def _aligned(n: int) -> int:
-    return (n + ALIGN - 1) // ALIGN * ALIGN
-
-
 def timeline(qgraph: QGraph, lives: list[TensorLife], scratch: list[TensorLife],
              plan: ArenaPlan) -> list[dict]:
-    """Per executed operator: its name and op, the live buffers (tensor, bytes, offset;
-    a kernel's scratch as '<layer> scratch') and their total bytes."""
-    merged, root = merge_aliases(lives)
-    span = {t.name: t for t in merged}
-    holder: dict[str, list[TensorLife]] = {}
-    for t in lives:
-        holder.setdefault(root[t.name], []).append(t)
+    """Per executed operator: its name and op, the live buffers (the latest tensor in it,
+    the bytes its live tensors cover, offset; a kernel's scratch as '<layer> scratch')
+    and their total bytes."""
+    buffers = group_aliases(lives)
     rows = []
     for i, node in enumerate(qgraph.nodes):
         if node.op in NO_KERNEL_OPS:
             continue
         live = []
-        for r, t in span.items():
-            if t.first <= i <= t.last:
-                now = [h for h in holder[r] if h.first <= i] or holder[r]
-                live.append({"tensor": now[-1].name, "bytes": t.size, "offset": plan.offsets[r]})
-        live += [{"tensor": f"{s.name} scratch", "bytes": s.size, "offset": plan.scratch[s.name]}
-                 for s in scratch if s.first == i]
+        for b in buffers:
+            now = [p for p in b.pieces if p.first <= i <= p.last]
+            if now:
+                lo = min(plan.offsets[p.name] for p in now)
+                hi = max(plan.offsets[p.name] + p.size for p in now)
+                covered = _covered_bytes(plan, now)
+                live.append({"tensor": max(now, key=lambda p: p.first).name, "bytes": covered,
+                             "offset": lo, "end": hi})
+        live += [{"tensor": f"{s.name} scratch", "bytes": s.size, "offset": plan.scratch[s.name],
+                  "end": plan.scratch[s.name] + s.size} for s in scratch if s.first == i]
         rows.append({"layer": node.name, "op": node.op, "live": live,
                      "bytes": sum(b["bytes"] for b in live)})
     return rows
 
 
+def _covered_bytes(plan: ArenaPlan, pieces: list[Piece]) -> int:
+    total, end = 0, -1
+    for start, stop in sorted((plan.offsets[p.name], plan.offsets[p.name] + p.size) for p in pieces):
+        if stop > end:
+            total += stop - max(start, end)
+            end = stop
+    return total
+
+
 def peak(rows: list[dict]) -> dict:
     """The timeline row with the most live bytes (the first of equals)."""
     return max(rows, key=lambda r: r["bytes"]) if rows else {"layer": None, "op": None, "bytes": 0}
-
-
-# ---------------------------------------------------------------- checks
-
-def check_plan(lives: list[TensorLife], scratch: list[TensorLife], plan: ArenaPlan) -> None:
-    """ValueError unless every buffer is aligned, inside the arena, and disjoint from every
-    buffer live at one of its steps."""
-    merged, _ = merge_aliases(lives)
-    spans = [(f"tensor {t.name}", plan.offsets[t.name], t) for t in merged]
-    spans += [(f"scratch of {t.name}", plan.scratch[t.name], t) for t in scratch]
-    for k, (what, off, t) in enumerate(spans):
-        if off % ALIGN or off < 0 or off + t.size > plan.size:
-            raise ValueError(f"{what} at {off} (+{t.size} B) is misaligned or outside the "
-                             f"{plan.size} B arena")
-        for other, o2, t2 in spans[k + 1:]:
-            live_together = t.first <= t2.last and t2.first <= t.last
-            if live_together and off < o2 + t2.size and o2 < off + t.size:
-                raise ValueError(f"{what} [{off}, {off + t.size}) overlaps {other} "
-                                 f"[{o2}, {o2 + t2.size}) while both are live")
-
-
-def run_in_arena(qgraph: QGraph, lives: list[TensorLife], scratch: list[TensorLife],
-                 plan: ArenaPlan, x_int8, poison: int = 0x5A) -> dict[str, np.ndarray]:
-    """The integer reference run 'in the arena': one byte array (filled with `poison`),
-    every tensor at its planned offset, the nodes in order, each step's scratch bytes
-    overwritten with `poison` first (a kernel may leave anything there). Returns
-    {node: its output read back from the arena right after its step}, which must equal
-    `run_int`'s when the plan is sound. The plan is checked first (`check_plan`)."""
-    check_plan(lives, scratch, plan)
-    arena = np.full(max(plan.size, 1), poison, np.uint8).view(np.int8)
-    borrowed = {t.name: t.size for t in scratch}
-
-    def at(name: str, n: int) -> np.ndarray:
-        return arena[plan.offsets[name]:plan.offsets[name] + n]
-
-    x = np.asarray(x_int8, np.int8).ravel()
-    at(qgraph.input_name, x.size)[:] = x
-    out: dict[str, np.ndarray] = {qgraph.input_name: x.copy()}
-    for node in qgraph.nodes:
-        if node.op == "input":
-            continue
-        size = _size(node)
-        if node.op != "reshape":
-            ins = [at(s, int(math.prod(shape))).copy()[np.newaxis]
-                   for s, shape in zip(node.inputs, node.input_shapes, strict=True)]
-            if node.name in borrowed:
-                start = plan.scratch[node.name]
-                arena[start:start + borrowed[node.name]] = np.uint8(poison).view(np.int8)
-            at(node.name, size)[:] = run_node(node, ins).ravel()
-        out[node.name] = at(node.name, size).copy()
-    return out

@@ -28,7 +28,7 @@ from tinycompress.codegen import cgen
 from tinycompress.errors import UnsupportedLayerError
 from tinycompress.layouts import Layout
 from tinycompress.paths import TEMPLATES_DIR
-from tinycompress.codegen import memory
+from tinycompress.codegen import memory, overlap, verify
 from tinycompress.codegen.arena import ArenaPlan, TensorLife, plan_arena
 from tinycompress.ir.qgraph import QGraph
 from tinycompress.codegen.ops import Context, Step, emit
@@ -81,10 +81,20 @@ def scratch_lives(qgraph: QGraph, layouts: dict[str, Layout]) -> list[TensorLife
     return lives
 
 
+def arena_lives(qgraph: QGraph, layouts: dict[str, Layout] | None = None
+                ) -> tuple[list[TensorLife], list[TensorLife]]:
+    """(tensor lives, scratch lives) of `qgraph` in its given order, with the in-place
+    operators and the convolutions worth overlapping with their input
+    (`overlap.choose_overlaps`)."""
+    scratch = scratch_lives(qgraph, layouts or {})
+    shifted = overlap.choose_overlaps(qgraph, layouts or {}, scratch)
+    return memory.tensor_lives(qgraph, shifted=shifted), scratch
+
+
 def plan(qgraph: QGraph, layouts: dict[str, Layout] | None = None) -> ArenaPlan:
     """The static arena of `qgraph` in its given node order: offsets per tensor and per
     scratch buffer of the kernels `layouts` choose, and the total bytes."""
-    return plan_arena(tensor_lives(qgraph), scratch_lives(qgraph, layouts or {}))
+    return plan_arena(*arena_lives(qgraph, layouts))
 
 
 def scheduled(qgraph: QGraph, layouts: dict[str, Layout] | None = None) -> QGraph:
@@ -95,15 +105,16 @@ def scheduled(qgraph: QGraph, layouts: dict[str, Layout] | None = None) -> QGrap
 
 def memory_summary(qgraph: QGraph, layouts: dict[str, Layout], arena: ArenaPlan) -> dict:
     """The arena's figures and its per-operator timeline (build-report.json "memory")."""
-    lives, scratch = tensor_lives(qgraph), scratch_lives(qgraph, layouts)
-    memory.check_plan(lives, scratch, arena)
+    lives, scratch = arena_lives(qgraph, layouts)
+    verify.check_plan(lives, scratch, arena)
     rows = memory.timeline(qgraph, lives, scratch, arena)
     top = memory.peak(rows)
     return {"arena_bytes": arena.size, "lower_bound_bytes": arena.lower_bound,
             "optimal": arena.optimal, "planner": arena.method,
             "peak_layer": top["layer"], "peak_op": top["op"], "peak_bytes": top["bytes"],
             "order": [n.name for n in qgraph.nodes if n.op not in NO_KERNEL_OPS],
-            "in_place": memory.inplace_inputs(qgraph), "timeline": rows}
+            "in_place": memory.inplace_inputs(qgraph),
+            "overlapping": {t.name: t.shift for t in lives if t.shift}, "timeline": rows}
 
 
 def build_steps(qgraph: QGraph, layouts: dict[str, Layout], arena: ArenaPlan) -> list[Step]:

@@ -63,7 +63,7 @@ static const uint8_t conv_weights[84] = {
     46, 16, 244, 13
 };
 static const tc_context conv_ctx = {
-    .buf = tc_arena.bytes + 488,
+    .buf = tc_arena.bytes + 520,
     .size = 296,
 };
 static const tc_conv_dims conv_dims = {
@@ -350,7 +350,7 @@ static const int8_t fc_tanh_table[256] = {
 
 int8_t *tc_model_input(void)
 {
-    return tc_arena.bytes + 784;
+    return tc_arena.bytes + 276;
 }
 
 const int8_t *tc_model_output(void)
@@ -365,7 +365,7 @@ int32_t tc_model_run(uint32_t *layer_ticks, tc_model_hook hook)
 
     tc_timer_start();
     /* conv */
-    if (tc_conv2d_dense_s8(&conv_ctx, &conv_dims, &conv_quant, &conv_dense, tc_arena.bytes + 784, tc_arena.bytes) != TC_OK) {
+    if (tc_conv2d_dense_s8(&conv_ctx, &conv_dims, &conv_quant, &conv_dense, tc_arena.bytes + 276, tc_arena.bytes) != TC_OK) {
         return 1;
     }
     now = tc_timer_elapsed();
