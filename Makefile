@@ -22,7 +22,7 @@ debs:
 
 $(VENV_STAMP): pyproject.toml setup.py
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install -e '.[tf,bench,test,onnx,power]'
+	$(BIN)/pip install -e '.[tf,bench,test,onnx,power,cluster]'
 	# tests write Keras 2 SavedModels with tf-keras; --no-deps: it requires the `tensorflow`
 	# wheel, which would overwrite tensorflow-cpu's files with a CUDA build
 	$(BIN)/pip install --no-deps 'tf-keras==2.21.0'

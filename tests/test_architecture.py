@@ -35,6 +35,9 @@ LAZY_ALLOWED = {"tensorflow", "keras", "matplotlib", "sklearn", "platformio", "S
 # The [power] extra's meter drivers (PPK2; Joulescope with its native USB driver), imported
 # only when that meter is used so the CLI works without them.
 LAZY_ALLOWED |= {"ppk2_api", "joulescope"}
+# Ray (the [cluster] extra, sweep --backend ray): optional and ~1 s to import, so imported
+# only when a sweep runs on Ray.
+LAZY_ALLOWED |= {"ray"}
 MAX_LINES = 400
 
 

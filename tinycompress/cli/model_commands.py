@@ -205,6 +205,12 @@ def sweep_cmd(
     max_drop: MaxDropOpt = None,
     max_fidelity: MaxFidelityOpt = None,
     jobs: JobsOpt = None,
+    backend: Annotated[str, typer.Option(
+        "--backend", help="Where the points run: local (a process pool here) or ray (one Ray "
+        "task per point; needs tinycompress[cluster]).")] = "local",
+    address: Annotated[Optional[str], typer.Option(
+        "--address", help="A running Ray cluster (HOST:PORT of `ray start --head`); without "
+        "it --backend ray starts one here.", show_default=False)] = None,
     show_all: Annotated[bool, typer.Option(
         "--all", help="List every point (front marked), not only the front.")] = False,
     json_out: JsonOpt = False,
@@ -217,7 +223,8 @@ def sweep_cmd(
         ("quantizer", quantizers, "--quantizers")) if text is not None}
     options = SweepOptions(**{{"sparsity": "sparsities", "quantizer": "quantizers"}.get(k, k): v
                               for k, v in grid.items()}, epochs=epochs, jobs=jobs,
-                           max_accuracy_drop=max_drop, max_fidelity_loss=max_fidelity)
+                           max_accuracy_drop=max_drop, max_fidelity_loss=max_fidelity,
+                           backend=backend, address=address)
     options.budget  # noqa: B018  (a bad budget is one error line before any data is read)
     train, test, val = load_datasets(data, eval_data, val_data)
     with progress_bar() as tick:
@@ -226,6 +233,11 @@ def sweep_cmd(
         print_json(result.document)
     else:
         print_table(_sweep_table(result, show_all))
+    for failure in result.document["failed"]:  # the rest of the sweep stands; a rerun retries
+        console(stderr=True).print(f"point {failure['name']} failed: {failure['error']}",
+                                   markup=False, highlight=False, soft_wrap=True)
+    if result.document["failed"]:
+        raise typer.Exit(1)
 
 
 def _pct(value: float | None) -> str:

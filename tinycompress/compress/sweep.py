@@ -3,10 +3,12 @@
     result = sweep(model_path, load_npz("train.npz"), load_npz("test.npz"), "out",
                    SweepOptions(sparsities=(0.0, 0.9), bits=(4, 8), quantizers=("uniform",)))
 
-Every grid point is one `compress()` call, run in a pool of worker processes
-(the 'spawn' start method: TensorFlow must not be forked after import). Each
-worker imports TensorFlow once and runs with one thread so that results do
-not depend on how many workers share the machine.
+Every grid point is one `compress()` call in a worker process with one
+thread, so that results do not depend on how many workers share a machine:
+`backend="local"` runs a process pool here (`sweep_exec`), `backend="ray"`
+one Ray task per point on a cluster (`sweep_ray`, which says what runs
+where). Both run the same `sweep_exec.run_point` and give the same records,
+the same front and the same sweep.json.
 
 The data in its three roles (`roles`): `data` calibrates (and fine-tunes);
 every point is scored, and the front chosen, on the validation data
@@ -37,6 +39,9 @@ Files written to the output directory DIR:
        "eval": null | {"split": "eval", "accuracy", "float_accuracy",
                        "model_float_accuracy", "fidelity": {...}},
        "layers": [{name, op, bits, sparsity, layout, weight_bytes, ...}]}
+  A point that failed (it raised, or its Ray worker died twice) is logged as
+      {"key", "fingerprint", "name", "sparsity", "bits", "quantizer", "error": str}
+  and retried by the next run.
   A rerun with the same DIR skips every grid point whose key is already there;
   lines with another fingerprint (the model, data or budget changed) are
   ignored, not mixed in. A line cut short by a kill is dropped on the next run.
@@ -53,69 +58,48 @@ Files written to the output directory DIR:
        "points": [{"name", "sparsity", "bits", "quantizer", "lambda", "weight_bytes",
                    "accuracy", "float_accuracy", "loss_pts": float, "fidelity", "eval",
                    "within_budget": bool | null, "pareto": bool, "layers": [...]}],  # grid order
-       "pareto": [name]}            # the front (fewest bytes, least loss), bytes ascending
+       "pareto": [name],            # the front (fewest bytes, least loss), bytes ascending
+       "failed": [{"name", "error"}]}  # points not computed (grid order); a rerun retries them
 """
 from __future__ import annotations
 
 import json
 import math
-import multiprocessing
 import os
-import signal
-from concurrent.futures import ProcessPoolExecutor, as_completed
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterator, Sequence
+from typing import Callable, Sequence
 
-from tinycompress.compress.core import compress
 from tinycompress.compress.evaluate import check_validation
 from tinycompress.compress.fidelity import Budget
 from tinycompress.compress.options import CompressOptions
 from tinycompress.compress.roles import DataRoles, assign_roles
 from tinycompress.compress.spec import merge
+from tinycompress.compress.sweep_exec import Point, PointJob, local_job, run_local
 from tinycompress.compress.sweep_files import (  # noqa: F401  (re-exported)
     POINTS_FILE, SCHEMA, SWEEP_FILE, append_point, fingerprint, read_points, write_json_atomic,
 )
+from tinycompress.compress.sweep_ray import import_ray, parse_address, run_ray
 from tinycompress.data import Dataset
-from tinycompress.errors import DataError, SpecError
+from tinycompress.errors import DataError, SpecError, ToolError
 
 Progress = Callable[[str, int, int], None]  # (stage description, done, total)
 STAGE = "sweep"
 DEFAULT_SPARSITIES = (0.0, 0.5, 0.8, 0.9, 0.95)
 DEFAULT_BITS = (2, 3, 4, 6, 8)
 DEFAULT_QUANTIZERS = ("uniform", "rd")
-# One thread per worker, whatever the job count: thread count changes the order of
-# float reductions (BLAS, TensorFlow), and with it the last bits of the results.
-WORKER_ENV = {"OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1",
-              "TF_NUM_INTRAOP_THREADS": "1", "TF_NUM_INTEROP_THREADS": "1",
-              "TF_CPP_MIN_LOG_LEVEL": "2"}
-
-
-@dataclass(frozen=True, order=True)
-class Point:
-    """One grid point; ordered by (sparsity, bits, quantizer)."""
-
-    sparsity: float
-    bits: int
-    quantizer: str
-
-    @property
-    def name(self) -> str:
-        return f"s{self.sparsity:g}-b{self.bits}-{self.quantizer}"
-
-    def key(self, fingerprint: str) -> str:
-        """The resume key: the exact parameters plus what they were computed on."""
-        return json.dumps([self.sparsity, self.bits, self.quantizer, fingerprint])
+BACKENDS = ("local", "ray")
 
 
 @dataclass(frozen=True)
 class SweepOptions:
-    """The grid and how to run it (`jobs` None = one worker per core).
+    """The grid and how to run it.
 
     max_accuracy_drop / max_fidelity_loss (at most one): the budget in points
     that picks the metric, is the rd points' lambda-sweep budget and marks
-    the points within it.
+    the points within it. backend: "local" (a process pool of `jobs` workers,
+    None = one per core) or "ray" (one Ray task per point on the cluster at
+    `address`, or on a Ray instance started here with `jobs` CPUs).
     """
 
     sparsities: Sequence[float] = DEFAULT_SPARSITIES
@@ -126,6 +110,8 @@ class SweepOptions:
     cwd: str | Path = "."           # where ./tinycompress.toml is looked for, as in compress
     max_accuracy_drop: float | None = None
     max_fidelity_loss: float | None = None
+    backend: str = "local"
+    address: str | None = None      # an existing Ray cluster (backend "ray")
 
     @property
     def budget(self) -> Budget | None:
@@ -141,6 +127,7 @@ class SweepResult:
     path: Path
     computed: int                   # points compressed by this call
     reused: int                     # points taken from an earlier run's sweep-points.jsonl
+    failed: int = 0                 # points that failed in this call (sweep.json's `failed`)
 
 
 # ---- the grid ------------------------------------------------------------------
@@ -188,87 +175,6 @@ def pareto_flags(points: Sequence[tuple[int, float]]) -> list[bool]:
     return [not any(dominates(q, p) for q in points) for p in points]
 
 
-# ---- workers -------------------------------------------------------------------
-
-_WORKER: dict = {}
-
-
-def _init_worker(model_path: str, roles: DataRoles, epochs: int, cwd: str, fp: str,
-                 budget: Budget | None) -> None:
-    """Load TensorFlow once per worker; a failure is raised by the first point."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
-    _WORKER.update(model_path=model_path, roles=roles, epochs=epochs, cwd=cwd,
-                   fingerprint=fp, budget=budget)
-    try:
-        import tensorflow as tf
-
-        tf.config.threading.set_intra_op_parallelism_threads(1)
-        tf.config.threading.set_inter_op_parallelism_threads(1)
-    except BaseException as exc:  # noqa: BLE001 - re-raised in _run_point, in the parent
-        _WORKER["error"] = exc
-
-
-def _run_point(point: Point) -> dict:
-    """Compress one grid point in a worker; returns its sweep-points.jsonl record."""
-    if "error" in _WORKER:
-        raise _WORKER["error"]
-    w, roles = _WORKER, _WORKER["roles"]
-    options = CompressOptions(sparsity=point.sparsity, bits=point.bits, quantizer=point.quantizer,
-                              epochs=w["epochs"], cwd=w["cwd"], lambda_budget=w["budget"])
-    result = compress(w["model_path"], options, roles.train, roles.eval, val_data=roles.val)
-    val = result.validation
-    record = {"key": point.key(w["fingerprint"]), "fingerprint": w["fingerprint"],
-              "name": point.name, "sparsity": point.sparsity, "bits": point.bits,
-              "quantizer": point.quantizer, "epochs": w["epochs"], "model": result.graph.name,
-              "weight_bytes": result.weight_bytes, "lambda": result.lam,
-              "float_weight_bytes": result.float_weight_bytes, "split": "val",
-              **_accuracies(val["accuracy"]), "loss_pts": val["loss_pts"],
-              "fidelity": val["fidelity"], "eval": None,
-              "layers": [layer.as_dict() for layer in result.layers]}
-    if roles.eval is not None:
-        acc = result.accuracy if (result.accuracy or {}).get("split") == "eval" else None
-        record["eval"] = {"split": "eval", **_accuracies(acc), "fidelity": result.fidelity}
-    return record
-
-
-def _accuracies(acc: dict | None) -> dict:
-    """A point's accuracy, float_accuracy (after pruning) and model_float_accuracy (as given)."""
-    acc = acc or {}
-    return {"accuracy": acc.get("quantized"), "float_accuracy": acc.get("pruned_float", acc.get("float")),
-            "model_float_accuracy": acc.get("float")}
-
-
-@contextmanager
-def _worker_env() -> Iterator[None]:
-    """WORKER_ENV in os.environ while the pool spawns (children inherit it), then restored."""
-    saved = {k: os.environ.get(k) for k in WORKER_ENV}
-    os.environ.update(WORKER_ENV)
-    try:
-        yield
-    finally:
-        for k, v in saved.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
-
-
-def _run_pool(todo: list[Point], init_args: tuple, jobs: int,
-              on_record: Callable[[dict], None]) -> None:
-    # rd points cost ~5x uniform ones: start them first so no worker idles at the end
-    order = sorted(todo, key=lambda p: (p.quantizer != "rd", p))
-    with _worker_env():
-        pool = ProcessPoolExecutor(max_workers=min(jobs, len(todo)),
-                                   mp_context=multiprocessing.get_context("spawn"),
-                                   initializer=_init_worker, initargs=init_args)
-        try:
-            futures = [pool.submit(_run_point, p) for p in order]
-            for future in as_completed(futures):
-                on_record(future.result())
-        finally:
-            pool.shutdown(wait=True, cancel_futures=True)
-
-
 # ---- the sweep -----------------------------------------------------------------
 
 def _metric(roles: DataRoles, budget: Budget | None, options: SweepOptions) -> str:
@@ -288,6 +194,19 @@ def _metric(roles: DataRoles, budget: Budget | None, options: SweepOptions) -> s
     return metric
 
 
+def check_backend(options: SweepOptions) -> None:
+    """SpecError for an unknown backend or a misplaced --address; ToolError if Ray is missing."""
+    if options.backend not in BACKENDS:
+        raise SpecError(f"--backend {options.backend!r}: expected one of {', '.join(BACKENDS)}")
+    if options.backend == "local":
+        if options.address is not None:
+            raise SpecError("--address names a Ray cluster: it needs --backend ray")
+        return
+    import_ray()
+    if options.address not in (None, "auto"):
+        parse_address(options.address)
+
+
 def sweep(model_path: str | Path, data: Dataset | None, eval_data: Dataset | None = None,
           out_dir: str | Path = "sweep", options: SweepOptions | None = None,
           progress: Progress | None = None, *, val_data: Dataset | None = None) -> SweepResult:
@@ -296,35 +215,57 @@ def sweep(model_path: str | Path, data: Dataset | None, eval_data: Dataset | Non
     Points are scored, and the front chosen, on the validation data
     (`val_data`, else 20 % held out of `data`); `eval_data` adds each point's
     reported figures and nothing else. `progress(STAGE, done, total)` counts
-    the points still to compute (total 0: everything was already done).
-    Raises SpecError, DataError, ModelLoadError.
+    the points still to compute (total 0: everything was already done). A
+    point that fails is logged with its error, listed in sweep.json's
+    `failed` and retried by the next run. Nothing is written before the first
+    point finishes (a cluster that cannot be reached leaves no directory).
+    Raises SpecError, DataError, ModelLoadError, ToolError (Ray missing or
+    unreachable; every point failed).
     """
     options = options or SweepOptions()
     points = grid(options)
+    check_backend(options)
     budget = options.budget
     roles = assign_roles(data, val_data, eval_data)
     metric = _metric(roles, budget, options)
     fp = fingerprint(model_path, data, eval_data, options.epochs, options.cwd, val_data, budget)
     out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
     log = out / POINTS_FILE
-    done = {k: r for k, r in read_points(log).items() if r.get("fingerprint") == fp}
+    done = {k: r for k, r in read_points(log).items()
+            if r.get("fingerprint") == fp and "error" not in r}
     todo = [p for p in points if p.key(fp) not in done]
+    failed: dict[str, dict] = {}
     tick = progress or (lambda stage, n, total: None)
     tick(STAGE, 0, len(todo))
     if todo:
         def record(rec: dict) -> None:
+            # as a resumed run reads it back from the log: sweep.json is the same, byte for byte
+            rec = json.loads(json.dumps(rec, sort_keys=True))
+            out.mkdir(parents=True, exist_ok=True)
             append_point(log, rec)
-            done[rec["key"]] = rec
-            tick(STAGE, sum(p.key(fp) in done for p in todo), len(todo))
+            (failed if "error" in rec else done)[rec["key"]] = rec
+            tick(STAGE, len(failed) + sum(p.key(fp) in done for p in todo), len(todo))
 
-        init_args = (str(Path(model_path).resolve()), roles, options.epochs,
-                     str(Path(options.cwd).resolve()), fp, budget)
-        _run_pool(todo, init_args, options.jobs or os.cpu_count() or 1, record)
-    records = [done[p.key(fp)] for p in points]
-    document = sweep_document(records, options, str(model_path), fp, roles, metric, budget)
+        _execute(todo, local_job(model_path, roles, options.epochs, options.cwd, fp, budget),
+                 options, record)
+    records = [done[p.key(fp)] for p in points if p.key(fp) in done]
+    failures = [failed[p.key(fp)] for p in points if p.key(fp) in failed]
+    if not records:
+        raise ToolError(f"sweep: every point failed; {failures[0]['name']}: {failures[0]['error']}")
+    document = sweep_document(records, options, str(model_path), fp, roles, metric, budget,
+                              failures)
+    out.mkdir(parents=True, exist_ok=True)
     write_json_atomic(out / SWEEP_FILE, document)
-    return SweepResult(document, out / SWEEP_FILE, len(todo), len(points) - len(todo))
+    return SweepResult(document, out / SWEEP_FILE, len(todo) - len(failures),
+                       len(points) - len(todo), len(failures))
+
+
+def _execute(todo: list[Point], job: PointJob, options: SweepOptions,
+             record: Callable[[dict], None]) -> None:
+    if options.backend == "ray":
+        run_ray(todo, job, record, address=options.address, jobs=options.jobs)
+    else:
+        run_local(todo, job, options.jobs or os.cpu_count() or 1, record)
 
 
 POINT_KEYS = ("name", "sparsity", "bits", "quantizer", "lambda", "weight_bytes", "accuracy",
@@ -332,8 +273,10 @@ POINT_KEYS = ("name", "sparsity", "bits", "quantizer", "lambda", "weight_bytes",
 
 
 def sweep_document(records: list[dict], options: SweepOptions, model_path: str, fp: str,
-                   roles: DataRoles, metric: str, budget: Budget | None) -> dict:
-    """The sweep.json document from the records of every grid point, in grid order."""
+                   roles: DataRoles, metric: str, budget: Budget | None,
+                   failures: Sequence[dict] = ()) -> dict:
+    """The sweep.json document from the records of the grid points, in grid order, and of
+    those that failed."""
     losses = [r["loss_pts"][metric] for r in records]  # None: not measurable (zero reference)
     ordered = [math.inf if loss is None else loss for loss in losses]
     flags = pareto_flags([(r["weight_bytes"], -loss) for r, loss in zip(records, ordered)])
@@ -352,8 +295,9 @@ def sweep_document(records: list[dict], options: SweepOptions, model_path: str, 
             "metric": metric, "max_loss_pts": None if budget is None else budget.points,
             "float_accuracy": first["model_float_accuracy"], "eval": evaluated,
             "float_weight_bytes": first["float_weight_bytes"],
-            "grid": {"sparsities": sorted({r["sparsity"] for r in records}),
-                     "bits": sorted({r["bits"] for r in records}),
-                     "quantizers": sorted({r["quantizer"] for r in records}),
+            "grid": {"sparsities": sorted({r["sparsity"] for r in (*records, *failures)}),
+                     "bits": sorted({r["bits"] for r in (*records, *failures)}),
+                     "quantizers": sorted({r["quantizer"] for r in (*records, *failures)}),
                      "epochs": options.epochs},
-            "points": points, "pareto": [points[i]["name"] for i in front]}
+            "points": points, "pareto": [points[i]["name"] for i in front],
+            "failed": [{"name": r["name"], "error": r["error"]} for r in failures]}
