@@ -135,3 +135,35 @@ def test_rendered_arena_is_exactly_the_plan_and_the_report_has_a_timeline():
     assert (mem["peak_layer"], mem["peak_bytes"]) == (top["layer"], top["bytes"])
     for row in mem["timeline"]:
         assert row["bytes"] == sum(b["bytes"] for b in row["live"]) <= size
+
+
+def test_fit_error_names_the_peak_operator():
+    from tinycompress.errors import BoardError
+    from tinycompress.pipeline import check_fit
+    from tinycompress.report.memory import peak_text
+    from tinycompress.target.boards import load_board
+
+    model = BUILDERS["residual"]()
+    q = quantize(from_keras(model), random_input(model, batch=8, seed=1))
+    mem = render(q, _dense(q), "mps2_an386").memory
+    board = load_board("nucleo")
+    with pytest.raises(BoardError, match=f"peak at layer {mem['peak_layer']} \\({mem['peak_op']}\\): "
+                                         f"{mem['peak_bytes']:,} B live"):
+        check_fit(board, 100, board.ram.size, peak=peak_text(mem))
+    with pytest.raises(BoardError) as flash_only:  # RAM fits: no peak named
+        check_fit(board, board.flash.size + 1, 100, peak=peak_text(mem))
+    assert "peak at" not in str(flash_only.value)
+
+
+def test_report_plots_the_timeline():
+    from tinycompress.report.memory import memory_section, plot_memory
+    from tinycompress.report.page import _figure, _png_uri
+
+    model = BUILDERS["residual"]()
+    q = quantize(from_keras(model), random_input(model, batch=8, seed=1))
+    mem = memory_section(render(q, _dense(q), "mps2_an386").memory,
+                         {"ram_bytes": 9000, "stack_bytes": 700}, None)
+    assert mem["static_bytes"] == 9000 - 700 - mem["arena_bytes"]
+    uri = plot_memory({**mem, "tflm_arena_bytes": 4000}, _figure, _png_uri)
+    assert uri.startswith("data:image/png;base64,") and len(uri) > 1000
+    assert plot_memory(mem, _figure, _png_uri) == plot_memory(mem, _figure, _png_uri)  # deterministic

@@ -29,7 +29,8 @@ from tinycompress.data import Dataset, load_npz
 from tinycompress.errors import BoardError, SpecError, ToolError
 from tinycompress.target.pio import run_pio_envs
 from tinycompress.target.power_data import energy_flags
-from tinycompress.target.project import STACK_SIZE, check_output_dir, staged, write_project
+from tinycompress.target.project import STACK_SIZE, check_output_dir, fit_stack, staged, write_project
+from tinycompress.report.memory import memory_section, peak_text
 from tinycompress.codegen.render import Rendered, render
 from tinycompress.target.sim import SIM_ELF
 from tinycompress.target.state import save_state
@@ -88,11 +89,13 @@ def _breakdown(weights: int, code: int | None, arena: int, stack: int) -> str:
 HINT = "try more sparsity (--sparsity), fewer bits (--bits) or a bigger board (tinycompress boards)"
 
 
-def check_fit(board: Board, weights: int, arena: int, stack: int = STACK_SIZE) -> None:
-    """BoardError before compiling when weights alone exceed flash or arena + stack exceed RAM."""
+def check_fit(board: Board, weights: int, arena: int, stack: int = STACK_SIZE, peak: str = "") -> None:
+    """BoardError before compiling when weights alone exceed flash or arena + stack exceed RAM
+    (`peak`: where the arena peaks, named when RAM is what does not fit)."""
     if weights > board.flash.size or arena + stack > board.ram.size:
+        where = f"; {peak}" if peak and arena + stack > board.ram.size else ""
         raise BoardError(f"model does not fit {board.name} (flash {board.flash.size:,} B, RAM "
-                         f"{board.ram.size:,} B): {_breakdown(weights, None, arena, stack)}; {HINT}")
+                         f"{board.ram.size:,} B): {_breakdown(weights, None, arena, stack)}{where}; {HINT}")
 
 
 def _link_overflow(exc: ToolError, board: Board, rendered: Rendered) -> BoardError | None:
@@ -184,7 +187,8 @@ def build(model: Model, board: str = "nucleo", out_dir: str | Path = "build",
     tick("render", 1, len(STAGES))
     rendered = render(compressed.qgraph, compressed.layouts, the_board.name,
                       _sample(compressed, test, train))
-    check_fit(the_board, sum(s.weight_bytes for s in rendered.steps), rendered.arena_bytes)
+    check_fit(the_board, sum(s.weight_bytes for s in rendered.steps), rendered.arena_bytes,
+              peak=peak_text(rendered.memory))
     flags = () if firmware_mode == "normal" else tuple(
         energy_flags(the_board, sum(r.instructions_est for r in compressed.layers)))
     with staged(out_dir, force) as tmp:
@@ -192,6 +196,9 @@ def build(model: Model, board: str = "nucleo", out_dir: str | Path = "build",
         _save_state(tmp, the_board, compressed, rendered, source, model_path)
         tick("compile", 2, len(STAGES))
         elves = compile_project(tmp, the_board, rendered)
+        stack, relink = fit_stack(tmp, the_board, tuple(elves))  # reserve = measured + margin
+        if relink:
+            elves = compile_project(tmp, the_board, rendered)
         shutil.copyfile(elves["sim"], tmp / SIM_ELF)
         final = elves.get("hw", elves["sim"])
         if "hw" in elves:
@@ -199,6 +206,7 @@ def build(model: Model, board: str = "nucleo", out_dir: str | Path = "build",
         tick("report", 3, len(STAGES))
         report = build_report(the_board, compressed, rendered, memory_use(final), time.monotonic() - start)
         report["firmware_mode"] = firmware_mode
+        report["memory"] = memory_section(rendered.memory, memory_use(final), stack)
         (tmp / REPORT_FILE).write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
     tick("done", len(STAGES), len(STAGES))
     return BuildResult(out_dir, report, time.monotonic() - start)

@@ -42,6 +42,7 @@ import jinja2
 
 from tinycompress.errors import DataError
 from tinycompress.paths import TEMPLATES_DIR
+from tinycompress.report.memory import plot_memory
 from tinycompress.report.board_energy import energy_rows
 
 REPORT_NAME = "report.html"
@@ -166,6 +167,8 @@ def make_page(inputs: Inputs) -> Page:
     page.plots["weights"] = plot_weights(main["layers"])
     if inputs.build is not None and inputs.build.get("board_flash"):
         page.plots["fill"] = plot_fill(inputs.build)
+    if inputs.build is not None and (inputs.build.get("memory") or {}).get("timeline"):
+        page.plots["memory"] = plot_memory(inputs.build["memory"], _figure, _png_uri)
     if inputs.sim is not None and inputs.sim.get("layers"):
         page.plots["instructions"] = plot_instructions(inputs.sim["layers"])
     energy = _energy(main["layers"])

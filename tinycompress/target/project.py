@@ -28,15 +28,16 @@ from tinycompress.target.boards import Board
 from tinycompress.compress.outputs import check_output_dir as check_writable_dir
 from tinycompress.errors import OutputExistsError
 from tinycompress.target.children import interrupts_deferred
+from tinycompress.target.boardfiles import linker_script
 from tinycompress.target.pio import platformio_ini, write_platform_files
+from tinycompress.target.stack import STACK_FLAGS, StackReport, measure
 from tinycompress.codegen.render import Rendered
 
 RUNTIME_SUBDIR = Path("src") / "tc_runtime"
-# Stack reserve of the linker script. The deepest chain is main -> tc_model_run
-# -> kernel -> row engine; with gcc 12 -O2 on Cortex-M4 (-fstack-usage) the
-# largest frames are 184 B (tc_rows_dense_s8), 168 B (tc_conv2d_dense_s8, with
-# its 64 B patch buffer), 144 B (CER/CSER rows), 120 B (main), so the chain
-# needs about 500 bytes; 1 KiB leaves room without wasting RAM.
+# Stack reserve of the first link. The build then measures the deepest call chain
+# (`target.stack`: GCC's -fstack-usage frames over its call graph) and relinks with
+# that figure plus stack.STACK_MARGIN (`fit_stack`); check_fit uses this one before
+# anything is compiled.
 STACK_SIZE = 1024
 
 
@@ -133,8 +134,28 @@ def write_project(project_dir: Path, board: Board, rendered: Rendered,
     project_dir = Path(project_dir)
     project_dir.mkdir(parents=True, exist_ok=True)
     write_platform_files(project_dir, board, stack_size=stack_size)
-    flags = " ".join([f"-I{RUNTIME_SUBDIR.as_posix()}", *rendered.build_flags(), *extra_flags])
+    flags = " ".join([f"-I{RUNTIME_SUBDIR.as_posix()}", *rendered.build_flags(), *STACK_FLAGS,
+                      *extra_flags])
     ini = platformio_ini(board, core_dir, build_flags=flags)
     (project_dir / "platformio.ini").write_text(ini, encoding="utf-8")
     write_sources(project_dir, rendered)
     return project_dir
+
+
+def fit_stack(project_dir: Path, board: Board, envs: tuple[str, ...]) -> tuple[StackReport, bool]:
+    """Measure the built firmware's stack (every env's build, the deepest counts) and
+    write its reserve into the linker scripts; (report, whether the reserve changed: the
+    caller relinks, the ELFs of `envs` are removed so that PlatformIO does)."""
+    project_dir = Path(project_dir)
+    report = measure([project_dir / ".pio" / "build" / env for env in envs])
+    changed = False
+    for sim in (False, True):
+        path = project_dir / f"{board.local_id}{'_sim' if sim else ''}.ld"
+        if path.is_file():
+            text = linker_script(board, sim=sim, stack_size=report.reserve)
+            changed |= path.read_text(encoding="utf-8") != text
+            path.write_text(text, encoding="utf-8")
+    if changed:
+        for env in envs:
+            (project_dir / ".pio" / "build" / env / "firmware.elf").unlink(missing_ok=True)
+    return report, changed
