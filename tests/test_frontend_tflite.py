@@ -319,3 +319,15 @@ def test_int8_ops_firmware_equals_tflite_micro_in_qemu(tmp_path, offline_core):
     xq = random_int8((8, 8, 4), 8, seed=7)
     np.testing.assert_array_equal(firmware_outputs(out, xq).reshape(len(xq), -1),
                                   tflm_outputs(path, xq).reshape(len(xq), -1))
+
+
+def test_fidelity_is_measured_against_the_tflite_as_given():
+    """At 8 bits with its own weights the model is the file: no loss at all; fewer bits or
+    recalibrated activations are scored against the file's integer outputs."""
+    x = np.load(SHARED / "ad" / "toycar_id01_clip0.npz")["x"][:48]
+    dense = dict(sparsity=0.0, layout="dense")
+    as_given = compress(mlperf("ad"), CompressOptions(bits=8, **dense), None, Dataset(x, None))
+    assert as_given.fidelity["rel_rms_error"] == 0.0
+    fewer = compress(mlperf("ad"), CompressOptions(bits=4, **dense), None, Dataset(x, None))
+    recal = compress(mlperf("ad"), CompressOptions(bits=8, **dense), Dataset(x, None), Dataset(x, None))
+    assert fewer.fidelity["rel_rms_error"] > recal.fidelity["rel_rms_error"] > 0.0

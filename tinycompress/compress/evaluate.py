@@ -32,8 +32,10 @@ from tinycompress.compress.qparams import quantize_weights, weight_matrix
 from tinycompress.compress.rd import rd_quantize
 from tinycompress.compress.weights import col_map_for, constants_nbytes, layer_weight_bytes
 from tinycompress.compress.lower import lower_graph
+from tinycompress.compress.quantize import quantize
 from tinycompress.data import Dataset
 from tinycompress.errors import DataError
+from tinycompress.frontend import as_given
 from tinycompress.ir.graph import WEIGHT_OPS, Graph
 from tinycompress.reference.float_ref import run_float
 from tinycompress.reference.int_ref import predict
@@ -58,7 +60,13 @@ def applied_bytes(applied: Applied) -> dict[str, tuple[str, int]]:
 
 
 def float_outputs(graph: Graph, x: np.ndarray) -> np.ndarray:
-    """The float reference's first output of `graph` on `x`, one row per sample."""
+    """The float reference's first output of `graph` on `x`, one row per sample; for an
+    int8 .tflite with its own weights, the integer model the file describes (so losses
+    are measured against the .tflite as given)."""
+    given = as_given(graph)
+    if given is not None:
+        qgraph = quantize(given, np.asarray(x[:1], np.float32))  # every scale is the file's
+        return np.asarray(predict(qgraph, x)).reshape(len(x), -1)
     out = run_float(graph, np.asarray(x, np.float32))
     out = np.asarray(out[0] if isinstance(out, list) else out)
     return out.reshape(len(x), -1)

@@ -6,6 +6,6 @@
 Only this stage (and fine-tuning) imports TensorFlow/Keras, inside functions.
 """
 from tinycompress.frontend.keras import from_keras
-from tinycompress.frontend.loader import load, load_with_model, recalibrated
+from tinycompress.frontend.loader import as_given, load, load_with_model, recalibrated
 
-__all__ = ["load", "load_with_model", "from_keras", "recalibrated"]
+__all__ = ["load", "load_with_model", "from_keras", "recalibrated", "as_given"]

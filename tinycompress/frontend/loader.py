@@ -13,6 +13,8 @@ from __future__ import annotations
 from dataclasses import replace
 from pathlib import Path
 
+import numpy as np
+
 from tinycompress.errors import ModelLoadError, UnsupportedLayerError
 from tinycompress.frontend.detect import detect_format
 from tinycompress.frontend.keras import from_keras
@@ -67,7 +69,24 @@ _LOADERS = {
 
 def recalibrated(graph: Graph) -> Graph:
     """`graph` without the activation quantization its file gave (an int8 .tflite's), so
-    calibration on the user's data sets every scale and zero point; weights keep theirs."""
-    nodes = [replace(n, attrs={k: v for k, v in n.attrs.items() if k != "qparams"})
-             for n in graph.nodes]
-    return replace(graph, nodes=nodes)
+    calibration on the user's data sets every scale and zero point; weights keep theirs.
+    The file's quantization stays in attrs["file_qparams"] (`as_given`)."""
+    return replace(graph, nodes=[_moved(n, "qparams", "file_qparams") for n in graph.nodes])
+
+
+def as_given(graph: Graph) -> Graph | None:
+    """The int8 model an int8 .tflite describes (its own activation quantization, weights
+    unpruned), to quantize at 8 bits as the yardstick of losses; None for other graphs."""
+    if graph.arithmetic != "tflite" or not any("levels" in n.attrs for n in graph.nodes):
+        return None
+    for n in graph.nodes:
+        if "levels" in n.attrs and np.count_nonzero(n.weights["kernel"]) != np.count_nonzero(n.attrs["levels"]):
+            return None  # pruned: no longer the file's weights
+    return replace(graph, nodes=[_moved(n, "file_qparams", "qparams") for n in graph.nodes])
+
+
+def _moved(node, old: str, new: str):
+    if old not in node.attrs:
+        return node
+    attrs = {k: v for k, v in node.attrs.items() if k != old}
+    return replace(node, attrs={**attrs, new: node.attrs[old]})

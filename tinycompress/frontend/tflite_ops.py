@@ -52,8 +52,9 @@ class OpContext:
 
     def fused(self) -> str:
         code = int(getattr(self.options, "fusedActivationFunction", 0))
-        if code not in _FUSED:
-            raise self.unsupported("fused activation", code, "NONE, RELU, RELU6, TANH")
+        if code not in _FUSED or (self.builder.int8 and _FUSED[code] == "tanh"):
+            supported = "NONE, RELU, RELU6" + ("" if self.builder.int8 else ", TANH")
+            raise self.unsupported("fused activation", code, supported)
         return _FUSED[code]
 
     def emit(self, op: str, reads: list[int], **kw) -> Node:
