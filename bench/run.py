@@ -59,6 +59,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                         help="where results.json and results.md are written")
     parser.add_argument("--no-speed", action="store_true",
                         help="skip the speed section (instructions per inference vs the anchors)")
+    parser.add_argument("--no-ram", action="store_true",
+                        help="skip the RAM section (arena + stack vs TFLite Micro's arena)")
     parser.add_argument("--render-only", action="store_true",
                         help="re-render results.md from the existing results.json (no measuring)")
     args = parser.parse_args(argv)
@@ -85,17 +87,23 @@ def selected_entries(names: list[str]) -> list[tuple[str, dict | None, str | Non
     return out
 
 
+def _markdown(doc: dict) -> str:
+    from bench.ram import markdown as ram_markdown  # the RAM section (issue 13)
+
+    return markdown.render(doc) + ("\n" + ram_markdown(doc["ram"]) if doc.get("ram") else "")
+
+
 def write(doc: dict, out: Path) -> None:
     out.mkdir(parents=True, exist_ok=True)
     results.write_json(doc, out / "results.json")
-    (out / "results.md").write_text(markdown.render(doc), encoding="utf-8")
+    (out / "results.md").write_text(_markdown(doc), encoding="utf-8")
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     if args.render_only:
         doc = json.loads((args.out / "results.json").read_text(encoding="utf-8"))
-        (args.out / "results.md").write_text(markdown.render(doc), encoding="utf-8")
+        (args.out / "results.md").write_text(_markdown(doc), encoding="utf-8")
         return 0
     from bench.model_bench import Settings, run_model
 
@@ -115,6 +123,10 @@ def main(argv: list[str] | None = None) -> int:
 
         entries = [entry for _, entry, _ in selected_entries(args.model_list) if entry is not None]
         doc["speed"] = run_speed(entries, args.work / "speed", progress.for_model("speed"))
+    if not args.no_ram:
+        from bench.ram import run_ram
+
+        doc["ram"] = run_ram(args.work / "ram", progress.for_model("ram"))
     write(results.finish(doc, time.monotonic() - start), args.out)
     problems = results.schema_problems(doc)
     for problem in problems:
