@@ -42,18 +42,22 @@ def _separable_net():
     return randomize(Model(inp, out, name="separable_net"), seed=9)
 
 
-def _dense_layouts(q):
-    return {n.name: layouts_mod.encode_as("dense", n.levels, n.bits, col_map(n))
+def _layouts(q, layout: str = "dense"):
+    """`layout` for the depthwise layers, dense for the rest (dense conv2d overlaps)."""
+    return {n.name: layouts_mod.encode_as(layout if n.op == "depthwise_conv2d" else "dense",
+                                          n.levels, n.bits, col_map(n))
             for n in q.weight_nodes}
 
 
-@pytest.mark.parametrize("name", ["separable_net", "residual", "separable"])
-def test_overlapping_convolutions_are_bit_exact_in_c(name, tmp_path):
+@pytest.mark.parametrize("name,layout", [("separable_net", "dense"), ("separable_net", "csr"),
+                                         ("separable_net", "pcsr"), ("residual", "dense"),
+                                         ("separable", "cer")])
+def test_overlapping_convolutions_are_bit_exact_in_c(name, layout, tmp_path):
     model = _separable_net() if name == "separable_net" else BUILDERS[name]()
     rng = np.random.default_rng(4)
     x_float = rng.normal(size=(16, *model.input_shape[1:])).astype(np.float32)
     q = quantize(from_keras(model), x_float, bits=8)
-    rendered = render(q, _dense_layouts(q), "mps2_an386")
+    rendered = render(q, _layouts(q, layout), "mps2_an386")
     if name == "separable_net":  # expansions and depthwise layers overlap their input
         ops = {q.node(n).op for n in rendered.memory["overlapping"]}
         assert ops == {"conv2d", "depthwise_conv2d"}, rendered.memory["overlapping"]

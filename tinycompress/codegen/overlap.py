@@ -10,7 +10,7 @@ in + first_read(p) * C_in, so the smallest safe shift is the largest
 channels) then needs the output's bytes plus 8 instead of both tensors; a 3x3
 stride-1 convolution, its output plus W + 2 pixels. A depthwise kernel that
 sweeps groups of channels (tc_dwconv2d_dense_s8) only ever overwrites the same
-channel of an earlier pixel. `codegen.verify.check_access_order` replays
+channel of an earlier pixel, in every layout. `codegen.verify.check_access_order` replays
 these orders against the planned offsets.
 
 The order is a property of the kernel: only the layouts named in
@@ -43,10 +43,12 @@ def overlap_kind(node: QNode, layout) -> str | None:
     """How the kernel of `node` in `layout` orders its reads and writes, when that lets
     its output overlap its input: 'pixel' (tc_conv2d_dense_s8: output pixels in raster
     order, each written after its window, and the next pixel's, were read), 'channel'
-    (tc_dwconv2d_dense_s8: groups of channels, each swept in raster order); else None."""
-    if layout is None or getattr(layout, "name", None) != "dense":
+    (depthwise: tc_dwconv2d_dense_s8 sweeps groups of four channels, the sparse engine
+    tc_conv_sparse_run one channel at a time, each in raster order); else None (the
+    sparse conv2d sweeps every pixel once per output channel: all input stays needed)."""
+    if layout is None:
         return None
-    if node.op == "conv2d":
+    if node.op == "conv2d" and getattr(layout, "name", None) == "dense":
         return "pixel"
     if node.op == "depthwise_conv2d" and node.output_shape[-1] == node.input_shapes[0][-1]:
         return "channel"
