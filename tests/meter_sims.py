@@ -71,7 +71,7 @@ class _Pty:
 class Board(_Pty):
     """The board's UART: TC_BEGIN, then per repetition (after the quiet gap) the meter's trace, then lines."""
 
-    def __init__(self, meter=None, repeats: int = 6, gap_s: float = 0.3):
+    def __init__(self, meter=None, repeats: int = 30, gap_s: float = 0.3):
         super().__init__()
         self.meter, self.repeats, self.gap_s = meter, repeats, gap_s
         threading.Thread(target=self._run, daemon=True).start()
@@ -196,3 +196,130 @@ class Ppk2(_Pty):
                 self._play.clear()
             self.write(idle)
             time.sleep(0.01)
+
+
+class Js110Usb:
+    """A Joulescope JS110 at the USB transport of `joulescope`'s pure-Python driver (joulescope.v0):
+    the `DeviceDriverApi` its `Device` drives (control transfers, the bulk sample stream).
+
+    It answers SERIAL_NUMBER, CALIBRATION (a calibration made by the library's own
+    `Calibration.save`, unsigned: range 2 reads 1 uA per code, voltage 1 mV per code),
+    STATUS (settings applied) and streams 512-byte bulk packets of 126 samples at 2 MS/s
+    in real time: raw current = code << 2 | range, the code's LSB carrying input IN0
+    (the timestamp), raw voltage = code << 2 | 0x02. At `play()` the packets carry the
+    repetition's trace, IN0 low for one sample at each edge.
+    """
+
+    RATE = 2_000_000
+    PER_PACKET = 126
+    SN = bytes(range(16))
+
+    def __init__(self, extra_edge: bool = False):
+        from joulescope.v0.calibration import Calibration
+        import datetime
+        import numpy as np
+        self.np = np
+        cal = Calibration()
+        cal.serial_number = self.SN.hex()
+        cal.time = datetime.datetime(2026, 1, 1, tzinfo=datetime.timezone.utc)
+        cal.current_offset = np.zeros(9, np.float32)
+        cal.current_gain = np.array([1e-6] * 7 + [0.0, np.nan], np.float32)
+        cal.voltage_offset, cal.voltage_gain = np.zeros(2, np.float32), np.array([1e-3, 1e-3], np.float32)
+        self.calibration = cal.save()
+        self.extra_edge, self.stream, self.index = extra_edge, None, 0
+        self._play, self._sent, self._t0 = threading.Event(), 0, 0.0
+        self.stop = threading.Event()
+
+    def __str__(self):
+        return f"Joulescope:{self.SN.hex()[-6:]}"
+
+    @property
+    def serial_number(self):
+        return self.SN.hex()[-6:]
+
+    def open(self, event_callback_fn):
+        pass
+
+    def close(self):
+        self.stream = None
+
+    def _respond(self, cbk_fn, result, data=b""):
+        from joulescope.v0.usb.core import ControlTransferResponse
+        cbk_fn(ControlTransferResponse(None, result, data))
+        return True
+
+    def control_transfer_out(self, cbk_fn, recipient, type_, request, value=0, index=0, data=None):
+        return self._respond(cbk_fn, 0)
+
+    def control_transfer_in(self, cbk_fn, recipient, type_, request, value, index, length):
+        from joulescope.v0.driver import HOST_API_VERSION, PacketType, UsbdRequest
+        if request == UsbdRequest.SERIAL_NUMBER:
+            return self._respond(cbk_fn, 0, self.SN)
+        if request == UsbdRequest.CALIBRATION:
+            return self._respond(cbk_fn, 0, self.calibration[index:index + length])
+        if request == UsbdRequest.STATUS:
+            pdu = struct.pack("<BBBBI", HOST_API_VERSION, 24, PacketType.STATUS, 0, 0)
+            return self._respond(cbk_fn, 0, pdu + struct.pack("<iIIBBBx", 0, 0, 0, 0, 2, 0))
+        return self._respond(cbk_fn, 1)  # INFO and the rest: not supported (old firmware)
+
+    def read_stream_start(self, endpoint_id, transfers, block_size, data_fn, process_fn, stop_fn):
+        self.stream = (data_fn, process_fn, stop_fn)
+        self._t0, self._sent = time.monotonic(), 0
+        return 0
+
+    def read_stream_stop(self, endpoint_id):
+        if self.stream is not None:
+            data_fn, _, stop_fn = self.stream
+            self.stream = None
+            data_fn(None)
+            stop_fn(0, "stopped")
+
+    def status(self):
+        return {}
+
+    def signal(self):
+        pass
+
+    def play(self):
+        if self.stream is None:  # not recording: the pulses go unseen
+            return
+        self._play.set()
+        while self._play.is_set() and not self.stop.is_set():
+            time.sleep(0.005)
+
+    def _packets(self, amps, in0):
+        np = self.np
+        codes = (np.round(np.asarray(amps) * 1e6).astype(np.uint32) & np.uint32(0xFFFE)) | np.asarray(in0, np.uint32)
+        pad = (-len(codes)) % self.PER_PACKET
+        codes = np.concatenate([codes, np.full(pad, codes[-1], np.uint32)])
+        n = len(codes) // self.PER_PACKET
+        raw = np.empty((n, self.PER_PACKET, 2), np.uint16)
+        raw[..., 0] = (codes.reshape(n, -1) << 2) | 2          # range 2
+        raw[..., 1] = (round(VDD * 1e3) << 2) | 0x02            # 3300 mV
+        hdr = np.zeros((n, 4), np.uint16)
+        hdr[:, 0], hdr[:, 1] = 1, 0x0200                        # raw packet, 512 bytes
+        hdr[:, 2] = (self.index + np.arange(n)) & 0xFFFF
+        self.index += n
+        return np.concatenate([hdr, raw.reshape(n, -1)], axis=1).astype("<u2").view(np.uint8).ravel()
+
+    def process(self, timeout=None):
+        if self.stream is None:
+            time.sleep(timeout or 0.01)
+            return
+        data_fn, process_fn, stop_fn = self.stream
+        # filler up to now first, so a repetition lands at the real time it was played
+        due = max(0, int((time.monotonic() - self._t0) * self.RATE) - self._sent)
+        amps, in0 = [IDLE_A] * due, [1] * due
+        if self._play.is_set():
+            rep, edges = trace(self.RATE, self.extra_edge)
+            mark = self.np.ones(len(rep), self.np.uint32)
+            mark[edges] = 0
+            amps, in0 = amps + rep, in0 + mark.tolist()
+            self._play.clear()
+        elif due < self.PER_PACKET:
+            time.sleep(0.002)
+            return
+        self._sent += len(amps)
+        if data_fn(self._packets(amps, in0)) or process_fn():
+            self.stream = None
+            stop_fn(-1, "done")

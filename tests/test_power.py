@@ -2,7 +2,8 @@
 
 These tests prove the protocols and the arithmetic, not the hardware: the
 LPM01A and the PPK2 are simulated at the far end of a pseudo-terminal (the
-real pyserial and ppk2-api talk to them), the board's UART likewise; no real
+real pyserial and ppk2-api talk to them), the JS110 at the USB transport of
+joulescope's own driver, the board's UART on a pseudo-terminal too; no real
 meter or board was used. Known energies: tests/meter_sims.py.
 """
 from __future__ import annotations
@@ -18,6 +19,7 @@ from tests.board_builds import board_builds, energy_build  # noqa: F401  (sessio
 from tinycompress import cli
 from tinycompress.target.meters.integrate import Capture, PowerError, active_edges, repeat_windows
 from tinycompress.target.power import REPORT_FILE, measure
+from tinycompress.target.power_data import ENERGY_GAP_S
 
 pytestmark = pytest.mark.target  # the energy-mode build is a real one
 runner = CliRunner()
@@ -67,6 +69,40 @@ def test_ppk2_on_a_pty_idle_subtracted(energy_build):
         board.close(), meter.close()
     _check(report, subtract=True)
     assert len(report["repeats"]) == 2 and report["rate_hz"] == sims.Ppk2.RATE
+
+
+@pytest.fixture
+def js110(monkeypatch):
+    """A simulated JS110 behind joulescope's own driver: only its USB transport is replaced."""
+    import joulescope.v0.usb
+    fake = sims.Js110Usb()
+    monkeypatch.setattr(joulescope.v0.usb, "scan", lambda name=None: [fake])
+    yield fake
+    fake.stop.set()
+
+
+def test_joulescope_behind_its_usb_transport(energy_build, js110):
+    board = sims.Board(js110, gap_s=ENERGY_GAP_S)  # a fixed-length recording needs the firmware's gap
+    try:
+        report = measure(energy_build, "joulescope", uart=board.path, n=1, timeout_s=5)
+    finally:
+        board.close()
+    # IN0 rides in the current's lowest bit: +1 uA on samples where it is high (<= 0.02 %)
+    _check(report)
+    assert report["rate_hz"] == sims.Js110Usb.RATE
+
+
+def test_joulescope_window_count_mismatch(energy_build, monkeypatch):
+    import joulescope.v0.usb
+    fake = sims.Js110Usb(extra_edge=True)
+    monkeypatch.setattr(joulescope.v0.usb, "scan", lambda name=None: [fake])
+    board = sims.Board(fake, gap_s=ENERGY_GAP_S)
+    try:
+        with pytest.raises(PowerError, match="window count mismatch: the meter saw 4 timestamp edges"):
+            measure(energy_build, "joulescope", uart=board.path, n=1, timeout_s=5)
+    finally:
+        board.close()
+        fake.stop.set()
 
 
 def test_cli_power_writes_report_and_report_shows_it(energy_build):

@@ -21,6 +21,7 @@ DIR/power-report.json holds the result, labelled as a measurement.
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 from typing import Callable
 
@@ -87,6 +88,10 @@ def _measure_one(meter, dut: DutPort, board: Board, vdd: float, timeout_s: float
         return True
 
     capture = meter.capture(done, vdd, timeout_s)
+    deadline = time.monotonic() + timeout_s  # a fixed-length recording may end before the board's lines
+    while not found and time.monotonic() < deadline:
+        done(len(capture.current_a))
+        time.sleep(0.01)
     if not found:
         raise PowerError(f"the board reported no complete repetition on {dut.port} within {timeout_s:g} s")
     out_line, n, idle, infer = found[0]
@@ -111,6 +116,7 @@ def measure(build_dir: str | Path, meter: str, port: str | None = None, uart: st
         device = open_meter(meter, port, board)
         device.configure(vdd)
         # one repetition first: it gives the window lengths a fixed-duration recording needs
+        dut.poll()  # lines printed while the meter was being set up are stale: arm on a fresh one
         line = dut.wait_for(r"^OUT \d+ ", timeout_s + 5.0, after=len(dut.lines))
         _, _, idle, infer = dut.repetition(max(0, line - 3)) or (0, 0, 0, 0)
         if isinstance(device, Joulescope):
