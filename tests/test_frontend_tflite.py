@@ -27,6 +27,7 @@ from tinycompress.errors import DataError, ModelLoadError, UnsupportedLayerError
 from tinycompress.frontend import load
 from tinycompress.frontend.detect import detect_format
 from tinycompress.frontend.keras_import import import_keras
+from tinycompress.reference import tflite_math
 from tinycompress.reference.float_ref import run_float
 from tinycompress.reference.int_ref import run_int
 
@@ -331,3 +332,37 @@ def test_fidelity_is_measured_against_the_tflite_as_given():
     fewer = compress(mlperf("ad"), CompressOptions(bits=4, **dense), None, Dataset(x, None))
     recal = compress(mlperf("ad"), CompressOptions(bits=8, **dense), Dataset(x, None), Dataset(x, None))
     assert fewer.fidelity["rel_rms_error"] > recal.fidelity["rel_rms_error"] > 0.0
+
+
+# ---- tc_requant.h built with TC_ARITHMETIC_TFLITE vs tflite_math, on the host ----------
+
+REQUANT_SHIM = """
+#include "tc_requant.h"
+int32_t rq(int32_t acc, int32_t m, int32_t shift) { return tc_requantize(acc, m, shift); }
+"""
+
+
+@pytest.mark.host
+def test_c_requantization_is_tflites_double_rounding(tmp_path):
+    """The folded one-step form for right shifts and the plain form for the rest both
+    equal srdhm + rdbp, on random values and on constructed ties of either rounding."""
+    import ctypes
+
+    from tests.cbuild import build_shared
+
+    src = tmp_path / "rq.c"
+    src.write_text(REQUANT_SHIM, encoding="utf-8")
+    lib = build_shared([src], extra_flags=["-DTC_ARITHMETIC_TFLITE"])
+    lib.rq.restype = ctypes.c_int32
+    lib.rq.argtypes = [ctypes.c_int32] * 3
+    rng = np.random.default_rng(0)
+    # m = 3 * 2^29 and acc = 4k + 2: acc * m = k' 2^31 + 2^30, a tie of the first rounding;
+    # small |acc| with large shifts land on ties of the second
+    ties = np.arange(-64, 64) * 4 + 2
+    for shift in [-31, -20, -9, -3, -2, -1, 0, 1, 4]:
+        for m in (int(rng.integers(1 << 30, 1 << 31)), 3 << 29):
+            span = (1 << 31) >> shift if shift > 0 else 1 << 31
+            acc = np.concatenate([rng.integers(-span, span, 400), np.arange(-300, 300), ties])
+            want = tflite_math.requantize(acc, m, shift)
+            got = np.array([lib.rq(int(a), m, shift) for a in acc])
+            np.testing.assert_array_equal(got, want, err_msg=f"shift {shift}, m {m}")

@@ -49,9 +49,30 @@ static inline int32_t tc_rdbp(int32_t x, int32_t e)
     return (x >> e) + (remainder > threshold ? 1 : 0);
 }
 
+/**
+ * TFLite's rdbp(srdhm(acc, m), r) for r = -shift >= 1 (every real layer), in one step:
+ * both roundings are half away from zero, so on the magnitude they fold into
+ *   floor((|acc| m + 2^30 + 2^(30+r) - [acc < 0]) / 2^(31+r)), negated for acc < 0
+ * (floor((floor(x) + k) / n) = floor((x + k) / n)); one 64-bit multiply-add, the high
+ * word shifted by r - 1. m in [2^30, 2^31), so the sum stays below 2^63.
+ */
+static inline int32_t tc_requantize_tflite_right(int32_t acc, int32_t m, int32_t shift)
+{
+    const int32_t r = -shift;
+    const uint32_t neg = acc < 0 ? 1u : 0u;
+    const uint32_t mag = neg ? 0u - (uint32_t)acc : (uint32_t)acc;
+    const uint64_t c = ((uint64_t)1 << 30) + ((uint64_t)1 << (30 + r)) - neg;
+    const uint32_t hi = (uint32_t)(((uint64_t)mag * (uint32_t)m + c) >> 32);
+    const int32_t q = (int32_t)(hi >> (r - 1));
+    return neg ? -q : q;
+}
+
 /** TFLite's MultiplyByQuantizedMultiplier (double rounding). */
 static inline int32_t tc_requantize_tflite(int32_t acc, int32_t m, int32_t shift)
 {
+    if (shift < 0 && m > 0) {
+        return tc_requantize_tflite_right(acc, m, shift);
+    }
     const int32_t left = shift > 0 ? shift : 0;
     return tc_rdbp(tc_srdhm(acc * ((int32_t)1 << left), m), shift > 0 ? 0 : -shift);
 }
