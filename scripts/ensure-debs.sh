@@ -11,6 +11,8 @@ command -v qemu-system-arm >/dev/null 2>&1 || missing+=(qemu-system-arm)
 # `tinycompress flash`: openocd (ST-LINK, NUCLEO configs), st-flash as the fallback.
 command -v openocd >/dev/null 2>&1 || missing+=(openocd)
 command -v st-flash >/dev/null 2>&1 || missing+=(stlink-tools)
+# The report test renders report.html in headless Chromium.
+command -v chromium >/dev/null 2>&1 || missing+=(chromium)
 
 if [ ${#missing[@]} -eq 0 ]; then
     exit 0

@@ -31,7 +31,8 @@ RANKS = {
     "__main__": 10, "": 10,  # "" is the package's own __init__
 }
 # Third-party modules that may be imported inside a function: heavy optional dependencies.
-LAZY_ALLOWED = {"tensorflow", "keras", "matplotlib", "sklearn", "platformio", "SCons"}
+LAZY_ALLOWED = {"tensorflow", "keras", "matplotlib", "sklearn", "platformio", "SCons",
+                "ai_edge_litert"}  # the LiteRT interpreter: optional (bench extra), TFLite baseline
 # The [power] extra's meter drivers (PPK2; Joulescope with its native USB driver), imported
 # only when that meter is used so the CLI works without them.
 LAZY_ALLOWED |= {"ppk2_api", "joulescope"}

@@ -147,6 +147,8 @@ def build_report(board: Board, compressed, rendered: Rendered, mem: dict, second
         "accuracy": compressed.accuracy, "validation": compressed.validation,
         "fidelity": compressed.fidelity, "data": {"calibration": compressed.calibration, **compressed.data},
         "warnings": list(compressed.warnings),
+        "mode": compressed.mode, "pruning": compressed.pruning, "trust": compressed.trust,
+        "search": None if compressed.search is None else compressed.search.as_dict(),
         "arena_bytes": rendered.arena_bytes, "stack_bytes": mem["stack_bytes"],
         "code_bytes": mem["flash_bytes"] - weights, "float_weight_bytes": compressed.float_weight_bytes,
         "calibration": compressed.calibration, "kernels": rendered.kernel_sources,
@@ -183,7 +185,8 @@ def build(model: Model, board: str = "nucleo", out_dir: str | Path = "build",
     check_output_dir(out_dir, force)
     train, val, test, source = _data(data, val_data, eval_data)
     tick("compress", 0, len(STAGES))
-    compressed = compress(model, options or CompressOptions(), train, test, progress, val_data=val)
+    compressed = compress(model, options or CompressOptions(), train, test, progress, val_data=val,
+                          compare=True)
     tick("render", 1, len(STAGES))
     rendered = render(compressed.qgraph, compressed.layouts, the_board.name,
                       _sample(compressed, test, train))

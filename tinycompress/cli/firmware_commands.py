@@ -7,9 +7,11 @@ import typer
 from rich.table import Table
 
 from tinycompress.cli.core import app, console, print_json, print_table, progress_bar
-from tinycompress.cli.model_commands import figure_lines, layers_table, print_warnings
+from tinycompress.cli.model_commands import (
+    figure_lines, layers_table, mode_lines, print_warnings, search_table,
+)
 from tinycompress.cli.options import (
-    BitsOpt, BoardOpt, BuildDirArg, DataOpt, EpochsOpt, EvalDataOpt, ForceOpt, InputRangeOpt,
+    BitsOpt, BoardOpt, BuildDirArg, DataOpt, EpochsOpt, EvalDataOpt, NoSearchOpt, ForceOpt, InputRangeOpt,
     JsonOpt, LambdaOpt, LayoutOpt, MaxDropOpt, MaxFidelityOpt, ModelArg, OptimizeOpt, OutputOpt,
     PerTensorOpt, QuantizerOpt, ScopeOpt, SimCountOpt, SimDataOpt, SparsityOpt, SpecOpt,
     ValDataOpt, check_output, compress_options,
@@ -38,7 +40,8 @@ def build_cmd(
     data: DataOpt = None,
     val_data: ValDataOpt = None,
     eval_data: EvalDataOpt = None,
-    epochs: EpochsOpt = 0,
+    epochs: EpochsOpt = None,
+    no_search: NoSearchOpt = False,
     max_drop: MaxDropOpt = None,
     max_fidelity: MaxFidelityOpt = None,
     scope: ScopeOpt = "global",
@@ -48,7 +51,7 @@ def build_cmd(
     """Compress MODEL and compile its firmware for a board (PlatformIO project, ELF, build-report.json)."""
     options = compress_options(bits, sparsity, layout, optimize, quantizer, lam, per_tensor,
                                spec, epochs, max_drop, scope=scope, max_fidelity=max_fidelity,
-                               input_range=input_range)
+                               input_range=input_range, no_search=no_search)
     output = output or Path("build")
     check_output(output)
     with progress_bar() as tick:
@@ -59,6 +62,10 @@ def build_cmd(
     console().print(f"built {r['model']} for {r['board']} in {result.out_dir} ({result.seconds:.1f} s): "
                     f"weights {r['weight_bytes']:,} B, flash {r['flash_bytes']:,} / {r['board_flash']:,} B, "
                     f"RAM {r['ram_bytes']:,} / {r['board_ram']:,} B")
+    for line in mode_lines(r):
+        typer.echo(line)
+    if r.get("search"):
+        print_table(search_table(r["search"]))
     print_table(layers_table(f"{r['model']} on {r['board']}: {r['weight_bytes']:,} B of weights",
                              r["layers"]))
     for line in figure_lines(r):

@@ -10,12 +10,13 @@ from rich.table import Table
 
 from tinycompress.cli.core import app, console, print_json, print_table, progress_bar
 from tinycompress.cli.options import (
-    BitsOpt, BuildDirArg, DataOpt, EpochsOpt, EvalDataOpt, InputRangeOpt, JobsOpt, JsonOpt,
+    BitsOpt, BuildDirArg, DataOpt, EpochsOpt, EvalDataOpt, NoSearchOpt, InputRangeOpt, JobsOpt, JsonOpt,
     LambdaOpt, LayoutOpt, MaxDropOpt, MaxFidelityOpt, ModelArg, OptimizeOpt, OutputOpt,
     PerTensorOpt, QuantizerOpt, SaveModelOpt, ScopeOpt, SparsityOpt, SpecOpt, ValDataOpt,
     check_output, compress_options, load_datasets,
 )
 from tinycompress.compress.core import compress, write_report
+from tinycompress.compress.fidelity import LOSS_NAMES
 from tinycompress.compress.sweep import SweepOptions, parse_values, sweep
 from tinycompress.frontend.summary import format_shape, inspect_model
 from tinycompress.report import page as report_page
@@ -61,7 +62,8 @@ def compress_cmd(
     data: DataOpt = None,
     val_data: ValDataOpt = None,
     eval_data: EvalDataOpt = None,
-    epochs: EpochsOpt = 0,
+    epochs: EpochsOpt = None,
+    no_search: NoSearchOpt = False,
     max_drop: MaxDropOpt = None,
     max_fidelity: MaxFidelityOpt = None,
     save_model: SaveModelOpt = None,
@@ -71,36 +73,58 @@ def compress_cmd(
 ) -> None:
     """Prune, quantize and lay out MODEL; print per-layer sizes (and accuracy, fidelity with data)."""
     options = compress_options(bits, sparsity, layout, optimize, quantizer, lam, per_tensor,
-                               spec, epochs, max_drop, save_model, scope, max_fidelity, input_range)
+                               spec, epochs, max_drop, save_model, scope, max_fidelity, input_range,
+                               no_search)
     check_output(output)
     train, test, val = load_datasets(data, eval_data, val_data)
     with progress_bar() as tick:
-        result = compress(model, options, train, test, progress=tick, val_data=val)
+        result = compress(model, options, train, test, progress=tick, val_data=val, compare=True)
     if output is not None:
         write_report(result, output)
     print_warnings(result.report())
     if json_out:
         print_json(result.report())
         return
+    for line in mode_lines(result.report()):
+        typer.echo(line)
     if result.search is not None:
-        print_table(_search_table(result.search))
+        print_table(search_table(result.search.as_dict()))
     print_table(_compress_table(result))
     for line in figure_lines(result.report()):
         typer.echo(line)  # unwrapped: one figure per line, whatever the terminal width
 
 
-def _search_table(found) -> Table:
-    """What the bit-width search chose per layer, and the sensitivities that explain it."""
-    table = Table(title=f"search on the validation data: {found.loss_name} {found.loss_pts:.2f} pt "
-                        f"against the float model (budget {found.max_loss_pts:.2f} pt), "
-                        f"{found.start_bytes:,} B -> {found.weight_bytes:,} B")
+def search_table(found: dict) -> Table:
+    """What the per-layer search chose, and the sensitivities that explain it (report['search'])."""
+    loss = LOSS_NAMES.get(found["metric"], found["metric"])
+    pts = "n/a" if found["loss_pts"] is None else f"{found['loss_pts']:.2f}"
+    table = Table(title=f"search on the validation data: {loss} {pts} pt against the float "
+                        f"model as given (budget {found['max_loss_pts']:.2f} pt), "
+                        f"{found['start_bytes']:,} B -> {found['weight_bytes']:,} B")
     for col in ("layer", "bits", "sparsity", "layout", "bytes", "loss by bits (pt)",
                 "loss by sparsity (pt)", "stopped by"):
         table.add_column(col)
-    for r in found.table():
+    for r in found["layers"]:
         table.add_row(r["name"], str(r["bits"]), f"{r['sparsity']:.0%}", r["layout"],
                       f"{r['bytes']:,}", r["loss_by_bits"], r["loss_by_sparsity"], r["stopped_by"])
     return table
+
+
+def mode_lines(report: dict) -> list[str]:
+    """How the settings came about: the default compression's pruning steps, or why int8."""
+    mode, lines = report.get("mode"), []
+    if mode == "int8":
+        lines.append("plain int8 weights: no data to measure a loss on (the default compression "
+                     "needs --data)")
+    prune = report.get("pruning")
+    if prune:
+        lines.append(f"pruning with fine-tuning (<= {prune['epochs_per_step']} epochs a step), "
+                     f"kept while the float model's validation accuracy is within "
+                     f"{prune['max_drop_pts']:.2f} pt of {prune['reference_accuracy']:.2%}:")
+        for st in prune["steps"]:
+            lines.append(f"  {st['sparsity']:.0%}: {st['val_accuracy']:.2%} "
+                         f"({-st['drop_pts']:+.2f} pt) {'kept' if st['kept'] else 'over, stop'}")
+    return lines
 
 
 def print_warnings(report: dict) -> None:

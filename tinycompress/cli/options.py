@@ -89,9 +89,15 @@ EvalDataOpt = Annotated[Optional[Path], typer.Option(
     "--eval-data", help=".npz for the reported accuracy and fidelity only; no selection "
                         "reads it (default: the validation data).",
     show_default=False)]
-EpochsOpt = Annotated[int, typer.Option(
+EpochsOpt = Annotated[Optional[int], typer.Option(
     "--epochs", parser=number(int, "--epochs"),
-    help="Fine-tune the pruned model for N epochs on labelled --data.")]
+    help="Fine-tuning epochs on labelled --data: at most N per pruning step of the default "
+         "compression (default 4, early-stopped on validation loss; 0: one-shot pruning), "
+         "or for a --sparsity you give (default 0).", show_default=False)]
+NoSearchOpt = Annotated[bool, typer.Option(
+    "--no-search", help="Without --bits or --sparsity: plain int8 weights instead of the "
+                        "default compression (pruning and a per-layer search within 1 pt "
+                        "of accuracy, or a fidelity budget without labels).")]
 QuantizerOpt = Annotated[Optional[str], typer.Option(
     "--quantizer", help="Weight quantizer: uniform or rd (rate-distortion).", show_default=False)]
 LambdaOpt = Annotated[Optional[float], typer.Option(
@@ -123,13 +129,13 @@ PerTensorOpt = Annotated[bool, typer.Option(
 
 def compress_options(bits, sparsity, layout, optimize, quantizer, lam, per_tensor, spec,
                      epochs, max_drop=None, save_model=None, scope="global", max_fidelity=None,
-                     input_range=None):
+                     input_range=None, no_search=False):
     """CompressOptions from the shared command-line flags (None = not given)."""
     options = CompressOptions(bits=bits, sparsity=sparsity, layout=layout, optimize=optimize,
                               quantizer=quantizer, lam=lam, per_channel=False if per_tensor else None,
                               spec=spec, epochs=epochs, max_accuracy_drop=max_drop,
                               max_fidelity_loss=max_fidelity, save_model=save_model, scope=scope,
-                              input_range=_input_range(input_range))
+                              input_range=_input_range(input_range), no_search=no_search)
     check_options(options)  # before the model is loaded
     return options
 

@@ -8,14 +8,20 @@
    scores every selection; `eval_data` gives the reported figures only.
 2. The options, the spec file and the defaults give the starting plan
    (`options.resolve_plan`).
-3. With `epochs`, the Keras model is pruned to the plan's sparsity and
-   fine-tuned (`finetune`); otherwise pruning is one shot, inside `apply`.
-4. With a budget (`max_accuracy_drop` or `max_fidelity_loss`), the search
-   proposes per-layer bits and sparsity; with quantizer rd and no lambda, the
-   lambda sweep picks one. Both score their plans through one `Evaluator` on
-   the validation data, against the model as given (before pruning).
+3. With no bits and no sparsity given, the default compression
+   (`compress.auto`): with labels, iterative pruning with fine-tuning, then
+   the per-layer search within 1 pt of accuracy; without labels, the search
+   within a fidelity budget relative to plain int8; without data, int8.
+4. Otherwise the settings as given: with `epochs`, the Keras model is pruned
+   to the plan's sparsity and fine-tuned (`finetune`), else pruning is one
+   shot, inside `apply`. With a budget (`max_accuracy_drop` or
+   `max_fidelity_loss`), the search proposes per-layer bits and sparsity;
+   with quantizer rd and no lambda, the lambda sweep picks one. Both score
+   their plans through one `Evaluator` on the validation data, against the
+   model as given (before pruning).
 5. `plan.apply` carries the final plan out: prune, quantize, lay out; the
-   result is measured on the validation and eval splits (`figures`).
+   result is measured on the validation and eval splits (`figures`), and
+   with `compare` beside the float model and TFLite int8 (`trust`).
 
 The result carries everything the renderer needs (`qgraph`, `layouts`), the
 plan, and the compress report (`results.Compressed`).
@@ -27,6 +33,9 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any, Callable, Union
 
+from tinycompress.compress.auto import (
+    DEFAULT_ACCURACY_PTS, SEARCH_CANDIDATES, STEP_EPOCHS, default_mode, int8_relative_budget, prune_iteratively,
+)
 from tinycompress.compress.evaluate import Evaluator, check_validation
 from tinycompress.compress.fidelity import Budget, is_classifier
 from tinycompress.compress.figures import measure
@@ -42,6 +51,7 @@ from tinycompress.compress.roles import (  # noqa: F401  (calibration_data: re-e
     DataRoles, assign_roles, calibration_data, synthetic_warning,
 )
 from tinycompress.compress.search import SearchResult, search
+from tinycompress.compress.trust import compare as compare_models
 from tinycompress.data import Dataset
 from tinycompress.errors import DataError, SpecError
 from tinycompress.frontend import from_keras, load_with_model, recalibrated
@@ -75,7 +85,7 @@ def load_model(model: Model) -> tuple[Graph, Any]:
 
 def compress(model: Model, options: CompressOptions | None = None, data: Dataset | None = None,
              eval_data: Dataset | None = None, progress: Progress | None = None, *,
-             val_data: Dataset | None = None) -> Compressed:
+             val_data: Dataset | None = None, compare: bool = False) -> Compressed:
     """Prune, quantize and lay out a model (see the module docstring).
 
     `model` is a model file, a loaded `Graph` (no fine-tuning or rd then: they
@@ -83,9 +93,11 @@ def compress(model: Model, options: CompressOptions | None = None, data: Dataset
     ranges and, when labelled and `options.epochs` > 0, fine-tunes the pruned
     model; `val_data` (default: 20 % held out of `data`) scores every
     selection; `eval_data` only gives the reported accuracy and fidelity.
+    `compare`: also measure the float model and TFLite int8 beside ours on
+    each split (`trust.compare`; the report's side-by-side table).
     """
     options = options or CompressOptions()
-    check_options(options)  # every mistake the model is not needed for, before loading it
+    spec = check_options(options)  # every mistake the model is not needed for, before loading it
     graph, keras_model = load_model(model)
     for what, ds in (("--data", data), ("--val-data", val_data), ("--eval-data", eval_data)):
         check_data(graph, ds, what)
@@ -96,9 +108,37 @@ def compress(model: Model, options: CompressOptions | None = None, data: Dataset
         raise SpecError("--input-range sets the synthetic calibration inputs used without --data; "
                         "with --data the activation ranges come from the data")
     plan = resolve_plan(options, graph)
+    mode = default_mode(options.no_search, spec, roles, keras_model is not None)
+    if mode in ("prune+search", "search"):
+        ev, plan, found, schedule = _default_compression(mode, keras_model, graph, plan, options,
+                                                         roles, progress)
+        swept = False
+    else:
+        ev, plan, found, swept = _as_given(keras_model, graph, plan, options, roles, progress)
+        schedule = None
+    applied, calib_text = ev.apply(plan), calibration_data(graph, roles.train, options.input_range)[1]
+    result = Compressed(applied.graph, applied.qgraph, applied.layouts,
+                        layer_results(applied.qgraph, applied.layouts), float_weight_bytes(applied.graph),
+                        calibration=calib_text, search=found, lam=plan.lam if plan.uses_rd else None,
+                        plan=plan, data=roles.describe(), mode=mode,
+                        pruning=None if schedule is None else schedule.as_dict())
+    if roles.train is None:
+        result.warnings.append(synthetic_warning(options.input_range))
+    _measure(result, graph, ev, plan, roles, selected=found is not None or swept)
+    if compare:
+        if progress is not None:
+            progress("comparing with float and TFLite int8", 0, 1)
+        result.trust = compare_models(graph, keras_model, applied, roles, ev.calib_x,
+                                     result.weight_bytes, ev.classifier)
+    return result
+
+
+def _as_given(keras_model, graph: Graph, plan: Plan, options: CompressOptions, roles: DataRoles,
+              progress) -> tuple[Evaluator, Plan, SearchResult | None, bool]:
+    """The settings as given (or plain int8): fine-tune and search only when asked to."""
     budget = _selection_budget(options, plan, roles.val)
     base, tuned = _finetune(keras_model, graph, plan, options, roles.train, progress)
-    calib, calib_text = calibration_data(base, roles.train, options.input_range)
+    calib, _ = calibration_data(base, roles.train, options.input_range)
     fisher = _fisher(keras_model, graph, base, tuned, calib, roles.train) if plan.uses_rd else None
     ev = Evaluator(prune_to(plan, base), calib, roles.val, fisher, reference=graph,
                    metric=budget.metric if budget else _default_metric(roles.val),
@@ -110,15 +150,47 @@ def compress(model: Model, options: CompressOptions | None = None, data: Dataset
     swept = plan.uses_rd and plan.lam is None
     if swept:
         plan = _sweep_lambda(plan, ev, budget, progress)
-    applied = ev.apply(plan)
-    result = Compressed(applied.graph, applied.qgraph, applied.layouts,
-                        layer_results(applied.qgraph, applied.layouts), float_weight_bytes(applied.graph),
-                        calibration=calib_text, search=found, lam=plan.lam if plan.uses_rd else None,
-                        plan=plan, data=roles.describe())
-    if roles.train is None:
-        result.warnings.append(synthetic_warning(options.input_range))
-    _measure(result, graph, ev, plan, roles, selected=found is not None or swept)
-    return result
+    return ev, plan, found, swept
+
+
+def _default_compression(mode: str, keras_model, graph: Graph, plan: Plan, options: CompressOptions,
+                         roles: DataRoles, progress):
+    """(evaluator, plan, search result, pruning schedule or None) of the default compression
+    (`compress.auto`): the pruning schedule with labels and a Keras model, then the search,
+    falling back to less pruned steps while the search cannot start within the budget."""
+    classifier = is_classifier(graph, _labelled(roles))
+    labelled = roles.val.y is not None
+    budget = options.budget or (Budget("accuracy", DEFAULT_ACCURACY_PTS) if labelled else None)
+    if budget is not None:
+        check_validation(budget.metric, roles.val)
+    calib, _ = calibration_data(graph, roles.train, options.input_range)
+    metric = budget.metric if budget else "fidelity"
+    schedule, candidates, tried = None, [(graph, keras_model, None)], 0
+    if mode == "prune+search" and metric == "accuracy" and options.epochs != 0:
+        epochs = STEP_EPOCHS if options.epochs is None else options.epochs
+        schedule = prune_iteratively(keras_model, graph, roles, budget, epochs, plan.scope, progress)
+        if options.save_model is not None and schedule.kept:
+            save_keras(schedule.kept[0][2], options.save_model)
+        candidates = [(g, keras_model, tuned) for _, g, tuned in schedule.kept] + candidates
+    best = None
+    for base, model, tuned in candidates:
+        fisher = _fisher(model, graph, base, tuned, calib, roles.train) if plan.uses_rd else None
+        ev = Evaluator(base, calib, roles.val, fisher, reference=graph, metric=metric,
+                       classifier=classifier)
+        if budget is None:  # unlabelled: relative to the plain int8 build on the same inputs
+            budget = int8_relative_budget(ev.loss(plan), classifier)
+        found = _search(plan, ev, budget, progress)
+        if best is None or (found.feasible and (not best[1].feasible
+                                                or found.weight_bytes < best[1].weight_bytes)):
+            best = (ev, found)
+        tried += found.feasible
+        if tried >= SEARCH_CANDIDATES:
+            break
+    ev, found = best
+    chosen = replace(found.plan, scope="layer")
+    if chosen.uses_rd and chosen.lam is None:
+        chosen = _sweep_lambda(chosen, ev, budget, progress)
+    return ev, chosen, found, schedule
 
 
 def _labelled(roles: DataRoles) -> bool:
@@ -184,7 +256,7 @@ def _finetune(keras_model, graph: Graph, plan: Plan, options: CompressOptions, d
     already in place.
     """
     targets = {n: lp.sparsity for n, lp in plan.layers.items() if lp.sparsity > 0}
-    if options.epochs == 0 or not targets:
+    if not options.epochs or not targets:
         return graph, None
     if keras_model is None:
         raise DataError("--epochs fine-tunes a Keras model (.keras, .h5 or a SavedModel written by "

@@ -113,13 +113,16 @@ def _mask_callback(kvars: dict[str, list], masks: dict, total: int, progress: Pr
 
 def prune_keras(model, sparsity: Sparsity, x, y, epochs: int = 2, batch_size: int = 32,
                 progress: Progress | None = None, scope: str | None = None,
-                learning_rate: float = 1e-3):
+                learning_rate: float = 1e-3, validation: tuple | None = None,
+                patience: int = 1):
     """Prune a Keras 3 model and fine-tune it with the masks held at zero.
 
     Returns a pruned clone (the given model is not modified). `progress(done,
     total)` is called after every training batch. Loss: sparse/categorical
     cross-entropy for labels or one-hot targets (logits unless the last layer
-    ends in softmax/sigmoid), else mean squared error.
+    ends in softmax/sigmoid), else mean squared error. With `validation`
+    (x, y), training stops early once the validation loss has not improved
+    for `patience` epochs, keeping the best epoch's weights (masked too).
     """
     import keras
 
@@ -138,8 +141,13 @@ def prune_keras(model, sparsity: Sparsity, x, y, epochs: int = 2, batch_size: in
     if epochs:
         keras.utils.set_random_seed(0)  # deterministic shuffling and dropout
         pruned.compile(optimizer=keras.optimizers.Adam(learning_rate), loss=_infer_loss(pruned, y))
-        pruned.fit(x, y, epochs=epochs, batch_size=batch_size, verbose=0, callbacks=[cb],
-                   shuffle=True)
+        callbacks, val = [cb], None
+        if validation is not None:
+            val = (np.asarray(validation[0]), np.asarray(validation[1]))
+            callbacks.append(keras.callbacks.EarlyStopping(
+                monitor="val_loss", patience=patience, restore_best_weights=True))
+        pruned.fit(x, y, epochs=epochs, batch_size=batch_size, verbose=0, callbacks=callbacks,
+                   shuffle=True, validation_data=val)
         cb.apply_masks()  # the last step's update is already masked; this is for clarity
     return pruned
 

@@ -39,7 +39,10 @@ class CompressOptions:
     {layer: {"bits" | "sparsity" | "layout": value}}. spec: a spec file
     (default ./tinycompress.toml in `cwd` when present). scope: how one
     sparsity is spread, global | layer. epochs: fine-tuning epochs on labelled
-    data. max_accuracy_drop: search bits and sparsity per layer within this
+    data (None: 0 for settings given, `auto.STEP_EPOCHS` per pruning step of
+    the default compression; 0 there: one-shot pruning). no_search: with no
+    bits or sparsity given, build plain int8 instead of the default
+    compression (`compress.auto`). max_accuracy_drop: search bits and sparsity per layer within this
     many percentage points of the original float model's accuracy on the
     validation data (also the lambda sweep's budget). max_fidelity_loss: the
     same with the fidelity loss to the original float model (top-1
@@ -61,7 +64,8 @@ class CompressOptions:
     layers: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     spec: str | Path | None = None
     scope: str = "global"
-    epochs: int = 0
+    epochs: int | None = None
+    no_search: bool = False
     max_accuracy_drop: float | None = None
     max_fidelity_loss: float | None = None
     save_model: str | Path | None = None
@@ -105,8 +109,12 @@ def check_options(options: CompressOptions) -> Spec:
     """
     if options.scope not in SCOPES:
         raise SpecError(f"--scope must be global or layer, got {options.scope!r}")
-    if isinstance(options.epochs, bool) or not isinstance(options.epochs, int) or options.epochs < 0:
+    e = options.epochs
+    if e is not None and (isinstance(e, bool) or not isinstance(e, int) or e < 0):
         raise SpecError(f"--epochs must be a whole number >= 0, got {options.epochs!r}")
+    if options.no_search and options.budget is not None:
+        raise SpecError("--no-search builds plain int8: it cannot keep a budget "
+                        "(--max-accuracy-drop / --max-fidelity-loss)")
     options.budget  # noqa: B018  (checks both budgets)
     check_input_range(options.input_range)
     if options.save_model is not None:

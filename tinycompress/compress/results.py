@@ -71,6 +71,9 @@ class Compressed:
     validation: dict | None = None
     fidelity: dict | None = None
     data: dict = field(default_factory=dict)      # where each role's data came from
+    mode: str = "as given"          # compress.auto.default_mode: as given / int8 / prune+search / search
+    pruning: dict | None = None     # the default compression's pruning schedule (compress.auto)
+    trust: dict | None = None       # float / TFLite int8 / ours side by side (compress.trust)
     warnings: list[str] = field(default_factory=list)
 
     @property
@@ -87,6 +90,7 @@ class Compressed:
                 "data": {"calibration": self.calibration, **self.data},
                 "lambda": self.lam,
                 "search": None if self.search is None else self.search.as_dict(),
+                "mode": self.mode, "pruning": self.pruning, "trust": self.trust,
                 "warnings": list(self.warnings)}
 
 

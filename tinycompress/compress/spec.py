@@ -76,6 +76,11 @@ class Spec:
     defaults: Defaults = field(default_factory=Defaults)
     layers: dict[str, dict[str, Any]] = field(default_factory=dict)
     source: str = "<defaults>"
+    given: frozenset[str] = frozenset()  # the [defaults] keys given (file or command line)
+
+    def chooses(self, *keys: str) -> bool:
+        """Whether any of `keys` was given, globally or for some layer (not a built-in default)."""
+        return bool(self.given & set(keys)) or any(k in t for t in self.layers.values() for k in keys)
 
     def resolve(self, graph: Graph) -> dict[str, LayerSpec]:
         """LayerSpec for every weight layer of `graph`, in graph order.
@@ -160,7 +165,7 @@ def parse_spec(data: Mapping[str, Any], source: str = "<spec>") -> Spec:
         raise SpecError(f"{source}: 'layers' must be tables [layers.<name>]")
     layers = {name: _check_table(t, LAYER_KEYS, f"{source} [layers.{name}]")
               for name, t in layers_raw.items()}
-    return Spec(_defaults_from(defaults, Defaults()), layers, source)
+    return Spec(_defaults_from(defaults, Defaults()), layers, source, frozenset(defaults))
 
 
 def load_spec(path: str | Path) -> Spec:
@@ -209,5 +214,5 @@ def merge(cli: Mapping[str, Any] | None, spec: Spec | None) -> Spec:
                                LAYER_KEYS, f"command line (layer {name})")
         layers[name] = {**layers.get(name, {}), **checked}
     source = spec.source if spec.source != "<defaults>" else "command line"
-    return Spec(defaults, layers, source)
+    return Spec(defaults, layers, source, spec.given | frozenset(glob))
 

@@ -44,6 +44,7 @@ from tinycompress.errors import DataError
 from tinycompress.paths import TEMPLATES_DIR
 from tinycompress.report.memory import plot_memory
 from tinycompress.report.board_energy import energy_rows
+from tinycompress.report.trust import SPLIT_NAMES, plot_confusion, trust_table
 
 REPORT_NAME = "report.html"
 TEMPLATE_NAME = "report.html.j2"
@@ -81,6 +82,10 @@ class Page:
     energy_note: str = ""
     sweep_head: list[str] = field(default_factory=list)
     sweep: list[list[str]] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    trust_head: list[str] = field(default_factory=list)
+    trust: list[list[str]] = field(default_factory=list)
+    trust_note: str = ""
 
 
 def write_report(build_dir: str | Path) -> Path:
@@ -163,7 +168,13 @@ def make_page(inputs: Inputs) -> Page:
                 layers_head=["layer", "op", "bits", "sparsity", "layout", "weight bytes",
                              "instructions", "instructions (est.)", "fastest layout (est.)",
                              "energy (pJ, est.)"],
-                layers=_layer_rows(inputs))
+                layers=_layer_rows(inputs), warnings=list(main.get("warnings") or []))
+    trust = main.get("trust")
+    if trust:
+        page.trust_head, page.trust = trust_table(trust)
+        page.trust_note = f"TFLite int8: {trust['tflite']}"
+        if trust.get("confusion"):
+            page.plots["confusion"] = plot_confusion(trust["confusion"], _figure, _png_uri)
     page.plots["weights"] = plot_weights(main["layers"])
     if inputs.build is not None and inputs.build.get("board_flash"):
         page.plots["fill"] = plot_fill(inputs.build)
@@ -178,7 +189,8 @@ def make_page(inputs: Inputs) -> Page:
         page.plots["energy"] = plot_energy(energy)
     if inputs.sweep is not None:
         points = _sweep_points(inputs.sweep)
-        page.plots["sweep"] = plot_sweep(points, inputs.sweep.get("float_accuracy"))
+        page.plots["sweep"] = plot_sweep(points, inputs.sweep.get("float_accuracy"),
+                                         inputs.sweep.get("split"))
         page.sweep_head, page.sweep = _sweep_table(points)
     return page
 
@@ -200,8 +212,12 @@ def _summary(inputs: Inputs) -> list[tuple[str, str]]:
     if build is not None:
         rows += [("flash", fmt_fill(build.get("flash_bytes"), build.get("board_flash"))),
                  ("RAM", fmt_fill(build.get("ram_bytes"), build.get("board_ram")))]
-    rows += [("float accuracy", fmt_pct(accuracy.get("float"))),
-             ("quantized accuracy", fmt_pct(accuracy.get("quantized")))]
+    if float_bytes and main.get("weight_bytes"):
+        rows.append(("x smaller than float32", f"{float_bytes / main['weight_bytes']:.1f}"))
+    split = accuracy.get("split")
+    where = f" ({SPLIT_NAMES.get(split, split)})" if split else ""
+    rows += [(f"float accuracy{where}", fmt_pct(accuracy.get("float"))),
+             (f"quantized accuracy{where}", fmt_pct(accuracy.get("quantized")))]
     if sim is not None:
         rows += [("QEMU machine", str(sim.get("qemu_machine", "–"))),
                  ("simulated inputs", fmt_int(sim.get("n_inputs"))),
@@ -251,14 +267,22 @@ def _sweep_points(sweep: dict) -> list[dict]:
         missing = [k for k in ("weight_bytes", "accuracy", "pareto") if k not in p]
         if missing:
             raise DataError(f"sweep.json: point {i} lacks {', '.join(missing)}")
-    return sorted(points, key=lambda p: (p["weight_bytes"], -p["accuracy"]))
+        if p["accuracy"] is None and not isinstance(p.get("loss_pts"), (int, float)):
+            raise DataError(f"sweep.json: point {i} has neither an accuracy nor a loss_pts")
+    return sorted(points, key=lambda p: (p["weight_bytes"], -_quality(p)))
+
+
+def _quality(point: dict) -> float:
+    """Higher is better: the accuracy in %, else minus the fidelity loss in points."""
+    return 100.0 * point["accuracy"] if point["accuracy"] is not None else -point["loss_pts"]
 
 
 def _sweep_table(points: list[dict]) -> tuple[list[str], list[list[str]]]:
-    head = ["name", "sparsity", "bits", "quantizer", "weight bytes", "accuracy", "Pareto"]
+    head = ["name", "sparsity", "bits", "quantizer", "weight bytes", "accuracy", "loss (pt)", "Pareto"]
     rows = [[str(p.get("name", "–")), fmt_pct(p.get("sparsity"), 1),
              "–" if p.get("bits") is None else str(p["bits"]), str(p.get("quantizer", "–")),
              fmt_int(p["weight_bytes"]), fmt_pct(p["accuracy"]),
+             "–" if not isinstance(p.get("loss_pts"), (int, float)) else f"{p['loss_pts']:.2f}",
              "yes" if p["pareto"] else ""] for p in points]
     return head, rows
 
@@ -339,20 +363,24 @@ def plot_energy(pairs: list[tuple[str, float]]) -> str:
     return _png_uri(fig)
 
 
-def plot_sweep(points: list[dict], float_accuracy: float | None) -> str:
-    """Weight bytes vs accuracy of all sweep points, the Pareto front joined."""
+def plot_sweep(points: list[dict], float_accuracy: float | None, split: str | None = None) -> str:
+    """Weight bytes vs accuracy (or fidelity loss, without labels) of all sweep points,
+    the Pareto front joined."""
     fig, ax = _figure()
-    ax.scatter([p["weight_bytes"] for p in points], [100 * p["accuracy"] for p in points],
+    by_acc = all(p["accuracy"] is not None for p in points)
+    y = (lambda p: 100 * p["accuracy"]) if by_acc else (lambda p: p["loss_pts"])  # noqa: E731
+    ax.scatter([p["weight_bytes"] for p in points], [y(p) for p in points],
                color="#b0b0b0", label="points")
     front = [p for p in points if p["pareto"]]
-    ax.plot([p["weight_bytes"] for p in front], [100 * p["accuracy"] for p in front],
+    ax.plot([p["weight_bytes"] for p in front], [y(p) for p in front],
             "o-", color="#c44e52", label="Pareto front")
-    if float_accuracy is not None:
+    if float_accuracy is not None and by_acc:
         ax.axhline(100 * float_accuracy, color="#4c72b0", linestyle="--", label="float")
+    where = f" on the {SPLIT_NAMES.get(split, split)} split" if split else ""
     ax.set_xscale("log")
     ax.set_xlabel("weight bytes")
-    ax.set_ylabel("accuracy (%)")
-    ax.set_title("Size–accuracy front")
+    ax.set_ylabel(f"accuracy (%){where}" if by_acc else f"fidelity loss (pt){where}")
+    ax.set_title("Size–accuracy front" if by_acc else "Size–fidelity front")
     ax.legend()
     return _png_uri(fig)
 
