@@ -28,7 +28,7 @@ def check_plan(lives: list[TensorLife], scratch: list[TensorLife], plan: ArenaPl
              for b in group_aliases(lives) for p in b.pieces]
     spans += [(f"scratch of {t.name}", None, plan.scratch[t.name], t) for t in scratch]
     for k, (what, group, off, t) in enumerate(spans):
-        if off % ALIGN and group is None or off < 0 or off + t.size > plan.size:
+        if off % ALIGN or off < 0 or off + t.size > plan.size:
             raise ValueError(f"{what} at {off} (+{t.size} B) is misaligned or outside the "
                              f"{plan.size} B arena")
         for other, group2, o2, t2 in spans[k + 1:]:

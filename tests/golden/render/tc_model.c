@@ -10,7 +10,9 @@
 #include "tc_model.h"
 #include "tc_platform.h"
 
-/* Every activation tensor at its planned offset; the union aligns it for any kernel. */
+/* Every activation tensor and kernel scratch buffer at its planned offset, exactly the
+   planned size; some layers write over the tensor they read, the input included (write
+   it before every run). The union aligns it for any kernel. */
 static union {
     int32_t align;
     int8_t bytes[TC_MODEL_ARENA_BYTES];

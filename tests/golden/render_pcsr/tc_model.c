@@ -10,7 +10,9 @@
 #include "tc_model.h"
 #include "tc_platform.h"
 
-/* Every activation tensor at its planned offset; the union aligns it for any kernel. */
+/* Every activation tensor and kernel scratch buffer at its planned offset, exactly the
+   planned size; some layers write over the tensor they read, the input included (write
+   it before every run). The union aligns it for any kernel. */
 static union {
     int32_t align;
     int8_t bytes[TC_MODEL_ARENA_BYTES];
@@ -112,7 +114,7 @@ static const int8_t dw_shift[6] = {
     -2, -2, -3, -2, -3, -3
 };
 static const tc_context dw_ctx = {
-    .buf = tc_arena.bytes + 640,
+    .buf = tc_arena.bytes,
     .size = 96,
 };
 static const tc_conv_dims dw_dims = {
@@ -166,7 +168,7 @@ static const int8_t conv_relu_shift[4] = {
     -2, -2, -2, -2
 };
 static const tc_context conv_relu_ctx = {
-    .buf = tc_arena.bytes,
+    .buf = tc_arena.bytes + 384,
     .size = 364,
 };
 static const tc_conv_dims conv_relu_dims = {
@@ -285,12 +287,12 @@ static const int8_t fc_tanh_table[256] = {
 
 int8_t *tc_model_input(void)
 {
-    return tc_arena.bytes + 488;
+    return tc_arena.bytes;
 }
 
 const int8_t *tc_model_output(void)
 {
-    return tc_arena.bytes;
+    return tc_arena.bytes + 36;
 }
 
 int32_t tc_model_run(uint32_t *layer_ticks, tc_model_hook hook)
@@ -300,63 +302,63 @@ int32_t tc_model_run(uint32_t *layer_ticks, tc_model_hook hook)
 
     tc_timer_start();
     /* conv */
-    if (tc_conv2d_pcsr_s8(&conv_ctx, &conv_dims, &conv_quant, &conv_pcsr, tc_arena.bytes + 488, tc_arena.bytes) != TC_OK) {
+    if (tc_conv2d_pcsr_s8(&conv_ctx, &conv_dims, &conv_quant, &conv_pcsr, tc_arena.bytes, tc_arena.bytes + 244) != TC_OK) {
         return 1;
     }
     now = tc_timer_elapsed();
     layer_ticks[0] = now - before;
     if (hook != NULL) {
-        hook(0, tc_arena.bytes, 486);
+        hook(0, tc_arena.bytes + 244, 486);
     }
     before = tc_timer_elapsed();
     /* dw */
-    if (tc_dwconv2d_pcsr_s8(&dw_ctx, &dw_dims, &dw_quant, &dw_pcsr, tc_arena.bytes, tc_arena.bytes + 488) != TC_OK) {
+    if (tc_dwconv2d_pcsr_s8(&dw_ctx, &dw_dims, &dw_quant, &dw_pcsr, tc_arena.bytes + 244, tc_arena.bytes + 232) != TC_OK) {
         return 2;
     }
     now = tc_timer_elapsed();
     layer_ticks[1] = now - before;
     if (hook != NULL) {
-        hook(1, tc_arena.bytes + 488, 150);
+        hook(1, tc_arena.bytes + 232, 150);
     }
     before = tc_timer_elapsed();
     /* conv_relu */
-    if (tc_conv2d_pcsr_s8(&conv_relu_ctx, &conv_relu_dims, &conv_relu_quant, &conv_relu_pcsr, tc_arena.bytes + 488, tc_arena.bytes + 364) != TC_OK) {
+    if (tc_conv2d_pcsr_s8(&conv_relu_ctx, &conv_relu_dims, &conv_relu_quant, &conv_relu_pcsr, tc_arena.bytes + 232, tc_arena.bytes) != TC_OK) {
         return 3;
     }
     now = tc_timer_elapsed();
     layer_ticks[2] = now - before;
     if (hook != NULL) {
-        hook(2, tc_arena.bytes + 364, 36);
+        hook(2, tc_arena.bytes, 36);
     }
     before = tc_timer_elapsed();
     /* bn_standalone */
-    if (tc_affine_s8(tc_arena.bytes + 364, 9, &bn_standalone_params, tc_arena.bytes + 364) != TC_OK) {
+    if (tc_affine_s8(tc_arena.bytes, 9, &bn_standalone_params, tc_arena.bytes) != TC_OK) {
         return 4;
     }
     now = tc_timer_elapsed();
     layer_ticks[3] = now - before;
     if (hook != NULL) {
-        hook(3, tc_arena.bytes + 364, 36);
+        hook(3, tc_arena.bytes, 36);
     }
     before = tc_timer_elapsed();
     /* fc */
-    if (tc_fc_pcsr_s8(&fc_dims, &fc_quant, &fc_pcsr, tc_arena.bytes + 364, tc_arena.bytes) != TC_OK) {
+    if (tc_fc_pcsr_s8(&fc_dims, &fc_quant, &fc_pcsr, tc_arena.bytes, tc_arena.bytes + 36) != TC_OK) {
         return 5;
     }
     now = tc_timer_elapsed();
     layer_ticks[4] = now - before;
     if (hook != NULL) {
-        hook(4, tc_arena.bytes, 8);
+        hook(4, tc_arena.bytes + 36, 8);
     }
     before = tc_timer_elapsed();
     /* fc_tanh */
-    if (tc_lut_s8(tc_arena.bytes, 8, fc_tanh_table, tc_arena.bytes) != TC_OK) {
+    if (tc_lut_s8(tc_arena.bytes + 36, 8, fc_tanh_table, tc_arena.bytes + 36) != TC_OK) {
         return 6;
     }
     now = tc_timer_elapsed();
     layer_ticks[5] = now - before;
     if (hook != NULL) {
-        hook(5, tc_arena.bytes, 8);
+        hook(5, tc_arena.bytes + 36, 8);
     }
     before = tc_timer_elapsed();
     return 0;
