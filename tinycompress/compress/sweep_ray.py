@@ -111,7 +111,7 @@ def ray_session(address: str | None, jobs: int | None, store_bytes: int = STORE_
         "num_cpus": jobs or os.cpu_count() or 1, "include_dashboard": False,
         "object_store_memory": store_bytes}
     try:
-        ray.init(**settings, log_to_driver=False, logging_level=logging.WARNING)
+        ray.init(**settings, log_to_driver=False, logging_level=logging.ERROR)
     except (ConnectionError, RuntimeError, ValueError) as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         where = f"--address {address}" if address else "a local Ray instance"
