@@ -128,6 +128,27 @@ static TC_INLINE void add2_loop(const int8_t *xe, const int8_t *xr, int32_t size
     }
 }
 
+#if TC_REQUANT_TFLITE
+/* Two inputs in TFLite's arithmetic: the reference formula with the parameters in locals
+   (an int8 store may alias *p) and each requantization inline. */
+static void add2_tflite(const int8_t *a, const int8_t *b, int32_t size, const tc_add_params *p,
+                        int8_t *out)
+{
+    const int32_t scale = (int32_t)1 << p->left_shift;
+    const int32_t z0 = p->in_zp[0], m0 = p->in_multiplier[0], s0 = p->in_shift[0];
+    const int32_t z1 = p->in_zp[1], m1 = p->in_multiplier[1], s1 = p->in_shift[1];
+    const int32_t mo = p->out_multiplier, so = p->out_shift, zo = p->out_zp;
+    const int32_t lo = p->act_min, hi = p->act_max;
+    for (int32_t i = 0; i < size; i++) {
+        const int32_t total = tc_requantize_tflite(((int32_t)a[i] - z0) * scale, m0, s0) +
+                              tc_requantize_tflite(((int32_t)b[i] - z1) * scale, m1, s1);
+        int32_t v = tc_requantize_tflite(total, mo, so) + zo;
+        v = v < lo ? lo : v;
+        out[i] = (int8_t)(v > hi ? hi : v);
+    }
+}
+#endif
+
 /* The reference loop, any number of inputs. */
 static void add_any(const int8_t *const *inputs, int32_t size, const tc_add_params *p,
                     int8_t *out)
@@ -160,6 +181,14 @@ tc_status tc_add_s8(const int8_t *const *inputs, int32_t size, const tc_add_para
     const int full = p->act_min <= -128 && p->act_max >= 127;
     const int32_t lift = full ? 0 : 127 - p->act_max;
     add2_plan pl;
+#if TC_REQUANT_TFLITE
+    if (p->n_inputs == 2) {
+        (void)lift;
+        (void)pl;
+        add2_tflite(inputs[0], inputs[1], size, p, out);
+        return TC_OK;
+    }
+#endif
     const int32_t e = p->n_inputs == 2 && !TC_REQUANT_TFLITE ? plan_add2(p, lift, &pl) : -1;
     const int32_t done = e < 0 ? 0 : size & ~(int32_t)3; /* the rest: the reference loop */
     if (e >= 0 && full) {
