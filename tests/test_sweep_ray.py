@@ -18,7 +18,8 @@ from typer.testing import CliRunner
 
 from tinycompress.cli import app
 from tinycompress.compress.roles import assign_roles
-from tinycompress.compress.sweep import POINTS_FILE, STAGE, SWEEP_FILE, SweepOptions, sweep
+from tinycompress.compress.sweep import (POINTS_FILE, STAGE, SWEEP_FILE, SweepOptions, sweep,
+                                         sweep_document)
 from tinycompress.compress.sweep_exec import Point, local_job, run_point
 from tinycompress.compress.sweep_files import fingerprint
 from tinycompress.compress.sweep_ray import STORE_FLOOR, run_ray
@@ -118,9 +119,14 @@ def test_a_dead_worker_is_retried_once_then_the_point_is_recorded_failed(runs, d
     failed = by_name["s0-b4-uniform"]
     assert failed["key"] == Point(0.0, 4, "uniform").key(job.fingerprint)
     assert "died" in failed["error"].lower() or "crash" in failed["error"].lower(), failed["error"]
+    # sweep.json lists it apart; the grid still names its sparsity
+    doc = sweep_document([by_name["s0.9-b4-uniform"]], SweepOptions(**SMALL), MODEL, job.fingerprint,
+                         roles, "accuracy", None, [failed])
+    assert doc["failed"] == [{"name": "s0-b4-uniform", "error": failed["error"]}]
+    assert [p["name"] for p in doc["points"]] == ["s0.9-b4-uniform"] and doc["grid"]["sparsities"] == [0.0, 0.9]
 
 
-def test_a_failed_point_is_listed_and_retried_by_the_next_run(runs, data, tmp_path):
+def test_a_point_logged_as_failed_is_retried_by_the_next_run(runs, data, tmp_path):
     failed = {**json.loads(lines(runs["local"] / POINTS_FILE)[0]), "error": "WorkerCrashedError: x"}
     failed = {k: failed[k] for k in ("key", "fingerprint", "name", "sparsity", "bits",
                                      "quantizer", "error")}
@@ -140,6 +146,16 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+def test_command_with_backend_ray(runs, tmp_path):
+    res = runner.invoke(app, ["sweep", MODEL, "--data", TRAIN, "--eval-data", TEST, "-o", str(tmp_path),
+                              "--sparsities", "0.9", "--bits-list", "4", "--quantizers", "uniform",
+                              "--backend", "ray"])  # on the running instance
+    assert res.exit_code == 0, res.output
+    assert "1 points computed, 0 reused" in " ".join(res.stdout.split())
+    local = records_by_name(runs["local"] / POINTS_FILE)["s0.9-b4-uniform"]
+    assert records_by_name(tmp_path / POINTS_FILE) == {"s0.9-b4-uniform": local}
 
 
 def test_unreachable_address_is_one_line_and_writes_nothing(tmp_path, ray_instance):
