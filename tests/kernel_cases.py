@@ -377,7 +377,9 @@ def dw_same_cases(rng) -> list[Case]:
              ((6, 5, 5), (2, 3), (1, 2), 3, "dw same"),
              ((9, 9, 4), (7, 7), (1, 1), 8, "dw same"),
              ((5, 7, 3), (3, 3), (2, 2), 8, "dw same"),
-             ((3, 3, 8), (3, 3), (1, 1), 8, "dw same")]
+             ((3, 3, 8), (3, 3), (1, 1), 8, "dw same"),
+             ((6, 5, 5), (3, 3), (2, 2), 6, "dw same"),  # overlapping groups, border columns
+             ((7, 6, 6), (3, 3), (1, 1), 5, "dw same")]
     cases = []
     for shape, k, s, bits, group in plans:
         x = rng.integers(-128, 128, shape).astype(np.int8)

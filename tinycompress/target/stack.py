@@ -85,6 +85,10 @@ def deepest_chain(frames: dict[str, tuple[int, str]], calls: dict[str, set[str]]
         if title in memo:
             return memo[title]
         if title in on_path:
+            if title == INDIRECT:  # a pointer call inside a pointer target (a sparse row
+                # engine's loop table): the deepest target's own frame, not a recursion
+                t = max(pointer_targets, key=lambda f: frames[f][0], default=None)
+                return (0, []) if t is None else (frames[t][0], [(_name(t), frames[t][0])])
             raise ValueError(f"recursion through {_name(title)}: the stack is unbounded")
         on_path.add(title)
         own = frames.get(title, (0, ""))[0]

@@ -9,7 +9,11 @@
  * (kernel_h*kernel_w) columns. No allocation (the dense kernel unpacks four
  * channels' levels into a block of at most 200 bytes on the stack; the sparse
  * kernels decode one channel at a time into the caller's scratch,
- * tc_dwconv2d_sparse_s8_buffer_size). input and output must not overlap.
+ * tc_dwconv2d_sparse_s8_buffer_size). Every kernel sweeps the output in raster
+ * order one pass per channel or group of four channels, each pass reading and
+ * writing only its own channels: the output may start a whole number of pixels
+ * k below the input when no window of pixel p reads a pixel below p - k
+ * (codegen/overlap.py); otherwise input and output must not overlap.
  */
 #ifndef TC_DWCONV2D_H
 #define TC_DWCONV2D_H

@@ -27,9 +27,11 @@
  *     = floor((floor(acc m / 2^32) + 2^(T-33) + z_out 2^(T-32)) / 2^(T-32));
  * with DSP the four outputs go out as one word, a clamp narrower than int8
  * (a fused ReLU) applied to the four lanes at once (SSUB8 + SEL).
- * With channels not a multiple of four the last group overlaps the one
- * before (tc_group_first). Fewer than four channels, and kernels of more than
- * TC_DW_MAX_TAPS taps, are summed one channel at a time. Deepest stack: about
+ * Channels past the last whole group of four, every channel when there are
+ * fewer than four, and kernels of more than TC_DW_MAX_TAPS taps are summed one
+ * channel at a time: every pass reads and writes only its own channels, in
+ * raster order, so an output placed a few pixels below its input never
+ * overwrites a byte a later pass reads (codegen/overlap.py). Deepest stack: about
  * 750 bytes (gcc 12 -O2, Cortex-M4 and M3), the weight block 200 of them.
  */
 #include "tc_dwconv2d.h"
@@ -545,9 +547,12 @@ tc_status tc_dwconv2d_dense_s8(const tc_conv_dims *dims, const tc_quant_params *
         }
         return TC_OK;
     }
-    for (int32_t k = 0; k < (channels + 3) / 4; ++k) {
-        const int32_t c = tc_group_first(k, channels);
+    const int32_t whole = channels / 4 * 4;
+    for (int32_t c = 0; c < whole; c += 4) {
         group(dims, quant, weights, c, input + c, output + c);
+    }
+    for (int32_t c = whole; c < channels; ++c) { /* no group re-reads an earlier one's */
+        sweep1(dims, weights, quant, c, input + c, output + c);
     }
     return TC_OK;
 }
