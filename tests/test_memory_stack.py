@@ -88,3 +88,15 @@ def test_build_links_the_measured_reserve(tmp_path):
     assert mem["stack_bytes"] == result.report["stack_bytes"]
     assert "bytes[TC_MODEL_ARENA_BYTES]" in (out / "src" / "tc_model.c").read_text()
     assert f"#define TC_MODEL_ARENA_BYTES {mem['arena_bytes']}" in (out / "src" / "tc_model.h").read_text()
+
+
+def test_pointer_targets_that_call_through_pointers():
+    # run -> (ptr) rows 24 -> (ptr) loop 300: a target calling through a pointer is charged
+    # the other targets (not itself): 8 + 120 + 32 + 24 + 300 = 484 beats conv's 360.
+    ci = CI.replace('}\n', '', 0) + '''node: { title: "rows" label: "rows\\nr.c:1:1\\n24 bytes (static)" }
+node: { title: "r.c:loop" label: "loop\\nr.c:2:1\\n300 bytes (static)" }
+edge: { sourcename: "rows" targetname: "__indirect_call" label: "r.c:1:2" }
+'''
+    total, chain, _ = deepest_chain(*parse_callgraph([ci]))
+    assert total == 484
+    assert [f for f, _ in chain] == ["Reset_Handler", "main", "run", "rows", "loop"]

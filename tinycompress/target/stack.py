@@ -73,44 +73,55 @@ def parse_callgraph(texts: list[str]) -> tuple[dict[str, tuple[int, str]], dict[
 def deepest_chain(frames: dict[str, tuple[int, str]], calls: dict[str, set[str]],
                   roots: tuple[str, ...] = ROOTS) -> tuple[int, list[tuple[str, int]], list[str]]:
     """(bytes, chain, functions without a frame) of the deepest path from the first of
-    `roots` the graph has."""
-    called = {t for targets in calls.values() for t in targets}
-    pointer_targets = sorted(t for t in frames if t not in called and _name(t) not in roots
-                             and not _name(t).endswith("_Handler"))
-    memo: dict[str, tuple[int, list[tuple[str, int]]]] = {}
-    unknown: set[str] = set()
-    on_path: set[str] = set()
+    `roots` the graph has.
 
-    def depth(title: str) -> tuple[int, list[tuple[str, int]]]:
-        if title in memo:
-            return memo[title]
-        if title in on_path:
-            if title == INDIRECT:  # a pointer call inside a pointer target (a sparse row
-                # engine's loop table): the deepest target's own frame, not a recursion
-                t = max(pointer_targets, key=lambda f: frames[f][0], default=None)
-                return (0, []) if t is None else (frames[t][0], [(_name(t), frames[t][0])])
+    A call through a pointer may reach any pointer target (module doc) not already on
+    the chain: the firmware calls nothing recursively, through pointers either (the FC
+    kernel calls its layout's row engine through a pointer, which calls its index
+    type's loop through another). Chains with no pointer call below them are memoized.
+    """
+    called = {t for targets in calls.values() for t in targets}
+    names = {_name(t): t for t in frames}
+    root = next((names[r] for r in roots if r in names), None)
+    if root is None:
+        raise ValueError(f"no {' or '.join(roots)} in the call graph")
+    pointer_targets = sorted(t for t in frames if t not in called and t != root
+                             and _name(t) not in roots and not _name(t).endswith("_Handler"))
+    unknown: set[str] = set()
+    pure: dict[str, tuple[int, list[tuple[str, int]]] | None] = {}  # None: a pointer call below
+
+    def depth(title: str, path: frozenset[str]) -> tuple[int, list[tuple[str, int]]]:
+        if title in path:
             raise ValueError(f"recursion through {_name(title)}: the stack is unbounded")
-        on_path.add(title)
+        if pure.get(title) is not None:
+            return pure[title]
+        if title == INDIRECT:
+            found = [depth(t, path) for t in pointer_targets if t not in path]
+            return max(found, key=lambda f: f[0], default=(0, []))
         own = frames.get(title, (0, ""))[0]
-        if title not in frames and title != INDIRECT:
+        if title not in frames:
             unknown.add(_name(title))
-        targets = pointer_targets if title == INDIRECT else sorted(calls.get(title, ()))
         best: tuple[int, list[tuple[str, int]]] = (0, [])
-        for t in targets:
-            if t == title:
-                raise ValueError(f"recursion through {_name(t)}: the stack is unbounded")
-            found = depth(t)
+        below = path | {title}
+        for t in sorted(calls.get(title, ())):
+            found = depth(t, below)
             if found[0] > best[0]:
                 best = found
-        on_path.discard(title)
-        entry = [] if title == INDIRECT else [(_name(title), own)]
-        memo[title] = (own + best[0], entry + best[1])
-        return memo[title]
+        result = (own + best[0], [(_name(title), own)] + best[1])
+        if not _reaches_pointer(title, calls, set()):
+            pure[title] = result
+        return result
 
-    names = {_name(t): t for t in frames}
-    root_title = next((names[r] for r in roots if r in names), roots[-1])
-    total, chain = depth(root_title)
+    total, chain = depth(root, frozenset())
     return total, chain, sorted(unknown)
+
+
+def _reaches_pointer(title: str, calls: dict[str, set[str]], seen: set[str]) -> bool:
+    """Some call below `title` goes through a pointer."""
+    if title == INDIRECT:
+        return True
+    seen.add(title)
+    return any(_reaches_pointer(t, calls, seen) for t in calls.get(title, ()) if t not in seen)
 
 
 def reserve_for(measured: int) -> int:
