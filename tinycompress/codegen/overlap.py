@@ -25,6 +25,8 @@ from tinycompress.codegen.arena import ALIGN, TensorLife, group_aliases, plan_ar
 from tinycompress.codegen.memory import last_readers, tensor_roots, aligned, tensor_lives, timeline
 from tinycompress.ir.qgraph import QGraph, QNode
 
+MAX_TRIALS = 48  # candidates tried per search: each trial is a greedy arena plan
+
 
 def _first_read(node: QNode) -> np.ndarray:
     """Per output pixel (raster order): the lowest input pixel that pixel or a later one
@@ -93,7 +95,8 @@ def choose_overlaps(qgraph: QGraph, layouts: dict, scratch: list[TensorLife]) ->
     live bytes of its step, but a chain of them can drift bytes apart and fragment the
     arena, so two searches are compared by (greedy arena, live bytes per step, largest
     first): from no link, add each that helps, from the step with the most live bytes
-    down; from every link, drop each that does not help, from the least loaded step up."""
+    down; from every link, drop each that does not help, from the least loaded step up.
+    Only the MAX_TRIALS most loaded candidates take part (each trial plans the arena)."""
     cands = overlap_candidates(qgraph, layouts)
     if not cands:
         return {}
@@ -107,7 +110,8 @@ def choose_overlaps(qgraph: QGraph, layouts: dict, scratch: list[TensorLife]) ->
     base = plan_arena(tensor_lives(qgraph), scratch, budget=0)
     load = {row["layer"]: row["bytes"] for row in timeline(qgraph, tensor_lives(qgraph), scratch, base)}
     step = {n.name: i for i, n in enumerate(qgraph.nodes)}
-    ranked = sorted(cands, key=lambda n: (-load[n], step[n]))
+    ranked = sorted(cands, key=lambda n: (-load[n], step[n]))[:MAX_TRIALS]
+    cands = {name: cands[name] for name in ranked}
     added, best_added = {}, cost({})
     for name in ranked:  # from none, add the links that help
         trial = {**added, name: cands[name]}
