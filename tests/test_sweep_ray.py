@@ -11,6 +11,7 @@ import os
 import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -22,7 +23,8 @@ from tinycompress.compress.sweep import (POINTS_FILE, STAGE, SWEEP_FILE, SweepOp
                                          sweep_document)
 from tinycompress.compress.sweep_exec import Point, local_job, run_point
 from tinycompress.compress.sweep_files import fingerprint
-from tinycompress.compress.sweep_ray import STORE_FLOOR, run_ray
+from tinycompress.compress.sweep_ray import STORE_FLOOR, probe, run_ray
+from tinycompress.errors import ToolError
 from tinycompress.data import load_npz
 from tests.test_cli import assert_user_error
 from tests.test_sweep import MODEL, NAMES, SMALL, TEST, TRAIN, Calls, lines
@@ -35,8 +37,8 @@ def ray_instance():
     """A local Ray with 2 CPUs, no dashboard and the smallest object store Ray accepts."""
     import ray
 
-    ray.init(num_cpus=2, include_dashboard=False, object_store_memory=STORE_FLOOR,
-             log_to_driver=False)
+    ray.init(address="local", num_cpus=2, include_dashboard=False,
+             object_store_memory=STORE_FLOOR, log_to_driver=False)
     yield ray
     ray.shutdown()
 
@@ -135,6 +137,43 @@ def test_a_point_logged_as_failed_is_retried_by_the_next_run(runs, data, tmp_pat
     again = sweep(MODEL, *data, tmp_path, SweepOptions(**SMALL, backend="ray"))
     assert (again.computed, again.reused, again.failed) == (1, 3, 0)
     assert (tmp_path / SWEEP_FILE).read_bytes() == (runs["local"] / SWEEP_FILE).read_bytes()
+
+
+# ---- a separate cluster: `ray start --head`, then --address ---------------------------
+
+@pytest.fixture
+def head(tmp_path):
+    """A one-CPU Ray head in its own processes (`--block`: SIGTERM stops them all)."""
+    port = free_port()
+    env = {**os.environ, "RAY_AUTH_MODE": "token"}  # the default of a new head; explicit here
+    proc = subprocess.Popen([str(Path(sys.executable).parent / "ray"), "start", "--head",
+                             "--port", str(port), "--num-cpus", "1", "--include-dashboard=false",
+                             f"--object-store-memory={STORE_FLOOR}", "--block"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
+    try:
+        for _ in range(240):  # up to a minute on a loaded machine
+            try:
+                probe(f"127.0.0.1:{port}")
+                break
+            except ToolError:
+                assert proc.poll() is None, "ray start --head exited"
+                time.sleep(0.25)
+        yield f"127.0.0.1:{port}", env
+    finally:
+        proc.terminate()
+        proc.wait(timeout=120)
+
+
+def test_command_against_a_running_cluster(runs, head, tmp_path):
+    address, env = head
+    res = subprocess.run([sys.executable, "-m", "tinycompress", "sweep", str(Path(MODEL).resolve()),
+                          "--data", str(Path(TRAIN).resolve()), "--eval-data", str(Path(TEST).resolve()),
+                          "-o", "out", "--sparsities", "0.9", "--bits-list", "4", "--quantizers",
+                          "uniform", "--backend", "ray", "--address", address],
+                         cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600)
+    assert res.returncode == 0, res.stderr
+    local = records_by_name(runs["local"] / POINTS_FILE)["s0.9-b4-uniform"]
+    assert records_by_name(tmp_path / "out" / POINTS_FILE) == {"s0.9-b4-uniform": local}
 
 
 # ---- the command's errors --------------------------------------------------------------

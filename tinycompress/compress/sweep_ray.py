@@ -31,6 +31,7 @@ import logging
 import os
 import shutil
 import socket
+import sys
 import tempfile
 from contextlib import contextmanager
 from dataclasses import replace
@@ -107,19 +108,44 @@ def ray_session(address: str | None, jobs: int | None, store_bytes: int = STORE_
     if ray.is_initialized():
         yield ray
         return
-    settings = {"address": address} if address else {
-        "num_cpus": jobs or os.cpu_count() or 1, "include_dashboard": False,
-        "object_store_memory": store_bytes}
-    try:
-        ray.init(**settings, log_to_driver=False, logging_level=logging.ERROR)
-    except (ConnectionError, RuntimeError, ValueError) as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        where = f"--address {address}" if address else "a local Ray instance"
-        raise ToolError(f"{where}: Ray could not start or connect: {first}") from exc
+    settings = {"address": address} if address else {  # "local": a new one, even when
+        "address": "local", "num_cpus": jobs or os.cpu_count() or 1,  # `ray start` ran here
+        "include_dashboard": False, "object_store_memory": store_bytes}
+    with _stderr_captured() as captured:
+        try:
+            ray.init(**settings, log_to_driver=False, logging_level=logging.ERROR)
+        except Exception as exc:  # noqa: BLE001 - whatever stops Ray from starting: one line
+            captured.seek(0)
+            raise _connect_error(address, exc, captured.read()) from exc
     try:
         yield ray
     finally:
         ray.shutdown()
+
+
+@contextmanager
+def _stderr_captured() -> Iterator:
+    """File descriptor 2 into a temp file: Ray's C++ client logs every connection retry there."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with tempfile.TemporaryFile("w+", encoding="utf-8", errors="replace") as captured:
+        os.dup2(captured.fileno(), 2)
+        try:
+            yield captured
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+
+
+def _connect_error(address: str | None, exc: Exception, log: str) -> ToolError:
+    where = f"--address {address}" if address else "a local Ray instance"
+    if "InvalidAuthToken" in log or "Unauthenticated" in log:
+        return ToolError(f"{where}: the Ray cluster refused this machine's token: set "
+                         "RAY_AUTH_MODE=token and its token (`ray get-auth-token` on the head; "
+                         "RAY_AUTH_TOKEN or ~/.ray/auth_token here)")
+    first = next((line.strip() for line in str(exc).splitlines() if line.strip()),
+                 type(exc).__name__)
+    return ToolError(f"{where}: Ray could not start or connect: {first}")
 
 
 # ---- shipping the job ------------------------------------------------------------
