@@ -379,7 +379,8 @@ def dw_same_cases(rng) -> list[Case]:
              ((5, 7, 3), (3, 3), (2, 2), 8, "dw same"),
              ((3, 3, 8), (3, 3), (1, 1), 8, "dw same"),
              ((6, 5, 5), (3, 3), (2, 2), 6, "dw same"),  # overlapping groups, border columns
-             ((7, 6, 6), (3, 3), (1, 1), 5, "dw same")]
+             ((7, 6, 6), (3, 3), (1, 1), 5, "dw same"),
+             ((25, 5, 16), (3, 3), (1, 1), 8, "dw same")]  # DS-CNN's narrow maps
     cases = []
     for shape, k, s, bits, group in plans:
         x = rng.integers(-128, 128, shape).astype(np.int8)

@@ -347,15 +347,23 @@ static TC_INLINE void pad_taps3(acc4 *a, const int8_t *pad, const group_weights 
 
 /* Border column ox (3 x 3) of a row whose window rows lie inside the input: its bias
    (with pad_value times the weights of the taps outside) planned, then the taps inside. */
-TC_NOINLINE static void edge3(const tc_conv_dims *d, const group_weights *b, const group_out *g,
-                              int easy, const acc4 *bias, const int8_t *input, int32_t y0,
-                              int32_t ox, int8_t *out)
+static TC_INLINE void edge3(const tc_conv_dims *d, const group_weights *b,
+                            const group_out *g, int easy, const acc4 *bias,
+                            const int8_t *input, int32_t y0, int32_t ox, int8_t *out)
 {
     int32_t x0, kx0, kx1;
     window_cols(d, ox, &x0, &kx0, &kx1);
     acc4 a = *bias;
-    if (kx0 < kx1) {
-        const size_t step = (size_t)d->in_c, row = (size_t)d->in_w * step;
+    const size_t step = (size_t)d->in_c, row = (size_t)d->in_w * step;
+    if (kx1 - kx0 == 2) { /* 'same' with one column of padding: two taps per kernel row */
+        const int8_t *x = pixel(d, input, y0, x0 + kx0);
+        mac4(&a, x, b, kx0);
+        mac4(&a, x + step, b, kx0 + 1);
+        mac4(&a, x + row, b, kx0 + 3);
+        mac4(&a, x + row + step, b, kx0 + 4);
+        mac4(&a, x + 2 * row, b, kx0 + 6);
+        mac4(&a, x + 2 * row + step, b, kx0 + 7);
+    } else if (kx0 < kx1) {
         const int8_t *x = pixel(d, input, y0, x0 + kx0);
         for (int32_t ky = 0; ky < 3; ++ky, x += row) {
             const int8_t *xr = x;
@@ -380,6 +388,15 @@ TC_NOINLINE static void rows_clipped3(const tc_conv_dims *d, const group_weights
     pad_taps3(&a0, pad, b, ky1, 3, 3, 3);
     const size_t step = (size_t)d->in_c, row = (size_t)d->in_w * step;
     const size_t xstep = (size_t)d->stride_w * step;
+    if (ky1 - ky0 == 2) { /* 'same' with one row of padding: two kernel rows */
+        for (int32_t i = 0; i < n; ++i, x += xstep, out += step) {
+            acc4 a = a0;
+            row3(&a, x, step, b, 3 * ky0);
+            row3(&a, x + row, step, b, 3 * ky0 + 3);
+            store4(g, easy, &a, out);
+        }
+        return;
+    }
     for (int32_t i = 0; i < n; ++i, x += xstep, out += step) {
         acc4 a = a0;
         const int8_t *xr = x;
