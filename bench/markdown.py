@@ -117,7 +117,8 @@ def accuracy_section(model: dict) -> list[str]:
     rows += [[f"ours: {c['name']} (integer reference = firmware)", _pct(c.get("fidelity", {}).get("top1_agreement")),
               _n(c.get("fidelity", {}).get("relative_rms_error"), ".4f")]
              for c in model["configs"] if "error" not in c]
-    return (["### Agreement with the float model (no labels offline: synthetic inputs)", ""]
+    inputs = model.get("inputs") or "synthetic inputs"
+    return ([f"### Agreement with the float model (no labels offline; inputs: {inputs})", ""]
             + table(["model", "top-1 agreement", "relative RMS error of outputs"], rows))
 
 

@@ -186,6 +186,7 @@ def run_model(entry: dict, settings: Settings, work: Path, tick: Tick) -> dict:
         fid = (entry["x"], baselines.keras_predict(entry["path"], entry["x"]), entry["classifier"])
     model = Path(entry["path"])
     result = {**base, "model_file": _rel(model), "labelled": data.labelled,
+              "inputs": entry.get("inputs", "digits train.npz (data) and test.npz (eval)"),
               "sim_inputs": data.n_eval or "all of the test split",
               "configs": [_build_record("int8-dense", model, configs.INT8_DENSE, data, work, fid, tick),
                           _build_record("default", model, configs.DEFAULT, data, work, fid, tick)]}

@@ -1,4 +1,4 @@
-"""The target numbers of issues 3, 4, 5 and 10, checked against a bench results document.
+"""The target numbers of issues 3, 4, 5, 10 and 11, checked against a bench results document.
 
 Each check reads measured values from `results["models"]["digits"]` (and the
 run's CLI timing) and yields PASS, MISS or N/A (not measured in this run,
@@ -145,9 +145,45 @@ def cost_model_checks(models: dict) -> list[Check]:
                    lambda v: f"worst {v:.0%}; {ok} of {n} layers within 15 %")]
 
 
+DEFAULT = "default"
+DEFAULT_SHARE = (("digits", "digits", 1 / 8), ("mlperf_ad", "AD (ToyCar windows as data)", 0.4),
+                 ("mlperf_ic", "IC (synthetic inputs as data)", 0.5))
+
+
+def default_checks(models: dict) -> list[Check]:
+    """Issue 11: the default build compresses: weight bytes against the model's int8 dense
+    build, digits within 1 pt of float on test and built in under 3 minutes; the <= 1 pt
+    setting chosen on validation at most 2,500 B."""
+    checks = []
+    for key, label, share in DEFAULT_SHARE:
+        d = models.get(key) or {}
+        dense, dflt = _config(d, INT8_DENSE), _config(d, DEFAULT)
+        frac = None
+        if dense and dflt and dense.get("weight_bytes"):
+            frac = dflt["weight_bytes"] / dense["weight_bytes"]
+        checks.append(_check(11, f"{label}, default build: weight bytes / int8 dense build's",
+                             f"<= {share:.3g}x", frac, lambda v, s=share: v <= s + 1e-12,
+                             lambda v, c=dflt, n=dense: f"{v:.3f}x ({c['weight_bytes']:,} B / "
+                                                        f"{n['weight_bytes']:,} B)"))
+    digits = models.get("digits") or {}
+    dflt = _config(digits, DEFAULT) or {}
+    drop = _pts(dflt.get("accuracy"), digits.get("accuracy", {}).get("float"))
+    checks += [
+        _check(11, "digits, default build: test accuracy drop vs float", "<= 1.0 pt", drop,
+               lambda v: v <= 1.0 + 1e-9, lambda v: f"{v:.2f} pt"),
+        _check(11, "digits, default build: `build` wall time (compression included)", "< 180 s",
+               dflt.get("build_seconds"), lambda v: v < 180, lambda v: f"{v:.0f} s"),
+        _check(11, "digits, <= 1 pt setting chosen on validation: weight bytes", "<= 2,500 B",
+               (_config(digits, SMALLEST) or {}).get("weight_bytes"), lambda v: v <= 2500,
+               lambda v: f"{v:,} B"),
+    ]
+    return checks
+
+
 def check_all(results: dict) -> list[Check]:
     """Every target check, in issue order (N/A rows when digits was not run)."""
     digits = results.get("models", {}).get("digits") or {}
     return (accuracy_checks(digits) + firmware_checks(digits, digits.get("cli_timing"))
             + bench_checks(digits) + speed_checks(results.get("speed") or {}, digits)
-            + cost_model_checks(results.get("models", {})))
+            + cost_model_checks(results.get("models", {}))
+            + default_checks(results.get("models", {})))

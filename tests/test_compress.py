@@ -109,9 +109,10 @@ def test_report_command_on_a_missing_dir_is_one_line(tmp_path):
 def test_max_accuracy_drop_keeps_the_budget_and_prints_why(tmp_path):
     out = tmp_path / "out"
     res = CliRunner().invoke(app, ["compress", MODEL, "--data", TRAIN, "--eval-data", TEST,
-                                   "--max-accuracy-drop", "1.0", "-o", str(out)])
+                                   "--max-accuracy-drop", "1.0", "--epochs", "0", "-o", str(out)])
     assert res.exit_code == 0, res.output
     report = json.loads((out / "compress-report.json").read_text())
+    assert report["mode"] == "prune+search" and report["pruning"] is None  # --epochs 0: one shot
     # the budget holds on the validation data the search read, against the model as given
     val = report["validation"]["accuracy"]
     assert (val["float"] - val["quantized"]) * 100 <= 1.0 + 1e-9

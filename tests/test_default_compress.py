@@ -20,7 +20,7 @@ from tinycompress.compress.auto import (
     CLASSIFIER_MARGIN_PTS, CLASSIFIER_MIN_PTS, PRUNE_SHARE, RMS_FACTOR,
 )
 from tinycompress.compress.roles import assign_roles
-from tinycompress.data import DIGITS_MODEL, Dataset, load_npz
+from tinycompress.data import DIGITS_MODEL, Dataset, load_npz, save_npz
 from tinycompress.reference.int_ref import predict
 
 pytestmark = pytest.mark.slow
@@ -39,8 +39,8 @@ def keras_model():
 
 @pytest.fixture(scope="module")
 def labelled(train):
-    """Default compression with labels, 2 epochs a pruning step (to keep the test short)."""
-    return compress(DIGITS_MODEL, CompressOptions(epochs=2), train)
+    """Default compression with labels, 1 epoch a pruning step (to keep the test short)."""
+    return compress(DIGITS_MODEL, CompressOptions(epochs=1), train)
 
 
 @pytest.fixture(scope="module")
@@ -69,7 +69,8 @@ def test_labelled_default_prunes_then_searches_within_one_point(labelled, int8, 
 
 def test_no_search_and_explicit_settings_are_plain(int8, train):
     assert int8.mode == "as given" and int8.pruning is None and int8.search is None
-    assert {(r.bits, r.sparsity) for r in int8.layers} == {(8, 0.0)}
+    assert {(lp.bits, lp.sparsity) for lp in int8.plan.layers.values()} == {(8, 0.0)}
+    assert {r.layout for r in int8.layers} <= {"dense", "csr", "cer", "cser", "pcsr"}
     given = compress(DIGITS_MODEL, CompressOptions(bits=6), train)
     assert given.mode == "as given" and {r.bits for r in given.layers} == {6}
 
@@ -130,13 +131,14 @@ def test_unlabelled_regressor_budget_is_125_percent_of_int8_rms():
     assert result.weight_bytes < plain.weight_bytes
 
 
-def test_cli_shows_steps_and_rejects_no_search_with_budget(tmp_path):
+def test_cli_shows_steps_and_rejects_no_search_with_budget(tmp_path, train):
     runner = CliRunner()
     bad = runner.invoke(app, ["compress", str(DIGITS_MODEL), "--no-search", "--max-accuracy-drop", "1"])
     assert bad.exit_code == 2 and "--no-search" in bad.output and "Traceback" not in bad.output
-    out = runner.invoke(app, ["compress", str(DIGITS_MODEL), "--data", str(EXAMPLE / "train.npz"),
-                              "--epochs", "1", "-o", str(tmp_path)])
+    small = save_npz(tmp_path / "small.npz", train.x[:400], train.y[:400])  # a short run
+    out = runner.invoke(app, ["compress", str(DIGITS_MODEL), "--data", str(small),
+                              "--epochs", "1", "-o", str(tmp_path / "out")])
     assert out.exit_code == 0, out.output
     assert "pruning with fine-tuning" in out.output and "kept" in out.output
-    report = json.loads((tmp_path / "compress-report.json").read_text())
+    report = json.loads((tmp_path / "out" / "compress-report.json").read_text())
     assert report["mode"] == "prune+search" and report["pruning"]["epochs_per_step"] == 1

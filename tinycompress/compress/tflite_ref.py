@@ -9,7 +9,9 @@ calibrated on the same inputs as ours); the interpreter is `ai-edge-litert`
 """
 from __future__ import annotations
 
+import contextlib
 import importlib.util
+import io
 
 import numpy as np
 
@@ -31,13 +33,15 @@ def tflite_int8(keras_model, calib_x: np.ndarray) -> bytes:
         for sample in calib:  # one sample per step, with its batch axis
             yield [sample[np.newaxis]]
 
-    converter = tf.lite.TFLiteConverter.from_keras_model(keras_model)
-    converter.optimizations = [tf.lite.Optimize.DEFAULT]
-    converter.representative_dataset = representative
-    converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
-    converter.inference_input_type = tf.int8
-    converter.inference_output_type = tf.int8
-    return bytes(converter.convert())
+    # Keras' export prints "Saved artifact at ..." on stdout, which is the CLI's (--json)
+    with contextlib.redirect_stdout(io.StringIO()):
+        converter = tf.lite.TFLiteConverter.from_keras_model(keras_model)
+        converter.optimizations = [tf.lite.Optimize.DEFAULT]
+        converter.representative_dataset = representative
+        converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+        converter.inference_input_type = tf.int8
+        converter.inference_output_type = tf.int8
+        return bytes(converter.convert())
 
 
 def tflite_predict(tflite_bytes: bytes, x: np.ndarray) -> np.ndarray:
