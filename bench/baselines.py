@@ -27,6 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
+from tinycompress.compress import tflite_ref
 from tinycompress.errors import ModelLoadError, ToolError
 
 # Arena offered to TFLM while recording; it only has to be large enough, the
@@ -56,23 +57,7 @@ def float_weight_bytes(model_path: str | Path) -> int:
 
 def tflite_int8(model_path: str | Path, calib_x: np.ndarray) -> bytes:
     """Full-integer int8 `.tflite` of the model, calibrated on `calib_x` (N, *input)."""
-    import tensorflow as tf
-
-    model = load_keras(model_path)
-    calib = np.asarray(calib_x, dtype=np.float32)
-
-    def representative():
-        # one sample per step, with its batch axis, as the converter expects
-        for sample in calib:
-            yield [sample[np.newaxis]]
-
-    converter = tf.lite.TFLiteConverter.from_keras_model(model)
-    converter.optimizations = [tf.lite.Optimize.DEFAULT]
-    converter.representative_dataset = representative
-    converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
-    converter.inference_input_type = tf.int8
-    converter.inference_output_type = tf.int8
-    return bytes(converter.convert())
+    return tflite_ref.tflite_int8(load_keras(model_path), calib_x)
 
 
 # Runs one TFLM inference on the model in argv[1] with an arena of argv[2] bytes
@@ -150,22 +135,7 @@ def _run_tflm_file(path: Path, arena: int) -> tuple[bool, bytes]:
 
 def tflite_predict(tflite_bytes: bytes, x: np.ndarray) -> np.ndarray:
     """Dequantized outputs (N, ...) of the int8 model on float inputs `x` (N, *input)."""
-    from ai_edge_litert.interpreter import Interpreter
-
-    interp = Interpreter(model_content=tflite_bytes)
-    interp.allocate_tensors()
-    inp, out = interp.get_input_details()[0], interp.get_output_details()[0]
-    in_scale, in_zero = inp["quantization"]
-    out_scale, out_zero = out["quantization"]
-    results = []
-    for sample in np.asarray(x, dtype=np.float32):
-        q = np.round(sample / in_scale) + in_zero
-        q = np.clip(q, -128, 127).astype(inp["dtype"])[np.newaxis]
-        interp.set_tensor(inp["index"], q)
-        interp.invoke()
-        raw = interp.get_tensor(out["index"])[0].astype(np.float32)
-        results.append((raw - out_zero) * out_scale)
-    return np.stack(results)
+    return tflite_ref.tflite_predict(tflite_bytes, x)
 
 
 def keras_predict(model_path: str | Path, x: np.ndarray) -> np.ndarray:
