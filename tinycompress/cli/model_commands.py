@@ -170,7 +170,23 @@ def figure_lines(report: dict) -> list[str]:
     fid = report.get("fidelity")
     if fid:
         lines.append(fidelity_line(fid, split_name(report, fid["split"])))
+    lines += [tflite_line(row, report) for row in (report.get("trust") or {}).get("rows", [])
+              if row["model"] == "TFLite int8"]
     return lines
+
+
+def tflite_line(row: dict, report: dict) -> str:
+    """`TFLite int8 on W: accuracy A, top-1 agreement B, relative RMS error R (.tflite N B)`."""
+    split = "eval" if "eval" in row["splits"] else "val"
+    f, parts = row["splits"][split], []
+    if f.get("accuracy") is not None:
+        parts.append(f"accuracy {f['accuracy']:.2%}")
+    if f.get("top1_agreement") is not None:
+        parts.append(f"top-1 agreement {f['top1_agreement']:.2%}")
+    if f.get("rel_rms_error") is not None:
+        parts.append(f"relative RMS error {f['rel_rms_error']:.2%}")
+    return (f"TFLite int8 on {split_name(report, split)}: {', '.join(parts)} "
+            f"(.tflite file {row['weight_bytes']:,} B)")
 
 
 def fastest_cell(layer: dict) -> str:
