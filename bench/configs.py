@@ -2,7 +2,10 @@
 
 - `int8-dense`: 8-bit weights, no pruning, every layer forced to the dense
   layout: what a plain int8 deployment stores.
-- `default`: the tool's defaults (no options at all).
+- `default`: the tool's defaults (no options at all): with data, the default
+  compression (`tinycompress.compress.auto`).
+- `default-size` (digits): the same with `--optimize size`, layouts chosen for
+  bytes alone instead of within 1.10x of the fastest layout's instructions.
 - `smallest-within-1pt` (digits only, labelled data): the setting with the
   fewest weight bytes whose VALIDATION accuracy is within 1 pt of the float
   model's (on the same validation split: the seeded, stratified 20 % that
@@ -30,6 +33,7 @@ from tinycompress.data import Dataset
 
 INT8_DENSE = {"bits": 8, "sparsity": 0.0, "layout": "dense"}
 DEFAULT: dict = {}
+DEFAULT_SIZE = {"optimize": "size"}  # the default compression, layouts chosen for bytes alone
 SMALLEST_NAME = "smallest-within-1pt"
 SMALLEST_DEFAULT_NAME = "smallest-within-1pt-at-default"  # the same setting, layouts by the default
 BUDGET_PTS = 1.0

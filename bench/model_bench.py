@@ -192,6 +192,8 @@ def run_model(entry: dict, settings: Settings, work: Path, tick: Tick) -> dict:
                           _build_record("default", model, configs.DEFAULT, data, work, fid, tick)]}
     best = None
     if data.labelled:
+        result["configs"].append(_build_record("default-size", model, configs.DEFAULT_SIZE, data,
+                                               work, fid, tick))
         search = _digits_search(entry, base["float_accuracy"], settings, work, tick)
         best = search.pop("_best")
         result["search"] = search

@@ -166,6 +166,11 @@ def default_checks(models: dict) -> list[Check]:
                              lambda v, c=dflt, n=dense: f"{v:.3f}x ({c['weight_bytes']:,} B / "
                                                         f"{n['weight_bytes']:,} B)"))
     digits = models.get("digits") or {}
+    dense, size = _config(digits, INT8_DENSE), _config(digits, "default-size")
+    frac = size and dense and size["weight_bytes"] / dense["weight_bytes"]
+    checks.append(_check(11, "digits, default build with --optimize size: weight bytes / int8 dense "
+                             "build's (not a target: the bytes-only layout choice)", "<= 0.125x", frac,
+                         lambda v: v <= 0.125, lambda v: f"{v:.3f}x ({size['weight_bytes']:,} B)"))
     dflt = _config(digits, DEFAULT) or {}
     drop = _pts(dflt.get("accuracy"), digits.get("accuracy", {}).get("float"))
     checks += [
