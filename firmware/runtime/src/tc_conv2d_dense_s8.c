@@ -82,24 +82,36 @@ TC_NO_MEMCPY_IDIOM static void gather(const int8_t *x, int32_t runs, int32_t run
     }
 }
 
+static inline int32_t clip(int32_t v, int32_t lo, int32_t hi)
+{
+    return v < lo ? lo : (v > hi ? hi : v);
+}
+
 /* The patch of a window at input (y0, x0) that reaches into the padding, into buf: the
-   taps outside the input read pad_value. */
+   taps outside the input read pad_value. Per kernel row: pad_value before and after the
+   columns inside, which are one contiguous span of the input row (copied in words). */
 TC_NO_MEMCPY_IDIOM static void gather_padded(const tc_conv_dims *d, const int8_t *input,
                                              int32_t y0, int32_t x0, int8_t *buf)
 {
-    const int32_t c = d->in_c;
-    for (int32_t y = y0; y < y0 + d->kernel_h; ++y) {
-        for (int32_t x = x0; x < x0 + d->kernel_w; ++x, buf += c) {
-            if (y >= 0 && y < d->in_h && x >= 0 && x < d->in_w) {
-                const int8_t *from = input + (y * d->in_w + x) * c;
-                for (int32_t i = 0; i < c; ++i) {
-                    buf[i] = from[i];
-                }
-            } else {
-                for (int32_t i = 0; i < c; ++i) {
-                    buf[i] = (int8_t)d->pad_value;
-                }
+    const int32_t c = d->in_c, run = d->kernel_w * c, kx0 = clip(-x0, 0, d->kernel_w);
+    const int32_t lo = kx0 * c, hi = clip(d->in_w - x0, 0, d->kernel_w) * c;
+    const int8_t z = (int8_t)d->pad_value;
+    for (int32_t y = y0; y < y0 + d->kernel_h; ++y, buf += run) {
+        int32_t i = 0;
+        if (y >= 0 && y < d->in_h && lo < hi) {
+            for (; i < lo; ++i) {
+                buf[i] = z;
             }
+            const int8_t *from = input + (y * d->in_w + x0 + kx0) * c; /* column kx0 */
+            for (; i + 4 <= hi; i += 4, from += 4) {
+                copy_word(from, buf + i);
+            }
+            for (; i < hi; ++i) {
+                buf[i] = *from++;
+            }
+        }
+        for (; i < run; ++i) {
+            buf[i] = z;
         }
     }
 }
