@@ -3,16 +3,18 @@
     .venv/bin/python bench/calibrate.py [--work DIR] [--quick]
 
 Builds two synthetic models (fully-connected layers of several shapes; 3x3,
-1x1, strided and 5x5 convolutions and depthwise convolutions) with every
+1x1, strided and 5x5 convolutions and depthwise convolutions, 'same' and
+'valid', so that output pixels on the border and inside vary apart) with every
 layer forced to each layout, at several bit widths and sparsities, for the
 Cortex-M4F board `mps2_an386`, runs each in QEMU on two inputs, and reads
 every weight layer's exact instruction count. For each kind of kernel and
 layout it then fits
 
-    instructions = per_call + positions * sum_f coef_f * feature_f
+    instructions = per_call + sum_g once_g * g + inside * sum_f coef_f * f
+                   + border * sum_f edge_f * f
 
-by non-negative least squares (features: `tinycompress.layouts.cost.
-features`) and writes tinycompress/layouts/cost_table.json, with how the
+by non-negative least squares (features: `tinycompress.layouts.cost`; a
+fully-connected layer has one inside position and no once terms) and writes tinycompress/layouts/cost_table.json, with how the
 numbers were measured and the worst relative error on the calibration set.
 The bench checks the fitted model on its own models' layers, which are not
 part of this calibration set.
@@ -34,11 +36,12 @@ if str(REPO) not in sys.path:  # run as a script: make the repo importable
 
 from bench.firmware import SPEED_BOARD  # noqa: E402
 from tinycompress.compress import CompressOptions  # noqa: E402
-from tinycompress.compress.plan import positions  # noqa: E402
+from tinycompress.compress.plan import border, positions  # noqa: E402
 from tinycompress.compress.weights import col_map  # noqa: E402
 from tinycompress.data import save_npz  # noqa: E402
 from tinycompress.layouts import KIND_OF_OP, LAYOUT_NAMES, encode_as  # noqa: E402
-from tinycompress.layouts.cost import KINDS, TABLE_FILE, cost_table, features, layout_key  # noqa: E402
+from tinycompress.layouts.cost import (KINDS, TABLE_FILE, cost_table, features,  # noqa: E402
+                                       layout_key, once_features, predict)
 from tinycompress.pipeline import build  # noqa: E402
 from tinycompress.target.sim import simulate  # noqa: E402
 from tinycompress.target.state import load_state  # noqa: E402
@@ -69,7 +72,8 @@ def fc_model():
 
 
 def conv_model():
-    """3x3 / 1x1 / 1x3 / strided / 5x5 convolutions and depthwise 3x3 (stride 1, 2) and 5x5."""
+    """3x3 / 1x1 / 1x3 / strided / 5x5 convolutions and depthwise 3x3 (stride 1, 2) and 5x5,
+    'same' (padded inside the kernel) and 'valid'."""
     keras = _keras()
     keras.utils.set_random_seed(SEED)
     L = keras.layers
@@ -81,8 +85,10 @@ def conv_model():
     x = L.Conv2D(40, 1, activation="relu", name="pw2")(x)
     x = L.Conv2D(20, (1, 3), padding="same", activation="relu", name="conv1x3")(x)
     x = L.DepthwiseConv2D(3, padding="same", activation="relu", name="dw3b")(x)
+    x = L.DepthwiseConv2D(3, padding="valid", activation="relu", name="dw3v")(x)
+    x = L.Conv2D(16, 3, padding="valid", activation="relu", name="conv3v")(x)
     x = L.DepthwiseConv2D(3, strides=2, padding="same", activation="relu", name="dw3s2")(x)
-    x = L.Conv2D(32, 3, strides=2, padding="valid", activation="relu", name="conv3s2")(x)
+    x = L.Conv2D(32, 3, strides=2, padding="same", activation="relu", name="conv3s2")(x)
     x = L.DepthwiseConv2D(5, padding="same", activation="relu", name="dw5")(x)
     x = L.Conv2D(8, 5, padding="same", activation="relu", name="conv5")(x)
     x = L.GlobalAveragePooling2D(name="pool")(x)
@@ -90,18 +96,20 @@ def conv_model():
     return keras.Model(inp, out, name="calib_conv")
 
 
-def grid(quick: bool) -> list[dict]:
+def grid(quick: bool, layouts=LAYOUT_NAMES) -> list[dict]:
     """Compress options of every calibration build: dense at every bit width, the
     sparse layouts at a few (bits, sparsity) points; every layer forced."""
-    points = [{"layout": "dense", "bits": b, "sparsity": 0.0} for b in DENSE_BITS]
+    points = [{"layout": "dense", "bits": b, "sparsity": 0.0} for b in DENSE_BITS
+              if "dense" in layouts]
     sparse = QUICK_SPARSE_POINTS if quick else SPARSE_POINTS
-    points += [{"layout": name, "bits": b, "sparsity": s} for name in LAYOUT_NAMES if name != "dense"
-               for b, s in sparse]
+    points += [{"layout": name, "bits": b, "sparsity": s} for name in LAYOUT_NAMES
+               if name != "dense" and name in layouts for b, s in sparse]
     return points
 
 
-def samples(build_dir: Path, sim_layers: list[dict]) -> list[tuple[str, str, int, dict, float]]:
-    """(kind, layout key, positions, features, measured instructions) per weight layer of a build."""
+def samples(build_dir: Path, sim_layers: list[dict]) -> list[tuple]:
+    """(kind, layout key, positions, border positions, features, once features, measured
+    instructions) per weight layer of a build."""
     qgraph = load_state(build_dir).qgraph
     measured = {l["name"]: l["instructions"] for l in sim_layers}
     out = []
@@ -109,53 +117,92 @@ def samples(build_dir: Path, sim_layers: list[dict]) -> list[tuple[str, str, int
         layout_name = next(l["layout"] for l in sim_layers if l["name"] == node.name)
         cmap = col_map(node)
         layout = encode_as(layout_name, node.levels, int(node.bits), col_map=cmap)
-        out.append((KIND_OF_OP[node.op], layout_key(layout), positions(node), features(layout, cmap),
+        kind = KIND_OF_OP[node.op]
+        out.append((kind, layout_key(layout), positions(node), border(node), features(layout, cmap),
+                    once_features(layout, cmap) if kind != "fc" else {},
                     float(measured[node.name])))
     return out
 
 
-def fit(rows: list[tuple[int, dict, float]]) -> dict:
-    """Non-negative least squares of instructions on [1, positions * features]."""
+def fit(rows: list[tuple[int, int, dict, dict, float]]) -> dict:
+    """Non-negative least squares of instructions on [1, once features, inside * features,
+    border * features] (rows: positions, border, features, once features, measured), each
+    row divided by its measured count: relative errors, which the bench checks, weigh the
+    same for a small layer as for a large one."""
     from scipy.optimize import nnls
 
-    names = sorted({f for _, feats, _ in rows for f in feats})
-    a = np.array([[1.0] + [p * feats.get(f, 0.0) for f in names] for p, feats, _ in rows])
-    b = np.array([m for _, _, m in rows])
-    scale = np.maximum(np.abs(a).max(axis=0), 1.0)  # columns on one scale for the solver
-    coef, _ = nnls(a / scale, b)
+    names = sorted({f for _, _, feats, _, _ in rows for f in feats})
+    once = sorted({g for _, _, _, o, _ in rows for g in o})
+    edge = names if any(b for _, b, _, _, _ in rows) else []
+    a = np.array([[1.0] + [o.get(g, 0.0) for g in once]
+                  + [(p - b) * feats.get(f, 0.0) for f in names]
+                  + [b * feats.get(f, 0.0) for f in edge] for p, b, feats, o, _ in rows])
+    y = np.array([m for *_, m in rows])
+    a = a / y[:, None]
+    scale = np.maximum(np.abs(a).max(axis=0), 1e-12)  # columns on one scale for the solver
+    coef, _ = nnls(a / scale, np.ones_like(y))
     coef = coef / scale
-    return {"per_call": float(coef[0]), "coef": {f: float(c) for f, c in zip(names, coef[1:])}}
+    k = 1 + len(once)
+    out = {"per_call": float(coef[0]),
+           "coef": {f: float(c) for f, c in zip(names, coef[k:k + len(names)])}}
+    if once:
+        out["once"] = {g: float(c) for g, c in zip(once, coef[1:k])}
+    if edge:
+        out["edge"] = {f: float(c) for f, c in zip(edge, coef[k + len(names):])}
+    return out
 
 
-def predict(entry: dict, positions_: int, feats: dict) -> float:
-    return entry["per_call"] + positions_ * sum(entry["coef"].get(f, 0.0) * v for f, v in feats.items())
+MODELS = {"fc": (fc_model, (300,)), "conv": (conv_model, (20, 20, 4))}
 
 
-def calibrate(work: Path, quick: bool, tick=print) -> dict:
-    """Measure, fit and return the cost table document (module docstring)."""
+def measure(work: Path, quick: bool, models=tuple(MODELS), layouts=LAYOUT_NAMES,
+            tick=print) -> dict:
+    """{(kind, layout key): [sample rows]} of the calibration builds of `models` (also
+    written to work/samples.json, which `--refit` reads back)."""
     work.mkdir(parents=True, exist_ok=True)
     by_key: dict[tuple[str, str], list] = {}
-    for builder, shape in ((fc_model, (300,)), (conv_model, (20, 20, 4))):
+    for builder, shape in (MODELS[m] for m in models):
         model = builder()
         path = work / f"{model.name}.keras"
         model.save(path)
         rng = np.random.default_rng(SEED)
         calib = save_npz(work / f"{model.name}_calib.npz", rng.uniform(-1, 1, size=(16, *shape)))
-        for options in grid(quick):
+        for options in grid(quick, layouts):
             tick(f"calibrate {model.name}: {options}")
             out = work / f"{model.name}_{options['layout']}_{options['bits']}_{options['sparsity']}"
             # every layer pruned to the same fraction: none is emptied, as global pruning can
             build(path, SPEED_BOARD, out, force=True, data=calib,
                   options=CompressOptions.from_settings(options, scope="layer"))
             sim = simulate(out, data=calib, n=2)
-            for kind, key, pos, feats, measured in samples(out, sim.layers):
-                by_key.setdefault((kind, key), []).append((pos, feats, measured))
+            for kind, key, *row in samples(out, sim.layers):
+                by_key.setdefault((kind, key), []).append(tuple(row))
+            (work / "samples.json").write_text(json.dumps(  # after every build: --refit
+                [[kind, key, *row] for (kind, key), rows in sorted(by_key.items())
+                 for row in rows]), encoding="utf-8")
+    return by_key
+
+
+def load_samples(work: Path) -> dict:
+    """The samples `measure` wrote to work/samples.json."""
+    by_key: dict[tuple[str, str], list] = {}
+    for kind, key, *row in json.loads((work / "samples.json").read_text(encoding="utf-8")):
+        by_key.setdefault((kind, key), []).append(tuple(row))
+    return by_key
+
+
+def calibrate(by_key: dict, keep: tuple[str, ...] = ()) -> dict:
+    """Fit and return the cost table document (module docstring); kinds in `keep` (not
+    measured this time) keep their entries of the shipped table."""
     table: dict[str, dict] = {kind: {} for kind in KINDS}
     worst = 0.0
     for (kind, key), rows in sorted(by_key.items()):
+        if kind in keep:
+            continue
         entry = fit(rows)
         table[kind][key] = entry
-        worst = max(worst, max(abs(predict(entry, p, f) - m) / m for p, f, m in rows))
+        worst = max(worst, max(abs(predict(entry, *r[:-1]) - r[-1]) / r[-1] for r in rows))
+    for kind in keep:
+        table[kind] = cost_table()["kinds"][kind]
     _fill_missing(table)
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO, capture_output=True,
                             text=True, check=False).stdout.strip()
@@ -164,6 +211,7 @@ def calibrate(work: Path, quick: bool, tick=print) -> dict:
                "of synthetic layers in every layout, fitted by non-negative least squares",
         "board": SPEED_BOARD, "commit": commit, "date": dt.date.today().isoformat(),
         "samples": sum(len(r) for r in by_key.values()),
+        "kept_from_previous_table": list(keep),
         "max_relative_error_on_calibration_set": round(worst, 4)},
         "kinds": table}
 
@@ -171,15 +219,11 @@ def calibrate(work: Path, quick: bool, tick=print) -> dict:
 def check_build(build_dir: Path, sim_layers: list[dict]) -> list[dict]:
     """Predicted (the shipped cost table) against measured instructions, per weight layer."""
     rows = []
-    for kind, key, pos, feats, measured in samples(build_dir, sim_layers):
-        predicted = estimated_instructions_from(kind, key, pos, feats)
+    for kind, key, pos, edge, feats, once, measured in samples(build_dir, sim_layers):
+        predicted = predict(cost_table()["kinds"][kind][key], pos, edge, feats, once)
         rows.append({"kind": kind, "layout": key, "measured": measured, "predicted": predicted,
                      "error": (predicted - measured) / measured if measured else None})
     return rows
-
-
-def estimated_instructions_from(kind: str, key: str, positions_: int, feats: dict) -> float:
-    return predict(cost_table()["kinds"][kind][key], positions_, feats)
 
 
 def _fill_missing(table: dict) -> None:
@@ -195,8 +239,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--work", type=Path, default=REPO / "build" / "calibrate")
     parser.add_argument("--quick", action="store_true", help="fewer sparse points")
     parser.add_argument("--out", type=Path, default=TABLE_FILE)
+    parser.add_argument("--models", default=",".join(MODELS),
+                        help="calibration models (fc, conv); without fc the fc kind keeps its "
+                             "entries of the shipped table")
+    parser.add_argument("--layouts", default=",".join(LAYOUT_NAMES),
+                        help="layouts to measure (default: all)")
+    parser.add_argument("--refit", action="store_true",
+                        help="fit the samples of the last run (work/samples.json) again")
     args = parser.parse_args(argv)
-    doc = calibrate(args.work, args.quick)
+    models = tuple(m for m in args.models.split(",") if m)
+    layouts = tuple(args.layouts.split(","))
+    by_key = (load_samples(args.work) if args.refit
+              else measure(args.work, args.quick, models, layouts))
+    doc = calibrate(by_key, keep=() if "fc" in models else ("fc",))
     args.out.write_text(json.dumps(doc, indent=1, sort_keys=True) + "\n", encoding="utf-8")
     print(f"wrote {args.out}: {doc['measured']['samples']} samples, worst relative error "
           f"{doc['measured']['max_relative_error_on_calibration_set']:.1%} on the calibration set")

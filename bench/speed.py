@@ -15,17 +15,34 @@ alpha 0.25 at 96x96x3 with 2 classes (visual wake words) and the DS-CNN
 keyword spotter. Inputs for calibration and simulation are synthetic
 (uniform, fixed seed) unless the model ships real data; speed does not
 depend on them.
+
+Run alone (the rest of the bench takes much longer):
+
+    .venv/bin/python bench/speed.py [--models digits,ic,ad] [--layouts] [--work DIR]
+
+prints instructions per inference and the instructions per MAC by layer
+type (first conv, conv, pointwise, depthwise, FC) of every build, and with
+--layouts the worst ratio of a default build's layer to the fastest layout
+of the same layer (every layer forced to each layout, same options), and
+writes DIR/speed.json.
 """
 from __future__ import annotations
 
+import argparse
+import json
+import sys
 from pathlib import Path
 from typing import Callable
 
 import numpy as np
 
-from bench.firmware import SPEED_BOARD, build_and_sim
-from tinycompress.data import save_npz
-from tinycompress.frontend import load
+REPO = Path(__file__).resolve().parents[1]
+if str(REPO) not in sys.path:  # run as a script: make the repo importable (bench, tinycompress)
+    sys.path.insert(0, str(REPO))
+
+from bench.firmware import LAYOUTS, SPEED_BOARD, build_and_sim  # noqa: E402
+from tinycompress.data import save_npz  # noqa: E402
+from tinycompress.frontend import load  # noqa: E402
 
 # MLPerf Tiny v1.0 closed division, NUCLEO-L4R5ZI (Cortex-M4 at 120 MHz): best
 # published latency per benchmark, in ms, and the system that reached it.
@@ -178,3 +195,123 @@ def run_speed(entries: list[dict], work: Path, tick: Tick) -> dict:
         calib = synthetic_npz(work / name / "speed_calib.npz", shape, low, high, 32)
         out[name] = speed_record(name, path, calib, work / name, tick)
     return out
+
+
+def layer_type(layer: dict, first_conv: str | None) -> str:
+    """The layer's type for the per-type summary (a conv2d is pointwise when 1x1)."""
+    if layer["op"] == "conv2d":
+        if layer["name"] == first_conv:
+            return "first conv"
+        return "pointwise" if layer.get("kernel") == [1, 1] else "conv"
+    return {"depthwise_conv2d": "depthwise", "dense": "fc"}.get(layer["op"], "other ops")
+
+
+def by_type(cell: dict, kernels: dict[str, list[int]]) -> dict[str, dict]:
+    """Instructions, MACs and instructions per MAC of a build's layers by layer type."""
+    convs = [l["name"] for l in cell["layers"] if l["op"] == "conv2d"]
+    out: dict[str, dict] = {}
+    for layer in cell["layers"]:
+        kind = layer_type({**layer, "kernel": kernels.get(layer["name"])}, convs[0] if convs else None)
+        t = out.setdefault(kind, {"instructions": 0.0, "macs": 0})
+        t["instructions"] += layer["instructions"]
+        t["macs"] += layer.get("macs") or 0
+    for t in out.values():
+        t["per_mac"] = t["instructions"] / t["macs"] if t["macs"] else None
+    return out
+
+
+def kernel_sizes(model: Path) -> dict[str, list[int]]:
+    """(kh, kw) of every convolution of the float graph, by name."""
+    return {n.name: list(n.weights["kernel"].shape[:2]) for n in load(model).nodes
+            if n.op in ("conv2d", "depthwise_conv2d")}
+
+
+def fastest_layout_ratio(model: Path, options: dict, cell: dict, calib: Path, work: Path,
+                         tick: Tick) -> dict:
+    """Every weight layer of a build against the same layer forced to each layout (same
+    options): the worst measured ratio of its instructions to the fastest layout's."""
+    best: dict[str, tuple[float, str]] = {}
+    for layout in LAYOUTS:
+        tick(f"speed: {model.stem} every layer {layout}")
+        forced = build_and_sim(model, SPEED_BOARD, work / f"forced_{layout}",
+                               {**options, "layout": layout}, calib, calib, SIM_INPUTS)
+        for l in forced["layers"]:
+            if l["layout"] and (l["name"] not in best or l["instructions"] < best[l["name"]][0]):
+                best[l["name"]] = (l["instructions"], layout)
+    rows = [{"name": l["name"], "layout": l["layout"], "instructions": l["instructions"],
+             "fastest": best[l["name"]][1], "ratio": l["instructions"] / best[l["name"]][0]}
+            for l in cell["layers"] if l["name"] in best]
+    return {"worst": max(rows, key=lambda r: r["ratio"], default=None), "layers": rows}
+
+
+def _summary_lines(name: str, rec: dict, kernels: dict) -> list[str]:
+    lines = []
+    for config, cell in rec["configs"].items():
+        if "error" in cell:
+            lines.append(f"{name:<18} {config:<14} ERROR {cell['error']}")
+            continue
+        anchor = rec.get("anchor_cycles")
+        ratio = "" if anchor is None else f" ({cell['instructions_per_inference'] / anchor:.2f}x anchor)"
+        lines.append(f"{name:<18} {config:<14} {cell['instructions_per_inference'] / 1e6:8.3f} M"
+                     f"{ratio}  weights {cell['weight_bytes']} B")
+        for kind, t in sorted(by_type(cell, kernels).items()):
+            per = "" if t["per_mac"] is None else f"{t['per_mac']:6.2f}/MAC"
+            lines.append(f"{'':<34}{kind:<11} {t['instructions'] / 1e6:8.3f} M {per}")
+    return lines
+
+
+def smallest_at_default(digits: dict, work: Path, tick: Tick) -> dict | None:
+    """digits' <= 1 pt setting of the last full bench (bench/results.json), built with the
+    default layout choice: instructions per inference and the ratio to dense int8."""
+    doc = json.loads((REPO / "bench" / "results.json").read_text(encoding="utf-8"))
+    best = (doc["models"].get("digits", {}).get("search") or {}).get("best")
+    if not best or not (REPO / best["model_file"]).is_file():
+        return None
+    options = {k: v for k, v in best["options"].items() if k != "optimize"}
+    tick(f"speed: digits <= 1 pt setting at the default {options}")
+    calib = work / "digits" / "speed_calib.npz"
+    cell = build_and_sim(REPO / best["model_file"], SPEED_BOARD, work / "digits" / "smallest_default",
+                         options, calib, calib, SIM_INPUTS)
+    dense = digits["configs"]["int8-dense"]["instructions_per_inference"]
+    return {"options": options, "instructions_per_inference": cell["instructions_per_inference"],
+            "ratio_to_int8_dense": cell["instructions_per_inference"] / dense,
+            "weight_bytes": cell["weight_bytes"],
+            "layers": [{k: l[k] for k in ("name", "layout", "instructions")} for l in cell["layers"]]}
+
+
+def main(argv: list[str] | None = None) -> int:
+    from bench.run import selected_entries
+
+    parser = argparse.ArgumentParser(description="The bench's speed section alone")
+    parser.add_argument("--models", default="digits,ic,ad")
+    parser.add_argument("--layouts", action="store_true",
+                        help="also every layer of the default builds forced to each layout")
+    parser.add_argument("--work", type=Path, default=REPO / "build" / "bench" / "speed")
+    parser.add_argument("--smallest", action="store_true",
+                        help="also digits' <= 1 pt setting (from bench/results.json) at the default")
+    args = parser.parse_args(argv)
+    names = [m.strip() for m in args.models.split(",") if m.strip()]
+    entries = [e for _, e, _ in selected_entries(names) if e is not None]
+    tick = lambda what: print(what, file=sys.stderr, flush=True)  # noqa: E731
+    out = run_speed(entries, args.work, tick)
+    paths = {e["name"]: Path(e["path"]) for e in entries} | built_models(args.work / "built")
+    for name, rec in out.items():
+        kernels = kernel_sizes(paths[name])
+        print("\n".join(_summary_lines(name, rec, kernels)), flush=True)
+        cell = rec["configs"].get("default", {})
+        if args.layouts and "layers" in cell:
+            calib = args.work / name / "speed_calib.npz"
+            rec["fastest_layout"] = fastest_layout_ratio(paths[name], CONFIGS["default"], cell,
+                                                         calib, args.work / name, tick)
+            worst = rec["fastest_layout"]["worst"]
+            print(f"{name}: worst default layer / fastest layout {worst}", flush=True)
+    if args.smallest and "digits" in out:
+        out["digits"]["smallest_at_default"] = smallest_at_default(out["digits"], args.work, tick)
+        print(f"digits <= 1 pt at the default: {out['digits']['smallest_at_default']}", flush=True)
+    (args.work / "speed.json").write_text(json.dumps(out, indent=1, default=str) + "\n",
+                                          encoding="utf-8")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -269,3 +269,30 @@ def test_balanced_is_the_smallest_layout_within_ten_percent_of_the_fastest():
         assert choose(m, 4, "balanced").name == ok[0][2]
         assert estimated_instructions(choose(m, 4, "balanced")) <= 1.10 * fastest
         assert choose(m, 4, "balanced").nbytes >= choose(m, 4, "size").nbytes
+
+
+@pytest.mark.parametrize("in_hw, out_hw, k, s, pad, expected", [
+    # 16 x 16 'same' 3 x 3 stride 1 (pad 1): inside rows/cols 1..14 -> 256 - 14 * 14 = 60
+    ((16, 16), (16, 16), (3, 3), (1, 1), (1, 1), 60),
+    # stride 2, TF 'same' pads 0 before and 1 after: inside rows/cols 0..6 -> 64 - 7 * 7 = 15
+    ((16, 16), (8, 8), (3, 3), (2, 2), (0, 0), 15),
+    # 'valid': no window reaches into padding
+    ((18, 18), (16, 16), (3, 3), (1, 1), (0, 0), 0),
+    # kernel as large as the input: only the centre pixel of 3 x 3 is inside
+    ((3, 3), (3, 3), (3, 3), (1, 1), (1, 1), 8),
+    # DS-CNN's first conv, 49 x 10, 10 x 4 stride 2, pads (4, 1): rows 2..21, cols 1..3 inside
+    ((49, 10), (25, 5), (10, 4), (2, 2), (4, 1), 125 - 20 * 3),
+])
+def test_border_positions(in_hw, out_hw, k, s, pad, expected):
+    assert layouts.border_positions(in_hw, out_hw, k, s, pad) == expected
+
+
+def test_cost_model_splits_inside_border_and_once_terms():
+    # predict = per_call + once . g + inside * coef . f + border * edge . f
+    from tinycompress.layouts.cost import predict
+
+    entry = {"per_call": 10.0, "coef": {"macs": 2.0}, "edge": {"macs": 1.0},
+             "once": {"cells": 3.0}}
+    # 100 positions, 20 on the border, 9 MACs each, 18 cells:
+    # 10 + 3 * 18 + 80 * 2 * 9 + 20 * 1 * 9 = 10 + 54 + 1440 + 180 = 1684
+    assert predict(entry, 100, 20, {"macs": 9.0}, {"cells": 18.0}) == 1684.0

@@ -142,6 +142,15 @@ def positions(node) -> int:
     return 1 if node.op == "dense" else int(np.prod(node.output_shape[:-1]))
 
 
+def border(node) -> int:
+    """Output pixels of a convolution whose window reaches into its padding (0 for dense)."""
+    if node.op == "dense":
+        return 0
+    (top, _), (left, _) = node.attrs.get("pads", ((0, 0), (0, 0)))
+    return layouts.border_positions(node.input_shapes[0][:2], node.output_shape[:2],
+                                    (node.kh, node.kw), node.strides, (top, left))
+
+
 def choose_layouts(qgraph: QGraph, plan: Plan) -> dict[str, Layout]:
     """One layout per weight node: the plan's forced one, or the best by `plan.optimize`."""
     chosen = {}
@@ -150,7 +159,8 @@ def choose_layouts(qgraph: QGraph, plan: Plan) -> dict[str, Layout]:
         allowed = None if name == "auto" else (name,)
         chosen[node.name] = layouts.choose(node.levels, node.bits, plan.optimize,
                                            col_map=col_map(node), allowed=allowed,
-                                           kind=layouts.KIND_OF_OP[node.op], positions=positions(node))
+                                           kind=layouts.KIND_OF_OP[node.op], positions=positions(node),
+                                           border=border(node))
     return chosen
 
 

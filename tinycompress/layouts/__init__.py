@@ -15,7 +15,7 @@ import numpy as np
 
 from tinycompress.layouts import cer, cser, csr, dense, pcsr
 from tinycompress.layouts.base import Layout, OpCounts, index_dtype
-from tinycompress.layouts.cost import KIND_OF_OP, estimated_instructions
+from tinycompress.layouts.cost import KIND_OF_OP, border_positions, estimated_instructions
 
 ENCODERS: dict[str, Callable[..., Layout]] = {
     "dense": dense.encode, "csr": csr.encode, "cer": cer.encode, "cser": cser.encode,
@@ -26,7 +26,7 @@ OPTIMIZE = ("balanced", "size", "speed")
 BALANCED_SLOWDOWN = 1.10  # `balanced`: the smallest layout within this factor of the fastest
 
 __all__ = ["Layout", "OpCounts", "LAYOUT_NAMES", "OPTIMIZE", "choose", "encode_as",
-           "encode_all", "estimated_instructions", "index_dtype", "KIND_OF_OP"]
+           "encode_all", "estimated_instructions", "border_positions", "index_dtype", "KIND_OF_OP"]
 
 
 def encode_as(name: str, levels, bits: int = 8, col_map=None) -> Layout:
@@ -49,7 +49,8 @@ def encode_all(levels, bits: int = 8, col_map=None,
 
 
 def choose(levels, bits: int = 8, optimize: str = "size", col_map=None,
-           allowed: Iterable[str] | None = None, kind: str = "fc", positions: int = 1) -> Layout:
+           allowed: Iterable[str] | None = None, kind: str = "fc", positions: int = 1,
+           border: int = 0) -> Layout:
     """The layout `optimize` asks for among the allowed ones.
 
     size: the fewest exact bytes. speed: the fewest estimated instructions
@@ -57,7 +58,8 @@ def choose(levels, bits: int = 8, optimize: str = "size", col_map=None,
     estimated instructions are at most BALANCED_SLOWDOWN x the fastest's, so
     a few bytes are never bought with many times the instructions. `kind`
     (fc | conv | dwconv) and `positions` (output pixels) are what the cost
-    model needs of the layer. Ties go to the earlier name in LAYOUT_NAMES
+    model needs of the layer, and `border` (how many of the positions reach into
+    the padding, `cost.border_positions`). Ties go to the earlier name in LAYOUT_NAMES
     (dense, csr, cer, cser, pcsr), so the choice is deterministic.
     """
     if optimize not in OPTIMIZE:
@@ -67,7 +69,8 @@ def choose(levels, bits: int = 8, optimize: str = "size", col_map=None,
         raise ValueError("no layout allowed")
     if optimize == "size":
         return min(candidates, key=lambda l: l.nbytes)
-    cost = {l.name: estimated_instructions(l, kind, positions, col_map) for l in candidates}
+    cost = {l.name: estimated_instructions(l, kind, positions, col_map, border)
+            for l in candidates}
     if optimize == "speed":
         return min(candidates, key=lambda l: cost[l.name])
     fastest = min(cost.values())

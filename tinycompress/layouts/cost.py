@@ -2,14 +2,19 @@
 
 Instructions of one layer on a Cortex-M4 (GCC 12 -O2, DSP) are modelled as
 
-    per_call + positions * sum_f coef_f * feature_f
+    per_call + sum_g once_g * g  +  inside * sum_f coef_f * f  +  border * sum_f edge_f * f
 
 per kind of kernel (`fc`, `conv`, `dwconv`) and layout (dense by bit width:
-`dense8`, `dense4`, ...), where `positions` is the number of output pixels
-(1 for a fully-connected layer) and the features are counts of one
-matrix-vector product read off the layout (`features`): rows, columns and
-contiguous runs of input offsets (a convolution's patch gather), MACs, stored
-non-zeros, CER/CSER entries and groups, pcsr stream words.
+`dense8`, `dense4`, ...). The features f are counts of one matrix-vector
+product read off the layout (`features`): rows, columns and contiguous runs
+of input offsets (a convolution's patch gather), MACs, stored non-zeros,
+CER/CSER entries and groups, pcsr stream words. `inside` and `border` split a
+convolution's output pixels into those whose window lies inside the input
+and those reaching into the padding ('same'), which the kernels sum on
+paths of their own (`border_positions`); a fully-connected layer is one
+inside position. The features g (`once_features`: f and the matrix's cells,
+rows x columns) are work done once per layer: the sparse convolution kernels
+decode each output channel's weights once per call, not once per pixel.
 
 The coefficients are not guesses: `bench/calibrate.py` builds a set of
 synthetic layers in every layout, counts their instructions exactly in QEMU,
@@ -69,17 +74,48 @@ def _runs(col_map, cols: int) -> int:
     return 1 + sum(1 for a, b in zip(offsets, offsets[1:]) if b != a + 1)
 
 
+def once_features(layout: Layout, col_map=None) -> dict[str, float]:
+    """Counts of the work a kernel does once per layer (conv kinds): the product's
+    features and its cells (rows x columns, the decoded weight rows)."""
+    rows, cols = layout.shape
+    return {**features(layout, col_map), "cells": float(rows * cols)}
+
+
+def border_positions(in_hw, out_hw, kernel_hw, strides, pad_tl) -> int:
+    """Output pixels of a convolution whose window reaches into the padding.
+
+    in_hw / out_hw: input (unpadded) and output height, width; pad_tl: the
+    padding before the input (top, left), the padding after implied by out_hw.
+    """
+    inside = 1
+    for n_in, n_out, k, s, pad in zip(in_hw, out_hw, kernel_hw, strides, pad_tl):
+        first = -(-pad // s)  # first output whose window starts inside the input
+        last = (n_in - k + pad) // s if n_in - k + pad >= 0 else -1
+        inside *= max(0, min(last, n_out - 1) - first + 1)
+    return int(out_hw[0] * out_hw[1] - inside)
+
+
 @lru_cache(maxsize=1)
 def cost_table() -> dict:
-    """The calibrated table: {"kinds": {kind: {layout key: {"per_call", "coef"}}}, "measured": ...}."""
+    """The calibrated table: {"kinds": {kind: {layout key: {"per_call", "coef", "edge",
+    "once"}}}, "measured": ...}."""
     return json.loads(TABLE_FILE.read_text(encoding="utf-8"))
 
 
+def predict(entry: dict, positions: int, border: int, feats: dict, once: dict) -> float:
+    """A table entry's instructions for a layer with these features (module docstring)."""
+    dot = lambda coef, f: sum(coef.get(k, 0.0) * v for k, v in f.items())  # noqa: E731
+    return (entry["per_call"] + dot(entry.get("once", {}), once)
+            + (positions - border) * dot(entry["coef"], feats)
+            + border * dot(entry.get("edge", {}), feats))
+
+
 def estimated_instructions(layout: Layout, kind: str = "fc", positions: int = 1,
-                           col_map=None) -> float:
-    """Estimated instructions of a layer in `layout` (module docstring)."""
+                           col_map=None, border: int = 0) -> float:
+    """Estimated instructions of a layer in `layout` (module docstring); `border` of the
+    `positions` output pixels reach into the padding."""
     if kind not in KINDS:
         raise ValueError(f"kind must be one of {KINDS}, got {kind!r}")
     entry = cost_table()["kinds"][kind][layout_key(layout)]
-    per_position = sum(entry["coef"].get(f, 0.0) * v for f, v in features(layout, col_map).items())
-    return entry["per_call"] + positions * per_position
+    once = once_features(layout, col_map) if kind != "fc" else {}
+    return predict(entry, positions, border, features(layout, col_map), once)
