@@ -85,6 +85,7 @@ def ram_record(entry: dict, work: Path) -> dict:
     tflm = tflm_arena_bytes(tflite_int8(entry["path"], entry["calib"]))
     ram = mem["arena_bytes"] + mem["stack_bytes"]
     target = TARGETS.get(entry["name"])
+    peak = next(row for row in mem["timeline"] if row["layer"] == mem["peak_layer"])
     return {
         "arena_bytes": mem["arena_bytes"], "arena_bytes_before": arena_before(work / "build", mem),
         "lower_bound_bytes": mem["lower_bound_bytes"], "optimal": mem["optimal"],
@@ -96,6 +97,7 @@ def ram_record(entry: dict, work: Path) -> dict:
         "ram_ratio": ram / tflm, "target_ratio": target,
         "meets_target": None if target is None else mem["arena_bytes"] / tflm <= target,
         "bit_exact": cell["bit_exact"], "board": SPEED_BOARD,
+        "peak_live": [{"tensor": b["tensor"], "bytes": b["bytes"]} for b in peak["live"]],
     }
 
 
@@ -130,6 +132,13 @@ def markdown(rows: dict) -> str:
             f"{r['stack_bytes']:,} ({r['stack_measured_bytes']:,}) | {r['arena_plus_stack_bytes']:,} | "
             f"{r['tflm_arena_bytes']:,} | {r['arena_ratio']:.2f}x | {target} | "
             f"{r['peak_layer']} ({r['peak_op']}) | {r['bit_exact']} |")
+    for name, r in rows.items():
+        if r.get("meets_target") is False:
+            live = ", ".join(f"{b['tensor']} {b['bytes']:,} B" for b in r.get("peak_live", []))
+            lines += ["", f"{name} misses its target: at {r['peak_layer']} these are live together: "
+                      f"{live} (an input and the output written over it count once). In a residual "
+                      "block, only a convolution kernel that adds the skip tensor in its output "
+                      "stage, writing over it, would take one of them out."]
     return "\n".join(lines) + "\n"
 
 
