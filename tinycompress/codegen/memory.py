@@ -30,13 +30,13 @@ from tinycompress.codegen.arena import ALIGN, ArenaPlan, Piece, TensorLife, grou
 from tinycompress.ir.qgraph import QGraph, QNode
 
 INPLACE_OPS = ("add", "lut", "requantize", "affine")
+NO_KERNEL_OPS = ("input", "reshape")
+STATE_BUDGET = 20_000  # node sets the scheduler may visit before it keeps the given order
 
 
 def aligned(n: int) -> int:
+    """`n` rounded up to the arena's alignment."""
     return (n + ALIGN - 1) // ALIGN * ALIGN
-
-NO_KERNEL_OPS = ("input", "reshape")
-STATE_BUDGET = 20_000  # node sets the scheduler may visit before it keeps the given order
 
 
 def _size(node: QNode) -> int:

@@ -5,10 +5,13 @@
     rendered.kernel_sources   # runtime files the model calls, e.g. ["tc_fc_cer_s8.c", ...]
     rendered.build_flags()    # ["-DTC_CER_VARIANTS=0x1", ...]: only the loops the model runs
 
-Python computes everything: the arena plan (`arena.plan_arena`: activations and
-each kernel's scratch buffer, `scratch.scratch_bytes`), every array
-literal and struct field (`render_ops`); the jinja2 templates in `templates/`
-only lay it out. Output is a pure function of the inputs (no dates, no
+Python computes everything: the execution order (`memory.schedule`), the
+arena plan (`arena.plan_arena`: activations, with the in-place operators and
+the convolutions that overlap their input (`memory`, `overlap`), and each
+kernel's scratch buffer, `scratch.scratch_bytes`; checked by
+`verify.check_plan`), every array literal and struct field (`render_ops`);
+the jinja2 templates in `templates/` only lay it out. `Rendered.memory` is
+the plan's summary and per-operator timeline (build-report.json "memory"). Output is a pure function of the inputs (no dates, no
 paths), so the same model and options give byte-identical sources.
 
 Generated interface (tc_model.h): `tc_model_input()` points into the arena,
