@@ -42,6 +42,19 @@ def _separable_net():
     return randomize(Model(inp, out, name="separable_net"), seed=9)
 
 
+def _odd_channels_net():
+    """Depthwise layers on 5 and 6 channels: the dense kernel's last, partial group."""
+    from keras import Input, Model, layers
+
+    x = inp = Input((9, 7, 5), name="image")
+    x = layers.DepthwiseConv2D(3, padding="same", activation="relu", name="dw5")(x)
+    x = layers.Conv2D(6, 1, activation="relu", name="pw6")(x)
+    x = layers.DepthwiseConv2D(3, padding="same", name="dw6")(x)
+    x = layers.Flatten(name="flat")(x)
+    out = layers.Dense(4, name="head")(x)
+    return randomize(Model(inp, out, name="odd_channels"), seed=12)
+
+
 def _layouts(q, layout: str = "dense"):
     """`layout` for the depthwise layers, dense for the rest (dense conv2d overlaps)."""
     return {n.name: layouts_mod.encode_as(layout if n.op == "depthwise_conv2d" else "dense",
@@ -51,14 +64,15 @@ def _layouts(q, layout: str = "dense"):
 
 @pytest.mark.parametrize("name,layout", [("separable_net", "dense"), ("separable_net", "csr"),
                                          ("separable_net", "pcsr"), ("residual", "dense"),
-                                         ("separable", "cer")])
+                                         ("separable", "cer"), ("odd_channels", "dense")])
 def test_overlapping_convolutions_are_bit_exact_in_c(name, layout, tmp_path):
-    model = _separable_net() if name == "separable_net" else BUILDERS[name]()
+    builders = {"separable_net": _separable_net, "odd_channels": _odd_channels_net}
+    model = builders.get(name, BUILDERS.get(name))()
     rng = np.random.default_rng(4)
     x_float = rng.normal(size=(16, *model.input_shape[1:])).astype(np.float32)
     q = quantize(from_keras(model), x_float, bits=8)
     rendered = render(q, _layouts(q, layout), "mps2_an386")
-    if name == "separable_net":  # expansions and depthwise layers overlap their input
+    if name in builders:  # expansions and depthwise layers overlap their input
         ops = {q.node(n).op for n in rendered.memory["overlapping"]}
         assert ops == {"conv2d", "depthwise_conv2d"}, rendered.memory["overlapping"]
     lib = _host_library(rendered, tmp_path)
