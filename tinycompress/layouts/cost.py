@@ -28,6 +28,8 @@ import json
 from functools import lru_cache
 from pathlib import Path
 
+import numpy as np
+
 from tinycompress.layouts.base import Layout
 
 TABLE_FILE = Path(__file__).with_name("cost_table.json")
@@ -58,8 +60,12 @@ def features(layout: Layout, col_map=None) -> dict[str, float]:
         out["words"] = float(a["stream"].size)
     elif layout.name in ("cer", "cser"):
         out["entries"] = float(a["col_idx"].size)
-        groups = a["omega_idx"].size if layout.name == "cser" else a["omega_ptr"].size - 1
-        out["groups"] = float(groups)
+        if layout.name == "cser":  # CSER stores only the groups a row uses
+            out["groups"] = float(a["omega_idx"].size)
+        else:  # CER: every row has a group per omega value, most of them empty at 8 bits
+            used = int(np.count_nonzero(np.diff(np.asarray(a["omega_ptr"], dtype=np.int64))))
+            out["groups"] = float(used)
+            out["empty_groups"] = float(a["omega_ptr"].size - 1 - used)
         out["row_sum"] = float(rows * cols) if int(a["omega"][0]) != 0 else 0.0
     else:
         raise ValueError(f"no cost model for layout {layout.name!r}")
