@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import pytest
 
+from tinycompress.compress import CompressOptions
 from tinycompress.data import DIGITS_MODEL
 from tinycompress.pipeline import build
 
@@ -17,8 +18,9 @@ DIGITS_TEST = DIGITS_MODEL.parent / "test.npz"
 
 @pytest.fixture(scope="session")
 def digits_builds(tmp_path_factory, offline_core):
-    """board alias -> BuildResult of the digits example (8-bit dense default), calibrated on
-    the example's train.npz and measured on its test.npz, both passed explicitly."""
+    """board alias -> BuildResult of the digits example, plain int8 (--no-search), calibrated
+    on the example's train.npz and measured on its test.npz, both passed explicitly."""
     root = tmp_path_factory.mktemp("digits_builds")
-    return {name: build(DIGITS_MODEL, name, root / name, data=DIGITS_TRAIN, eval_data=DIGITS_TEST)
+    return {name: build(DIGITS_MODEL, name, root / name, data=DIGITS_TRAIN, eval_data=DIGITS_TEST,
+                        options=CompressOptions(no_search=True))
             for name in BOARDS}

@@ -77,7 +77,8 @@ def mlperf_builds(tmp_path_factory, offline_core):
     out = {}
     for name in MODELS:
         model, data = model_file(name), synthetic_data(root / f"{name}.npz", name)
-        out[name, "int8"] = build(model, "nucleo", root / f"{name}_int8", data=data)
+        out[name, "int8"] = build(model, "nucleo", root / f"{name}_int8", data=data,
+                                  options=CompressOptions(no_search=True))
         spec = rotated_spec(root / f"{name}.toml", out[name, "int8"].report["layers"])
         out[name, "compressed"] = build(model, "mps2_an386", root / f"{name}_compressed", data=data,
                                         options=CompressOptions(spec=spec, scope="layer"))
