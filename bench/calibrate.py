@@ -124,7 +124,14 @@ def samples(build_dir: Path, sim_layers: list[dict]) -> list[tuple]:
     return out
 
 
-def fit(rows: list[tuple[int, int, dict, dict, float]]) -> dict:
+# Dense kernels do the same work at every bit width but for unpacking the levels: their
+# few calibration layers per width fit only MACs, rows and the patch gather (runs, cols),
+# once per layer the cells (unpacking), on the border the MACs and rows.
+DENSE_FEATURES = {"coef": ("macs", "rows", "runs", "cols"), "once": ("cells",),
+                  "edge": ("macs", "rows")}
+
+
+def fit(rows: list[tuple[int, int, dict, dict, float]], dense: bool = False) -> dict:
     """Non-negative least squares of instructions on [1, once features, inside * features,
     border * features] (rows: positions, border, features, once features, measured), each
     row divided by its measured count: relative errors, which the bench checks, weigh the
@@ -134,6 +141,10 @@ def fit(rows: list[tuple[int, int, dict, dict, float]]) -> dict:
     names = sorted({f for _, _, feats, _, _ in rows for f in feats})
     once = sorted({g for _, _, _, o, _ in rows for g in o})
     edge = names if any(b for _, b, _, _, _ in rows) else []
+    if dense:
+        names = [f for f in names if f in DENSE_FEATURES["coef"]]
+        once = [g for g in once if g in DENSE_FEATURES["once"]]
+        edge = [f for f in edge if f in DENSE_FEATURES["edge"]]
     a = np.array([[1.0] + [o.get(g, 0.0) for g in once]
                   + [(p - b) * feats.get(f, 0.0) for f in names]
                   + [b * feats.get(f, 0.0) for f in edge] for p, b, feats, o, _ in rows])
@@ -198,7 +209,7 @@ def calibrate(by_key: dict, keep: tuple[str, ...] = ()) -> dict:
     for (kind, key), rows in sorted(by_key.items()):
         if kind in keep:
             continue
-        entry = fit(rows)
+        entry = fit(rows, dense=key.startswith("dense"))
         table[kind][key] = entry
         worst = max(worst, max(abs(predict(entry, *r[:-1]) - r[-1]) / r[-1] for r in rows))
     for kind in keep:
