@@ -229,7 +229,9 @@ def kernel_sizes(model: Path) -> dict[str, list[int]]:
 def fastest_layout_ratio(model: Path, options: dict, cell: dict, calib: Path, work: Path,
                          tick: Tick) -> dict:
     """Every weight layer of a build against the same layer forced to each layout (same
-    options): the worst measured ratio of its instructions to the fastest layout's."""
+    options): the worst measured ratio of its instructions to the fastest layout's. Only
+    meaningful when `options` fix the levels (bits, sparsity, quantizer): the default
+    compression searches again once a layout is forced and may land on other levels."""
     best: dict[str, tuple[float, str]] = {}
     for layout in LAYOUTS:
         tick(f"speed: {model.stem} every layer {layout}")
@@ -285,7 +287,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="The bench's speed section alone")
     parser.add_argument("--models", default="digits,ic,ad")
     parser.add_argument("--layouts", action="store_true",
-                        help="also every layer of the default builds forced to each layout")
+                        help="also every layer of the default builds forced to each layout "
+                             "(compare only where the options fix the levels)")
     parser.add_argument("--work", type=Path, default=REPO / "build" / "bench" / "speed")
     parser.add_argument("--smallest", action="store_true",
                         help="also digits' <= 1 pt setting (from bench/results.json) at the default")
