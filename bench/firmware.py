@@ -57,10 +57,15 @@ def build_and_sim(model: Path, board: str, out_dir: Path, options: dict, calib_n
     from tinycompress.pipeline import build
     from tinycompress.target.sim import simulate
 
-    built = build(model, board, out_dir, force=True, options=CompressOptions.from_settings(options),
-                  data=calib_npz, eval_data=sim_npz)
+    settings = dict(options)
+    layers = settings.pop("layers", {})  # per-layer bits / sparsity: the plan of another build
+    opts = CompressOptions.from_settings(settings, layers=layers, scope="layer" if layers else "global")
+    built = build(model, board, out_dir, force=True, options=opts, data=calib_npz, eval_data=sim_npz)
     sim = simulate(out_dir, data=sim_npz, n=n)
-    return {**_summary(built.report, sim), "board": built.report["board"],
+    search = built.report.get("search") or {}
+    plan = {r["name"]: {"bits": r["bits"], "sparsity": r["sparsity"]} for r in search.get("layers", [])}
+    return {**_summary(built.report, sim), "board": built.report["board"], "plan": plan or None,
+            "mode": built.report.get("mode"),
             "sim_board": sim.qemu_machine, "build_seconds": round(built.seconds, 2)}
 
 

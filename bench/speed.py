@@ -18,13 +18,13 @@ depend on them.
 
 Run alone (the rest of the bench takes much longer):
 
-    .venv/bin/python bench/speed.py [--models digits,ic,ad] [--layouts] [--work DIR]
+    .venv/bin/python bench/speed.py [--models digits,ic,ad] [--work DIR]
 
 prints instructions per inference and the instructions per MAC by layer
-type (first conv, conv, pointwise, depthwise, FC) of every build, and with
---layouts the worst ratio of a default build's layer to the fastest layout
-of the same layer (every layer forced to each layout, same options), and
-writes DIR/speed.json.
+type (first conv, conv, pointwise, depthwise, FC) of every build, the worst
+ratio of a default build's layer to the fastest layout of the same layer
+(every layer forced to each layout at the default build's per-layer bits and
+sparsity), and writes DIR/speed.json.
 """
 from __future__ import annotations
 
@@ -175,7 +175,20 @@ def speed_record(name: str, model: Path, calib_npz: Path, work: Path, tick: Tick
         record["configs"][config] = {
             "instructions_per_inference": instr, "per_mac": instr / total_macs if total_macs else None,
             "ratio_to_anchor": None if anchor is None else instr / anchor,
-            "weight_bytes": cell["weight_bytes"], "bit_exact": cell["bit_exact"], "layers": layers}
+            "weight_bytes": cell["weight_bytes"], "bit_exact": cell["bit_exact"], "layers": layers,
+            "mode": cell.get("mode"), "plan": cell.get("plan")}
+    return record
+
+
+def with_fastest(record: dict, model: Path, calib: Path, work: Path, tick: Tick) -> dict:
+    """`record` with `fastest_layout`: its default build's layers against every layout."""
+    cell = record["configs"].get("default", {})
+    if "layers" in cell:
+        try:
+            record["fastest_layout"] = fastest_layout_ratio(model, CONFIGS["default"], cell, calib,
+                                                            work, tick)
+        except Exception as exc:  # noqa: BLE001 - one failed build must not stop the bench
+            record["fastest_layout"] = {"error": f"{type(exc).__name__}: {exc}"}
     return record
 
 
@@ -187,13 +200,14 @@ def run_speed(entries: list[dict], work: Path, tick: Tick) -> dict:
         calib = work / entry["name"] / "speed_calib.npz"
         calib.parent.mkdir(parents=True, exist_ok=True)
         save_npz(calib, entry["calib"])
-        out[entry["name"]] = speed_record(entry["name"], Path(entry["path"]), calib,
-                                          work / entry["name"], tick)
+        rec = speed_record(entry["name"], Path(entry["path"]), calib, work / entry["name"], tick)
+        out[entry["name"]] = with_fastest(rec, Path(entry["path"]), calib, work / entry["name"], tick)
     shapes = {"mobilenet_v1_025": ((96, 96, 3), 0.0, 1.0), "ds_cnn": ((49, 10, 1), -1.0, 1.0)}
     for name, path in built_models(work / "built").items():
         shape, low, high = shapes[name]
         calib = synthetic_npz(work / name / "speed_calib.npz", shape, low, high, 32)
-        out[name] = speed_record(name, path, calib, work / name, tick)
+        out[name] = with_fastest(speed_record(name, path, calib, work / name, tick), path, calib,
+                                 work / name, tick)
     return out
 
 
@@ -231,7 +245,11 @@ def fastest_layout_ratio(model: Path, options: dict, cell: dict, calib: Path, wo
     """Every weight layer of a build against the same layer forced to each layout (same
     options): the worst measured ratio of its instructions to the fastest layout's. Only
     meaningful when `options` fix the levels (bits, sparsity, quantizer): the default
-    compression searches again once a layout is forced and may land on other levels."""
+    compression searches again once a layout is forced and may land on other levels. So a
+    default build made by the search with one-shot pruning (unlabelled data: `mode` "search")
+    is repeated with its chosen per-layer bits and sparsity, which give the same levels."""
+    if cell.get("mode") == "search" and cell.get("plan"):
+        options = {**options, "layers": cell["plan"]}
     best: dict[str, tuple[float, str]] = {}
     for layout in LAYOUTS:
         tick(f"speed: {model.stem} every layer {layout}")
@@ -286,9 +304,6 @@ def main(argv: list[str] | None = None) -> int:
 
     parser = argparse.ArgumentParser(description="The bench's speed section alone")
     parser.add_argument("--models", default="digits,ic,ad")
-    parser.add_argument("--layouts", action="store_true",
-                        help="also every layer of the default builds forced to each layout "
-                             "(compare only where the options fix the levels)")
     parser.add_argument("--work", type=Path, default=REPO / "build" / "bench" / "speed")
     parser.add_argument("--smallest", action="store_true",
                         help="also digits' <= 1 pt setting (from bench/results.json) at the default")
@@ -301,13 +316,9 @@ def main(argv: list[str] | None = None) -> int:
     for name, rec in out.items():
         kernels = kernel_sizes(paths[name])
         print("\n".join(_summary_lines(name, rec, kernels)), flush=True)
-        cell = rec["configs"].get("default", {})
-        if args.layouts and "layers" in cell:
-            calib = args.work / name / "speed_calib.npz"
-            rec["fastest_layout"] = fastest_layout_ratio(paths[name], CONFIGS["default"], cell,
-                                                         calib, args.work / name, tick)
-            worst = rec["fastest_layout"]["worst"]
-            print(f"{name}: worst default layer / fastest layout {worst}", flush=True)
+        if "fastest_layout" in rec:
+            print(f"{name}: worst default layer / fastest layout "
+                  f"{rec['fastest_layout'].get('worst')}", flush=True)
     if args.smallest and "digits" in out:
         out["digits"]["smallest_at_default"] = smallest_at_default(out["digits"], args.work, tick)
         print(f"digits <= 1 pt at the default: {out['digits']['smallest_at_default']}", flush=True)

@@ -123,6 +123,13 @@ def speed_checks(speed: dict, digits: dict) -> list[Check]:
                              cell.get("instructions_per_inference"),
                              lambda v, a=anchor: a is not None and v <= a,
                              lambda v, a=anchor: f"{v / 1e6:.2f} M" + ("" if a is None else f" ({v / a:.2f}x)")))
+    ratios = [(label, (speed.get(key) or {}).get("fastest_layout", {}).get("worst"))
+              for key, label in SPEED_MODELS + (("digits", "digits"),)]
+    worst = max((w["ratio"] for _, w in ratios if w), default=None)
+    where = ", ".join(f"{label} {w['ratio']:.2f}x ({w['name']} {w['layout']} vs {w['fastest']})"
+                      for label, w in ratios if w)
+    checks.append(_check(10, "default builds: worst layer's instructions / its fastest layout's",
+                         "<= 1.25x", worst, lambda v: v <= 1.25, lambda v: f"{v:.2f}x; {where}"))
     dense, small = _config(digits, INT8_DENSE), _config(digits, SMALLEST_DEFAULT)
     ratio = None
     if dense and small and dense.get("instructions_per_inference") and small.get("instructions_per_inference"):
