@@ -94,24 +94,41 @@ TC_NO_MEMCPY_IDIOM static void gather_padded(const tc_conv_dims *d, const int8_t
                                              int32_t y0, int32_t x0, int8_t *buf)
 {
     const int32_t c = d->in_c, run = d->kernel_w * c, kx0 = clip(-x0, 0, d->kernel_w);
-    const int32_t lo = kx0 * c, hi = clip(d->in_w - x0, 0, d->kernel_w) * c;
+    const int32_t lo = kx0 * c, hi = clip(d->in_w - x0, 0, d->kernel_w) * c, n = hi - lo;
     const int8_t z = (int8_t)d->pad_value;
+    const uint32_t z4 = 0x01010101u * (uint8_t)z;
     for (int32_t y = y0; y < y0 + d->kernel_h; ++y, buf += run) {
-        int32_t i = 0;
-        if (y >= 0 && y < d->in_h && lo < hi) {
-            for (; i < lo; ++i) {
+        const int inside_row = y >= 0 && y < d->in_h && n > 0;
+        if (run >= 4) { /* the row all pad_value, in words (the last one may overlap) */
+            int32_t i = 0;
+            for (; i + 4 <= run; i += 4) {
+                memcpy(buf + i, &z4, sizeof z4);
+            }
+            if (i < run) {
+                memcpy(buf + run - 4, &z4, sizeof z4);
+            }
+        } else {
+            for (int32_t i = 0; i < run; ++i) {
                 buf[i] = z;
             }
-            const int8_t *from = input + (y * d->in_w + x0 + kx0) * c; /* column kx0 */
-            for (; i + 4 <= hi; i += 4, from += 4) {
-                copy_word(from, buf + i);
-            }
-            for (; i < hi; ++i) {
-                buf[i] = *from++;
-            }
         }
-        for (; i < run; ++i) {
-            buf[i] = z;
+        if (!inside_row) {
+            continue;
+        }
+        const int8_t *from = input + (y * d->in_w + x0 + kx0) * c; /* column kx0 */
+        int8_t *to = buf + lo;
+        if (n >= 4) { /* the span inside, in words (the last one may overlap) */
+            int32_t j = 0;
+            for (; j + 4 <= n; j += 4) {
+                copy_word(from + j, to + j);
+            }
+            if (j < n) {
+                copy_word(from + n - 4, to + n - 4);
+            }
+        } else {
+            for (int32_t j = 0; j < n; ++j) {
+                to[j] = from[j];
+            }
         }
     }
 }
