@@ -47,8 +47,9 @@ def test_build_leaves_project_elf_and_report(digits_builds, name):
     assert ("[env:ststm32]" in (out / "platformio.ini").read_text()) == real
     # Only the kernels the model calls are copied: the digits LeNet is dense layouts, no CER.
     runtime = {p.name for p in (out / "src" / "tc_runtime").glob("*.c")}
+    # ('same' conv1 pads inside tc_conv2d_dense_s8: no tc_pad_s8.c, issue 10)
     assert runtime == {"tc_conv2d_dense_s8.c", "tc_fc_dense_s8.c", "tc_maxpool2d_s8.c",
-                       "tc_pad_s8.c", "tc_softmax_s8.c"}
+                       "tc_softmax_s8.c"}
     # Sizes: Berkeley text = .isr_vector + .text + .rodata + .ARM.exidx, so flash = text + data;
     # bss includes our .stack (NOLOAD in RAM), so RAM = data + bss.
     text, data, bss = _berkeley(out / ("firmware.elf" if real else "firmware_sim.elf"))
@@ -59,7 +60,10 @@ def test_build_leaves_project_elf_and_report(digits_builds, name):
     # 6 + 16 + 120 + 84 + 10 = 236 channels: 29,214 + 2,124 = 31,338.
     assert report["weight_bytes"] == 31_338 == sum(l["weight_bytes"] for l in report["layers"])
     assert [l["layout"] for l in report["layers"]] == ["dense"] * 5
-    assert report["weight_bytes"] < report["flash_bytes"] < report["weight_bytes"] + 12_000
+    # Code and tables: 12,082 B (sim) and 12,518 B (hw) at this writing. Raised from 12,000
+    # this stop, when the kernels took the 'same' padding (gather and border paths) and the hw
+    # build its bounded clock setup and UART divider (issue 14, 436 B): the closing note says so.
+    assert report["weight_bytes"] < report["flash_bytes"] < report["weight_bytes"] + 13_000
     assert report["accuracy"]["quantized"] > 0.93
     # every figure names its split: test.npz (eval), the 20 % of train.npz held out (val)
     assert report["accuracy"]["split"] == "eval" and report["fidelity"]["split"] == "eval"

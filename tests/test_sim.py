@@ -32,7 +32,8 @@ def test_digits_bit_exact_in_qemu(digits_builds, name, machine):
     assert report.qemu_machine == machine
     saved = json.loads((out / "sim-report.json").read_text())
     assert SIM_REPORT_KEYS <= set(saved)
-    assert [l["name"] for l in saved["layers"]] == ["conv1_pad", "conv1", "pool1", "conv2", "pool2",
+    # 'same' conv1 pads inside its kernel: no pad step (issue 10)
+    assert [l["name"] for l in saved["layers"]] == ["conv1", "pool1", "conv2", "pool2",
                                                   "fc1", "fc2", "logits", "logits_softmax"]
     # Exact instruction counts: the same input set gives the same counts on every run.
     assert simulate(out, n=8).layers == report.layers
