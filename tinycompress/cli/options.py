@@ -92,7 +92,7 @@ EvalDataOpt = Annotated[Optional[Path], typer.Option(
 EpochsOpt = Annotated[Optional[int], typer.Option(
     "--epochs", parser=number(int, "--epochs"),
     help="Fine-tuning epochs on labelled --data: at most N per pruning step of the default "
-         "compression (default 4, early-stopped on validation loss; 0: one-shot pruning), "
+         "compression (default 20, early-stopped on validation loss; 0: one-shot pruning), "
          "or for a --sparsity you give (default 0).", show_default=False)]
 NoSearchOpt = Annotated[bool, typer.Option(
     "--no-search", help="Without --bits or --sparsity: plain int8 weights instead of the "
