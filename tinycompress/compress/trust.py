@@ -15,12 +15,13 @@ from __future__ import annotations
 
 import numpy as np
 
-from tinycompress.compress.evaluate import float_outputs, int_outputs
+from tinycompress.compress.evaluate import float_outputs, int_outputs, top1
 from tinycompress.compress.fidelity import fidelity
 from tinycompress.compress.plan import Applied
+from tinycompress.compress.results import float_weight_bytes
 from tinycompress.compress.roles import DataRoles
 from tinycompress.compress.tflite_ref import available, tflite_int8, tflite_predict
-from tinycompress.ir.graph import WEIGHT_OPS, Graph
+from tinycompress.ir.graph import Graph
 
 FLOAT_NAME, TFLITE_NAME, OURS_NAME = "float (as given)", "TFLite int8", "tinycompress"
 
@@ -33,8 +34,7 @@ def _labels(y: np.ndarray) -> np.ndarray:
 def _split_figures(ref: np.ndarray, out: np.ndarray, y, classifier: bool) -> dict:
     fid = fidelity(ref, out, classifier).as_dict("")
     fid.pop("split")
-    acc = None if y is None else float(np.mean(np.argmax(out, axis=1) == _labels(y)))
-    return {"accuracy": None if acc is None else round(acc, 6), **fid}
+    return {"accuracy": None if y is None else round(top1(out, y), 6), **fid}
 
 
 def confusion(out: np.ndarray, y: np.ndarray, classes: int) -> list[list[int]]:
@@ -61,7 +61,7 @@ def compare(loaded: Graph, keras_model, applied: Applied, roles: DataRoles, cali
     splits = {name: d for name, d in (("val", roles.val), ("eval", roles.eval)) if d is not None}
     if not splits:
         return None
-    float_bytes = 4 * sum(n.params for n in loaded.nodes if n.op in WEIGHT_OPS)
+    float_bytes = float_weight_bytes(loaded)
     tfl, how = _tflite(keras_model, calib_x)
     rows = {FLOAT_NAME: {}, OURS_NAME: {}, **({TFLITE_NAME: {}} if tfl is not None else {})}
     outs = {}

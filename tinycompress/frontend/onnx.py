@@ -21,7 +21,7 @@ import numpy as np
 from tinycompress.errors import ModelLoadError, UnsupportedLayerError, missing_extra
 from tinycompress.frontend.onnx_ops import HANDLERS, QUANTIZED_OPS, NodeContext, Value, supported_ops
 from tinycompress.frontend.passes import simplify
-from tinycompress.ir.graph import Graph, Node
+from tinycompress.ir.graph import Graph, Node, unique_name
 
 MIN_OPSET = 13
 
@@ -92,14 +92,7 @@ class _Builder:
         self._names: set[str] = set()
 
     def unique(self, base: str) -> str:
-        base = re.sub(r"\W", "_", base).strip("_").lower() or "node"
-        if base[0].isdigit():
-            base = f"n_{base}"
-        name, i = base, 1
-        while name in self._names:
-            name, i = f"{base}_{i}", i + 1
-        self._names.add(name)
-        return name
+        return unique_name(self._names, base, "n")
 
     def value(self, tensor: str, where: str) -> Value:
         if tensor not in self.values:

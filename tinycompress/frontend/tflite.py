@@ -24,7 +24,7 @@ import numpy as np
 from tinycompress.errors import ModelLoadError, UnsupportedLayerError
 from tinycompress.frontend.keras_import import import_keras
 from tinycompress.frontend.tflite_ops import HANDLERS, OpContext, supported_ops
-from tinycompress.ir.graph import Graph, Node
+from tinycompress.ir.graph import Graph, Node, unique_name
 
 _DTYPES = {0: "float32", 1: "float16", 2: "int32", 3: "uint8", 4: "int64", 7: "int16",
            9: "int8", 10: "float64", 17: "int4"}
@@ -151,14 +151,7 @@ class _Builder:
         return self._producer[index]
 
     def unique(self, base: str) -> str:
-        base = re.sub(r"\W", "_", base).strip("_").lower() or "node"
-        if base[0].isdigit():
-            base = f"t_{base}"
-        name, i = base, 1
-        while name in self._names:
-            name, i = f"{base}_{i}", i + 1
-        self._names.add(name)
-        return name
+        return unique_name(self._names, base, "t")
 
     def add_input(self, t: Tensor) -> None:
         if len(t.shape) < 2 or t.shape[0] != 1:

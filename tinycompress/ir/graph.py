@@ -30,6 +30,7 @@ one of ACTIVATIONS and is applied after the op (fused).
 """
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -114,3 +115,17 @@ class Graph:
 
     def consumers(self, name: str) -> list[Node]:
         return [n for n in self.nodes if name in n.inputs]
+
+
+def unique_name(taken: set[str], base: str, digit_prefix: str = "n") -> str:
+    """A node name from `base` (a source model's tensor or node name): non-word characters
+    to '_', lower case, `digit_prefix` + '_' before a leading digit, '_1', '_2', ... until it
+    is not in `taken`; it is added to `taken`."""
+    base = re.sub(r"\W", "_", base).strip("_").lower() or "node"
+    if base[0].isdigit():
+        base = f"{digit_prefix}_{base}"
+    name, i = base, 1
+    while name in taken:
+        name, i = f"{base}_{i}", i + 1
+    taken.add(name)
+    return name

@@ -138,20 +138,6 @@ typedef struct {
     int32_t span;
 } tc_pcsr_cursor;
 
-static inline uint32_t tc_ctz32(uint32_t v)
-{
-#if defined(__GNUC__)
-    return (uint32_t)__builtin_ctz(v);
-#else
-    uint32_t i = 0u;
-    while ((v & 1u) == 0u) {
-        v >>= 1;
-        ++i;
-    }
-    return i;
-#endif
-}
-
 static inline void tc_pcsr_next(tc_pcsr_cursor *c)
 {
     if (c->left == 0) {

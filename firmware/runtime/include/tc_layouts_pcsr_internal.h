@@ -13,6 +13,21 @@
 
 #include "tc_layouts_internal.h"
 
+/** Index of the lowest set bit of v (v != 0): RBIT + CLZ on Cortex-M4. */
+static inline uint32_t tc_ctz32(uint32_t v)
+{
+#if defined(__GNUC__)
+    return (uint32_t)__builtin_ctz(v);
+#else
+    uint32_t i = 0u;
+    while ((v & 1u) == 0u) {
+        v >>= 1;
+        ++i;
+    }
+    return i;
+#endif
+}
+
 void tc_rows_pcsr_s8(const void *w, const tc_quant_params *q, int32_t rows,
                      const tc_patch *patch, const int8_t *x, int32_t x_step, int8_t *out);
 
