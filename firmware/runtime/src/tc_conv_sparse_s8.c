@@ -103,6 +103,32 @@ static inline int32_t dot1(const row_list *l, const int8_t *b, int32_t acc)
     return acc;
 }
 
+/* Channel r's output stage, tc_out_row bit for bit, its constants read once per channel
+   (an int8 store may alias anything, so tc_out_row's loads would be redone per pixel). */
+typedef struct {
+    int32_t m, shift, k, z, lo, hi;
+} chan_rq;
+
+static inline chan_rq chan_rq_of(const tc_out_params *o, int32_t r)
+{
+    const int32_t i = r & o->mask;
+    const chan_rq c = {o->m[i], o->shift[i], -2 - o->shift[i], o->z_out, o->act_min, o->act_max};
+    return c;
+}
+
+static TC_ALWAYS_INLINE inline int8_t out_chan(const chan_rq c, int32_t acc)
+{
+    int32_t v;
+    if (!TC_REQUANT_TFLITE && c.shift <= -2) { /* tc_out_row's short path */
+        const int32_t hi = (int32_t)(((int64_t)acc * c.m) >> 32);
+        v = (((hi >> c.k) + 1) >> 1) + c.z;
+    } else {
+        v = tc_requantize(acc, c.m, c.shift) + c.z;
+    }
+    v = v < c.lo ? c.lo : v;
+    return (int8_t)(v > c.hi ? c.hi : v);
+}
+
 static inline int32_t clip(int32_t v, int32_t lo, int32_t hi)
 {
     return v < lo ? lo : (v > hi ? hi : v);
@@ -146,6 +172,7 @@ static void sweep(const tc_conv_dims *d, const row_list *l, const tc_out_params 
 {
     int32_t lo, hi;
     inner_cols(d, &lo, &hi);
+    const chan_rq c = chan_rq_of(o, r);
     const int32_t oc = d->out_c, step = d->stride_w * d->in_c;
     for (int32_t oy = 0; oy < d->out_h; ++oy) {
         const int32_t y0 = oy * d->stride_h - d->pad_top;
@@ -154,7 +181,7 @@ static void sweep(const tc_conv_dims *d, const row_list *l, const tc_out_params 
         const int32_t a = inside ? lo : d->out_w, b = inside ? hi : d->out_w;
         for (int32_t ox = 0; ox < a; ++ox) {
             const int32_t acc = border(d, l, x, y0, ox * d->stride_w - d->pad_left, bias);
-            orow[ox * oc] = tc_out_row(o, acc, r);
+            orow[ox * oc] = out_chan(c, acc);
         }
         int32_t ox = a;
         if (a < b) { /* the window's top-left input pixel is inside the input */
@@ -162,17 +189,17 @@ static void sweep(const tc_conv_dims *d, const row_list *l, const tc_out_params 
             for (; ox + 2 <= b; ox += 2, b0 += 2 * step) {
                 int32_t acc0 = bias, acc1 = bias;
                 dot2(l, b0, b0 + step, &acc0, &acc1);
-                orow[ox * oc] = tc_out_row(o, acc0, r);
-                orow[(ox + 1) * oc] = tc_out_row(o, acc1, r);
+                orow[ox * oc] = out_chan(c, acc0);
+                orow[(ox + 1) * oc] = out_chan(c, acc1);
             }
             if (ox < b) {
-                orow[ox * oc] = tc_out_row(o, dot1(l, b0, bias), r);
+                orow[ox * oc] = out_chan(c, dot1(l, b0, bias));
                 ++ox;
             }
         }
         for (; ox < d->out_w; ++ox) {
             const int32_t acc = border(d, l, x, y0, ox * d->stride_w - d->pad_left, bias);
-            orow[ox * oc] = tc_out_row(o, acc, r);
+            orow[ox * oc] = out_chan(c, acc);
         }
     }
 }
