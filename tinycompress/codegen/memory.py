@@ -19,7 +19,9 @@ same index (elementwise add: tc_add_s8 stores a word after reading its four
 elements; the LUT activation, requantize and per-channel affine read in[i]
 then write out[i]) writes over an input whose last reader it is, when that
 input has at least the output's bytes. A reshape always shares its input's
-bytes. `inplace_inputs` says which input each such node overwrites.
+bytes. A convolution with its residual add fused in (`FUSED`, codegen.fuse) writes
+over its second input, the add's skip tensor. `inplace_inputs` says which input
+each such node overwrites.
 """
 from __future__ import annotations
 
@@ -31,6 +33,7 @@ from tinycompress.ir.qgraph import QGraph, QNode
 
 INPLACE_OPS = ("add", "lut", "requantize", "affine")
 NO_KERNEL_OPS = ("input", "reshape")
+FUSED = "fused_add"  # attrs key of a conv2d with its add fused in (codegen.fuse)
 STATE_BUDGET = 20_000  # node sets the scheduler may visit before it keeps the given order
 
 
@@ -72,6 +75,9 @@ def inplace_inputs(qgraph: QGraph) -> dict[str, str]:
     out_root = root[qgraph.outputs[0]]
     taken: dict[str, str] = {}
     for i, n in enumerate(qgraph.nodes):
+        if FUSED in n.attrs:  # always over the skip tensor (fuse checked it may)
+            taken[n.name] = n.inputs[1]
+            continue
         if n.op not in INPLACE_OPS:
             continue
         for src in n.inputs:

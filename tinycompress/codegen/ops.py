@@ -22,6 +22,7 @@ from tinycompress.layouts import Layout
 from tinycompress.ir.qgraph import QNode
 from tinycompress.reference import int_prepare
 from tinycompress.compress.weights import layer_arrays, ordered
+from tinycompress.codegen.memory import FUSED
 from tinycompress.codegen.scratch import scratch_bytes
 
 INDEX_ENUM = {1: "TC_INDEX_U8", 2: "TC_INDEX_U16", 4: "TC_INDEX_U32"}
@@ -90,6 +91,7 @@ class Step:
     extra_sources: tuple[str, ...] = ()  # runtime files the kernel needs besides its own
     variant: tuple[str, int] | None = None  # (mask macro, bit) of the row-engine loop it runs
     scratch_bytes: int = 0  # bytes of arena its kernel borrows during this step (tc_context)
+    parts: tuple[str, ...] = ()  # a fused step: the graph nodes it runs (codegen.fuse)
 
     @property
     def sources(self) -> tuple[str, ...]:
@@ -216,6 +218,9 @@ def emit_weight_op(node: QNode, ctx: Context, layout: Layout) -> Step:
                     _struct(ctx, "tc_quant_params", base, "quant", quant),
                     _weights_struct(ctx, base, layout, pointers, arrays)]
     step.args = [f"&{s.ident}" for s in step.structs] + [ctx.ptr(node.inputs[0]), step.output]
+    fused = node.attrs.get(FUSED)
+    if fused is not None:
+        _fuse_add(step, node, ctx, base, fused)
     scratch = scratch_bytes(node, layout)
     if scratch:  # the kernel borrows scratch from the arena: a tc_context first
         context = _struct(ctx, "tc_context", base, "ctx",
@@ -224,6 +229,21 @@ def emit_weight_op(node: QNode, ctx: Context, layout: Layout) -> Step:
         step.args.insert(0, f"&{context.ident}")
         step.scratch_bytes = scratch
     return step
+
+
+def _fuse_add(step: Step, node: QNode, ctx: Context, base: str, fused) -> None:
+    """A conv2d with its add fused in (codegen.fuse): tc_conv2d_dense_add_s8 writes the
+    sums over the skip tensor (node.inputs[1], where its own output lives) instead of an
+    output argument."""
+    arrays, params = _add_params(fused.add, ctx, base)
+    add = _struct(ctx, "tc_conv_add", base, "add", {
+        "skip": ctx.ptr(node.inputs[1]), "conv_slot": fused.conv_slot, "params": f"&{params.ident}"})
+    step.kernel = "tc_conv2d_dense_add_s8"
+    step.extra_sources = ("tc_conv2d_dense_s8.c", *step.extra_sources, "tc_add_s8.c")
+    step.arrays += arrays
+    step.structs += [params, add]
+    step.args[-1] = f"&{add.ident}"
+    step.parts = (fused.conv.name, fused.add.name)
 
 
 # ---------------------------------------------------------------- other ops
@@ -304,20 +324,27 @@ def _inputs_struct(ctx: Context, node: QNode, base: str) -> CStruct:
     return CStruct("int8_t *const", ctx.ident(base, "inputs"), pointers, is_array=True)
 
 
-def _add(node: QNode, ctx: Context) -> Step:
-    base, p = ctx.ident(node.name), node.params
+def _add_params(node: QNode, ctx: Context, base: str) -> tuple[list[CArray], CStruct]:
+    """The per-input arrays and the tc_add_params of an add node."""
+    p = node.params
     zp, zp_ptr = _array(ctx, base, "in_zp", p.z_in, np.int32)
     mul, mul_ptr = _array(ctx, base, "in_multiplier", p.m_in, np.int32)
     sh, sh_ptr = _array(ctx, base, "in_shift", p.shift_in, np.int32)
-    ins = _inputs_struct(ctx, node, base)
     params = _struct(ctx, "tc_add_params", base, "params", {
         "n_inputs": len(node.inputs), "in_zp": zp_ptr, "in_multiplier": mul_ptr,
         "in_shift": sh_ptr, "left_shift": p.left_shift, "out_multiplier": p.m_out,
         "out_shift": p.shift_out, "out_zp": p.z_out, "act_min": p.act_min, "act_max": p.act_max})
+    return [zp, mul, sh], params
+
+
+def _add(node: QNode, ctx: Context) -> Step:
+    base = ctx.ident(node.name)
+    arrays, params = _add_params(node, ctx, base)
+    ins = _inputs_struct(ctx, node, base)
     step = _step(ctx, node, "tc_add_s8",
                  [ins.ident, str(_size(node.output_shape)), f"&{params.ident}"])
     step.args.append(step.output)
-    step.arrays, step.structs = [zp, mul, sh], [ins, params]
+    step.arrays, step.structs = arrays, [ins, params]
     return step
 
 

@@ -6,6 +6,7 @@
     rendered.build_flags()    # ["-DTC_CER_VARIANTS=0x1", ...]: only the loops the model runs
 
 Python computes everything: the execution order (`memory.schedule`), the
+residual adds fused into the convolution before them (`fuse.fuse_adds`), the
 arena plan (`arena.plan_arena`: activations, with the in-place operators and
 the convolutions that overlap their input (`memory`, `overlap`), and each
 kernel's scratch buffer, `scratch.scratch_bytes`; checked by
@@ -31,7 +32,7 @@ from tinycompress.codegen import cgen
 from tinycompress.errors import UnsupportedLayerError
 from tinycompress.layouts import Layout
 from tinycompress.paths import TEMPLATES_DIR
-from tinycompress.codegen import memory, overlap, verify
+from tinycompress.codegen import fuse, memory, overlap, verify
 from tinycompress.codegen.arena import ArenaPlan, TensorLife, plan_arena
 from tinycompress.ir.qgraph import QGraph
 from tinycompress.codegen.ops import Context, Step, emit
@@ -59,9 +60,10 @@ class Rendered:
         return [f"-D{name}=0x{mask:x}" for name, mask in sorted(self.defines.items())]
 
     def layers(self) -> list[dict]:
-        """Per executed layer: name, op, layout (None for non-weight ops), weight bytes."""
-        return [{"name": s.name, "op": s.op, "layout": s.layout, "weight_bytes": s.weight_bytes}
-                for s in self.steps]
+        """Per executed layer: name, op, layout (None for non-weight ops), weight bytes; a
+        fused layer also its `parts`, the graph nodes it runs (conv, add)."""
+        return [{"name": s.name, "op": s.op, "layout": s.layout, "weight_bytes": s.weight_bytes,
+                 **({"parts": list(s.parts)} if s.parts else {})} for s in self.steps]
 
 
 def _size(shape) -> int:
@@ -153,7 +155,7 @@ def render(qgraph: QGraph, layouts: dict[str, Layout], board: str,
     sample_input: int8 input compiled into the hardware build (default zeros
     at the input zero point).
     """
-    qgraph = scheduled(qgraph, layouts)
+    qgraph, layouts = fuse.fuse_adds(scheduled(qgraph, layouts), layouts)
     arena = plan(qgraph, layouts)
     steps = build_steps(qgraph, layouts, arena)
     in_bytes = _size(qgraph.input_shape)

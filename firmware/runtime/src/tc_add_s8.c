@@ -24,6 +24,7 @@
  * Other parameters (more inputs, shifts outside these ranges), and the last
  * size % 4 elements, take the reference loop as written.
  */
+#include "tc_add_internal.h"
 #include "tc_int_ops.h"
 #include "tc_requant.h"
 #include "tc_simd.h"
@@ -40,13 +41,6 @@ static TC_INLINE int32_t opaque(int32_t x)
     return x;
 }
 
-/* The two-input short path: a_e = x_e * mul_e + add_e exactly, t = x_r * mul_r + add_r =
-   (x_r - z_r) << j, total = a_e + SMMULR(t, m_r), h = SMMLA(total, m_out, round_out). */
-typedef struct {
-    int32_t mul_e, add_e;
-    int32_t mul_r, add_r, m_r;
-    int32_t m_out, round_out, shift_out;
-} add2_plan;
 
 /* k = t - L of an input, or 0 when the SMMLAR form does not apply (k outside [9, 32]:
    v << (32 - k) must fit an int32 for |v| <= 255). */
@@ -166,6 +160,43 @@ static void add_any(const int8_t *const *inputs, int32_t size, const tc_add_para
     }
 }
 
+int tc_add2_init(tc_add2 *a, const tc_add_params *p)
+{
+    if (p == NULL || p->n_inputs != 2 || p->left_shift < 0 || p->left_shift > 22 ||
+        p->in_zp == NULL || p->in_multiplier == NULL || p->in_shift == NULL) {
+        return 0;
+    }
+    a->p = p;
+    a->full = p->act_min <= -128 && p->act_max >= 127;
+    const int32_t lift = a->full ? 0 : 127 - p->act_max;
+    a->lo4 = tc_splat8(p->act_min + lift);
+    a->d4 = tc_splat8(lift);
+    a->e = TC_REQUANT_TFLITE ? -1 : plan_add2(p, lift, &a->pl);
+    return 1;
+}
+
+void tc_add2_run(const tc_add2 *a, const int8_t *x0, const int8_t *x1, int32_t size, int8_t *out)
+{
+#if TC_REQUANT_TFLITE
+    add2_tflite(x0, x1, size, a->p, out);
+#else
+    const int8_t *in[2] = {x0, x1};
+    int32_t done = 0;
+    if (a->e >= 0) {
+        done = size & ~(int32_t)3; /* the rest: the reference loop */
+        if (a->full) {
+            add2_loop(in[a->e], in[1 - a->e], size, &a->pl, 0, 0u, 0u, out);
+        } else {
+            add2_loop(in[a->e], in[1 - a->e], size, &a->pl, 1, a->lo4, a->d4, out);
+        }
+    }
+    if (done < size) {
+        const int8_t *rest[2] = {x0 + done, x1 + done};
+        add_any(rest, size - done, a->p, out + done);
+    }
+#endif
+}
+
 tc_status tc_add_s8(const int8_t *const *inputs, int32_t size, const tc_add_params *p,
                     int8_t *out)
 {
@@ -178,29 +209,11 @@ tc_status tc_add_s8(const int8_t *const *inputs, int32_t size, const tc_add_para
             return TC_ERR_ARG;
         }
     }
-    const int full = p->act_min <= -128 && p->act_max >= 127;
-    const int32_t lift = full ? 0 : 127 - p->act_max;
-    add2_plan pl;
-#if TC_REQUANT_TFLITE
-    if (p->n_inputs == 2) {
-        (void)lift;
-        (void)pl;
-        add2_tflite(inputs[0], inputs[1], size, p, out);
-        return TC_OK;
+    tc_add2 a;
+    if (p->n_inputs == 2 && tc_add2_init(&a, p)) {
+        tc_add2_run(&a, inputs[0], inputs[1], size, out);
+    } else {
+        add_any(inputs, size, p, out);
     }
-#endif
-    const int32_t e = p->n_inputs == 2 && !TC_REQUANT_TFLITE ? plan_add2(p, lift, &pl) : -1;
-    const int32_t done = e < 0 ? 0 : size & ~(int32_t)3; /* the rest: the reference loop */
-    if (e >= 0 && full) {
-        add2_loop(inputs[e], inputs[1 - e], size, &pl, 0, 0u, 0u, out);
-    } else if (e >= 0) {
-        add2_loop(inputs[e], inputs[1 - e], size, &pl, 1, tc_splat8(p->act_min + lift),
-                  tc_splat8(lift), out);
-    }
-    const int8_t *rest[TC_ADD_MAX_INPUTS];
-    for (int32_t k = 0; k < p->n_inputs; k++) {
-        rest[k] = inputs[k] + done;
-    }
-    add_any(rest, size - done, p, out + done);
     return TC_OK;
 }
