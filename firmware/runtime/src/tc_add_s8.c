@@ -31,17 +31,6 @@
 
 #define TC_ADD_MAX_INPUTS 16
 
-/* x, with the compiler no longer knowing its value (keeps a multiply by 2^j one MLA
-   instead of a shift and an add). */
-static TC_INLINE int32_t opaque(int32_t x)
-{
-#if defined(__GNUC__)
-    __asm__("" : "+r"(x));
-#endif
-    return x;
-}
-
-
 /* k = t - L of an input, or 0 when the SMMLAR form does not apply (k outside [9, 32]:
    v << (32 - k) must fit an int32 for |v| <= 255). */
 static int32_t input_k(int32_t shift, int32_t left_shift)
@@ -91,35 +80,6 @@ static int32_t plan_add2(const tc_add_params *p, int32_t lift, add2_plan *pl)
     pl->add_r = -p->in_zp[r] * pl->mul_r;
     pl->m_r = p->in_multiplier[r];
     return e;
-}
-
-/* One output, saturated to int8. */
-static TC_INLINE uint32_t add2_one(int32_t xe, int32_t xr, const add2_plan *pl)
-{
-    const int32_t a_e = xe * pl->mul_e + pl->add_e;
-    const int32_t total = tc_mulhi_round_add(xr * pl->mul_r + pl->add_r, pl->m_r, a_e);
-    return (uint32_t)tc_sat8(tc_mulhi_add(total, pl->m_out, pl->round_out) >> pl->shift_out);
-}
-
-/* Elements [0, size & ~3), four per loop branch, packed (BFI) and stored as one word.
-   `clamp` (a constant after inlining): the outputs come lifted by d = 127 - act_max, so
-   the saturation at 127 was the clamp to act_max; lane-wise max with act_min + d (lo4),
-   minus d (d4) is the rest. out may be one of the inputs: a word is stored after its four
-   elements were read. */
-static TC_INLINE void add2_loop(const int8_t *xe, const int8_t *xr, int32_t size,
-                                const add2_plan *plan, int clamp, uint32_t lo4, uint32_t d4,
-                                int8_t *out)
-{
-    add2_plan pl = *plan; /* locals: an int8 store may alias *plan */
-    pl.mul_r = opaque(pl.mul_r);
-    const int8_t *a = xe, *b = xr, *end = xe + (size & ~(int32_t)3);
-    for (; a != end; a += 4, b += 4, out += 4) {
-        uint32_t w = add2_one(a[0], b[0], &pl);
-        w = tc_put8(w, add2_one(a[1], b[1], &pl), 1);
-        w = tc_put8(w, add2_one(a[2], b[2], &pl), 2);
-        w = tc_put8(w, add2_one(a[3], b[3], &pl), 3);
-        tc_st32(out, clamp ? tc_sub8x4(tc_max_s8x4(w, lo4), d4) : w);
-    }
 }
 
 #if TC_REQUANT_TFLITE
@@ -185,9 +145,9 @@ void tc_add2_run(const tc_add2 *a, const int8_t *x0, const int8_t *x1, int32_t s
     if (a->e >= 0) {
         done = size & ~(int32_t)3; /* the rest: the reference loop */
         if (a->full) {
-            add2_loop(in[a->e], in[1 - a->e], size, &a->pl, 0, 0u, 0u, out);
+            tc_add2_loop(in[a->e], in[1 - a->e], size, &a->pl, 0, 0u, 0u, out);
         } else {
-            add2_loop(in[a->e], in[1 - a->e], size, &a->pl, 1, a->lo4, a->d4, out);
+            tc_add2_loop(in[a->e], in[1 - a->e], size, &a->pl, 1, a->lo4, a->d4, out);
         }
     }
     if (done < size) {

@@ -27,10 +27,9 @@ static void store_sum(const tc_conv_post *post, const int8_t *sums, int32_t offs
 {
     const add_post *a = (const add_post *)post;
     int8_t *skip = a->skip + offset;
-    if (a->conv_slot == 0) {
-        tc_add2_run(&a->add, sums, skip, n, skip);
-    } else {
-        tc_add2_run(&a->add, skip, sums, n, skip);
+    const int8_t *x0 = a->conv_slot == 0 ? sums : skip, *x1 = a->conv_slot == 0 ? skip : sums;
+    if (!tc_add2_fast(&a->add, x0, x1, n, skip)) {
+        tc_add2_run(&a->add, x0, x1, n, skip);
     }
 }
 

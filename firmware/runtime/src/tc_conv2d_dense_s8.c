@@ -43,20 +43,20 @@ static int32_t gather_bytes(const tc_conv_dims *d, int32_t bits)
 }
 
 /* Bytes of a post-op's staged outputs (two pixels' sums, 4-aligned); 0 without one. */
-static int32_t sums_bytes(const tc_conv_dims *d, int post)
+static TC_INLINE int32_t sums_bytes(const tc_conv_dims *d, int post)
 {
     return post ? (2 * d->out_c + 3) & ~(int32_t)3 : 0;
 }
 
 /* Bytes after the two columns: the gather area, and the post-op's sums in it when the
    patch's own bytes hold them (its group padding must stay zero), else after it. */
-static int32_t stage_bytes(const tc_conv_dims *d, int32_t bits, int post)
+static TC_INLINE int32_t stage_bytes(const tc_conv_dims *d, int32_t bits, int post)
 {
     const int32_t g = gather_bytes(d, bits), t = sums_bytes(d, post);
-    return g > 0 && t <= d->kernel_h * d->kernel_w * d->in_c ? g : g + t;
+    return !post || (g > 0 && t <= d->kernel_h * d->kernel_w * d->in_c) ? g : g + t;
 }
 
-static int32_t buffer_size(const tc_conv_dims *dims, int32_t bits, int post)
+static TC_INLINE int32_t buffer_size(const tc_conv_dims *dims, int32_t bits, int post)
 {
     if (!tc_conv_dims_ok(dims, 0) || bits < 1 || bits > 8) {
         return 0;
