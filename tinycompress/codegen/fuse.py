@@ -26,6 +26,7 @@ import math
 import numpy as np
 
 from tinycompress.codegen.memory import FUSED, last_readers, tensor_roots
+from tinycompress.codegen.ops import Context, Step, add_params, struct
 from tinycompress.ir.qgraph import QGraph, QNode
 from tinycompress.reference.int_ref import run_node
 
@@ -127,3 +128,20 @@ def run_fused(node: QNode, inputs: list[np.ndarray]) -> np.ndarray:
     conv = run_node(f.conv, [inputs[0]])
     pair = [conv, inputs[1]] if f.conv_slot == 0 else [inputs[1], conv]
     return run_node(f.add, pair)
+
+
+def emit_fused_add(step: Step, node: QNode, ctx: Context) -> None:
+    """Turn the conv2d Step of a fused node (ops.emit) into its tc_conv2d_dense_add_s8 call:
+    the add's constants, and a tc_conv_add (the skip tensor, node.inputs[1], where the
+    node's own output lives) in place of the output argument."""
+    f = fused_add(node)
+    base = ctx.ident(node.name, "fused")
+    arrays, params = add_params(f.add, ctx, base)
+    add = struct(ctx, "tc_conv_add", base, "add", {
+        "skip": ctx.ptr(node.inputs[1]), "conv_slot": f.conv_slot, "params": f"&{params.ident}"})
+    step.kernel = "tc_conv2d_dense_add_s8"
+    step.extra_sources = ("tc_conv2d_dense_s8.c", *step.extra_sources, "tc_add_s8.c")
+    step.arrays += [a for a in arrays if a is not None]
+    step.structs += [params, add]
+    step.args[-1] = f"&{add.ident}"
+    step.parts = (f.conv.name, f.add.name)

@@ -131,7 +131,14 @@ class _Scheduler:
             for r in rs:
                 self.readers[r] |= bit[n.name]
             self.needs.append(sum(bit[r] for r in rs if r in bit))
-        self.inputs = [sorted({self.root[s] for s in n.inputs}) for n in self.real]
+        # the roots each node may write over; a fused conv+add over its skip tensor, which
+        # it must then read last: every other reader of it runs first
+        self.over = [[self.root[n.inputs[1]]] if FUSED in n.attrs else
+                     sorted({self.root[s] for s in n.inputs}) if n.op in INPLACE_OPS else []
+                     for n in self.real]
+        for j, n in enumerate(self.real):
+            if FUSED in n.attrs:
+                self.needs[j] |= self.readers[self.over[j][0]] & ~bit[n.name]
         self.scratch = [scratch.get(n.name, 0) for n in self.real]
         self.memo: dict[int, tuple[int, int]] = {}
         self.visits = 0
@@ -147,13 +154,11 @@ class _Scheduler:
 
     def step_bytes(self, done: int, j: int) -> int:
         """Live bytes while real node j runs after `done`."""
-        n = self.real[j]
-        extra = _size(n)
-        if n.op in INPLACE_OPS:
-            for r in self.inputs[j]:
-                if r != self.out_root and self.readers[r] & ~done == 1 << j and self.size[r] >= extra:
-                    extra = 0
-                    break
+        extra = _size(self.real[j])
+        for r in self.over[j]:
+            if r != self.out_root and self.readers[r] & ~done == 1 << j and self.size[r] >= extra:
+                extra = 0
+                break
         return self.live(done) + extra + self.scratch[j]
 
     def best(self, done: int) -> tuple[int, int]:

@@ -108,6 +108,12 @@ def scheduled(qgraph: QGraph, layouts: dict[str, Layout] | None = None) -> QGrap
     return memory.reordered(qgraph, memory.schedule(qgraph, scratch))
 
 
+def lowered(qgraph: QGraph, layouts: dict[str, Layout]) -> tuple[QGraph, dict[str, Layout]]:
+    """The graph `render` plans and emits, with its layouts: `scheduled`, then the residual
+    adds fused into the convolution before them (`fuse.fuse_adds`)."""
+    return fuse.fuse_adds(scheduled(qgraph, layouts), layouts)
+
+
 def memory_summary(qgraph: QGraph, layouts: dict[str, Layout], arena: ArenaPlan) -> dict:
     """The arena's figures and its per-operator timeline (build-report.json "memory")."""
     lives, scratch = arena_lives(qgraph, layouts)
@@ -133,7 +139,13 @@ def build_steps(qgraph: QGraph, layouts: dict[str, Layout], arena: ArenaPlan) ->
     missing = [n.name for n in qgraph.weight_nodes if n.name not in layouts]
     if missing:
         raise ValueError(f"no layout for weight layer(s) {', '.join(missing)}")
-    return [emit(n, ctx, layouts.get(n.name)) for n in qgraph.nodes if n.op not in NO_KERNEL_OPS]
+    steps = []
+    for n in qgraph.nodes:
+        if n.op not in NO_KERNEL_OPS:
+            steps.append(emit(n, ctx, layouts.get(n.name)))
+            if fuse.fused_add(n) is not None:
+                fuse.emit_fused_add(steps[-1], n, ctx)
+    return steps
 
 
 def _env() -> jinja2.Environment:
@@ -155,7 +167,7 @@ def render(qgraph: QGraph, layouts: dict[str, Layout], board: str,
     sample_input: int8 input compiled into the hardware build (default zeros
     at the input zero point).
     """
-    qgraph, layouts = fuse.fuse_adds(scheduled(qgraph, layouts), layouts)
+    qgraph, layouts = lowered(qgraph, layouts)
     arena = plan(qgraph, layouts)
     steps = build_steps(qgraph, layouts, arena)
     in_bytes = _size(qgraph.input_shape)
