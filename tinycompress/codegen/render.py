@@ -197,6 +197,8 @@ def render(qgraph: QGraph, layouts: dict[str, Layout], board: str,
     files = {name: env.get_template(f"{name}.j2").render(**ctx) for name in MODEL_FILES}
     kernels = sorted({src for s in steps for src in s.sources})
     defines = variant_masks(steps)
+    if any(s.parts for s in steps):  # the dense conv's post-op variant (tc_conv_dense_internal.h)
+        defines["TC_CONV_DENSE_POST"] = 1
     if qgraph.arithmetic == "tflite":  # TFLite's rounding in the kernels (tc_requant.h)
         defines["TC_ARITHMETIC_TFLITE"] = 1
     return Rendered(files, kernels, steps, ctx["arena_bytes"], in_bytes, ctx["output_bytes"],

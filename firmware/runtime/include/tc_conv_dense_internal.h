@@ -17,6 +17,13 @@
 #include "tc_layouts.h"
 #include "tc_types.h"
 
+/* 1: tc_conv2d_dense_s8.c compiles the post-op variant (a build with a fused layer sets
+   it, render.py); otherwise its code, and its call through a pointer, stay out of the
+   firmware and of its stack's call graph. */
+#ifndef TC_CONV_DENSE_POST
+#define TC_CONV_DENSE_POST 0
+#endif
+
 typedef struct tc_conv_post tc_conv_post;
 
 /** A post-op: `store` gets the convolution's outputs [offset, offset + n) (flat NHWC

@@ -71,10 +71,12 @@ int32_t tc_conv2d_dense_s8_buffer_size(const tc_conv_dims *dims, int32_t bits)
     return buffer_size(dims, bits, 0);
 }
 
+#if TC_CONV_DENSE_POST
 int32_t tc_conv2d_dense_post_buffer_size(const tc_conv_dims *dims, int32_t bits)
 {
     return buffer_size(dims, bits, 1);
 }
+#endif
 
 static inline void copy_word(const int8_t *from, int8_t *to)
 {
@@ -194,9 +196,10 @@ static uint32_t pack_patch(const tc_conv_dims *d, int32_t bits, const int8_t *in
 /* Rows too long for the blocked product: the row engine at every output pixel, on the
    input in place or, for a window reaching into the padding, on its gathered patch. With
    a post-op, each pixel's sums go to `sums` first. */
-static void rows_each_pixel(const tc_conv_dims *d, const tc_quant_params *q,
-                            const tc_dense_weights *w, const int8_t *input, int8_t *output,
-                            int8_t *stage, const tc_conv_post *post, int8_t *sums)
+static TC_INLINE void rows_each_pixel(const tc_conv_dims *d, const tc_quant_params *q,
+                                      const tc_dense_weights *w, const int8_t *input,
+                                      int8_t *output, int8_t *stage, const tc_conv_post *post,
+                                      int8_t *sums)
 {
     const int32_t k = d->kernel_h * d->kernel_w * d->in_c;
     const tc_patch window = {d->kernel_h, d->kernel_w * d->in_c, 1, d->in_w * d->in_c};
@@ -289,6 +292,7 @@ tc_status tc_conv2d_dense_s8(const tc_context *ctx, const tc_conv_dims *dims,
     return conv_dense(ctx, dims, quant, weights, input, output, NULL);
 }
 
+#if TC_CONV_DENSE_POST
 tc_status tc_conv2d_dense_post_s8(const tc_context *ctx, const tc_conv_dims *dims,
                                   const tc_quant_params *quant, const tc_dense_weights *weights,
                                   const int8_t *input, const tc_conv_post *post)
@@ -296,3 +300,4 @@ tc_status tc_conv2d_dense_post_s8(const tc_context *ctx, const tc_conv_dims *dim
     return post == NULL ? TC_ERR_ARG
                         : conv_dense(ctx, dims, quant, weights, input, NULL, post);
 }
+#endif
