@@ -66,9 +66,15 @@ def arena_before(build_dir: Path, mem: dict) -> int:
     scratch sizes are read from the build's timeline."""
     q = load_state(build_dir).qgraph
     step = {n.name: i for i, n in enumerate(q.nodes)}
-    scratch = [TensorLife(b["tensor"][:-len(" scratch")], b["bytes"],
-                          step[b["tensor"][:-len(" scratch")]], step[b["tensor"][:-len(" scratch")]])
-               for row in mem["timeline"] for b in row["live"] if b["tensor"].endswith(" scratch")]
+    # a fused conv+add layer's scratch counts as its conv's (the graph here is not fused)
+    parts = {l["name"]: l["parts"][0] for l in load_state(build_dir).layers if "parts" in l}
+    scratch = []
+    for row in mem["timeline"]:
+        for b in row["live"]:
+            if b["tensor"].endswith(" scratch"):
+                name = b["tensor"][:-len(" scratch")]
+                name = parts.get(name, name)
+                scratch.append(TensorLife(name, b["bytes"], step[name], step[name]))
     return plan_arena(memory.tensor_lives(q, inplace=False), scratch, budget=0).size
 
 

@@ -167,10 +167,13 @@ def speed_record(name: str, model: Path, calib_npz: Path, work: Path, tick: Tick
             record["configs"][config] = {"error": f"{type(exc).__name__}: {exc}"}
             continue
         instr = cell["instructions_per_inference"]
-        layers = [{"name": l["name"], "op": l["op"], "layout": l["layout"],
-                   "instructions": l["instructions"], "macs": macs.get(l["name"], 0),
-                   "per_mac": (l["instructions"] / macs[l["name"]]) if macs.get(l["name"]) else None}
-                  for l in cell["layers"]]
+        layers = []
+        for l in cell["layers"]:  # a fused conv+add layer: the conv's MACs
+            n_macs = sum(macs.get(part, 0) for part in l.get("parts", [l["name"]]))
+            layers.append({"name": l["name"], "op": l["op"], "layout": l["layout"],
+                           "instructions": l["instructions"], "macs": n_macs,
+                           "per_mac": l["instructions"] / n_macs if n_macs else None,
+                           **({"parts": l["parts"]} if "parts" in l else {})})
         anchor = record["anchor_cycles"]
         record["configs"][config] = {
             "instructions_per_inference": instr, "per_mac": instr / total_macs if total_macs else None,
@@ -225,7 +228,8 @@ def by_type(cell: dict, kernels: dict[str, list[int]]) -> dict[str, dict]:
     convs = [l["name"] for l in cell["layers"] if l["op"] == "conv2d"]
     out: dict[str, dict] = {}
     for layer in cell["layers"]:
-        kind = layer_type({**layer, "kernel": kernels.get(layer["name"])}, convs[0] if convs else None)
+        kernel = kernels.get(layer.get("parts", [layer["name"]])[0])
+        kind = layer_type({**layer, "kernel": kernel}, convs[0] if convs else None)
         t = out.setdefault(kind, {"instructions": 0.0, "macs": 0})
         t["instructions"] += layer["instructions"]
         t["macs"] += layer.get("macs") or 0

@@ -13,7 +13,7 @@ import numpy as np
 from tests.models import BUILDERS, random_input
 from tinycompress import layouts as layouts_mod
 from tinycompress.codegen.arena import TensorLife, plan_arena
-from tinycompress.codegen.render import plan, render, scratch_lives, tensor_lives
+from tinycompress.codegen.render import lowered, plan, render, scratch_lives, tensor_lives
 from tinycompress.codegen.scratch import conv_sparse_buffer_size, scratch_bytes
 from tinycompress.compress.quantize import quantize
 from tinycompress.compress.weights import col_map
@@ -54,7 +54,7 @@ def _dense_model(name: str, bits: int):
 
 
 def test_rendered_model_scratch_is_disjoint_from_the_layers_tensors():
-    q, lay = _dense_model("residual", 4)
+    q, lay = lowered(*_dense_model("residual", 4))  # the graph render plans (its add fused)
     arena = plan(q, lay)
     lives = {t.name: t for t in tensor_lives(q)}
     step = {n.name: i for i, n in enumerate(q.nodes)}

@@ -19,7 +19,9 @@ same index (elementwise add: tc_add_s8 stores a word after reading its four
 elements; the LUT activation, requantize and per-channel affine read in[i]
 then write out[i]) writes over an input whose last reader it is, when that
 input has at least the output's bytes. A reshape always shares its input's
-bytes. `inplace_inputs` says which input each such node overwrites.
+bytes. A convolution with its residual add fused in (`FUSED`, codegen.fuse) writes
+over its second input, the add's skip tensor. `inplace_inputs` says which input
+each such node overwrites.
 """
 from __future__ import annotations
 
@@ -31,6 +33,7 @@ from tinycompress.ir.qgraph import QGraph, QNode
 
 INPLACE_OPS = ("add", "lut", "requantize", "affine")
 NO_KERNEL_OPS = ("input", "reshape")
+FUSED = "fused_add"  # attrs key of a conv2d with its add fused in (codegen.fuse)
 STATE_BUDGET = 20_000  # node sets the scheduler may visit before it keeps the given order
 
 
@@ -72,6 +75,9 @@ def inplace_inputs(qgraph: QGraph) -> dict[str, str]:
     out_root = root[qgraph.outputs[0]]
     taken: dict[str, str] = {}
     for i, n in enumerate(qgraph.nodes):
+        if FUSED in n.attrs:  # always over the skip tensor (fuse checked it may)
+            taken[n.name] = n.inputs[1]
+            continue
         if n.op not in INPLACE_OPS:
             continue
         for src in n.inputs:
@@ -125,7 +131,14 @@ class _Scheduler:
             for r in rs:
                 self.readers[r] |= bit[n.name]
             self.needs.append(sum(bit[r] for r in rs if r in bit))
-        self.inputs = [sorted({self.root[s] for s in n.inputs}) for n in self.real]
+        # the roots each node may write over; a fused conv+add over its skip tensor, which
+        # it must then read last: every other reader of it runs first
+        self.over = [[self.root[n.inputs[1]]] if FUSED in n.attrs else
+                     sorted({self.root[s] for s in n.inputs}) if n.op in INPLACE_OPS else []
+                     for n in self.real]
+        for j, n in enumerate(self.real):
+            if FUSED in n.attrs:
+                self.needs[j] |= self.readers[self.over[j][0]] & ~bit[n.name]
         self.scratch = [scratch.get(n.name, 0) for n in self.real]
         self.memo: dict[int, tuple[int, int]] = {}
         self.visits = 0
@@ -141,13 +154,11 @@ class _Scheduler:
 
     def step_bytes(self, done: int, j: int) -> int:
         """Live bytes while real node j runs after `done`."""
-        n = self.real[j]
-        extra = _size(n)
-        if n.op in INPLACE_OPS:
-            for r in self.inputs[j]:
-                if r != self.out_root and self.readers[r] & ~done == 1 << j and self.size[r] >= extra:
-                    extra = 0
-                    break
+        extra = _size(self.real[j])
+        for r in self.over[j]:
+            if r != self.out_root and self.readers[r] & ~done == 1 << j and self.size[r] >= extra:
+                extra = 0
+                break
         return self.live(done) + extra + self.scratch[j]
 
     def best(self, done: int) -> tuple[int, int]:

@@ -90,6 +90,7 @@ class Step:
     extra_sources: tuple[str, ...] = ()  # runtime files the kernel needs besides its own
     variant: tuple[str, int] | None = None  # (mask macro, bit) of the row-engine loop it runs
     scratch_bytes: int = 0  # bytes of arena its kernel borrows during this step (tc_context)
+    parts: tuple[str, ...] = ()  # a fused step: the graph nodes it runs (fuse.emit_fused_add)
 
     @property
     def sources(self) -> tuple[str, ...]:
@@ -134,7 +135,8 @@ def _array(ctx: Context, base: str, name: str, values, dtype=None) -> tuple[CArr
     return CArray(_ctype(values.dtype), ident, cgen.literal(values), int(values.size)), ident
 
 
-def _struct(ctx: Context, ctype: str, base: str, name: str, fields: dict) -> CStruct:
+def struct(ctx: Context, ctype: str, base: str, name: str, fields: dict) -> CStruct:
+    """A `static const` struct named `<base>_<name>` with these fields."""
     return CStruct(ctype, ctx.ident(base, name), [[(k, str(v)) for k, v in fields.items()]])
 
 
@@ -159,7 +161,7 @@ def _weights_struct(ctx: Context, base: str, layout: Layout, pointers: dict[str,
             fields[f] = INDEX_ENUM[np.asarray(arrays[f[:-5]]).itemsize]
         else:
             fields[f] = pointers[f]
-    return _struct(ctx, f"tc_{layout.name}_weights", base, layout.name, fields)
+    return struct(ctx, f"tc_{layout.name}_weights", base, layout.name, fields)
 
 
 def variant_bit(layout: Layout, arrays: dict[str, np.ndarray]) -> tuple[str, int] | None:
@@ -212,13 +214,13 @@ def emit_weight_op(node: QNode, ctx: Context, layout: Layout) -> Step:
              "shift": pointers["shift"], "per_channel": int(bool(node.per_channel)),
              "z_out": p.z_out, "act_min": p.act_min, "act_max": p.act_max,
              "bias16": pointers["bias_f"] if narrow else "NULL"}
-    step.structs = [_struct(ctx, dims_type, base, "dims", dims),
-                    _struct(ctx, "tc_quant_params", base, "quant", quant),
+    step.structs = [struct(ctx, dims_type, base, "dims", dims),
+                    struct(ctx, "tc_quant_params", base, "quant", quant),
                     _weights_struct(ctx, base, layout, pointers, arrays)]
     step.args = [f"&{s.ident}" for s in step.structs] + [ctx.ptr(node.inputs[0]), step.output]
     scratch = scratch_bytes(node, layout)
     if scratch:  # the kernel borrows scratch from the arena: a tc_context first
-        context = _struct(ctx, "tc_context", base, "ctx",
+        context = struct(ctx, "tc_context", base, "ctx",
                           {"buf": ctx.scratch_ptr(node.name), "size": scratch})
         step.structs.insert(0, context)
         step.args.insert(0, f"&{context.ident}")
@@ -240,7 +242,7 @@ def _geom_fields(g: int_prepare.PoolGeometry, channels: int) -> dict:
 
 def _pad(node: QNode, ctx: Context) -> Step:
     p, (h, w, c) = node.params, node.input_shapes[0]
-    s = _struct(ctx, "tc_pad_params", ctx.ident(node.name), "params",
+    s = struct(ctx, "tc_pad_params", ctx.ident(node.name), "params",
                 {"in_h": h, "in_w": w, "channels": c, "top": p.top, "bottom": p.bottom,
                  "left": p.left, "right": p.right, "value": p.value})
     step = _step(ctx, node, "tc_pad_s8", [ctx.ptr(node.inputs[0]), f"&{s.ident}"])
@@ -250,7 +252,7 @@ def _pad(node: QNode, ctx: Context) -> Step:
 
 
 def _requantize(node: QNode, ctx: Context) -> Step:
-    s = _struct(ctx, "tc_rescale_params", ctx.ident(node.name), "params", _rescale_fields(node.params))
+    s = struct(ctx, "tc_rescale_params", ctx.ident(node.name), "params", _rescale_fields(node.params))
     step = _step(ctx, node, "tc_requantize_tensor_s8",
                  [ctx.ptr(node.inputs[0]), str(_size(node.input_shapes[0])), f"&{s.ident}"])
     step.args.append(step.output)
@@ -260,8 +262,8 @@ def _requantize(node: QNode, ctx: Context) -> Step:
 
 def _max_pool(node: QNode, ctx: Context) -> Step:
     base, p = ctx.ident(node.name), node.params
-    geom = _struct(ctx, "tc_pool_geom", base, "geom", _geom_fields(p.geom, node.input_shapes[0][-1]))
-    rescale = _struct(ctx, "tc_rescale_params", base, "rescale", _rescale_fields(p.rescale))
+    geom = struct(ctx, "tc_pool_geom", base, "geom", _geom_fields(p.geom, node.input_shapes[0][-1]))
+    rescale = struct(ctx, "tc_rescale_params", base, "rescale", _rescale_fields(p.rescale))
     step = _step(ctx, node, "tc_maxpool2d_s8",
                  [ctx.ptr(node.inputs[0]), f"&{geom.ident}", f"&{rescale.ident}"])
     step.args.append(step.output)
@@ -273,8 +275,8 @@ def _avg_pool(node: QNode, ctx: Context) -> Step:
     base, p = ctx.ident(node.name), node.params
     m, m_ptr = _array(ctx, base, "multiplier", p.m, np.int32)
     sh, sh_ptr = _array(ctx, base, "shift", p.shift, np.int32)
-    geom = _struct(ctx, "tc_pool_geom", base, "geom", _geom_fields(p.geom, node.input_shapes[0][-1]))
-    params = _struct(ctx, "tc_avgpool_params", base, "params",
+    geom = struct(ctx, "tc_pool_geom", base, "geom", _geom_fields(p.geom, node.input_shapes[0][-1]))
+    params = struct(ctx, "tc_avgpool_params", base, "params",
                      {"in_zp": p.z_in, "multiplier": m_ptr, "shift": sh_ptr, "out_zp": p.z_out,
                       "act_min": p.act_min, "act_max": p.act_max})
     step = _step(ctx, node, "tc_avgpool2d_s8",
@@ -292,7 +294,7 @@ def _global_pool(node: QNode, ctx: Context) -> Step:
         kernel = "tc_global_avgpool2d_s8"
     else:
         fields, kernel = _rescale_fields(p), "tc_global_maxpool2d_s8"
-    s = _struct(ctx, "tc_rescale_params", ctx.ident(node.name), "params", fields)
+    s = struct(ctx, "tc_rescale_params", ctx.ident(node.name), "params", fields)
     step = _step(ctx, node, kernel, [ctx.ptr(node.inputs[0]), str(h * w), str(c), f"&{s.ident}"])
     step.args.append(step.output)
     step.structs = [s]
@@ -304,20 +306,25 @@ def _inputs_struct(ctx: Context, node: QNode, base: str) -> CStruct:
     return CStruct("int8_t *const", ctx.ident(base, "inputs"), pointers, is_array=True)
 
 
-def _add(node: QNode, ctx: Context) -> Step:
-    base, p = ctx.ident(node.name), node.params
+def add_params(node: QNode, ctx: Context, base: str) -> tuple[list[CArray], CStruct]:
+    """The per-input arrays and the tc_add_params of an add node."""
+    p = node.params
     zp, zp_ptr = _array(ctx, base, "in_zp", p.z_in, np.int32)
     mul, mul_ptr = _array(ctx, base, "in_multiplier", p.m_in, np.int32)
     sh, sh_ptr = _array(ctx, base, "in_shift", p.shift_in, np.int32)
-    ins = _inputs_struct(ctx, node, base)
-    params = _struct(ctx, "tc_add_params", base, "params", {
+    params = struct(ctx, "tc_add_params", base, "params", {
         "n_inputs": len(node.inputs), "in_zp": zp_ptr, "in_multiplier": mul_ptr,
         "in_shift": sh_ptr, "left_shift": p.left_shift, "out_multiplier": p.m_out,
         "out_shift": p.shift_out, "out_zp": p.z_out, "act_min": p.act_min, "act_max": p.act_max})
-    step = _step(ctx, node, "tc_add_s8",
-                 [ins.ident, str(_size(node.output_shape)), f"&{params.ident}"])
+    return [zp, mul, sh], params
+
+
+def _add(node: QNode, ctx: Context) -> Step:
+    arrays, params = add_params(node, ctx, base := ctx.ident(node.name))
+    ins = _inputs_struct(ctx, node, base)
+    step = _step(ctx, node, "tc_add_s8", [ins.ident, str(_size(node.output_shape)), f"&{params.ident}"])
     step.args.append(step.output)
-    step.arrays, step.structs = [zp, mul, sh], [ins, params]
+    step.arrays, step.structs = arrays, [ins, params]
     return step
 
 
@@ -329,7 +336,7 @@ def _concat(node: QNode, ctx: Context) -> Step:
                        [[(k, str(v)) for k, v in _rescale_fields(r).items()] for r in p.inputs],
                        is_array=True)
     ins = _inputs_struct(ctx, node, base)
-    params = _struct(ctx, "tc_concat_params", base, "params", {
+    params = struct(ctx, "tc_concat_params", base, "params", {
         "n_inputs": len(node.inputs), "outer": outer, "inner_sizes": sizes_ptr,
         "inputs": rescales.ident})
     step = _step(ctx, node, "tc_concat_s8", [ins.ident, f"&{params.ident}"])
@@ -364,7 +371,7 @@ def _affine(node: QNode, ctx: Context) -> Step:
     mul, mul_ptr = _array(ctx, base, "multiplier", p.m, np.int32)
     sh, sh_ptr = _array(ctx, base, "shift", p.shift, np.int32)
     off, off_ptr = _array(ctx, base, "offset", p.offset, np.int64)
-    params = _struct(ctx, "tc_affine_params", base, "params", {
+    params = struct(ctx, "tc_affine_params", base, "params", {
         "channels": channels, "in_zp": p.z_in, "multiplier": mul_ptr, "shift": sh_ptr,
         "offset": off_ptr, "out_zp": p.z_out, "act_min": p.act_min, "act_max": p.act_max})
     step = _step(ctx, node, "tc_affine_s8",

@@ -22,7 +22,7 @@ from __future__ import annotations
 import numpy as np
 
 from tinycompress.codegen.arena import ALIGN, TensorLife, group_aliases, plan_arena, step_bytes
-from tinycompress.codegen.memory import last_readers, tensor_roots, aligned, tensor_lives, timeline
+from tinycompress.codegen.memory import FUSED, last_readers, tensor_roots, aligned, tensor_lives, timeline
 from tinycompress.ir.qgraph import QGraph, QNode
 
 MAX_TRIALS = 48  # candidates tried per search: each trial is a greedy arena plan
@@ -48,7 +48,7 @@ def overlap_kind(node: QNode, layout) -> str | None:
     (depthwise: tc_dwconv2d_dense_s8 sweeps groups of four channels, the sparse engine
     tc_conv_sparse_run one channel at a time, each in raster order); else None (the
     sparse conv2d sweeps every pixel once per output channel: all input stays needed)."""
-    if layout is None:
+    if layout is None or FUSED in node.attrs:  # a fused add writes over its skip tensor
         return None
     if node.op == "conv2d" and getattr(layout, "name", None) == "dense":
         return "pixel"

@@ -6,6 +6,7 @@
     rendered.build_flags()    # ["-DTC_CER_VARIANTS=0x1", ...]: only the loops the model runs
 
 Python computes everything: the execution order (`memory.schedule`), the
+residual adds fused into the convolution before them (`fuse.fuse_adds`), the
 arena plan (`arena.plan_arena`: activations, with the in-place operators and
 the convolutions that overlap their input (`memory`, `overlap`), and each
 kernel's scratch buffer, `scratch.scratch_bytes`; checked by
@@ -31,7 +32,7 @@ from tinycompress.codegen import cgen
 from tinycompress.errors import UnsupportedLayerError
 from tinycompress.layouts import Layout
 from tinycompress.paths import TEMPLATES_DIR
-from tinycompress.codegen import memory, overlap, verify
+from tinycompress.codegen import fuse, memory, overlap, verify
 from tinycompress.codegen.arena import ArenaPlan, TensorLife, plan_arena
 from tinycompress.ir.qgraph import QGraph
 from tinycompress.codegen.ops import Context, Step, emit
@@ -59,9 +60,10 @@ class Rendered:
         return [f"-D{name}=0x{mask:x}" for name, mask in sorted(self.defines.items())]
 
     def layers(self) -> list[dict]:
-        """Per executed layer: name, op, layout (None for non-weight ops), weight bytes."""
-        return [{"name": s.name, "op": s.op, "layout": s.layout, "weight_bytes": s.weight_bytes}
-                for s in self.steps]
+        """Per executed layer: name, op, layout (None for non-weight ops), weight bytes; a
+        fused layer also its `parts`, the graph nodes it runs (conv, add)."""
+        return [{"name": s.name, "op": s.op, "layout": s.layout, "weight_bytes": s.weight_bytes,
+                 **({"parts": list(s.parts)} if s.parts else {})} for s in self.steps]
 
 
 def _size(shape) -> int:
@@ -106,6 +108,12 @@ def scheduled(qgraph: QGraph, layouts: dict[str, Layout] | None = None) -> QGrap
     return memory.reordered(qgraph, memory.schedule(qgraph, scratch))
 
 
+def lowered(qgraph: QGraph, layouts: dict[str, Layout]) -> tuple[QGraph, dict[str, Layout]]:
+    """The graph `render` plans and emits, with its layouts: `scheduled`, then the residual
+    adds fused into the convolution before them (`fuse.fuse_adds`)."""
+    return fuse.fuse_adds(scheduled(qgraph, layouts), layouts)
+
+
 def memory_summary(qgraph: QGraph, layouts: dict[str, Layout], arena: ArenaPlan) -> dict:
     """The arena's figures and its per-operator timeline (build-report.json "memory")."""
     lives, scratch = arena_lives(qgraph, layouts)
@@ -131,7 +139,13 @@ def build_steps(qgraph: QGraph, layouts: dict[str, Layout], arena: ArenaPlan) ->
     missing = [n.name for n in qgraph.weight_nodes if n.name not in layouts]
     if missing:
         raise ValueError(f"no layout for weight layer(s) {', '.join(missing)}")
-    return [emit(n, ctx, layouts.get(n.name)) for n in qgraph.nodes if n.op not in NO_KERNEL_OPS]
+    steps = []
+    for n in qgraph.nodes:
+        if n.op not in NO_KERNEL_OPS:
+            steps.append(emit(n, ctx, layouts.get(n.name)))
+            if fuse.fused_add(n) is not None:
+                fuse.emit_fused_add(steps[-1], n, ctx)
+    return steps
 
 
 def _env() -> jinja2.Environment:
@@ -153,7 +167,7 @@ def render(qgraph: QGraph, layouts: dict[str, Layout], board: str,
     sample_input: int8 input compiled into the hardware build (default zeros
     at the input zero point).
     """
-    qgraph = scheduled(qgraph, layouts)
+    qgraph, layouts = lowered(qgraph, layouts)
     arena = plan(qgraph, layouts)
     steps = build_steps(qgraph, layouts, arena)
     in_bytes = _size(qgraph.input_shape)
@@ -183,6 +197,8 @@ def render(qgraph: QGraph, layouts: dict[str, Layout], board: str,
     files = {name: env.get_template(f"{name}.j2").render(**ctx) for name in MODEL_FILES}
     kernels = sorted({src for s in steps for src in s.sources})
     defines = variant_masks(steps)
+    if any(s.parts for s in steps):  # the dense conv's post-op variant (tc_conv_dense_internal.h)
+        defines["TC_CONV_DENSE_POST"] = 1
     if qgraph.arithmetic == "tflite":  # TFLite's rounding in the kernels (tc_requant.h)
         defines["TC_ARITHMETIC_TFLITE"] = 1
     return Rendered(files, kernels, steps, ctx["arena_bytes"], in_bytes, ctx["output_bytes"],

@@ -15,6 +15,7 @@ levels (firmware/runtime/src/tc_fc_dense_s8.c): 4 levels at 8 bits, 8 at
 """
 from __future__ import annotations
 
+from tinycompress.codegen.memory import FUSED
 from tinycompress.ir.qgraph import QNode
 from tinycompress.layouts import Layout
 
@@ -64,6 +65,18 @@ def conv2d_dense_buffer_size(kernel_h: int, kernel_w: int, in_c: int, out_c: int
             + dense_tail_bytes(out_c, cols, bits))
 
 
+def conv2d_dense_add_buffer_size(kernel_h: int, kernel_w: int, in_c: int, out_c: int,
+                                 bits: int, padded: bool = False) -> int:
+    """tc_conv2d_dense_add_s8_buffer_size: conv2d_dense_buffer_size plus two output pixels'
+    sums (2 out_c, rounded up to 4), unless the gather area holds them in its first
+    K = kernel_h kernel_w in_c bytes (the rest of it must stay zero)."""
+    cols, run = kernel_h * kernel_w * in_c, kernel_w * in_c
+    gather = 0 if run % dense_group(bits) == 0 and not padded else dense_padded(cols, bits)
+    sums = -(-2 * out_c // 4) * 4
+    extra = 0 if gather > 0 and sums <= cols else sums
+    return conv2d_dense_buffer_size(kernel_h, kernel_w, in_c, out_c, bits, padded) + extra
+
+
 def conv_sparse_buffer_size(kernel_h: int, kernel_w: int, in_c: int, depthwise: bool) -> int:
     """tc_conv2d_sparse_s8_buffer_size / tc_dwconv2d_sparse_s8_buffer_size (every sparse
     layout): one output channel's K levels decoded by column and listed as (int32 input
@@ -99,6 +112,7 @@ def scratch_bytes(node: QNode, layout: Layout | None) -> int:
             fan_in *= int(d)
         return fc_dense_buffer_size(fan_in, int(node.output_shape[-1]), bits)
     if node.op == "conv2d":
-        return conv2d_dense_buffer_size(node.kh, node.kw, int(node.input_shapes[0][-1]),
-                                        int(node.output_shape[-1]), bits, conv_padded(node))
+        size = conv2d_dense_add_buffer_size if FUSED in node.attrs else conv2d_dense_buffer_size
+        return size(node.kh, node.kw, int(node.input_shapes[0][-1]), int(node.output_shape[-1]),
+                    bits, conv_padded(node))
     return 0

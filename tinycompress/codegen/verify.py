@@ -14,6 +14,8 @@ import math
 import numpy as np
 
 from tinycompress.codegen.arena import ALIGN, ArenaPlan, TensorLife, group_aliases
+from tinycompress.codegen.fuse import run_fused
+from tinycompress.codegen.memory import FUSED
 from tinycompress.ir.qgraph import QGraph, QNode
 from tinycompress.reference.int_ref import run_node
 
@@ -68,10 +70,11 @@ def run_in_arena(qgraph: QGraph, lives: list[TensorLife], scratch: list[TensorLi
             if node.name in borrowed:
                 start = plan.scratch[node.name]
                 arena[start:start + borrowed[node.name]] = np.uint8(poison).view(np.int8)
-            if node.name in overlapping and node.op in OVERLAP_ORDER:
+            fused = FUSED in node.attrs  # writes over its skip input (read first) elementwise
+            if node.name in overlapping and node.op in OVERLAP_ORDER and not fused:
                 check_access_order(node, OVERLAP_ORDER[node.op], plan.offsets[node.inputs[0]],
                                    plan.offsets[node.name], plan.size)
-            at(node.name, size)[:] = run_node(node, ins).ravel()
+            at(node.name, size)[:] = (run_fused if fused else run_node)(node, ins).ravel()
         out[node.name] = at(node.name, size).copy()
     return out
 

@@ -195,7 +195,8 @@ def first_divergent_layer(state: BuildState, elf: Path, machine: str, run_dir: P
     run, _ = _run(elf, machine, run_dir, x1[np.newaxis], len(layers), timeout_s, dump=True)
     ref = run_int(state.qgraph, x1, return_all=True)
     for k, layer in enumerate(layers):
-        if not np.array_equal(run.tensors.get(k), np.asarray(ref[layer["name"]], np.int8).ravel()):
+        tensor = layer.get("parts", [layer["name"]])[-1]  # a fused layer stores its add's tensor
+        if not np.array_equal(run.tensors.get(k), np.asarray(ref[tensor], np.int8).ravel()):
             return layer["name"]
     return None
 
@@ -257,7 +258,8 @@ def _report(state: BuildState, board: str, machine: str, run: FirmwareRun, misma
             inputs: SimInputs, seconds: float) -> SimReport:
     ticks = np.asarray(run.ticks, dtype=np.int64)
     layers = [{"name": l["name"], "op": l["op"], "layout": l["layout"],
-               "instructions": float(ticks[:, k].mean())} for k, l in enumerate(state.layers)]
+               "instructions": float(ticks[:, k].mean()),
+               **({"parts": l["parts"]} if "parts" in l else {})} for k, l in enumerate(state.layers)]
     accuracy = None
     if inputs.y is not None:
         pred = np.array([int(np.argmax(o)) for o in run.outputs])

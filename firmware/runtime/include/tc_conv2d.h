@@ -20,6 +20,7 @@
 #include <stdint.h>
 
 #include "tc_context.h"
+#include "tc_int_ops.h"
 #include "tc_layouts.h"
 #include "tc_types.h"
 
@@ -82,6 +83,36 @@ int32_t tc_conv2d_sparse_s8_buffer_size(const tc_conv_dims *dims);
 tc_status tc_conv2d_dense_s8(const tc_context *ctx, const tc_conv_dims *dims,
                              const tc_quant_params *quant, const tc_dense_weights *weights,
                              const int8_t *input, int8_t *output);
+
+/** A residual add fused into a dense convolution (tc_conv2d_dense_add_s8). */
+typedef struct {
+    int8_t *skip;                /**< int8 [out_h][out_w][out_c]: the add's other input; the sums
+                                      are written over it */
+    int32_t conv_slot;           /**< which input of the add the convolution is: 0 or 1 */
+    const tc_add_params *params; /**< the add's constants (two inputs), as for tc_add_s8 */
+} tc_conv_add;
+
+/**
+ * @brief Scratch bytes tc_conv2d_dense_add_s8 needs: tc_conv2d_dense_s8_buffer_size's
+ *        plus two output pixels (2 * out_c, rounded up to 4) unless the gather area's
+ *        first K bytes hold them.
+ */
+int32_t tc_conv2d_dense_add_s8_buffer_size(const tc_conv_dims *dims, int32_t bits);
+
+/**
+ * @brief tc_conv2d_dense_s8 followed by tc_add_s8 with the skip tensor, in one pass:
+ *        skip[i] = add(conv[i], skip[i]) (inputs in the add's order, conv_slot). Same
+ *        results as the two calls; the convolution's output tensor is never stored.
+ * @param ctx  scratch of tc_conv2d_dense_add_s8_buffer_size(dims, bits) bytes, 4-byte
+ *             aligned, overlapping neither input nor skip
+ * @param add  skip tensor (not overlapping input), which add input the convolution is,
+ *             the add's constants
+ * Other arguments as tc_conv2d_dense_s8. Returns TC_ERR_ARG as it does, and for a
+ * NULL or invalid add.
+ */
+tc_status tc_conv2d_dense_add_s8(const tc_context *ctx, const tc_conv_dims *dims,
+                                 const tc_quant_params *quant, const tc_dense_weights *weights,
+                                 const int8_t *input, const tc_conv_add *add);
 
 /**
  * @brief Conv2d, CSR weights; col_idx holds input offsets (ky*in_w + kx)*in_c + ci

@@ -24,29 +24,12 @@
  * Other parameters (more inputs, shifts outside these ranges), and the last
  * size % 4 elements, take the reference loop as written.
  */
+#include "tc_add_internal.h"
 #include "tc_int_ops.h"
 #include "tc_requant.h"
 #include "tc_simd.h"
 
 #define TC_ADD_MAX_INPUTS 16
-
-/* x, with the compiler no longer knowing its value (keeps a multiply by 2^j one MLA
-   instead of a shift and an add). */
-static TC_INLINE int32_t opaque(int32_t x)
-{
-#if defined(__GNUC__)
-    __asm__("" : "+r"(x));
-#endif
-    return x;
-}
-
-/* The two-input short path: a_e = x_e * mul_e + add_e exactly, t = x_r * mul_r + add_r =
-   (x_r - z_r) << j, total = a_e + SMMULR(t, m_r), h = SMMLA(total, m_out, round_out). */
-typedef struct {
-    int32_t mul_e, add_e;
-    int32_t mul_r, add_r, m_r;
-    int32_t m_out, round_out, shift_out;
-} add2_plan;
 
 /* k = t - L of an input, or 0 when the SMMLAR form does not apply (k outside [9, 32]:
    v << (32 - k) must fit an int32 for |v| <= 255). */
@@ -99,35 +82,6 @@ static int32_t plan_add2(const tc_add_params *p, int32_t lift, add2_plan *pl)
     return e;
 }
 
-/* One output, saturated to int8. */
-static TC_INLINE uint32_t add2_one(int32_t xe, int32_t xr, const add2_plan *pl)
-{
-    const int32_t a_e = xe * pl->mul_e + pl->add_e;
-    const int32_t total = tc_mulhi_round_add(xr * pl->mul_r + pl->add_r, pl->m_r, a_e);
-    return (uint32_t)tc_sat8(tc_mulhi_add(total, pl->m_out, pl->round_out) >> pl->shift_out);
-}
-
-/* Elements [0, size & ~3), four per loop branch, packed (BFI) and stored as one word.
-   `clamp` (a constant after inlining): the outputs come lifted by d = 127 - act_max, so
-   the saturation at 127 was the clamp to act_max; lane-wise max with act_min + d (lo4),
-   minus d (d4) is the rest. out may be one of the inputs: a word is stored after its four
-   elements were read. */
-static TC_INLINE void add2_loop(const int8_t *xe, const int8_t *xr, int32_t size,
-                                const add2_plan *plan, int clamp, uint32_t lo4, uint32_t d4,
-                                int8_t *out)
-{
-    add2_plan pl = *plan; /* locals: an int8 store may alias *plan */
-    pl.mul_r = opaque(pl.mul_r);
-    const int8_t *a = xe, *b = xr, *end = xe + (size & ~(int32_t)3);
-    for (; a != end; a += 4, b += 4, out += 4) {
-        uint32_t w = add2_one(a[0], b[0], &pl);
-        w = tc_put8(w, add2_one(a[1], b[1], &pl), 1);
-        w = tc_put8(w, add2_one(a[2], b[2], &pl), 2);
-        w = tc_put8(w, add2_one(a[3], b[3], &pl), 3);
-        tc_st32(out, clamp ? tc_sub8x4(tc_max_s8x4(w, lo4), d4) : w);
-    }
-}
-
 #if TC_REQUANT_TFLITE
 /* Two inputs in TFLite's arithmetic: the reference formula with the parameters in locals
    (an int8 store may alias *p) and each requantization inline. */
@@ -166,6 +120,43 @@ static void add_any(const int8_t *const *inputs, int32_t size, const tc_add_para
     }
 }
 
+int tc_add2_init(tc_add2 *a, const tc_add_params *p)
+{
+    if (p == NULL || p->n_inputs != 2 || p->left_shift < 0 || p->left_shift > 22 ||
+        p->in_zp == NULL || p->in_multiplier == NULL || p->in_shift == NULL) {
+        return 0;
+    }
+    a->p = p;
+    a->full = p->act_min <= -128 && p->act_max >= 127;
+    const int32_t lift = a->full ? 0 : 127 - p->act_max;
+    a->lo4 = tc_splat8(p->act_min + lift);
+    a->d4 = tc_splat8(lift);
+    a->e = TC_REQUANT_TFLITE ? -1 : plan_add2(p, lift, &a->pl);
+    return 1;
+}
+
+void tc_add2_run(const tc_add2 *a, const int8_t *x0, const int8_t *x1, int32_t size, int8_t *out)
+{
+#if TC_REQUANT_TFLITE
+    add2_tflite(x0, x1, size, a->p, out);
+#else
+    const int8_t *in[2] = {x0, x1};
+    int32_t done = 0;
+    if (a->e >= 0) {
+        done = size & ~(int32_t)3; /* the rest: the reference loop */
+        if (a->full) {
+            tc_add2_loop(in[a->e], in[1 - a->e], size, &a->pl, 0, 0u, 0u, out);
+        } else {
+            tc_add2_loop(in[a->e], in[1 - a->e], size, &a->pl, 1, a->lo4, a->d4, out);
+        }
+    }
+    if (done < size) {
+        const int8_t *rest[2] = {x0 + done, x1 + done};
+        add_any(rest, size - done, a->p, out + done);
+    }
+#endif
+}
+
 tc_status tc_add_s8(const int8_t *const *inputs, int32_t size, const tc_add_params *p,
                     int8_t *out)
 {
@@ -178,29 +169,11 @@ tc_status tc_add_s8(const int8_t *const *inputs, int32_t size, const tc_add_para
             return TC_ERR_ARG;
         }
     }
-    const int full = p->act_min <= -128 && p->act_max >= 127;
-    const int32_t lift = full ? 0 : 127 - p->act_max;
-    add2_plan pl;
-#if TC_REQUANT_TFLITE
-    if (p->n_inputs == 2) {
-        (void)lift;
-        (void)pl;
-        add2_tflite(inputs[0], inputs[1], size, p, out);
-        return TC_OK;
+    tc_add2 a;
+    if (p->n_inputs == 2 && tc_add2_init(&a, p)) {
+        tc_add2_run(&a, inputs[0], inputs[1], size, out);
+    } else {
+        add_any(inputs, size, p, out);
     }
-#endif
-    const int32_t e = p->n_inputs == 2 && !TC_REQUANT_TFLITE ? plan_add2(p, lift, &pl) : -1;
-    const int32_t done = e < 0 ? 0 : size & ~(int32_t)3; /* the rest: the reference loop */
-    if (e >= 0 && full) {
-        add2_loop(inputs[e], inputs[1 - e], size, &pl, 0, 0u, 0u, out);
-    } else if (e >= 0) {
-        add2_loop(inputs[e], inputs[1 - e], size, &pl, 1, tc_splat8(p->act_min + lift),
-                  tc_splat8(lift), out);
-    }
-    const int8_t *rest[TC_ADD_MAX_INPUTS];
-    for (int32_t k = 0; k < p->n_inputs; k++) {
-        rest[k] = inputs[k] + done;
-    }
-    add_any(rest, size - done, p, out + done);
     return TC_OK;
 }

@@ -20,7 +20,9 @@
 #include <string.h>
 
 #include "tc_conv2d.h"
+#include "tc_conv_dense_internal.h"
 #include "tc_layouts_internal.h"
+#include "tc_simd.h"
 
 /* GCC -O2 turns copy loops into memcpy calls, which cost more than a short
    run; keep the loops as loops. */
@@ -40,15 +42,41 @@ static int32_t gather_bytes(const tc_conv_dims *d, int32_t bits)
                ? 0 : tc_dense_padded(d->kernel_h * run, bits);
 }
 
-int32_t tc_conv2d_dense_s8_buffer_size(const tc_conv_dims *dims, int32_t bits)
+/* Bytes of a post-op's staged outputs (two pixels' sums, 4-aligned); 0 without one. */
+static TC_INLINE int32_t sums_bytes(const tc_conv_dims *d, int post)
+{
+    return post ? (2 * d->out_c + 3) & ~(int32_t)3 : 0;
+}
+
+/* Bytes after the two columns: the gather area, and the post-op's sums in it when the
+   patch's own bytes hold them (its group padding must stay zero), else after it. */
+static TC_INLINE int32_t stage_bytes(const tc_conv_dims *d, int32_t bits, int post)
+{
+    const int32_t g = gather_bytes(d, bits), t = sums_bytes(d, post);
+    return !post || (g > 0 && t <= d->kernel_h * d->kernel_w * d->in_c) ? g : g + t;
+}
+
+static TC_INLINE int32_t buffer_size(const tc_conv_dims *dims, int32_t bits, int post)
 {
     if (!tc_conv_dims_ok(dims, 0) || bits < 1 || bits > 8) {
         return 0;
     }
     const int32_t cols = dims->kernel_h * dims->kernel_w * dims->in_c;
-    return 2 * tc_dense_column_bytes(cols, bits) + gather_bytes(dims, bits) +
+    return 2 * tc_dense_column_bytes(cols, bits) + stage_bytes(dims, bits, post) +
            tc_dense_tail_bytes(dims->out_c, cols, bits) + dims->out_c * (int32_t)sizeof(tc_dense_rq);
 }
+
+int32_t tc_conv2d_dense_s8_buffer_size(const tc_conv_dims *dims, int32_t bits)
+{
+    return buffer_size(dims, bits, 0);
+}
+
+#if TC_CONV_DENSE_POST
+int32_t tc_conv2d_dense_post_buffer_size(const tc_conv_dims *dims, int32_t bits)
+{
+    return buffer_size(dims, bits, 1);
+}
+#endif
 
 static inline void copy_word(const int8_t *from, int8_t *to)
 {
@@ -166,10 +194,12 @@ static uint32_t pack_patch(const tc_conv_dims *d, int32_t bits, const int8_t *in
 }
 
 /* Rows too long for the blocked product: the row engine at every output pixel, on the
-   input in place or, for a window reaching into the padding, on its gathered patch. */
-static void rows_each_pixel(const tc_conv_dims *d, const tc_quant_params *q,
-                            const tc_dense_weights *w, const int8_t *input, int8_t *output,
-                            int8_t *stage)
+   input in place or, for a window reaching into the padding, on its gathered patch. With
+   a post-op, each pixel's sums go to `sums` first. */
+static TC_INLINE void rows_each_pixel(const tc_conv_dims *d, const tc_quant_params *q,
+                                      const tc_dense_weights *w, const int8_t *input,
+                                      int8_t *output, int8_t *stage, const tc_conv_post *post,
+                                      int8_t *sums)
 {
     const int32_t k = d->kernel_h * d->kernel_w * d->in_c;
     const tc_patch window = {d->kernel_h, d->kernel_w * d->in_c, 1, d->in_w * d->in_c};
@@ -177,7 +207,8 @@ static void rows_each_pixel(const tc_conv_dims *d, const tc_quant_params *q,
     for (int32_t oy = 0; oy < d->out_h; ++oy) {
         for (int32_t ox = 0; ox < d->out_w; ++ox) {
             const int32_t y0 = oy * d->stride_h - d->pad_top, x0 = ox * d->stride_w - d->pad_left;
-            int8_t *out = output + (oy * d->out_w + ox) * d->out_c;
+            const int32_t at = (oy * d->out_w + ox) * d->out_c;
+            int8_t *out = post != NULL ? sums : output + at;
             if (inside(d, y0, x0)) {
                 tc_rows_dense_s8(w, q, d->out_c, &window, input + (y0 * d->in_w + x0) * d->in_c,
                                  0, out);
@@ -185,30 +216,46 @@ static void rows_each_pixel(const tc_conv_dims *d, const tc_quant_params *q,
                 gather_padded(d, input, y0, x0, stage);
                 tc_rows_dense_s8(w, q, d->out_c, &gathered, stage, 0, out);
             }
+            if (post != NULL) {
+                post->store(post, sums, at, d->out_c);
+            }
         }
     }
 }
 
-tc_status tc_conv2d_dense_s8(const tc_context *ctx, const tc_conv_dims *dims,
-                             const tc_quant_params *quant, const tc_dense_weights *weights,
-                             const int8_t *input, int8_t *output)
+/* The kernel; `post` (a constant NULL in tc_conv2d_dense_s8) hands every pair of output
+   pixels to a post-op instead of storing them. */
+static TC_INLINE tc_status conv_dense(const tc_context *ctx, const tc_conv_dims *dims,
+                                      const tc_quant_params *quant, const tc_dense_weights *weights,
+                                      const int8_t *input, int8_t *output, const tc_conv_post *post)
 {
     if (!tc_dense_ok(weights) || !tc_conv_dims_ok(dims, 0) || !tc_quant_ok(quant) ||
-        input == NULL || output == NULL ||
-        !tc_context_ok(ctx, tc_conv2d_dense_s8_buffer_size(dims, weights->bits))) {
+        input == NULL || (output == NULL && post == NULL) ||
+        !tc_context_ok(ctx, buffer_size(dims, weights->bits, post != NULL))) {
         return TC_ERR_ARG;
     }
-    /* scratch: the requantization table, two columns, the gather area, the tail rows */
+    /* scratch: the requantization table, two columns, the gather area (and a post-op's
+       sums), the tail rows */
     const int32_t bits = weights->bits, k = dims->kernel_h * dims->kernel_w * dims->in_c;
     tc_dense_rq *rq = (tc_dense_rq *)ctx->buf;
     uint8_t *cols = (uint8_t *)(rq + dims->out_c);
     int8_t *stage = gather_bytes(dims, bits) > 0
                         ? (int8_t *)(cols + 2 * tc_dense_column_bytes(k, bits)) : NULL;
     uint8_t *tail = tc_dense_tail_bytes(dims->out_c, k, bits) > 0
-                        ? cols + 2 * tc_dense_column_bytes(k, bits) + gather_bytes(dims, bits)
+                        ? cols + 2 * tc_dense_column_bytes(k, bits) +
+                              stage_bytes(dims, bits, post != NULL)
                         : NULL;
+    int8_t *sums = NULL;
+    if (post != NULL) { /* in the gather area, else after it (stage_bytes) */
+        const int32_t g = gather_bytes(dims, bits);
+        sums = (int8_t *)(cols + 2 * tc_dense_column_bytes(k, bits)) +
+               (stage_bytes(dims, bits, 1) == g ? 0 : g);
+    }
     if (!tc_dense_exact(k, bits)) {
-        rows_each_pixel(dims, quant, weights, input, output, stage);
+        if (post != NULL && dims->out_c > 2 * tc_dense_column_bytes(k, bits)) {
+            return TC_ERR_ARG; /* the columns' bytes stage a pixel's sums there */
+        }
+        rows_each_pixel(dims, quant, weights, input, output, stage, post, (int8_t *)cols);
         return TC_OK;
     }
     tc_dense_mat m;
@@ -222,12 +269,35 @@ tc_status tc_conv2d_dense_s8(const tc_context *ctx, const tc_conv_dims *dims,
     for (; p + 2 <= pixels; p += 2) {
         const uint32_t c0 = pack_patch(dims, bits, input, p, cols, 2, 0, stage);
         const uint32_t c1 = pack_patch(dims, bits, input, p + 1, cols, 2, 1, stage);
-        tc_dense_gemm2_s8(&m, quant, rq, cols, c0, c1, output + p * out_c,
-                          output + (p + 1) * out_c);
+        int8_t *out = post != NULL ? sums : output + p * out_c;
+        tc_dense_gemm2_s8(&m, quant, rq, cols, c0, c1, out, out + out_c);
+        if (post != NULL) {
+            post->store(post, sums, p * out_c, 2 * out_c);
+        }
     }
     if (p < pixels) {
         const uint32_t c0 = pack_patch(dims, bits, input, p, cols, 1, 0, stage);
-        tc_dense_gemm1_s8(&m, quant, cols, c0, output + p * out_c);
+        tc_dense_gemm1_s8(&m, quant, cols, c0, post != NULL ? sums : output + p * out_c);
+        if (post != NULL) {
+            post->store(post, sums, p * out_c, out_c);
+        }
     }
     return TC_OK;
 }
+
+tc_status tc_conv2d_dense_s8(const tc_context *ctx, const tc_conv_dims *dims,
+                             const tc_quant_params *quant, const tc_dense_weights *weights,
+                             const int8_t *input, int8_t *output)
+{
+    return conv_dense(ctx, dims, quant, weights, input, output, NULL);
+}
+
+#if TC_CONV_DENSE_POST
+tc_status tc_conv2d_dense_post_s8(const tc_context *ctx, const tc_conv_dims *dims,
+                                  const tc_quant_params *quant, const tc_dense_weights *weights,
+                                  const int8_t *input, const tc_conv_post *post)
+{
+    return post == NULL ? TC_ERR_ARG
+                        : conv_dense(ctx, dims, quant, weights, input, NULL, post);
+}
+#endif
