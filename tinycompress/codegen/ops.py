@@ -108,14 +108,15 @@ class Context:
         self.scratch = scratch or {}
         self.taken: set[str] = set()
 
-    def _at(self, off: int) -> str:
+    def at(self, off: int) -> str:
+        """The pointer expression of arena byte `off`."""
         return self.arena if off == 0 else f"{self.arena} + {off}"
 
     def ptr(self, tensor: str) -> str:
-        return self._at(self.offsets[tensor])
+        return self.at(self.offsets[tensor])
 
     def scratch_ptr(self, layer: str) -> str:
-        return self._at(self.scratch[layer])
+        return self.at(self.scratch[layer])
 
     def ident(self, *parts: str) -> str:
         return cgen.identifier("_".join(parts), self.taken)
@@ -372,6 +373,16 @@ def _affine(node: QNode, ctx: Context) -> Step:
     step.args.append(step.output)
     step.arrays, step.structs = [a for a in (off, mul, sh) if a], [params]
     return step
+
+
+def shape_struct(node: QNode, ctx: Context, base: str, name: str) -> CStruct:
+    """The geometry struct of a convolution (tc_conv_dims) or a pool (tc_pool_geom) of
+    `node`'s shapes: a band of a layer run in patches (codegen.patch) gets its own."""
+    if node.op in ("max_pool2d", "avg_pool2d"):
+        return _struct(ctx, "tc_pool_geom", base, name,
+                       _geom_fields(node.params.geom, node.input_shapes[0][-1]))
+    dims_type, dims = _dims(node)
+    return _struct(ctx, dims_type, base, name, dims)
 
 
 EMITTERS: dict[str, Callable[[QNode, Context], Step]] = {
