@@ -36,7 +36,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from tinycompress.codegen.arena import TensorLife, plan_arena
-from tinycompress.codegen.memory import aligned, last_readers, peak, tensor_roots, timeline
+from tinycompress.codegen.memory import (aligned, last_readers, peak, tensor_lives, tensor_roots,
+                                         timeline)
+from tinycompress.codegen.overlap import choose_overlaps
 from tinycompress.codegen.ops import shape_struct
 from tinycompress.codegen.scratch import scratch_bytes
 from tinycompress.ir.qgraph import QGraph, QNode
@@ -172,7 +174,9 @@ def output_shift(chain: list[QNode], bands: list[list[BandRun]]) -> int:
     return aligned(need)
 
 
-def _plan(chain: list[QNode], n: int, over_input: bool) -> PatchPlan | None:
+def plan_chain(chain: list[QNode], n: int, over_input: bool) -> PatchPlan | None:
+    """`chain` in `n` bands, its output over its input or apart; None when the kernels
+    reject some band (`band_runs`)."""
     bands = band_runs(chain, n)
     if bands is None:
         return None
@@ -242,7 +246,7 @@ def chains(qgraph: QGraph, through: str) -> list[list[QNode]]:
             if j - i + 1 <= MAX_LENGTH]
 
 
-def _can_overwrite_input(qgraph: QGraph, chain: list[QNode]) -> bool:
+def can_overwrite_input(qgraph: QGraph, chain: list[QNode]) -> bool:
     """The chain's first layer is its input's last reader and the input is no alias."""
     x = chain[0].inputs[0]
     root = tensor_roots(qgraph)
@@ -261,8 +265,8 @@ def choose_patch(qgraph: QGraph, lives: list[TensorLife], scratch: list[TensorLi
         base = [dataclasses.replace(t, alias_of=None, shift=0) if t.name in names and t.alias_of else t
                 for t in lives]
         for n in range(2, MAX_BANDS + 1):
-            for over in ((False, True) if _can_overwrite_input(qgraph, chain) else (False,)):
-                plan = _plan(chain, n, over)
+            for over in ((False, True) if can_overwrite_input(qgraph, chain) else (False,)):
+                plan = plan_chain(chain, n, over)
                 if plan is None or plan.extra_macs > MAX_EXTRA * plan.macs:
                     continue
                 size = plan_arena(patched_lives(qgraph, base, plan),
@@ -319,11 +323,10 @@ def apply(qgraph: QGraph, layouts: dict, lives: list[TensorLife], scratch: list[
     plan, why = choose_patch(qgraph, lives, scratch, layouts, top["layer"], base.size)
     if plan is None:
         return None, why, lives, scratch
-    names = set(plan.nodes)
-    stripped = [dataclasses.replace(t, alias_of=None, shift=0) if t.name in names and t.alias_of else t
-                for t in lives]
-    new_lives = patched_lives(qgraph, stripped, plan)
     new_scratch = patched_scratch(qgraph, scratch, plan, layouts)
+    adjust = lambda lv: patched_lives(qgraph, lv, plan)  # noqa: E731 - passed once
+    shifted = choose_overlaps(qgraph, layouts, new_scratch, frozenset(plan.nodes), adjust)
+    new_lives = adjust(tensor_lives(qgraph, shifted=shifted))
     after = plan_arena(new_lives, new_scratch).size
     if after >= base.size:
         return None, f"no band split lowers the arena ({base.size:,} B; best {after:,} B)", lives, scratch
