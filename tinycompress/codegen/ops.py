@@ -108,8 +108,7 @@ class Context:
         self.scratch = scratch or {}
         self.taken: set[str] = set()
 
-    def at(self, off: int) -> str:
-        """The pointer expression of arena byte `off`."""
+    def at(self, off: int) -> str:  # the pointer expression of arena byte `off`
         return self.arena if off == 0 else f"{self.arena} + {off}"
 
     def ptr(self, tensor: str) -> str:
@@ -376,13 +375,10 @@ def _affine(node: QNode, ctx: Context) -> Step:
 
 
 def shape_struct(node: QNode, ctx: Context, base: str, name: str) -> CStruct:
-    """The geometry struct of a convolution (tc_conv_dims) or a pool (tc_pool_geom) of
-    `node`'s shapes: a band of a layer run in patches (codegen.patch) gets its own."""
-    if node.op in ("max_pool2d", "avg_pool2d"):
-        return _struct(ctx, "tc_pool_geom", base, name,
-                       _geom_fields(node.params.geom, node.input_shapes[0][-1]))
-    dims_type, dims = _dims(node)
-    return _struct(ctx, dims_type, base, name, dims)
+    """tc_conv_dims / tc_pool_geom of `node` (codegen.patch: one per band of a layer)."""
+    kind, fields = _dims(node) if node.op not in ("max_pool2d", "avg_pool2d") else (
+        "tc_pool_geom", _geom_fields(node.params.geom, node.input_shapes[0][-1]))
+    return _struct(ctx, kind, base, name, fields)
 
 
 EMITTERS: dict[str, Callable[[QNode, Context], Step]] = {
