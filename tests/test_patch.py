@@ -9,6 +9,7 @@ instructions measured and reported.
 """
 from __future__ import annotations
 
+import itertools
 import json
 
 import numpy as np
@@ -107,20 +108,20 @@ def test_output_over_input_needs_the_shift_the_bands_read():
 
 # ---------------------------------------------------------------- numpy, in the arena
 
-def _every_plan(q):
-    """Every chain (of the layers around each spatial layer), band count and placement."""
+def _every_plan(q, lay):
+    """Every chain (of the layers around each spatial layer), band count and placement:
+    output apart from or over the input, inner bands apart or over the band they read."""
     seen = set()
     for node in q.nodes:
         for chain in patch.chains(q, node.name):
-            for n in range(2, 9):
-                for over in (False, True):
-                    key = (tuple(c.name for c in chain), n, over)
-                    if key in seen or (over and not patch.can_overwrite_input(q, chain)):
-                        continue
-                    seen.add(key)
-                    plan = patch.plan_chain(chain, n, over)
-                    if plan is not None:
-                        yield plan
+            for n, over, inner in itertools.product(range(2, 9), (False, True), (None, lay)):
+                key = (tuple(c.name for c in chain), n, over, inner is None)
+                if key in seen or (over and not patch.can_overwrite_input(q, chain)):
+                    continue
+                seen.add(key)
+                plan = patch.plan_chain(chain, n, over, inner)
+                if plan is not None:
+                    yield plan
 
 
 @pytest.mark.parametrize("builder", [early_peak_model, conv_padding_model])
@@ -131,8 +132,8 @@ def test_every_chain_in_bands_runs_in_the_arena(builder):
     lives, scratch = arena_lives(s, lay)
     xs = s.quantize_input(x[:2])
     want = [run_int(s, xi, return_all=True) for xi in xs]
-    checked = 0
-    for plan in _every_plan(s):
+    checked, inner = 0, 0
+    for plan in _every_plan(s, lay):
         names = set(plan.nodes)
         base = [t if t.name not in names else type(t)(t.name, t.size, t.first, t.last) for t in lives]
         p_lives = patch.patched_lives(s, base, plan)
@@ -145,7 +146,8 @@ def test_every_chain_in_bands_runs_in_the_arena(builder):
                     f"{plan.nodes} in {len(plan.bands)} bands (over input: {plan.shift}): " \
                     f"layer {name} differs at {int(np.argmax(value != ref[name].ravel()))}"
         checked += 1
-    assert checked >= 20
+        inner += bool(plan.inner)
+    assert checked >= 20 and inner >= 5
 
 
 def test_auto_lowers_the_arena_and_renders_the_same_sources_twice():

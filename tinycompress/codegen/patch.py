@@ -21,25 +21,27 @@ largest band (`patched_lives`). The output may start `shift` bytes below the
 input (one buffer): band k's output rows must end before the first input row
 band k + 1 reads (`output_shift`).
 
-`choose_patch` tries every chain through the layer where the unpatched arena
-peaks (at most MAX_LENGTH layers) with 2..MAX_BANDS bands, output apart from
-or over the input, keeps those whose recomputed MACs are at most MAX_EXTRA of
-the chain's, and takes the smallest arena (greedy plans; ties: fewer extra
-MACs); none when no candidate is smaller than the arena without patches.
+`apply` tries every chain through the layer where the unpatched arena peaks
+(at most MAX_LENGTH layers) with 2..MAX_BANDS bands, output apart from or over
+the input, inner bands apart from or over the band they read; keeps those whose
+recomputed MACs are at most MAX_EXTRA of the chain's; ranks them by greedy
+arena; plans the SHORTLIST best in full, the other layers' overlaps chosen
+again, and takes the smallest arena (ties: fewer extra MACs); none when it is
+not smaller than the arena without patches.
 """
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import math
 from dataclasses import dataclass
 
 import numpy as np
 
-from tinycompress.codegen.arena import TensorLife, plan_arena
+from tinycompress.codegen.arena import ArenaPlan, TensorLife, plan_arena
 from tinycompress.codegen.memory import (aligned, last_readers, peak, tensor_lives, tensor_roots,
                                          timeline)
-from tinycompress.codegen.overlap import choose_overlaps
-from tinycompress.codegen.ops import shape_struct
+from tinycompress.codegen.overlap import choose_overlaps, overlap_kind, overlap_shift
 from tinycompress.codegen.scratch import scratch_bytes
 from tinycompress.ir.qgraph import QGraph, QNode
 
@@ -49,6 +51,7 @@ MODES = ("off", "auto")
 MAX_EXTRA = 0.15  # recomputed MACs at most this fraction of the chain's own MACs
 MAX_BANDS = 16
 MAX_LENGTH = 6  # layers in a chain
+SHORTLIST = 4  # best candidates by greedy arena planned in full (overlaps chosen again)
 
 
 @dataclass(frozen=True)
@@ -70,7 +73,9 @@ class PatchPlan:
     shift: int | None  # the output starts this many bytes below the input; None: apart
     macs: int  # the chain's MACs without patches
     extra_macs: int  # MACs of the rows computed more than once
-    arena_bytes: int = 0  # the arena with this plan (greedy in choose_patch, then planned)
+    inner: dict[str, int] = dataclasses.field(default_factory=dict)  # inner layer -> bytes its
+    # band starts below its input band's, writing over it (overlap.overlap_shift of its bands)
+    arena_bytes: int = 0  # the arena with this plan (greedy in `candidates`, then planned)
     base_bytes: int = 0  # the arena without patches
 
     def band_rows(self, name: str) -> int:
@@ -81,13 +86,14 @@ class PatchPlan:
     def as_dict(self) -> dict:
         return {"layers": list(self.nodes), "bands": len(self.bands),
                 "band_rows": {n: self.band_rows(n) for n in self.nodes},
-                "output_over_input": self.shift is not None, "macs": self.macs,
+                "output_over_input": self.shift is not None, "band_over_band": sorted(self.inner),
+                "macs": self.macs,
                 "extra_macs": self.extra_macs,
                 "extra_macs_fraction": round(self.extra_macs / max(self.macs, 1), 4),
                 "arena_bytes": self.arena_bytes, "arena_bytes_unpatched": self.base_bytes}
 
 
-def _row_bytes(shape) -> int:
+def row_bytes(shape) -> int:
     return int(math.prod(shape[1:]))
 
 
@@ -165,7 +171,7 @@ def band_runs(chain: list[QNode], n: int) -> list[list[BandRun]] | None:
 def output_shift(chain: list[QNode], bands: list[list[BandRun]]) -> int:
     """Fewest bytes (aligned) the chain's output must start below its input so that band
     k's output rows end before the first input row band k + 1 reads."""
-    x_row, y_row = _row_bytes(chain[0].input_shapes[0]), _row_bytes(chain[-1].output_shape)
+    x_row, y_row = row_bytes(chain[0].input_shapes[0]), row_bytes(chain[-1].output_shape)
     need = 0
     for k in range(len(bands) - 1):
         last = bands[k][-1]
@@ -174,22 +180,30 @@ def output_shift(chain: list[QNode], bands: list[list[BandRun]]) -> int:
     return aligned(need)
 
 
-def plan_chain(chain: list[QNode], n: int, over_input: bool) -> PatchPlan | None:
-    """`chain` in `n` bands, its output over its input or apart; None when the kernels
-    reject some band (`band_runs`)."""
+def plan_chain(chain: list[QNode], n: int, over_input: bool, layouts: dict | None = None
+               ) -> PatchPlan | None:
+    """`chain` in `n` bands, its output over its input or apart; with `layouts`, each inner
+    layer whose kernel allows it (`overlap.overlap_kind`) writes its band over its input
+    band. None when the kernels reject some band (`band_runs`)."""
     bands = band_runs(chain, n)
     if bands is None:
         return None
     macs = sum(_row_macs(node) * int(node.output_shape[0]) for node in chain)
     computed = sum(_row_macs(run.node) * int(run.node.output_shape[0]) for runs in bands for run in runs)
     shift = output_shift(chain, bands) if over_input else None
-    return PatchPlan(tuple(node.name for node in chain), bands, shift, macs, computed - macs)
+    inner = {}
+    for j in range(1, len(chain) - 1) if layouts else ():
+        kind = overlap_kind(chain[j], layouts.get(chain[j].name))
+        if kind:
+            inner[chain[j].name] = max(overlap_shift(runs[j].node, kind) for runs in bands)
+    return PatchPlan(tuple(node.name for node in chain), bands, shift, macs, computed - macs, inner)
 
 
 def patched_lives(qgraph: QGraph, lives: list[TensorLife], plan: PatchPlan) -> list[TensorLife]:
     """`lives` with the chain run in bands: inner tensors the size of their largest band,
     the input live to the last layer's step, the output from the first layer's (over
-    the input from `plan.shift` bytes below it, when given)."""
+    the input from `plan.shift` bytes below it, when given; an inner band over the band
+    it reads from `plan.inner` bytes below it)."""
     step = {n.name: i for i, n in enumerate(qgraph.nodes)}
     first, last = step[plan.nodes[0]], step[plan.nodes[-1]]
     x = qgraph.node(plan.nodes[0]).inputs[0]
@@ -197,7 +211,9 @@ def patched_lives(qgraph: QGraph, lives: list[TensorLife], plan: PatchPlan) -> l
     for t in lives:
         if t.name in plan.nodes[:-1]:
             node = qgraph.node(t.name)
-            t = dataclasses.replace(t, size=plan.band_rows(t.name) * _row_bytes(node.output_shape))
+            alias = (node.inputs[0], plan.inner[t.name]) if t.name in plan.inner else (None, 0)
+            t = dataclasses.replace(t, size=plan.band_rows(t.name) * row_bytes(node.output_shape),
+                                    alias_of=alias[0], shift=alias[1])
         elif t.name == x:
             t = dataclasses.replace(t, last=max(t.last, last))
         elif t.name == plan.nodes[-1]:
@@ -255,34 +271,37 @@ def can_overwrite_input(qgraph: QGraph, chain: list[QNode]) -> bool:
     return root[x] == x and last.get(x) == step[chain[0].name] and x not in qgraph.outputs
 
 
-def choose_patch(qgraph: QGraph, lives: list[TensorLife], scratch: list[TensorLife],
-                 layouts: dict, peak_layer: str, base_bytes: int) -> tuple[PatchPlan | None, str]:
-    """(the plan with the smallest arena, why) or (None, why not); module doc. `lives`:
-    the unpatched tensor lives with no layer of a candidate chain writing over its input."""
-    best, best_key = None, None
+def candidates(qgraph: QGraph, lives: list[TensorLife], scratch: list[TensorLife],
+               layouts: dict, peak_layer: str) -> list[PatchPlan]:
+    """Every plan of a chain through `peak_layer` within MAX_EXTRA recomputed MACs, best
+    first by (greedy arena with the given overlaps, extra MACs, bands, layers)."""
+    found = []
     for chain in chains(qgraph, peak_layer):
         names = {n.name for n in chain}
         base = [dataclasses.replace(t, alias_of=None, shift=0) if t.name in names and t.alias_of else t
                 for t in lives]
         for n in range(2, MAX_BANDS + 1):
-            for over in ((False, True) if can_overwrite_input(qgraph, chain) else (False,)):
-                plan = plan_chain(chain, n, over)
+            for over, lay in itertools.product(
+                    (False, True) if can_overwrite_input(qgraph, chain) else (False,), (None, layouts)):
+                plan = plan_chain(chain, n, over, lay)
                 if plan is None or plan.extra_macs > MAX_EXTRA * plan.macs:
                     continue
-                size = plan_arena(patched_lives(qgraph, base, plan),
-                                  patched_scratch(qgraph, scratch, plan, layouts), budget=0).size
-                key = (size, plan.extra_macs, n, len(chain))
-                if best_key is None or key < best_key:
-                    plan.arena_bytes = size
-                    best, best_key = plan, key
-    if best is None:
-        return None, (f"no chain of spatial layers through {peak_layer} runs in bands within "
-                      f"{MAX_EXTRA:.0%} extra MACs")
-    if best.arena_bytes >= base_bytes:
-        return None, (f"no band split lowers the arena ({base_bytes:,} B; best "
-                      f"{best.arena_bytes:,} B)")
-    return best, (f"{', '.join(best.nodes)} in {len(best.bands)} bands: "
-                  f"+{best.extra_macs:,} MACs ({best.extra_macs / max(best.macs, 1):.1%})")
+                plan.arena_bytes = plan_arena(patched_lives(qgraph, base, plan),
+                                              patched_scratch(qgraph, scratch, plan, layouts),
+                                              budget=0).size
+                found.append(((plan.arena_bytes, plan.extra_macs, n, len(chain), len(found)), plan))
+    return [plan for _, plan in sorted(found, key=lambda f: f[0])]
+
+
+def finished(qgraph: QGraph, layouts: dict, scratch: list[TensorLife], plan: PatchPlan
+             ) -> tuple[list[TensorLife], list[TensorLife], ArenaPlan]:
+    """(tensor lives, scratch lives, arena) of `plan` with the other layers' overlaps
+    chosen again around the chain (`overlap.choose_overlaps`)."""
+    new_scratch = patched_scratch(qgraph, scratch, plan, layouts)
+    adjust = lambda lv: patched_lives(qgraph, lv, plan)  # noqa: E731 - passed twice
+    shifted = choose_overlaps(qgraph, layouts, new_scratch, frozenset(plan.nodes), adjust)
+    new_lives = adjust(tensor_lives(qgraph, shifted=shifted))
+    return new_lives, new_scratch, plan_arena(new_lives, new_scratch)
 
 
 def check_mode(mode: str) -> str:
@@ -293,20 +312,23 @@ def check_mode(mode: str) -> str:
 
 
 def run_bands(plan: PatchPlan, arena: np.ndarray, offsets: dict[str, int], x_name: str,
-              run_node, poison_scratch) -> None:
+              run_node, poison_scratch, check_order) -> None:
     """The chain's band loop in numpy on the arena bytes (verify.run_in_arena's hook):
     each band call reads its rows at the planned offsets and writes its band buffer or
-    the output's rows."""
+    the output's rows; `check_order(band layer, in offset, out offset)` for each band
+    written over its input band."""
     for runs in plan.bands:
         src = x_name
         for k, run in enumerate(runs):
             node = run.node
             in_bytes = int(math.prod(node.input_shapes[0]))
-            start = offsets[src] + (run.in_row * _row_bytes(node.input_shapes[0]) if k == 0 else 0)
+            start = offsets[src] + (run.in_row * row_bytes(node.input_shapes[0]) if k == 0 else 0)
             x = arena[start:start + in_bytes].copy()[np.newaxis]
             poison_scratch(node.name)
+            if node.name in plan.inner:
+                check_order(node, offsets[src], offsets[node.name])
             y = run_node(node, [x]).ravel()
-            at = offsets[node.name] + (run.out_row * _row_bytes(node.output_shape)
+            at = offsets[node.name] + (run.out_row * row_bytes(node.output_shape)
                                        if k == len(runs) - 1 else 0)
             arena[at:at + y.size] = y
             src = node.name
@@ -316,77 +338,25 @@ def run_bands(plan: PatchPlan, arena: np.ndarray, offsets: dict[str, int], x_nam
 
 def apply(qgraph: QGraph, layouts: dict, lives: list[TensorLife], scratch: list[TensorLife]
           ) -> tuple[PatchPlan | None, str, list[TensorLife], list[TensorLife]]:
-    """(plan or None, why, tensor lives, scratch lives) for `--patch auto`: the chosen
-    plan's lives when its full arena plan is smaller than the unpatched one's."""
+    """(plan or None, why, tensor lives, scratch lives) for `--patch auto`: of the
+    SHORTLIST best `candidates`, planned in full with the overlaps chosen again
+    (`finished`), the smallest arena (ties: fewer extra MACs), when it is smaller than
+    the unpatched one; else the given lives and why not."""
     base = plan_arena(lives, scratch)
     top = peak(timeline(qgraph, lives, scratch, base))
-    plan, why = choose_patch(qgraph, lives, scratch, layouts, top["layer"], base.size)
-    if plan is None:
-        return None, why, lives, scratch
-    new_scratch = patched_scratch(qgraph, scratch, plan, layouts)
-    adjust = lambda lv: patched_lives(qgraph, lv, plan)  # noqa: E731 - passed once
-    shifted = choose_overlaps(qgraph, layouts, new_scratch, frozenset(plan.nodes), adjust)
-    new_lives = adjust(tensor_lives(qgraph, shifted=shifted))
-    after = plan_arena(new_lives, new_scratch).size
-    if after >= base.size:
-        return None, f"no band split lowers the arena ({base.size:,} B; best {after:,} B)", lives, scratch
-    plan.arena_bytes, plan.base_bytes = after, base.size
-    return plan, why, new_lives, new_scratch
-
-
-def _call(name: str, layer: int, kernel: str, args: list[str], assign: str = "=",
-          hook: tuple[str, int] | None = None, comment: str | None = None) -> dict:
-    return {"name": name, "layer": layer, "kernel": kernel, "args": args, "assign": assign,
-            "hook": hook, "comment": comment or name}
-
-
-def run_calls(steps: list, plan: PatchPlan | None, ctx, scratch: dict[str, int]) -> list[dict]:
-    """The kernel calls of `tc_model_run` in order (templates/tc_model.c.j2): one per
-    step, the chain's replaced by its band loop unrolled (layer by layer in each band,
-    each call with its band's geometry struct; a layer's ticks add up over its bands,
-    the hook sees the chain's output once, after the last band). Adds the band structs
-    to the steps and drops the chains' whole-layer geometry structs. `scratch`: the
-    planned scratch bytes per layer."""
-    index = {s.name: i for i, s in enumerate(steps)}
-    calls = []
-    for i, s in enumerate(steps):
-        if plan is None or s.name not in plan.nodes:
-            calls.append(_call(s.name, i, s.kernel, s.args, hook=(s.output, s.output_size)))
-        elif s.name == plan.nodes[0]:
-            calls += _band_calls([steps[index[n]] for n in plan.nodes], plan, index, ctx, scratch)
-    return calls
-
-
-def _band_calls(chain_steps: list, plan: PatchPlan, index: dict[str, int], ctx,
-                scratch: dict[str, int]) -> list[dict]:
-    whole = {}
-    for s in chain_steps:
-        whole[s.name] = next(st for st in s.structs if st.ctype in ("tc_conv_dims", "tc_pool_geom"))
-        s.structs.remove(whole[s.name])
-        for st in s.structs:
-            if st.ctype == "tc_context":  # the planned bytes: the largest any band needs
-                st.items = [[(f, str(scratch[s.name]) if f == "size" else v) for f, v in st.items[0]]]
-    made: dict[tuple, str] = {}
-    calls, n = [], len(plan.bands)
-    for k, runs in enumerate(plan.bands):
-        for j, (s, run) in enumerate(zip(chain_steps, runs, strict=True)):
-            struct = shape_struct(run.node, ctx, s.name, f"band{k}")
-            key = (s.name, str(struct.items))
-            if key not in made:
-                s.structs.append(struct)
-                made[key] = struct.ident
-            node = run.node
-            src = node.inputs[0] if j == 0 else chain_steps[j - 1].name
-            in_at = ctx.offsets[src] + (run.in_row * _row_bytes(node.input_shapes[0]) if j == 0 else 0)
-            out_at = ctx.offsets[s.name] + (run.out_row * _row_bytes(node.output_shape)
-                                            if j == len(runs) - 1 else 0)
-            args = list(s.args)
-            args[args.index(f"&{whole[s.name].ident}")] = f"&{made[key]}"
-            args[args.index(ctx.ptr(node.inputs[0]))] = ctx.at(in_at)
-            args[-1] = ctx.at(out_at)
-            last = k == n - 1 and j == len(runs) - 1
-            rows = f"rows {run.out_row}..{run.out_row + int(node.output_shape[0]) - 1}"
-            calls.append(_call(s.name, index[s.name], s.kernel, args, "=" if k == 0 else "+=",
-                               (s.output, s.output_size) if last else None,
-                               f"{s.name}, band {k + 1} of {n}: {rows}"))
-    return calls
+    found = candidates(qgraph, lives, scratch, layouts, top["layer"])
+    if not found:
+        return None, (f"no chain of spatial layers through {top['layer']} runs in bands "
+                      f"within {MAX_EXTRA:.0%} extra MACs"), lives, scratch
+    best = None
+    for plan in found[:SHORTLIST]:
+        done = finished(qgraph, layouts, scratch, plan)
+        if best is None or (done[2].size, plan.extra_macs) < (best[1][2].size, best[0].extra_macs):
+            best = plan, done
+    plan, (new_lives, new_scratch, arena) = best
+    if arena.size >= base.size:
+        return None, (f"no band split lowers the arena ({base.size:,} B; best {arena.size:,} B)"
+                      ), lives, scratch
+    plan.arena_bytes, plan.base_bytes = arena.size, base.size
+    return plan, (f"{', '.join(plan.nodes)} in {len(plan.bands)} bands: +{plan.extra_macs:,} "
+                  f"MACs ({plan.extra_macs / max(plan.macs, 1):.1%})"), new_lives, new_scratch

@@ -32,6 +32,7 @@ from tinycompress.errors import UnsupportedLayerError
 from tinycompress.layouts import Layout
 from tinycompress.paths import TEMPLATES_DIR
 from tinycompress.codegen import memory, overlap, patch, verify
+from tinycompress.codegen.band_calls import run_calls
 from tinycompress.codegen.arena import ArenaPlan, TensorLife, plan_arena
 from tinycompress.ir.qgraph import QGraph
 from tinycompress.codegen.ops import Context, Step, emit
@@ -180,7 +181,7 @@ def render(qgraph: QGraph, layouts: dict[str, Layout], board: str,
     arena = plan_arena(lives, scratch)
     names = _context(arena)
     steps = build_steps(qgraph, layouts, arena, names)
-    calls = patch.run_calls(steps, bands, names, {t.name: t.size for t in scratch})
+    calls = run_calls(steps, bands, names, {t.name: t.size for t in scratch})
     in_bytes = _size(qgraph.input_shape)
     out_node = qgraph.node(qgraph.outputs[0])
     if sample_input is None:

@@ -72,7 +72,8 @@ def run_in_arena(qgraph: QGraph, lives: list[TensorLife], scratch: list[TensorLi
         size = int(math.prod(node.output_shape))
         if bands is not None and node.name in bands.nodes:
             if node.name == bands.nodes[0]:
-                run_bands(bands, arena, plan.offsets, node.inputs[0], run_node, junk_scratch)
+                run_bands(bands, arena, plan.offsets, node.inputs[0], run_node, junk_scratch,
+                          lambda n, i, o: check_access_order(n, OVERLAP_ORDER[n.op], i, o, plan.size))
             if node.name == bands.nodes[-1]:
                 out[node.name] = at(node.name, size).copy()
             continue
