@@ -190,7 +190,7 @@ def patch_markdown(rows: dict) -> list[str]:
         lines.append(
             f"| {name} | {', '.join(p['layers'])} in {p['bands']} bands | {p['arena_bytes']:,} | "
             f"{p['arena_ratio']:.3f}x | {target} | {p['extra_macs']:,} ({p['extra_macs_fraction']:.1%} "
-            f"of those layers') | {p['extra_instructions']:+,} ({p['extra_instructions_fraction']:+.2%}) | "
+            f"of the chain's) | {p['extra_instructions']:+,} ({p['extra_instructions_fraction']:+.2%}) | "
             f"{p['bit_exact']} |")
     return lines
 

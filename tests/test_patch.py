@@ -186,13 +186,13 @@ def test_bad_patch_value_is_one_line_and_exit_2(tmp_path):
 
 # ---------------------------------------------------------------- QEMU
 
-def _build_and_sim(model, tmp_path, shape, n=2):
+def _build_and_sim(model, tmp_path, shape, n=2, board="mps2_an386"):
     path = tmp_path / "model.keras"
     model.save(path)
     calib = save_npz(tmp_path / "calib.npz",
                      np.random.default_rng(0).uniform(0, 1, (16, *shape)).astype(np.float32))
     opts = CompressOptions(bits=8, sparsity=0.0, layout="dense")
-    built = build(path, "mps2_an386", tmp_path / "build", options=opts, data=calib, patch="auto")
+    built = build(path, board, tmp_path / "build", options=opts, data=calib, patch="auto")
     sim = simulate(tmp_path / "build", data=calib, n=n)
     return built.report, sim
 
@@ -208,8 +208,9 @@ def _assert_patch_report(report, sim):
     assert any(b["tensor"].endswith(" band") for row in rows for b in row["live"])
 
 
-def test_synthetic_cnn_in_bands_is_bit_exact_in_qemu(tmp_path, offline_core):
-    report, sim = _build_and_sim(early_peak_model(), tmp_path, (40, 24, 3), n=4)
+@pytest.mark.parametrize("board", ["mps2_an386", "mps2_an385"])  # Cortex-M4 (DSP), M3 (plain C)
+def test_synthetic_cnn_in_bands_is_bit_exact_in_qemu(tmp_path, offline_core, board):
+    report, sim = _build_and_sim(early_peak_model(), tmp_path, (40, 24, 3), n=4, board=board)
     _assert_patch_report(report, sim)
 
 
