@@ -201,7 +201,9 @@ def _assert_patch_report(report, sim):
     p = report["patch"]
     assert p["applied"] and sim.bit_exact
     assert p["extra_instructions"] == p["instructions"] - p["instructions_unpatched"] > 0
-    assert p["instructions"] == sim.instructions_per_inference
+    # the build measures its sample input, sim averages its inputs: equal where the
+    # kernels' instruction counts do not depend on the data (Cortex-M4), close elsewhere
+    assert abs(p["instructions"] - sim.instructions_per_inference) <= 0.001 * p["instructions"]
     assert set(p["per_layer"]) == set(p["layers"])
     assert report["arena_bytes"] == p["arena_bytes"] < p["arena_bytes_unpatched"]
     rows = report["memory"]["timeline"]
