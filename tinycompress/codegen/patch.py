@@ -19,7 +19,11 @@ In the arena: the chain's input lives until the last band's first layer, its
 output from the first band on; each inner tensor becomes a buffer of its
 largest band (`patched_lives`). The output may start `shift` bytes below the
 input (one buffer): band k's output rows must end before the first input row
-band k + 1 reads (`output_shift`).
+band k + 1 reads (`output_shift`). An inner layer whose kernel writes over its
+input in a known order (`overlap.overlap_kind`) may write its band over the
+band it reads, from the largest `overlap.overlap_shift` of its bands below it.
+`codegen.band_calls` turns the plan into C calls; `verify.run_in_arena` runs
+it band by band in numpy (`run_bands`), replaying those orders.
 
 `apply` tries every chain through the layer where the unpatched arena peaks
 (at most MAX_LENGTH layers) with 2..MAX_BANDS bands, output apart from or over
@@ -87,13 +91,13 @@ class PatchPlan:
         return {"layers": list(self.nodes), "bands": len(self.bands),
                 "band_rows": {n: self.band_rows(n) for n in self.nodes},
                 "output_over_input": self.shift is not None, "band_over_band": sorted(self.inner),
-                "macs": self.macs,
-                "extra_macs": self.extra_macs,
+                "macs": self.macs, "extra_macs": self.extra_macs,
                 "extra_macs_fraction": round(self.extra_macs / max(self.macs, 1), 4),
                 "arena_bytes": self.arena_bytes, "arena_bytes_unpatched": self.base_bytes}
 
 
 def row_bytes(shape) -> int:
+    """Bytes of one row of an (H, W, C) tensor."""
     return int(math.prod(shape[1:]))
 
 
@@ -237,7 +241,7 @@ def patched_scratch(qgraph: QGraph, scratch: list[TensorLife], plan: PatchPlan,
 def chains(qgraph: QGraph, through: str) -> list[list[QNode]]:
     """Chains of 2..MAX_LENGTH consecutive spatial layers containing layer `through`, each
     inner tensor read only by the next layer (neither a reshape's source nor the output)."""
-    nodes, root = qgraph.nodes, tensor_roots(qgraph)
+    nodes = qgraph.nodes
     readers: dict[str, int] = {}
     for n in nodes:
         for src in n.inputs:
@@ -246,8 +250,7 @@ def chains(qgraph: QGraph, through: str) -> list[list[QNode]]:
 
     def links(i: int) -> bool:  # nodes[i] feeds nodes[i + 1] only
         a, b = nodes[i], nodes[i + 1]
-        return (b.inputs == [a.name] and readers.get(a.name) == 1 and a.name not in qgraph.outputs
-                and root[a.name] == a.name)
+        return b.inputs == [a.name] and readers.get(a.name) == 1 and a.name not in qgraph.outputs
 
     ok = [n.op in PATCH_OPS and len(n.inputs) == 1 for n in nodes]
     if not ok[idx]:
@@ -256,7 +259,7 @@ def chains(qgraph: QGraph, through: str) -> list[list[QNode]]:
     while lo > 0 and ok[lo - 1] and links(lo - 1) and idx - lo + 1 < MAX_LENGTH:
         lo -= 1
     hi = idx
-    while hi + 1 < len(nodes) and ok[hi + 1] and links(hi) and hi + 1 - lo < MAX_LENGTH * 2:
+    while hi + 1 < len(nodes) and ok[hi + 1] and links(hi) and hi + 2 - idx <= MAX_LENGTH:
         hi += 1
     return [list(nodes[i:j + 1]) for i in range(lo, idx + 1) for j in range(max(idx, i + 1), hi + 1)
             if j - i + 1 <= MAX_LENGTH]
@@ -334,7 +337,7 @@ def run_bands(plan: PatchPlan, arena: np.ndarray, offsets: dict[str, int], x_nam
             src = node.name
 
 
-# ---------------------------------------------------------------- render hooks
+# ---------------------------------------------------------------- the render stage's hook
 
 def apply(qgraph: QGraph, layouts: dict, lives: list[TensorLife], scratch: list[TensorLife]
           ) -> tuple[PatchPlan | None, str, list[TensorLife], list[TensorLife]]:
