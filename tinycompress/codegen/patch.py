@@ -28,10 +28,11 @@ it band by band in numpy (`run_bands`), replaying those orders.
 `apply` tries every chain through the layer where the unpatched arena peaks
 (at most MAX_LENGTH layers) with 2..MAX_BANDS bands, output apart from or over
 the input, inner bands apart from or over the band they read; keeps those whose
-recomputed MACs are at most MAX_EXTRA of the chain's; ranks them by greedy
-arena; plans the SHORTLIST best in full, the other layers' overlaps chosen
-again, and takes the smallest arena (ties: fewer extra MACs); none when it is
-not smaller than the arena without patches.
+extra work (recomputed MACs, plus the weight decoding a sparse kernel repeats
+in every extra call) is at most MAX_EXTRA of the chain's MACs; ranks them by
+greedy arena; plans the SHORTLIST best in full, the other layers' overlaps
+chosen again, and takes the smallest arena (ties: less extra work); none when
+it is not smaller than the arena without patches.
 """
 from __future__ import annotations
 
@@ -52,7 +53,12 @@ from tinycompress.ir.qgraph import QGraph, QNode
 PATCH_OPS = ("conv2d", "depthwise_conv2d", "max_pool2d", "avg_pool2d")
 POOL_OPS = ("max_pool2d", "avg_pool2d")
 MODES = ("off", "auto")
-MAX_EXTRA = 0.15  # recomputed MACs at most this fraction of the chain's own MACs
+MAX_EXTRA = 0.15  # extra work (recomputed MACs, decoding) at most this fraction of the chain's MACs
+# A sparse kernel decodes every weight level of the layer in each call (codegen.scratch):
+# about this many MACs' worth each. Measured: a 3x3 conv2d 24->16, csr, 6 bits, 60 %
+# sparse, cost 94 k instructions more per extra band call, 45 k MACs at its 2.1
+# instructions per MAC, for 3,456 levels: 13.
+DECODE_MACS_PER_LEVEL = 13
 MAX_BANDS = 16
 MAX_LENGTH = 6  # layers in a chain
 SHORTLIST = 4  # best candidates by greedy arena planned in full (overlaps chosen again)
@@ -77,6 +83,7 @@ class PatchPlan:
     shift: int | None  # the output starts this many bytes below the input; None: apart
     macs: int  # the chain's MACs without patches
     extra_macs: int  # MACs of the rows computed more than once
+    extra_work: int  # extra_macs plus the sparse kernels' weight decoding in the extra calls
     inner: dict[str, int] = dataclasses.field(default_factory=dict)  # inner layer -> bytes its
     # band starts below its input band's, writing over it (overlap.overlap_shift of its bands)
     arena_bytes: int = 0  # the arena with this plan (greedy in `candidates`, then planned)
@@ -93,6 +100,7 @@ class PatchPlan:
                 "output_over_input": self.shift is not None, "band_over_band": sorted(self.inner),
                 "macs": self.macs, "extra_macs": self.extra_macs,
                 "extra_macs_fraction": round(self.extra_macs / max(self.macs, 1), 4),
+                "extra_work": self.extra_work,
                 "arena_bytes": self.arena_bytes, "arena_bytes_unpatched": self.base_bytes}
 
 
@@ -184,9 +192,9 @@ def output_shift(chain: list[QNode], bands: list[list[BandRun]]) -> int:
     return aligned(need)
 
 
-def plan_chain(chain: list[QNode], n: int, over_input: bool, layouts: dict | None = None
-               ) -> PatchPlan | None:
-    """`chain` in `n` bands, its output over its input or apart; with `layouts`, each inner
+def plan_chain(chain: list[QNode], n: int, over_input: bool, layouts: dict,
+               inner: bool = True) -> PatchPlan | None:
+    """`chain` in `n` bands, its output over its input or apart; with `inner`, each inner
     layer whose kernel allows it (`overlap.overlap_kind`) writes its band over its input
     band. None when the kernels reject some band (`band_runs`)."""
     bands = band_runs(chain, n)
@@ -194,13 +202,16 @@ def plan_chain(chain: list[QNode], n: int, over_input: bool, layouts: dict | Non
         return None
     macs = sum(_row_macs(node) * int(node.output_shape[0]) for node in chain)
     computed = sum(_row_macs(run.node) * int(run.node.output_shape[0]) for runs in bands for run in runs)
+    decode = sum(DECODE_MACS_PER_LEVEL * node.weight_count for node in chain
+                 if getattr(layouts.get(node.name), "name", "dense") != "dense")
     shift = output_shift(chain, bands) if over_input else None
-    inner = {}
-    for j in range(1, len(chain) - 1) if layouts else ():
+    overlaps = {}
+    for j in range(1, len(chain) - 1) if inner else ():
         kind = overlap_kind(chain[j], layouts.get(chain[j].name))
         if kind:
-            inner[chain[j].name] = max(overlap_shift(runs[j].node, kind) for runs in bands)
-    return PatchPlan(tuple(node.name for node in chain), bands, shift, macs, computed - macs, inner)
+            overlaps[chain[j].name] = max(overlap_shift(runs[j].node, kind) for runs in bands)
+    return PatchPlan(tuple(node.name for node in chain), bands, shift, macs, computed - macs,
+                     computed - macs + (n - 1) * decode, overlaps)
 
 
 def patched_lives(qgraph: QGraph, lives: list[TensorLife], plan: PatchPlan) -> list[TensorLife]:
@@ -276,23 +287,23 @@ def can_overwrite_input(qgraph: QGraph, chain: list[QNode]) -> bool:
 
 def candidates(qgraph: QGraph, lives: list[TensorLife], scratch: list[TensorLife],
                layouts: dict, peak_layer: str) -> list[PatchPlan]:
-    """Every plan of a chain through `peak_layer` within MAX_EXTRA recomputed MACs, best
-    first by (greedy arena with the given overlaps, extra MACs, bands, layers)."""
+    """Every plan of a chain through `peak_layer` within MAX_EXTRA extra work, best first
+    by (greedy arena with the given overlaps, extra work, bands, layers)."""
     found = []
     for chain in chains(qgraph, peak_layer):
         names = {n.name for n in chain}
         base = [dataclasses.replace(t, alias_of=None, shift=0) if t.name in names and t.alias_of else t
                 for t in lives]
         for n in range(2, MAX_BANDS + 1):
-            for over, lay in itertools.product(
-                    (False, True) if can_overwrite_input(qgraph, chain) else (False,), (None, layouts)):
-                plan = plan_chain(chain, n, over, lay)
-                if plan is None or plan.extra_macs > MAX_EXTRA * plan.macs:
+            for over, inner in itertools.product(
+                    (False, True) if can_overwrite_input(qgraph, chain) else (False,), (False, True)):
+                plan = plan_chain(chain, n, over, layouts, inner)
+                if plan is None or plan.extra_work > MAX_EXTRA * plan.macs:
                     continue
                 plan.arena_bytes = plan_arena(patched_lives(qgraph, base, plan),
                                               patched_scratch(qgraph, scratch, plan, layouts),
                                               budget=0).size
-                found.append(((plan.arena_bytes, plan.extra_macs, n, len(chain), len(found)), plan))
+                found.append(((plan.arena_bytes, plan.extra_work, n, len(chain), len(found)), plan))
     return [plan for _, plan in sorted(found, key=lambda f: f[0])]
 
 
@@ -343,18 +354,18 @@ def apply(qgraph: QGraph, layouts: dict, lives: list[TensorLife], scratch: list[
           ) -> tuple[PatchPlan | None, str, list[TensorLife], list[TensorLife]]:
     """(plan or None, why, tensor lives, scratch lives) for `--patch auto`: of the
     SHORTLIST best `candidates`, planned in full with the overlaps chosen again
-    (`finished`), the smallest arena (ties: fewer extra MACs), when it is smaller than
+    (`finished`), the smallest arena (ties: less extra work), when it is smaller than
     the unpatched one; else the given lives and why not."""
     base = plan_arena(lives, scratch)
     top = peak(timeline(qgraph, lives, scratch, base))
     found = candidates(qgraph, lives, scratch, layouts, top["layer"])
     if not found:
         return None, (f"no chain of spatial layers through {top['layer']} runs in bands "
-                      f"within {MAX_EXTRA:.0%} extra MACs"), lives, scratch
+                      f"within {MAX_EXTRA:.0%} extra work"), lives, scratch
     best = None
     for plan in found[:SHORTLIST]:
         done = finished(qgraph, layouts, scratch, plan)
-        if best is None or (done[2].size, plan.extra_macs) < (best[1][2].size, best[0].extra_macs):
+        if best is None or (done[2].size, plan.extra_work) < (best[1][2].size, best[0].extra_work):
             best = plan, done
     plan, (new_lives, new_scratch, arena) = best
     if arena.size >= base.size:
