@@ -239,3 +239,21 @@ def test_mobilenet_v1_in_bands_meets_the_ram_target_in_qemu(tmp_path, offline_co
     assert report["patch"]["extra_instructions_fraction"] < 0.05
     saved = json.loads((tmp_path / "build" / "build-report.json").read_text(encoding="utf-8"))
     assert saved["patch"] == report["patch"]
+
+
+def test_cli_build_prints_the_patch_line_in_energy_mode(tmp_path, offline_core):
+    # energy firmware has no per-layer protocol: the patched cost is measured on normal
+    # firmware built beside it. Digits: conv1 (16x16) and its 2x2 pool in bands, no row
+    # computed twice (the pool's windows do not overlap)
+    out = tmp_path / "b"
+    result = CliRunner().invoke(cli.app, [
+        "build", str(DIGITS_MODEL), "-b", "mps2_an386", "--no-search", "-o", str(out),
+        "--data", str(DIGITS_MODEL.parent / "train.npz"), "--patch", "auto", "--mode", "energy"])
+    assert result.exit_code == 0, result.output
+    line = next(x for x in result.stdout.splitlines() if x.startswith("patch: "))
+    report = json.loads((out / "build-report.json").read_text(encoding="utf-8"))
+    p = report["patch"]
+    assert line.startswith(f"patch: {', '.join(p['layers'])} in {p['bands']} row bands: arena "
+                           f"{p['arena_bytes_unpatched']:,} -> {p['arena_bytes']:,} B, +0 MACs")
+    assert p["extra_macs"] == 0 and p["extra_instructions"] > 0 and report["firmware_mode"] == "energy"
+    assert not (out / "patch-probe").exists()

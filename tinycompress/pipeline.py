@@ -157,15 +157,22 @@ def build_report(board: Board, compressed, rendered: Rendered, mem: dict, second
     }
 
 
-def patch_cost(project: Path, board: Board, compressed, rendered: Rendered, sim_elf: Path,
+def _sim_elf(project: Path, board: Board, rendered: Rendered) -> Path:
+    """The sim ELF of `rendered` built in a scratch project (normal firmware)."""
+    write_project(project, board, rendered)
+    return run_pio_envs(project, ("sim",))["sim"].elf
+
+
+def patch_cost(project: Path, board: Board, compressed, rendered: Rendered, sim_elf: Path | None,
                sample: np.ndarray | None) -> dict:
     """Instructions of one inference with the patched chain and without, both firmwares
-    run in QEMU on the build's sample input (the unpatched one is built in a scratch
-    project inside `project` and removed); ValueError if their outputs differ."""
+    run in QEMU on the build's sample input (the unpatched one, and the patched one when
+    `sim_elf` is not normal firmware (None), built in scratch projects inside `project`
+    and removed); ToolError if their outputs differ."""
     plain = render(compressed.qgraph, compressed.layouts, board.name, sample)
-    probe = project / "unpatched"
-    write_project(probe, board, plain)
-    elf = run_pio_envs(probe, ("sim",))["sim"].elf
+    probe = project / "patch-probe"
+    elf = _sim_elf(probe / "unpatched", board, plain)
+    sim_elf = sim_elf or _sim_elf(probe / "patched", board, rendered)
     x1 = (np.full(rendered.input_bytes, compressed.qgraph.input_zero_point, np.int8)
           if sample is None else np.asarray(sample, np.int8).ravel())
     ticks, out = layer_ticks(sim_elf, board.name, x1, len(rendered.steps), probe / "run-patched",
@@ -256,7 +263,8 @@ def build(model: Model, board: str = "nucleo", out_dir: str | Path = "build",
         report["firmware_mode"] = firmware_mode
         report["patch"] = dict(rendered.patch)
         if rendered.patch["applied"]:
-            cost = patch_cost(tmp, the_board, compressed, rendered, tmp / SIM_ELF, sample)
+            normal = tmp / SIM_ELF if firmware_mode == "normal" else None
+            cost = patch_cost(tmp, the_board, compressed, rendered, normal, sample)
             report["patch"].update(cost)
         report["memory"] = memory_section(rendered.memory, memory_use(final), stack)
         (tmp / REPORT_FILE).write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
