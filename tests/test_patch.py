@@ -184,6 +184,23 @@ def test_bad_patch_value_is_one_line_and_exit_2(tmp_path):
     assert "Traceback" not in result.output
 
 
+# ---------------------------------------------------------------- host C
+
+@pytest.mark.parametrize("builder,layout", [(early_peak_model, "dense"), (early_peak_model, "cer"),
+                                            (conv_padding_model, "csr"), (conv_padding_model, "pcsr")])
+def test_patched_sources_compile_strict_and_are_bit_exact_on_the_host(builder, layout, tmp_path):
+    from tests.test_render import _host_library, _host_outputs
+
+    q, x = _quantized(builder())
+    lay = {n.name: layouts_mod.encode_as(layout, n.levels, n.bits, col_map(n)) for n in q.weight_nodes}
+    rendered = render(q, lay, "mps2_an386", patch_mode="auto")
+    assert rendered.patch["applied"], rendered.patch
+    lib = _host_library(rendered, tmp_path)  # -std=c99 -Wall -Wextra -Werror
+    xs = q.quantize_input(x)
+    np.testing.assert_array_equal(_host_outputs(lib, xs, q.node(q.outputs[0]).output_shape),
+                                  run_int(q, xs))
+
+
 # ---------------------------------------------------------------- QEMU
 
 def _build_and_sim(model, tmp_path, shape, n=2, board="mps2_an386", opts=None):
