@@ -50,9 +50,9 @@ def _summary(build_report: dict, sim) -> dict:
 
 
 def build_and_sim(model: Path, board: str, out_dir: Path, options: dict, calib_npz: Path,
-                  sim_npz: Path | None, n: int | None) -> dict:
+                  sim_npz: Path | None, n: int | None, patch: str = "off") -> dict:
     """Build `model` with compress `options` (calibrated on `calib_npz`, accuracy on
-    `sim_npz`), then simulate `n` inputs of `sim_npz` (all when None)."""
+    `sim_npz`; `patch`: build's --patch), then simulate `n` inputs of `sim_npz` (all when None)."""
     from tinycompress.compress import CompressOptions
     from tinycompress.pipeline import build
     from tinycompress.target.sim import simulate
@@ -60,7 +60,8 @@ def build_and_sim(model: Path, board: str, out_dir: Path, options: dict, calib_n
     settings = dict(options)
     layers = settings.pop("layers", {})  # per-layer bits / sparsity: the plan of another build
     opts = CompressOptions.from_settings(settings, layers=layers, scope="layer" if layers else "global")
-    built = build(model, board, out_dir, force=True, options=opts, data=calib_npz, eval_data=sim_npz)
+    built = build(model, board, out_dir, force=True, options=opts, data=calib_npz, eval_data=sim_npz,
+                  patch=patch)
     sim = simulate(out_dir, data=sim_npz, n=n)
     search = built.report.get("search") or {}
     plan = {r["name"]: {"bits": r["bits"], "sparsity": r["sparsity"]} for r in search.get("layers", [])}

@@ -19,6 +19,11 @@ the same inputs (`baselines.tflm_arena_bytes`). It is measured on a 64-bit
 host: pointers and the interpreter's bookkeeping are larger there than on a
 Cortex-M, so it is an upper bound of what the same model needs on the board;
 its activations part is the same size.
+
+`--patch auto` (PATCH_MODELS): the same build with `build --patch auto`: a
+chain of early layers run in row bands (codegen.patch); its arena, ratio to
+TFLite Micro's and the extra instructions per inference (patched against
+unpatched firmware, both measured in QEMU), or why nothing was patched.
 """
 from __future__ import annotations
 
@@ -43,6 +48,8 @@ INT8_DENSE = {"bits": 8, "sparsity": 0.0, "layout": "dense"}
 SIM_INPUTS = 2
 # issue 13's targets: arena / TFLite Micro's arena
 TARGETS = {"mlperf_ic": 0.6, "mobilenet_v1_025": 0.6, "ds_cnn": 0.6}
+PATCH_MODELS = ("mobilenet_v1_025", "ds_cnn")
+PATCH_TARGETS = {"mobilenet_v1_025": 0.35}  # issue 13, item 3: with --patch auto
 
 
 def ram_models(work: Path) -> list[dict]:
@@ -107,13 +114,35 @@ def ram_record(entry: dict, work: Path) -> dict:
     }
 
 
-def run_ram(work: Path, tick=lambda what: None) -> dict:
-    """{model: RAM row} for every RAM model (one failed model does not stop the others)."""
+def patch_record(entry: dict, work: Path, tflm: int) -> dict:
+    """One model's `--patch auto` row (module doc)."""
+    calib = save_npz(work / "calib.npz", entry["calib"])
+    cell = build_and_sim(entry["path"], SPEED_BOARD, work / "build-patch", INT8_DENSE, calib, calib,
+                         SIM_INPUTS, patch="auto")
+    report = json.loads((work / "build-patch" / "build-report.json").read_text(encoding="utf-8"))
+    p, target = report["patch"], PATCH_TARGETS.get(entry["name"])
+    keep = ("applied", "reason", "layers", "bands", "extra_macs", "extra_macs_fraction",
+            "extra_instructions", "extra_instructions_fraction", "instructions_unpatched")
+    return {**{k: p.get(k) for k in keep}, "arena_bytes": report["arena_bytes"],
+            "arena_ratio": report["arena_bytes"] / tflm, "target_ratio": target,
+            "meets_target": None if target is None else report["arena_bytes"] / tflm <= target,
+            "bit_exact": cell["bit_exact"]}
+
+
+def run_ram(work: Path, tick=lambda what: None, only: tuple[str, ...] = ()) -> dict:
+    """{model: RAM row} for every RAM model, or those named in `only` (one failed model
+    does not stop the others)."""
     out = {}
     for entry in ram_models(work):
+        if only and entry["name"] not in only:
+            continue
         tick(f"ram: {entry['name']} int8-dense on {SPEED_BOARD}")
         try:
             out[entry["name"]] = ram_record(entry, work / entry["name"])
+            if entry["name"] in PATCH_MODELS:
+                tick(f"ram: {entry['name']} int8-dense --patch auto on {SPEED_BOARD}")
+                out[entry["name"]]["patch"] = patch_record(entry, work / entry["name"],
+                                                           out[entry["name"]]["tflm_arena_bytes"])
         except Exception as exc:  # noqa: BLE001 - one failed build must not stop the bench
             out[entry["name"]] = {"error": f"{type(exc).__name__}: {exc}"}
     return out
@@ -138,6 +167,7 @@ def markdown(rows: dict) -> str:
             f"{r['stack_bytes']:,} ({r['stack_measured_bytes']:,}) | {r['arena_plus_stack_bytes']:,} | "
             f"{r['tflm_arena_bytes']:,} | {r['arena_ratio']:.2f}x | {target} | "
             f"{r['peak_layer']} ({r['peak_op']}) | {r['bit_exact']} |")
+    lines += patch_markdown(rows)
     for name, r in rows.items():
         if r.get("meets_target") is False:
             live = ", ".join(f"{b['tensor']} {b['bytes']:,} B" for b in r.get("peak_live", []))
@@ -148,13 +178,42 @@ def markdown(rows: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
+def patch_markdown(rows: dict) -> list[str]:
+    """The `--patch auto` table: arena, ratio, extra instructions (module doc)."""
+    patched = {name: r["patch"] for name, r in rows.items() if "patch" in r}
+    if not patched:
+        return []
+    lines = ["", "### With `--patch auto` (early layers in row bands)", "",
+             "| model | layers in bands | arena | arena / TFLM | target | extra MACs | "
+             "extra instructions (QEMU) | bit-exact |", "|---|---|---:|---:|---|---:|---:|---|"]
+    for name, p in patched.items():
+        target = "" if p["target_ratio"] is None else \
+            f"<= {p['target_ratio']}: {'met' if p['meets_target'] else 'MISSED'}"
+        if not p["applied"]:
+            lines.append(f"| {name} | none: {p['reason']} | {p['arena_bytes']:,} | "
+                         f"{p['arena_ratio']:.3f}x | {target} | | | {p['bit_exact']} |")
+            continue
+        lines.append(
+            f"| {name} | {', '.join(p['layers'])} in {p['bands']} bands | {p['arena_bytes']:,} | "
+            f"{p['arena_ratio']:.3f}x | {target} | {p['extra_macs']:,} ({p['extra_macs_fraction']:.1%} "
+            f"of the chain's) | {p['extra_instructions']:+,} ({p['extra_instructions_fraction']:+.2%}) | "
+            f"{p['bit_exact']} |")
+    return lines
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--work", type=Path, default=REPO / "build" / "bench" / "ram")
     parser.add_argument("--out", type=Path, default=REPO / "bench")
+    parser.add_argument("--only", action="append", default=[], metavar="MODEL",
+                        help="rebuild only this model (repeatable); the other rows are kept "
+                             "from OUT/ram.json")
     args = parser.parse_args(argv)
-    rows = run_ram(args.work, lambda what: print(what, file=sys.stderr, flush=True))
+    rows = run_ram(args.work, lambda what: print(what, file=sys.stderr, flush=True), tuple(args.only))
     args.out.mkdir(parents=True, exist_ok=True)
+    if args.only and (args.out / "ram.json").is_file():
+        kept = json.loads((args.out / "ram.json").read_text(encoding="utf-8"))
+        rows = dict(sorted({**kept, **rows}.items()))
     (args.out / "ram.json").write_text(json.dumps(rows, indent=2, sort_keys=True) + "\n",
                                        encoding="utf-8")
     (args.out / "ram.md").write_text(markdown(rows), encoding="utf-8")

@@ -21,3 +21,19 @@ def test_ram_table_marks_targets():
     assert "0.28x |  |" in lines["digits"] and "6,100 | 700 (444) | 6,800" in lines["mlperf_ic"]
     assert "ToolError: x" in lines["broken"]
     assert set(TARGETS) == {"mlperf_ic", "mobilenet_v1_025", "ds_cnn"}
+
+
+def test_ram_table_has_the_patch_rows():
+    applied = {"applied": True, "reason": "", "layers": ["dw1", "pw1", "dw2"], "bands": 4,
+               "extra_macs": 28800, "extra_macs_fraction": 0.053, "extra_instructions": 156309,
+               "extra_instructions_fraction": 0.0096, "arena_bytes": 28776,
+               "arena_ratio": 28776 / 103552, "target_ratio": 0.35, "meets_target": True,
+               "bit_exact": True}
+    none = {**applied, "applied": False, "reason": "no band split lowers the arena",
+            "arena_bytes": 5000, "arena_ratio": 0.5, "target_ratio": None, "meets_target": None}
+    text = markdown({"mobilenet_v1_025": {**_row(37240, 103552, 0.6), "patch": applied},
+                     "ds_cnn": {**_row(5000, 10000, 0.6), "patch": none}})
+    rows = [line for line in text.splitlines() if "bands" in line or "none:" in line]
+    assert "| mobilenet_v1_025 | dw1, pw1, dw2 in 4 bands | 28,776 | 0.278x | <= 0.35: met | " \
+           "28,800 (5.3% of the chain's) | +156,309 (+0.96%) | True |" in rows
+    assert any(r.startswith("| ds_cnn | none: no band split lowers the arena | 5,000 | 0.500x") for r in rows)

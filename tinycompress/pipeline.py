@@ -27,12 +27,13 @@ from tinycompress.compress.core import Model, compress
 from tinycompress.compress.options import CompressOptions
 from tinycompress.data import Dataset, load_npz
 from tinycompress.errors import BoardError, SpecError, ToolError
-from tinycompress.target.pio import run_pio_envs
 from tinycompress.target.power_data import energy_flags
 from tinycompress.target.project import STACK_SIZE, check_output_dir, fit_stack, staged, write_project
 from tinycompress.report.memory import memory_section, peak_text
+from tinycompress.codegen.patch import MODES as PATCH_MODES
 from tinycompress.codegen.render import Rendered, render
-from tinycompress.target.sim import SIM_ELF
+from tinycompress.target.pio import run_pio_envs
+from tinycompress.target.sim import SIM_ELF, layer_ticks
 from tinycompress.target.state import save_state
 
 Progress = Callable[[str, int, int], None]
@@ -156,6 +157,51 @@ def build_report(board: Board, compressed, rendered: Rendered, mem: dict, second
     }
 
 
+def _sim_elf(project: Path, board: Board, rendered: Rendered) -> Path:
+    """The sim ELF of `rendered` built in a scratch project (normal firmware)."""
+    write_project(project, board, rendered)
+    return run_pio_envs(project, ("sim",))["sim"].elf
+
+
+def patch_cost(project: Path, board: Board, compressed, rendered: Rendered, sim_elf: Path | None,
+               sample: np.ndarray | None) -> dict:
+    """Instructions of one inference with the patched chain and without, both firmwares
+    run in QEMU on the build's sample input (the unpatched one, and the patched one when
+    `sim_elf` is not normal firmware (None), built in scratch projects inside `project`
+    and removed); ToolError if their outputs differ."""
+    plain = render(compressed.qgraph, compressed.layouts, board.name, sample)
+    probe = project / "patch-probe"
+    elf = _sim_elf(probe / "unpatched", board, plain)
+    sim_elf = sim_elf or _sim_elf(probe / "patched", board, rendered)
+    x1 = (np.full(rendered.input_bytes, compressed.qgraph.input_zero_point, np.int8)
+          if sample is None else np.asarray(sample, np.int8).ravel())
+    ticks, out = layer_ticks(sim_elf, board.name, x1, len(rendered.steps), probe / "run-patched",
+                             compressed.qgraph)
+    base, base_out = layer_ticks(elf, board.name, x1, len(plain.steps), probe / "run", compressed.qgraph)
+    shutil.rmtree(probe, ignore_errors=True)
+    if not np.array_equal(out, base_out):
+        raise ToolError("the patched firmware's output differs from the unpatched one's")
+    layers = {s.name: {"instructions": t, "unpatched": b} for s, t, b in zip(rendered.steps, ticks, base)
+              if s.name in rendered.patch["layers"]}
+    return {"instructions": sum(ticks), "instructions_unpatched": sum(base),
+            "extra_instructions": sum(ticks) - sum(base),
+            "extra_instructions_fraction": round((sum(ticks) - sum(base)) / max(sum(base), 1), 4),
+            "per_layer": layers}
+
+
+def patch_line(report: dict) -> str | None:
+    """The build summary's line on --patch (None when it was off)."""
+    p = report.get("patch") or {}
+    if p.get("mode", "off") == "off":
+        return None
+    if not p.get("applied"):
+        return f"patch: none ({p.get('reason')})"
+    return (f"patch: {', '.join(p['layers'])} in {p['bands']} row bands: arena "
+            f"{p['arena_bytes_unpatched']:,} -> {p['arena_bytes']:,} B, +{p['extra_macs']:,} MACs "
+            f"recomputed, {p['extra_instructions']:+,} instructions per inference "
+            f"({p['extra_instructions_fraction']:+.2%}, measured in QEMU)")
+
+
 def _save_state(project: Path, board: Board, compressed, rendered: Rendered, data_source, model_path) -> None:
     save_state(project, compressed.qgraph, rendered.layers(), board.name, data_source, model_path)
 
@@ -163,7 +209,8 @@ def _save_state(project: Path, board: Board, compressed, rendered: Rendered, dat
 def build(model: Model, board: str = "nucleo", out_dir: str | Path = "build",
           force: bool = False, options: CompressOptions | None = None, data: Path | None = None,
           eval_data: Path | None = None, progress: Progress | None = None, *,
-          val_data: Path | None = None, firmware_mode: str = "normal") -> BuildResult:
+          val_data: Path | None = None, firmware_mode: str = "normal",
+          patch: str = "off") -> BuildResult:
     """Compress, render, compile and size `model` for `board` into `out_dir` (see module doc).
 
     model: a model file, a loaded `Graph` or a Keras model (as `compress.compress`).
@@ -173,6 +220,9 @@ def build(model: Model, board: str = "nucleo", out_dir: str | Path = "build",
     the reported figures only. Without data, activation ranges come from
     synthetic inputs (a warning in the report). firmware_mode: normal, or
     energy (idle and inference windows framed by GPIO timestamps, for `power`).
+    patch: 'off', or 'auto': a chain of early layers run in row bands when that
+    lowers the arena (`codegen.patch`); the extra instructions are measured in
+    QEMU against the unpatched firmware (report "patch").
     Raises OutputExistsError, BoardError (unknown board, does not fit), DataError, ToolError.
     """
     start = time.monotonic()
@@ -182,14 +232,16 @@ def build(model: Model, board: str = "nucleo", out_dir: str | Path = "build",
     the_board = load_board(board)
     if firmware_mode not in FIRMWARE_MODES:
         raise SpecError(f"--mode {firmware_mode!r}: expected one of {', '.join(FIRMWARE_MODES)}")
+    if patch not in PATCH_MODES:
+        raise SpecError(f"--patch {patch!r}: expected one of {', '.join(PATCH_MODES)}")
     check_output_dir(out_dir, force)
     train, val, test, source = _data(data, val_data, eval_data)
     tick("compress", 0, len(STAGES))
     compressed = compress(model, options or CompressOptions(), train, test, progress, val_data=val,
                           compare=True)
     tick("render", 1, len(STAGES))
-    rendered = render(compressed.qgraph, compressed.layouts, the_board.name,
-                      _sample(compressed, test, train))
+    sample = _sample(compressed, test, train)
+    rendered = render(compressed.qgraph, compressed.layouts, the_board.name, sample, patch)
     check_fit(the_board, sum(s.weight_bytes for s in rendered.steps), rendered.arena_bytes,
               peak=peak_text(rendered.memory))
     flags = () if firmware_mode == "normal" else tuple(
@@ -209,6 +261,11 @@ def build(model: Model, board: str = "nucleo", out_dir: str | Path = "build",
         tick("report", 3, len(STAGES))
         report = build_report(the_board, compressed, rendered, memory_use(final), time.monotonic() - start)
         report["firmware_mode"] = firmware_mode
+        report["patch"] = dict(rendered.patch)
+        if rendered.patch["applied"]:
+            normal = tmp / SIM_ELF if firmware_mode == "normal" else None
+            cost = patch_cost(tmp, the_board, compressed, rendered, normal, sample)
+            report["patch"].update(cost)
         report["memory"] = memory_section(rendered.memory, memory_use(final), stack)
         (tmp / REPORT_FILE).write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
     tick("done", len(STAGES), len(STAGES))

@@ -17,8 +17,8 @@ from tinycompress.cli.options import (
     ValDataOpt, check_output, compress_options,
 )
 from tinycompress.paths import BOARDS_DIR
-from tinycompress.cli.options import FirmwareMode, FirmwareModeOpt
-from tinycompress.pipeline import build
+from tinycompress.cli.options import FirmwareMode, FirmwareModeOpt, PatchOpt
+from tinycompress.pipeline import build, patch_line
 from tinycompress.target.boards import list_boards
 from tinycompress.target.sim import simulate
 
@@ -47,6 +47,7 @@ def build_cmd(
     scope: ScopeOpt = "global",
     input_range: InputRangeOpt = None,
     firmware_mode: FirmwareModeOpt = FirmwareMode.normal,
+    patch: PatchOpt = "off",
 ) -> None:
     """Compress MODEL and compile its firmware for a board (PlatformIO project, ELF, build-report.json)."""
     options = compress_options(bits, sparsity, layout, optimize, quantizer, lam, per_tensor,
@@ -56,7 +57,7 @@ def build_cmd(
     check_output(output)
     with progress_bar() as tick:
         result = build(model, board or "nucleo", output, force, options, data, eval_data, tick,
-                       val_data=val_data, firmware_mode=firmware_mode.value)
+                       val_data=val_data, firmware_mode=firmware_mode.value, patch=patch)
     r = result.report
     print_warnings(r)
     console().print(f"built {r['model']} for {r['board']} in {result.out_dir} ({result.seconds:.1f} s): "
@@ -64,6 +65,8 @@ def build_cmd(
                     f"RAM {r['ram_bytes']:,} / {r['board_ram']:,} B")
     for line in mode_lines(r):
         typer.echo(line)
+    if patch_line(r):
+        typer.echo(patch_line(r))
     if r.get("search"):
         print_table(search_table(r["search"]))
     print_table(layers_table(f"{r['model']} on {r['board']}: {r['weight_bytes']:,} B of weights",

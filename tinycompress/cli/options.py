@@ -178,3 +178,7 @@ FirmwareModeOpt = Annotated[FirmwareMode, typer.Option(
 SimCountOpt = Annotated[Optional[int], typer.Option(
     "-n", "--n", parser=number(int, "-n", minimum=1),
     help="Number of inputs to simulate (default: all of the data, or 16 random).", show_default=False)]
+PatchOpt = Annotated[str, typer.Option(
+    "--patch", help="auto: run the first high-resolution layers in row bands (receptive-field "
+                    "overlap recomputed) when that lowers the arena; the extra instructions are "
+                    "measured in QEMU and reported. off: every layer whole.")]

@@ -109,14 +109,14 @@ class Context:
         self.scratch = scratch or {}
         self.taken: set[str] = set()
 
-    def _at(self, off: int) -> str:
+    def at(self, off: int) -> str:  # the pointer expression of arena byte `off`
         return self.arena if off == 0 else f"{self.arena} + {off}"
 
     def ptr(self, tensor: str) -> str:
-        return self._at(self.offsets[tensor])
+        return self.at(self.offsets[tensor])
 
     def scratch_ptr(self, layer: str) -> str:
-        return self._at(self.scratch[layer])
+        return self.at(self.scratch[layer])
 
     def ident(self, *parts: str) -> str:
         return cgen.identifier("_".join(parts), self.taken)
@@ -379,6 +379,13 @@ def _affine(node: QNode, ctx: Context) -> Step:
     step.args.append(step.output)
     step.arrays, step.structs = [a for a in (off, mul, sh) if a], [params]
     return step
+
+
+def shape_struct(node: QNode, ctx: Context, base: str, name: str) -> CStruct:
+    """tc_conv_dims / tc_pool_geom of `node` (codegen.patch: one per band of a layer)."""
+    kind, fields = _dims(node) if node.op not in ("max_pool2d", "avg_pool2d") else (
+        "tc_pool_geom", _geom_fields(node.params.geom, node.input_shapes[0][-1]))
+    return _struct(ctx, kind, base, name, fields)
 
 
 EMITTERS: dict[str, Callable[[QNode, Context], Step]] = {

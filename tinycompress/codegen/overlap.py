@@ -90,25 +90,32 @@ def overlap_candidates(qgraph: QGraph, layouts: dict) -> dict[str, int]:
     return out
 
 
-def choose_overlaps(qgraph: QGraph, layouts: dict, scratch: list[TensorLife]) -> dict[str, int]:
+def choose_overlaps(qgraph: QGraph, layouts: dict, scratch: list[TensorLife],
+                    exclude: frozenset[str] = frozenset(), adjust=None) -> dict[str, int]:
     """{node: shift} of the overlapping convolutions worth having. Each link lowers the
     live bytes of its step, but a chain of them can drift bytes apart and fragment the
     arena, so two searches are compared by (greedy arena, live bytes per step, largest
     first): from no link, add each that helps, from the step with the most live bytes
     down; from every link, drop each that does not help, from the least loaded step up.
-    Only the MAX_TRIALS most loaded candidates take part (each trial plans the arena)."""
-    cands = overlap_candidates(qgraph, layouts)
+    Only the MAX_TRIALS most loaded candidates take part (each trial plans the arena).
+    `exclude`: layers that may not take part; `adjust`: a change every trial's tensor
+    lives go through (codegen.patch: a chain run in bands)."""
+    cands = {k: v for k, v in overlap_candidates(qgraph, layouts).items() if k not in exclude}
     if not cands:
         return {}
+    adjust = adjust or (lambda lives: lives)
+
+    def lives_of(shifted: dict[str, int]) -> list[TensorLife]:
+        return adjust(tensor_lives(qgraph, shifted=shifted))
 
     def cost(shifted: dict[str, int]) -> tuple:
-        lives = tensor_lives(qgraph, shifted=shifted)
+        lives = lives_of(shifted)
         arena = plan_arena(lives, scratch, budget=0)
         profile = sorted(step_bytes(group_aliases(lives) + list(scratch)), reverse=True)
         return arena.size, profile
 
-    base = plan_arena(tensor_lives(qgraph), scratch, budget=0)
-    load = {row["layer"]: row["bytes"] for row in timeline(qgraph, tensor_lives(qgraph), scratch, base)}
+    base = plan_arena(lives_of({}), scratch, budget=0)
+    load = {row["layer"]: row["bytes"] for row in timeline(qgraph, lives_of({}), scratch, base)}
     step = {n.name: i for i, n in enumerate(qgraph.nodes)}
     ranked = sorted(cands, key=lambda n: (-load[n], step[n]))[:MAX_TRIALS]
     cands = {name: cands[name] for name in ranked}

@@ -32,7 +32,8 @@ from tinycompress.codegen import cgen
 from tinycompress.errors import UnsupportedLayerError
 from tinycompress.layouts import Layout
 from tinycompress.paths import TEMPLATES_DIR
-from tinycompress.codegen import fuse, memory, overlap, verify
+from tinycompress.codegen import fuse, memory, overlap, patch, verify
+from tinycompress.codegen.band_calls import run_calls
 from tinycompress.codegen.arena import ArenaPlan, TensorLife, plan_arena
 from tinycompress.ir.qgraph import QGraph
 from tinycompress.codegen.ops import Context, Step, emit
@@ -54,6 +55,7 @@ class Rendered:
     output_bytes: int
     defines: dict[str, int] = field(default_factory=dict)
     memory: dict = field(default_factory=dict)  # memory_summary: the arena's timeline and peak
+    patch: dict = field(default_factory=dict)  # --patch: mode, the chain run in bands, why
 
     def build_flags(self) -> list[str]:
         """Compiler flags that compile only the row-engine variants the model uses."""
@@ -114,11 +116,21 @@ def lowered(qgraph: QGraph, layouts: dict[str, Layout]) -> tuple[QGraph, dict[st
     return fuse.fuse_adds(scheduled(qgraph, layouts), layouts)
 
 
-def memory_summary(qgraph: QGraph, layouts: dict[str, Layout], arena: ArenaPlan) -> dict:
-    """The arena's figures and its per-operator timeline (build-report.json "memory")."""
-    lives, scratch = arena_lives(qgraph, layouts)
+def memory_summary(qgraph: QGraph, layouts: dict[str, Layout], arena: ArenaPlan,
+                   lives: list[TensorLife] | None = None, scratch: list[TensorLife] | None = None,
+                   bands: patch.PatchPlan | None = None) -> dict:
+    """The arena's figures and its per-operator timeline (build-report.json "memory");
+    `lives`, `scratch`: the planned lifetimes (default `arena_lives`), `bands`: the chain
+    run in bands, whose inner tensors the timeline names '<layer> band'."""
+    if lives is None or scratch is None:
+        lives, scratch = arena_lives(qgraph, layouts)
     verify.check_plan(lives, scratch, arena)
     rows = memory.timeline(qgraph, lives, scratch, arena)
+    inner = set(bands.nodes[:-1]) if bands else set()
+    for row in rows:
+        for b in row["live"]:
+            if b["tensor"] in inner:
+                b["tensor"] += " band"
     top = memory.peak(rows)
     return {"arena_bytes": arena.size, "lower_bound_bytes": arena.lower_bound,
             "optimal": arena.optimal, "planner": arena.method,
@@ -128,14 +140,20 @@ def memory_summary(qgraph: QGraph, layouts: dict[str, Layout], arena: ArenaPlan)
             "overlapping": {t.name: t.shift for t in lives if t.shift}, "timeline": rows}
 
 
-def build_steps(qgraph: QGraph, layouts: dict[str, Layout], arena: ArenaPlan) -> list[Step]:
-    """One Step per executed node, in graph order."""
-    if len(qgraph.outputs) != 1:
-        raise UnsupportedLayerError(f"firmware supports models with one output, "
-                                    f"{qgraph.name} has {len(qgraph.outputs)}")
+def _context(arena: ArenaPlan) -> Context:
     ctx = Context(arena.offsets, scratch=arena.scratch)
     ctx.taken.update({"tc_arena", "tc_model_run", "tc_model_input", "tc_model_output",
                       "tc_model_layer_names", "tc_model_sample_input"})
+    return ctx
+
+
+def build_steps(qgraph: QGraph, layouts: dict[str, Layout], arena: ArenaPlan,
+                ctx: Context | None = None) -> list[Step]:
+    """One Step per executed node, in graph order (`ctx`: the identifiers taken so far)."""
+    if len(qgraph.outputs) != 1:
+        raise UnsupportedLayerError(f"firmware supports models with one output, "
+                                    f"{qgraph.name} has {len(qgraph.outputs)}")
+    ctx = ctx or _context(arena)
     missing = [n.name for n in qgraph.weight_nodes if n.name not in layouts]
     if missing:
         raise ValueError(f"no layout for weight layer(s) {', '.join(missing)}")
@@ -161,15 +179,23 @@ def _c_string(text: str) -> str:
 
 
 def render(qgraph: QGraph, layouts: dict[str, Layout], board: str,
-           sample_input: np.ndarray | None = None) -> Rendered:
+           sample_input: np.ndarray | None = None, patch_mode: str = "off") -> Rendered:
     """C sources of `qgraph` with one layout per weight layer, for the board named `board`.
 
     sample_input: int8 input compiled into the hardware build (default zeros
-    at the input zero point).
+    at the input zero point). patch_mode: 'off', or 'auto' (a chain of spatial
+    layers run in row bands when that makes the arena smaller: `codegen.patch`).
     """
+    patch.check_mode(patch_mode)
     qgraph, layouts = lowered(qgraph, layouts)
-    arena = plan(qgraph, layouts)
-    steps = build_steps(qgraph, layouts, arena)
+    lives, scratch = arena_lives(qgraph, layouts)
+    bands, why = None, "off"
+    if patch_mode == "auto":
+        bands, why, lives, scratch = patch.apply(qgraph, layouts, lives, scratch)
+    arena = plan_arena(lives, scratch)
+    names = _context(arena)
+    steps = build_steps(qgraph, layouts, arena, names)
+    calls = run_calls(steps, bands, names, {t.name: t.size for t in scratch})
     in_bytes = _size(qgraph.input_shape)
     out_node = qgraph.node(qgraph.outputs[0])
     if sample_input is None:
@@ -180,7 +206,7 @@ def render(qgraph: QGraph, layouts: dict[str, Layout], board: str,
     ctx = {
         "banner": f"Generated by tinycompress for model {_c_string(qgraph.name)} on board "
                   f"{board}; do not edit.",
-        "model_name": _c_string(qgraph.name), "board": board, "steps": steps,
+        "model_name": _c_string(qgraph.name), "board": board, "steps": steps, "calls": calls,
         "n_layers": len(steps), "arena_bytes": max(arena.size, 4),
         "input_bytes": in_bytes, "output_bytes": _size(out_node.output_shape),
         "input_ptr": Context(arena.offsets).ptr(qgraph.input_name),
@@ -201,8 +227,10 @@ def render(qgraph: QGraph, layouts: dict[str, Layout], board: str,
         defines["TC_CONV_DENSE_POST"] = 1
     if qgraph.arithmetic == "tflite":  # TFLite's rounding in the kernels (tc_requant.h)
         defines["TC_ARITHMETIC_TFLITE"] = 1
+    summary = {"mode": patch_mode, "applied": bands is not None, "reason": why,
+               **(bands.as_dict() if bands else {})}
     return Rendered(files, kernels, steps, ctx["arena_bytes"], in_bytes, ctx["output_bytes"],
-                    defines, memory_summary(qgraph, layouts, arena))
+                    defines, memory_summary(qgraph, layouts, arena, lives, scratch, bands), summary)
 
 
 def variant_masks(steps: list[Step]) -> dict[str, int]:

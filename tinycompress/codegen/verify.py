@@ -17,6 +17,7 @@ from tinycompress.codegen.arena import ALIGN, ArenaPlan, TensorLife, group_alias
 from tinycompress.codegen.fuse import run_fused
 from tinycompress.codegen.memory import FUSED
 from tinycompress.ir.qgraph import QGraph, QNode
+from tinycompress.codegen.patch import run_bands
 from tinycompress.reference.int_ref import run_node
 
 OVERLAP_ORDER = {"conv2d": "pixel", "depthwise_conv2d": "channel"}  # overlap.overlap_kind per op
@@ -43,12 +44,14 @@ def check_plan(lives: list[TensorLife], scratch: list[TensorLife], plan: ArenaPl
 
 
 def run_in_arena(qgraph: QGraph, lives: list[TensorLife], scratch: list[TensorLife],
-                 plan: ArenaPlan, x_int8, poison: int = 0x5A) -> dict[str, np.ndarray]:
+                 plan: ArenaPlan, x_int8, poison: int = 0x5A, bands=None) -> dict[str, np.ndarray]:
     """The integer reference run 'in the arena': one byte array (filled with `poison`),
     every tensor at its planned offset, the nodes in order, each step's scratch bytes
     overwritten with `poison` first (a kernel may leave anything there). Returns
     {node: its output read back from the arena right after its step}, which must equal
-    `run_int`'s when the plan is sound. The plan is checked first (`check_plan`)."""
+    `run_int`'s when the plan is sound. The plan is checked first (`check_plan`).
+    `bands` (codegen.patch.PatchPlan): its chain runs band by band (`patch.run_bands`),
+    so only the chain's last layer has a whole output to return."""
     check_plan(lives, scratch, plan)
     arena = np.full(max(plan.size, 1), poison, np.uint8).view(np.int8)
     borrowed = {t.name: t.size for t in scratch}
@@ -57,6 +60,11 @@ def run_in_arena(qgraph: QGraph, lives: list[TensorLife], scratch: list[TensorLi
     def at(name: str, n: int) -> np.ndarray:
         return arena[plan.offsets[name]:plan.offsets[name] + n]
 
+    def junk_scratch(name: str) -> None:
+        if name in borrowed:
+            start = plan.scratch[name]
+            arena[start:start + borrowed[name]] = np.uint8(poison).view(np.int8)
+
     x = np.asarray(x_int8, np.int8).ravel()
     at(qgraph.input_name, x.size)[:] = x
     out: dict[str, np.ndarray] = {qgraph.input_name: x.copy()}
@@ -64,12 +72,17 @@ def run_in_arena(qgraph: QGraph, lives: list[TensorLife], scratch: list[TensorLi
         if node.op == "input":
             continue
         size = int(math.prod(node.output_shape))
+        if bands is not None and node.name in bands.nodes:
+            if node.name == bands.nodes[0]:
+                run_bands(bands, arena, plan.offsets, node.inputs[0], run_node, junk_scratch,
+                          lambda n, i, o: check_access_order(n, OVERLAP_ORDER[n.op], i, o, plan.size))
+            if node.name == bands.nodes[-1]:
+                out[node.name] = at(node.name, size).copy()
+            continue
         if node.op != "reshape":
             ins = [at(s, int(math.prod(shape))).copy()[np.newaxis]
                    for s, shape in zip(node.inputs, node.input_shapes, strict=True)]
-            if node.name in borrowed:
-                start = plan.scratch[node.name]
-                arena[start:start + borrowed[node.name]] = np.uint8(poison).view(np.int8)
+            junk_scratch(node.name)
             fused = FUSED in node.attrs  # writes over its skip input (read first) elementwise
             if node.name in overlapping and node.op in OVERLAP_ORDER and not fused:
                 check_access_order(node, OVERLAP_ORDER[node.op], plan.offsets[node.inputs[0]],
