@@ -149,6 +149,13 @@ def _step(ctx: Context, node: QNode, kernel: str, args: list[str], layout: str |
                 _size(node.output_shape), [], [])
 
 
+def _finish(step: Step, structs: list[CStruct], arrays=()) -> Step:
+    """`step` with the output pointer as its last argument, and its constants."""
+    step.args.append(step.output)
+    step.structs, step.arrays = structs, [a for a in arrays if a]
+    return step
+
+
 # ---------------------------------------------------------------- weight ops
 
 def _weights_struct(ctx: Context, base: str, layout: Layout, pointers: dict[str, str],
@@ -234,10 +241,12 @@ def _rescale_fields(r: int_prepare.RescaleParams) -> dict:
     return dict(zip(RESCALE_FIELDS, (r.z_in, r.m, r.shift, r.z_out, r.act_min, r.act_max)))
 
 
-def _geom_fields(g: int_prepare.PoolGeometry, channels: int) -> dict:
-    return {"in_h": g.in_h, "in_w": g.in_w, "channels": channels, "pool_h": g.pool_h,
-            "pool_w": g.pool_w, "stride_h": g.stride_h, "stride_w": g.stride_w,
-            "pad_top": g.pad_top, "pad_left": g.pad_left, "out_h": g.out_h, "out_w": g.out_w}
+def _pool_geom(node: QNode, ctx: Context, base: str, name: str = "geom") -> CStruct:
+    g = node.params.geom
+    return struct(ctx, "tc_pool_geom", base, name, {
+        "in_h": g.in_h, "in_w": g.in_w, "channels": node.input_shapes[0][-1], "pool_h": g.pool_h,
+        "pool_w": g.pool_w, "stride_h": g.stride_h, "stride_w": g.stride_w,
+        "pad_top": g.pad_top, "pad_left": g.pad_left, "out_h": g.out_h, "out_w": g.out_w})
 
 
 def _pad(node: QNode, ctx: Context) -> Step:
@@ -246,59 +255,44 @@ def _pad(node: QNode, ctx: Context) -> Step:
                 {"in_h": h, "in_w": w, "channels": c, "top": p.top, "bottom": p.bottom,
                  "left": p.left, "right": p.right, "value": p.value})
     step = _step(ctx, node, "tc_pad_s8", [ctx.ptr(node.inputs[0]), f"&{s.ident}"])
-    step.args.append(step.output)
-    step.structs = [s]
-    return step
+    return _finish(step, [s])
 
 
 def _requantize(node: QNode, ctx: Context) -> Step:
     s = struct(ctx, "tc_rescale_params", ctx.ident(node.name), "params", _rescale_fields(node.params))
     step = _step(ctx, node, "tc_requantize_tensor_s8",
                  [ctx.ptr(node.inputs[0]), str(_size(node.input_shapes[0])), f"&{s.ident}"])
-    step.args.append(step.output)
-    step.structs = [s]
-    return step
+    return _finish(step, [s])
 
 
 def _max_pool(node: QNode, ctx: Context) -> Step:
     base, p = ctx.ident(node.name), node.params
-    geom = struct(ctx, "tc_pool_geom", base, "geom", _geom_fields(p.geom, node.input_shapes[0][-1]))
+    geom = _pool_geom(node, ctx, base)
     rescale = struct(ctx, "tc_rescale_params", base, "rescale", _rescale_fields(p.rescale))
     step = _step(ctx, node, "tc_maxpool2d_s8",
                  [ctx.ptr(node.inputs[0]), f"&{geom.ident}", f"&{rescale.ident}"])
-    step.args.append(step.output)
-    step.structs = [geom, rescale]
-    return step
+    return _finish(step, [geom, rescale])
 
 
 def _avg_pool(node: QNode, ctx: Context) -> Step:
     base, p = ctx.ident(node.name), node.params
     m, m_ptr = _array(ctx, base, "multiplier", p.m, np.int32)
     sh, sh_ptr = _array(ctx, base, "shift", p.shift, np.int32)
-    geom = struct(ctx, "tc_pool_geom", base, "geom", _geom_fields(p.geom, node.input_shapes[0][-1]))
+    geom = _pool_geom(node, ctx, base)
     params = struct(ctx, "tc_avgpool_params", base, "params",
                      {"in_zp": p.z_in, "multiplier": m_ptr, "shift": sh_ptr, "out_zp": p.z_out,
                       "act_min": p.act_min, "act_max": p.act_max})
     step = _step(ctx, node, "tc_avgpool2d_s8",
                  [ctx.ptr(node.inputs[0]), f"&{geom.ident}", f"&{params.ident}"])
-    step.args.append(step.output)
-    step.arrays, step.structs = [a for a in (m, sh) if a], [geom, params]
-    return step
+    return _finish(step, [geom, params], (m, sh))
 
 
 def _global_pool(node: QNode, ctx: Context) -> Step:
     h, w, c = node.input_shapes[0]
-    p = node.params
-    if node.op == "global_avg_pool2d":
-        fields = dict(zip(RESCALE_FIELDS, (p.z_in, p.m, p.shift, p.z_out, p.act_min, p.act_max)))
-        kernel = "tc_global_avgpool2d_s8"
-    else:
-        fields, kernel = _rescale_fields(p), "tc_global_maxpool2d_s8"
-    s = struct(ctx, "tc_rescale_params", ctx.ident(node.name), "params", fields)
+    kernel = "tc_global_avgpool2d_s8" if node.op == "global_avg_pool2d" else "tc_global_maxpool2d_s8"
+    s = struct(ctx, "tc_rescale_params", ctx.ident(node.name), "params", _rescale_fields(node.params))
     step = _step(ctx, node, kernel, [ctx.ptr(node.inputs[0]), str(h * w), str(c), f"&{s.ident}"])
-    step.args.append(step.output)
-    step.structs = [s]
-    return step
+    return _finish(step, [s])
 
 
 def _inputs_struct(ctx: Context, node: QNode, base: str) -> CStruct:
@@ -376,16 +370,15 @@ def _affine(node: QNode, ctx: Context) -> Step:
         "offset": off_ptr, "out_zp": p.z_out, "act_min": p.act_min, "act_max": p.act_max})
     step = _step(ctx, node, "tc_affine_s8",
                  [ctx.ptr(node.inputs[0]), str(_size(node.input_shapes[0]) // channels), f"&{params.ident}"])
-    step.args.append(step.output)
-    step.arrays, step.structs = [a for a in (off, mul, sh) if a], [params]
-    return step
+    return _finish(step, [params], (off, mul, sh))
 
 
 def shape_struct(node: QNode, ctx: Context, base: str, name: str) -> CStruct:
     """tc_conv_dims / tc_pool_geom of `node` (codegen.patch: one per band of a layer)."""
-    kind, fields = _dims(node) if node.op not in ("max_pool2d", "avg_pool2d") else (
-        "tc_pool_geom", _geom_fields(node.params.geom, node.input_shapes[0][-1]))
-    return _struct(ctx, kind, base, name, fields)
+    if node.op in ("max_pool2d", "avg_pool2d"):
+        return _pool_geom(node, ctx, base, name)
+    kind, fields = _dims(node)
+    return struct(ctx, kind, base, name, fields)
 
 
 EMITTERS: dict[str, Callable[[QNode, Context], Step]] = {

@@ -27,7 +27,11 @@ extern const char *const tc_model_layer_names[TC_MODEL_N_LAYERS];
 /** A test input compiled into the firmware (the hardware build runs it). */
 extern const int8_t tc_model_sample_input[TC_MODEL_INPUT_BYTES];
 
-/** Where to put the next input: TC_MODEL_INPUT_BYTES bytes inside the arena. */
+/**
+ * Where to put the next input: TC_MODEL_INPUT_BYTES bytes inside the arena.
+ * tc_model_run overwrites them (layers write over tensors they no longer need,
+ * the input among them): write the input again before every run.
+ */
 int8_t *tc_model_input(void);
 
 /** The output of the last tc_model_run: TC_MODEL_OUTPUT_BYTES bytes inside the arena. */
@@ -35,9 +39,13 @@ const int8_t *tc_model_output(void);
 
 /**
  * @brief Run every layer on the input in the arena.
+ *
+ * The input is consumed: the arena is reused in place, so after the call the
+ * input bytes hold other tensors. Copy a new input in (tc_model_input) each time.
  * @param layer_ticks [TC_MODEL_N_LAYERS] timer reading of each layer (tc_timer_elapsed:
  *                    instructions under QEMU, core cycles on hardware)
- * @param hook        called after each layer, or NULL
+ * @param hook        called after each layer with its whole output tensor (not after the
+ *                    inner layers of a chain run in row bands, --patch auto), or NULL
  * @return 0, or 1 + the index of the layer whose kernel reported an error
  */
 int32_t tc_model_run(uint32_t *layer_ticks, tc_model_hook hook);
