@@ -2,9 +2,10 @@
 
     .venv/bin/python bench/calibrate.py [--work DIR] [--quick]
 
-Builds two synthetic models (fully-connected layers of several shapes; 3x3,
+Builds three synthetic models (fully-connected layers of several shapes; 3x3,
 1x1, strided and 5x5 convolutions and depthwise convolutions, 'same' and
-'valid', so that output pixels on the border and inside vary apart) with every
+'valid', so that output pixels on the border and inside vary apart; first
+convolutions on one or three channels and depthwise layers on small maps) with every
 layer forced to each layout, at several bit widths and sparsities, for the
 Cortex-M4F board `mps2_an386`, runs each in QEMU on two inputs, and reads
 every weight layer's exact instruction count. For each kind of kernel and
@@ -111,24 +112,27 @@ def samples(build_dir: Path, sim_layers: list[dict]) -> list[tuple]:
     """(kind, layout key, positions, border positions, features, once features, measured
     instructions) per weight layer of a build."""
     qgraph = load_state(build_dir).qgraph
-    measured = {l["name"]: l["instructions"] for l in sim_layers}
+    sim_layer = {part: l for l in sim_layers for part in l.get("parts", [l["name"]])}
     out = []
     for node in qgraph.weight_nodes:
-        layout_name = next(l["layout"] for l in sim_layers if l["name"] == node.name)
+        layer = sim_layer[node.name]
         cmap = col_map(node)
-        layout = encode_as(layout_name, node.levels, int(node.bits), col_map=cmap)
+        layout = encode_as(layer["layout"], node.levels, int(node.bits), col_map=cmap)
         kind = KIND_OF_OP[node.op]
-        out.append((kind, layout_key(layout), positions(node), border(node), features(layout, cmap),
+        feats = features(layout, cmap)
+        if len(layer.get("parts", ())) > 1:  # a residual add fused into the conv (codegen.fuse)
+            feats["add_rows"] = feats["rows"]  # its add: one element per output channel and pixel
+        out.append((kind, layout_key(layout), positions(node), border(node), feats,
                     once_features(layout, cmap) if kind != "fc" else {},
-                    float(measured[node.name])))
+                    float(layer["instructions"])))
     return out
 
 
 # Dense kernels do the same work at every bit width but for unpacking the levels: their
 # few calibration layers per width fit only MACs, rows and the patch gather (runs, cols),
 # once per layer the cells (unpacking), on the border the MACs and rows.
-DENSE_FEATURES = {"coef": ("macs", "rows", "runs", "cols"), "once": ("cells",),
-                  "edge": ("macs", "rows")}
+DENSE_FEATURES = {"coef": ("macs", "rows", "runs", "cols", "add_rows"), "once": ("cells",),
+                  "edge": ("macs", "rows", "add_rows")}
 
 
 def fit(rows: list[tuple[int, int, dict, dict, float]], dense: bool = False) -> dict:
@@ -163,7 +167,38 @@ def fit(rows: list[tuple[int, int, dict, dict, float]], dense: bool = False) -> 
     return out
 
 
-MODELS = {"fc": (fc_model, (300,)), "conv": (conv_model, (20, 20, 4))}
+def edge_model():
+    """The shapes the other two miss: first convolutions on one or three input channels
+    (a tall 10x4 stride-2 kernel, 3x3 at stride 1 and 2), 1x1 convolutions on few
+    channels, a residual add (fused into the dense conv before it: its instructions are
+    the conv's), and depthwise layers on small maps with many channels, where most or
+    all output pixels are on the border."""
+    keras = _keras()
+    keras.utils.set_random_seed(SEED)
+    L = keras.layers
+    inp = keras.Input((32, 16, 1))
+    x = L.Conv2D(3, 3, padding="same", activation="relu", name="c3in1")(inp)
+    x = L.Conv2D(8, 3, strides=2, padding="same", activation="relu", name="c3s2in3")(x)
+    x = L.Conv2D(16, 1, activation="relu", name="pw8")(x)
+    x = L.Conv2D(1, 1, activation="relu", name="pw16to1")(x)
+    x = L.Conv2D(24, (10, 4), strides=2, padding="same", activation="relu", name="c10x4")(x)
+    x = L.DepthwiseConv2D(3, padding="same", activation="relu", name="dw8x4")(x)
+    x = L.Conv2D(48, 1, activation="relu", name="pw24")(x)
+    y = L.Conv2D(16, 1, activation="relu", name="pw_res")(x)
+    y = L.Conv2D(48, 3, padding="same", name="c3res")(y)
+    x = L.ReLU(name="res_relu")(L.Add(name="res_add")([x, y]))  # fused into c3res when dense
+    x = L.DepthwiseConv2D(3, strides=2, padding="same", activation="relu", name="dws2to4x2")(x)
+    x = L.DepthwiseConv2D(3, padding="same", activation="relu", name="dw4x2")(x)
+    x = L.Conv2D(96, 1, activation="relu", name="pw48")(x)
+    x = L.DepthwiseConv2D(3, strides=2, padding="same", activation="relu", name="dws2to2x1")(x)
+    x = L.DepthwiseConv2D(3, padding="same", activation="relu", name="dw2x1")(x)
+    x = L.GlobalAveragePooling2D(name="pool")(x)
+    out = L.Dense(4, name="head")(x)
+    return keras.Model(inp, out, name="calib_edge")
+
+
+MODELS = {"fc": (fc_model, (300,)), "conv": (conv_model, (20, 20, 4)),
+          "edge": (edge_model, (32, 16, 1))}
 
 
 def measure(work: Path, quick: bool, models=tuple(MODELS), layouts=LAYOUT_NAMES,
