@@ -25,18 +25,30 @@
 #include "tc_types.h"
 
 /**
- * @brief Depthwise conv2d with dense weights: four channels at a time, every output
- *        position per group (SXTB16 + SMLABB/SMLATT with the DSP extension); 3 x 3
- *        kernels unrolled.
+ * @brief Scratch bytes tc_dwconv2d_dense_s8 needs: 3 x 3 kernels at stride_w 1 or 2,
+ *        four int16 rows of P = ((out_w - 1) * stride_w + 5) rounded down to even
+ *        columns (8 P bytes: three input rows of one channel and a row of pad_value);
+ *        other kernels, 200 (the unpacked levels of four channels).
+ * @return bytes (> 0), or 0 for invalid dims
+ */
+int32_t tc_dwconv2d_dense_s8_buffer_size(const tc_conv_dims *dims);
+
+/**
+ * @brief Depthwise conv2d with dense weights. 3 x 3 kernels at stride_w 1 or 2: one
+ *        channel at a time over int16 rows of its input (SMLAD on pairs of taps with
+ *        the DSP extension); other kernels: four channels at a time (SXTB16 +
+ *        SMLABB/SMLATT).
+ * @param ctx     scratch of tc_dwconv2d_dense_s8_buffer_size(dims) bytes, 4-aligned
  * @param dims    tc_conv_dims with out_c == in_c (checked)
  * @param quant   per-channel bias_f/m/shift [in_c], z_out, act_min, act_max
  * @param weights dense levels, in_c x (kernel_h*kernel_w)
  * @param input   int8 [in_h][in_w][in_c]
  * @param output  int8 [out_h][out_w][in_c]
- * @return TC_OK, or TC_ERR_ARG for NULL pointers or inconsistent dims
+ * @return TC_OK, or TC_ERR_ARG for NULL pointers, inconsistent dims or too little scratch
  */
-tc_status tc_dwconv2d_dense_s8(const tc_conv_dims *dims, const tc_quant_params *quant,
-                               const tc_dense_weights *weights, const int8_t *input, int8_t *output);
+tc_status tc_dwconv2d_dense_s8(const tc_context *ctx, const tc_conv_dims *dims,
+                               const tc_quant_params *quant, const tc_dense_weights *weights,
+                               const int8_t *input, int8_t *output);
 
 /**
  * @brief Scratch bytes of every sparse depthwise kernel (tc_dwconv2d_{csr,cer,cser,pcsr}_s8):
