@@ -677,6 +677,47 @@ static TC_INLINE void block4(const chan3 *k, const int16_t **r0,
     s[3] = s3;
 }
 
+/* Two outputs' sums (as block4, columns 0..3 as pairs a, b), from the bias. */
+static TC_INLINE void block2(const chan3 *k, const int16_t **r0, const int16_t **r1,
+                             const int16_t **r2, int32_t *s)
+{
+    uint32_t a, b, wa, wb;
+    int32_t s0, s1;
+    const int16_t *p0 = *r0, *p1 = *r1, *p2 = *r2;
+    __asm__(
+        "ldr %[s1], [%[k], #24]\n\t"
+        "ldrd %[wa], %[wb], [%[k], #0]\n\t"
+        "ldr %[a], [%[r0]], #4\n\t"
+        "ldr %[b], [%[r0]]\n\t"
+        "smlad %[s0], %[a], %[wa], %[s1]\n\t"
+        "smlatb %[s1], %[a], %[wa], %[s1]\n\t"
+        "smlabt %[s0], %[b], %[wb], %[s0]\n\t"
+        "smlad %[s1], %[b], %[wb], %[s1]\n\t"
+        "ldrd %[wa], %[wb], [%[k], #8]\n\t"
+        "ldr %[a], [%[r1]], #4\n\t"
+        "ldr %[b], [%[r1]]\n\t"
+        "smlad %[s0], %[a], %[wa], %[s0]\n\t"
+        "smlatb %[s1], %[a], %[wa], %[s1]\n\t"
+        "smlabt %[s0], %[b], %[wb], %[s0]\n\t"
+        "smlad %[s1], %[b], %[wb], %[s1]\n\t"
+        "ldrd %[wa], %[wb], [%[k], #16]\n\t"
+        "ldr %[a], [%[r2]], #4\n\t"
+        "ldr %[b], [%[r2]]\n\t"
+        "smlad %[s0], %[a], %[wa], %[s0]\n\t"
+        "smlatb %[s1], %[a], %[wa], %[s1]\n\t"
+        "smlabt %[s0], %[b], %[wb], %[s0]\n\t"
+        "smlad %[s1], %[b], %[wb], %[s1]\n\t"
+        : [s0] "=&r"(s0), [s1] "=&r"(s1), [a] "=&r"(a), [b] "=&r"(b), [wa] "=&r"(wa),
+          [wb] "=&r"(wb), [r0] "+r"(p0), [r1] "+r"(p1), [r2] "+r"(p2)
+        : [k] "r"(k)
+        : "memory");
+    *r0 = p0;
+    *r1 = p1;
+    *r2 = p2;
+    s[0] = s0;
+    s[1] = s1;
+}
+
 /* One output: kernel row ky over planar row r. */
 static TC_INLINE int32_t taps1(const chan3 *k, int32_t ky, const int16_t *r, int32_t s)
 {
@@ -714,8 +755,24 @@ static TC_INLINE void row3x3(const chan3 *k, int mode, const int16_t *r0,
         }
         out += 4 * step;
     }
-    for (; n > 0; --n, ++r0, ++r1, ++r2, out += step) {
-        /* the pairs of an odd column are read unaligned (LDR) */
+    if (n >= 2) {
+        int32_t s[2];
+        block2(k, &r0, &r1, &r2, s);
+        if (mode == 2) {
+            uint32_t v = (uint8_t)req3(k, 1, s[0]);
+            v = tc_put8(v, (uint32_t)req3(k, 1, s[1]), 1);
+            v = tc_min_s8x4(tc_max_s8x4(v, k->min4), k->max4);
+            out[0] = (int8_t)v;
+            out[step] = (int8_t)(v >> 8);
+        } else {
+            const int8_t v0 = req3(k, mode, s[0]), v1 = req3(k, mode, s[1]);
+            out[0] = v0;
+            out[step] = v1;
+        }
+        out += 2 * step;
+        n -= 2;
+    }
+    if (n > 0) {
         out[0] = req3(k, mode, taps1(k, 2, r2, taps1(k, 1, r1, taps1(k, 0, r0, k->bias))));
     }
 #else
@@ -730,13 +787,26 @@ static TC_INLINE void row3x3(const chan3 *k, int mode, const int16_t *r0,
 #endif
 }
 
-/* Channel c's levels and output stage; its output mode (req3). */
-static int plan3(const tc_quant_params *q, const tc_dense_weights *w, int32_t c, int tr,
-                 chan3 *k)
+/* Channel c's levels (transposed: tr) and output stage. */
+/* Channel c's output mode (req3). */
+static int mode3(const tc_quant_params *q, int32_t c)
+{
+    const int32_t total = 31 - q->shift[q->per_channel ? c : 0];
+    if (TC_REQUANT_TFLITE || total < 33 || total > 54) {
+        return 0;
+    }
+    return q->act_min <= -128 && q->act_max >= 127 ? 1 : 2;
+}
+
+static TC_INLINE void plan3(const tc_quant_params *q, const tc_dense_weights *w, int32_t c,
+                            int tr, chan3 *k)
 {
     int32_t l[9];
+    const int8_t *w8 = (const int8_t *)w->weights + 9 * c; /* 8 bits: rows of int8 */
+#pragma GCC unroll 9
     for (int32_t t = 0; t < 9; ++t) { /* transposed: tap (ky, kx) as (kx, ky) */
-        l[t] = level(w, 9, c, tr ? 3 * (t % 3) + t / 3 : t);
+        const int32_t u = 3 * (t % 3) + t / 3;
+        l[t] = w->bits == 8 ? (tr ? w8[u] : w8[t]) : level(w, 9, c, tr ? u : t);
     }
 #ifdef TC_SIMD_DSP
     for (int32_t ky = 0; ky < 3; ++ky) {
@@ -757,25 +827,18 @@ static int plan3(const tc_quant_params *q, const tc_dense_weights *w, int32_t c,
     k->act_max = q->act_max;
     k->min4 = tc_splat8(q->act_min);
     k->max4 = tc_splat8(q->act_max);
-    int mode = 0;
-    if (!TC_REQUANT_TFLITE && total >= 33 && total <= 54) {
+    k->sh = 0;
+    k->round = 0;
+    if (!TC_REQUANT_TFLITE && total >= 33 && total <= 54) { /* mode3: 1 or 2 */
         k->sh = total - 32;
         k->round = ((int32_t)1 << (total - 33)) + q->z_out * ((int32_t)1 << (total - 32));
-        mode = q->act_min <= -128 && q->act_max >= 127 ? 1 : 2;
     }
-    return mode;
 }
 
-/* n int8 pixels `step` apart, as int16 at dst, `dstep` apart. */
-static void load_row(int16_t *dst, size_t dstep, const int8_t *src, size_t step, int32_t n)
+/* n int8 values `step` bytes apart, as int16 at dst. */
+static void load_row(int16_t *dst, const int8_t *src, size_t step, int32_t n)
 {
     int32_t i = 0;
-    if (dstep != 1) {
-        for (; i < n; ++i, src += step, dst += dstep) {
-            dst[0] = src[0];
-        }
-        return;
-    }
     for (; i + 4 <= n; i += 4, src += 4 * step) {
         dst[i] = src[0];
         dst[i + 1] = src[step];
@@ -792,11 +855,14 @@ static void load_row(int16_t *dst, size_t dstep, const int8_t *src, size_t step,
    pad_value; a ring holds input row y in row (y + pad_top) % 3 (pad_value for the rows
    outside). Each input row is read before the first output row whose windows reach it
    is written, in raster order. mode: a constant of each copy. */
-static TC_INLINE void channel3(const tc_conv_dims *d, const chan3 *kp, int mode,
-                               int16_t *buf, const layout3 *lay, const int8_t *input,
-                               int8_t *output)
+static TC_INLINE void channel3(const tc_conv_dims *d, const tc_quant_params *q,
+                               const tc_dense_weights *w, int32_t c, int mode, int16_t *buf,
+                               const layout3 *lay, const int8_t *input, int8_t *output)
 {
-    const chan3 k = *kp; /* constants the stores through output cannot alias */
+    chan3 k;
+    plan3(q, w, c, lay->kind == 2, &k);
+    input += c;
+    output += c;
     const size_t step = (size_t)d->in_c, in_row = (size_t)d->in_w * step;
     const size_t out_row = (size_t)d->out_w * step;
     const int32_t pw = lay->cols;
@@ -804,57 +870,56 @@ static TC_INLINE void channel3(const tc_conv_dims *d, const chan3 *kp, int mode,
         const int32_t y1 = clip(pw - d->pad_top, 0, d->in_h);
         const int32_t xn = clip(lay->rows - d->pad_left, 0, d->in_w);
         int16_t *dst = buf + d->pad_left * pw + d->pad_top;
-        for (int32_t y = 0; y < y1; ++y) {
-            load_row(dst + y, (size_t)pw, input + (size_t)y * in_row, step, xn);
+        for (int32_t x = 0; x < xn; ++x, dst += pw) {
+            load_row(dst, input + (size_t)x * step, in_row, y1);
         }
-        const int16_t *r = buf;
-        for (int32_t ox = 0; ox < d->out_w; ++ox, r += pw, output += step) {
-            row3x3(&k, mode, r, r + pw, r + 2 * pw, d->out_h, output, out_row);
-        }
-        return;
     }
     const int32_t xn = clip(pw - d->pad_left, 0, d->in_w); /* input columns a row needs */
     if (lay->kind == 1) { /* input row y in row y + pad_top */
         const int32_t y1 = clip(lay->rows - d->pad_top, 0, d->in_h);
         for (int32_t y = 0; y < y1; ++y) {
-            load_row(buf + (y + d->pad_top) * pw + d->pad_left, 1, input + (size_t)y * in_row,
+            load_row(buf + (y + d->pad_top) * pw + d->pad_left, input + (size_t)y * in_row,
                      step, xn);
         }
-        const int16_t *r = buf;
-        for (int32_t oy = 0; oy < d->out_h; ++oy, r += pw, output += out_row) {
-            row3x3(&k, mode, r, r + pw, r + 2 * pw, d->out_w, output, step);
-        }
-        return;
     }
-    const int16_t pad = (int16_t)d->pad_value;
-    int32_t next = -d->pad_top, slot = 0; /* the next input row to bring in, its ring row */
-    for (int32_t oy = 0, y0 = -d->pad_top; oy < d->out_h; ++oy, ++y0) {
-        for (; next < y0 + 3; ++next) {
-            int16_t *dst = buf + slot * pw + d->pad_left;
-            if (next >= 0 && next < d->in_h) {
-                load_row(dst, 1, input + (size_t)next * in_row, step, xn);
-            } else {
-                for (int32_t i = 0; i < xn; ++i) {
-                    dst[i] = pad;
+    const int tr = lay->kind == 2;
+    const int32_t sweeps = tr ? d->out_w : d->out_h, n = tr ? d->out_h : d->out_w;
+    const size_t along = tr ? out_row : step, across = tr ? step : out_row;
+    int32_t next = -d->pad_top, slot = 0; /* ring: the next input row to bring in, its row */
+    const int16_t *r = buf;
+    for (int32_t i = 0; i < sweeps; ++i, r += pw, output += across) {
+        const int16_t *r0 = r, *r1 = r + pw, *r2 = r + 2 * pw;
+        if (lay->kind == 0) {
+            for (; next < i - d->pad_top + 3; ++next) {
+                int16_t *dst = buf + slot * pw + d->pad_left;
+                if (next >= 0 && next < d->in_h) {
+                    load_row(dst, input + (size_t)next * in_row, step, xn);
+                } else {
+                    for (int32_t j = 0; j < xn; ++j) {
+                        dst[j] = (int16_t)d->pad_value;
+                    }
                 }
+                slot = slot == 2 ? 0 : slot + 1;
             }
-            slot = slot == 2 ? 0 : slot + 1;
+            const int32_t s1 = slot == 2 ? 0 : slot + 1, s2 = s1 == 2 ? 0 : s1 + 1;
+            r0 = buf + slot * pw;
+            r1 = buf + s1 * pw;
+            r2 = buf + s2 * pw;
         }
-        const int32_t s1 = slot == 2 ? 0 : slot + 1, s2 = s1 == 2 ? 0 : s1 + 1;
-        row3x3(&k, mode, buf + slot * pw, buf + s1 * pw, buf + s2 * pw, d->out_w, output,
-               step);
-        output += out_row;
+        row3x3(&k, mode, r0, r1, r2, n, output, along);
     }
 }
 
-typedef void (*channel3_fn)(const tc_conv_dims *d, const chan3 *k, int16_t *buf,
+typedef void (*channel3_fn)(const tc_conv_dims *d, const tc_quant_params *q,
+                            const tc_dense_weights *w, int32_t c, int16_t *buf,
                             const layout3 *lay, const int8_t *input, int8_t *output);
 
 #define TC_DW_CHANNEL(name, mode)                                                          \
-    TC_NOINLINE static void name(const tc_conv_dims *d, const chan3 *k, int16_t *buf,     \
+    TC_NOINLINE static void name(const tc_conv_dims *d, const tc_quant_params *q,         \
+                                 const tc_dense_weights *w, int32_t c, int16_t *buf,      \
                                  const layout3 *lay, const int8_t *input, int8_t *output) \
     {                                                                                      \
-        channel3(d, k, mode, buf, lay, input, output);                                     \
+        channel3(d, q, w, c, mode, buf, lay, input, output);                               \
     }
 TC_DW_CHANNEL(channel_slow, 0)
 TC_DW_CHANNEL(channel_full, 1)
@@ -894,15 +959,14 @@ tc_status tc_dwconv2d_dense_s8(const tc_context *ctx, const tc_conv_dims *dims,
     const int32_t taps = dims->kernel_h * dims->kernel_w, channels = dims->in_c;
     if (fast3(dims)) {
         const layout3 lay = plan_layout(dims);
-        const int32_t n = lay.rows * lay.cols, tr = lay.kind == 2;
+        const int32_t n = lay.rows * lay.cols;
         int16_t *buf = (int16_t *)ctx->buf;
         for (int32_t i = 0; i < n; ++i) { /* the columns and rows outside the input */
             buf[i] = (int16_t)dims->pad_value;
         }
         static const channel3_fn fns[3] = {channel_slow, channel_full, channel_clamp};
         for (int32_t c = 0; c < channels; ++c) {
-            chan3 k;
-            fns[plan3(quant, weights, c, tr, &k)](dims, &k, buf, &lay, input + c, output + c);
+            fns[mode3(quant, c)](dims, quant, weights, c, buf, &lay, input, output);
         }
         return TC_OK;
     }
