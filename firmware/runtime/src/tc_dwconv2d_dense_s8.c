@@ -1,17 +1,32 @@
 /**
  * @file tc_dwconv2d_dense_s8.c
- * @brief tc_dwconv2d_dense_s8: channels in groups of four, all output positions per group.
+ * @brief tc_dwconv2d_dense_s8: 3 x 3 at stride 1 one channel at a time over int16 rows,
+ *        other kernels in groups of four channels.
  *
  * The weights of a depthwise layer are one row of kernel_h * kernel_w levels
- * per channel (bit-packed below 8 bits). For each group of four channels the
- * kernel first unpacks their levels into a small block on the stack, tap by
+ * per channel (bit-packed below 8 bits).
+ *
+ * 3 x 3 at stride 1 (every depthwise layer of MobileNetV1 and DS-CNN but the
+ * strided ones): each channel's input is first copied as int16 into the
+ * caller's scratch, padding included (layout3: the whole channel, transposed
+ * when it is taller than wide so that sweeps are long, or a ring of three rows
+ * when the channel would not fit TC_DW_PLANE_MAX bytes), then the outputs are
+ * swept four at a time along a row. A word load brings two neighbouring
+ * columns, so SMLAD sums two taps of one channel: per kernel row one LDRD of
+ * its weight pairs (w0, w1) and (w1, w2), three loads and eight MACs for the
+ * twelve products of four outputs (block4, inline assembly). Borders cost
+ * nothing extra: their windows read the pad_value columns and rows. A sweep's
+ * last two outputs take block2, an odd one a single sum.
+ *
+ * Other kernels and strides: for each group of four channels the kernel
+ * first unpacks their levels into a block of the caller's scratch, tap by
  * tap (TC_DW_MAX_TAPS taps, at most 8 bytes each), then sweeps every output
  * position: per tap one word load brings the four channels' inputs. With the
  * DSP extension SXTB16 splits the word into two pairs of int16 and
  * SMLABB/SMLATT multiply each by the matching weight of the block, whose
  * words hold the levels of channels (c, c+2) and (c+1, c+3) as int16 pairs:
  * four MACs in nine instructions (three loads, two SXTB16, four MACs). 3 x 3
- * kernels (any stride) have their own, fully unrolled copy of the sweep.
+ * kernels (stride 2) have their own, fully unrolled copy of the sweep.
  * Without DSP the same sweep in plain C. Positions whose window lies inside
  * the input take that path. Those reaching into the padding (tc_conv_dims)
  * cost about as much with 3 x 3 kernels: a border column of a row whose
@@ -21,18 +36,21 @@
  * padded rows' share and sum the window rows inside; a corner gathers its
  * window (pad_value outside) and sums it as an inside one. Other kernels
  * take the taps outside from a word of pad_value.
+ *
  * The output stage is tc_requantize_s8, taken (for 33 <= 31 - shift <= 54,
  * every real layer) as one SMMLA and a shift:
  *   floor((acc m + 2^(T-1) + z_out 2^T) / 2^T)
  *     = floor((floor(acc m / 2^32) + 2^(T-33) + z_out 2^(T-32)) / 2^(T-32));
- * with DSP the four outputs go out as one word, a clamp narrower than int8
- * (a fused ReLU) applied to the four lanes at once (SSUB8 + SEL).
+ * with DSP a clamp narrower than int8 (a fused ReLU) is applied to four
+ * outputs at once (SSUB8 + SEL).
  * Channels past the last whole group of four, every channel when there are
  * fewer than four, and kernels of more than TC_DW_MAX_TAPS taps are summed one
- * channel at a time: every pass reads and writes only its own channels, in
- * raster order, so an output placed a few pixels below its input never
- * overwrites a byte a later pass reads (codegen/overlap.py). Deepest stack: about
- * 750 bytes (gcc 12 -O2, Cortex-M4 and M3), the weight block 200 of them.
+ * channel at a time. Every pass reads and writes only its own channels, in
+ * raster order, and reads an input row before it writes the first output row
+ * whose windows reach it (the 3 x 3 path reads a whole channel, or the three
+ * rows of an output row, before writing it), so an output placed a few pixels
+ * below its input never overwrites a byte a later pass reads
+ * (codegen/overlap.py).
  */
 #include "tc_dwconv2d.h"
 #include "tc_layouts_internal.h"
@@ -594,6 +612,12 @@ typedef struct {
 _Static_assert(offsetof(chan3, bias) == 24, "block4 reads the bias at #24");
 #endif
 
+/* acc in the SMMLA form saturated to int8 (as an int32: no sign extension to redo). */
+static TC_INLINE int32_t sat3(const chan3 *k, int32_t acc)
+{
+    return tc_sat8(tc_mulhi_add(acc, k->m, k->round) >> k->sh);
+}
+
 /* The output of one position; mode 1: SMMLA form, int8 range; 2: SMMLA form, narrower
    range; 0: tc_requantize_s8. */
 static TC_INLINE int8_t req3(const chan3 *k, int mode, int32_t acc)
@@ -736,10 +760,10 @@ static TC_INLINE void row3x3(const chan3 *k, int mode, const int16_t *r0,
         int32_t s[4];
         block4(k, &r0, &r1, &r2, s);
         if (mode == 2) { /* the four clamped at once (SSUB8 + SEL) */
-            uint32_t v = (uint8_t)req3(k, 1, s[0]);
-            v = tc_put8(v, (uint32_t)req3(k, 1, s[1]), 1);
-            v = tc_put8(v, (uint32_t)req3(k, 1, s[2]), 2);
-            v = tc_put8(v, (uint32_t)req3(k, 1, s[3]), 3);
+            uint32_t v = (uint32_t)sat3(k, s[0]); /* byte 0; bytes 1..3 put below */
+            v = tc_put8(v, (uint32_t)sat3(k, s[1]), 1);
+            v = tc_put8(v, (uint32_t)sat3(k, s[2]), 2);
+            v = tc_put8(v, (uint32_t)sat3(k, s[3]), 3);
             v = tc_min_s8x4(tc_max_s8x4(v, k->min4), k->max4);
             out[0] = (int8_t)v;
             out[step] = (int8_t)(v >> 8);
@@ -759,8 +783,8 @@ static TC_INLINE void row3x3(const chan3 *k, int mode, const int16_t *r0,
         int32_t s[2];
         block2(k, &r0, &r1, &r2, s);
         if (mode == 2) {
-            uint32_t v = (uint8_t)req3(k, 1, s[0]);
-            v = tc_put8(v, (uint32_t)req3(k, 1, s[1]), 1);
+            uint32_t v = (uint32_t)sat3(k, s[0]); /* bytes 2, 3 unused */
+            v = tc_put8(v, (uint32_t)sat3(k, s[1]), 1);
             v = tc_min_s8x4(tc_max_s8x4(v, k->min4), k->max4);
             out[0] = (int8_t)v;
             out[step] = (int8_t)(v >> 8);
