@@ -53,6 +53,7 @@ int32_t tc_case_run(const int32_t *ints, const int8_t *data, int8_t *out);
 
 static int8_t shift8[1024];
 static int16_t bias16[1024];
+static int32_t scratch[1024]; /* tc_dwconv2d_dense_s8's */
 
 static tc_rescale_params rescale(const int32_t *v)
 {
@@ -97,7 +98,11 @@ static int32_t run_dw(const int32_t *v, const int8_t *data, int8_t *out)
     const tc_quant_params q = {narrow ? NULL : bias, m, shift8, per_channel, v[14], v[15], v[16],
                                narrow ? bias16 : NULL};
     const tc_dense_weights w = {data, v[17]};
-    return tc_dwconv2d_dense_s8(&d, &q, &w, data + wbytes, out);
+    const tc_context ctx = {scratch, tc_dwconv2d_dense_s8_buffer_size(&d)};
+    if (ctx.size > (int32_t)sizeof scratch) {
+        return -102;
+    }
+    return tc_dwconv2d_dense_s8(&ctx, &d, &q, &w, data + wbytes, out);
 }
 
 int32_t tc_case_run(const int32_t *ints, const int8_t *data, int8_t *out)

@@ -59,7 +59,7 @@ def test_rendered_model_scratch_is_disjoint_from_the_layers_tensors():
     lives = {t.name: t for t in tensor_lives(q)}
     step = {n.name: i for i, n in enumerate(q.nodes)}
     borrowing = [s.name for s in scratch_lives(q, lay)]
-    assert borrowing == [n.name for n in q.weight_nodes if n.op in ("conv2d", "dense")]
+    assert borrowing == [n.name for n in q.weight_nodes]
     for name in borrowing:
         node, lo = q.node(name), arena.scratch[name]
         hi = lo + scratch_bytes(node, lay[name])
@@ -78,13 +78,12 @@ def test_rendered_model_scratch_is_disjoint_from_the_layers_tensors():
 
 
 def test_which_kernels_borrow_scratch():
-    # dense: FC and conv2d (not depthwise); sparse: conv2d and depthwise (one output
-    # channel decoded at a time), not FC
+    # dense: FC, conv2d and depthwise (its input as int16 rows); sparse: conv2d and
+    # depthwise (one output channel decoded at a time), not FC
     q, lay = _dense_model("separable", 8)
     ops = {n.name: n.op for n in q.weight_nodes}
     assert "depthwise_conv2d" in ops.values() and "conv2d" in ops.values()
-    assert {s.name for s in scratch_lives(q, lay)} == {
-        name for name, op in ops.items() if op in ("conv2d", "dense")}
+    assert {s.name for s in scratch_lives(q, lay)} == set(ops)
     for name in ("csr", "cer", "cser", "pcsr"):
         sparse = {n.name: layouts_mod.encode_as(name, n.levels, n.bits, col_map(n))
                   for n in q.weight_nodes}

@@ -97,9 +97,12 @@ def assert_same(what: str, got: np.ndarray, expected: np.ndarray):
 
 
 # Kernels that borrow scratch memory (a tc_context before their other arguments), and
-# their *_buffer_size function (the sparse conv kernels share one per kind, without bits).
+# their *_buffer_size function (the sparse conv kernels share one per kind, without bits;
+# the dense depthwise one takes no bits either).
+SIZE_WITH_BITS = {"tc_fc_dense_s8_buffer_size", "tc_conv2d_dense_s8_buffer_size"}
 SCRATCH_KERNELS = {"tc_fc_dense_s8": "tc_fc_dense_s8_buffer_size",
                    "tc_conv2d_dense_s8": "tc_conv2d_dense_s8_buffer_size",
+                   "tc_dwconv2d_dense_s8": "tc_dwconv2d_dense_s8_buffer_size",
                    **{f"tc_conv2d_{lay}_s8": "tc_conv2d_sparse_s8_buffer_size"
                       for lay in LAYOUTS if lay != "dense"},
                    **{f"tc_dwconv2d_{lay}_s8": "tc_dwconv2d_sparse_s8_buffer_size"
@@ -114,7 +117,7 @@ def scratch_args(lib, fn_name: str, dims, bits: int) -> tuple[list, object]:
         return [], None
     size_fn = getattr(lib, SCRATCH_KERNELS[fn_name])
     size_fn.restype = C.c_int32
-    size = size_fn(C.byref(dims), bits) if "sparse" not in size_fn.__name__ else size_fn(
+    size = size_fn(C.byref(dims), bits) if size_fn.__name__ in SIZE_WITH_BITS else size_fn(
         C.byref(dims))
     assert size > 0, f"{fn_name}_buffer_size returned {size}"
     buf = np.full(size, 0xA5, np.uint8)
@@ -416,6 +419,27 @@ def test_sparse_buffer_sizes_equal_the_renderers_formula(lib, depthwise):
     for kh, kw, cin in ((1, 1, 1), (3, 3, 1), (3, 3, 3), (5, 5, 6), (10, 4, 1), (1, 1, 33)):
         dims = ConvDims(12, 12, cin, kh, kw, 1, 1, 13 - kh, 13 - kw, cin)
         assert fn(C.byref(dims)) == conv_sparse_buffer_size(kh, kw, cin, depthwise), (kh, kw, cin)
+
+
+def test_dense_depthwise_buffer_size_equals_the_renderers_formula(lib):
+    # 3 x 3 at stride 1: a ring of three rows, the whole channel, transposed (taller
+    # than wide); other kernels and strides: four channels' levels
+    from tinycompress.codegen.scratch import dwconv_dense_buffer_size
+
+    fn = lib.tc_dwconv2d_dense_s8_buffer_size
+    fn.restype = C.c_int32
+    seen = set()
+    for (h, w), (kh, kw), (sh, sw), pad in (
+            ((48, 48), (3, 3), (1, 1), 1), ((48, 48), (3, 3), (2, 2), 0), ((25, 5), (3, 3), (1, 1), 1),
+            ((5, 25), (3, 3), (1, 1), 1), ((12, 12), (3, 3), (2, 2), 0), ((3, 3), (3, 3), (1, 1), 1),
+            ((40, 3), (3, 3), (3, 1), 1), ((30, 8), (3, 3), (1, 2), 0), ((9, 9), (3, 3), (1, 3), 0),
+            ((9, 9), (5, 5), (1, 1), 2), ((9, 9), (1, 1), (1, 1), 0), ((300, 4), (3, 3), (1, 1), 1)):
+        oh, ow = (h + 2 * pad - kh) // sh + 1, (w + 2 * pad - kw) // sw + 1
+        dims = ConvDims(h, w, 4, kh, kw, sh, sw, oh, ow, 4, pad, pad, 0)
+        size = fn(C.byref(dims))
+        assert size == dwconv_dense_buffer_size(kh, kw, sh, sw, oh, ow), (h, w, kh, kw, sh, sw)
+        seen.add(size)
+    assert 200 in seen and len(seen) >= 5
 
 
 @pytest.mark.parametrize("depthwise", [False, True], ids=["conv2d", "dwconv2d"])

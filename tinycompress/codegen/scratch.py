@@ -6,8 +6,11 @@ formulas in Python (tests/test_dense_engine_host.py compares them on many
 shapes), so the arena planner can give each layer's buffer a place in the
 static arena that is live only during that layer's step.
 
-The sparse conv2d and depthwise kernels (every sparse layout) decode one
-output channel's weights at a time into their scratch, once per call.
+The dense depthwise kernel reads a 3 x 3 stride-1 layer's input one channel at a
+time through int16 rows (all of them, or three at a time); other kernels, through
+four channels' unpacked levels. The sparse conv2d and depthwise kernels (every
+sparse layout) decode one output channel's weights at a time into their scratch,
+once per call.
 
 The dense FC and conv2d kernels pack their inputs as int16 lanes in groups of
 levels (firmware/runtime/src/tc_fc_dense_s8.c): 4 levels at 8 bits, 8 at
@@ -87,6 +90,26 @@ def conv_sparse_buffer_size(kernel_h: int, kernel_w: int, in_c: int, depthwise: 
     return 4 * k + 4 * (taps + 1) + -(-2 * k // 4) * 4
 
 
+DW_GROUP_BYTES = 200  # tc_dwconv2d_dense_s8's unpacked levels of four channels (25 taps)
+DW_PLANE_MAX = 2048  # TC_DW_PLANE_MAX: most bytes of one channel's whole planar input
+
+
+def dwconv_dense_buffer_size(kernel_h: int, kernel_w: int, stride_h: int, stride_w: int,
+                             out_h: int, out_w: int) -> int:
+    """tc_dwconv2d_dense_s8_buffer_size: 3 x 3 at stride 1, one channel's input as int16
+    rows (layout3 in tc_dwconv2d_dense_s8.c) of (sweep length + 4) rounded down to even
+    columns: taller than wide, the whole channel transposed (out_w + 2 rows, sweeps of
+    out_h) when it fits DW_PLANE_MAX bytes; else out_h + 2 rows when they fit, else
+    three (a ring). Other kernels and strides: four channels' unpacked levels."""
+    if not (kernel_h == kernel_w == 3 and stride_h == stride_w == 1):
+        return DW_GROUP_BYTES
+    cn, rn = (out_w + 4) & ~1, out_h + 2
+    ct, rt = (out_h + 4) & ~1, out_w + 2
+    if out_h > out_w and 2 * rt * ct <= DW_PLANE_MAX:
+        return 2 * rt * ct
+    return 2 * cn * (rn if 2 * rn * cn <= DW_PLANE_MAX else 3)
+
+
 def conv_padded(node: QNode) -> bool:
     """tc_conv_padded: some window of the convolution reaches into its padding."""
     (top, _), (left, _) = node.attrs.get("pads", ((0, 0), (0, 0)))
@@ -115,4 +138,8 @@ def scratch_bytes(node: QNode, layout: Layout | None) -> int:
         size = conv2d_dense_add_buffer_size if FUSED in node.attrs else conv2d_dense_buffer_size
         return size(node.kh, node.kw, int(node.input_shapes[0][-1]), int(node.output_shape[-1]),
                     bits, conv_padded(node))
+    if node.op == "depthwise_conv2d":
+        (sh, sw), (out_h, out_w, _) = node.strides, node.output_shape
+        return dwconv_dense_buffer_size(node.kh, node.kw, int(sh), int(sw), int(out_h),
+                                        int(out_w))
     return 0

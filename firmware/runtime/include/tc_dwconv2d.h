@@ -6,14 +6,16 @@
  * output[oy][ox][c] = requant(bias_f[c] + sum_{ky,kx} W[c][ky*kw + kx] *
  * X[oy*sh + ky - pad_top][ox*sw + kx - pad_left][c]), X reading pad_value
  * outside the input (tc_conv_dims, tc_conv2d.h). Weight matrix: C rows x
- * (kernel_h*kernel_w) columns. No allocation (the dense kernel unpacks four
- * channels' levels into a block of at most 200 bytes on the stack; the sparse
- * kernels decode one channel at a time into the caller's scratch,
- * tc_dwconv2d_sparse_s8_buffer_size). Every kernel sweeps the output in raster
- * order one pass per channel or group of four channels, each pass reading and
- * writing only its own channels: the output may start a whole number of pixels
- * k below the input when no window of pixel p reads a pixel below p - k
- * (codegen/overlap.py); otherwise input and output must not overlap.
+ * (kernel_h*kernel_w) columns. No allocation: the dense kernel copies a 3 x 3
+ * layer's input one channel at a time into the caller's scratch (other kernels:
+ * four channels' unpacked levels), tc_dwconv2d_dense_s8_buffer_size; the sparse
+ * kernels decode one channel at a time into it, tc_dwconv2d_sparse_s8_buffer_size.
+ * Every kernel sweeps the output in raster order one pass per channel or group of
+ * four channels, each pass reading and writing only its own channels and reading
+ * an input row before the first output row whose windows reach it: the output may
+ * start a whole number of pixels k below the input when no window of pixel p
+ * reads a pixel below p - k (codegen/overlap.py); otherwise input and output must
+ * not overlap.
  */
 #ifndef TC_DWCONV2D_H
 #define TC_DWCONV2D_H
@@ -25,18 +27,31 @@
 #include "tc_types.h"
 
 /**
- * @brief Depthwise conv2d with dense weights: four channels at a time, every output
- *        position per group (SXTB16 + SMLABB/SMLATT with the DSP extension); 3 x 3
- *        kernels unrolled.
+ * @brief Scratch bytes tc_dwconv2d_dense_s8 needs: 3 x 3 at stride 1, one channel's
+ *        padded input as int16 rows of (sweep length + 4) rounded down to even
+ *        columns: transposed (out_w + 2 rows, sweeps of out_h) when taller than
+ *        wide and within 2,048 bytes, else out_h + 2 rows within 2,048 bytes, else
+ *        three (a ring); other kernels and strides, 200 (four channels' levels).
+ * @return bytes (> 0), or 0 for invalid dims
+ */
+int32_t tc_dwconv2d_dense_s8_buffer_size(const tc_conv_dims *dims);
+
+/**
+ * @brief Depthwise conv2d with dense weights. 3 x 3 at stride 1: one channel at a
+ *        time over int16 rows of its padded input (SMLAD on pairs of taps with the
+ *        DSP extension); other kernels and strides: four channels at a time
+ *        (SXTB16 + SMLABB/SMLATT).
+ * @param ctx     scratch of tc_dwconv2d_dense_s8_buffer_size(dims) bytes, 4-aligned
  * @param dims    tc_conv_dims with out_c == in_c (checked)
  * @param quant   per-channel bias_f/m/shift [in_c], z_out, act_min, act_max
  * @param weights dense levels, in_c x (kernel_h*kernel_w)
  * @param input   int8 [in_h][in_w][in_c]
  * @param output  int8 [out_h][out_w][in_c]
- * @return TC_OK, or TC_ERR_ARG for NULL pointers or inconsistent dims
+ * @return TC_OK, or TC_ERR_ARG for NULL pointers, inconsistent dims or too little scratch
  */
-tc_status tc_dwconv2d_dense_s8(const tc_conv_dims *dims, const tc_quant_params *quant,
-                               const tc_dense_weights *weights, const int8_t *input, int8_t *output);
+tc_status tc_dwconv2d_dense_s8(const tc_context *ctx, const tc_conv_dims *dims,
+                               const tc_quant_params *quant, const tc_dense_weights *weights,
+                               const int8_t *input, int8_t *output);
 
 /**
  * @brief Scratch bytes of every sparse depthwise kernel (tc_dwconv2d_{csr,cer,cser,pcsr}_s8):

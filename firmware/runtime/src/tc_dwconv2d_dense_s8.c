@@ -1,17 +1,32 @@
 /**
  * @file tc_dwconv2d_dense_s8.c
- * @brief tc_dwconv2d_dense_s8: channels in groups of four, all output positions per group.
+ * @brief tc_dwconv2d_dense_s8: 3 x 3 at stride 1 one channel at a time over int16 rows,
+ *        other kernels in groups of four channels.
  *
  * The weights of a depthwise layer are one row of kernel_h * kernel_w levels
- * per channel (bit-packed below 8 bits). For each group of four channels the
- * kernel first unpacks their levels into a small block on the stack, tap by
+ * per channel (bit-packed below 8 bits).
+ *
+ * 3 x 3 at stride 1 (every depthwise layer of MobileNetV1 and DS-CNN but the
+ * strided ones): each channel's input is first copied as int16 into the
+ * caller's scratch, padding included (layout3: the whole channel, transposed
+ * when it is taller than wide so that sweeps are long, or a ring of three rows
+ * when the channel would not fit TC_DW_PLANE_MAX bytes), then the outputs are
+ * swept four at a time along a row. A word load brings two neighbouring
+ * columns, so SMLAD sums two taps of one channel: per kernel row one LDRD of
+ * its weight pairs (w0, w1) and (w1, w2), three loads and eight MACs for the
+ * twelve products of four outputs (block4, inline assembly). Borders cost
+ * nothing extra: their windows read the pad_value columns and rows. A sweep's
+ * last two outputs take block2, an odd one a single sum.
+ *
+ * Other kernels and strides: for each group of four channels the kernel
+ * first unpacks their levels into a block of the caller's scratch, tap by
  * tap (TC_DW_MAX_TAPS taps, at most 8 bytes each), then sweeps every output
  * position: per tap one word load brings the four channels' inputs. With the
  * DSP extension SXTB16 splits the word into two pairs of int16 and
  * SMLABB/SMLATT multiply each by the matching weight of the block, whose
  * words hold the levels of channels (c, c+2) and (c+1, c+3) as int16 pairs:
  * four MACs in nine instructions (three loads, two SXTB16, four MACs). 3 x 3
- * kernels (any stride) have their own, fully unrolled copy of the sweep.
+ * kernels (stride 2) have their own, fully unrolled copy of the sweep.
  * Without DSP the same sweep in plain C. Positions whose window lies inside
  * the input take that path. Those reaching into the padding (tc_conv_dims)
  * cost about as much with 3 x 3 kernels: a border column of a row whose
@@ -21,22 +36,27 @@
  * padded rows' share and sum the window rows inside; a corner gathers its
  * window (pad_value outside) and sums it as an inside one. Other kernels
  * take the taps outside from a word of pad_value.
+ *
  * The output stage is tc_requantize_s8, taken (for 33 <= 31 - shift <= 54,
  * every real layer) as one SMMLA and a shift:
  *   floor((acc m + 2^(T-1) + z_out 2^T) / 2^T)
  *     = floor((floor(acc m / 2^32) + 2^(T-33) + z_out 2^(T-32)) / 2^(T-32));
- * with DSP the four outputs go out as one word, a clamp narrower than int8
- * (a fused ReLU) applied to the four lanes at once (SSUB8 + SEL).
+ * with DSP a clamp narrower than int8 (a fused ReLU) is applied to four
+ * outputs at once (SSUB8 + SEL).
  * Channels past the last whole group of four, every channel when there are
  * fewer than four, and kernels of more than TC_DW_MAX_TAPS taps are summed one
- * channel at a time: every pass reads and writes only its own channels, in
- * raster order, so an output placed a few pixels below its input never
- * overwrites a byte a later pass reads (codegen/overlap.py). Deepest stack: about
- * 750 bytes (gcc 12 -O2, Cortex-M4 and M3), the weight block 200 of them.
+ * channel at a time. Every pass reads and writes only its own channels, in
+ * raster order, and reads an input row before it writes the first output row
+ * whose windows reach it (the 3 x 3 path reads a whole channel, or the three
+ * rows of an output row, before writing it), so an output placed a few pixels
+ * below its input never overwrites a byte a later pass reads
+ * (codegen/overlap.py).
  */
 #include "tc_dwconv2d.h"
 #include "tc_layouts_internal.h"
 #include "tc_simd.h"
+
+#include <stddef.h>
 
 /** Most taps (kernel_h * kernel_w) of the unpacked weight block, 5 x 5. */
 #define TC_DW_MAX_TAPS 25
@@ -215,15 +235,6 @@ static void inner_cols(const tc_conv_dims *d, int32_t *lo, int32_t *hi)
     *lo = l < *hi ? l : *hi;
 }
 
-/* acc += one row of three taps (t, t+1, t+2), `step` apart. */
-static TC_INLINE void row3(acc4 *a, const int8_t *x, size_t step, const group_weights *b,
-                           int32_t t)
-{
-    mac4(a, x, b, t);
-    mac4(a, x + step, b, t + 1);
-    mac4(a, x + 2 * step, b, t + 2);
-}
-
 /* Output k of the SMMLA form clamped to [act_min, act_max] (narrower than int8). */
 static TC_INLINE int8_t out_clamped(const group_out *g, int32_t k, int32_t acc)
 {
@@ -265,6 +276,16 @@ static TC_INLINE void store4(const group_out *g, int easy, const acc4 *a, int8_t
         out[3] = out_slow(g, 3, a->a3);
     }
 }
+
+/* acc += one row of three taps (t, t+1, t+2), `step` apart. */
+static TC_INLINE void row3(acc4 *a, const int8_t *x, size_t step, const group_weights *b,
+                           int32_t t)
+{
+    mac4(a, x, b, t);
+    mac4(a, x + step, b, t + 1);
+    mac4(a, x + 2 * step, b, t + 2);
+}
+
 
 /* The words (four channels) of a kh x kw window reaching into the padding, tap by tap,
    into win: padw (four copies of pad_value) for the taps outside the input. */
@@ -498,14 +519,15 @@ TC_NOINLINE static void sweep4_any(const tc_conv_dims *d, const group_weights *b
     sweep4(d, 0, b, g, input, output);
 }
 
+
 /* Every output position of channel c alone (any number of taps: beyond TC_DW_MAX_TAPS
-   each level is read from the row as it is needed). */
+   each level is read from the row as it is needed; else lv holds them, TC_DW_MAX_TAPS
+   int32 of the caller's scratch). */
 TC_NOINLINE static void sweep1(const tc_conv_dims *d, const tc_dense_weights *w,
-                               const tc_quant_params *q, int32_t c, const int8_t *input,
-                               int8_t *output)
+                               const tc_quant_params *q, int32_t c, int32_t *lv,
+                               const int8_t *input, int8_t *output)
 {
     const int32_t taps = d->kernel_h * d->kernel_w, kept = taps <= TC_DW_MAX_TAPS;
-    int32_t lv[TC_DW_MAX_TAPS];
     for (int32_t t = 0; kept && t < taps; ++t) {
         lv[t] = level(w, taps, c, t);
     }
@@ -531,25 +553,423 @@ TC_NOINLINE static void sweep1(const tc_conv_dims *d, const tc_dense_weights *w,
     }
 }
 
-/* Channels [c, c + 4): unpack their weights and output stage, then sweep. */
+/* Channels [c, c + 4): unpack their weights (into b) and output stage, then sweep. */
 TC_NOINLINE static void group(const tc_conv_dims *d, const tc_quant_params *q,
-                              const tc_dense_weights *w, int32_t c, const int8_t *input,
-                              int8_t *output)
+                              const tc_dense_weights *w, int32_t c, group_weights *b,
+                              const int8_t *input, int8_t *output)
 {
-    group_weights b;
     group_out g;
-    unpack(w, d->kernel_h * d->kernel_w, c, &b);
+    unpack(w, d->kernel_h * d->kernel_w, c, b);
     plan_out(q, c, &g);
     if (d->kernel_h == 3 && d->kernel_w == 3) {
-        sweep4_3x3(d, &b, &g, input, output);
+        sweep4_3x3(d, b, &g, input, output);
     } else {
-        sweep4_any(d, &b, &g, input, output);
+        sweep4_any(d, b, &g, input, output);
     }
 }
 
-tc_status tc_dwconv2d_dense_s8(const tc_conv_dims *dims, const tc_quant_params *quant,
-                               const tc_dense_weights *weights, const int8_t *input,
-                               int8_t *output)
+/* ------------------------------------------------------------------ 3 x 3 at stride 1 */
+
+/* Most bytes of a whole channel's planar input (else three rows, a ring). */
+#define TC_DW_PLANE_MAX 2048
+
+/* How the 3 x 3 path holds one channel's input: int16 rows of `cols` columns, each a
+   padded input row (or column: transposed) the windows read. A sweep of outputs runs
+   along a row, which holds its windows' columns and one more (a pair is read as a
+   word), rounded up to even. Transposed (taller than wide, when the whole channel fits
+   TC_DW_PLANE_MAX bytes): rows are the padded input's columns, the sweeps run down the
+   output's columns (fewer, longer sweeps). Otherwise every row when the channel fits,
+   else three (a ring). */
+typedef struct {
+    int32_t kind; /* 0: ring of three rows, 1: the whole channel, 2: transposed */
+    int32_t rows, cols;
+} layout3;
+
+static layout3 plan_layout(const tc_conv_dims *d)
+{
+    const int32_t cn = (d->out_w + 4) & ~1, rn = d->out_h + 2;
+    const int32_t ct = (d->out_h + 4) & ~1, rt = d->out_w + 2;
+    if (d->out_h > d->out_w && 2 * rt * ct <= TC_DW_PLANE_MAX) {
+        return (layout3){2, rt, ct};
+    }
+    if (2 * rn * cn <= TC_DW_PLANE_MAX) {
+        return (layout3){1, rn, cn};
+    }
+    return (layout3){0, 3, cn};
+}
+
+/* One channel of a 3 x 3 kernel: its levels, bias and output stage. */
+typedef struct {
+#ifdef TC_SIMD_DSP
+    uint32_t w[3][2]; /* kernel row ky: (w[ky][0], w[ky][1]), (w[ky][1], w[ky][2]) */
+#else
+    int32_t w[9];
+#endif
+    int32_t bias, m, round, sh, shift, z_out, act_min, act_max;
+    uint32_t min4, max4; /* act_min, act_max in each byte */
+} chan3;
+#ifdef TC_SIMD_DSP
+_Static_assert(offsetof(chan3, bias) == 24, "block4 reads the bias at #24");
+#endif
+
+/* acc in the SMMLA form saturated to int8 (as an int32: no sign extension to redo). */
+static TC_INLINE int32_t sat3(const chan3 *k, int32_t acc)
+{
+    return tc_sat8(tc_mulhi_add(acc, k->m, k->round) >> k->sh);
+}
+
+/* The output of one position; mode 1: SMMLA form, int8 range; 2: SMMLA form, narrower
+   range; 0: tc_requantize_s8. */
+static TC_INLINE int8_t req3(const chan3 *k, int mode, int32_t acc)
+{
+    if (mode == 0) {
+        return tc_requantize_s8(acc, k->m, k->shift, k->z_out, k->act_min, k->act_max);
+    }
+    const int32_t v = tc_sat8(tc_mulhi_add(acc, k->m, k->round) >> k->sh);
+    return (int8_t)(mode == 2 ? clip(v, k->act_min, k->act_max) : v);
+}
+
+#ifdef TC_SIMD_DSP
+/* Columns (j, j+1) of a planar row as one word (j even: 4-aligned). */
+static TC_INLINE uint32_t pair(const int16_t *r)
+{
+    uint32_t v;
+    memcpy(&v, r, sizeof v);
+    return v;
+}
+
+/* Four outputs' sums over rows r0, r1, r2 (column 0: the first output's window; each
+   advanced past the four outputs), from the bias: per kernel row one LDRD brings its
+   two weight words, three loads columns 0..5 as pairs a, b, c, and eight MACs do its
+   twelve: output 0 is SMLAD(a, w01) + b.lo w2, output 1 a.hi w0 + SMLAD(b, w12),
+   outputs 2, 3 the same from b, c. */
+static TC_INLINE void block4(const chan3 *k, const int16_t **r0,
+                             const int16_t **r1, const int16_t **r2, int32_t *s)
+{
+    uint32_t a, b, wa, wb;
+    int32_t s0, s1, s2, s3;
+    const int16_t *p0 = *r0, *p1 = *r1, *p2 = *r2;
+    __asm__(
+        "ldr %[s3], [%[k], #24]\n\t"
+        "ldrd %[wa], %[wb], [%[k], #0]\n\t"
+        "ldr %[b], [%[r0], #4]\n\t"
+        "ldr %[a], [%[r0]], #8\n\t"
+        "smlad %[s0], %[a], %[wa], %[s3]\n\t"
+        "smlatb %[s1], %[a], %[wa], %[s3]\n\t"
+        "smlabt %[s0], %[b], %[wb], %[s0]\n\t"
+        "smlad %[s1], %[b], %[wb], %[s1]\n\t"
+        "smlad %[s2], %[b], %[wa], %[s3]\n\t"
+        "smlatb %[s3], %[b], %[wa], %[s3]\n\t"
+        "ldr %[a], [%[r0]]\n\t"
+        "smlabt %[s2], %[a], %[wb], %[s2]\n\t"
+        "smlad %[s3], %[a], %[wb], %[s3]\n\t"
+        "ldrd %[wa], %[wb], [%[k], #8]\n\t"
+        "ldr %[b], [%[r1], #4]\n\t"
+        "ldr %[a], [%[r1]], #8\n\t"
+        "smlad %[s0], %[a], %[wa], %[s0]\n\t"
+        "smlatb %[s1], %[a], %[wa], %[s1]\n\t"
+        "smlabt %[s0], %[b], %[wb], %[s0]\n\t"
+        "smlad %[s1], %[b], %[wb], %[s1]\n\t"
+        "smlad %[s2], %[b], %[wa], %[s2]\n\t"
+        "smlatb %[s3], %[b], %[wa], %[s3]\n\t"
+        "ldr %[a], [%[r1]]\n\t"
+        "smlabt %[s2], %[a], %[wb], %[s2]\n\t"
+        "smlad %[s3], %[a], %[wb], %[s3]\n\t"
+        "ldrd %[wa], %[wb], [%[k], #16]\n\t"
+        "ldr %[b], [%[r2], #4]\n\t"
+        "ldr %[a], [%[r2]], #8\n\t"
+        "smlad %[s0], %[a], %[wa], %[s0]\n\t"
+        "smlatb %[s1], %[a], %[wa], %[s1]\n\t"
+        "smlabt %[s0], %[b], %[wb], %[s0]\n\t"
+        "smlad %[s1], %[b], %[wb], %[s1]\n\t"
+        "smlad %[s2], %[b], %[wa], %[s2]\n\t"
+        "smlatb %[s3], %[b], %[wa], %[s3]\n\t"
+        "ldr %[a], [%[r2]]\n\t"
+        "smlabt %[s2], %[a], %[wb], %[s2]\n\t"
+        "smlad %[s3], %[a], %[wb], %[s3]\n\t"
+        : [s0] "=&r"(s0), [s1] "=&r"(s1), [s2] "=&r"(s2), [s3] "=&r"(s3), [a] "=&r"(a),
+          [b] "=&r"(b), [wa] "=&r"(wa), [wb] "=&r"(wb), [r0] "+r"(p0), [r1] "+r"(p1),
+          [r2] "+r"(p2)
+        : [k] "r"(k)
+        : "memory");
+    *r0 = p0;
+    *r1 = p1;
+    *r2 = p2;
+    s[0] = s0;
+    s[1] = s1;
+    s[2] = s2;
+    s[3] = s3;
+}
+
+/* Two outputs' sums (as block4, columns 0..3 as pairs a, b), from the bias. */
+static TC_INLINE void block2(const chan3 *k, const int16_t **r0, const int16_t **r1,
+                             const int16_t **r2, int32_t *s)
+{
+    uint32_t a, b, wa, wb;
+    int32_t s0, s1;
+    const int16_t *p0 = *r0, *p1 = *r1, *p2 = *r2;
+    __asm__(
+        "ldr %[s1], [%[k], #24]\n\t"
+        "ldrd %[wa], %[wb], [%[k], #0]\n\t"
+        "ldr %[a], [%[r0]], #4\n\t"
+        "ldr %[b], [%[r0]]\n\t"
+        "smlad %[s0], %[a], %[wa], %[s1]\n\t"
+        "smlatb %[s1], %[a], %[wa], %[s1]\n\t"
+        "smlabt %[s0], %[b], %[wb], %[s0]\n\t"
+        "smlad %[s1], %[b], %[wb], %[s1]\n\t"
+        "ldrd %[wa], %[wb], [%[k], #8]\n\t"
+        "ldr %[a], [%[r1]], #4\n\t"
+        "ldr %[b], [%[r1]]\n\t"
+        "smlad %[s0], %[a], %[wa], %[s0]\n\t"
+        "smlatb %[s1], %[a], %[wa], %[s1]\n\t"
+        "smlabt %[s0], %[b], %[wb], %[s0]\n\t"
+        "smlad %[s1], %[b], %[wb], %[s1]\n\t"
+        "ldrd %[wa], %[wb], [%[k], #16]\n\t"
+        "ldr %[a], [%[r2]], #4\n\t"
+        "ldr %[b], [%[r2]]\n\t"
+        "smlad %[s0], %[a], %[wa], %[s0]\n\t"
+        "smlatb %[s1], %[a], %[wa], %[s1]\n\t"
+        "smlabt %[s0], %[b], %[wb], %[s0]\n\t"
+        "smlad %[s1], %[b], %[wb], %[s1]\n\t"
+        : [s0] "=&r"(s0), [s1] "=&r"(s1), [a] "=&r"(a), [b] "=&r"(b), [wa] "=&r"(wa),
+          [wb] "=&r"(wb), [r0] "+r"(p0), [r1] "+r"(p1), [r2] "+r"(p2)
+        : [k] "r"(k)
+        : "memory");
+    *r0 = p0;
+    *r1 = p1;
+    *r2 = p2;
+    s[0] = s0;
+    s[1] = s1;
+}
+
+/* One output: kernel row ky over planar row r. */
+static TC_INLINE int32_t taps1(const chan3 *k, int32_t ky, const int16_t *r, int32_t s)
+{
+    return __smlabt((int32_t)pair(r + 2), (int32_t)k->w[ky][1], __smlad(pair(r), k->w[ky][0], s));
+}
+#endif
+
+/* A sweep of n outputs `step` bytes apart from the planar rows r0, r1, r2 (column 0:
+   the first window's left column); mode: a constant of each copy. */
+static TC_INLINE void row3x3(const chan3 *k, int mode, const int16_t *r0,
+                             const int16_t *r1, const int16_t *r2, int32_t n, int8_t *out,
+                             size_t step)
+{
+#ifdef TC_SIMD_DSP
+    for (; n >= 4; n -= 4) {
+        int32_t s[4];
+        block4(k, &r0, &r1, &r2, s);
+        if (mode == 2) { /* the four clamped at once (SSUB8 + SEL) */
+            uint32_t v = (uint32_t)sat3(k, s[0]); /* byte 0; bytes 1..3 put below */
+            v = tc_put8(v, (uint32_t)sat3(k, s[1]), 1);
+            v = tc_put8(v, (uint32_t)sat3(k, s[2]), 2);
+            v = tc_put8(v, (uint32_t)sat3(k, s[3]), 3);
+            v = tc_min_s8x4(tc_max_s8x4(v, k->min4), k->max4);
+            out[0] = (int8_t)v;
+            out[step] = (int8_t)(v >> 8);
+            out[2 * step] = (int8_t)(v >> 16);
+            out[3 * step] = (int8_t)(v >> 24);
+        } else {
+            const int8_t v0 = req3(k, mode, s[0]), v1 = req3(k, mode, s[1]);
+            const int8_t v2 = req3(k, mode, s[2]), v3 = req3(k, mode, s[3]);
+            out[0] = v0;
+            out[step] = v1;
+            out[2 * step] = v2;
+            out[3 * step] = v3;
+        }
+        out += 4 * step;
+    }
+    if (n >= 2) {
+        int32_t s[2];
+        block2(k, &r0, &r1, &r2, s);
+        if (mode == 2) {
+            uint32_t v = (uint32_t)sat3(k, s[0]); /* bytes 2, 3 unused */
+            v = tc_put8(v, (uint32_t)sat3(k, s[1]), 1);
+            v = tc_min_s8x4(tc_max_s8x4(v, k->min4), k->max4);
+            out[0] = (int8_t)v;
+            out[step] = (int8_t)(v >> 8);
+        } else {
+            const int8_t v0 = req3(k, mode, s[0]), v1 = req3(k, mode, s[1]);
+            out[0] = v0;
+            out[step] = v1;
+        }
+        out += 2 * step;
+        n -= 2;
+    }
+    if (n > 0) {
+        out[0] = req3(k, mode, taps1(k, 2, r2, taps1(k, 1, r1, taps1(k, 0, r0, k->bias))));
+    }
+#else
+    const int32_t *w = k->w;
+    for (int32_t i = 0; i < n; ++i, ++r0, ++r1, ++r2, out += step) {
+        int32_t s = k->bias;
+        s += r0[0] * w[0] + r0[1] * w[1] + r0[2] * w[2];
+        s += r1[0] * w[3] + r1[1] * w[4] + r1[2] * w[5];
+        s += r2[0] * w[6] + r2[1] * w[7] + r2[2] * w[8];
+        out[0] = req3(k, mode, s);
+    }
+#endif
+}
+
+/* Channel c's levels (transposed: tr) and output stage. */
+/* Channel c's output mode (req3). */
+static int mode3(const tc_quant_params *q, int32_t c)
+{
+    const int32_t total = 31 - q->shift[q->per_channel ? c : 0];
+    if (TC_REQUANT_TFLITE || total < 33 || total > 54) {
+        return 0;
+    }
+    return q->act_min <= -128 && q->act_max >= 127 ? 1 : 2;
+}
+
+static TC_INLINE void plan3(const tc_quant_params *q, const tc_dense_weights *w, int32_t c,
+                            int tr, chan3 *k)
+{
+    int32_t l[9];
+    const int8_t *w8 = (const int8_t *)w->weights + 9 * c; /* 8 bits: rows of int8 */
+#pragma GCC unroll 9
+    for (int32_t t = 0; t < 9; ++t) { /* transposed: tap (ky, kx) as (kx, ky) */
+        const int32_t u = 3 * (t % 3) + t / 3;
+        l[t] = w->bits == 8 ? (tr ? w8[u] : w8[t]) : level(w, 9, c, tr ? u : t);
+    }
+#ifdef TC_SIMD_DSP
+    for (int32_t ky = 0; ky < 3; ++ky) {
+        k->w[ky][0] = (uint32_t)(uint16_t)l[3 * ky] | ((uint32_t)(uint16_t)l[3 * ky + 1] << 16);
+        k->w[ky][1] = (uint32_t)(uint16_t)l[3 * ky + 1] | ((uint32_t)(uint16_t)l[3 * ky + 2] << 16);
+    }
+#else
+    for (int32_t t = 0; t < 9; ++t) {
+        k->w[t] = l[t];
+    }
+#endif
+    const int32_t i = q->per_channel ? c : 0, total = 31 - q->shift[i];
+    k->bias = tc_bias(q, c);
+    k->m = q->m[i];
+    k->shift = q->shift[i];
+    k->z_out = q->z_out;
+    k->act_min = q->act_min;
+    k->act_max = q->act_max;
+    k->min4 = tc_splat8(q->act_min);
+    k->max4 = tc_splat8(q->act_max);
+    k->sh = 0;
+    k->round = 0;
+    if (!TC_REQUANT_TFLITE && total >= 33 && total <= 54) { /* mode3: 1 or 2 */
+        k->sh = total - 32;
+        k->round = ((int32_t)1 << (total - 33)) + q->z_out * ((int32_t)1 << (total - 32));
+    }
+}
+
+/* n int8 values `step` bytes apart, as int16 at dst. */
+static void load_row(int16_t *dst, const int8_t *src, size_t step, int32_t n)
+{
+    int32_t i = 0;
+    for (; i + 4 <= n; i += 4, src += 4 * step) {
+        dst[i] = src[0];
+        dst[i + 1] = src[step];
+        dst[i + 2] = src[2 * step];
+        dst[i + 3] = src[3 * step];
+    }
+    for (; i < n; ++i, src += step) {
+        dst[i] = src[0];
+    }
+}
+
+/* Every output of one channel (input, output: its byte of pixel (0, 0)) through its
+   planar input in buf (layout3), every column and row outside the input holding
+   pad_value; a ring holds input row y in row (y + pad_top) % 3 (pad_value for the rows
+   outside). Each input row is read before the first output row whose windows reach it
+   is written, in raster order. mode: a constant of each copy. */
+static TC_INLINE void channel3(const tc_conv_dims *d, const tc_quant_params *q,
+                               const tc_dense_weights *w, int32_t c, int mode, int16_t *buf,
+                               const layout3 *lay, const int8_t *input, int8_t *output)
+{
+    chan3 k;
+    plan3(q, w, c, lay->kind == 2, &k);
+    input += c;
+    output += c;
+    const size_t step = (size_t)d->in_c, in_row = (size_t)d->in_w * step;
+    const size_t out_row = (size_t)d->out_w * step;
+    const int32_t pw = lay->cols;
+    if (lay->kind == 2) { /* input (y, x) at row x + pad_left, column y + pad_top */
+        const int32_t y1 = clip(pw - d->pad_top, 0, d->in_h);
+        const int32_t xn = clip(lay->rows - d->pad_left, 0, d->in_w);
+        int16_t *dst = buf + d->pad_left * pw + d->pad_top;
+        for (int32_t x = 0; x < xn; ++x, dst += pw) {
+            load_row(dst, input + (size_t)x * step, in_row, y1);
+        }
+    }
+    const int32_t xn = clip(pw - d->pad_left, 0, d->in_w); /* input columns a row needs */
+    if (lay->kind == 1) { /* input row y in row y + pad_top */
+        const int32_t y1 = clip(lay->rows - d->pad_top, 0, d->in_h);
+        for (int32_t y = 0; y < y1; ++y) {
+            load_row(buf + (y + d->pad_top) * pw + d->pad_left, input + (size_t)y * in_row,
+                     step, xn);
+        }
+    }
+    const int tr = lay->kind == 2;
+    const int32_t sweeps = tr ? d->out_w : d->out_h, n = tr ? d->out_h : d->out_w;
+    const size_t along = tr ? out_row : step, across = tr ? step : out_row;
+    int32_t next = -d->pad_top, slot = 0; /* ring: the next input row to bring in, its row */
+    const int16_t *r = buf;
+    for (int32_t i = 0; i < sweeps; ++i, r += pw, output += across) {
+        const int16_t *r0 = r, *r1 = r + pw, *r2 = r + 2 * pw;
+        if (lay->kind == 0) {
+            for (; next < i - d->pad_top + 3; ++next) {
+                int16_t *dst = buf + slot * pw + d->pad_left;
+                if (next >= 0 && next < d->in_h) {
+                    load_row(dst, input + (size_t)next * in_row, step, xn);
+                } else {
+                    for (int32_t j = 0; j < xn; ++j) {
+                        dst[j] = (int16_t)d->pad_value;
+                    }
+                }
+                slot = slot == 2 ? 0 : slot + 1;
+            }
+            const int32_t s1 = slot == 2 ? 0 : slot + 1, s2 = s1 == 2 ? 0 : s1 + 1;
+            r0 = buf + slot * pw;
+            r1 = buf + s1 * pw;
+            r2 = buf + s2 * pw;
+        }
+        row3x3(&k, mode, r0, r1, r2, n, output, along);
+    }
+}
+
+typedef void (*channel3_fn)(const tc_conv_dims *d, const tc_quant_params *q,
+                            const tc_dense_weights *w, int32_t c, int16_t *buf,
+                            const layout3 *lay, const int8_t *input, int8_t *output);
+
+#define TC_DW_CHANNEL(name, mode)                                                          \
+    TC_NOINLINE static void name(const tc_conv_dims *d, const tc_quant_params *q,         \
+                                 const tc_dense_weights *w, int32_t c, int16_t *buf,      \
+                                 const layout3 *lay, const int8_t *input, int8_t *output) \
+    {                                                                                      \
+        channel3(d, q, w, c, mode, buf, lay, input, output);                               \
+    }
+TC_DW_CHANNEL(channel_slow, 0)
+TC_DW_CHANNEL(channel_full, 1)
+TC_DW_CHANNEL(channel_clamp, 2)
+
+/* 1: the 3 x 3 stride-1 path takes the layer. */
+static int fast3(const tc_conv_dims *d)
+{
+    return d->kernel_h == 3 && d->kernel_w == 3 && d->stride_h == 1 && d->stride_w == 1;
+}
+
+int32_t tc_dwconv2d_dense_s8_buffer_size(const tc_conv_dims *dims)
+{
+    if (!tc_conv_dims_ok(dims, 1)) {
+        return 0;
+    }
+    if (!fast3(dims)) {
+        return (int32_t)sizeof(group_weights);
+    }
+    const layout3 lay = plan_layout(dims);
+    return 2 * lay.rows * lay.cols;
+}
+
+tc_status tc_dwconv2d_dense_s8(const tc_context *ctx, const tc_conv_dims *dims,
+                               const tc_quant_params *quant, const tc_dense_weights *weights,
+                               const int8_t *input, int8_t *output)
 {
     if (!tc_dense_ok(weights)) {
         return TC_ERR_ARG;
@@ -557,19 +977,35 @@ tc_status tc_dwconv2d_dense_s8(const tc_conv_dims *dims, const tc_quant_params *
     if (!tc_conv_dims_ok(dims, 1) || !tc_quant_ok(quant) || input == NULL || output == NULL) {
         return TC_ERR_ARG;
     }
+    if (ctx == NULL || ctx->buf == NULL || ctx->size < tc_dwconv2d_dense_s8_buffer_size(dims)) {
+        return TC_ERR_ARG;
+    }
     const int32_t taps = dims->kernel_h * dims->kernel_w, channels = dims->in_c;
+    if (fast3(dims)) {
+        const layout3 lay = plan_layout(dims);
+        const int32_t n = lay.rows * lay.cols;
+        int16_t *buf = (int16_t *)ctx->buf;
+        for (int32_t i = 0; i < n; ++i) { /* the columns and rows outside the input */
+            buf[i] = (int16_t)dims->pad_value;
+        }
+        static const channel3_fn fns[3] = {channel_slow, channel_full, channel_clamp};
+        for (int32_t c = 0; c < channels; ++c) {
+            fns[mode3(quant, c)](dims, quant, weights, c, buf, &lay, input, output);
+        }
+        return TC_OK;
+    }
     if (taps > TC_DW_MAX_TAPS || channels < 4) {
         for (int32_t c = 0; c < channels; ++c) {
-            sweep1(dims, weights, quant, c, input + c, output + c);
+            sweep1(dims, weights, quant, c, (int32_t *)ctx->buf, input + c, output + c);
         }
         return TC_OK;
     }
     const int32_t whole = channels / 4 * 4;
     for (int32_t c = 0; c < whole; c += 4) {
-        group(dims, quant, weights, c, input + c, output + c);
+        group(dims, quant, weights, c, (group_weights *)ctx->buf, input + c, output + c);
     }
     for (int32_t c = whole; c < channels; ++c) { /* no group re-reads an earlier one's */
-        sweep1(dims, weights, quant, c, input + c, output + c);
+        sweep1(dims, weights, quant, c, (int32_t *)ctx->buf, input + c, output + c);
     }
     return TC_OK;
 }
