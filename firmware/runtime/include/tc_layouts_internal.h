@@ -352,8 +352,8 @@ typedef struct {
     int32_t sh;
 } tc_dense_rq;
 
-/** rq[r] for every row of q (rows entries, 20 bytes each). */
-void tc_dense_rq_init(tc_dense_rq *rq, const tc_quant_params *q, int32_t rows);
+/** rq[r] for every row of q and m (m->rows entries, 20 bytes each). */
+void tc_dense_rq_init(tc_dense_rq *rq, const tc_quant_params *q, const tc_dense_mat *m);
 
 /** All rows of m against one packed column: out[r] = requant(bias[r] + row r . column). */
 void tc_dense_gemm1_s8(const tc_dense_mat *m, const tc_quant_params *q, const void *cols,

@@ -214,7 +214,7 @@ tc_status tc_conv2d_dense_s8(const tc_context *ctx, const tc_conv_dims *dims,
     tc_dense_mat m;
     tc_dense_mat_init(&m, weights, dims->out_c, k, tail);
     const int32_t pixels = dims->out_h * dims->out_w, out_c = dims->out_c;
-    tc_dense_rq_init(rq, quant, out_c);
+    tc_dense_rq_init(rq, quant, &m);
     for (int32_t i = k; stage != NULL && i < tc_dense_padded(k, bits); ++i) {
         stage[i] = 0; /* gather never writes past the patch */
     }
