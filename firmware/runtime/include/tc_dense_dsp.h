@@ -140,34 +140,53 @@
         return s;                                                                           \
     }
 
-/* 8 bits: SXTB16 of a weight word gives levels (0, 2), of it rotated by 8 levels (1, 3). */
+/* 8 bits, one group of two rows against two columns: SXTB16 of a weight word gives levels
+   (0, 2), of it rotated by 8 levels (1, 3). */
+#define TC_G8_2X2                                                                           \
+    "ldr    %[va], [%[a]], #4\n\t"                                                          \
+    "ldr    %[vb], [%[b]], #4\n\t"                                                          \
+    "ldrd   %[x0], %[x1], [%[x]], #8\n\t"                                                   \
+    "sxtb16 %[t], %[va]\n\t"                                                                \
+    "smlad  %[a0], %[t], %[x0], %[a0]\n\t"                                                  \
+    "smlad  %[a1], %[t], %[x1], %[a1]\n\t"                                                  \
+    "sxtb16 %[t], %[vb]\n\t"                                                                \
+    "smlad  %[b0], %[t], %[x0], %[b0]\n\t"                                                  \
+    "smlad  %[b1], %[t], %[x1], %[b1]\n\t"                                                  \
+    "ldrd   %[x0], %[x1], [%[x]], #8\n\t"                                                   \
+    "sxtb16 %[t], %[va], ror #8\n\t"                                                        \
+    "smlad  %[a0], %[t], %[x0], %[a0]\n\t"                                                  \
+    "smlad  %[a1], %[t], %[x1], %[a1]\n\t"                                                  \
+    "sxtb16 %[t], %[vb], ror #8\n\t"                                                        \
+    "smlad  %[b0], %[t], %[x0], %[b0]\n\t"                                                  \
+    "smlad  %[b1], %[t], %[x1], %[b1]\n\t"
+
 static inline tc_sums dot8_2x2(const uint8_t *a, const uint8_t *b, const uint32_t *x, int32_t n,
                                uint32_t m, uint32_t c, tc_sums s)
 {
     uint32_t va, vb, x0, x1, t;
     (void)m;
     (void)c;
-    __asm__ volatile(
-        "1:\n\t"
-        "ldr    %[va], [%[a]], #4\n\t"
-        "ldr    %[vb], [%[b]], #4\n\t"
-        "ldrd   %[x0], %[x1], [%[x]], #8\n\t"
-        "sxtb16 %[t], %[va]\n\t"
-        "smlad  %[a0], %[t], %[x0], %[a0]\n\t"
-        "smlad  %[a1], %[t], %[x1], %[a1]\n\t"
-        "sxtb16 %[t], %[vb]\n\t"
-        "smlad  %[b0], %[t], %[x0], %[b0]\n\t"
-        "smlad  %[b1], %[t], %[x1], %[b1]\n\t"
-        "ldrd   %[x0], %[x1], [%[x]], #8\n\t"
-        "sxtb16 %[t], %[va], ror #8\n\t"
-        "smlad  %[a0], %[t], %[x0], %[a0]\n\t"
-        "smlad  %[a1], %[t], %[x1], %[a1]\n\t"
-        "sxtb16 %[t], %[vb], ror #8\n\t"
-        "smlad  %[b0], %[t], %[x0], %[b0]\n\t"
-        "smlad  %[b1], %[t], %[x1], %[b1]\n\t" TC_LOOP_REG
-        : TC_SUMS2, TC_PTRS, [n] "+r"(n), TC_TEMPS2
-        :
-        : "cc", "memory");
+    __asm__ volatile("1:\n\t" TC_G8_2X2 TC_LOOP_REG
+                     : TC_SUMS2, TC_PTRS, [n] "+r"(n), TC_TEMPS2
+                     :
+                     : "cc", "memory");
+    return s;
+}
+
+/* As dot8_2x2, two groups an iteration (an odd one first), for n >= 2: one loop branch per
+   two groups. */
+static inline tc_sums dot8_2x2_u2(const uint8_t *a, const uint8_t *b, const uint32_t *x,
+                                  int32_t n, tc_sums s)
+{
+    uint32_t va, vb, x0, x1, t;
+    __asm__ volatile("tst    %[n], #1\n\t"
+                     "beq    2f\n\t" TC_G8_2X2
+                     "2:\n\t"
+                     "lsrs   %[n], %[n], #1\n\t"
+                     "1:\n\t" TC_G8_2X2 TC_G8_2X2 TC_LOOP_REG
+                     : TC_SUMS2, TC_PTRS, [n] "+r"(n), TC_TEMPS2
+                     :
+                     : "cc", "memory");
     return s;
 }
 
@@ -288,6 +307,7 @@ TC_DOT_TWO_LOADS(7,
     TC_LOAD_FIRST("7") TC_P1("lsl #2", "lsr #5")
     TC_LOAD_SECOND("4") TC_P1("lsr #2", "lsr #9"))
 
+#undef TC_G8_2X2
 #undef TC_P2
 #undef TC_P1
 #undef TC_LOAD1

@@ -798,7 +798,8 @@ static inline void rows4_s8(const tc_quant_params *q, const tc_out_params *o, ui
 #ifdef TC_DENSE_DSP
 /* Rows r and r + 1 (wa: row r, wb = wa + rb) against two packed columns, requantized by the
    table rq, into out0[r], out0[r + 1], out1[r], out1[r + 1] (row_pair's sums). */
-TC_ALWAYS_INLINE static inline void pair2(const int32_t bits, const tc_out_params *o,
+TC_ALWAYS_INLINE static inline void pair2(const int32_t bits, const int32_t unroll,
+                                          const tc_out_params *o,
                                           const tc_dense_rq *rq, uint32_t lo, uint32_t hi,
                                           int32_t r, const uint8_t *wa, int32_t rb,
                                           const uint32_t *x, int32_t groups, uint32_t corr0,
@@ -810,8 +811,14 @@ TC_ALWAYS_INLINE static inline void pair2(const int32_t bits, const tc_out_param
     const int32_t bias_a = ea->bias, bias_b = eb->bias;
     const uint32_t ia = s_ == 0 ? (uint32_t)bias_a : 0u, ib = s_ == 0 ? (uint32_t)bias_b : 0u;
     const uint32_t c0 = bits == 8 ? 0u : corr0, c1 = bits == 8 ? 0u : corr1;
-    const tc_sums s = dot(bits, 2, wa, wa + rb, x, groups, mask, sign,
-                          (tc_sums){ia - c0, ia - c1, ib - c0, ib - c1});
+    const tc_sums s0 = {ia - c0, ia - c1, ib - c0, ib - c1};
+#ifdef TC_DENSE_DSP_HW
+    const tc_sums s = bits == 8 && unroll ? dot8_2x2_u2(wa, wa + rb, x, groups, s0)
+                                          : dot(bits, 2, wa, wa + rb, x, groups, mask, sign, s0);
+#else
+    const tc_sums s = dot(bits, 2, wa, wa + rb, x, groups, mask, sign, s0);
+    (void)unroll;
+#endif
     const int32_t a0 = s_ == 0 ? (int32_t)s.a0 : bias_a + ((int32_t)s.a0 >> s_);
     const int32_t b0 = s_ == 0 ? (int32_t)s.b0 : bias_b + ((int32_t)s.b0 >> s_);
     const int32_t a1 = s_ == 0 ? (int32_t)s.a1 : bias_a + ((int32_t)s.a1 >> s_);
@@ -953,10 +960,16 @@ TC_ALWAYS_INLINE static inline void gemm(const int32_t bits, const int32_t ncols
                      out0);
         }
     }
-    if (ncols == 2 && table) { /* row pairs in the array */
+    if (ncols == 2 && table && bits == 8 && groups >= 12) { /* row pairs in the array */
         for (; r + 2 <= m->tail_row; r += 2) {
-            pair2(bits, &o, rq, lo, hi, r, m->w + r * m->row_bytes, m->row_bytes, cols, groups,
-                  corr0, corr1, mask, sign, out0, out1);
+            pair2(bits, 1, &o, rq, lo, hi, r, m->w + r * m->row_bytes, m->row_bytes, cols,
+                  groups, corr0, corr1, mask, sign, out0, out1);
+        }
+    }
+    if (ncols == 2 && table) {
+        for (; r + 2 <= m->tail_row; r += 2) {
+            pair2(bits, 0, &o, rq, lo, hi, r, m->w + r * m->row_bytes, m->row_bytes, cols,
+                  groups, corr0, corr1, mask, sign, out0, out1);
         }
     }
 #endif
