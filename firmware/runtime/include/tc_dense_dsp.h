@@ -4,7 +4,9 @@
  *        assembly (internal to tc_fc_dense_s8.c, not a public API).
  *
  * Each loop multiplies two weight rows (a, b) with one or two packed columns
- * over `groups` groups of levels (tc_fc_dense_s8.c describes the lanes). In C,
+ * over `groups` groups of levels (tc_fc_dense_s8.c describes the lanes); at
+ * 8 bits also four rows with one column (dot8_4x1) and two rows with two
+ * columns two groups an iteration (dot8_2x2_u2). In C,
  * GCC 12 spills some of the 12 to 15 values these loops keep live to the
  * stack inside the loop, which costs up to half again the instructions; here
  * every value has a register, but for the group count of the two-column

@@ -4,8 +4,9 @@
  *        (tc_dense_*, tc_layouts_internal.h), and the dense row engine of the
  *        depthwise kernel (tc_rows_dense_s8).
  *
- * The engine multiplies weight rows, two at a time, with one or two packed
- * columns of inputs (int16, in the caller's scratch). With the DSP extension
+ * The engine multiplies weight rows, two at a time (four at 8 bits against
+ * one column: each input word loaded once for four rows), with one or two
+ * packed columns of inputs (int16, in the caller's scratch). With the DSP extension
  * (__ARM_FEATURE_DSP: Cortex-M4/M7/M33) a word holds two int16 lanes and
  * SMLAD does two MACs; the weight loop turns packed levels into lane pairs
  * with one instruction per pair:
@@ -38,10 +39,12 @@
  * its instructions (so that host tests cover the lanes); on a DSP core the
  * loops themselves are assembly (tc_dense_dsp.h), the same steps as that C.
  *
- * Per pair of rows, the output stage requantizes with one SMMLA and a shift
- * (the output zero point folded into the rounding term) and clamps two
- * outputs at once in the 16-bit lanes of a word. A convolution works out the
- * channels' constants once per call (tc_dense_rq_init), an FC layer as it goes.
+ * The output stage requantizes each sum with one SMMLA and a shift (the
+ * output zero point folded into the rounding term), then saturates four
+ * outputs into the bytes of a word and clamps them at once (SSUB8 + SEL):
+ * one word store for four rows of an FC layer, two halfword stores for a
+ * row pair of two pixels. A convolution works out the channels' constants
+ * once per call (tc_dense_rq_init), an FC layer as it goes.
  */
 #include <string.h>
 
@@ -531,7 +534,8 @@ TC_ALWAYS_INLINE static inline tc_sums dot(const int32_t bits, const int32_t nco
 #endif
 
 /* Requantization of one row, tc_requantize bit for bit, plus z_out, in one of two forms
-   (e.sh > 0 or < 0); e.sh = 0 leaves the rare rest to tc_out_row.
+   (e.sh > 0 or < 0; tc_dense_rq_init may turn the second into the first on a shifted
+   accumulator, e.sh = 32 + p: rq_preshift); e.sh = 0 leaves the rare rest to tc_out_row.
    - shift <= -2 (total = 31 - shift >= 33: most layers): tc_out_row's short path
      floor((floor(hi / 2^k) + 1) / 2), hi = high word of acc * m, k = -2 - shift, is
      (hi + 2^k) >> (k + 1); adding z_out * 2^(k+1) before the shift adds z_out after it.
