@@ -217,36 +217,56 @@ static inline tc_sums dot8_2x1(const uint8_t *a, const uint8_t *b, const uint32_
     return s;
 }
 
-/* 8 bits, four rows (a, a + rb, c = a + 2 rb, c + rb) against one column: each pair word of
-   the column is loaded once for the four rows. */
+/* 8 bits, one group of four rows (a, a + rb, c = a + 2 rb, c + rb) against one column:
+   each pair word of the column is loaded once for the four rows. */
+#define TC_G8_4X1                                                                           \
+    "ldrd   %[x0], %[x1], [%[x]], #8\n\t"                                                   \
+    "ldr    %[v], [%[a], %[rb]]\n\t"                                                        \
+    "sxtb16 %[t], %[v]\n\t"                                                                 \
+    "smlad  %[s1], %[t], %[x0], %[s1]\n\t"                                                  \
+    "sxtb16 %[v], %[v], ror #8\n\t"                                                         \
+    "smlad  %[s1], %[v], %[x1], %[s1]\n\t"                                                  \
+    "ldr    %[v], [%[a]], #4\n\t"                                                           \
+    "sxtb16 %[t], %[v]\n\t"                                                                 \
+    "smlad  %[s0], %[t], %[x0], %[s0]\n\t"                                                  \
+    "sxtb16 %[v], %[v], ror #8\n\t"                                                         \
+    "smlad  %[s0], %[v], %[x1], %[s0]\n\t"                                                  \
+    "ldr    %[v], [%[c], %[rb]]\n\t"                                                        \
+    "sxtb16 %[t], %[v]\n\t"                                                                 \
+    "smlad  %[s3], %[t], %[x0], %[s3]\n\t"                                                  \
+    "sxtb16 %[v], %[v], ror #8\n\t"                                                         \
+    "smlad  %[s3], %[v], %[x1], %[s3]\n\t"                                                  \
+    "ldr    %[v], [%[c]], #4\n\t"                                                           \
+    "sxtb16 %[t], %[v]\n\t"                                                                 \
+    "smlad  %[s2], %[t], %[x0], %[s2]\n\t"                                                  \
+    "sxtb16 %[v], %[v], ror #8\n\t"                                                         \
+    "smlad  %[s2], %[v], %[x1], %[s2]\n\t"
+
 static inline tc_sums4 dot8_4x1(const uint8_t *a, int32_t rb, const uint32_t *x, int32_t n,
                                 tc_sums4 s)
 {
     const uint8_t *c = a + 2 * rb;
     uint32_t v, t, x0, x1;
-    __asm__ volatile(
-        "1:\n\t"
-        "ldrd   %[x0], %[x1], [%[x]], #8\n\t"
-        "ldr    %[v], [%[a], %[rb]]\n\t"
-        "sxtb16 %[t], %[v]\n\t"
-        "smlad  %[s1], %[t], %[x0], %[s1]\n\t"
-        "sxtb16 %[v], %[v], ror #8\n\t"
-        "smlad  %[s1], %[v], %[x1], %[s1]\n\t"
-        "ldr    %[v], [%[a]], #4\n\t"
-        "sxtb16 %[t], %[v]\n\t"
-        "smlad  %[s0], %[t], %[x0], %[s0]\n\t"
-        "sxtb16 %[v], %[v], ror #8\n\t"
-        "smlad  %[s0], %[v], %[x1], %[s0]\n\t"
-        "ldr    %[v], [%[c], %[rb]]\n\t"
-        "sxtb16 %[t], %[v]\n\t"
-        "smlad  %[s3], %[t], %[x0], %[s3]\n\t"
-        "sxtb16 %[v], %[v], ror #8\n\t"
-        "smlad  %[s3], %[v], %[x1], %[s3]\n\t"
-        "ldr    %[v], [%[c]], #4\n\t"
-        "sxtb16 %[t], %[v]\n\t"
-        "smlad  %[s2], %[t], %[x0], %[s2]\n\t"
-        "sxtb16 %[v], %[v], ror #8\n\t"
-        "smlad  %[s2], %[v], %[x1], %[s2]\n\t" TC_LOOP_REG
+    __asm__ volatile("1:\n\t" TC_G8_4X1 TC_LOOP_REG
+        : [s0] "+r"(s.r0), [s1] "+r"(s.r1), [s2] "+r"(s.r2), [s3] "+r"(s.r3), [a] "+r"(a),
+          [c] "+r"(c), [x] "+r"(x), [n] "+r"(n), [v] "=&r"(v), [t] "=&r"(t), [x0] "=&r"(x0),
+          [x1] "=&r"(x1)
+        : [rb] "r"(rb)
+        : "cc", "memory");
+    return s;
+}
+
+/* As dot8_4x1, two groups an iteration (an odd one first), for n >= 2. */
+static inline tc_sums4 dot8_4x1_u2(const uint8_t *a, int32_t rb, const uint32_t *x, int32_t n,
+                                   tc_sums4 s)
+{
+    const uint8_t *c = a + 2 * rb;
+    uint32_t v, t, x0, x1;
+    __asm__ volatile("tst    %[n], #1\n\t"
+                     "beq    2f\n\t" TC_G8_4X1
+                     "2:\n\t"
+                     "lsrs   %[n], %[n], #1\n\t"
+                     "1:\n\t" TC_G8_4X1 TC_G8_4X1 TC_LOOP_REG
         : [s0] "+r"(s.r0), [s1] "+r"(s.r1), [s2] "+r"(s.r2), [s3] "+r"(s.r3), [a] "+r"(a),
           [c] "+r"(c), [x] "+r"(x), [n] "+r"(n), [v] "=&r"(v), [t] "=&r"(t), [x0] "=&r"(x0),
           [x1] "=&r"(x1)
@@ -310,6 +330,7 @@ TC_DOT_TWO_LOADS(7,
     TC_LOAD_SECOND("4") TC_P1("lsr #2", "lsr #9"))
 
 #undef TC_G8_2X2
+#undef TC_G8_4X1
 #undef TC_P2
 #undef TC_P1
 #undef TC_LOAD1

@@ -775,13 +775,19 @@ static inline void store4(uint32_t p, int8_t *y)
 
 /* Rows r .. r + 3 of an 8-bit matrix (w: row r, rows rb bytes apart) against one packed
    column, into out[r .. r + 3]: each input pair word loaded once for four rows. */
-static inline void rows4_s8(const tc_quant_params *q, const tc_out_params *o, uint32_t zz,
+TC_ALWAYS_INLINE static inline void rows4_s8(const int32_t unroll, const tc_quant_params *q,
+                                             const tc_out_params *o, uint32_t zz,
                             uint32_t lo, uint32_t hi, int32_t r, const uint8_t *w, int32_t rb,
                             const uint32_t *x, int32_t groups, int8_t *out)
 {
     tc_sums4 s = {(uint32_t)tc_bias(q, r), (uint32_t)tc_bias(q, r + 1),
                   (uint32_t)tc_bias(q, r + 2), (uint32_t)tc_bias(q, r + 3)};
+#ifdef TC_DENSE_DSP_HW
+    s = unroll ? dot8_4x1_u2(w, rb, x, groups, s) : dot8_4x1(w, rb, x, groups, s);
+#else
+    (void)unroll;
     s = dot8_4x1(w, rb, x, groups, s);
+#endif
     const uint32_t e0 = short_sh1(o, r), e1 = short_sh1(o, r + 1);
     const uint32_t e2 = short_sh1(o, r + 2), e3 = short_sh1(o, r + 3);
     if (e0 <= 21u && e1 <= 21u && e2 <= 21u && e3 <= 21u) { /* the short form: most layers */
@@ -958,10 +964,16 @@ TC_ALWAYS_INLINE static inline void gemm(const int32_t bits, const int32_t ncols
 #endif
     int32_t r = 0;
 #ifdef TC_DENSE_DSP
-    if (bits == 8 && ncols == 1) { /* four rows at a time while they lie in the array */
+    if (bits == 8 && ncols == 1 && groups >= 12) { /* four rows at a time in the array */
         for (; r + 4 <= m->tail_row; r += 4) {
-            rows4_s8(q, &o, zz, lo, hi, r, m->w + r * m->row_bytes, m->row_bytes, cols, groups,
-                     out0);
+            rows4_s8(1, q, &o, zz, lo, hi, r, m->w + r * m->row_bytes, m->row_bytes, cols,
+                     groups, out0);
+        }
+    }
+    if (bits == 8 && ncols == 1) {
+        for (; r + 4 <= m->tail_row; r += 4) {
+            rows4_s8(0, q, &o, zz, lo, hi, r, m->w + r * m->row_bytes, m->row_bytes, cols,
+                     groups, out0);
         }
     }
     if (ncols == 2 && table && bits == 8 && groups >= 12) { /* row pairs in the array */
