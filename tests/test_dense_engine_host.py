@@ -135,8 +135,9 @@ def test_rows_past_the_lane_headroom_fall_back_exactly(engine, bits):
 
 
 def test_requantization_at_every_shift(engine):
-    # one output channel per shift in [-31, 30]: the output stage's three forms (shift <= -2
-    # with SMMLA, shift >= -1 in 64 bits, shift < -23 the general path), accumulators near
+    # one output channel per shift in [-31, 30]: the output stage's forms (shift <= -2
+    # with SMMLA, shift >= -1 in 64 bits or, in a conv table whose accumulator bound allows
+    # it, with SMMLA on acc * 2^(2 + shift); shift < -23 the general path), accumulators near
     # the largest magnitude whose requantized value still fits int32 (about 2^31 for
     # shift < 0, 2^(30 - shift) above) and near 0 (acc = bias + 1 * x), the zero point
     # folded in; FC works the constants out per call, conv2d (1x1 on one channel,

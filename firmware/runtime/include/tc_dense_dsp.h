@@ -4,7 +4,9 @@
  *        assembly (internal to tc_fc_dense_s8.c, not a public API).
  *
  * Each loop multiplies two weight rows (a, b) with one or two packed columns
- * over `groups` groups of levels (tc_fc_dense_s8.c describes the lanes). In C,
+ * over `groups` groups of levels (tc_fc_dense_s8.c describes the lanes); at
+ * 8 bits also four rows with one column (dot8_4x1) and two rows with two
+ * columns two groups an iteration (dot8_2x2_u2). In C,
  * GCC 12 spills some of the 12 to 15 values these loops keep live to the
  * stack inside the loop, which costs up to half again the instructions; here
  * every value has a register, but for the group count of the two-column
@@ -26,7 +28,8 @@
 
 #include <stdint.h>
 
-/* (tc_sums, the sums of rows a and b against columns 0 and 1, comes from the includer.) */
+/* (tc_sums, the sums of rows a and b against columns 0 and 1, and tc_sums4, of four rows
+   against one column, come from the includer.) */
 
 /* ---- instruction text ---- */
 
@@ -139,34 +142,53 @@
         return s;                                                                           \
     }
 
-/* 8 bits: SXTB16 of a weight word gives levels (0, 2), of it rotated by 8 levels (1, 3). */
+/* 8 bits, one group of two rows against two columns: SXTB16 of a weight word gives levels
+   (0, 2), of it rotated by 8 levels (1, 3). */
+#define TC_G8_2X2                                                                           \
+    "ldr    %[va], [%[a]], #4\n\t"                                                          \
+    "ldr    %[vb], [%[b]], #4\n\t"                                                          \
+    "ldrd   %[x0], %[x1], [%[x]], #8\n\t"                                                   \
+    "sxtb16 %[t], %[va]\n\t"                                                                \
+    "smlad  %[a0], %[t], %[x0], %[a0]\n\t"                                                  \
+    "smlad  %[a1], %[t], %[x1], %[a1]\n\t"                                                  \
+    "sxtb16 %[t], %[vb]\n\t"                                                                \
+    "smlad  %[b0], %[t], %[x0], %[b0]\n\t"                                                  \
+    "smlad  %[b1], %[t], %[x1], %[b1]\n\t"                                                  \
+    "ldrd   %[x0], %[x1], [%[x]], #8\n\t"                                                   \
+    "sxtb16 %[t], %[va], ror #8\n\t"                                                        \
+    "smlad  %[a0], %[t], %[x0], %[a0]\n\t"                                                  \
+    "smlad  %[a1], %[t], %[x1], %[a1]\n\t"                                                  \
+    "sxtb16 %[t], %[vb], ror #8\n\t"                                                        \
+    "smlad  %[b0], %[t], %[x0], %[b0]\n\t"                                                  \
+    "smlad  %[b1], %[t], %[x1], %[b1]\n\t"
+
 static inline tc_sums dot8_2x2(const uint8_t *a, const uint8_t *b, const uint32_t *x, int32_t n,
                                uint32_t m, uint32_t c, tc_sums s)
 {
     uint32_t va, vb, x0, x1, t;
     (void)m;
     (void)c;
-    __asm__ volatile(
-        "1:\n\t"
-        "ldr    %[va], [%[a]], #4\n\t"
-        "ldr    %[vb], [%[b]], #4\n\t"
-        "ldrd   %[x0], %[x1], [%[x]], #8\n\t"
-        "sxtb16 %[t], %[va]\n\t"
-        "smlad  %[a0], %[t], %[x0], %[a0]\n\t"
-        "smlad  %[a1], %[t], %[x1], %[a1]\n\t"
-        "sxtb16 %[t], %[vb]\n\t"
-        "smlad  %[b0], %[t], %[x0], %[b0]\n\t"
-        "smlad  %[b1], %[t], %[x1], %[b1]\n\t"
-        "ldrd   %[x0], %[x1], [%[x]], #8\n\t"
-        "sxtb16 %[t], %[va], ror #8\n\t"
-        "smlad  %[a0], %[t], %[x0], %[a0]\n\t"
-        "smlad  %[a1], %[t], %[x1], %[a1]\n\t"
-        "sxtb16 %[t], %[vb], ror #8\n\t"
-        "smlad  %[b0], %[t], %[x0], %[b0]\n\t"
-        "smlad  %[b1], %[t], %[x1], %[b1]\n\t" TC_LOOP_REG
-        : TC_SUMS2, TC_PTRS, [n] "+r"(n), TC_TEMPS2
-        :
-        : "cc", "memory");
+    __asm__ volatile("1:\n\t" TC_G8_2X2 TC_LOOP_REG
+                     : TC_SUMS2, TC_PTRS, [n] "+r"(n), TC_TEMPS2
+                     :
+                     : "cc", "memory");
+    return s;
+}
+
+/* As dot8_2x2, two groups an iteration (an odd one first), for n >= 2: one loop branch per
+   two groups. */
+static inline tc_sums dot8_2x2_u2(const uint8_t *a, const uint8_t *b, const uint32_t *x,
+                                  int32_t n, tc_sums s)
+{
+    uint32_t va, vb, x0, x1, t;
+    __asm__ volatile("tst    %[n], #1\n\t"
+                     "beq    2f\n\t" TC_G8_2X2
+                     "2:\n\t"
+                     "lsrs   %[n], %[n], #1\n\t"
+                     "1:\n\t" TC_G8_2X2 TC_G8_2X2 TC_LOOP_REG
+                     : TC_SUMS2, TC_PTRS, [n] "+r"(n), TC_TEMPS2
+                     :
+                     : "cc", "memory");
     return s;
 }
 
@@ -191,6 +213,64 @@ static inline tc_sums dot8_2x1(const uint8_t *a, const uint8_t *b, const uint32_
         "smlad  %[b0], %[t], %[x1], %[b0]\n\t" TC_LOOP_REG
         : TC_SUMS1, TC_PTRS, [n] "+r"(n), TC_TEMPS2
         :
+        : "cc", "memory");
+    return s;
+}
+
+/* 8 bits, one group of four rows (a, a + rb, c = a + 2 rb, c + rb) against one column:
+   each pair word of the column is loaded once for the four rows. */
+#define TC_G8_4X1                                                                           \
+    "ldrd   %[x0], %[x1], [%[x]], #8\n\t"                                                   \
+    "ldr    %[v], [%[a], %[rb]]\n\t"                                                        \
+    "sxtb16 %[t], %[v]\n\t"                                                                 \
+    "smlad  %[s1], %[t], %[x0], %[s1]\n\t"                                                  \
+    "sxtb16 %[v], %[v], ror #8\n\t"                                                         \
+    "smlad  %[s1], %[v], %[x1], %[s1]\n\t"                                                  \
+    "ldr    %[v], [%[a]], #4\n\t"                                                           \
+    "sxtb16 %[t], %[v]\n\t"                                                                 \
+    "smlad  %[s0], %[t], %[x0], %[s0]\n\t"                                                  \
+    "sxtb16 %[v], %[v], ror #8\n\t"                                                         \
+    "smlad  %[s0], %[v], %[x1], %[s0]\n\t"                                                  \
+    "ldr    %[v], [%[c], %[rb]]\n\t"                                                        \
+    "sxtb16 %[t], %[v]\n\t"                                                                 \
+    "smlad  %[s3], %[t], %[x0], %[s3]\n\t"                                                  \
+    "sxtb16 %[v], %[v], ror #8\n\t"                                                         \
+    "smlad  %[s3], %[v], %[x1], %[s3]\n\t"                                                  \
+    "ldr    %[v], [%[c]], #4\n\t"                                                           \
+    "sxtb16 %[t], %[v]\n\t"                                                                 \
+    "smlad  %[s2], %[t], %[x0], %[s2]\n\t"                                                  \
+    "sxtb16 %[v], %[v], ror #8\n\t"                                                         \
+    "smlad  %[s2], %[v], %[x1], %[s2]\n\t"
+
+static inline tc_sums4 dot8_4x1(const uint8_t *a, int32_t rb, const uint32_t *x, int32_t n,
+                                tc_sums4 s)
+{
+    const uint8_t *c = a + 2 * rb;
+    uint32_t v, t, x0, x1;
+    __asm__ volatile("1:\n\t" TC_G8_4X1 TC_LOOP_REG
+        : [s0] "+r"(s.r0), [s1] "+r"(s.r1), [s2] "+r"(s.r2), [s3] "+r"(s.r3), [a] "+r"(a),
+          [c] "+r"(c), [x] "+r"(x), [n] "+r"(n), [v] "=&r"(v), [t] "=&r"(t), [x0] "=&r"(x0),
+          [x1] "=&r"(x1)
+        : [rb] "r"(rb)
+        : "cc", "memory");
+    return s;
+}
+
+/* As dot8_4x1, two groups an iteration (an odd one first), for n >= 2. */
+static inline tc_sums4 dot8_4x1_u2(const uint8_t *a, int32_t rb, const uint32_t *x, int32_t n,
+                                   tc_sums4 s)
+{
+    const uint8_t *c = a + 2 * rb;
+    uint32_t v, t, x0, x1;
+    __asm__ volatile("tst    %[n], #1\n\t"
+                     "beq    2f\n\t" TC_G8_4X1
+                     "2:\n\t"
+                     "lsrs   %[n], %[n], #1\n\t"
+                     "1:\n\t" TC_G8_4X1 TC_G8_4X1 TC_LOOP_REG
+        : [s0] "+r"(s.r0), [s1] "+r"(s.r1), [s2] "+r"(s.r2), [s3] "+r"(s.r3), [a] "+r"(a),
+          [c] "+r"(c), [x] "+r"(x), [n] "+r"(n), [v] "=&r"(v), [t] "=&r"(t), [x0] "=&r"(x0),
+          [x1] "=&r"(x1)
+        : [rb] "r"(rb)
         : "cc", "memory");
     return s;
 }
@@ -249,6 +329,8 @@ TC_DOT_TWO_LOADS(7,
     TC_LOAD_FIRST("7") TC_P1("lsl #2", "lsr #5")
     TC_LOAD_SECOND("4") TC_P1("lsr #2", "lsr #9"))
 
+#undef TC_G8_2X2
+#undef TC_G8_4X1
 #undef TC_P2
 #undef TC_P1
 #undef TC_LOAD1

@@ -231,9 +231,9 @@ static inline tc_status tc_fc_run(const tc_fc_dims *d, const tc_quant_params *q,
 
 /*
  * The dense engine (tc_fc_dense_s8.c): the dense FC and conv2d kernels are one
- * matrix product, output channels ("rows") two at a time against one or two
- * packed input columns (FC: the input; conv2d: the patches of two output
- * pixels, a partial im2col). tc_dense_pack_s8 packs a column into scratch in
+ * matrix product, output channels ("rows") two at a time (four at 8 bits
+ * against one column) against one or two packed input columns (FC: the
+ * input; conv2d: the patches of two output pixels, a partial im2col). tc_dense_pack_s8 packs a column into scratch in
  * groups of tc_dense_group(bits) levels: int16 lanes in the order and scale
  * that the weight loop unpacks levels to (see tc_fc_dense_s8.c), the last
  * group zero-padded. A group of levels is a whole number of bytes whose word
@@ -344,7 +344,10 @@ uint32_t tc_dense_pack_s8(int32_t bits, const int8_t *x, int32_t n, void *col, i
  * Requantization of one output channel, worked out once per call of a kernel
  * that runs the rows many times (tc_dense_rq_init): the bias, and the constants
  * of tc_requantize with the output zero point folded in (the forms by sh are
- * described in tc_fc_dense_s8.c).
+ * described in tc_fc_dense_s8.c: sh 1..22 the short form, 32 + p the short
+ * form on acc * 2^p, negative the 64-bit one, 0 tc_out_row). The short form
+ * on a shifted accumulator needs a bound on |acc|, worked out from m's
+ * row length and width.
  */
 typedef struct {
     int32_t bias, m;
@@ -352,8 +355,8 @@ typedef struct {
     int32_t sh;
 } tc_dense_rq;
 
-/** rq[r] for every row of q (rows entries, 20 bytes each). */
-void tc_dense_rq_init(tc_dense_rq *rq, const tc_quant_params *q, int32_t rows);
+/** rq[r] for every row of q and m (m->rows entries, 20 bytes each). */
+void tc_dense_rq_init(tc_dense_rq *rq, const tc_quant_params *q, const tc_dense_mat *m);
 
 /** All rows of m against one packed column: out[r] = requant(bias[r] + row r . column). */
 void tc_dense_gemm1_s8(const tc_dense_mat *m, const tc_quant_params *q, const void *cols,

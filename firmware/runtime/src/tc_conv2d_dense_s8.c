@@ -171,6 +171,11 @@ static inline int inside(const tc_conv_dims *d, int32_t y0, int32_t x0)
 static uint32_t pack_patch(const tc_conv_dims *d, int32_t bits, const int8_t *input, int32_t p,
                            uint8_t *cols, int32_t ncols, int32_t which, int8_t *stage)
 {
+    if ((d->kernel_h | d->kernel_w | d->stride_h | d->stride_w) == 1) {
+        /* 1x1, stride 1 (never padded): pixel p's patch is its in_c inputs, one run, packed
+           in place (the last group zero-padded by the packing) */
+        return tc_dense_pack_s8(bits, input + p * d->in_c, d->in_c, cols, ncols, which);
+    }
     const int32_t oy = p / d->out_w, ox = p - oy * d->out_w;
     const int32_t run = d->kernel_w * d->in_c, row_stride = d->in_w * d->in_c;
     const int32_t y0 = oy * d->stride_h - d->pad_top, x0 = ox * d->stride_w - d->pad_left;
@@ -261,7 +266,7 @@ static TC_INLINE tc_status conv_dense(const tc_context *ctx, const tc_conv_dims 
     tc_dense_mat m;
     tc_dense_mat_init(&m, weights, dims->out_c, k, tail);
     const int32_t pixels = dims->out_h * dims->out_w, out_c = dims->out_c;
-    tc_dense_rq_init(rq, quant, out_c);
+    tc_dense_rq_init(rq, quant, &m);
     for (int32_t i = k; stage != NULL && i < tc_dense_padded(k, bits); ++i) {
         stage[i] = 0; /* gather never writes past the patch */
     }

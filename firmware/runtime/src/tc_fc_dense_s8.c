@@ -4,8 +4,9 @@
  *        (tc_dense_*, tc_layouts_internal.h), and the dense row engine of the
  *        depthwise kernel (tc_rows_dense_s8).
  *
- * The engine multiplies weight rows, two at a time, with one or two packed
- * columns of inputs (int16, in the caller's scratch). With the DSP extension
+ * The engine multiplies weight rows, two at a time (four at 8 bits against
+ * one column: each input word loaded once for four rows), with one or two
+ * packed columns of inputs (int16, in the caller's scratch). With the DSP extension
  * (__ARM_FEATURE_DSP: Cortex-M4/M7/M33) a word holds two int16 lanes and
  * SMLAD does two MACs; the weight loop turns packed levels into lane pairs
  * with one instruction per pair:
@@ -38,10 +39,12 @@
  * its instructions (so that host tests cover the lanes); on a DSP core the
  * loops themselves are assembly (tc_dense_dsp.h), the same steps as that C.
  *
- * Per pair of rows, the output stage requantizes with one SMMLA and a shift
- * (the output zero point folded into the rounding term) and clamps two
- * outputs at once in the 16-bit lanes of a word. A convolution works out the
- * channels' constants once per call (tc_dense_rq_init), an FC layer as it goes.
+ * The output stage requantizes each sum with one SMMLA and a shift (the
+ * output zero point folded into the rounding term), then saturates four
+ * outputs into the bytes of a word and clamps them at once (SSUB8 + SEL):
+ * one word store for four rows of an FC layer, two halfword stores for a
+ * row pair of two pixels. A convolution works out the channels' constants
+ * once per call (tc_dense_rq_init), an FC layer as it goes.
  */
 #include <string.h>
 
@@ -107,6 +110,22 @@ static inline int32_t smmla(int32_t a, int32_t b, int32_t acc)
     return r;
 }
 
+/* PKHBT: the low half of a, the low half of b in the high half (GCC 12 writes two or three
+   instructions for the C). (b << (16 + s)) in the high half for PKHBT with a shift. */
+#define TC_PKHBT(a, b, s)                                                                   \
+    __extension__({                                                                         \
+        uint32_t r_;                                                                        \
+        __asm__("pkhbt  %0, %1, %2, lsl %3" : "=r"(r_) : "r"(a), "r"(b), "i"(16 + (s)));    \
+        r_;                                                                                 \
+    })
+/* PKHTB: the high half of a, the high half of b in the low half. */
+#define TC_PKHTB(a, b)                                                                      \
+    __extension__({                                                                         \
+        uint32_t r_;                                                                        \
+        __asm__("pkhtb  %0, %1, %2, asr #16" : "=r"(r_) : "r"(a), "r"(b));                   \
+        r_;                                                                                 \
+    })
+
 /* Hide a constant from the optimiser so that it stays in a register and
    feeds AND/EOR with a shifted operand instead of being re-materialised. */
 #define TC_IN_REGISTER(v) __asm__("" : "+r"(v))
@@ -132,6 +151,8 @@ static inline uint32_t smlad(uint32_t a, uint32_t b, uint32_t acc)
 #endif
 #ifndef TC_DENSE_DSP_HW
 #define TC_IN_REGISTER(v) ((void)0)
+#define TC_PKHBT(a, b, s) (((a) & 0xffffu) | ((b) << (16 + (s))))
+#define TC_PKHTB(a, b) (((a) & 0xffff0000u) | ((b) >> 16))
 #endif
 
 /* ---------------------------------------------------------------- engine geometry */
@@ -264,8 +285,8 @@ TC_ALWAYS_INLINE static inline uint32_t pack_group(const int32_t bits, const int
             const int32_t k = j / 4 * 4 + j % 2; /* low level of the pair */
             const uint32_t e = sxtb16_ror(words[k / 4], 8 * (k % 4));
             const uint32_t f = sxtb16_ror(words[(k + gap) / 4], 8 * (k % 4));
-            const uint32_t lo = (e & 0xffffu) | (f << 16);       /* PKHBT: (x_k, x_k+gap) */
-            const uint32_t hi = (f & 0xffff0000u) | (e >> 16);   /* PKHTB: (x_k+2, ...) */
+            const uint32_t lo = TC_PKHBT(e, f, 0); /* (x_k, x_k+gap) */
+            const uint32_t hi = TC_PKHTB(f, e);    /* (x_k+2, x_k+gap+2) */
             col[j * ncols] = lo;
             col[(j + 2) * ncols] = hi;
             corr = smlad(lo, corr_lanes(bits), corr);
@@ -278,7 +299,7 @@ TC_ALWAYS_INLINE static inline uint32_t pack_group(const int32_t bits, const int
         const int32_t lo = pair_low(bits, j), hi = lo + gap;
         const uint32_t a = sxtb16_ror(words[lo / 4], 8 * (lo % 4));
         const uint32_t b = sxtb16_ror(words[hi / 4], 8 * (hi % 4));
-        const uint32_t p = (a & 0xffffu) | (b << (16 + s)); /* PKHBT */
+        const uint32_t p = TC_PKHBT(a, b, s);
         col[j * ncols] = p;
         corr = smlad(p, corr_lanes(bits), corr);
     }
@@ -314,7 +335,8 @@ TC_ALWAYS_INLINE static inline uint32_t pack_width(const int32_t bits, const int
     return corr;
 }
 
-#define TC_PACK(b) pack_width(b, x, n, c, ncols)
+/* (ncols a constant in each loop: the slots' offsets become immediates) */
+#define TC_PACK(b) (ncols == 2 ? pack_width(b, x, n, c, 2) : pack_width(b, x, n, c, 1))
 uint32_t tc_dense_pack_s8(int32_t bits, const int8_t *x, int32_t n, void *col, int32_t ncols,
                           int32_t which)
 {
@@ -360,6 +382,11 @@ uint32_t tc_dense_pack_s8(int32_t bits, const int8_t *x, int32_t n, void *col, i
 typedef struct {
     uint32_t a0, a1, b0, b1; /* row a / row b, column 0 / column 1 */
 } tc_sums;
+
+/* Four rows' sums against one column (8 bits with DSP). */
+typedef struct {
+    uint32_t r0, r1, r2, r3;
+} tc_sums4;
 
 #ifdef TC_DENSE_DSP
 /* Lane pair (pa, pb) of rows a and b times the next pair word of each column. */
@@ -429,6 +456,24 @@ TC_ALWAYS_INLINE static inline tc_sums dot(const int32_t bits, const int32_t nco
     return s;
 }
 #undef TC_USE
+
+#ifndef TC_DENSE_DSP_HW
+/* dot8_4x1 of tc_dense_dsp.h: four 8-bit rows (a, a + rb, a + 2 rb, a + 3 rb) against one
+   column. */
+static inline tc_sums4 dot8_4x1(const uint8_t *a, int32_t rb, const uint32_t *x, int32_t n,
+                                tc_sums4 s)
+{
+    for (; n > 0; --n, a += 4, x += 2) {
+        const uint32_t v0 = ld32(a), v1 = ld32(a + rb), v2 = ld32(a + 2 * rb);
+        const uint32_t v3 = ld32(a + 3 * rb);
+        s.r0 = smlad(sxtb16_ror(v0, 8), x[1], smlad(sxtb16(v0), x[0], s.r0));
+        s.r1 = smlad(sxtb16_ror(v1, 8), x[1], smlad(sxtb16(v1), x[0], s.r1));
+        s.r2 = smlad(sxtb16_ror(v2, 8), x[1], smlad(sxtb16(v2), x[0], s.r2));
+        s.r3 = smlad(sxtb16_ror(v3, 8), x[1], smlad(sxtb16(v3), x[0], s.r3));
+    }
+    return s;
+}
+#endif
 #else
 /* Sign-extended field [pos, pos + bits) of v (SBFX). */
 static inline int32_t field(uint32_t v, int32_t pos, int32_t bits)
@@ -489,7 +534,8 @@ TC_ALWAYS_INLINE static inline tc_sums dot(const int32_t bits, const int32_t nco
 #endif
 
 /* Requantization of one row, tc_requantize bit for bit, plus z_out, in one of two forms
-   (e.sh > 0 or < 0); e.sh = 0 leaves the rare rest to tc_out_row.
+   (e.sh > 0 or < 0; tc_dense_rq_init may turn the second into the first on a shifted
+   accumulator, e.sh = 32 + p: rq_preshift); e.sh = 0 leaves the rare rest to tc_out_row.
    - shift <= -2 (total = 31 - shift >= 33: most layers): tc_out_row's short path
      floor((floor(hi / 2^k) + 1) / 2), hi = high word of acc * m, k = -2 - shift, is
      (hi + 2^k) >> (k + 1); adding z_out * 2^(k+1) before the shift adds z_out after it.
@@ -528,24 +574,71 @@ static inline int32_t scale_short(int32_t acc, tc_dense_rq e)
 #endif
 }
 
-/* Either form (e.sh != 0): for the long one, (hi:lo) >> total for total in 1..32 as
+/* The short form with sh = 1 on acc * 2^p (e->sh = 32 + p: tc_dense_rq_init). */
+static inline int32_t scale_pre(int32_t acc, const tc_dense_rq *e, int32_t p)
+{
+    const tc_dense_rq s = {0, e->m, e->c_lo, 0u, 1};
+    return scale_short((int32_t)((uint32_t)acc << p), s);
+}
+
+/* 1 for the short form (e.sh 1..22; 32 + p is the short form on acc * 2^p, tc_dense_rq_init). */
+static inline int rq_short(const tc_dense_rq *e)
+{
+    return (uint32_t)(e->sh - 1) < 22u;
+}
+
+/* Any form (e.sh != 0): for the long one, (hi:lo) >> total for total in 1..32 as
    (lo >> (total - 1) >> 1) | (hi << (32 - total)), no 64-bit shift. */
 static inline int32_t scale_any(int32_t acc, tc_dense_rq e)
 {
+    if (e.sh > 32) {
+        return scale_pre(acc, &e, e.sh - 32);
+    }
     if (e.sh > 0) {
         return scale_short(acc, e);
     }
+    const int32_t total = -e.sh;
+#ifdef TC_DENSE_DSP_HW
+    /* SMLAL onto the rounding term; LSR by a register of 32 gives 0 */
+    uint32_t lo = e.c_lo, hi = e.c_hi, l;
+    __asm__("smlal  %[lo], %[hi], %[a], %[m]\n\t"
+            "lsr    %[l], %[lo], %[t]"
+            : [lo] "+&r"(lo), [hi] "+&r"(hi), [l] "=&r"(l)
+            : [a] "r"(acc), [m] "r"(e.m), [t] "r"(total));
+    return (int32_t)(l | (hi << (32 - total)));
+#else
     const uint64_t p = (uint64_t)((int64_t)acc * e.m) + (((uint64_t)e.c_hi << 32) | e.c_lo);
     const uint32_t lo = (uint32_t)(p & 0xffffffffu), hi = (uint32_t)(p >> 32);
-    const int32_t total = -e.sh;
     return (int32_t)(((lo >> (total - 1)) >> 1) | (hi << (32 - total)));
+#endif
 }
 
-void tc_dense_rq_init(tc_dense_rq *rq, const tc_quant_params *q, int32_t rows)
+/* The long form (shift >= -1, total = 31 - shift <= 32) is the short form with sh = 1 on
+   acc * 2^p, p = 2 + shift: (hi(acc 2^p m) + 1 + 2 z_out) >> 1, hi(acc 2^p m) =
+   floor(acc m / 2^(total-1)), is floor((acc m + 2^(total-1)) / 2^total) + z_out (a floor
+   of a floor by powers of two), exact while acc * 2^p fits in int32: |acc| <= |bias| +
+   cols * 2^(bits-1) * 128 (levels and int8 inputs) below 2^(31-p). SMMLA and a shift
+   instead of SMLAL and three. */
+static inline tc_dense_rq rq_preshift(tc_dense_rq e, const tc_out_params *o, int32_t r,
+                                      int32_t cols, int32_t bits)
+{
+    const int32_t p = 2 + o->shift[r & o->mask];
+    const int64_t bound = (e.bias < 0 ? -(int64_t)e.bias : (int64_t)e.bias) +
+                          (int64_t)cols * ((int64_t)1 << (bits - 1)) * 128;
+    if (e.sh >= 0 || p > 8 || bound >= ((int64_t)1 << (31 - p))) {
+        return e; /* (e.sh = 0: tc_out_row; p > 8: multipliers far above 1) */
+    }
+    e.c_lo = 2u * (uint32_t)o->z_out + 1u;
+    e.c_hi = 0u;
+    e.sh = 32 + p;
+    return e;
+}
+
+void tc_dense_rq_init(tc_dense_rq *rq, const tc_quant_params *q, const tc_dense_mat *m)
 {
     const tc_out_params o = tc_out_params_of(q);
-    for (int32_t r = 0; r < rows; ++r) {
-        rq[r] = rq_of(q, &o, r);
+    for (int32_t r = 0; r < m->rows; ++r) {
+        rq[r] = rq_preshift(rq_of(q, &o, r), &o, r, m->cols, m->bits);
     }
 }
 
@@ -590,6 +683,182 @@ static int8_t out_other(const tc_out_params *o, const tc_dense_rq *e, int32_t r,
     return (int8_t)(v < o->act_min ? o->act_min : v > o->act_max ? o->act_max : v);
 }
 
+/* Requantization without a table (an FC layer: each row once): the short form of rq_of
+   (e.sh > 0), its constants formed as the row comes. short_sh1 is e.sh - 1 = -2 - shift,
+   a valid short form when 0..21 (unsigned: no other value passes); the rounding term
+   2^(sh-1) + z_out 2^sh is zz << (sh - 1), zz = 2 z_out + 1. */
+static inline uint32_t short_sh1(const tc_out_params *o, int32_t r)
+{
+    return TC_REQUANT_TFLITE ? 32u : (uint32_t)(-2 - o->shift[r & o->mask]);
+}
+
+static inline int32_t scale_sh1(const tc_out_params *o, int32_t r, int32_t acc, uint32_t zz,
+                                uint32_t sh1)
+{
+    const tc_dense_rq e = {0, o->m[r & o->mask], zz << sh1, 0u, (int32_t)sh1 + 1};
+    return scale_short(acc, e);
+}
+
+#ifdef TC_DENSE_DSP
+/* Row r's output on whichever form rq_of gives it. Out of line: rare. */
+#if defined(__GNUC__)
+__attribute__((noinline))
+#endif
+static int8_t out_slow(const tc_quant_params *q, const tc_out_params *o, int32_t r, int32_t acc)
+{
+    const tc_dense_rq e = rq_of(q, o, r);
+    return out_other(o, &e, r, acc);
+}
+
+/* The activation's range in the four bytes of a word (clamp4). */
+static inline uint32_t range4(int32_t v)
+{
+    return ((uint32_t)v & 0xffu) * 0x01010101u;
+}
+
+/* Four requantized outputs clamped to the activation's range (lo, hi: range4 of its ends),
+   the bytes of a word in order. */
+static inline uint32_t clamp4(uint32_t lo, uint32_t hi, int32_t v0, int32_t v1, int32_t v2,
+                              int32_t v3)
+{
+#ifdef TC_DENSE_DSP_HW
+    /* each saturated to int8 (SSAT) into a byte of a word (BFI), then the clamp of all four
+       at once: max by SSUB8 + SEL, min by SSUB8 + SEL */
+    uint32_t p = (uint32_t)__ssat(v0, 8), t;
+    __asm__("bfi    %[p], %[b], #8, #8\n\t"
+            "bfi    %[p], %[c], #16, #8\n\t"
+            "bfi    %[p], %[d], #24, #8\n\t"
+            "ssub8  %[t], %[p], %[lo]\n\t"
+            "sel    %[p], %[p], %[lo]\n\t"
+            "ssub8  %[t], %[hi], %[p]\n\t"
+            "sel    %[p], %[p], %[hi]"
+            : [p] "+&r"(p), [t] "=&r"(t)
+            : [b] "r"(__ssat(v1, 8)), [c] "r"(__ssat(v2, 8)), [d] "r"(__ssat(v3, 8)),
+              [lo] "r"(lo), [hi] "r"(hi)
+            : "cc");
+    return p;
+#else
+    const int32_t a = (int32_t)(int8_t)(lo & 0xffu), b = (int32_t)(int8_t)(hi & 0xffu);
+    const int32_t v[4] = {v0, v1, v2, v3};
+    uint32_t p = 0;
+    for (int32_t i = 0; i < 4; ++i) {
+        p |= ((uint32_t)(v[i] < a ? a : v[i] > b ? b : v[i]) & 0xffu) << (8 * i);
+    }
+    return p;
+#endif
+}
+
+/* Bytes 0, 1 of p at y0 and bytes 2, 3 at y1. */
+static inline void store_2x2(uint32_t p, int8_t *y0, int8_t *y1)
+{
+#ifdef TC_DENSE_DSP_HW
+    const uint16_t lo = (uint16_t)p, hi = (uint16_t)(p >> 16);
+    memcpy(y0, &lo, sizeof lo); /* unaligned halfword stores (STRH) */
+    memcpy(y1, &hi, sizeof hi);
+#else
+    y0[0] = (int8_t)(p & 0xffu);
+    y0[1] = (int8_t)((p >> 8) & 0xffu);
+    y1[0] = (int8_t)((p >> 16) & 0xffu);
+    y1[1] = (int8_t)((p >> 24) & 0xffu);
+#endif
+}
+
+/* p's four bytes at y. */
+static inline void store4(uint32_t p, int8_t *y)
+{
+#ifdef TC_DENSE_DSP_HW
+    memcpy(y, &p, sizeof p); /* unaligned word store (STR) */
+#else
+    store_2x2(p, y, y + 2);
+#endif
+}
+
+/* Rows r .. r + 3 of an 8-bit matrix (w: row r, rows rb bytes apart) against one packed
+   column, into out[r .. r + 3]: each input pair word loaded once for four rows. */
+TC_ALWAYS_INLINE static inline void rows4_s8(const int32_t unroll, const tc_quant_params *q,
+                                             const tc_out_params *o, uint32_t zz,
+                            uint32_t lo, uint32_t hi, int32_t r, const uint8_t *w, int32_t rb,
+                            const uint32_t *x, int32_t groups, int8_t *out)
+{
+    tc_sums4 s = {(uint32_t)tc_bias(q, r), (uint32_t)tc_bias(q, r + 1),
+                  (uint32_t)tc_bias(q, r + 2), (uint32_t)tc_bias(q, r + 3)};
+#ifdef TC_DENSE_DSP_HW
+    s = unroll ? dot8_4x1_u2(w, rb, x, groups, s) : dot8_4x1(w, rb, x, groups, s);
+#else
+    (void)unroll;
+    s = dot8_4x1(w, rb, x, groups, s);
+#endif
+    const uint32_t e0 = short_sh1(o, r), e1 = short_sh1(o, r + 1);
+    const uint32_t e2 = short_sh1(o, r + 2), e3 = short_sh1(o, r + 3);
+    if (e0 <= 21u && e1 <= 21u && e2 <= 21u && e3 <= 21u) { /* the short form: most layers */
+        store4(clamp4(lo, hi, scale_sh1(o, r, (int32_t)s.r0, zz, e0),
+                      scale_sh1(o, r + 1, (int32_t)s.r1, zz, e1),
+                      scale_sh1(o, r + 2, (int32_t)s.r2, zz, e2),
+                      scale_sh1(o, r + 3, (int32_t)s.r3, zz, e3)),
+               out + r);
+        return;
+    }
+    out[r] = out_slow(q, o, r, (int32_t)s.r0);
+    out[r + 1] = out_slow(q, o, r + 1, (int32_t)s.r1);
+    out[r + 2] = out_slow(q, o, r + 2, (int32_t)s.r2);
+    out[r + 3] = out_slow(q, o, r + 3, (int32_t)s.r3);
+}
+#endif
+
+#ifdef TC_DENSE_DSP
+/* Rows r and r + 1 (wa: row r, wb = wa + rb) against two packed columns, requantized by the
+   table rq, into out0[r], out0[r + 1], out1[r], out1[r + 1] (row_pair's sums). */
+TC_ALWAYS_INLINE static inline void pair2(const int32_t bits, const int32_t unroll,
+                                          const tc_out_params *o,
+                                          const tc_dense_rq *rq, uint32_t lo, uint32_t hi,
+                                          int32_t r, const uint8_t *wa, int32_t rb,
+                                          const uint32_t *x, int32_t groups, uint32_t corr0,
+                                          uint32_t corr1, uint32_t mask, uint32_t sign,
+                                          int8_t *out0, int8_t *out1)
+{
+    const int32_t s_ = lane_shift(bits);
+    const tc_dense_rq *ea = rq + r, *eb = ea + 1;
+    const int32_t bias_a = ea->bias, bias_b = eb->bias;
+    const uint32_t ia = s_ == 0 ? (uint32_t)bias_a : 0u, ib = s_ == 0 ? (uint32_t)bias_b : 0u;
+    const uint32_t c0 = bits == 8 ? 0u : corr0, c1 = bits == 8 ? 0u : corr1;
+    const tc_sums s0 = {ia - c0, ia - c1, ib - c0, ib - c1};
+#ifdef TC_DENSE_DSP_HW
+    const tc_sums s = bits == 8 && unroll ? dot8_2x2_u2(wa, wa + rb, x, groups, s0)
+                                          : dot(bits, 2, wa, wa + rb, x, groups, mask, sign, s0);
+#else
+    const tc_sums s = dot(bits, 2, wa, wa + rb, x, groups, mask, sign, s0);
+    (void)unroll;
+#endif
+    const int32_t a0 = s_ == 0 ? (int32_t)s.a0 : bias_a + ((int32_t)s.a0 >> s_);
+    const int32_t b0 = s_ == 0 ? (int32_t)s.b0 : bias_b + ((int32_t)s.b0 >> s_);
+    const int32_t a1 = s_ == 0 ? (int32_t)s.a1 : bias_a + ((int32_t)s.a1 >> s_);
+    const int32_t b1 = s_ == 0 ? (int32_t)s.b1 : bias_b + ((int32_t)s.b1 >> s_);
+    if (rq_short(ea) && rq_short(eb)) { /* the short form for both rows: most layers */
+        store_2x2(clamp4(lo, hi, scale_short(a0, *ea), scale_short(b0, *eb),
+                         scale_short(a1, *ea), scale_short(b1, *eb)),
+                  out0 + r, out1 + r);
+        return;
+    }
+    if (ea->sh > 32 && eb->sh > 32) { /* the short form on acc * 2^p for both rows */
+        const int32_t pa = ea->sh - 32, pb = eb->sh - 32;
+        store_2x2(clamp4(lo, hi, scale_pre(a0, ea, pa), scale_pre(b0, eb, pb),
+                         scale_pre(a1, ea, pa), scale_pre(b1, eb, pb)),
+                  out0 + r, out1 + r);
+        return;
+    }
+    if (ea->sh != 0 && eb->sh != 0) { /* the long form for one row or both */
+        store_2x2(clamp4(lo, hi, scale_any(a0, *ea), scale_any(b0, *eb), scale_any(a1, *ea),
+                         scale_any(b1, *eb)),
+                  out0 + r, out1 + r);
+        return;
+    }
+    out0[r] = out_other(o, ea, r, a0);
+    out0[r + 1] = out_other(o, eb, r + 1, b0);
+    out1[r] = out_other(o, ea, r, a1);
+    out1[r + 1] = out_other(o, eb, r + 1, b1);
+}
+#endif
+
 /* Rows r and r1 (r1 == r: the last row alone) against ncols packed columns, requantized
    by the table rq (when `table`) or by constants worked out here. Only the biases are read
    before the loop, the rest after it, so that nothing has to be kept in a register across
@@ -600,7 +869,8 @@ TC_ALWAYS_INLINE static inline void row_pair(const int32_t bits, const int32_t n
                                              int32_t r, int32_t r1, const uint8_t *wa,
                                              const uint8_t *wb, int32_t groups,
                                              const void *cols, uint32_t corr0, uint32_t corr1,
-                                             uint32_t mask, uint32_t sign, int8_t *out0,
+                                             uint32_t mask, uint32_t sign, uint32_t zz,
+                                             uint32_t lo, uint32_t hi, int8_t *out0,
                                              int8_t *out1)
 {
     const int32_t s_ = lane_shift(bits);
@@ -624,9 +894,23 @@ TC_ALWAYS_INLINE static inline void row_pair(const int32_t bits, const int32_t n
     const int32_t b0 = s_ == 0 ? (int32_t)s.b0 : bias_b + ((int32_t)s.b0 >> s_);
     const int32_t a1 = s_ == 0 ? (int32_t)s.a1 : bias_a + ((int32_t)s.a1 >> s_);
     const int32_t b1 = s_ == 0 ? (int32_t)s.b1 : bias_b + ((int32_t)s.b1 >> s_);
+    (void)lo;
+    (void)hi;
+    if (!table) {
+        const uint32_t sa = short_sh1(o, r), sb = short_sh1(o, r1);
+        if (sa <= 21u && sb <= 21u) { /* the short form for both rows: most layers */
+            clamp_pair(o, scale_sh1(o, r, a0, zz, sa), scale_sh1(o, r1, b0, zz, sb), out0 + r,
+                       out0 + r1);
+            if (ncols == 2) {
+                clamp_pair(o, scale_sh1(o, r, a1, zz, sa), scale_sh1(o, r1, b1, zz, sb),
+                           out1 + r, out1 + r1);
+            }
+            return;
+        }
+    }
     const tc_dense_rq ea = table ? rq[r] : rq_of(q, o, r);
     const tc_dense_rq eb = table ? rq[r1] : rq_of(q, o, r1);
-    if (ea.sh > 0 && eb.sh > 0) { /* the short form for both rows: most layers */
+    if (rq_short(&ea) && rq_short(&eb)) { /* the short form for both rows: most layers */
         clamp_pair(o, scale_short(a0, ea), scale_short(b0, eb), out0 + r, out0 + r1);
         if (ncols == 2) {
             clamp_pair(o, scale_short(a1, ea), scale_short(b1, eb), out1 + r, out1 + r1);
@@ -672,9 +956,42 @@ TC_ALWAYS_INLINE static inline void gemm(const int32_t bits, const int32_t ncols
             TC_IN_REGISTER(sign);
         }
     }
+    const uint32_t zz = 2u * (uint32_t)o.z_out + 1u;
+#ifdef TC_DENSE_DSP
+    const uint32_t lo = range4(o.act_min), hi = range4(o.act_max);
+#else
+    const uint32_t lo = 0u, hi = 0u;
+#endif
+    int32_t r = 0;
+#ifdef TC_DENSE_DSP
+    if (bits == 8 && ncols == 1 && groups >= 12) { /* four rows at a time in the array */
+        for (; r + 4 <= m->tail_row; r += 4) {
+            rows4_s8(1, q, &o, zz, lo, hi, r, m->w + r * m->row_bytes, m->row_bytes, cols,
+                     groups, out0);
+        }
+    }
+    if (bits == 8 && ncols == 1) {
+        for (; r + 4 <= m->tail_row; r += 4) {
+            rows4_s8(0, q, &o, zz, lo, hi, r, m->w + r * m->row_bytes, m->row_bytes, cols,
+                     groups, out0);
+        }
+    }
+    if (ncols == 2 && table && bits == 8 && groups >= 12) { /* row pairs in the array */
+        for (; r + 2 <= m->tail_row; r += 2) {
+            pair2(bits, 1, &o, rq, lo, hi, r, m->w + r * m->row_bytes, m->row_bytes, cols,
+                  groups, corr0, corr1, mask, sign, out0, out1);
+        }
+    }
+    if (ncols == 2 && table) {
+        for (; r + 2 <= m->tail_row; r += 2) {
+            pair2(bits, 0, &o, rq, lo, hi, r, m->w + r * m->row_bytes, m->row_bytes, cols,
+                  groups, corr0, corr1, mask, sign, out0, out1);
+        }
+    }
+#endif
     const int32_t step = 2 * m->row_bytes;
-    const uint8_t *wa = m->w, *wb = m->w + m->row_bytes;
-    for (int32_t r = 0; r < rows; r += 2, wa += step, wb += step) {
+    const uint8_t *wa = m->w + r * m->row_bytes, *wb = wa + m->row_bytes;
+    for (; r < rows; r += 2, wa += step, wb += step) {
         int32_t r1 = r + 1;
         if (r1 >= m->tail_row) { /* near the end: rows in the tail copy, a last odd row */
             r1 = r1 < rows ? r1 : r; /* (paired with itself) */
@@ -682,7 +999,7 @@ TC_ALWAYS_INLINE static inline void gemm(const int32_t bits, const int32_t ncols
             wb = row_ptr(m, r1);
         }
         row_pair(bits, ncols, table, q, &o, rq, r, r1, wa, wb, groups, cols, corr0, corr1,
-                 mask, sign, out0, out1);
+                 mask, sign, zz, lo, hi, out0, out1);
     }
 }
 
