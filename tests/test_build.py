@@ -60,10 +60,12 @@ def test_build_leaves_project_elf_and_report(digits_builds, name):
     # 6 + 16 + 120 + 84 + 10 = 236 channels: 29,214 + 2,124 = 31,338.
     assert report["weight_bytes"] == 31_338 == sum(l["weight_bytes"] for l in report["layers"])
     assert [l["layout"] for l in report["layers"]] == ["dense"] * 5
-    # Code and tables: 12,082 B (sim) and 12,518 B (hw) at this writing. Raised from 12,000
-    # this stop, when the kernels took the 'same' padding (gather and border paths) and the hw
-    # build its bounded clock setup and UART divider (issue 14, 436 B): the closing note says so.
-    assert report["weight_bytes"] < report["flash_bytes"] < report["weight_bytes"] + 13_000
+    # Code and tables: 16,486 B (hw) at this writing. 12,000 until the kernels took the 'same'
+    # padding and the hw build its clock setup (12,518 B); 13,000 until the dense engine's
+    # four-row FC and two-group loops (tc_fc_dense_s8.o at 8 bits: 4,628 -> 8,632 B of
+    # Cortex-M4 code, for 19 % fewer instructions on MLPerf AD, 6 % on IC): a trade of
+    # flash for speed that the closing note of that stop reports.
+    assert report["weight_bytes"] < report["flash_bytes"] < report["weight_bytes"] + 17_000
     assert report["accuracy"]["quantized"] > 0.93
     # every figure names its split: test.npz (eval), the 20 % of train.npz held out (val)
     assert report["accuracy"]["split"] == "eval" and report["fidelity"]["split"] == "eval"
