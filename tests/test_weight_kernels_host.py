@@ -414,8 +414,12 @@ def test_sparse_buffer_sizes_equal_the_renderers_formula(lib, depthwise):
     fn = getattr(lib, f"tc_{'dwconv2d' if depthwise else 'conv2d'}_sparse_s8_buffer_size")
     fn.restype = C.c_int32
     for kh, kw, cin in ((1, 1, 1), (3, 3, 1), (3, 3, 3), (5, 5, 6), (10, 4, 1), (1, 1, 33)):
-        dims = ConvDims(12, 12, cin, kh, kw, 1, 1, 13 - kh, 13 - kw, cin)
-        assert fn(C.byref(dims)) == conv_sparse_buffer_size(kh, kw, cin, depthwise), (kh, kw, cin)
+        valid = ConvDims(12, 12, cin, kh, kw, 1, 1, 13 - kh, 13 - kw, cin)
+        same = ConvDims(12, 12, cin, kh, kw, 1, 1, 12, 12, cin, (kh - 1) // 2, (kw - 1) // 2)
+        span = (11 + kh, 11 + kw) if kh > 1 or kw > 1 else None
+        for dims, sp in ((valid, None), (same, span)):
+            assert fn(C.byref(dims)) == conv_sparse_buffer_size(kh, kw, cin, depthwise,
+                                                                sp), (kh, kw, cin, sp)
 
 
 @pytest.mark.parametrize("depthwise", [False, True], ids=["conv2d", "dwconv2d"])
