@@ -140,67 +140,118 @@ static inline int32_t tc_decode_csr(void *state, int32_t r, const tc_sparse_geom
     return (int32_t)(j1 - j0);
 }
 
-/* The groups of a CER/CSER row: group gr holds level omega[idx(gr)]; every other
-   column omega[0] (0 but for nearly dense rows: then all K columns are listed, in
-   column order, and a group's entries overwrite their columns' levels). */
-static inline int32_t tc_decode_groups(const int8_t *omega, const void *col_idx,
-                                       tc_index_type col_t, uint32_t variants,
-                                       const void *omega_ptr, tc_index_type ptr_t,
-                                       const void *row_ptr, tc_index_type row_t,
-                                       const uint8_t *omega_idx, int32_t r,
-                                       const tc_sparse_geom *g, tc_sparse_entry *e)
+/* Groups g0 .. g1-1 of a CER/CSER row listed (omega[0] == 0), col_t and ptr_t
+   constants where inlined: group gr holds omega[omega_idx[gr]] (CSER) or
+   omega[gr - g0 + 1] (CER, omega_idx NULL); its entries are col_idx[ptr[gr] ..
+   ptr[gr+1]). */
+static TC_ALWAYS_INLINE inline int32_t tc_groups_list(const int8_t *omega, const void *col_idx,
+                                                      tc_index_type col_t,
+                                                      const void *omega_ptr,
+                                                      tc_index_type ptr_t,
+                                                      const uint8_t *omega_idx, uint32_t g0,
+                                                      uint32_t g1, const tc_sparse_geom *g,
+                                                      tc_sparse_entry *e)
 {
-    const uint32_t g0 = tc_index_at(row_ptr, row_t, r), g1 = tc_index_at(row_ptr, row_t, r + 1);
+    const tc_sparse_geom gl = *g; /* a local copy: the stores to e cannot alias it */
     int32_t n = 0;
-    if (omega[0] != 0) {
-        for (int32_t ky = 0; ky < g->kernel_h; ++ky) {
-            for (int32_t kx = 0; kx < g->kernel_w; ++kx) {
-                for (int32_t ci = 0; ci < g->cpt; ++ci, ++n) {
-                    e[n].off = ky * (g->row_stride + g->row_extra) + kx * g->in_c + ci;
-                    e[n].lv = omega[0];
-                }
+    uint32_t j = tc_index_at(omega_ptr, ptr_t, (int32_t)g0);
+    for (uint32_t gr = g0; gr < g1; ++gr) {
+        const uint32_t j1 = tc_index_at(omega_ptr, ptr_t, (int32_t)gr + 1);
+        if (j1 <= j) {
+            j = j1;
+            continue;
+        }
+        if (j1 - j > (uint32_t)(gl.cols - n)) {
+            return -1;
+        }
+        const int32_t level = omega[omega_idx != NULL ? omega_idx[gr] : gr - g0 + 1u];
+        for (; j < j1; ++j, ++n) {
+            const int32_t off = tc_sparse_off(&gl, tc_index_at(col_idx, col_t, (int32_t)j));
+            if (off < 0) {
+                return -1;
+            }
+            e[n].off = off;
+            e[n].lv = level;
+        }
+    }
+    return n;
+}
+
+/* A nearly dense CER/CSER row (omega[0] != 0, every column not in a group holds it):
+   all K columns listed in column order, then each group's entries overwrite their
+   columns' levels. */
+static inline int32_t tc_groups_dense(const int8_t *omega, const void *col_idx,
+                                      tc_index_type col_t, const void *omega_ptr,
+                                      tc_index_type ptr_t, const uint8_t *omega_idx,
+                                      uint32_t g0, uint32_t g1, const tc_sparse_geom *g,
+                                      tc_sparse_entry *e)
+{
+    int32_t n = 0;
+    for (int32_t ky = 0; ky < g->kernel_h; ++ky) {
+        for (int32_t kx = 0; kx < g->kernel_w; ++kx) {
+            for (int32_t ci = 0; ci < g->cpt; ++ci, ++n) {
+                e[n].off = ky * (g->row_stride + g->row_extra) + kx * g->in_c + ci;
+                e[n].lv = omega[0];
             }
         }
     }
     for (uint32_t gr = g0; gr < g1; ++gr) {
         const int8_t level = omega[omega_idx != NULL ? omega_idx[gr] : gr - g0 + 1u];
-        const uint32_t e0 = tc_index_at(omega_ptr, ptr_t, (int32_t)gr);
         const uint32_t e1 = tc_index_at(omega_ptr, ptr_t, (int32_t)gr + 1);
-        if (e1 <= e0) {
-            continue;
-        }
-        if (omega[0] != 0) {
-            for (uint32_t j = e0; j < e1; ++j) {
-                const int32_t col = tc_sparse_col(g, tc_index_at(col_idx, col_t, (int32_t)j));
-                if (col < 0) {
-                    return -1;
-                }
-                e[col].lv = level;
+        for (uint32_t j = tc_index_at(omega_ptr, ptr_t, (int32_t)gr); j < e1; ++j) {
+            const int32_t col = tc_sparse_col(g, tc_index_at(col_idx, col_t, (int32_t)j));
+            if (col < 0) {
+                return -1;
             }
-            continue;
+            e[col].lv = level;
         }
-        if (e1 - e0 > (uint32_t)(g->cols - n) ||
-            tc_sparse_list_any(col_idx, col_t, variants, e0, e1, NULL, level, g, e + n) != 0) {
-            return -1;
-        }
-        n += (int32_t)(e1 - e0);
     }
     return n;
 }
 
-/* The col_idx types (bit tc_index_slot) of a TC_CER_VARIANTS / TC_CSER_VARIANTS mask:
-   slot c is compiled with some omega_ptr type when a bit of 3c .. 3c+2 is set. */
-#define TC_COL_VARIANTS(mask)                                                                   \
-    ((((mask) & 07ul) ? 1u : 0u) | (((mask) & 070ul) ? 2u : 0u) | (((mask) & 0700ul) ? 4u : 0u))
+/* One (col_idx, omega_ptr) type pair of tc_groups_list, compiled when bit
+   3 * col slot + ptr slot of `mask` is set. */
+#define TC_GROUPS_CASE(mask, ct, pt)                                                            \
+    if (TC_HAS_VARIANT(mask, 3 * tc_index_slot(ct) + tc_index_slot(pt)) && col_t == (ct) &&   \
+        ptr_t == (pt)) {                                                                        \
+        return tc_groups_list(omega, col_idx, ct, omega_ptr, pt, omega_idx, g0, g1, g, e);      \
+    }
+
+/* The groups of a CER/CSER row (see tc_groups_list / tc_groups_dense); `mask` the
+   compiled type pairs (TC_CER_VARIANTS / TC_CSER_VARIANTS). */
+static TC_ALWAYS_INLINE inline int32_t tc_decode_groups(
+    const int8_t *omega, const void *col_idx, tc_index_type col_t, unsigned long mask,
+    const void *omega_ptr, tc_index_type ptr_t, const void *row_ptr, tc_index_type row_t,
+    const uint8_t *omega_idx, int32_t r, const tc_sparse_geom *g, tc_sparse_entry *e)
+{
+    const uint32_t g0 = tc_index_at(row_ptr, row_t, r), g1 = tc_index_at(row_ptr, row_t, r + 1);
+    if (omega[0] != 0) {
+        return tc_groups_dense(omega, col_idx, col_t, omega_ptr, ptr_t, omega_idx, g0, g1, g, e);
+    }
+    if (g1 <= g0) {
+        return 0;
+    }
+    (void)mask;
+    TC_GROUPS_CASE(mask, TC_INDEX_U8, TC_INDEX_U8)
+    TC_GROUPS_CASE(mask, TC_INDEX_U8, TC_INDEX_U16)
+    TC_GROUPS_CASE(mask, TC_INDEX_U8, TC_INDEX_U32)
+    TC_GROUPS_CASE(mask, TC_INDEX_U16, TC_INDEX_U8)
+    TC_GROUPS_CASE(mask, TC_INDEX_U16, TC_INDEX_U16)
+    TC_GROUPS_CASE(mask, TC_INDEX_U16, TC_INDEX_U32)
+    TC_GROUPS_CASE(mask, TC_INDEX_U32, TC_INDEX_U8)
+    TC_GROUPS_CASE(mask, TC_INDEX_U32, TC_INDEX_U16)
+    TC_GROUPS_CASE(mask, TC_INDEX_U32, TC_INDEX_U32)
+    return -1; /* not compiled (the kernel's check rejects it first) */
+}
 
 /** CER: row r's k-th group holds omega[k+1]. */
 static inline int32_t tc_decode_cer(void *state, int32_t r, const tc_sparse_geom *g,
                                     tc_sparse_entry *e)
 {
     const tc_cer_weights *w = (const tc_cer_weights *)state;
-    return tc_decode_groups(w->omega, w->col_idx, w->col_idx_type,
-                            TC_COL_VARIANTS(TC_CER_VARIANTS), w->omega_ptr,
-                            w->omega_ptr_type, w->row_ptr, w->row_ptr_type, NULL, r, g, e);
+    return tc_decode_groups(w->omega, w->col_idx, w->col_idx_type, TC_CER_VARIANTS,
+                            w->omega_ptr, w->omega_ptr_type, w->row_ptr, w->row_ptr_type, NULL,
+                            r, g, e);
 }
 
 /** CSER: group gr holds omega[omega_idx[gr]]. */
@@ -208,10 +259,9 @@ static inline int32_t tc_decode_cser(void *state, int32_t r, const tc_sparse_geo
                                      tc_sparse_entry *e)
 {
     const tc_cser_weights *w = (const tc_cser_weights *)state;
-    return tc_decode_groups(w->omega, w->col_idx, w->col_idx_type,
-                            TC_COL_VARIANTS(TC_CSER_VARIANTS), w->omega_ptr,
-                            w->omega_ptr_type, w->row_ptr, w->row_ptr_type, w->omega_idx, r, g,
-                            e);
+    return tc_decode_groups(w->omega, w->col_idx, w->col_idx_type, TC_CSER_VARIANTS,
+                            w->omega_ptr, w->omega_ptr_type, w->row_ptr, w->row_ptr_type,
+                            w->omega_idx, r, g, e);
 }
 
 /**
@@ -275,19 +325,21 @@ static inline void tc_pcsr_cursor_init(tc_pcsr_cursor *c, const tc_pcsr_weights 
 static inline int32_t tc_decode_pcsr(void *state, int32_t r, const tc_sparse_geom *g,
                                      tc_sparse_entry *e)
 {
-    tc_pcsr_cursor *c = (tc_pcsr_cursor *)state;
-    const int32_t first = r * c->span;
+    tc_pcsr_cursor c = *(tc_pcsr_cursor *)state; /* local copies: the stores to e */
+    const tc_sparse_geom gl = *g;                 /* cannot alias them */
+    const int32_t first = r * c.span;
     int32_t n = 0;
-    while (c->has && c->pos < first + c->span) {
-        const int32_t off = c->pos < first ? -1 : tc_sparse_off(g, (uint32_t)(c->pos - first));
-        if (off < 0 || n == g->cols) {
+    while (c.has && c.pos < first + c.span) {
+        const int32_t off = c.pos < first ? -1 : tc_sparse_off(&gl, (uint32_t)(c.pos - first));
+        if (off < 0 || n == gl.cols) {
             return -1;
         }
         e[n].off = off;
-        e[n].lv = c->val;
+        e[n].lv = c.val;
         ++n;
-        tc_pcsr_next(c);
+        tc_pcsr_next(&c);
     }
+    *(tc_pcsr_cursor *)state = c;
     return n;
 }
 
