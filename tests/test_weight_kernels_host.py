@@ -424,9 +424,12 @@ def test_sparse_buffer_sizes_equal_the_renderers_formula(lib, depthwise):
 
 @pytest.mark.parametrize("depthwise", [False, True], ids=["conv2d", "dwconv2d"])
 def test_same_padding_every_layout_odd_sizes(lib, depthwise):
-    # fixed sweep: 'same' at odd and even sizes, strides 1 and 2, pad values at both ends
+    # fixed sweep: 'same' at odd and even sizes, strides 1 and 2, pad values at both ends;
+    # the last two large enough that the sparse engine sorts its lists by tap rather than
+    # copy the padded input (tc_conv_sparse_s8.c), the others small enough for the copy
     geometries = [((7, 5, 3), (3, 3), (1, 1)), ((9, 6, 2), (3, 3), (2, 2)),
-                  ((5, 7, 4), (5, 5), (2, 1)), ((6, 7, 1), (2, 3), (1, 2)), ((3, 3, 5), (3, 3), (2, 2))]
+                  ((5, 7, 4), (5, 5), (2, 1)), ((6, 7, 1), (2, 3), (1, 2)), ((3, 3, 5), (3, 3), (2, 2)),
+                  ((20, 20, 2), (3, 3), (1, 1)), ((30, 19, 2), (3, 5), (2, 2))]
     for seed, ((h, w, cin), k, s) in enumerate(geometries):
         rng = np.random.default_rng(300 + seed)
         cout = cin if depthwise else 2 + seed

@@ -112,6 +112,12 @@ static chan_rq chan_rq_of(const tc_out_params *o, int32_t r)
     return c;
 }
 
+/* tc_requantize(acc) + z_out, out of line: shift > -2, or TFLite's rounding. */
+static TC_NOINLINE int32_t requant_long(const chan_rq *c, int32_t acc)
+{
+    return tc_requantize(acc, c->m, c->shift) + c->z;
+}
+
 /* `fast` is a constant where inlined in the pixel loops (built once for each). */
 static TC_ALWAYS_INLINE inline int8_t out_px(const chan_rq *c, int32_t acc, const int fast)
 {
@@ -122,7 +128,7 @@ static TC_ALWAYS_INLINE inline int8_t out_px(const chan_rq *c, int32_t acc, cons
     if (c->rnd != 0) {
         v = (tc_mulhi_add(acc, c->m, c->rnd) >> c->sh) + c->z;
     } else {
-        v = tc_requantize(acc, c->m, c->shift) + c->z;
+        v = requant_long(c, acc);
     }
     v = v < c->lo ? c->lo : v;
     return (int8_t)(v > c->hi ? c->hi : v);
@@ -192,7 +198,7 @@ static TC_ALWAYS_INLINE inline void line(const line_args *a, const int8_t *b, in
         o[0] = out_px(&c, a3, fast);
         o += os;
     }
-    if (n >= 2) {
+    if (fast && n >= 2) { /* (the rare other output stage keeps its code small) */
         const int8_t *b0 = next_px(&b, &left, a), *b1 = next_px(&b, &left, a);
         int32_t a0 = bias, a1 = bias;
         for (const tc_sparse_entry *e = e0; e < end; ++e) {
@@ -205,10 +211,11 @@ static TC_ALWAYS_INLINE inline void line(const line_args *a, const int8_t *b, in
         n -= 2;
         o += 2 * os;
     }
-    if (n > 0) {
+    for (; n > 0; --n, o += os) {
+        const int8_t *b0 = next_px(&b, &left, a);
         int32_t a0 = bias;
         for (const tc_sparse_entry *e = e0; e < end; ++e) {
-            a0 += e->lv * b[e->off];
+            a0 += e->lv * b0[e->off];
         }
         o[0] = out_px(&c, a0, fast);
     }
@@ -346,7 +353,7 @@ static void edge_cols(const taps_chan *t, const int8_t *x, int8_t *orow, int32_t
     }
 }
 
-static void sweep_taps(const taps_chan *t, const int8_t *x, int8_t *out, int32_t bias,
+static TC_NOINLINE void sweep_taps(const taps_chan *t, const int8_t *x, int8_t *out, int32_t bias,
                        const chan_rq *c)
 {
     const tc_conv_dims *d = t->d;
@@ -383,7 +390,7 @@ static void sweep_plain(const tc_conv_dims *d, int32_t width, const tc_sparse_en
 }
 
 /* The input with its padding, rows -pad_top .. span_h - pad_top - 1, columns likewise. */
-static void pad_copy(const tc_conv_dims *d, const int8_t *x, int8_t *xp)
+static TC_NOINLINE void pad_copy(const tc_conv_dims *d, const int8_t *x, int8_t *xp)
 {
     const int32_t ic = d->in_c, width = span_w(d) * ic, left = d->pad_left * ic;
     const int32_t room = (d->in_w - 0) * ic, mid = room < width - left ? room : width - left;
