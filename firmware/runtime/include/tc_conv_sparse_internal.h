@@ -108,10 +108,12 @@ static TC_ALWAYS_INLINE inline int32_t tc_sparse_list(const void *idx, tc_index_
 
 /* tc_sparse_list with the loop specialised for each compiled index type (`variants`:
    bit tc_index_slot(t)). */
-static TC_ALWAYS_INLINE inline int32_t tc_sparse_list_any(const void *idx, tc_index_type t, uint32_t variants,
-                                         uint32_t j0, uint32_t j1, const int8_t *values,
-                                         int32_t level, const tc_sparse_geom *g,
-                                         tc_sparse_entry *e)
+static TC_ALWAYS_INLINE inline int32_t tc_sparse_list_any(const void *idx, tc_index_type t,
+                                                          uint32_t variants, uint32_t j0,
+                                                          uint32_t j1, const int8_t *values,
+                                                          int32_t level,
+                                                          const tc_sparse_geom *g,
+                                                          tc_sparse_entry *e)
 {
     if ((variants & 1u) && t == TC_INDEX_U8) {
         return tc_sparse_list(idx, TC_INDEX_U8, j0, j1, values, level, g, e);
@@ -119,7 +121,10 @@ static TC_ALWAYS_INLINE inline int32_t tc_sparse_list_any(const void *idx, tc_in
     if ((variants & 2u) && t == TC_INDEX_U16) {
         return tc_sparse_list(idx, TC_INDEX_U16, j0, j1, values, level, g, e);
     }
-    return tc_sparse_list(idx, TC_INDEX_U32, j0, j1, values, level, g, e);
+    if ((variants & 4u) && t == TC_INDEX_U32) {
+        return tc_sparse_list(idx, TC_INDEX_U32, j0, j1, values, level, g, e);
+    }
+    return -1; /* not compiled (the kernel's check rejects it first) */
 }
 
 /** CSR: values[j] at col_idx[j], j in row_ptr[r] .. row_ptr[r+1]. */

@@ -379,13 +379,15 @@ static TC_NOINLINE void sweep_taps(const taps_chan *t, const int8_t *x, int8_t *
 
 /* ---- PLAIN and COPY ---- */
 
-/* Every pixel's window inside x, whose rows are `width` pixels wide: one line. */
+/* Every pixel's window inside x, whose rows are `width` pixels wide: one line (that
+   never wraps when each row's windows follow the last's, as for 1 x 1 kernels). */
 static void sweep_plain(const tc_conv_dims *d, int32_t width, const tc_sparse_entry *e,
                         int32_t n, const int8_t *x, int8_t *out, int32_t bias, const chan_rq *c)
 {
     const int32_t s = d->stride_w * d->in_c;
     const int32_t skip = d->stride_h * width * d->in_c - d->out_w * s;
-    const line_args a = {e, e + n, s, d->out_c, bias, d->out_w, skip, c};
+    const int32_t cols = skip != 0 ? d->out_w : INT32_MAX;
+    const line_args a = {e, e + n, s, d->out_c, bias, cols, skip, c};
     run_line(&a, x, out, d->out_h * d->out_w);
 }
 
