@@ -353,8 +353,8 @@ static void edge_cols(const taps_chan *t, const int8_t *x, int8_t *orow, int32_t
     }
 }
 
-static TC_NOINLINE void sweep_taps(const taps_chan *t, const int8_t *x, int8_t *out, int32_t bias,
-                       const chan_rq *c)
+static TC_NOINLINE void sweep_taps(const taps_chan *t, const int8_t *x, int8_t *out,
+                                   int32_t bias, const chan_rq *c)
 {
     const tc_conv_dims *d = t->d;
     const int32_t oc = d->out_c, row_out = d->out_w * oc;
