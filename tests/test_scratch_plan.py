@@ -14,7 +14,7 @@ from tests.models import BUILDERS, random_input
 from tinycompress import layouts as layouts_mod
 from tinycompress.codegen.arena import TensorLife, plan_arena
 from tinycompress.codegen.render import lowered, plan, render, scratch_lives, tensor_lives
-from tinycompress.codegen.scratch import conv_sparse_buffer_size, scratch_bytes
+from tinycompress.codegen.scratch import conv_span, conv_sparse_buffer_size, scratch_bytes
 from tinycompress.compress.quantize import quantize
 from tinycompress.compress.weights import col_map
 from tinycompress.frontend.keras import from_keras
@@ -91,15 +91,20 @@ def test_which_kernels_borrow_scratch():
             n for n, op in ops.items() if op in ("conv2d", "depthwise_conv2d")}
         for n in q.weight_nodes:
             want = 0 if n.op == "dense" else conv_sparse_buffer_size(
-                n.kh, n.kw, int(n.input_shapes[0][-1]), n.op == "depthwise_conv2d")
+                n.kh, n.kw, int(n.input_shapes[0][-1]), n.op == "depthwise_conv2d",
+                conv_span(n))
             assert scratch_bytes(n, sparse[n.name]) == want
 
 
 def test_sparse_buffer_size_by_hand():
-    # 3x3 conv over 4 channels: K = 36 -> 36 int32 offsets (144 B), 10 tap starts (40 B),
-    # 36 levels + 36 decoded levels (72 B) = 256; depthwise 3x3: K = 9 -> 36 + 40 + 20 = 96
-    assert conv_sparse_buffer_size(3, 3, 4, depthwise=False) == 256
-    assert conv_sparse_buffer_size(3, 3, 4, depthwise=True) == 96
+    # 3x3 conv over 4 channels: K = 36 (offset, level) pairs of 8 B = 288. 'same' on
+    # 6 x 6 (the windows cover 8 x 8): + the smaller of the padded copy, 8 * 8 * 4 = 256,
+    # and a second list + 4 x 11 int32 (288 + 176 = 464) -> 544. Depthwise: K = 9 -> 72;
+    # the copy is the same 256, the lists 72 + 176 = 248 -> 320.
+    assert conv_sparse_buffer_size(3, 3, 4, depthwise=False) == 288
+    assert conv_sparse_buffer_size(3, 3, 4, depthwise=False, span=(8, 8)) == 544
+    assert conv_sparse_buffer_size(3, 3, 4, depthwise=True) == 72
+    assert conv_sparse_buffer_size(3, 3, 4, depthwise=True, span=(8, 8)) == 320
 
 
 def _conv_pair(seed: int = 3):

@@ -417,8 +417,12 @@ def test_sparse_buffer_sizes_equal_the_renderers_formula(lib, depthwise):
     fn = getattr(lib, f"tc_{'dwconv2d' if depthwise else 'conv2d'}_sparse_s8_buffer_size")
     fn.restype = C.c_int32
     for kh, kw, cin in ((1, 1, 1), (3, 3, 1), (3, 3, 3), (5, 5, 6), (10, 4, 1), (1, 1, 33)):
-        dims = ConvDims(12, 12, cin, kh, kw, 1, 1, 13 - kh, 13 - kw, cin)
-        assert fn(C.byref(dims)) == conv_sparse_buffer_size(kh, kw, cin, depthwise), (kh, kw, cin)
+        valid = ConvDims(12, 12, cin, kh, kw, 1, 1, 13 - kh, 13 - kw, cin)
+        same = ConvDims(12, 12, cin, kh, kw, 1, 1, 12, 12, cin, (kh - 1) // 2, (kw - 1) // 2)
+        span = (11 + kh, 11 + kw) if kh > 1 or kw > 1 else None
+        for dims, sp in ((valid, None), (same, span)):
+            assert fn(C.byref(dims)) == conv_sparse_buffer_size(kh, kw, cin, depthwise,
+                                                                sp), (kh, kw, cin, sp)
 
 
 def test_dense_depthwise_buffer_size_equals_the_renderers_formula(lib):
@@ -444,9 +448,12 @@ def test_dense_depthwise_buffer_size_equals_the_renderers_formula(lib):
 
 @pytest.mark.parametrize("depthwise", [False, True], ids=["conv2d", "dwconv2d"])
 def test_same_padding_every_layout_odd_sizes(lib, depthwise):
-    # fixed sweep: 'same' at odd and even sizes, strides 1 and 2, pad values at both ends
+    # fixed sweep: 'same' at odd and even sizes, strides 1 and 2, pad values at both ends;
+    # the last two large enough that the sparse engine sorts its lists by tap rather than
+    # copy the padded input (tc_conv_sparse_s8.c), the others small enough for the copy
     geometries = [((7, 5, 3), (3, 3), (1, 1)), ((9, 6, 2), (3, 3), (2, 2)),
-                  ((5, 7, 4), (5, 5), (2, 1)), ((6, 7, 1), (2, 3), (1, 2)), ((3, 3, 5), (3, 3), (2, 2))]
+                  ((5, 7, 4), (5, 5), (2, 1)), ((6, 7, 1), (2, 3), (1, 2)), ((3, 3, 5), (3, 3), (2, 2)),
+                  ((20, 20, 2), (3, 3), (1, 1)), ((30, 19, 2), (3, 5), (2, 2))]
     for seed, ((h, w, cin), k, s) in enumerate(geometries):
         rng = np.random.default_rng(300 + seed)
         cout = cin if depthwise else 2 + seed

@@ -80,14 +80,21 @@ def conv2d_dense_add_buffer_size(kernel_h: int, kernel_w: int, in_c: int, out_c:
     return conv2d_dense_buffer_size(kernel_h, kernel_w, in_c, out_c, bits, padded) + extra
 
 
-def conv_sparse_buffer_size(kernel_h: int, kernel_w: int, in_c: int, depthwise: bool) -> int:
+def conv_sparse_buffer_size(kernel_h: int, kernel_w: int, in_c: int, depthwise: bool,
+                            span: tuple[int, int] | None = None) -> int:
     """tc_conv2d_sparse_s8_buffer_size / tc_dwconv2d_sparse_s8_buffer_size (every sparse
-    layout): one output channel's K levels decoded by column and listed as (int32 input
-    offset, int8 level) pairs (6 K, rounded up to 4), and where each of the
-    kernel_h * kernel_w taps' pairs start (int32, one more than the taps)."""
+    layout): one output channel's non-zero weights listed as (int32 input offset, int32
+    level) pairs, room for all K = kernel_h * kernel_w * (1 or in_c) of them (8 K). When
+    some window reaches into the padding, `span` = (rows, columns) the windows cover
+    ((out - 1) * stride + kernel), plus the smaller of: a copy of the input with its
+    padding (span rows x columns x in_c, rounded up to 4), or a second list and four
+    int32 arrays of kernel_h * kernel_w + 2 (the lists sorted by tap)."""
     taps = kernel_h * kernel_w
     k = taps * (1 if depthwise else in_c)
-    return 4 * k + 4 * (taps + 1) + -(-2 * k // 4) * 4
+    if span is None:
+        return 8 * k
+    copy = -(-span[0] * span[1] * in_c // 4) * 4
+    return 8 * k + min(copy, 8 * k + 16 * (taps + 2))
 
 
 DW_GROUP_BYTES = 200  # tc_dwconv2d_dense_s8's unpacked levels of four channels (25 taps)
@@ -119,6 +126,15 @@ def conv_padded(node: QNode) -> bool:
                 or (out_w - 1) * sw + node.kw - left > in_w)
 
 
+def conv_span(node: QNode) -> tuple[int, int] | None:
+    """(rows, columns) of input and padding the windows cover, when some window reaches
+    into the padding (else None)."""
+    if not conv_padded(node):
+        return None
+    (out_h, out_w, _), (sh, sw) = node.output_shape, node.strides
+    return (out_h - 1) * sh + node.kh, (out_w - 1) * sw + node.kw
+
+
 def scratch_bytes(node: QNode, layout: Layout | None) -> int:
     """Scratch bytes the kernel of `node` in `layout` needs (0: it takes no tc_context)."""
     if layout is None:
@@ -127,7 +143,7 @@ def scratch_bytes(node: QNode, layout: Layout | None) -> int:
         if node.op not in ("conv2d", "depthwise_conv2d"):
             return 0
         return conv_sparse_buffer_size(node.kh, node.kw, int(node.input_shapes[0][-1]),
-                                       node.op == "depthwise_conv2d")
+                                       node.op == "depthwise_conv2d", conv_span(node))
     bits = int(layout.bits)
     if node.op == "dense":
         fan_in = 1

@@ -60,10 +60,14 @@ int32_t tc_conv2d_dense_s8_buffer_size(const tc_conv_dims *dims, int32_t bits);
 
 /**
  * @brief Scratch bytes of every sparse convolution kernel (tc_conv2d_{csr,cer,cser,pcsr}_s8),
- *        with K = kernel_h * kernel_w * in_c: one output channel's weights decoded
- *        (K levels by column, then up to K (offset, level) pairs: 6 * K, rounded up
- *        to 4) and where each kernel tap's pairs start (4 * (kernel_h * kernel_w + 1)).
- * @param dims kernel_h, kernel_w, in_c (the other fields do not matter)
+ *        with K = kernel_h * kernel_w * in_c: one output channel's non-zero weights
+ *        listed as (int32 offset, int32 level) pairs, 8 * K. When some window reaches
+ *        into the padding, plus the smaller of: a copy of the input with its padding,
+ *        span_h * span_w * in_c rounded up to 4 (span = (out - 1) * stride + kernel,
+ *        the rows and columns the windows cover); or a second such list and four
+ *        int32 arrays of kernel_h * kernel_w + 2 (the lists sorted by tap), 8 * K +
+ *        16 * (kernel_h * kernel_w + 2).
+ * @param dims the whole geometry
  * @return bytes (> 0), or 0 for invalid arguments
  */
 int32_t tc_conv2d_sparse_s8_buffer_size(const tc_conv_dims *dims);

@@ -55,7 +55,8 @@ tc_status tc_dwconv2d_dense_s8(const tc_context *ctx, const tc_conv_dims *dims,
 
 /**
  * @brief Scratch bytes of every sparse depthwise kernel (tc_dwconv2d_{csr,cer,cser,pcsr}_s8):
- *        as tc_conv2d_sparse_s8_buffer_size with K = kernel_h * kernel_w.
+ *        as tc_conv2d_sparse_s8_buffer_size with K = kernel_h * kernel_w (the padded
+ *        copy still holds every channel).
  */
 int32_t tc_dwconv2d_sparse_s8_buffer_size(const tc_conv_dims *dims);
 

@@ -3,24 +3,71 @@
  * @brief The sparse convolution engine: each output channel's weights decoded
  *        once per call, then swept over every output pixel.
  *
- * Scratch (tc_conv_sparse_buffer_bytes): off[K] int32 input offsets and lv[K]
- * int8 levels of the row's non-zero weights in column order, tap[T+1] int32
- * where each of the T = kernel_h * kernel_w taps' entries start, and the
- * decoded row wrow[K]. For every output row whose windows lie inside the
- * input in height, the columns whose windows lie inside in width are the
- * interior: two pixels at a time share each (offset, level) load. A border
- * pixel starts from pad_value times the row's level sum (every tap padded)
- * and adds (x - pad_value) times the levels of the taps inside the input:
- * the entries of taps kx0 .. kx1-1 of a kernel row are contiguous, so each
- * kernel row inside the input is one loop.
+ * Per channel the decoder lists the non-zero weights as (input offset,
+ * level) pairs (tc_sparse_entry); a pixel whose window lies inside the input
+ * is the loop acc += lv * window[off] over the list, four pixels at a time
+ * sharing each pair's load (one LDRD). A layer whose windows never reach
+ * into the padding is only that (PLAIN). Otherwise, one of two ways, the one
+ * needing less scratch:
+ *   COPY: the input is copied once per call with its padding (pad_value
+ *         around it, as far as the windows reach), and every pixel is then
+ *         inside the copy: PLAIN on the copy, offsets widened to its rows.
+ *   TAPS: the list is sorted by tap twice (stable counting sorts): A in
+ *         (ky, kx) order and B in (kx, ky) order, with where each tap's
+ *         entries start and the sum of the levels before it. The taps of a
+ *         window inside the input are then one range of A for a pixel padded
+ *         only in height (kernel rows ky0 .. ky1-1), one range of B for a
+ *         pixel padded only in width, one range of A per kernel row for a
+ *         corner; each such pixel starts from bias + pad_value times the
+ *         levels outside its ranges.
+ * Every channel is swept in raster order, reading and writing only its own
+ * channel (a depthwise output may overlap its input, tc_dwconv2d.h).
+ *
+ * Scratch (tc_conv_sparse_buffer_bytes): the list, K entries of 8 bytes; COPY
+ * adds the padded copy, TAPS the list A and four int32 arrays of T + 2
+ * (T = kernel_h * kernel_w: the starts and sums of A and B; the list is B).
  */
+#include <string.h>
+
 #include "tc_conv_sparse_internal.h"
 #include "tc_dwconv2d.h"
+#include "tc_simd.h"
 
-/* Bytes of each scratch part; K columns, T taps. */
+enum { PLAIN, COPY, TAPS };
+
 static int32_t cols_of(const tc_conv_dims *d, int depthwise)
 {
     return d->kernel_h * d->kernel_w * (depthwise ? 1 : d->in_c);
+}
+
+/* Rows and columns of input (padding included) the windows cover. */
+static int32_t span_h(const tc_conv_dims *d)
+{
+    return (d->out_h - 1) * d->stride_h + d->kernel_h;
+}
+
+static int32_t span_w(const tc_conv_dims *d)
+{
+    return (d->out_w - 1) * d->stride_w + d->kernel_w;
+}
+
+static int32_t copy_bytes(const tc_conv_dims *d)
+{
+    return (span_h(d) * span_w(d) * d->in_c + 3) / 4 * 4;
+}
+
+static int32_t taps_bytes(const tc_conv_dims *d, int depthwise)
+{
+    return (int32_t)sizeof(tc_sparse_entry) * cols_of(d, depthwise) +
+           16 * (d->kernel_h * d->kernel_w + 2);
+}
+
+static int mode_of(const tc_conv_dims *d, int depthwise)
+{
+    if (!tc_conv_padded(d)) {
+        return PLAIN;
+    }
+    return copy_bytes(d) <= taps_bytes(d, depthwise) ? COPY : TAPS;
 }
 
 int32_t tc_conv_sparse_buffer_bytes(const tc_conv_dims *d, int depthwise)
@@ -28,8 +75,9 @@ int32_t tc_conv_sparse_buffer_bytes(const tc_conv_dims *d, int depthwise)
     if (d == NULL || d->kernel_h < 1 || d->kernel_w < 1 || d->in_c < 1) {
         return 0;
     }
-    const int32_t k = cols_of(d, depthwise), taps = d->kernel_h * d->kernel_w;
-    return 4 * k + 4 * (taps + 1) + (2 * k + 3) / 4 * 4;
+    const int32_t list = (int32_t)sizeof(tc_sparse_entry) * cols_of(d, depthwise);
+    const int mode = mode_of(d, depthwise);
+    return list + (mode == COPY ? copy_bytes(d) : mode == TAPS ? taps_bytes(d, depthwise) : 0);
 }
 
 int32_t tc_conv2d_sparse_s8_buffer_size(const tc_conv_dims *dims)
@@ -42,91 +90,197 @@ int32_t tc_dwconv2d_sparse_s8_buffer_size(const tc_conv_dims *dims)
     return tc_conv_sparse_buffer_bytes(dims, 1);
 }
 
-/* One decoded row: n entries, tap t's at [tap[t], tap[t+1]). */
-typedef struct {
-    const int32_t *off;
-    const int8_t *lv;
-    const int32_t *tap;
-    int32_t n;
-    int32_t pad_sum; /* pad_value * the sum of the row's levels */
-} row_list;
-
-/* List the non-zero levels of wrow with their input offsets, tap by tap. */
-static int32_t compact(const tc_conv_dims *d, int32_t cpt, const int8_t *wrow, int32_t *off,
-                       int8_t *lv, int32_t *tap)
-{
-    int32_t n = 0, c = 0, t = 0;
-    for (int32_t ky = 0; ky < d->kernel_h; ++ky) {
-        for (int32_t kx = 0; kx < d->kernel_w; ++kx, ++t) {
-            tap[t] = n;
-            const int32_t base = (ky * d->in_w + kx) * d->in_c;
-            for (int32_t ci = 0; ci < cpt; ++ci, ++c) {
-                if (wrow[c] != 0) {
-                    off[n] = base + ci;
-                    lv[n] = wrow[c];
-                    ++n;
-                }
-            }
-        }
-    }
-    tap[t] = n;
-    return n;
-}
-
-/* acc0 + the row at b0, acc1 + the row at b1 (two interior pixels). */
-static TC_ALWAYS_INLINE inline void dot2(const row_list *l, const int8_t *b0, const int8_t *b1,
-                                         int32_t *acc0, int32_t *acc1)
-{
-    const int32_t *off = l->off, *const end = l->off + l->n;
-    const int8_t *lv = l->lv;
-    int32_t a0 = *acc0, a1 = *acc1;
-    for (; end - off >= 2; off += 2, lv += 2) {
-        const int32_t o0 = off[0], o1 = off[1], w0 = lv[0], w1 = lv[1];
-        a0 += w0 * b0[o0];
-        a1 += w0 * b1[o0];
-        a0 += w1 * b0[o1];
-        a1 += w1 * b1[o1];
-    }
-    if (off < end) {
-        a0 += lv[0] * b0[off[0]];
-        a1 += lv[0] * b1[off[0]];
-    }
-    *acc0 = a0;
-    *acc1 = a1;
-}
-
-static inline int32_t dot1(const row_list *l, const int8_t *b, int32_t acc)
-{
-    for (int32_t j = 0; j < l->n; ++j) {
-        acc += l->lv[j] * b[l->off[j]];
-    }
-    return acc;
-}
+/* ---- output stage ---- */
 
 /* Channel r's output stage, tc_out_row bit for bit, its constants read once per channel
-   (an int8 store may alias anything, so tc_out_row's loads would be redone per pixel). */
+   (an int8 store may alias anything, so tc_out_row's loads would be redone per pixel).
+   With shift <= -2 (every real layer), ((hi >> k) + 1) >> 1 (tc_out_row) equals
+   (hi + 2^k) >> (k + 1), floor of a floor by powers of two; |hi| < 2^30 and k <= 29, so
+   hi + 2^k fits: one SMMLA and a shift. */
 typedef struct {
-    int32_t m, shift, k, z, lo, hi;
+    int32_t m, shift, rnd, sh, z, lo, hi;
+    int32_t fast; /* the short form, and act_min, act_max = -128, 127 (one SSAT) */
 } chan_rq;
 
-static inline chan_rq chan_rq_of(const tc_out_params *o, int32_t r)
+static chan_rq chan_rq_of(const tc_out_params *o, int32_t r)
 {
-    const int32_t i = r & o->mask;
-    const chan_rq c = {o->m[i], o->shift[i], -2 - o->shift[i], o->z_out, o->act_min, o->act_max};
+    const int32_t i = r & o->mask, shift = o->shift[i], k = -2 - shift;
+    const int32_t short_form = !TC_REQUANT_TFLITE && shift <= -2;
+    const chan_rq c = {o->m[i], shift, short_form ? (int32_t)1 << k : 0, k + 1, o->z_out,
+                       o->act_min, o->act_max,
+                       short_form && o->act_min == -128 && o->act_max == 127};
     return c;
 }
 
-static TC_ALWAYS_INLINE inline int8_t out_chan(const chan_rq c, int32_t acc)
+/* tc_requantize(acc) + z_out, out of line: shift > -2, or TFLite's rounding. */
+static TC_NOINLINE int32_t requant_long(const chan_rq *c, int32_t acc)
 {
-    int32_t v;
-    if (!TC_REQUANT_TFLITE && c.shift <= -2) { /* tc_out_row's short path */
-        const int32_t hi = (int32_t)(((int64_t)acc * c.m) >> 32);
-        v = (((hi >> c.k) + 1) >> 1) + c.z;
-    } else {
-        v = tc_requantize(acc, c.m, c.shift) + c.z;
+    return tc_requantize(acc, c->m, c->shift) + c->z;
+}
+
+/* `fast` is a constant where inlined in the pixel loops (built once for each). */
+static TC_ALWAYS_INLINE inline int8_t out_px(const chan_rq *c, int32_t acc, const int fast)
+{
+    if (fast) {
+        return (int8_t)tc_sat8((tc_mulhi_add(acc, c->m, c->rnd) >> c->sh) + c->z);
     }
-    v = v < c.lo ? c.lo : v;
-    return (int8_t)(v > c.hi ? c.hi : v);
+    int32_t v;
+    if (c->rnd != 0) {
+        v = (tc_mulhi_add(acc, c->m, c->rnd) >> c->sh) + c->z;
+    } else {
+        v = requant_long(c, acc);
+    }
+    v = v < c->lo ? c->lo : v;
+    return (int8_t)(v > c->hi ? c->hi : v);
+}
+
+/* ---- lines of pixels ---- */
+
+/* Pixels in raster order along `cols`-pixel rows: window origins b, b + s, ... and,
+   after every cols pixels, `skip` further; outputs o, o + os, ... Each is bias + sum
+   lv * window[off] over the entries e .. end-1. */
+typedef struct {
+    const tc_sparse_entry *e, *end;
+    int32_t s, os, bias;
+    int32_t cols, skip; /* cols > the pixels of the line: no wrap */
+    const chan_rq *c;
+} line_args;
+
+/* The window origin of the next pixel: b, then b advanced. */
+static TC_ALWAYS_INLINE inline const int8_t *next_px(const int8_t **b, int32_t *left,
+                                                      const line_args *a)
+{
+    const int8_t *p = *b;
+    *b += a->s;
+    if (--*left == 0) {
+        *left = a->cols;
+        *b += a->skip;
+    }
+    return p;
+}
+
+static TC_ALWAYS_INLINE inline void line(const line_args *a, const int8_t *b, int8_t *o,
+                                         int32_t n, const int fast)
+{
+    const tc_sparse_entry *const e0 = a->e, *const end = a->end;
+    const int32_t s = a->s, os = a->os, bias = a->bias;
+    const chan_rq c = *a->c; /* a local copy: the output stores cannot alias it */
+    int32_t left = a->cols;  /* pixels left in the row */
+    for (; n >= 4; n -= 4) {
+        const int8_t *b0, *b1, *b2, *b3;
+        if (left > 4) {
+            b0 = b;
+            b1 = b0 + s;
+            b2 = b1 + s;
+            b3 = b2 + s;
+            b = b3 + s;
+            left -= 4;
+        } else {
+            b0 = next_px(&b, &left, a);
+            b1 = next_px(&b, &left, a);
+            b2 = next_px(&b, &left, a);
+            b3 = next_px(&b, &left, a);
+        }
+        int32_t a0 = bias, a1 = bias, a2 = bias, a3 = bias;
+        for (const tc_sparse_entry *e = e0; e < end; ++e) {
+            const int32_t off = e->off, w = e->lv;
+            a0 += w * b0[off];
+            a1 += w * b1[off];
+            a2 += w * b2[off];
+            a3 += w * b3[off];
+        }
+        o[0] = out_px(&c, a0, fast);
+        o += os;
+        o[0] = out_px(&c, a1, fast);
+        o += os;
+        o[0] = out_px(&c, a2, fast);
+        o += os;
+        o[0] = out_px(&c, a3, fast);
+        o += os;
+    }
+    if (fast && n >= 2) { /* (the rare other output stage keeps its code small) */
+        const int8_t *b0 = next_px(&b, &left, a), *b1 = next_px(&b, &left, a);
+        int32_t a0 = bias, a1 = bias;
+        for (const tc_sparse_entry *e = e0; e < end; ++e) {
+            const int32_t off = e->off, w = e->lv;
+            a0 += w * b0[off];
+            a1 += w * b1[off];
+        }
+        o[0] = out_px(&c, a0, fast);
+        o[os] = out_px(&c, a1, fast);
+        n -= 2;
+        o += 2 * os;
+    }
+    for (; n > 0; --n, o += os) {
+        const int8_t *b0 = next_px(&b, &left, a);
+        int32_t a0 = bias;
+        for (const tc_sparse_entry *e = e0; e < end; ++e) {
+            a0 += e->lv * b0[e->off];
+        }
+        o[0] = out_px(&c, a0, fast);
+    }
+}
+
+static void line_fast(const line_args *a, const int8_t *b, int8_t *o, int32_t n)
+{
+    line(a, b, o, n, 1);
+}
+
+static void line_any(const line_args *a, const int8_t *b, int8_t *o, int32_t n)
+{
+    line(a, b, o, n, 0);
+}
+
+static void run_line(const line_args *a, const int8_t *b, int8_t *o, int32_t n)
+{
+    if (a->c->fast) {
+        line_fast(a, b, o, n);
+    } else {
+        line_any(a, b, o, n);
+    }
+}
+
+/* ---- sorting by tap (TAPS) ---- */
+
+/* A list sorted by tap: tap t's entries are e[start[t] .. start[t+1]), the sum of the
+   levels of the taps before t is sum[t]. */
+typedef struct {
+    tc_sparse_entry *e;
+    int32_t *start, *sum;
+} tap_list;
+
+/* Stable counting sort of src[0 .. n) into l by tap, (ky, kx) order (kx_major 0) or
+   (kx, ky) order. start and sum have T + 2 entries. */
+static void sort_taps(const tc_conv_dims *d, int kx_major, const tc_sparse_entry *src,
+                      int32_t n, const tap_list *l)
+{
+    const uint32_t rs = (uint32_t)(d->in_w * d->in_c), ic = (uint32_t)d->in_c;
+    const uint32_t kh = (uint32_t)d->kernel_h, kw = (uint32_t)d->kernel_w;
+    const int32_t taps = d->kernel_h * d->kernel_w;
+    int32_t *start = l->start, *sum = l->sum;
+    for (int32_t t = 0; t < taps + 2; ++t) {
+        start[t] = 0;
+        sum[t] = 0;
+    }
+    for (int pass = 0; pass < 2; ++pass) {
+        for (int32_t j = 0; j < n; ++j) {
+            const uint32_t off = (uint32_t)src[j].off, ky = off / rs;
+            const uint32_t kx = (off - ky * rs) / ic;
+            const uint32_t key = kx_major ? kx * kh + ky : ky * kw + kx;
+            if (pass == 0) {
+                ++start[key + 2];
+                sum[key + 1] += src[j].lv;
+            } else {
+                l->e[start[key + 1]++] = src[j];
+            }
+        }
+        if (pass == 0) {
+            for (int32_t t = 1; t < taps + 2; ++t) { /* start[t + 1]: where tap t begins */
+                start[t] += start[t - 1];
+                sum[t] += sum[t - 1];
+            }
+        }
+    }
 }
 
 static inline int32_t clip(int32_t v, int32_t lo, int32_t hi)
@@ -134,73 +288,131 @@ static inline int32_t clip(int32_t v, int32_t lo, int32_t hi)
     return v < lo ? lo : (v > hi ? hi : v);
 }
 
-/* A pixel whose window (top-left input pixel y0, x0) reaches into the padding: every
-   tap reads pad_value (pad_sum), plus (x - pad_value) times the levels of the taps
-   inside the input, which are visited alone. */
-static int32_t border(const tc_conv_dims *d, const row_list *l, const int8_t *x, int32_t y0,
-                      int32_t x0, int32_t acc)
+static TC_ALWAYS_INLINE inline int32_t dot1(const tc_sparse_entry *e,
+                                            const tc_sparse_entry *end, const int8_t *b,
+                                            int32_t acc)
 {
-    const int32_t ky0 = clip(-y0, 0, d->kernel_h), ky1 = clip(d->in_h - y0, 0, d->kernel_h);
-    const int32_t kx0 = clip(-x0, 0, d->kernel_w), kx1 = clip(d->in_w - x0, 0, d->kernel_w);
-    const int32_t base = (y0 * d->in_w + x0) * d->in_c; /* may be negative: index only inside */
-    const int32_t z = d->pad_value;
-    const int32_t *off = l->off, *tap = l->tap;
-    const int8_t *lv = l->lv;
-    acc += l->pad_sum;
-    for (int32_t ky = ky0; ky < ky1; ++ky) {
-        const int32_t *t = tap + ky * d->kernel_w;
-        for (int32_t j = t[kx0], e = t[kx1]; j < e; ++j) { /* taps kx0 .. kx1-1 are adjacent */
-            acc += lv[j] * (x[base + off[j]] - z);
-        }
+    for (; e < end; ++e) {
+        acc += e->lv * b[e->off];
     }
     return acc;
 }
 
-/* Output columns [*lo, *hi) whose windows lie inside the input's width. */
-static void inner_cols(const tc_conv_dims *d, int32_t *lo, int32_t *hi)
+/* One channel's TAPS lists and the layer's geometry. */
+typedef struct {
+    const tc_conv_dims *d;
+    int32_t lo, hi;      /* output columns whose windows lie inside the input's width */
+    int32_t top, bottom; /* output rows whose windows lie inside its height */
+    tap_list a, b;
+    int32_t n;
+    int32_t level_sum;
+} taps_chan;
+
+/* Output indices [*lo, *hi) along an axis whose windows lie inside the input. */
+static void inner_range(int32_t in, int32_t k, int32_t stride, int32_t pad, int32_t out,
+                        int32_t *lo, int32_t *hi)
 {
-    const int32_t room = d->in_w - d->kernel_w + d->pad_left; /* last inside x0 + pad_left */
-    const int32_t h = room < 0 ? 0 : room / d->stride_w + 1;
-    *hi = h < d->out_w ? h : d->out_w;
-    const int32_t l = (d->pad_left + d->stride_w - 1) / d->stride_w;
+    const int32_t room = in - k + pad; /* last inside origin + pad */
+    const int32_t h = room < 0 ? 0 : room / stride + 1;
+    *hi = h < out ? h : out;
+    const int32_t l = (pad + stride - 1) / stride;
     *lo = l < *hi ? l : *hi;
 }
 
-/* Every output pixel of row r: x is the input (+ r for depthwise), out the output + r. */
-static void sweep(const tc_conv_dims *d, const row_list *l, const tc_out_params *o, int32_t r,
-                  int32_t bias, const int8_t *x, int8_t *out)
+/* A pixel padded in width (window origin x + (y0, x0)): one range of B when its rows
+   are inside, else a range of A per kernel row inside. */
+static int32_t edge_px(const taps_chan *t, const int8_t *x, int32_t y0, int32_t x0, int inside,
+                       int32_t bias)
 {
-    int32_t lo, hi;
-    inner_cols(d, &lo, &hi);
-    const chan_rq c = chan_rq_of(o, r);
-    const int32_t oc = d->out_c, step = d->stride_w * d->in_c;
+    const tc_conv_dims *d = t->d;
+    const int32_t kx0 = clip(-x0, 0, d->kernel_w), kx1 = clip(d->in_w - x0, 0, d->kernel_w);
+    const int8_t *b = x + (y0 * d->in_w + x0) * d->in_c; /* only b[off] inside is read */
+    int32_t acc = bias + d->pad_value * t->level_sum;
+    if (inside) {
+        const int32_t t0 = kx0 * d->kernel_h, t1 = kx1 * d->kernel_h;
+        acc -= d->pad_value * (t->b.sum[t1] - t->b.sum[t0]);
+        return dot1(t->b.e + t->b.start[t0], t->b.e + t->b.start[t1], b, acc);
+    }
+    const int32_t ky0 = clip(-y0, 0, d->kernel_h), ky1 = clip(d->in_h - y0, 0, d->kernel_h);
+    for (int32_t ky = ky0; ky < ky1; ++ky) {
+        const int32_t t0 = ky * d->kernel_w + kx0, t1 = ky * d->kernel_w + kx1;
+        acc -= d->pad_value * (t->a.sum[t1] - t->a.sum[t0]);
+        acc = dot1(t->a.e + t->a.start[t0], t->a.e + t->a.start[t1], b, acc);
+    }
+    return acc;
+}
+
+static void edge_cols(const taps_chan *t, const int8_t *x, int8_t *orow, int32_t oc,
+                      int32_t y0, int inside, int32_t c0, int32_t c1, int32_t bias,
+                      const chan_rq *c)
+{
+    const tc_conv_dims *d = t->d;
+    for (int32_t ox = c0; ox < c1; ++ox) {
+        const int32_t acc = edge_px(t, x, y0, ox * d->stride_w - d->pad_left, inside, bias);
+        orow[ox * oc] = out_px(c, acc, 0);
+    }
+}
+
+static TC_NOINLINE void sweep_taps(const taps_chan *t, const int8_t *x, int8_t *out,
+                                   int32_t bias, const chan_rq *c)
+{
+    const tc_conv_dims *d = t->d;
+    const int32_t oc = d->out_c, row_out = d->out_w * oc;
+    line_args a = {t->a.e, t->a.e + t->n, d->stride_w * d->in_c, oc, bias, INT32_MAX, 0, c};
     for (int32_t oy = 0; oy < d->out_h; ++oy) {
         const int32_t y0 = oy * d->stride_h - d->pad_top;
-        int8_t *orow = out + oy * d->out_w * oc;
-        const int inside = y0 >= 0 && y0 + d->kernel_h <= d->in_h;
-        const int32_t a = inside ? lo : d->out_w, b = inside ? hi : d->out_w;
-        for (int32_t ox = 0; ox < a; ++ox) {
-            const int32_t acc = border(d, l, x, y0, ox * d->stride_w - d->pad_left, bias);
-            orow[ox * oc] = out_chan(c, acc);
+        const int inside = oy >= t->top && oy < t->bottom;
+        int8_t *orow = out + oy * row_out;
+        edge_cols(t, x, orow, oc, y0, inside, 0, t->lo, bias, c);
+        /* the columns inside the width: every tap, or kernel rows ky0 .. ky1-1 */
+        const int32_t ky0 = inside ? 0 : clip(-y0, 0, d->kernel_h);
+        const int32_t ky1 = inside ? d->kernel_h : clip(d->in_h - y0, 0, d->kernel_h);
+        const int32_t t0 = ky0 * d->kernel_w, t1 = ky1 * d->kernel_w;
+        a.e = t->a.e + t->a.start[t0];
+        a.end = t->a.e + t->a.start[t1];
+        a.bias = bias + d->pad_value * (t->level_sum - (t->a.sum[t1] - t->a.sum[t0]));
+        const int8_t *b = x + (y0 * d->in_w + t->lo * d->stride_w - d->pad_left) * d->in_c;
+        run_line(&a, b, orow + t->lo * oc, t->hi - t->lo);
+        edge_cols(t, x, orow, oc, y0, inside, t->hi, d->out_w, bias, c);
+    }
+}
+
+/* ---- PLAIN and COPY ---- */
+
+/* Every pixel's window inside x, whose rows are `width` pixels wide: one line (that
+   never wraps when each row's windows follow the last's, as for 1 x 1 kernels). */
+static void sweep_plain(const tc_conv_dims *d, int32_t width, const tc_sparse_entry *e,
+                        int32_t n, const int8_t *x, int8_t *out, int32_t bias, const chan_rq *c)
+{
+    const int32_t s = d->stride_w * d->in_c;
+    const int32_t skip = d->stride_h * width * d->in_c - d->out_w * s;
+    const int32_t cols = skip != 0 ? d->out_w : INT32_MAX;
+    const line_args a = {e, e + n, s, d->out_c, bias, cols, skip, c};
+    run_line(&a, x, out, d->out_h * d->out_w);
+}
+
+/* The input with its padding, rows -pad_top .. span_h - pad_top - 1, columns likewise. */
+static TC_NOINLINE void pad_copy(const tc_conv_dims *d, const int8_t *x, int8_t *xp)
+{
+    const int32_t ic = d->in_c, width = span_w(d) * ic, left = d->pad_left * ic;
+    const int32_t room = (d->in_w - 0) * ic, mid = room < width - left ? room : width - left;
+    for (int32_t py = 0; py < span_h(d); ++py, xp += width) {
+        const int32_t y = py - d->pad_top;
+        if (y < 0 || y >= d->in_h) {
+            memset(xp, d->pad_value, (size_t)width);
+            continue;
         }
-        int32_t ox = a;
-        if (a < b) { /* the window's top-left input pixel is inside the input */
-            const int8_t *b0 = x + (y0 * d->in_w + a * d->stride_w - d->pad_left) * d->in_c;
-            for (; ox + 2 <= b; ox += 2, b0 += 2 * step) {
-                int32_t acc0 = bias, acc1 = bias;
-                dot2(l, b0, b0 + step, &acc0, &acc1);
-                orow[ox * oc] = out_chan(c, acc0);
-                orow[(ox + 1) * oc] = out_chan(c, acc1);
-            }
-            if (ox < b) {
-                orow[ox * oc] = out_chan(c, dot1(l, b0, bias));
-                ++ox;
-            }
-        }
-        for (; ox < d->out_w; ++ox) {
-            const int32_t acc = border(d, l, x, y0, ox * d->stride_w - d->pad_left, bias);
-            orow[ox * oc] = out_chan(c, acc);
-        }
+        memset(xp, d->pad_value, (size_t)left);
+        memcpy(xp + left, x + y * d->in_w * ic, (size_t)mid);
+        memset(xp + left + mid, d->pad_value, (size_t)(width - left - mid));
+    }
+}
+
+/* Every pixel of a channel without weights: out_px(bias). */
+static void fill(const tc_conv_dims *d, int8_t *out, int8_t v)
+{
+    for (int32_t p = d->out_h * d->out_w; p > 0; --p, out += d->out_c) {
+        *out = v;
     }
 }
 
@@ -213,25 +425,50 @@ tc_status tc_conv_sparse_run(const tc_context *ctx, const tc_conv_dims *d,
         return TC_ERR_ARG;
     }
     const int32_t k = cols_of(d, depthwise), taps = d->kernel_h * d->kernel_w;
-    const tc_sparse_geom g = {d->kernel_h, d->kernel_w, depthwise ? 1 : d->in_c, d->in_c,
-                              d->in_w * d->in_c};
-    int32_t *off = (int32_t *)ctx->buf, *tap = off + k;
-    int8_t *lv = (int8_t *)(tap + taps + 1), *wrow = lv + k;
+    const int mode = mode_of(d, depthwise);
+    tc_sparse_entry *list = (tc_sparse_entry *)ctx->buf;
+    tc_sparse_geom g = {d->kernel_h, d->kernel_w, depthwise ? 1 : d->in_c, d->in_c,
+                        d->in_w * d->in_c, k, 0};
+    int32_t width = d->in_w;
+    taps_chan t;
+    t.d = d;
+    if (mode == COPY) {
+        width = span_w(d);
+        g.row_extra = (width - d->in_w) * d->in_c;
+        pad_copy(d, input, (int8_t *)(list + k));
+        input = (const int8_t *)(list + k);
+    } else if (mode == TAPS) {
+        inner_range(d->in_w, d->kernel_w, d->stride_w, d->pad_left, d->out_w, &t.lo, &t.hi);
+        inner_range(d->in_h, d->kernel_h, d->stride_h, d->pad_top, d->out_h, &t.top,
+                    &t.bottom);
+        int32_t *arrays = (int32_t *)(list + 2 * k);
+        const tap_list a = {list + k, arrays, arrays + taps + 2};
+        const tap_list b = {list, arrays + 2 * (taps + 2), arrays + 3 * (taps + 2)};
+        t.a = a;
+        t.b = b;
+    }
     const tc_out_params o = tc_out_params_of(q);
     for (int32_t r = 0; r < d->out_c; ++r) {
-        for (int32_t c = 0; c < k; ++c) {
-            wrow[c] = 0;
-        }
-        if (dec(state, r, &g, wrow) != 0) {
+        const int32_t n = dec(state, r, &g, list);
+        if (n < 0) {
             return TC_ERR_ARG;
         }
-        int32_t sum = 0;
-        for (int32_t c = 0; c < k; ++c) {
-            sum += wrow[c];
+        const chan_rq c = chan_rq_of(&o, r);
+        const int32_t bias = tc_bias(q, r);
+        const int8_t *x = depthwise ? input + r : input;
+        if (n == 0) { /* every tap, padded or not, contributes 0 */
+            fill(d, output + r, out_px(&c, bias, 0));
+        } else if (mode != TAPS) {
+            sweep_plain(d, width, list, n, x, output + r, bias, &c);
+        } else {
+            t.n = n;
+            sort_taps(d, 0, list, n, &t.a);
+            if (t.lo > 0 || t.hi < d->out_w) { /* some pixel padded in width: B */
+                sort_taps(d, 1, t.a.e, n, &t.b);
+            }
+            t.level_sum = t.a.sum[taps];
+            sweep_taps(&t, x, output + r, bias, &c);
         }
-        const row_list l = {off, lv, tap, compact(d, g.cpt, wrow, off, lv, tap),
-                            sum * d->pad_value};
-        sweep(d, &l, &o, r, tc_bias(q, r), depthwise ? input + r : input, output + r);
     }
     return TC_OK;
 }
