@@ -37,12 +37,13 @@ if str(REPO) not in sys.path:  # run as a script: make the repo importable
 
 from bench.firmware import SPEED_BOARD  # noqa: E402
 from tinycompress.compress import CompressOptions  # noqa: E402
-from tinycompress.compress.plan import border, positions  # noqa: E402
+from tinycompress.compress.plan import border, pad_copy, positions  # noqa: E402
 from tinycompress.compress.weights import col_map  # noqa: E402
 from tinycompress.data import save_npz  # noqa: E402
-from tinycompress.layouts import KIND_OF_OP, LAYOUT_NAMES, encode_as  # noqa: E402
+from tinycompress.layouts import LAYOUT_NAMES, encode_as  # noqa: E402
 from tinycompress.layouts.cost import (KINDS, TABLE_FILE, cost_table, features,  # noqa: E402
-                                       layout_key, once_features, predict)
+                                       kind_of, layout_key, once_features, predict,
+                                       sparse_terms)
 from tinycompress.pipeline import build  # noqa: E402
 from tinycompress.target.sim import simulate  # noqa: E402
 from tinycompress.target.state import load_state  # noqa: E402
@@ -118,12 +119,14 @@ def samples(build_dir: Path, sim_layers: list[dict]) -> list[tuple]:
         layer = sim_layer[node.name]
         cmap = col_map(node)
         layout = encode_as(layer["layout"], node.levels, int(node.bits), col_map=cmap)
-        kind = KIND_OF_OP[node.op]
+        kind = kind_of(node.op, (node.kh, node.kw), node.strides) if node.op != "dense" else "fc"
         feats = features(layout, cmap)
         if len(layer.get("parts", ())) > 1:  # a residual add fused into the conv (codegen.fuse)
             feats["add_rows"] = feats["rows"]  # its add: one element per output channel and pixel
-        out.append((kind, layout_key(layout), positions(node), border(node), feats,
-                    once_features(layout, cmap) if kind != "fc" else {},
+        edge, once = sparse_terms(layout, border(node),
+                                  once_features(layout, cmap) if kind != "fc" else {},
+                                  pad_copy(node))
+        out.append((kind, layout_key(layout), positions(node), edge, feats, once,
                     float(layer["instructions"])))
     return out
 
@@ -131,8 +134,8 @@ def samples(build_dir: Path, sim_layers: list[dict]) -> list[tuple]:
 # Dense kernels do the same work at every bit width but for unpacking the levels: their
 # few calibration layers per width fit only MACs, rows and the patch gather (runs, cols),
 # once per layer the cells (unpacking), on the border the MACs and rows.
-DENSE_FEATURES = {"coef": ("macs", "rows", "runs", "cols", "add_rows"), "once": ("cells",),
-                  "edge": ("macs", "rows", "add_rows")}
+DENSE_FEATURES = {"coef": ("gmacs", "rows", "runs", "cols", "add_rows"), "once": ("cells",),
+                  "edge": ("gmacs", "rows", "add_rows")}
 
 
 def fit(rows: list[tuple[int, int, dict, dict, float]], dense: bool = False) -> dict:
@@ -228,6 +231,18 @@ def measure(work: Path, quick: bool, models=tuple(MODELS), layouts=LAYOUT_NAMES,
     return by_key
 
 
+def resample(dirs: list[Path]) -> dict:
+    """{(kind, layout key): [sample rows]} read again from the calibration builds already in
+    `dirs` (their build state and sim-report.json): for new features, no new builds."""
+    by_key: dict[tuple[str, str], list] = {}
+    for work in dirs:
+        for out in sorted(p.parent for p in work.glob("calib_*/sim-report.json")):
+            layers = json.loads((out / "sim-report.json").read_text(encoding="utf-8"))["layers"]
+            for kind, key, *row in samples(out, layers):
+                by_key.setdefault((kind, key), []).append(tuple(row))
+    return by_key
+
+
 def load_samples(work: Path) -> dict:
     """The samples `measure` wrote to work/samples.json."""
     by_key: dict[tuple[str, str], list] = {}
@@ -292,11 +307,22 @@ def main(argv: list[str] | None = None) -> int:
                         help="layouts to measure (default: all)")
     parser.add_argument("--refit", action="store_true",
                         help="fit the samples of the last run (work/samples.json) again")
+    parser.add_argument("--resample", type=Path, nargs="+", metavar="DIR",
+                        help="no builds: read the samples again from the calibration builds "
+                             "in these work directories (after a change of features)")
     args = parser.parse_args(argv)
     models = tuple(m for m in args.models.split(",") if m)
     layouts = tuple(args.layouts.split(","))
-    by_key = (load_samples(args.work) if args.refit
-              else measure(args.work, args.quick, models, layouts))
+    if args.resample:
+        by_key = resample(args.resample)
+        args.work.mkdir(parents=True, exist_ok=True)
+        (args.work / "samples.json").write_text(json.dumps(  # --refit reads them back
+            [[kind, key, *row] for (kind, key), rows in sorted(by_key.items()) for row in rows]),
+            encoding="utf-8")
+    elif args.refit:
+        by_key = load_samples(args.work)
+    else:
+        by_key = measure(args.work, args.quick, models, layouts)
     doc = calibrate(by_key, keep=() if "fc" in models else ("fc",))
     args.out.write_text(json.dumps(doc, indent=1, sort_keys=True) + "\n", encoding="utf-8")
     print(f"wrote {args.out}: {doc['measured']['samples']} samples, worst relative error "

@@ -142,6 +142,15 @@ def positions(node) -> int:
     return 1 if node.op == "dense" else int(np.prod(node.output_shape[:-1]))
 
 
+def cost_kind(node) -> str:
+    """The cost model's kind of a weight node, float or quantized (`layouts.cost.kind_of`)."""
+    if node.op == "dense":
+        return "fc"
+    kernel = node.attrs.get("kernel") or node.weights["kernel"].shape[:2]
+    return layouts.kind_of(node.op, tuple(int(k) for k in kernel[:2]),
+                           tuple(node.attrs.get("strides", (1, 1))))
+
+
 def border(node) -> int:
     """Output pixels of a convolution whose window reaches into its padding (0 for dense)."""
     if node.op == "dense":
@@ -149,6 +158,15 @@ def border(node) -> int:
     (top, _), (left, _) = node.attrs.get("pads", ((0, 0), (0, 0)))
     return layouts.border_positions(node.input_shapes[0][:2], node.output_shape[:2],
                                     (node.kh, node.kw), node.strides, (top, left))
+
+
+def pad_copy(node) -> int:
+    """Bytes of the padded input the sparse conv kernels would copy (`layouts.sparse_pad_copy`)."""
+    if node.op == "dense":
+        return 0
+    return layouts.sparse_pad_copy(int(node.input_shapes[0][-1]), (node.kh, node.kw),
+                                   node.strides, node.output_shape[:2], border(node) > 0,
+                                   node.op == "depthwise_conv2d")
 
 
 def choose_layouts(qgraph: QGraph, plan: Plan) -> dict[str, Layout]:
@@ -159,8 +177,8 @@ def choose_layouts(qgraph: QGraph, plan: Plan) -> dict[str, Layout]:
         allowed = None if name == "auto" else (name,)
         chosen[node.name] = layouts.choose(node.levels, node.bits, plan.optimize,
                                            col_map=col_map(node), allowed=allowed,
-                                           kind=layouts.KIND_OF_OP[node.op], positions=positions(node),
-                                           border=border(node))
+                                           kind=cost_kind(node), positions=positions(node),
+                                           border=border(node), pad_copy=pad_copy(node))
     return chosen
 
 

@@ -15,13 +15,13 @@ from pathlib import Path
 from typing import Callable
 
 from tinycompress.compress.outputs import check_output_dir
-from tinycompress.compress.plan import Plan, positions
+from tinycompress.compress.plan import Plan, border, cost_kind, pad_copy, positions
 from tinycompress.compress.search import SearchResult
 from tinycompress.compress.weights import col_map, layer_weight_bytes
 from tinycompress.errors import OutputPathError
 from tinycompress.ir.graph import WEIGHT_OPS, Graph
 from tinycompress.ir.qgraph import QGraph, QNode
-from tinycompress.layouts import KIND_OF_OP, Layout, encode_all, estimated_instructions
+from tinycompress.layouts import Layout, encode_all, estimated_instructions
 from tinycompress.layouts.energy import estimate_layout
 
 
@@ -118,8 +118,8 @@ def layer_results(qgraph: QGraph, chosen: dict[str, Layout]) -> list[LayerResult
 
 def _cost(node: QNode, reps: int) -> Callable[[Layout], float]:
     """The cost model's instructions per inference of `node` in a layout."""
-    kind, cmap = KIND_OF_OP[node.op], col_map(node)
-    return lambda layout: estimated_instructions(layout, kind, reps, cmap)
+    kind, cmap, edge, copy = cost_kind(node), col_map(node), border(node), pad_copy(node)
+    return lambda layout: estimated_instructions(layout, kind, reps, cmap, edge, copy)
 
 
 def write_report(result: Compressed, out_dir: str | Path) -> Path:

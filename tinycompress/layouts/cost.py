@@ -4,10 +4,11 @@ Instructions of one layer on a Cortex-M4 (GCC 12 -O2, DSP) are modelled as
 
     per_call + sum_g once_g * g  +  inside * sum_f coef_f * f  +  border * sum_f edge_f * f
 
-per kind of kernel (`fc`, `conv`, `dwconv`) and layout (dense by bit width:
+per kind of kernel (`fc`, `conv`, `dwconv`, `dwconv3`: `kind_of`) and layout (dense by bit width:
 `dense8`, `dense4`, ...). The features f are counts of one matrix-vector
 product read off the layout (`features`): rows, columns and contiguous runs
-of input offsets (a convolution's patch gather), MACs, stored non-zeros,
+of input offsets (a convolution's patch gather), MACs (and for dense, MACs over
+rows padded to the engine's whole groups), rows with a non-zero, stored non-zeros,
 CER/CSER entries and groups, pcsr stream words. `inside` and `border` split a
 convolution's output pixels into those whose window lies inside the input
 and those reaching into the padding ('same'), which the kernels sum on
@@ -33,8 +34,21 @@ import numpy as np
 from tinycompress.layouts.base import Layout
 
 TABLE_FILE = Path(__file__).with_name("cost_table.json")
-KINDS = ("fc", "conv", "dwconv")
+KINDS = ("fc", "conv", "dwconv", "dwconv3")
 KIND_OF_OP = {"dense": "fc", "conv2d": "conv", "depthwise_conv2d": "dwconv"}
+# Levels per group of the dense engine at each bit width (tc_dense_group): a row is
+# read in whole groups, its last one zero-padded.
+DENSE_GROUP = {1: 32, 2: 16, 3: 16, 4: 8, 5: 8, 6: 8, 7: 8, 8: 4}
+
+
+def kind_of(op: str, kernel_hw=(1, 1), strides=(1, 1)) -> str:
+    """The cost table's kind of a weight layer: `fc`, `conv`, `dwconv`, or `dwconv3` for a
+    3x3 stride-1 depthwise layer, which the dense kernel runs on a path of its own (one
+    channel at a time over int16 rows, tc_dwconv2d_dense_s8.c)."""
+    kind = KIND_OF_OP[op]
+    if kind == "dwconv" and tuple(kernel_hw) == (3, 3) and tuple(strides) == (1, 1):
+        return "dwconv3"
+    return kind
 
 
 def layout_key(layout: Layout) -> str:
@@ -51,8 +65,12 @@ def features(layout: Layout, col_map=None) -> dict[str, float]:
     a = layout.arrays
     cmap = layout.col_map if col_map is None else col_map
     out = {"rows": float(rows), "cols": float(cols), "runs": float(_runs(cmap, cols))}
+    if layout.name != "dense":  # the sparse conv engine only fills an empty channel
+        out["live_rows"] = float(_live_rows(layout))
     if layout.name == "dense":
         out["macs"] = float(rows * cols)
+        group = DENSE_GROUP[layout.bits]  # the engine's work: whole groups of levels
+        out["gmacs"] = float(rows * (-(-cols // group) * group))
     elif layout.name == "csr":
         out["nnz"] = float(a["values"].size)
     elif layout.name == "pcsr":
@@ -70,6 +88,13 @@ def features(layout: Layout, col_map=None) -> dict[str, float]:
     else:
         raise ValueError(f"no cost model for layout {layout.name!r}")
     return out
+
+
+def _live_rows(layout: Layout) -> int:
+    """Rows with at least one non-zero level."""
+    if layout.name == "csr":
+        return int(np.count_nonzero(np.diff(np.asarray(layout.arrays["row_ptr"], np.int64))))
+    return int(np.count_nonzero(np.any(layout.decode() != 0, axis=1)))
 
 
 def _runs(col_map, cols: int) -> int:
@@ -116,12 +141,35 @@ def predict(entry: dict, positions: int, border: int, feats: dict, once: dict) -
             + border * dot(entry.get("edge", {}), feats))
 
 
+def sparse_pad_copy(in_c: int, kernel_hw, strides, out_hw, padded: bool,
+                    depthwise: bool) -> int:
+    """Bytes of the padded input copy the sparse convolution kernels make (their COPY mode,
+    taken when it needs less scratch than the tap-sorted lists), 0 when they make none
+    (tc_conv_sparse_s8.c: mode_of, copy_bytes, taps_bytes)."""
+    if not padded:
+        return 0
+    (kh, kw), (sh, sw), (oh, ow) = kernel_hw, strides, out_hw
+    copy = -(-((oh - 1) * sh + kh) * ((ow - 1) * sw + kw) * in_c // 4) * 4
+    taps = kh * kw
+    return copy if copy <= 8 * taps * (1 if depthwise else in_c) + 16 * (taps + 2) else 0
+
+
+def sparse_terms(layout: Layout, border: int, once: dict, pad_copy: int) -> tuple[int, dict]:
+    """Border pixels and once-per-layer features as the kernel of `layout` sees them: a
+    sparse kernel that copies the padded input sums every pixel as an inside one, and the
+    copy is work done once per layer."""
+    if layout.name == "dense" or not pad_copy:
+        return border, once
+    return 0, {**once, "pad_copy": float(pad_copy)}
+
+
 def estimated_instructions(layout: Layout, kind: str = "fc", positions: int = 1,
-                           col_map=None, border: int = 0) -> float:
+                           col_map=None, border: int = 0, pad_copy: int = 0) -> float:
     """Estimated instructions of a layer in `layout` (module docstring); `border` of the
-    `positions` output pixels reach into the padding."""
+    `positions` output pixels reach into the padding; `pad_copy`: `sparse_pad_copy`."""
     if kind not in KINDS:
         raise ValueError(f"kind must be one of {KINDS}, got {kind!r}")
     entry = cost_table()["kinds"][kind][layout_key(layout)]
     once = once_features(layout, col_map) if kind != "fc" else {}
+    border, once = sparse_terms(layout, border, once, pad_copy)
     return predict(entry, positions, border, features(layout, col_map), once)

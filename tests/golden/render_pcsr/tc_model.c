@@ -63,8 +63,8 @@ static const int8_t conv_shift[6] = {
     -3, -3, -3, -3, -4, -4
 };
 static const tc_context conv_ctx = {
-    .buf = tc_arena.bytes + 732,
-    .size = 204,
+    .buf = tc_arena.bytes,
+    .size = 580,
 };
 static const tc_conv_dims conv_dims = {
     .in_h = 9,
@@ -115,7 +115,7 @@ static const int8_t dw_shift[6] = {
 };
 static const tc_context dw_ctx = {
     .buf = tc_arena.bytes,
-    .size = 96,
+    .size = 320,
 };
 static const tc_conv_dims dw_dims = {
     .in_h = 9,
@@ -168,8 +168,8 @@ static const int8_t conv_relu_shift[4] = {
     -2, -2, -2, -2
 };
 static const tc_context conv_relu_ctx = {
-    .buf = tc_arena.bytes + 384,
-    .size = 364,
+    .buf = tc_arena.bytes,
+    .size = 432,
 };
 static const tc_conv_dims conv_relu_dims = {
     .in_h = 5,
@@ -287,12 +287,12 @@ static const int8_t fc_tanh_table[256] = {
 
 int8_t *tc_model_input(void)
 {
-    return tc_arena.bytes;
+    return tc_arena.bytes + 1068;
 }
 
 const int8_t *tc_model_output(void)
 {
-    return tc_arena.bytes + 36;
+    return tc_arena.bytes;
 }
 
 int32_t tc_model_run(uint32_t *layer_ticks, tc_model_hook hook)
@@ -302,63 +302,63 @@ int32_t tc_model_run(uint32_t *layer_ticks, tc_model_hook hook)
 
     tc_timer_start();
     /* conv */
-    if (tc_conv2d_pcsr_s8(&conv_ctx, &conv_dims, &conv_quant, &conv_pcsr, tc_arena.bytes, tc_arena.bytes + 244) != TC_OK) {
+    if (tc_conv2d_pcsr_s8(&conv_ctx, &conv_dims, &conv_quant, &conv_pcsr, tc_arena.bytes + 1068, tc_arena.bytes + 580) != TC_OK) {
         return 1;
     }
     now = tc_timer_elapsed();
     layer_ticks[0] = now - before;
     if (hook != NULL) {
-        hook(0, tc_arena.bytes + 244, 486);
+        hook(0, tc_arena.bytes + 580, 486);
     }
     before = tc_timer_elapsed();
     /* dw */
-    if (tc_dwconv2d_pcsr_s8(&dw_ctx, &dw_dims, &dw_quant, &dw_pcsr, tc_arena.bytes + 244, tc_arena.bytes + 232) != TC_OK) {
+    if (tc_dwconv2d_pcsr_s8(&dw_ctx, &dw_dims, &dw_quant, &dw_pcsr, tc_arena.bytes + 580, tc_arena.bytes + 568) != TC_OK) {
         return 2;
     }
     now = tc_timer_elapsed();
     layer_ticks[1] = now - before;
     if (hook != NULL) {
-        hook(1, tc_arena.bytes + 232, 150);
+        hook(1, tc_arena.bytes + 568, 150);
     }
     before = tc_timer_elapsed();
     /* conv_relu */
-    if (tc_conv2d_pcsr_s8(&conv_relu_ctx, &conv_relu_dims, &conv_relu_quant, &conv_relu_pcsr, tc_arena.bytes + 232, tc_arena.bytes) != TC_OK) {
+    if (tc_conv2d_pcsr_s8(&conv_relu_ctx, &conv_relu_dims, &conv_relu_quant, &conv_relu_pcsr, tc_arena.bytes + 568, tc_arena.bytes + 432) != TC_OK) {
         return 3;
     }
     now = tc_timer_elapsed();
     layer_ticks[2] = now - before;
     if (hook != NULL) {
-        hook(2, tc_arena.bytes, 36);
+        hook(2, tc_arena.bytes + 432, 36);
     }
     before = tc_timer_elapsed();
     /* bn_standalone */
-    if (tc_affine_s8(tc_arena.bytes, 9, &bn_standalone_params, tc_arena.bytes) != TC_OK) {
+    if (tc_affine_s8(tc_arena.bytes + 432, 9, &bn_standalone_params, tc_arena.bytes + 432) != TC_OK) {
         return 4;
     }
     now = tc_timer_elapsed();
     layer_ticks[3] = now - before;
     if (hook != NULL) {
-        hook(3, tc_arena.bytes, 36);
+        hook(3, tc_arena.bytes + 432, 36);
     }
     before = tc_timer_elapsed();
     /* fc */
-    if (tc_fc_pcsr_s8(&fc_dims, &fc_quant, &fc_pcsr, tc_arena.bytes, tc_arena.bytes + 36) != TC_OK) {
+    if (tc_fc_pcsr_s8(&fc_dims, &fc_quant, &fc_pcsr, tc_arena.bytes + 432, tc_arena.bytes) != TC_OK) {
         return 5;
     }
     now = tc_timer_elapsed();
     layer_ticks[4] = now - before;
     if (hook != NULL) {
-        hook(4, tc_arena.bytes + 36, 8);
+        hook(4, tc_arena.bytes, 8);
     }
     before = tc_timer_elapsed();
     /* fc_tanh */
-    if (tc_lut_s8(tc_arena.bytes + 36, 8, fc_tanh_table, tc_arena.bytes + 36) != TC_OK) {
+    if (tc_lut_s8(tc_arena.bytes, 8, fc_tanh_table, tc_arena.bytes) != TC_OK) {
         return 6;
     }
     now = tc_timer_elapsed();
     layer_ticks[5] = now - before;
     if (hook != NULL) {
-        hook(5, tc_arena.bytes + 36, 8);
+        hook(5, tc_arena.bytes, 8);
     }
     before = tc_timer_elapsed();
     return 0;
