@@ -4,13 +4,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from tinycompress import layouts
 from tinycompress.compress.evaluate import Evaluator, float_accuracy
-from tinycompress.compress.plan import default_plan
+from tinycompress.compress.plan import choose_layouts, default_plan
 from tinycompress.compress.prune import prune
 from tinycompress.compress.quantize import quantize
 from tinycompress.compress.search import search
-from tinycompress.compress.weights import col_map, col_map_for, layer_weight_bytes
+from tinycompress.compress.weights import col_map_for, layer_weight_bytes
 from tinycompress.data import DIGITS_MODEL, Dataset, load_digits_split
 from tinycompress.frontend import load
 from tinycompress.reference import int_ref
@@ -62,9 +61,10 @@ def test_search_respects_budget_and_shrinks(digits, searched):
     # the drop is against the float model as given (here the unpruned graph itself)
     assert result.reference_accuracy == pytest.approx(float_accuracy(graph, Dataset(xv, yv)))
     assert 100 * (result.reference_accuracy - acc) <= 1.0 + 1e-9
-    # the search's own byte count agrees with the exact count of the quantized graph
-    exact = sum(layer_weight_bytes(qn, layouts.choose(qn.levels, qn.bits, "size", col_map=col_map(qn)))
-                for qn in qg.weight_nodes)
+    # the search's own byte count agrees with the exact count of the quantized graph, its
+    # layouts chosen the way a build chooses them (the plan's --optimize, default balanced)
+    chosen = choose_layouts(qg, default_plan(graph))
+    exact = sum(layer_weight_bytes(qn, chosen[qn.name]) for qn in qg.weight_nodes)
     assert exact == result.weight_bytes
 
 

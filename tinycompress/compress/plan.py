@@ -16,6 +16,7 @@ from typing import Mapping
 import numpy as np
 
 from tinycompress import layouts
+from tinycompress.compress.lower import same_pads
 from tinycompress.compress.prune import prune
 from tinycompress.compress.quantize import quantize
 from tinycompress.compress.qparams import quantize_weights
@@ -146,26 +147,45 @@ def cost_kind(node) -> str:
     """The cost model's kind of a weight node, float or quantized (`layouts.cost.kind_of`)."""
     if node.op == "dense":
         return "fc"
+    return layouts.kind_of(node.op, _kernel(node), tuple(node.attrs.get("strides", (1, 1))))
+
+
+def _kernel(node) -> tuple[int, int]:
     kernel = node.attrs.get("kernel") or node.weights["kernel"].shape[:2]
-    return layouts.kind_of(node.op, tuple(int(k) for k in kernel[:2]),
-                           tuple(node.attrs.get("strides", (1, 1))))
+    return int(kernel[0]), int(kernel[1])
+
+
+def _pads(node) -> tuple[tuple[int, int], tuple[int, int]]:
+    """The padding a conv's kernel takes inside: the lowered node's `pads`, or for a float
+    node with 'same' padding the pads lowering will give it (compress.lower: none when the
+    kernel is larger than the input, where an explicit pad makes the conv 'valid')."""
+    if "pads" in node.attrs or node.attrs.get("padding") != "same":
+        return node.attrs.get("pads", ((0, 0), (0, 0)))
+    (h, w), (kh, kw) = node.input_shapes[0][:2], _kernel(node)
+    if kh > h or kw > w:
+        return (0, 0), (0, 0)
+    sh, sw = node.attrs.get("strides", (1, 1))
+    return same_pads(h, kh, sh), same_pads(w, kw, sw)
 
 
 def border(node) -> int:
-    """Output pixels of a convolution whose window reaches into its padding (0 for dense)."""
+    """Output pixels of a convolution whose window reaches into its padding (0 for dense);
+    `node` float or quantized."""
     if node.op == "dense":
         return 0
-    (top, _), (left, _) = node.attrs.get("pads", ((0, 0), (0, 0)))
+    (top, _), (left, _) = _pads(node)
     return layouts.border_positions(node.input_shapes[0][:2], node.output_shape[:2],
-                                    (node.kh, node.kw), node.strides, (top, left))
+                                    _kernel(node), tuple(node.attrs.get("strides", (1, 1))),
+                                    (top, left))
 
 
 def pad_copy(node) -> int:
     """Bytes of the padded input the sparse conv kernels would copy (`layouts.sparse_pad_copy`)."""
     if node.op == "dense":
         return 0
-    return layouts.sparse_pad_copy(int(node.input_shapes[0][-1]), (node.kh, node.kw),
-                                   node.strides, node.output_shape[:2], border(node) > 0,
+    return layouts.sparse_pad_copy(int(node.input_shapes[0][-1]), _kernel(node),
+                                   tuple(node.attrs.get("strides", (1, 1))),
+                                   node.output_shape[:2], border(node) > 0,
                                    node.op == "depthwise_conv2d")
 
 
