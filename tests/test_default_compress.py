@@ -39,8 +39,10 @@ def keras_model():
 
 @pytest.fixture(scope="module")
 def labelled(train):
-    """Default compression with labels, 1 epoch a pruning step (to keep the test short)."""
-    return compress(DIGITS_MODEL, CompressOptions(epochs=1), train)
+    """Default compression with labels, 2 epochs a pruning step (to keep the test short; with
+    1 the schedule stops at 80 % and the balanced layouts of this stop's cost model leave
+    10,529 B, just over a third of int8's 31,390 B; with 2 it keeps 85 %: 8,958 B)."""
+    return compress(DIGITS_MODEL, CompressOptions(epochs=2), train)
 
 
 @pytest.fixture(scope="module")
