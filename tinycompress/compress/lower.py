@@ -45,17 +45,24 @@ def _unique(graph_names: set[str], base: str) -> str:
     return name
 
 
+def same_conv_pads(node: Node) -> tuple[tuple[tuple[int, int], tuple[int, int]], bool]:
+    """A 'same' conv's pads ((top, bottom), (left, right)), and whether its kernel takes
+    them inside (False when the kernel is larger than the input: an explicit pad op)."""
+    h, w = node.input_shapes[0][:2]
+    kh, kw = node.weights["kernel"].shape[:2]
+    sh, sw = node.attrs.get("strides", (1, 1))
+    return (same_pads(h, kh, sh), same_pads(w, kw, sw)), kh <= h and kw <= w
+
+
 def _pad_node(node: Node, names: set[str]) -> Node | None:
     """Record a 'same' conv's pads; the zero_pad2d node that makes it 'valid' only when
     its kernel is larger than the input (None otherwise, or if no padding)."""
     h, w, c = node.input_shapes[0]
-    kh, kw = node.weights["kernel"].shape[:2]
-    sh, sw = node.attrs.get("strides", (1, 1))
-    pads = (same_pads(h, kh, sh), same_pads(w, kw, sw))
+    pads, inside = same_conv_pads(node)
     if pads == ((0, 0), (0, 0)):
         node.attrs = {**node.attrs, "padding": "valid"}
         return None
-    if kh <= h and kw <= w:  # padded inside the kernel
+    if inside:  # padded inside the kernel
         node.attrs = {**node.attrs, "pads": pads}
         return None
     node.attrs = {**node.attrs, "padding": "valid"}

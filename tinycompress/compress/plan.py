@@ -16,7 +16,7 @@ from typing import Mapping
 import numpy as np
 
 from tinycompress import layouts
-from tinycompress.compress.lower import same_pads
+from tinycompress.compress.lower import same_conv_pads
 from tinycompress.compress.prune import prune
 from tinycompress.compress.quantize import quantize
 from tinycompress.compress.qparams import quantize_weights
@@ -161,11 +161,8 @@ def _pads(node) -> tuple[tuple[int, int], tuple[int, int]]:
     kernel is larger than the input, where an explicit pad makes the conv 'valid')."""
     if "pads" in node.attrs or node.attrs.get("padding") != "same":
         return node.attrs.get("pads", ((0, 0), (0, 0)))
-    (h, w), (kh, kw) = node.input_shapes[0][:2], _kernel(node)
-    if kh > h or kw > w:
-        return (0, 0), (0, 0)
-    sh, sw = node.attrs.get("strides", (1, 1))
-    return same_pads(h, kh, sh), same_pads(w, kw, sw)
+    pads, inside = same_conv_pads(node)
+    return pads if inside else ((0, 0), (0, 0))
 
 
 def border(node) -> int:

@@ -242,17 +242,21 @@ static inline tc_sums dot8_2x1(const uint8_t *a, const uint8_t *b, const uint32_
     "sxtb16 %[v], %[v], ror #8\n\t"                                                         \
     "smlad  %[s2], %[v], %[x1], %[s2]\n\t"
 
+/* The operands of both 4x1 loops (a, c: rows 0-1 and 2-3; x the packed column, n groups). */
+#define TC_G8_4X1_OPERANDS                                                                   \
+    : [s0] "+r"(s.r0), [s1] "+r"(s.r1), [s2] "+r"(s.r2), [s3] "+r"(s.r3), [a] "+r"(a),       \
+      [c] "+r"(c), [x] "+r"(x), [n] "+r"(n), [v] "=&r"(v), [t] "=&r"(t), [x0] "=&r"(x0),     \
+      [x1] "=&r"(x1)                                                                         \
+    : [rb] "r"(rb)                                                                           \
+    : "cc", "memory"
+
 static inline tc_sums4 dot8_4x1(const uint8_t *a, int32_t rb, const uint32_t *x, int32_t n,
                                 tc_sums4 s)
 {
     const uint8_t *c = a + 2 * rb;
     uint32_t v, t, x0, x1;
     __asm__ volatile("1:\n\t" TC_G8_4X1 TC_LOOP_REG
-        : [s0] "+r"(s.r0), [s1] "+r"(s.r1), [s2] "+r"(s.r2), [s3] "+r"(s.r3), [a] "+r"(a),
-          [c] "+r"(c), [x] "+r"(x), [n] "+r"(n), [v] "=&r"(v), [t] "=&r"(t), [x0] "=&r"(x0),
-          [x1] "=&r"(x1)
-        : [rb] "r"(rb)
-        : "cc", "memory");
+        TC_G8_4X1_OPERANDS);
     return s;
 }
 
@@ -267,11 +271,7 @@ static inline tc_sums4 dot8_4x1_u2(const uint8_t *a, int32_t rb, const uint32_t 
                      "2:\n\t"
                      "lsrs   %[n], %[n], #1\n\t"
                      "1:\n\t" TC_G8_4X1 TC_G8_4X1 TC_LOOP_REG
-        : [s0] "+r"(s.r0), [s1] "+r"(s.r1), [s2] "+r"(s.r2), [s3] "+r"(s.r3), [a] "+r"(a),
-          [c] "+r"(c), [x] "+r"(x), [n] "+r"(n), [v] "=&r"(v), [t] "=&r"(t), [x0] "=&r"(x0),
-          [x1] "=&r"(x1)
-        : [rb] "r"(rb)
-        : "cc", "memory");
+        TC_G8_4X1_OPERANDS);
     return s;
 }
 
