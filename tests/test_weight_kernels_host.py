@@ -109,16 +109,21 @@ SCRATCH_KERNELS = {"tc_fc_dense_s8": "tc_fc_dense_s8_buffer_size",
                       for lay in LAYOUTS if lay != "dense"}}
 
 
-def scratch_args(lib, fn_name: str, dims, bits: int) -> tuple[list, object]:
+def scratch_args(lib, fn_name: str, dims, bits: int, lean: bool = False) -> tuple[list, object]:
     """([&tc_context] or [], what keeps it alive) for kernel `fn_name`: exactly the bytes
-    its own *_buffer_size asks for, filled with junk (a kernel must not read scratch it did
-    not write first; under ASan a read past the end is caught)."""
+    its own *_buffer_size asks for (`lean`, a sparse conv kernel: the least it runs with,
+    tc_conv_sparse_min_buffer_bytes), filled with junk (a kernel must not read scratch it
+    did not write first; under ASan a read past the end is caught)."""
     if fn_name not in SCRATCH_KERNELS:
         return [], None
     size_fn = getattr(lib, SCRATCH_KERNELS[fn_name])
     size_fn.restype = C.c_int32
     size = size_fn(C.byref(dims), bits) if size_fn.__name__ in SIZE_WITH_BITS else size_fn(
         C.byref(dims))
+    if lean and "sparse" in size_fn.__name__:
+        least = lib.tc_conv_sparse_min_buffer_bytes
+        least.restype = C.c_int32
+        size = least(C.byref(dims), int(fn_name.startswith("tc_dwconv2d")))
     assert size > 0, f"{fn_name}_buffer_size returned {size}"
     buf = np.full(size, 0xA5, np.uint8)
     ctx = Ctx(buf.ctypes.data, size)
@@ -126,14 +131,14 @@ def scratch_args(lib, fn_name: str, dims, bits: int) -> tuple[list, object]:
 
 
 def call(lib, fn_name: str, dims, lay, params, x: np.ndarray, out_shape,
-         per_channel: bool = True, bias16: bool = False) -> np.ndarray:
+         per_channel: bool = True, bias16: bool = False, lean: bool = False) -> np.ndarray:
     w = weights_struct(lay)
     q, _keep = quant_struct(params, per_channel, bias16)
     x = np.ascontiguousarray(x, dtype=np.int8)
     out = np.full(out_shape, 77, dtype=np.int8)
     fn = getattr(lib, fn_name)
     fn.restype = C.c_int
-    ctx, _scratch = scratch_args(lib, fn_name, dims, getattr(lay, "bits", 8))
+    ctx, _scratch = scratch_args(lib, fn_name, dims, getattr(lay, "bits", 8), lean)
     status = fn(*ctx, C.byref(dims), C.byref(q), C.byref(w), C.c_void_p(x.ctypes.data),
                 C.c_void_p(out.ctypes.data))
     assert status == 0, f"{fn_name} returned {status}"
@@ -284,9 +289,11 @@ def same_pads(size: int, k: int, stride: int) -> tuple[int, int]:
     return total // 2, total - total // 2
 
 
-def check_conv(lib, depthwise, bits, k, s, x, levels, params, padding="valid", z_in=0):
+def check_conv(lib, depthwise, bits, k, s, x, levels, params, padding="valid", z_in=0,
+               lean=False):
     """Every layout against the reference; 'same' pads inside the kernel with z_in, the
-    reference on an explicitly padded copy."""
+    reference on an explicitly padded copy; `lean`: the sparse kernels with the least
+    scratch they take (rectangle by rectangle)."""
     op = "dwconv2d" if depthwise else "conv2d"
     ref = wo.dwconv2d_s8 if depthwise else wo.conv2d_s8
     h, w, cin = x.shape
@@ -301,9 +308,9 @@ def check_conv(lib, depthwise, bits, k, s, x, levels, params, padding="valid", z
     col_map = conv_offsets(k[0], k[1], cin, w, depthwise)
     for name in LAYOUTS:
         lay = layouts.encode_as(name, levels, bits, col_map=None if name == "dense" else col_map)
-        got = call(lib, f"tc_{op}_{name}_s8", dims, lay, params, x, expected.shape)
+        got = call(lib, f"tc_{op}_{name}_s8", dims, lay, params, x, expected.shape, lean=lean)
         assert_same(f"{op} {name} {bits}-bit x{x.shape} k{k} s{s} {padding} pads {pads} "
-                    f"cout {cout}", got, expected)
+                    f"cout {cout} lean {lean}", got, expected)
 
 
 @SETTINGS
@@ -446,11 +453,13 @@ def test_dense_depthwise_buffer_size_equals_the_renderers_formula(lib):
     assert 200 in seen and len(seen) >= 5
 
 
+@pytest.mark.parametrize("lean", [False, True], ids=["scratch", "least-scratch"])
 @pytest.mark.parametrize("depthwise", [False, True], ids=["conv2d", "dwconv2d"])
-def test_same_padding_every_layout_odd_sizes(lib, depthwise):
+def test_same_padding_every_layout_odd_sizes(lib, depthwise, lean):
     # fixed sweep: 'same' at odd and even sizes, strides 1 and 2, pad values at both ends;
     # the last two large enough that the sparse engine sorts its lists by tap rather than
-    # copy the padded input (tc_conv_sparse_s8.c), the others small enough for the copy
+    # copy the padded input (tc_conv_sparse_s8.c), the others small enough for the copy;
+    # with the least scratch (lean), every padded one rectangle by rectangle
     geometries = [((7, 5, 3), (3, 3), (1, 1)), ((9, 6, 2), (3, 3), (2, 2)),
                   ((5, 7, 4), (5, 5), (2, 1)), ((6, 7, 1), (2, 3), (1, 2)), ((3, 3, 5), (3, 3), (2, 2)),
                   ((20, 20, 2), (3, 3), (1, 1)), ((30, 19, 2), (3, 5), (2, 2))]
@@ -461,4 +470,5 @@ def test_same_padding_every_layout_odd_sizes(lib, depthwise):
         for z_in in (-128, 0, 127):
             levels = make_levels(rng, KINDS[seed % len(KINDS)], cout, cols, 6)
             x = rng.integers(-128, 128, (h, w, cin)).astype(np.int8)
-            check_conv(lib, depthwise, 6, k, s, x, levels, make_params(rng, levels), "same", z_in)
+            check_conv(lib, depthwise, 6, k, s, x, levels, make_params(rng, levels), "same", z_in,
+                       lean)

@@ -169,7 +169,8 @@ def patch_cost(project: Path, board: Board, compressed, rendered: Rendered, sim_
     run in QEMU on the build's sample input (the unpatched one, and the patched one when
     `sim_elf` is not normal firmware (None), built in scratch projects inside `project`
     and removed); ToolError if their outputs differ."""
-    plain = render(compressed.qgraph, compressed.layouts, board.name, sample)
+    lean = compressed.plan is not None and compressed.plan.optimize == "size"
+    plain = render(compressed.qgraph, compressed.layouts, board.name, sample, lean=lean)
     probe = project / "patch-probe"
     elf = _sim_elf(probe / "unpatched", board, plain)
     sim_elf = sim_elf or _sim_elf(probe / "patched", board, rendered)
@@ -241,7 +242,8 @@ def build(model: Model, board: str = "nucleo", out_dir: str | Path = "build",
                           compare=True)
     tick("render", 1, len(STAGES))
     sample = _sample(compressed, test, train)
-    rendered = render(compressed.qgraph, compressed.layouts, the_board.name, sample, patch)
+    lean = compressed.plan is not None and compressed.plan.optimize == "size"
+    rendered = render(compressed.qgraph, compressed.layouts, the_board.name, sample, patch, lean)
     check_fit(the_board, sum(s.weight_bytes for s in rendered.steps), rendered.arena_bytes,
               peak=peak_text(rendered.memory))
     flags = () if firmware_mode == "normal" else tuple(

@@ -100,13 +100,13 @@ class Step:
 
 class Context:
     """Identifiers taken so far, where every tensor lives in the arena and where each
-    layer's scratch buffer does (`scratch`: layer -> offset)."""
+    layer's scratch buffer does (`scratch`: layer -> offset) and its size when planned
+    (`scratch_sizes`, else the kernel's buffer size)."""
 
     def __init__(self, offsets: dict[str, int], arena: str = "tc_arena.bytes",
-                 scratch: dict[str, int] | None = None):
-        self.offsets = offsets
-        self.arena = arena
-        self.scratch = scratch or {}
+                 scratch: dict[str, int] | None = None, scratch_sizes: dict[str, int] | None = None):
+        self.offsets, self.arena = offsets, arena
+        self.scratch, self.scratch_sizes = scratch or {}, scratch_sizes or {}
         self.taken: set[str] = set()
 
     def at(self, off: int) -> str:  # the pointer expression of arena byte `off`
@@ -225,7 +225,7 @@ def emit_weight_op(node: QNode, ctx: Context, layout: Layout) -> Step:
                     struct(ctx, "tc_quant_params", base, "quant", quant),
                     _weights_struct(ctx, base, layout, pointers, arrays)]
     step.args = [f"&{s.ident}" for s in step.structs] + [ctx.ptr(node.inputs[0]), step.output]
-    scratch = scratch_bytes(node, layout)
+    scratch = ctx.scratch_sizes.get(node.name) or scratch_bytes(node, layout)
     if scratch:  # the kernel borrows scratch from the arena: a tc_context first
         context = struct(ctx, "tc_context", base, "ctx",
                           {"buf": ctx.scratch_ptr(node.name), "size": scratch})

@@ -23,7 +23,7 @@ timer reading (instructions under QEMU, cycles on hardware) in `ticks`,
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import jinja2
 import numpy as np
@@ -37,7 +37,7 @@ from tinycompress.codegen.band_calls import run_calls
 from tinycompress.codegen.arena import ArenaPlan, TensorLife, plan_arena
 from tinycompress.ir.qgraph import QGraph
 from tinycompress.codegen.ops import Context, Step, emit
-from tinycompress.codegen.scratch import scratch_bytes
+from tinycompress.codegen.scratch import conv_padded, lean_scratch_bytes, scratch_bytes
 
 MODEL_FILES = ("tc_model.h", "tc_model.c", "main.c")
 NO_KERNEL_OPS = ("input", "reshape")
@@ -98,6 +98,32 @@ def arena_lives(qgraph: QGraph, layouts: dict[str, Layout] | None = None
     return memory.tensor_lives(qgraph, shifted=shifted), scratch
 
 
+def lean_scratch(qgraph: QGraph, layouts: dict[str, Layout], lives: list[TensorLife],
+                 scratch: list[TensorLife]) -> list[TensorLife]:
+    """`scratch` with every kernel that can run with less (`scratch.lean_scratch_bytes`: a
+    padded sparse convolution that does not write over its input) cut to that."""
+    aliased = {t.name for t in lives if t.alias_of is not None}
+    nodes = {n.name: n for n in qgraph.nodes}
+    return [replace(t, size=lean_scratch_bytes(nodes[t.name], layouts.get(t.name)))
+            if t.name in nodes and t.name not in aliased else t for t in scratch]
+
+
+def sparse_modes(qgraph: QGraph, layouts: dict[str, Layout], steps: list[Step]) -> dict[str, int]:
+    """{"TC_SPARSE_MODES": mask} when the sparse conv engine runs (tc_conv_sparse_s8.c):
+    bit 0 when a padded layer has the scratch of the padded copy or tap lists, bit 1
+    when one has less (it sweeps rectangle by rectangle), so only those are compiled."""
+    nodes = {n.name: n for n in qgraph.nodes}
+    mask, sparse = 0, False
+    for s in steps:
+        node = nodes.get(s.name)
+        if node is None or s.op not in ("conv2d", "depthwise_conv2d") or s.layout in (None, "dense"):
+            continue
+        sparse = True
+        if conv_padded(node):
+            mask |= 1 if s.scratch_bytes >= scratch_bytes(node, layouts.get(s.name)) else 2
+    return {"TC_SPARSE_MODES": mask} if sparse else {}
+
+
 def plan(qgraph: QGraph, layouts: dict[str, Layout] | None = None) -> ArenaPlan:
     """The static arena of `qgraph` in its given node order: offsets per tensor and per
     scratch buffer of the kernels `layouts` choose, and the total bytes."""
@@ -140,8 +166,8 @@ def memory_summary(qgraph: QGraph, layouts: dict[str, Layout], arena: ArenaPlan,
             "overlapping": {t.name: t.shift for t in lives if t.shift}, "timeline": rows}
 
 
-def _context(arena: ArenaPlan) -> Context:
-    ctx = Context(arena.offsets, scratch=arena.scratch)
+def _context(arena: ArenaPlan, sizes: dict[str, int] | None = None) -> Context:
+    ctx = Context(arena.offsets, scratch=arena.scratch, scratch_sizes=sizes)
     ctx.taken.update({"tc_arena", "tc_model_run", "tc_model_input", "tc_model_output",
                       "tc_model_layer_names", "tc_model_sample_input"})
     return ctx
@@ -179,12 +205,15 @@ def _c_string(text: str) -> str:
 
 
 def render(qgraph: QGraph, layouts: dict[str, Layout], board: str,
-           sample_input: np.ndarray | None = None, patch_mode: str = "off") -> Rendered:
+           sample_input: np.ndarray | None = None, patch_mode: str = "off",
+           lean: bool = False) -> Rendered:
     """C sources of `qgraph` with one layout per weight layer, for the board named `board`.
 
     sample_input: int8 input compiled into the hardware build (default zeros
     at the input zero point). patch_mode: 'off', or 'auto' (a chain of spatial
-    layers run in row bands when that makes the arena smaller: `codegen.patch`).
+    layers run in row bands when that makes the arena smaller: `codegen.patch`). lean:
+    kernels that can run with less scratch get less where that lowers the arena's peak
+    (`lean_scratch`; `--optimize size`), at some speed.
     """
     patch.check_mode(patch_mode)
     qgraph, layouts = lowered(qgraph, layouts)
@@ -192,8 +221,10 @@ def render(qgraph: QGraph, layouts: dict[str, Layout], board: str,
     bands, why = None, "off"
     if patch_mode == "auto":
         bands, why, lives, scratch = patch.apply(qgraph, layouts, lives, scratch)
+    if lean:
+        scratch = lean_scratch(qgraph, layouts, lives, scratch)
     arena = plan_arena(lives, scratch)
-    names = _context(arena)
+    names = _context(arena, {t.name: t.size for t in scratch})
     steps = build_steps(qgraph, layouts, arena, names)
     calls = run_calls(steps, bands, names, {t.name: t.size for t in scratch})
     in_bytes = _size(qgraph.input_shape)
@@ -222,7 +253,7 @@ def render(qgraph: QGraph, layouts: dict[str, Layout], board: str,
     env = _env()
     files = {name: env.get_template(f"{name}.j2").render(**ctx) for name in MODEL_FILES}
     kernels = sorted({src for s in steps for src in s.sources})
-    defines = variant_masks(steps)
+    defines = variant_masks(steps) | sparse_modes(qgraph, layouts, steps)
     if any(s.parts for s in steps):  # the dense conv's post-op variant (tc_conv_dense_internal.h)
         defines["TC_CONV_DENSE_POST"] = 1
     if qgraph.arithmetic == "tflite":  # TFLite's rounding in the kernels (tc_requant.h)

@@ -97,6 +97,13 @@ def conv_sparse_buffer_size(kernel_h: int, kernel_w: int, in_c: int, depthwise: 
     return 8 * k + min(copy, 8 * k + 16 * (taps + 2))
 
 
+def conv_sparse_min_buffer_size(kernel_h: int, kernel_w: int, in_c: int, depthwise: bool) -> int:
+    """tc_conv_sparse_min_buffer_bytes: the least scratch the sparse engine runs with, the
+    list alone (8 K); a padded layer given less than conv_sparse_buffer_size then sweeps
+    its border rectangle by rectangle over the list partitioned in place (slower)."""
+    return 8 * kernel_h * kernel_w * (1 if depthwise else in_c)
+
+
 DW_GROUP_BYTES = 200  # tc_dwconv2d_dense_s8's unpacked levels of four channels (25 taps)
 DW_PLANE_MAX = 2048  # TC_DW_PLANE_MAX: most bytes of one channel's whole planar input
 
@@ -159,3 +166,14 @@ def scratch_bytes(node: QNode, layout: Layout | None) -> int:
         return dwconv_dense_buffer_size(node.kh, node.kw, int(sh), int(sw), int(out_h),
                                         int(out_w))
     return 0
+
+
+def lean_scratch_bytes(node: QNode, layout: Layout | None) -> int:
+    """The least scratch the kernel of `node` in `layout` runs with: the sparse engine's
+    list alone for a padded sparse convolution (`conv_sparse_min_buffer_size`), else
+    `scratch_bytes`."""
+    if (layout is None or layout.name == "dense" or node.op not in ("conv2d", "depthwise_conv2d")
+            or not conv_padded(node)):
+        return scratch_bytes(node, layout)
+    return conv_sparse_min_buffer_size(node.kh, node.kw, int(node.input_shapes[0][-1]),
+                                       node.op == "depthwise_conv2d")

@@ -67,6 +67,9 @@ int32_t tc_conv2d_dense_s8_buffer_size(const tc_conv_dims *dims, int32_t bits);
  *        the rows and columns the windows cover); or a second such list and four
  *        int32 arrays of kernel_h * kernel_w + 2 (the lists sorted by tap), 8 * K +
  *        16 * (kernel_h * kernel_w + 2).
+ *        A context of at least 8 * K bytes also serves: the pixels whose windows reach
+ *        into the padding then run over the list partitioned in place, rectangle by
+ *        rectangle of pixels with the same taps inside (slower on small maps).
  * @param dims the whole geometry
  * @return bytes (> 0), or 0 for invalid arguments
  */

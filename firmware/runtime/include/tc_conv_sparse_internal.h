@@ -66,6 +66,10 @@ typedef int32_t (*tc_sparse_decode_fn)(void *state, int32_t r, const tc_sparse_g
 /** Scratch bytes of the engine (tc_conv2d_sparse_s8_buffer_size / tc_dwconv2d_...). */
 int32_t tc_conv_sparse_buffer_bytes(const tc_conv_dims *d, int depthwise);
 
+/** The least scratch the engine runs with: the list alone (padded layers then go
+    rectangle by rectangle, slower; tc_conv_sparse_s8.c). */
+int32_t tc_conv_sparse_min_buffer_bytes(const tc_conv_dims *d, int depthwise);
+
 /** Check the arguments, then decode and sweep every row (channel) of the layer. */
 tc_status tc_conv_sparse_run(const tc_context *ctx, const tc_conv_dims *d,
                              const tc_quant_params *q, int depthwise, tc_sparse_decode_fn dec,

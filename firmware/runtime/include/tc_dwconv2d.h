@@ -15,7 +15,8 @@
  * an input row before the first output row whose windows reach it: the output may
  * start a whole number of pixels k below the input when no window of pixel p
  * reads a pixel below p - k (codegen/overlap.py); otherwise input and output must
- * not overlap.
+ * not overlap. (A sparse kernel given less than its buffer size on a padded layer
+ * goes rectangle by rectangle, not in raster order: no overlap then.)
  */
 #ifndef TC_DWCONV2D_H
 #define TC_DWCONV2D_H

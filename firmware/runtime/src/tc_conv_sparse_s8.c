@@ -6,9 +6,10 @@
  * Per channel the decoder lists the non-zero weights as (input offset,
  * level) pairs (tc_sparse_entry); a pixel whose window lies inside the input
  * is the loop acc += lv * window[off] over the list, four pixels at a time
- * sharing each pair's load (one LDRD). A layer whose windows never reach
- * into the padding is only that (PLAIN). Otherwise, one of two ways, the one
- * needing less scratch:
+ * sharing each pair's load (one LDRD), over a rectangle of pixels as one line.
+ * A layer whose windows never reach into the padding is only that (PLAIN).
+ * Otherwise, with the scratch tc_conv_sparse_buffer_bytes asks for, one of two
+ * ways, the one needing less:
  *   COPY: the input is copied once per call with its padding (pad_value
  *         around it, as far as the windows reach), and every pixel is then
  *         inside the copy: PLAIN on the copy, offsets widened to its rows.
@@ -20,8 +21,19 @@
  *         pixel padded only in width, one range of A per kernel row for a
  *         corner; each such pixel starts from bias + pad_value times the
  *         levels outside its ranges.
- * Every channel is swept in raster order, reading and writing only its own
- * channel (a depthwise output may overlap its input, tc_dwconv2d.h).
+ * With less scratch (down to the list alone, tc_conv_sparse_min_buffer_bytes:
+ * the planner gives that to a layer at the arena's peak when the build asks for
+ * size), RECT: the output is cut into rectangles whose pixels have the same
+ * taps inside the input (along each axis, every output index before the first
+ * window inside the input and after the last is a run of its own, the indices
+ * between one run); for a rectangle whose taps are kernel rows ky0 .. ky1-1 and
+ * columns kx0 .. kx1-1 the list is partitioned in place (the rows' taps first,
+ * then within them the columns') and the pixels run over its first m entries from
+ * bias + pad_value times the levels left out. Slower than COPY or TAPS on small
+ * maps with large kernels (a 5 x 5 'same' layer has 25 rectangles a channel).
+ * Every channel is swept reading and writing only its own channel; in raster
+ * order except in RECT (a depthwise output may overlap its input only in raster
+ * order, tc_dwconv2d.h).
  *
  * Scratch (tc_conv_sparse_buffer_bytes): the list, K entries of 8 bytes; COPY
  * adds the padded copy, TAPS the list A and four int32 arrays of T + 2
@@ -33,7 +45,7 @@
 #include "tc_dwconv2d.h"
 #include "tc_simd.h"
 
-enum { PLAIN, COPY, TAPS };
+enum { PLAIN, COPY, TAPS, RECT };
 
 static int32_t cols_of(const tc_conv_dims *d, int depthwise)
 {
@@ -56,16 +68,38 @@ static int32_t copy_bytes(const tc_conv_dims *d)
     return (span_h(d) * span_w(d) * d->in_c + 3) / 4 * 4;
 }
 
-static int32_t taps_bytes(const tc_conv_dims *d, int depthwise)
+static int32_t list_bytes(const tc_conv_dims *d, int depthwise)
 {
-    return (int32_t)sizeof(tc_sparse_entry) * cols_of(d, depthwise) +
-           16 * (d->kernel_h * d->kernel_w + 2);
+    return (int32_t)sizeof(tc_sparse_entry) * cols_of(d, depthwise);
 }
 
-static int mode_of(const tc_conv_dims *d, int depthwise)
+static int32_t taps_bytes(const tc_conv_dims *d, int depthwise)
+{
+    return list_bytes(d, depthwise) + 16 * (d->kernel_h * d->kernel_w + 2);
+}
+
+/* Which padded-layer modes are compiled (codegen sets only those the model's layers
+   take): bit 0 COPY and TAPS, bit 1 RECT. */
+#ifndef TC_SPARSE_MODES
+#define TC_SPARSE_MODES 0x3
+#endif
+
+/* Scratch of COPY or TAPS, whichever needs less (a padded layer). */
+static int32_t full_bytes(const tc_conv_dims *d, int depthwise)
+{
+    const int32_t copy = copy_bytes(d), taps = taps_bytes(d, depthwise);
+    return list_bytes(d, depthwise) + (copy <= taps ? copy : taps);
+}
+
+/* The mode a layer takes with `size` bytes of scratch: PLAIN unpadded; padded, COPY or
+   TAPS (whichever needs less) when compiled and given their scratch, else RECT. */
+static int mode_of(const tc_conv_dims *d, int depthwise, int32_t size)
 {
     if (!tc_conv_padded(d)) {
         return PLAIN;
+    }
+    if (!(TC_SPARSE_MODES & 1) || size < full_bytes(d, depthwise)) {
+        return RECT;
     }
     return copy_bytes(d) <= taps_bytes(d, depthwise) ? COPY : TAPS;
 }
@@ -75,9 +109,15 @@ int32_t tc_conv_sparse_buffer_bytes(const tc_conv_dims *d, int depthwise)
     if (d == NULL || d->kernel_h < 1 || d->kernel_w < 1 || d->in_c < 1) {
         return 0;
     }
-    const int32_t list = (int32_t)sizeof(tc_sparse_entry) * cols_of(d, depthwise);
-    const int mode = mode_of(d, depthwise);
-    return list + (mode == COPY ? copy_bytes(d) : mode == TAPS ? taps_bytes(d, depthwise) : 0);
+    return tc_conv_padded(d) ? full_bytes(d, depthwise) : list_bytes(d, depthwise);
+}
+
+int32_t tc_conv_sparse_min_buffer_bytes(const tc_conv_dims *d, int depthwise)
+{
+    if (d == NULL || d->kernel_h < 1 || d->kernel_w < 1 || d->in_c < 1) {
+        return 0;
+    }
+    return list_bytes(d, depthwise);
 }
 
 int32_t tc_conv2d_sparse_s8_buffer_size(const tc_conv_dims *dims)
@@ -164,7 +204,13 @@ static TC_ALWAYS_INLINE inline void line(const line_args *a, const int8_t *b, in
 {
     const tc_sparse_entry *const e0 = a->e, *const end = a->end;
     const int32_t s = a->s, os = a->os, bias = a->bias;
-    const chan_rq c = *a->c; /* a local copy: the output stores cannot alias it */
+    chan_rq local;
+    const chan_rq *cp = a->c;
+    if (fast) { /* a local copy: the output stores cannot alias it (the other form, rare,
+                   reads it where it is: a smaller frame) */
+        local = *a->c;
+        cp = &local;
+    }
     int32_t left = a->cols;  /* pixels left in the row */
     for (; n >= 4; n -= 4) {
         const int8_t *b0, *b1, *b2, *b3;
@@ -189,13 +235,13 @@ static TC_ALWAYS_INLINE inline void line(const line_args *a, const int8_t *b, in
             a2 += w * b2[off];
             a3 += w * b3[off];
         }
-        o[0] = out_px(&c, a0, fast);
+        o[0] = out_px(cp, a0, fast);
         o += os;
-        o[0] = out_px(&c, a1, fast);
+        o[0] = out_px(cp, a1, fast);
         o += os;
-        o[0] = out_px(&c, a2, fast);
+        o[0] = out_px(cp, a2, fast);
         o += os;
-        o[0] = out_px(&c, a3, fast);
+        o[0] = out_px(cp, a3, fast);
         o += os;
     }
     if (fast && n >= 2) { /* (the rare other output stage keeps its code small) */
@@ -206,8 +252,8 @@ static TC_ALWAYS_INLINE inline void line(const line_args *a, const int8_t *b, in
             a0 += w * b0[off];
             a1 += w * b1[off];
         }
-        o[0] = out_px(&c, a0, fast);
-        o[os] = out_px(&c, a1, fast);
+        o[0] = out_px(cp, a0, fast);
+        o[os] = out_px(cp, a1, fast);
         n -= 2;
         o += 2 * os;
     }
@@ -217,7 +263,7 @@ static TC_ALWAYS_INLINE inline void line(const line_args *a, const int8_t *b, in
         for (const tc_sparse_entry *e = e0; e < end; ++e) {
             a0 += e->lv * b0[e->off];
         }
-        o[0] = out_px(&c, a0, fast);
+        o[0] = out_px(cp, a0, fast);
     }
 }
 
@@ -239,6 +285,26 @@ static void run_line(const line_args *a, const int8_t *b, int8_t *o, int32_t n)
         line_any(a, b, o, n);
     }
 }
+
+/* ---- geometry of the padding ---- */
+
+static inline int32_t clip(int32_t v, int32_t lo, int32_t hi)
+{
+    return v < lo ? lo : (v > hi ? hi : v);
+}
+
+/* Output indices [*lo, *hi) along an axis whose windows lie inside the input. */
+static inline void inner_range(int32_t in, int32_t k, int32_t stride, int32_t pad, int32_t out,
+                        int32_t *lo, int32_t *hi)
+{
+    const int32_t room = in - k + pad; /* last inside origin + pad */
+    const int32_t h = room < 0 ? 0 : room / stride + 1;
+    *hi = h < out ? h : out;
+    const int32_t l = (pad + stride - 1) / stride;
+    *lo = l < *hi ? l : *hi;
+}
+
+#if TC_SPARSE_MODES & 1
 
 /* ---- sorting by tap (TAPS) ---- */
 
@@ -283,11 +349,6 @@ static void sort_taps(const tc_conv_dims *d, int kx_major, const tc_sparse_entry
     }
 }
 
-static inline int32_t clip(int32_t v, int32_t lo, int32_t hi)
-{
-    return v < lo ? lo : (v > hi ? hi : v);
-}
-
 static TC_ALWAYS_INLINE inline int32_t dot1(const tc_sparse_entry *e,
                                             const tc_sparse_entry *end, const int8_t *b,
                                             int32_t acc)
@@ -307,17 +368,6 @@ typedef struct {
     int32_t n;
     int32_t level_sum;
 } taps_chan;
-
-/* Output indices [*lo, *hi) along an axis whose windows lie inside the input. */
-static void inner_range(int32_t in, int32_t k, int32_t stride, int32_t pad, int32_t out,
-                        int32_t *lo, int32_t *hi)
-{
-    const int32_t room = in - k + pad; /* last inside origin + pad */
-    const int32_t h = room < 0 ? 0 : room / stride + 1;
-    *hi = h < out ? h : out;
-    const int32_t l = (pad + stride - 1) / stride;
-    *lo = l < *hi ? l : *hi;
-}
 
 /* A pixel padded in width (window origin x + (y0, x0)): one range of B when its rows
    are inside, else a range of A per kernel row inside. */
@@ -377,6 +427,91 @@ static TC_NOINLINE void sweep_taps(const taps_chan *t, const int8_t *x, int8_t *
     }
 }
 
+#endif /* TC_SPARSE_MODES & 1 */
+
+#if TC_SPARSE_MODES & 2
+
+/* ---- RECT ---- */
+
+/* Moves the entries e[0 .. n) whose tap (ky = off / rs, kx = off % rs / in_c) has
+   (row ? ky : kx) in [k0, k1) to the front; returns how many, their levels' sum in *sum. */
+static int32_t keep_taps(tc_sparse_entry *e, int32_t n, uint32_t rs, uint32_t ic, int row,
+                         uint32_t k0, uint32_t k1, int32_t *sum)
+{
+    int32_t m = 0, total = 0;
+    for (int32_t j = 0; j < n; ++j) {
+        const uint32_t off = (uint32_t)e[j].off, ky = off / rs;
+        const uint32_t k = row ? ky : (off - ky * rs) / ic;
+        if (k - k0 < k1 - k0) {
+            const tc_sparse_entry t = e[j];
+            e[j] = e[m];
+            e[m] = t;
+            total += t.lv;
+            ++m;
+        }
+    }
+    *sum = total;
+    return m;
+}
+
+/* RECT: channel r's output (out + r, x + r for depthwise), n entries in list, rectangle
+   by rectangle (module docstring), each rectangle one line per row or per column,
+   whichever are fewer. */
+#if TC_SPARSE_MODES == 2 /* the only padded mode: inlined into the run, a smaller stack */
+#define TC_RECTS_INLINE TC_ALWAYS_INLINE inline
+#else
+#define TC_RECTS_INLINE TC_NOINLINE
+#endif
+static TC_RECTS_INLINE void sweep_rects(const tc_conv_dims *d, tc_sparse_entry *list, int32_t n,
+                                    const int8_t *x, int8_t *out, int32_t bias, const chan_rq *c)
+{
+    const int32_t ic = d->in_c, rs = d->in_w * ic, kh = d->kernel_h, kw = d->kernel_w;
+    int32_t level_sum = 0, ylo, yhi, xlo, xhi;
+    for (int32_t j = 0; j < n; ++j) {
+        level_sum += list[j].lv;
+    }
+    inner_range(d->in_h, kh, d->stride_h, d->pad_top, d->out_h, &ylo, &yhi);
+    inner_range(d->in_w, kw, d->stride_w, d->pad_left, d->out_w, &xlo, &xhi);
+    line_args a = {list, list, d->stride_w * ic, d->out_c, bias, INT32_MAX, 0, c};
+    for (int32_t y = 0, y1; y < d->out_h; y = y1) { /* runs of rows with the same taps */
+        const int32_t py = y * d->stride_h - d->pad_top, rows_in = y >= ylo && y < yhi;
+        int32_t row_sum = level_sum, m = n;
+        y1 = rows_in ? yhi : y + 1;
+        if (!rows_in) {
+            m = keep_taps(list, n, (uint32_t)rs, (uint32_t)ic, 1, (uint32_t)clip(-py, 0, kh),
+                          (uint32_t)clip(d->in_h - py, 0, kh), &row_sum);
+        }
+        for (int32_t xo = 0, x1; xo < d->out_w; xo = x1) { /* and of columns */
+            const int32_t px = xo * d->stride_w - d->pad_left, cols_in = xo >= xlo && xo < xhi;
+            int32_t sum = row_sum, k = m;
+            x1 = cols_in ? xhi : xo + 1;
+            if (!cols_in) {
+                k = keep_taps(list, m, (uint32_t)rs, (uint32_t)ic, 0, (uint32_t)clip(-px, 0, kw),
+                              (uint32_t)clip(d->in_w - px, 0, kw), &sum);
+            }
+            a.end = list + k;
+            a.bias = bias + d->pad_value * (level_sum - sum);
+            /* lines along the longer side: rows, or columns (a pixel's step one row down) */
+            const int32_t rows = y1 - y, cols = x1 - xo;
+            const int8_t *b = x + (py * d->in_w + px) * ic; /* only b[off] inside is read */
+            int8_t *o = out + (y * d->out_w + xo) * d->out_c;
+            int32_t lines = rows, len = cols, bstep = d->stride_h * rs, ostep = d->out_w * d->out_c;
+            a.s = d->stride_w * ic;
+            a.os = d->out_c;
+            if (rows > cols) {
+                lines = cols, len = rows;
+                a.s = bstep, a.os = ostep;
+                bstep = d->stride_w * ic, ostep = d->out_c;
+            }
+            for (; lines > 0; --lines, b += bstep, o += ostep) {
+                run_line(&a, b, o, len);
+            }
+        }
+    }
+}
+
+#endif /* TC_SPARSE_MODES & 2 */
+
 /* ---- PLAIN and COPY ---- */
 
 /* Every pixel's window inside x, whose rows are `width` pixels wide: one line (that
@@ -391,6 +526,7 @@ static void sweep_plain(const tc_conv_dims *d, int32_t width, const tc_sparse_en
     run_line(&a, x, out, d->out_h * d->out_w);
 }
 
+#if TC_SPARSE_MODES & 1
 /* The input with its padding, rows -pad_top .. span_h - pad_top - 1, columns likewise. */
 static TC_NOINLINE void pad_copy(const tc_conv_dims *d, const int8_t *x, int8_t *xp)
 {
@@ -407,6 +543,7 @@ static TC_NOINLINE void pad_copy(const tc_conv_dims *d, const int8_t *x, int8_t 
         memset(xp + left + mid, d->pad_value, (size_t)(width - left - mid));
     }
 }
+#endif
 
 /* Every pixel of a channel without weights: out_px(bias). */
 static void fill(const tc_conv_dims *d, int8_t *out, int8_t v)
@@ -421,15 +558,19 @@ tc_status tc_conv_sparse_run(const tc_context *ctx, const tc_conv_dims *d,
                              void *state, const int8_t *input, int8_t *output)
 {
     if (!tc_conv_dims_ok(d, depthwise) || !tc_quant_ok(q) || input == NULL || output == NULL ||
-        !tc_context_ok(ctx, tc_conv_sparse_buffer_bytes(d, depthwise))) {
+        !tc_context_ok(ctx, tc_conv_sparse_min_buffer_bytes(d, depthwise))) {
         return TC_ERR_ARG;
     }
     const int32_t k = cols_of(d, depthwise), taps = d->kernel_h * d->kernel_w;
-    const int mode = mode_of(d, depthwise);
+    const int mode = mode_of(d, depthwise, ctx->size);
+    if (mode == RECT && !(TC_SPARSE_MODES & 2)) {
+        return TC_ERR_ARG; /* too little scratch for the modes compiled */
+    }
     tc_sparse_entry *list = (tc_sparse_entry *)ctx->buf;
     tc_sparse_geom g = {d->kernel_h, d->kernel_w, depthwise ? 1 : d->in_c, d->in_c,
                         d->in_w * d->in_c, k, 0};
     int32_t width = d->in_w;
+#if TC_SPARSE_MODES & 1
     taps_chan t;
     t.d = d;
     if (mode == COPY) {
@@ -447,6 +588,9 @@ tc_status tc_conv_sparse_run(const tc_context *ctx, const tc_conv_dims *d,
         t.a = a;
         t.b = b;
     }
+#else
+    (void)taps;
+#endif
     const tc_out_params o = tc_out_params_of(q);
     for (int32_t r = 0; r < d->out_c; ++r) {
         const int32_t n = dec(state, r, &g, list);
@@ -458,9 +602,16 @@ tc_status tc_conv_sparse_run(const tc_context *ctx, const tc_conv_dims *d,
         const int8_t *x = depthwise ? input + r : input;
         if (n == 0) { /* every tap, padded or not, contributes 0 */
             fill(d, output + r, out_px(&c, bias, 0));
-        } else if (mode != TAPS) {
+        } else if (mode == PLAIN || mode == COPY) {
             sweep_plain(d, width, list, n, x, output + r, bias, &c);
-        } else {
+        }
+#if TC_SPARSE_MODES & 2
+        else if (mode == RECT) {
+            sweep_rects(d, list, n, x, output + r, bias, &c);
+        }
+#endif
+#if TC_SPARSE_MODES & 1
+        else {
             t.n = n;
             sort_taps(d, 0, list, n, &t.a);
             if (t.lo > 0 || t.hi < d->out_w) { /* some pixel padded in width: B */
@@ -469,6 +620,7 @@ tc_status tc_conv_sparse_run(const tc_context *ctx, const tc_conv_dims *d,
             t.level_sum = t.a.sum[taps];
             sweep_taps(&t, x, output + r, bias, &c);
         }
+#endif
     }
     return TC_OK;
 }

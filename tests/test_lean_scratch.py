@@ -1,0 +1,83 @@
+"""`--optimize size` gives padded sparse convolutions the least scratch they run with.
+
+The sparse conv engine (tc_conv_sparse_s8.c) makes a padded layer's border fast
+with a padded copy of the input or tap-sorted lists; with only its list of
+weights it sweeps the border rectangle by rectangle instead (RECT). A size build
+renders every such layer with the smaller context and compiles only RECT
+(TC_SPARSE_MODES); the firmware must stay bit-exact in QEMU, on the DSP and the
+plain-C cores.
+"""
+from __future__ import annotations
+
+import re
+
+import numpy as np
+import pytest
+
+from tests.models import randomize
+from tinycompress import layouts as layouts_mod
+from tinycompress.codegen.render import render
+from tinycompress.codegen.scratch import conv_padded, conv_sparse_min_buffer_size, scratch_bytes
+from tinycompress.compress import CompressOptions
+from tinycompress.compress.quantize import quantize
+from tinycompress.compress.weights import col_map
+from tinycompress.data import save_npz
+from tinycompress.frontend.keras import from_keras
+from tinycompress.pipeline import build
+from tinycompress.target.sim import simulate
+
+import keras  # noqa: E402 - tests.models sets TF's log level first
+from keras import layers  # noqa: E402
+
+
+def _model() -> keras.Model:
+    # a 5x5 'same' conv on one channel (25 rectangles a channel), a padded depthwise at
+    # stride 2, a 3x3 'same' conv and an unpadded one
+    x = inp = keras.Input((14, 11, 1), name="image")
+    x = layers.Conv2D(6, 5, padding="same", activation="relu", name="conv5")(x)
+    x = layers.DepthwiseConv2D(3, strides=2, padding="same", name="dw_s2")(x)
+    x = layers.Conv2D(8, 3, padding="same", activation="relu", name="conv3")(x)
+    x = layers.Conv2D(4, 3, padding="valid", name="valid")(x)
+    x = layers.Flatten(name="flatten")(x)
+    out = layers.Dense(5, name="head")(x)
+    return randomize(keras.Model(inp, out, name="lean"), seed=3)
+
+
+def _sizes(source: str) -> dict[str, int]:
+    """Each layer's tc_context size in the rendered tc_model.c."""
+    return {m[0]: int(m[1]) for m in re.findall(r"(\w+)_ctx = \{[^}]*\.size = (\d+)", source)}
+
+
+def test_size_renders_the_least_scratch_and_a_smaller_arena():
+    model = _model()
+    x = np.random.default_rng(1).uniform(-1, 1, (8, 14, 11, 1)).astype(np.float32)
+    q = quantize(from_keras(model), x, bits=6)
+    lay = {n.name: layouts_mod.encode_as("csr" if n.op != "dense" else "dense", n.levels, n.bits,
+                                         col_map(n)) for n in q.weight_nodes}
+    fast, lean = render(q, lay, "mps2_an386"), render(q, lay, "mps2_an386", lean=True)
+    assert fast.defines["TC_SPARSE_MODES"] == 0x1 and lean.defines["TC_SPARSE_MODES"] == 0x2
+    fast_sizes, lean_sizes = _sizes(fast.files["tc_model.c"]), _sizes(lean.files["tc_model.c"])
+    for n in q.weight_nodes:
+        if n.op == "dense":
+            continue
+        full = scratch_bytes(n, lay[n.name])
+        least = conv_sparse_min_buffer_size(n.kh, n.kw, int(n.input_shapes[0][-1]),
+                                            n.op == "depthwise_conv2d")
+        assert fast_sizes[n.name] == full
+        assert lean_sizes[n.name] == (least if conv_padded(n) else full), n.name
+    assert lean.arena_bytes < fast.arena_bytes
+
+
+@pytest.mark.parametrize("board", ["mps2_an386", "mps2_an385"])  # Cortex-M4 (DSP), M3 (plain C)
+@pytest.mark.parametrize("layout", ["csr", "pcsr"])
+def test_size_build_is_bit_exact_in_qemu(tmp_path, offline_core, board, layout):
+    path = tmp_path / "model.keras"
+    _model().save(path)
+    calib = save_npz(tmp_path / "calib.npz",
+                     np.random.default_rng(0).uniform(-1, 1, (12, 14, 11, 1)).astype(np.float32))
+    opts = CompressOptions(bits=6, sparsity=0.5, layout=layout, optimize="size")
+    build(path, board, tmp_path / "build", options=opts, data=calib)
+    ini = (tmp_path / "build" / "platformio.ini").read_text(encoding="utf-8")
+    assert "-DTC_SPARSE_MODES=0x2" in ini
+    sim = simulate(tmp_path / "build", data=calib, n=6)
+    assert sim.bit_exact and sim.n_inputs == 6
