@@ -744,6 +744,14 @@ static TC_INLINE uint32_t pack_lo(uint32_t lo, uint32_t hi)
     return r;
 }
 
+/* (lo's bottom half, hi's top half) as one word (PKHBT, no shift). */
+static TC_INLINE uint32_t pack_bt(uint32_t lo, uint32_t hi)
+{
+    uint32_t r;
+    __asm__("pkhbt %0, %1, %2" : "=r"(r) : "r"(lo), "r"(hi));
+    return r;
+}
+
 /* (lo's top half, hi's top half) as one word (PKHTB). */
 static TC_INLINE uint32_t pack_hi(uint32_t lo, uint32_t hi)
 {
@@ -1091,36 +1099,44 @@ TC_NOINLINE static int plan_pass(const tc_quant_params *q, const tc_dense_weight
     const int range = q->act_min <= -128 && q->act_max >= 127 ? 1 : 2;
     int mode = range;
     for (int32_t j = 0; j < nc; ++j, ++c, ++k) {
-        int32_t l[9];
-        if (w->bits == 8) { /* rows of int8 */
+#ifdef TC_SIMD_DSP
+        if (w->bits == 8 && !tr) { /* three words: SXTB16 halves, PKHBT / PKHTB pairs */
             const int8_t *w8 = (const int8_t *)w->weights + 9 * c;
-            if (tr) { /* tap (ky, kx) as (kx, ky) */
-#pragma GCC unroll 9
-                for (int32_t t = 0; t < 9; ++t) {
-                    l[t] = w8[3 * (t % 3) + t / 3];
+            const uint32_t v0 = tc_ld32(w8), v1 = tc_ld32(w8 + 3), v2 = tc_ld32(w8 + 5);
+            const uint32_t e0 = __sxtb16(v0), o0 = tc_sxtb16_ror8(v0); /* (w0, w2), (w1, w3) */
+            const uint32_t e1 = __sxtb16(v1), o1 = tc_sxtb16_ror8(v1); /* (w3, w5), (w4, w6) */
+            const uint32_t e2 = __sxtb16(v2), o2 = tc_sxtb16_ror8(v2); /* (w5, w7), (w6, w8) */
+            k->w[0][0] = pack_lo(e0, o0);
+            k->w[0][1] = pack_bt(o0, e0);
+            k->w[1][0] = pack_lo(e1, o1);
+            k->w[1][1] = pack_bt(o1, e1);
+            k->w[2][0] = pack_bt(o2, e2);
+            k->w[2][1] = pack_hi(e2, o2);
+        } else
+#endif
+        {
+            int32_t l[9];
+            if (w->bits == 8) { /* rows of int8 */
+                const int8_t *w8 = (const int8_t *)w->weights + 9 * c;
+                for (int32_t t = 0; t < 9; ++t) { /* transposed: tap (ky, kx) as (kx, ky) */
+                    l[t] = w8[tr ? 3 * (t % 3) + t / 3 : t];
                 }
             } else {
-#pragma GCC unroll 9
                 for (int32_t t = 0; t < 9; ++t) {
-                    l[t] = w8[t];
+                    l[t] = level(w, 9, c, tr ? 3 * (t % 3) + t / 3 : t);
                 }
             }
-        } else {
-            for (int32_t t = 0; t < 9; ++t) {
-                l[t] = level(w, 9, c, tr ? 3 * (t % 3) + t / 3 : t);
-            }
-        }
 #ifdef TC_SIMD_DSP
-#pragma GCC unroll 3
-        for (int32_t ky = 0; ky < 3; ++ky) {
-            k->w[ky][0] = pack_lo((uint32_t)l[3 * ky], (uint32_t)l[3 * ky + 1]);
-            k->w[ky][1] = pack_lo((uint32_t)l[3 * ky + 1], (uint32_t)l[3 * ky + 2]);
-        }
+            for (int32_t ky = 0; ky < 3; ++ky) {
+                k->w[ky][0] = pack_lo((uint32_t)l[3 * ky], (uint32_t)l[3 * ky + 1]);
+                k->w[ky][1] = pack_lo((uint32_t)l[3 * ky + 1], (uint32_t)l[3 * ky + 2]);
+            }
 #else
-        for (int32_t t = 0; t < 9; ++t) {
-            k->w[t] = l[t];
-        }
+            for (int32_t t = 0; t < 9; ++t) {
+                k->w[t] = l[t];
+            }
 #endif
+        }
         const int32_t i = q->per_channel ? c : 0, total = 31 - q->shift[i];
         k->bias = tc_bias(q, c);
         k->m = q->m[i];
@@ -1164,6 +1180,22 @@ static TC_INLINE void load_pixel4(int16_t *dst, int32_t plane, const int8_t *src
     dst[3 * plane] = src[3];
 }
 
+#ifdef TC_SIMD_DSP
+/* Two pixels `step` bytes apart: their four channels' values, one word in each plane. */
+static TC_INLINE void load_pair4(int16_t *d, int32_t plane, const int8_t *p, size_t step)
+{
+    const uint32_t v0 = tc_ld32(p), v1 = tc_ld32(p + step);
+    const uint32_t e0 = __sxtb16(v0), e1 = __sxtb16(v1);
+    const uint32_t o0 = tc_sxtb16_ror8(v0), o1 = tc_sxtb16_ror8(v1);
+    const uint32_t w0 = pack_lo(e0, e1), w1 = pack_lo(o0, o1);
+    const uint32_t w2 = pack_hi(e0, e1), w3 = pack_hi(o0, o1);
+    memcpy(d, &w0, sizeof w0);
+    memcpy(d + plane, &w1, sizeof w1);
+    memcpy(d + 2 * plane, &w2, sizeof w2);
+    memcpy(d + 3 * plane, &w3, sizeof w3);
+}
+#endif
+
 /* `lines` lines (`pw` values apart at dst, `src_line` bytes apart at src) of n pixels
    `step` bytes apart: their first four channels as int16 into four planes `plane` values
    apart (dst: the first plane's). With DSP two pixels at a time: two word loads, SXTB16
@@ -1184,15 +1216,7 @@ static void load_lines4(int16_t *dst, int32_t plane, int32_t pw, const int8_t *s
             p += step;
         }
         for (int32_t i = 0; i < pairs; ++i, d += 2, p += 2 * step) {
-            const uint32_t v0 = tc_ld32(p), v1 = tc_ld32(p + step);
-            const uint32_t e0 = __sxtb16(v0), e1 = __sxtb16(v1);
-            const uint32_t o0 = tc_sxtb16_ror8(v0), o1 = tc_sxtb16_ror8(v1);
-            const uint32_t w0 = pack_lo(e0, e1), w1 = pack_lo(o0, o1);
-            const uint32_t w2 = pack_hi(e0, e1), w3 = pack_hi(o0, o1);
-            memcpy(d, &w0, sizeof w0);
-            memcpy(d + plane, &w1, sizeof w1);
-            memcpy(d + 2 * plane, &w2, sizeof w2);
-            memcpy(d + 3 * plane, &w3, sizeof w3);
+            load_pair4(d, plane, p, step);
         }
         if (d < dst + n) {
             load_pixel4(d, plane, p);
@@ -1208,6 +1232,14 @@ static void load_lines4(int16_t *dst, int32_t plane, int32_t pw, const int8_t *s
 #endif
 }
 
+/* n copies of v at p. */
+static TC_NOINLINE void fill3(int16_t *p, int16_t v, int32_t n)
+{
+    for (int32_t x = 0; x < n; ++x) {
+        p[x] = v;
+    }
+}
+
 /* A ring's padded lines [a, b) (line a - pad first) of channels [c, c + nc) (nc: 1 or
    4) into plane rows row.. on (no wrap), pad_value for the lines outside the input. */
 static void bring3(const geom3 *g, int32_t nc, int16_t *buf, const int8_t *input, int32_t a,
@@ -1216,14 +1248,13 @@ static void bring3(const geom3 *g, int32_t nc, int16_t *buf, const int8_t *input
     const int32_t pw = g->lay.cols;
     const int32_t ia = clip(g->pad - a, 0, b - a), ib = clip(g->lines + g->pad - a, ia, b - a);
     int16_t *dst = buf + row * pw + g->first;
-    for (int32_t j = 0; j < nc; ++j) { /* the lines outside */
+    for (int32_t j = 0; (ia > 0 || ib < b - a) && j < nc; ++j) { /* the lines outside */
         int16_t *p = dst + j * g->plane;
-        for (int32_t r = 0; r < b - a; r = r + 1 == ia ? ib : r + 1) {
-            if (r < ia || r >= ib) {
-                for (int32_t x = 0; x < g->len; ++x) {
-                    p[r * pw + x] = g->pad_value;
-                }
-            }
+        for (int32_t r = 0; r < ia; ++r) {
+            fill3(p + r * pw, g->pad_value, g->len);
+        }
+        for (int32_t r = ib; r < b - a; ++r) {
+            fill3(p + r * pw, g->pad_value, g->len);
         }
     }
     if (ia == ib) {
