@@ -707,7 +707,9 @@ typedef struct {
     uint32_t min4, max4; /* act_min, act_max in each byte */
 } chan3;
 #ifdef TC_SIMD_DSP
-_Static_assert(offsetof(chan3, bias) == 24, "the blocks read the bias at #24");
+_Static_assert(offsetof(chan3, bias) == 24 && offsetof(chan3, m) == 28 &&
+                   offsetof(chan3, round) == 32 && offsetof(chan3, sh) == 36,
+               "the blocks read the bias at #24, m, round, sh at #28, #32, #36");
 #endif
 
 /* acc in the SMMLA form saturated to int8 (as an int32: no sign extension to redo). */
@@ -832,6 +834,64 @@ static TC_INLINE void block4(const chan3 *k, int s, const int16_t **r0, const in
     sum[3] = s3;
 }
 
+/* Mode 1's output stage of four sums s0..s3 (chan3: m, round at #28, sh at #36): SMMLA,
+   ASR, SSAT, then the bytes `along` apart from out on (advanced past them). */
+#define TC_DW_OUT4                                                                         \
+    "ldrd %[wa], %[wb], [%[k], #28]\n\t"                                                  \
+    "ldr %[a], [%[k], #36]\n\t"                                                           \
+    "smmla %[s0], %[s0], %[wa], %[wb]\n\t"                                                \
+    "smmla %[s1], %[s1], %[wa], %[wb]\n\t"                                                \
+    "smmla %[s2], %[s2], %[wa], %[wb]\n\t"                                                \
+    "smmla %[s3], %[s3], %[wa], %[wb]\n\t"                                                \
+    "asr %[s0], %[s0], %[a]\n\t"                                                          \
+    "asr %[s1], %[s1], %[a]\n\t"                                                          \
+    "asr %[s2], %[s2], %[a]\n\t"                                                          \
+    "asr %[s3], %[s3], %[a]\n\t"                                                          \
+    "ssat %[s0], #8, %[s0]\n\t"                                                           \
+    "ssat %[s1], #8, %[s1]\n\t"                                                           \
+    "ssat %[s2], #8, %[s2]\n\t"                                                           \
+    "ssat %[s3], #8, %[s3]\n\t"                                                           \
+    "strb %[s0], [%[out]]\n\t"                                                            \
+    "strb %[s1], [%[out], %[along]]\n\t"                                                  \
+    "add %[out], %[out], %[along], lsl #1\n\t"                                            \
+    "strb %[s2], [%[out]]\n\t"                                                            \
+    "strb %[s3], [%[out], %[along]]\n\t"                                                  \
+    "add %[out], %[out], %[along], lsl #1\n\t"
+
+/* Four outputs at stride s (a constant) in mode 1 (req3), stored `along` bytes apart. */
+static TC_INLINE void block4_out1(const chan3 *k, int s, const int16_t **r0,
+                                  const int16_t **r1, const int16_t **r2, int8_t **o,
+                                  size_t along)
+{
+    uint32_t a, b, wa, wb;
+    int32_t s0, s1, s2, s3;
+    const int16_t *p0 = *r0, *p1 = *r1, *p2 = *r2;
+    int8_t *out = *o;
+    if (s == 1) {
+        __asm__("ldr %[s3], [%[k], #24]\n\t" TC_DW_S1_ROW4(r0, 0, s3, s3, s3)
+                    TC_DW_S1_ROW4(r1, 8, s0, s1, s2) TC_DW_S1_ROW4(r2, 16, s0, s1, s2)
+                        TC_DW_OUT4
+                : [s0] "=&r"(s0), [s1] "=&r"(s1), [s2] "=&r"(s2), [s3] "=&r"(s3),
+                  [a] "=&r"(a), [b] "=&r"(b), [wa] "=&r"(wa), [wb] "=&r"(wb), [r0] "+r"(p0),
+                  [r1] "+r"(p1), [r2] "+r"(p2), [out] "+r"(out)
+                : [k] "r"(k), [along] "r"(along)
+                : "memory");
+    } else {
+        __asm__("ldr %[s3], [%[k], #24]\n\t" TC_DW_S2_ROW4(r0, 0, s3, s3, s3)
+                    TC_DW_S2_ROW4(r1, 8, s0, s1, s2) TC_DW_S2_ROW4(r2, 16, s0, s1, s2)
+                        TC_DW_OUT4
+                : [s0] "=&r"(s0), [s1] "=&r"(s1), [s2] "=&r"(s2), [s3] "=&r"(s3),
+                  [a] "=&r"(a), [b] "=&r"(b), [wa] "=&r"(wa), [wb] "=&r"(wb), [r0] "+r"(p0),
+                  [r1] "+r"(p1), [r2] "+r"(p2), [out] "+r"(out)
+                : [k] "r"(k), [along] "r"(along)
+                : "memory");
+    }
+    *r0 = p0;
+    *r1 = p1;
+    *r2 = p2;
+    *o = out;
+}
+
 /* Two outputs, stride 1: columns 0..3 as pairs a, b (as TC_DW_S1_ROW4's outputs 0, 1). */
 #define TC_DW_S1_ROW2(r, off, b0, b1)                                                      \
     "ldrd %[wa], %[wb], [%[k], #" #off "]\n\t"                                           \
@@ -946,7 +1006,10 @@ static TC_INLINE void row3x3(const chan3 *k, int mode, int s, const int16_t *r0,
 {
     const size_t a1 = g->along;
 #ifdef TC_SIMD_DSP
-    for (int32_t b = g->n4; b > 0; --b) {
+    for (int32_t b = g->n4; mode == 1 && b > 0; --b) { /* the whole block in assembly */
+        block4_out1(k, s, &r0, &r1, &r2, &out, a1);
+    }
+    for (int32_t b = g->n4; mode != 1 && b > 0; --b) {
         int32_t sum[4];
         block4(k, s, &r0, &r1, &r2, sum);
         if (mode == 2) { /* the four clamped at once (SSUB8 + SEL) */
