@@ -858,7 +858,8 @@ static TC_INLINE void block4(const chan3 *k, int s, const int16_t **r0, const in
     "strb %[s3], [%[out], %[along]]\n\t"                                                  \
     "add %[out], %[out], %[along], lsl #1\n\t"
 
-/* Four outputs at stride s (a constant) in mode 1 (req3), stored `along` bytes apart. */
+/* Four outputs at stride s (a constant) in mode 1 (req3), stored `along` bytes apart
+   (volatile: it stores, whether or not its outputs are used). */
 static TC_INLINE void block4_out1(const chan3 *k, int s, const int16_t **r0,
                                   const int16_t **r1, const int16_t **r2, int8_t **o,
                                   size_t along)
@@ -868,7 +869,7 @@ static TC_INLINE void block4_out1(const chan3 *k, int s, const int16_t **r0,
     const int16_t *p0 = *r0, *p1 = *r1, *p2 = *r2;
     int8_t *out = *o;
     if (s == 1) {
-        __asm__("ldr %[s3], [%[k], #24]\n\t" TC_DW_S1_ROW4(r0, 0, s3, s3, s3)
+        __asm__ volatile("ldr %[s3], [%[k], #24]\n\t" TC_DW_S1_ROW4(r0, 0, s3, s3, s3)
                     TC_DW_S1_ROW4(r1, 8, s0, s1, s2) TC_DW_S1_ROW4(r2, 16, s0, s1, s2)
                         TC_DW_OUT4
                 : [s0] "=&r"(s0), [s1] "=&r"(s1), [s2] "=&r"(s2), [s3] "=&r"(s3),
@@ -877,7 +878,7 @@ static TC_INLINE void block4_out1(const chan3 *k, int s, const int16_t **r0,
                 : [k] "r"(k), [along] "r"(along)
                 : "memory");
     } else {
-        __asm__("ldr %[s3], [%[k], #24]\n\t" TC_DW_S2_ROW4(r0, 0, s3, s3, s3)
+        __asm__ volatile("ldr %[s3], [%[k], #24]\n\t" TC_DW_S2_ROW4(r0, 0, s3, s3, s3)
                     TC_DW_S2_ROW4(r1, 8, s0, s1, s2) TC_DW_S2_ROW4(r2, 16, s0, s1, s2)
                         TC_DW_OUT4
                 : [s0] "=&r"(s0), [s1] "=&r"(s1), [s2] "=&r"(s2), [s3] "=&r"(s3),
