@@ -1,22 +1,30 @@
 /**
  * @file tc_dwconv2d_dense_s8.c
- * @brief tc_dwconv2d_dense_s8: 3 x 3 at stride 1 one channel at a time over int16 rows,
- *        other kernels in groups of four channels.
+ * @brief tc_dwconv2d_dense_s8: 3 x 3 at strides 1 and 2 four channels at a time over
+ *        int16 planes, other kernels in groups of four channels.
  *
  * The weights of a depthwise layer are one row of kernel_h * kernel_w levels
  * per channel (bit-packed below 8 bits).
  *
- * 3 x 3 at stride 1 (every depthwise layer of MobileNetV1 and DS-CNN but the
- * strided ones): each channel's input is first copied as int16 into the
- * caller's scratch, padding included (layout3: the whole channel, transposed
- * when it is taller than wide so that sweeps are long, or a ring of three rows
- * when the channel would not fit TC_DW_PLANE_MAX bytes), then the outputs are
- * swept four at a time along a row. A word load brings two neighbouring
- * columns, so SMLAD sums two taps of one channel: per kernel row one LDRD of
- * its weight pairs (w0, w1) and (w1, w2), three loads and eight MACs for the
- * twelve products of four outputs (block4, inline assembly). Borders cost
- * nothing extra: their windows read the pad_value columns and rows. A sweep's
- * last two outputs take block2, an odd one a single sum.
+ * 3 x 3 at stride 1 or 2 (every depthwise layer of MobileNetV1 and DS-CNN):
+ * a pass copies the input of four channels as int16 into four planes of the
+ * caller's scratch, padding included (layout3: whole channels, transposed when
+ * taller than wide so that sweeps are long, or a ring of the rows of a band of
+ * output rows when they would not fit TC_DW_PLANE_MAX bytes); with DSP two
+ * word loads bring two pixels of the four channels, SXTB16 splits them and
+ * PKHBT / PKHTB pair each channel's two values into a word of its plane. Then
+ * channel after channel the outputs are swept four at a time along a row. A
+ * word load brings two neighbouring columns, so SMLAD sums two taps of one
+ * channel: per kernel row one LDRD of its weight pairs (w0, w1) and (w1, w2);
+ * at stride 1 three loads and eight MACs do the twelve products of four
+ * outputs, at stride 2 (windows two columns apart) output j is SMLAD(pair j,
+ * w01) + (pair j+1).lo w2, three loads (two LDRD) and eight MACs (block4,
+ * inline assembly, one macro per kernel row; in mode 1 the output stage too).
+ * Borders cost nothing extra: their windows read the pad_value columns and
+ * rows. A sweep's last three outputs take block3, two block2, one a single
+ * sum. Without DSP one channel a pass, its plane as large as the scratch, the
+ * same sweeps in plain C (two outputs at a time), stride 2 the four-channel
+ * sweep below.
  *
  * Other kernels and strides: for each group of four channels the kernel
  * first unpacks their levels into a block of the caller's scratch, tap by
@@ -25,11 +33,11 @@
  * DSP extension SXTB16 splits the word into two pairs of int16 and
  * SMLABB/SMLATT multiply each by the matching weight of the block, whose
  * words hold the levels of channels (c, c+2) and (c+1, c+3) as int16 pairs:
- * four MACs in nine instructions (three loads, two SXTB16, four MACs). 3 x 3
- * kernels (stride 2) have their own, fully unrolled copy of the sweep.
- * Without DSP the same sweep in plain C. Positions whose window lies inside
- * the input take that path. Those reaching into the padding (tc_conv_dims)
- * cost about as much with 3 x 3 kernels: a border column of a row whose
+ * four MACs in nine instructions (three loads, two SXTB16, four MACs). Without
+ * DSP the same sweep in plain C, with its own fully unrolled copy for 3 x 3
+ * kernels (stride 2). Positions whose window lies inside the input take that
+ * path. Those reaching into the padding (tc_conv_dims) cost about as much
+ * with the unrolled 3 x 3 sweep: a border column of a row whose
  * window rows are inside starts from a bias planned once per group (plus
  * pad_value times the weights of its taps outside) and sums its taps inside;
  * the inside columns of a top or bottom row start from the bias plus the
@@ -47,9 +55,9 @@
  * fewer than four, and kernels of more than TC_DW_MAX_TAPS taps are summed one
  * channel at a time. Every pass reads and writes only its own channels, in
  * raster order, and reads an input row before it writes the first output row
- * whose windows reach it (the 3 x 3 path reads a whole channel, or the three
- * rows of an output row, before writing it), so an output placed a few pixels
- * below its input never overwrites a byte a later pass reads
+ * whose windows reach it (the 3 x 3 path reads whole channels, or the rows of
+ * a band of output rows, before writing them), so an output placed a few
+ * pixels below its input never overwrites a byte a later pass reads
  * (codegen/overlap.py).
  */
 #include "tc_dwconv2d.h"
@@ -561,7 +569,14 @@ TC_NOINLINE static void group(const tc_conv_dims *d, const tc_quant_params *q,
     group_out g;
     unpack(w, d->kernel_h * d->kernel_w, c, b);
     plan_out(q, c, &g);
-    if (d->kernel_h == 3 && d->kernel_w == 3) {
+#ifdef TC_SIMD_DSP
+    /* 3 x 3 at strides 1 and 2 take the int16 planes; the unrolled sweep only serves plain
+       C at stride 2, the rest (other strides) the general one */
+    const int three = 0;
+#else
+    const int three = d->kernel_h == 3 && d->kernel_w == 3;
+#endif
+    if (three) {
         sweep4_3x3(d, b, &g, input, output);
     } else {
         sweep4_any(d, b, &g, input, output);
