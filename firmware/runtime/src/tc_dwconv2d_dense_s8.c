@@ -1179,18 +1179,27 @@ TC_NOINLINE static int plan_pass(const tc_quant_params *q, const tc_dense_weight
     int mode = range;
     for (int32_t j = 0; j < nc; ++j, ++c, ++k) {
 #ifdef TC_SIMD_DSP
-        if (w->bits == 8 && !tr) { /* three words: SXTB16 halves, PKHBT / PKHTB pairs */
+        if (w->bits == 8) { /* three words: SXTB16 halves, PKHBT / PKHTB pairs */
             const int8_t *w8 = (const int8_t *)w->weights + 9 * c;
             const uint32_t v0 = tc_ld32(w8), v1 = tc_ld32(w8 + 3), v2 = tc_ld32(w8 + 5);
             const uint32_t e0 = __sxtb16(v0), o0 = tc_sxtb16_ror8(v0); /* (w0, w2), (w1, w3) */
             const uint32_t e1 = __sxtb16(v1), o1 = tc_sxtb16_ror8(v1); /* (w3, w5), (w4, w6) */
             const uint32_t e2 = __sxtb16(v2), o2 = tc_sxtb16_ror8(v2); /* (w5, w7), (w6, w8) */
-            k->w[0][0] = pack_lo(e0, o0);
-            k->w[0][1] = pack_bt(o0, e0);
-            k->w[1][0] = pack_lo(e1, o1);
-            k->w[1][1] = pack_bt(o1, e1);
-            k->w[2][0] = pack_bt(o2, e2);
-            k->w[2][1] = pack_hi(e2, o2);
+            if (tr) { /* kernel rows (w0, w3, w6), (w1, w4, w7), (w2, w5, w8) */
+                k->w[0][0] = pack_lo(e0, e1);
+                k->w[0][1] = pack_lo(e1, o2);
+                k->w[1][0] = pack_lo(o0, o1);
+                k->w[1][1] = pack_bt(o1, e2);
+                k->w[2][0] = pack_hi(e0, e1);
+                k->w[2][1] = pack_hi(e1, o2);
+            } else {
+                k->w[0][0] = pack_lo(e0, o0);
+                k->w[0][1] = pack_bt(o0, e0);
+                k->w[1][0] = pack_lo(e1, o1);
+                k->w[1][1] = pack_bt(o1, e1);
+                k->w[2][0] = pack_bt(o2, e2);
+                k->w[2][1] = pack_hi(e2, o2);
+            }
         } else
 #endif
         {
