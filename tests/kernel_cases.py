@@ -385,7 +385,11 @@ def dw_same_cases(rng) -> list[Case]:
              ((3, 3, 8), (3, 3), (1, 1), 8, "dw same"),
              ((6, 5, 5), (3, 3), (2, 2), 6, "dw same"),  # overlapping groups, border columns
              ((7, 6, 6), (3, 3), (1, 1), 5, "dw same"),
-             ((25, 5, 16), (3, 3), (1, 1), 8, "dw same")]  # DS-CNN's narrow maps
+             ((25, 5, 16), (3, 3), (1, 1), 8, "dw same"),  # DS-CNN's narrow maps
+             ((5, 100, 8), (3, 3), (1, 1), 8, "dw same"),  # wide: a ring of one output row
+             ((40, 9, 8), (3, 3), (2, 2), 8, "dw same"),  # stride 2: a ring of bands
+             ((13, 6, 9), (3, 3), (2, 2), 8, "dw same"),  # stride 2 transposed, a 9th channel
+             ((6, 6, 12), (3, 3), (2, 2), 8, "dw same")]  # MobileNetV1's 3 x 3 outputs
     cases = []
     for shape, k, s, bits, group in plans:
         x = rng.integers(-128, 128, shape).astype(np.int8)

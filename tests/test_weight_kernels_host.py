@@ -433,8 +433,9 @@ def test_sparse_buffer_sizes_equal_the_renderers_formula(lib, depthwise):
 
 
 def test_dense_depthwise_buffer_size_equals_the_renderers_formula(lib):
-    # 3 x 3 at stride 1: a ring of three rows, the whole channel, transposed (taller
-    # than wide); other kernels and strides: four channels' levels
+    # 3 x 3 at strides 1 and 2: a ring of bands, whole channels, transposed (taller than
+    # wide), a ring of one output row (wide maps); other kernels and strides: four
+    # channels' levels
     from tinycompress.codegen.scratch import dwconv_dense_buffer_size
 
     fn = lib.tc_dwconv2d_dense_s8_buffer_size
@@ -444,7 +445,10 @@ def test_dense_depthwise_buffer_size_equals_the_renderers_formula(lib):
             ((48, 48), (3, 3), (1, 1), 1), ((48, 48), (3, 3), (2, 2), 0), ((25, 5), (3, 3), (1, 1), 1),
             ((5, 25), (3, 3), (1, 1), 1), ((12, 12), (3, 3), (2, 2), 0), ((3, 3), (3, 3), (1, 1), 1),
             ((40, 3), (3, 3), (3, 1), 1), ((30, 8), (3, 3), (1, 2), 0), ((9, 9), (3, 3), (1, 3), 0),
-            ((9, 9), (5, 5), (1, 1), 2), ((9, 9), (1, 1), (1, 1), 0), ((300, 4), (3, 3), (1, 1), 1)):
+            ((9, 9), (5, 5), (1, 1), 2), ((9, 9), (1, 1), (1, 1), 0), ((300, 4), (3, 3), (1, 1), 1),
+            ((24, 24), (3, 3), (2, 2), 0), ((6, 6), (3, 3), (2, 2), 0), ((6, 6), (3, 3), (1, 1), 1),
+            ((3, 3), (3, 3), (2, 2), 1), ((17, 17), (3, 3), (2, 2), 0), ((120, 120), (3, 3), (1, 1), 1),
+            ((200, 200), (3, 3), (2, 2), 1), ((40, 9), (3, 3), (2, 2), 1), ((5, 5), (3, 3), (2, 2), 1)):
         oh, ow = (h + 2 * pad - kh) // sh + 1, (w + 2 * pad - kw) // sw + 1
         dims = ConvDims(h, w, 4, kh, kw, sh, sw, oh, ow, 4, pad, pad, 0)
         size = fn(C.byref(dims))

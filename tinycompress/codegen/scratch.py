@@ -105,23 +105,39 @@ def conv_sparse_min_buffer_size(kernel_h: int, kernel_w: int, in_c: int, depthwi
 
 
 DW_GROUP_BYTES = 200  # tc_dwconv2d_dense_s8's unpacked levels of four channels (25 taps)
-DW_PLANE_MAX = 2048  # TC_DW_PLANE_MAX: most bytes of one channel's whole planar input
+DW_PLANE_MAX = 2048  # TC_DW_PLANE_MAX: most bytes of a pass's whole planar inputs (four channels)
+DW_PASS = 4  # TC_DW_PASS_MAX: channels of a pass, one plane each
 
 
 def dwconv_dense_buffer_size(kernel_h: int, kernel_w: int, stride_h: int, stride_w: int,
                              out_h: int, out_w: int) -> int:
-    """tc_dwconv2d_dense_s8_buffer_size: 3 x 3 at stride 1, one channel's input as int16
-    rows (layout3 in tc_dwconv2d_dense_s8.c) of (sweep length + 4) rounded down to even
-    columns: taller than wide, the whole channel transposed (out_w + 2 rows, sweeps of
-    out_h) when it fits DW_PLANE_MAX bytes; else out_h + 2 rows when they fit, else
-    three (a ring). Other kernels and strides: four channels' unpacked levels."""
-    if not (kernel_h == kernel_w == 3 and stride_h == stride_w == 1):
+    """tc_dwconv2d_dense_s8_buffer_size: 3 x 3 at stride 1 or 2 (the same both ways), four
+    channels' planes of int16 rows (layout3 in tc_dwconv2d_dense_s8.c) of cols columns (a
+    sweep of n outputs: (n + 4) rounded down to even at stride 1, 2n + 2 at stride 2):
+    taller than wide, the whole channels transposed ((out_w - 1) s + 3 rows, sweeps of
+    out_h) when they fit DW_PLANE_MAX bytes; else (out_h - 1) s + 3 rows when they fit,
+    else a ring of the rows of m output rows, as many as fit (at least one); at least
+    DW_GROUP_BYTES (plain C takes stride 2 four channels at a time). Other kernels and
+    strides: four channels' unpacked levels."""
+    if not (kernel_h == kernel_w == 3 and stride_h == stride_w and stride_h in (1, 2)):
         return DW_GROUP_BYTES
-    cn, rn = (out_w + 4) & ~1, out_h + 2
-    ct, rt = (out_h + 4) & ~1, out_w + 2
-    if out_h > out_w and 2 * rt * ct <= DW_PLANE_MAX:
-        return 2 * rt * ct
-    return 2 * cn * (rn if 2 * rn * cn <= DW_PLANE_MAX else 3)
+    s = stride_h
+
+    def cols(n: int) -> int:
+        return (n + 4) & ~1 if s == 1 else 2 * n + 2
+
+    cn, rn = cols(out_w), (out_h - 1) * s + 3
+    ct, rt = cols(out_h), (out_w - 1) * s + 3
+    most = DW_PLANE_MAX // (2 * DW_PASS)  # values of one plane
+    if out_h > out_w and rt * ct <= most:
+        rows, c = rt, ct
+    elif rn * cn <= most:
+        rows, c = rn, cn
+    else:
+        fit = most // cn
+        m = 1 if fit < 3 else (fit - 3) // s + 1
+        rows, c = (m - 1) * s + 3, cn
+    return max(2 * DW_PASS * rows * c, DW_GROUP_BYTES)
 
 
 def conv_padded(node: QNode) -> bool:

@@ -1,22 +1,30 @@
 /**
  * @file tc_dwconv2d_dense_s8.c
- * @brief tc_dwconv2d_dense_s8: 3 x 3 at stride 1 one channel at a time over int16 rows,
- *        other kernels in groups of four channels.
+ * @brief tc_dwconv2d_dense_s8: 3 x 3 at strides 1 and 2 four channels at a time over
+ *        int16 planes, other kernels in groups of four channels.
  *
  * The weights of a depthwise layer are one row of kernel_h * kernel_w levels
  * per channel (bit-packed below 8 bits).
  *
- * 3 x 3 at stride 1 (every depthwise layer of MobileNetV1 and DS-CNN but the
- * strided ones): each channel's input is first copied as int16 into the
- * caller's scratch, padding included (layout3: the whole channel, transposed
- * when it is taller than wide so that sweeps are long, or a ring of three rows
- * when the channel would not fit TC_DW_PLANE_MAX bytes), then the outputs are
- * swept four at a time along a row. A word load brings two neighbouring
- * columns, so SMLAD sums two taps of one channel: per kernel row one LDRD of
- * its weight pairs (w0, w1) and (w1, w2), three loads and eight MACs for the
- * twelve products of four outputs (block4, inline assembly). Borders cost
- * nothing extra: their windows read the pad_value columns and rows. A sweep's
- * last two outputs take block2, an odd one a single sum.
+ * 3 x 3 at stride 1 or 2 (every depthwise layer of MobileNetV1 and DS-CNN):
+ * a pass copies the input of four channels as int16 into four planes of the
+ * caller's scratch, padding included (layout3: whole channels, transposed when
+ * taller than wide so that sweeps are long, or a ring of the rows of a band of
+ * output rows when they would not fit TC_DW_PLANE_MAX bytes); with DSP two
+ * word loads bring two pixels of the four channels, SXTB16 splits them and
+ * PKHBT / PKHTB pair each channel's two values into a word of its plane. Then
+ * channel after channel the outputs are swept four at a time along a row. A
+ * word load brings two neighbouring columns, so SMLAD sums two taps of one
+ * channel: per kernel row one LDRD of its weight pairs (w0, w1) and (w1, w2);
+ * at stride 1 three loads and eight MACs do the twelve products of four
+ * outputs, at stride 2 (windows two columns apart) output j is SMLAD(pair j,
+ * w01) + (pair j+1).lo w2, three loads (two LDRD) and eight MACs (block4,
+ * inline assembly, one macro per kernel row; in mode 1 the output stage too).
+ * Borders cost nothing extra: their windows read the pad_value columns and
+ * rows. A sweep's last three outputs take block3, two block2, one a single
+ * sum. Without DSP one channel a pass, its plane as large as the scratch, the
+ * same sweeps in plain C (two outputs at a time), stride 2 the four-channel
+ * sweep below.
  *
  * Other kernels and strides: for each group of four channels the kernel
  * first unpacks their levels into a block of the caller's scratch, tap by
@@ -25,11 +33,11 @@
  * DSP extension SXTB16 splits the word into two pairs of int16 and
  * SMLABB/SMLATT multiply each by the matching weight of the block, whose
  * words hold the levels of channels (c, c+2) and (c+1, c+3) as int16 pairs:
- * four MACs in nine instructions (three loads, two SXTB16, four MACs). 3 x 3
- * kernels (stride 2) have their own, fully unrolled copy of the sweep.
- * Without DSP the same sweep in plain C. Positions whose window lies inside
- * the input take that path. Those reaching into the padding (tc_conv_dims)
- * cost about as much with 3 x 3 kernels: a border column of a row whose
+ * four MACs in nine instructions (three loads, two SXTB16, four MACs). Without
+ * DSP the same sweep in plain C, with its own fully unrolled copy for 3 x 3
+ * kernels (stride 2). Positions whose window lies inside the input take that
+ * path. Those reaching into the padding (tc_conv_dims) cost about as much
+ * with the unrolled 3 x 3 sweep: a border column of a row whose
  * window rows are inside starts from a bias planned once per group (plus
  * pad_value times the weights of its taps outside) and sums its taps inside;
  * the inside columns of a top or bottom row start from the bias plus the
@@ -47,9 +55,9 @@
  * fewer than four, and kernels of more than TC_DW_MAX_TAPS taps are summed one
  * channel at a time. Every pass reads and writes only its own channels, in
  * raster order, and reads an input row before it writes the first output row
- * whose windows reach it (the 3 x 3 path reads a whole channel, or the three
- * rows of an output row, before writing it), so an output placed a few pixels
- * below its input never overwrites a byte a later pass reads
+ * whose windows reach it (the 3 x 3 path reads whole channels, or the rows of
+ * a band of output rows, before writing them), so an output placed a few
+ * pixels below its input never overwrites a byte a later pass reads
  * (codegen/overlap.py).
  */
 #include "tc_dwconv2d.h"
@@ -561,41 +569,146 @@ TC_NOINLINE static void group(const tc_conv_dims *d, const tc_quant_params *q,
     group_out g;
     unpack(w, d->kernel_h * d->kernel_w, c, b);
     plan_out(q, c, &g);
-    if (d->kernel_h == 3 && d->kernel_w == 3) {
+#ifdef TC_SIMD_DSP
+    /* 3 x 3 at strides 1 and 2 take the int16 planes; the unrolled sweep only serves plain
+       C at stride 2, the rest (other strides) the general one */
+    const int three = 0;
+#else
+    const int three = d->kernel_h == 3 && d->kernel_w == 3;
+#endif
+    if (three) {
         sweep4_3x3(d, b, &g, input, output);
     } else {
         sweep4_any(d, b, &g, input, output);
     }
 }
 
-/* ------------------------------------------------------------------ 3 x 3 at stride 1 */
+/* ------------------------------------------------------------- 3 x 3 at strides 1 and 2 */
 
-/* Most bytes of a whole channel's planar input (else three rows, a ring). */
+/* Most bytes of the planar inputs of a pass (four channels): whole channels when they
+   fit, else bands of rows. */
 #define TC_DW_PLANE_MAX 2048
 
-/* How the 3 x 3 path holds one channel's input: int16 rows of `cols` columns, each a
-   padded input row (or column: transposed) the windows read. A sweep of outputs runs
-   along a row, which holds its windows' columns and one more (a pair is read as a
-   word), rounded up to even. Transposed (taller than wide, when the whole channel fits
+/* Most channels of a pass: their planes side by side in the scratch. */
+#define TC_DW_PASS_MAX 4
+
+/* 1: passes of four channels (their inputs loaded a word of four at a time: DSP), else
+   one channel a pass (plain C), its plane taking the whole scratch. */
+#ifdef TC_SIMD_DSP
+#define TC_DW_LOAD4 1
+#else
+#define TC_DW_LOAD4 0
+#endif
+
+/* 1: the scratch holds planar inputs (3 x 3 at stride 1 or 2, the same both ways). */
+static int planar3(const tc_conv_dims *d)
+{
+    return d->kernel_h == 3 && d->kernel_w == 3 && d->stride_h == d->stride_w &&
+           (d->stride_h == 1 || d->stride_h == 2);
+}
+
+/* 1: the int16-row path takes the layer; plain C at stride 2: the four-channel sweep. */
+static int rows3(const tc_conv_dims *d)
+{
+    return planar3(d) && (TC_DW_LOAD4 || d->stride_h == 1);
+}
+
+/* How the 3 x 3 path holds a pass's input: per channel a plane of int16 rows of `cols`
+   columns, each a padded input row (or column: transposed) the windows read. A sweep of
+   outputs runs along a row, which holds its windows' columns and what the word loads
+   read past them (cols3). Transposed (taller than wide, when whole channels fit
    TC_DW_PLANE_MAX bytes): rows are the padded input's columns, the sweeps run down the
-   output's columns (fewer, longer sweeps). Otherwise every row when the channel fits,
-   else three (a ring). */
+   output's columns (fewer, longer sweeps). Otherwise whole channels when they fit, else
+   a ring of the input rows of m output rows (a band; at least one), each band bringing in
+   the rows it does not share with the one before. */
 typedef struct {
-    int32_t kind; /* 0: ring of three rows, 1: the whole channel, 2: transposed */
+    int32_t kind; /* 0: ring, 1: whole channels, 2: transposed */
     int32_t rows, cols;
+    int32_t m; /* output rows (transposed: columns) of a band, every one when whole */
 } layout3;
 
+/* Columns of a row for a sweep of n outputs at stride s, even (rows start on a word).
+   Stride 1: the n + 2 window columns and one more (an odd n's last pair), rounded up;
+   stride 2: the 2n + 1 window columns and one more (the last pair). */
+static int32_t cols3(int32_t s, int32_t n)
+{
+    return s == 1 ? (n + 4) & ~1 : 2 * n + 2;
+}
+
+/* The layout of planes of at most `most` values. */
+static layout3 layout_in(const tc_conv_dims *d, int32_t most)
+{
+    const int32_t s = d->stride_h;
+    const int32_t cn = cols3(s, d->out_w), rn = (d->out_h - 1) * s + 3;
+    const int32_t ct = cols3(s, d->out_h), rt = (d->out_w - 1) * s + 3;
+    if (d->out_h > d->out_w && rt * ct <= most) {
+        return (layout3){2, rt, ct, d->out_w};
+    }
+    if (rn * cn <= most) {
+        return (layout3){1, rn, cn, d->out_h};
+    }
+    const int32_t fit = most / cn, m = fit < 3 ? 1 : (fit - 3) / s + 1;
+    return (layout3){0, (m - 1) * s + 3, cn, m};
+}
+
+/* The scratch's layout: four planes of TC_DW_PLANE_MAX bytes in all. */
 static layout3 plan_layout(const tc_conv_dims *d)
 {
-    const int32_t cn = (d->out_w + 4) & ~1, rn = d->out_h + 2;
-    const int32_t ct = (d->out_h + 4) & ~1, rt = d->out_w + 2;
-    if (d->out_h > d->out_w && 2 * rt * ct <= TC_DW_PLANE_MAX) {
-        return (layout3){2, rt, ct};
-    }
-    if (2 * rn * cn <= TC_DW_PLANE_MAX) {
-        return (layout3){1, rn, cn};
-    }
-    return (layout3){0, 3, cn};
+    return layout_in(d, TC_DW_PLANE_MAX / (2 * TC_DW_PASS_MAX));
+}
+
+/* Bytes of the scratch: four planes (at least a four-channel block of levels, which plain
+   C takes at stride 2). */
+static int32_t planar_bytes(const tc_conv_dims *d)
+{
+    const layout3 lay = plan_layout(d);
+    const int32_t n = 2 * TC_DW_PASS_MAX * lay.rows * lay.cols;
+    return n > (int32_t)sizeof(group_weights) ? n : (int32_t)sizeof(group_weights);
+}
+
+/* The layer's geometry on the 3 x 3 path, planned once for every pass. A line is an input
+   row (transposed: column), held in plane row `line index + pad` modulo the plane's rows. */
+typedef struct {
+    layout3 lay;
+    int32_t s;                 /* stride */
+    int32_t sweeps, n;         /* sweeps, outputs per sweep */
+    size_t along, across;      /* output bytes between a sweep's outputs, between sweeps */
+    int32_t lines, pad;        /* input lines, the padding's lines before the first */
+    int32_t len, first;        /* values of a line the windows read, plane column of the first */
+    size_t src_line, src_elem; /* input bytes between lines, between a line's values */
+    int32_t plane;             /* values of one channel's plane: rows * cols */
+    int32_t dst0, whole;       /* whole channels: plane index of the first input value, lines */
+    int32_t n4, tail;          /* a sweep's blocks of four outputs, the outputs after them */
+    size_t a2, a3, a4;         /* along times 2, 3, 4 */
+    int16_t pad_value;
+} geom3;
+
+static void plan_geom(const tc_conv_dims *d, geom3 *g)
+{
+    const size_t step = (size_t)d->in_c, in_row = (size_t)d->in_w * step;
+    const size_t out_row = (size_t)d->out_w * step;
+    g->lay = TC_DW_LOAD4 ? plan_layout(d) : layout_in(d, planar_bytes(d) / 2);
+    const int tr = g->lay.kind == 2;
+    g->s = d->stride_h;
+    g->plane = g->lay.rows * g->lay.cols;
+    g->pad_value = (int16_t)d->pad_value;
+    g->sweeps = tr ? d->out_w : d->out_h;
+    g->n = tr ? d->out_h : d->out_w;
+    g->along = tr ? out_row : step;
+    g->across = tr ? step : out_row;
+    g->lines = tr ? d->in_w : d->in_h;
+    g->pad = tr ? d->pad_left : d->pad_top;
+    g->first = tr ? d->pad_top : d->pad_left;
+    g->len = clip(g->lay.cols - g->first, 0, tr ? d->in_h : d->in_w);
+    g->src_line = tr ? step : in_row;
+    g->src_elem = tr ? in_row : step;
+    g->dst0 = g->pad * g->lay.cols + g->first;
+    g->whole = clip(g->lay.rows - g->pad, 0, g->lines);
+    g->n4 = g->n >> 2;
+    g->tail = g->n & 3;
+    g->a2 = 2 * g->along;
+    g->a3 = 3 * g->along;
+    g->a4 = 4 * g->along;
 }
 
 /* One channel of a 3 x 3 kernel: its levels, bias and output stage. */
@@ -609,7 +722,9 @@ typedef struct {
     uint32_t min4, max4; /* act_min, act_max in each byte */
 } chan3;
 #ifdef TC_SIMD_DSP
-_Static_assert(offsetof(chan3, bias) == 24, "block4 reads the bias at #24");
+_Static_assert(offsetof(chan3, bias) == 24 && offsetof(chan3, m) == 28 &&
+                   offsetof(chan3, round) == 32 && offsetof(chan3, sh) == 36,
+               "the blocks read the bias at #24, m, round, sh at #28, #32, #36");
 #endif
 
 /* acc in the SMMLA form saturated to int8 (as an int32: no sign extension to redo). */
@@ -638,214 +753,413 @@ static TC_INLINE uint32_t pair(const int16_t *r)
     return v;
 }
 
-/* Four outputs' sums over rows r0, r1, r2 (column 0: the first output's window; each
-   advanced past the four outputs), from the bias: per kernel row one LDRD brings its
-   two weight words, three loads columns 0..5 as pairs a, b, c, and eight MACs do its
-   twelve: output 0 is SMLAD(a, w01) + b.lo w2, output 1 a.hi w0 + SMLAD(b, w12),
-   outputs 2, 3 the same from b, c. */
-static TC_INLINE void block4(const chan3 *k, const int16_t **r0,
-                             const int16_t **r1, const int16_t **r2, int32_t *s)
+/* (lo's bottom half, hi's bottom half) as one word (PKHBT). */
+static TC_INLINE uint32_t pack_lo(uint32_t lo, uint32_t hi)
+{
+    uint32_t r;
+    __asm__("pkhbt %0, %1, %2, lsl #16" : "=r"(r) : "r"(lo), "r"(hi));
+    return r;
+}
+
+/* (lo's bottom half, hi's top half) as one word (PKHBT, no shift). */
+static TC_INLINE uint32_t pack_bt(uint32_t lo, uint32_t hi)
+{
+    uint32_t r;
+    __asm__("pkhbt %0, %1, %2" : "=r"(r) : "r"(lo), "r"(hi));
+    return r;
+}
+
+/* (lo's top half, hi's top half) as one word (PKHTB). */
+static TC_INLINE uint32_t pack_hi(uint32_t lo, uint32_t hi)
+{
+    uint32_t r;
+    __asm__("pkhtb %0, %1, %2, asr #16" : "=r"(r) : "r"(hi), "r"(lo));
+    return r;
+}
+
+/* The blocks below sum a few neighbouring outputs of a sweep over the planar rows r0,
+   r1, r2 (column 0: the first output's window; each advanced past the outputs), from the
+   bias (chan3 at #24). Per kernel row one LDRD brings its weight words (w0, w1) and
+   (w1, w2) from chan3 at #0, #8, #16. A kernel row's assembly is one macro: row 0 starts
+   the sums from the bias (b0..b3: the bias register), rows 1 and 2 add to them. */
+
+/* Stride 1, kernel row at r (its weights at #off): columns 0..5 as pairs a, b, c; eight
+   MACs do the twelve products: output 0 is SMLAD(a, w01) + b.lo w2, output 1
+   a.hi w0 + SMLAD(b, w12), outputs 2, 3 the same from b, c. */
+#define TC_DW_S1_ROW4(r, off, b0, b1, b2)                                                  \
+    "ldrd %[wa], %[wb], [%[k], #" #off "]\n\t"                                           \
+    "ldr %[b], [%[" #r "], #4]\n\t"                                                       \
+    "ldr %[a], [%[" #r "]], #8\n\t"                                                       \
+    "smlad %[s0], %[a], %[wa], %[" #b0 "]\n\t"                                            \
+    "smlatb %[s1], %[a], %[wa], %[" #b1 "]\n\t"                                           \
+    "smlabt %[s0], %[b], %[wb], %[s0]\n\t"                                                \
+    "smlad %[s1], %[b], %[wb], %[s1]\n\t"                                                 \
+    "smlad %[s2], %[b], %[wa], %[" #b2 "]\n\t"                                            \
+    "smlatb %[s3], %[b], %[wa], %[s3]\n\t"                                                \
+    "ldr %[a], [%[" #r "]]\n\t"                                                           \
+    "smlabt %[s2], %[a], %[wb], %[s2]\n\t"                                                \
+    "smlad %[s3], %[a], %[wb], %[s3]\n\t"
+
+/* Stride 2, kernel row at r: columns 0..9 as pairs a, b (two LDRD) and one more word;
+   output j is SMLAD(pair j, w01) + (pair j+1).lo w2: eight MACs for twelve products. */
+#define TC_DW_S2_ROW4(r, off, b0, b1, b2)                                                  \
+    "ldrd %[wa], %[wb], [%[k], #" #off "]\n\t"                                           \
+    "ldrd %[a], %[b], [%[" #r "]], #8\n\t"                                                \
+    "smlad %[s0], %[a], %[wa], %[" #b0 "]\n\t"                                            \
+    "smlabt %[s0], %[b], %[wb], %[s0]\n\t"                                                \
+    "smlad %[s1], %[b], %[wa], %[" #b1 "]\n\t"                                            \
+    "ldrd %[a], %[b], [%[" #r "]], #8\n\t"                                                \
+    "smlabt %[s1], %[a], %[wb], %[s1]\n\t"                                                \
+    "smlad %[s2], %[a], %[wa], %[" #b2 "]\n\t"                                            \
+    "smlabt %[s2], %[b], %[wb], %[s2]\n\t"                                                \
+    "smlad %[s3], %[b], %[wa], %[s3]\n\t"                                                 \
+    "ldr %[a], [%[" #r "]]\n\t"                                                           \
+    "smlabt %[s3], %[a], %[wb], %[s3]\n\t"
+
+/* Four outputs' sums at stride s (a constant). */
+static TC_INLINE void block4(const chan3 *k, int s, const int16_t **r0, const int16_t **r1,
+                             const int16_t **r2, int32_t *sum)
 {
     uint32_t a, b, wa, wb;
     int32_t s0, s1, s2, s3;
     const int16_t *p0 = *r0, *p1 = *r1, *p2 = *r2;
-    __asm__(
-        "ldr %[s3], [%[k], #24]\n\t"
-        "ldrd %[wa], %[wb], [%[k], #0]\n\t"
-        "ldr %[b], [%[r0], #4]\n\t"
-        "ldr %[a], [%[r0]], #8\n\t"
-        "smlad %[s0], %[a], %[wa], %[s3]\n\t"
-        "smlatb %[s1], %[a], %[wa], %[s3]\n\t"
-        "smlabt %[s0], %[b], %[wb], %[s0]\n\t"
-        "smlad %[s1], %[b], %[wb], %[s1]\n\t"
-        "smlad %[s2], %[b], %[wa], %[s3]\n\t"
-        "smlatb %[s3], %[b], %[wa], %[s3]\n\t"
-        "ldr %[a], [%[r0]]\n\t"
-        "smlabt %[s2], %[a], %[wb], %[s2]\n\t"
-        "smlad %[s3], %[a], %[wb], %[s3]\n\t"
-        "ldrd %[wa], %[wb], [%[k], #8]\n\t"
-        "ldr %[b], [%[r1], #4]\n\t"
-        "ldr %[a], [%[r1]], #8\n\t"
-        "smlad %[s0], %[a], %[wa], %[s0]\n\t"
-        "smlatb %[s1], %[a], %[wa], %[s1]\n\t"
-        "smlabt %[s0], %[b], %[wb], %[s0]\n\t"
-        "smlad %[s1], %[b], %[wb], %[s1]\n\t"
-        "smlad %[s2], %[b], %[wa], %[s2]\n\t"
-        "smlatb %[s3], %[b], %[wa], %[s3]\n\t"
-        "ldr %[a], [%[r1]]\n\t"
-        "smlabt %[s2], %[a], %[wb], %[s2]\n\t"
-        "smlad %[s3], %[a], %[wb], %[s3]\n\t"
-        "ldrd %[wa], %[wb], [%[k], #16]\n\t"
-        "ldr %[b], [%[r2], #4]\n\t"
-        "ldr %[a], [%[r2]], #8\n\t"
-        "smlad %[s0], %[a], %[wa], %[s0]\n\t"
-        "smlatb %[s1], %[a], %[wa], %[s1]\n\t"
-        "smlabt %[s0], %[b], %[wb], %[s0]\n\t"
-        "smlad %[s1], %[b], %[wb], %[s1]\n\t"
-        "smlad %[s2], %[b], %[wa], %[s2]\n\t"
-        "smlatb %[s3], %[b], %[wa], %[s3]\n\t"
-        "ldr %[a], [%[r2]]\n\t"
-        "smlabt %[s2], %[a], %[wb], %[s2]\n\t"
-        "smlad %[s3], %[a], %[wb], %[s3]\n\t"
-        : [s0] "=&r"(s0), [s1] "=&r"(s1), [s2] "=&r"(s2), [s3] "=&r"(s3), [a] "=&r"(a),
-          [b] "=&r"(b), [wa] "=&r"(wa), [wb] "=&r"(wb), [r0] "+r"(p0), [r1] "+r"(p1),
-          [r2] "+r"(p2)
-        : [k] "r"(k)
-        : "memory");
+    if (s == 1) {
+        __asm__("ldr %[s3], [%[k], #24]\n\t" TC_DW_S1_ROW4(r0, 0, s3, s3, s3)
+                    TC_DW_S1_ROW4(r1, 8, s0, s1, s2) TC_DW_S1_ROW4(r2, 16, s0, s1, s2)
+                : [s0] "=&r"(s0), [s1] "=&r"(s1), [s2] "=&r"(s2), [s3] "=&r"(s3),
+                  [a] "=&r"(a), [b] "=&r"(b), [wa] "=&r"(wa), [wb] "=&r"(wb), [r0] "+r"(p0),
+                  [r1] "+r"(p1), [r2] "+r"(p2)
+                : [k] "r"(k)
+                : "memory");
+    } else {
+        __asm__("ldr %[s3], [%[k], #24]\n\t" TC_DW_S2_ROW4(r0, 0, s3, s3, s3)
+                    TC_DW_S2_ROW4(r1, 8, s0, s1, s2) TC_DW_S2_ROW4(r2, 16, s0, s1, s2)
+                : [s0] "=&r"(s0), [s1] "=&r"(s1), [s2] "=&r"(s2), [s3] "=&r"(s3),
+                  [a] "=&r"(a), [b] "=&r"(b), [wa] "=&r"(wa), [wb] "=&r"(wb), [r0] "+r"(p0),
+                  [r1] "+r"(p1), [r2] "+r"(p2)
+                : [k] "r"(k)
+                : "memory");
+    }
     *r0 = p0;
     *r1 = p1;
     *r2 = p2;
-    s[0] = s0;
-    s[1] = s1;
-    s[2] = s2;
-    s[3] = s3;
+    sum[0] = s0;
+    sum[1] = s1;
+    sum[2] = s2;
+    sum[3] = s3;
 }
 
-/* Two outputs' sums (as block4, columns 0..3 as pairs a, b), from the bias. */
-static TC_INLINE void block2(const chan3 *k, const int16_t **r0, const int16_t **r1,
-                             const int16_t **r2, int32_t *s)
+/* Mode 1's output stage of four sums s0..s3 (chan3: m, round at #28, sh at #36): SMMLA,
+   ASR, SSAT, then the bytes `along` apart from out on (advanced past them). */
+#define TC_DW_OUT4                                                                         \
+    "ldrd %[wa], %[wb], [%[k], #28]\n\t"                                                  \
+    "ldr %[a], [%[k], #36]\n\t"                                                           \
+    "smmla %[s0], %[s0], %[wa], %[wb]\n\t"                                                \
+    "smmla %[s1], %[s1], %[wa], %[wb]\n\t"                                                \
+    "smmla %[s2], %[s2], %[wa], %[wb]\n\t"                                                \
+    "smmla %[s3], %[s3], %[wa], %[wb]\n\t"                                                \
+    "asr %[s0], %[s0], %[a]\n\t"                                                          \
+    "asr %[s1], %[s1], %[a]\n\t"                                                          \
+    "asr %[s2], %[s2], %[a]\n\t"                                                          \
+    "asr %[s3], %[s3], %[a]\n\t"                                                          \
+    "ssat %[s0], #8, %[s0]\n\t"                                                           \
+    "ssat %[s1], #8, %[s1]\n\t"                                                           \
+    "ssat %[s2], #8, %[s2]\n\t"                                                           \
+    "ssat %[s3], #8, %[s3]\n\t"                                                           \
+    "strb %[s0], [%[out]]\n\t"                                                            \
+    "strb %[s1], [%[out], %[along]]\n\t"                                                  \
+    "add %[out], %[out], %[along], lsl #1\n\t"                                            \
+    "strb %[s2], [%[out]]\n\t"                                                            \
+    "strb %[s3], [%[out], %[along]]\n\t"                                                  \
+    "add %[out], %[out], %[along], lsl #1\n\t"
+
+/* Four outputs at stride s (a constant) in mode 1 (req3), stored `along` bytes apart
+   (volatile: it stores, whether or not its outputs are used). */
+static TC_INLINE void block4_out1(const chan3 *k, int s, const int16_t **r0,
+                                  const int16_t **r1, const int16_t **r2, int8_t **o,
+                                  size_t along)
+{
+    uint32_t a, b, wa, wb;
+    int32_t s0, s1, s2, s3;
+    const int16_t *p0 = *r0, *p1 = *r1, *p2 = *r2;
+    int8_t *out = *o;
+    if (s == 1) {
+        __asm__ volatile("ldr %[s3], [%[k], #24]\n\t" TC_DW_S1_ROW4(r0, 0, s3, s3, s3)
+                    TC_DW_S1_ROW4(r1, 8, s0, s1, s2) TC_DW_S1_ROW4(r2, 16, s0, s1, s2)
+                        TC_DW_OUT4
+                : [s0] "=&r"(s0), [s1] "=&r"(s1), [s2] "=&r"(s2), [s3] "=&r"(s3),
+                  [a] "=&r"(a), [b] "=&r"(b), [wa] "=&r"(wa), [wb] "=&r"(wb), [r0] "+r"(p0),
+                  [r1] "+r"(p1), [r2] "+r"(p2), [out] "+r"(out)
+                : [k] "r"(k), [along] "r"(along)
+                : "memory");
+    } else {
+        __asm__ volatile("ldr %[s3], [%[k], #24]\n\t" TC_DW_S2_ROW4(r0, 0, s3, s3, s3)
+                    TC_DW_S2_ROW4(r1, 8, s0, s1, s2) TC_DW_S2_ROW4(r2, 16, s0, s1, s2)
+                        TC_DW_OUT4
+                : [s0] "=&r"(s0), [s1] "=&r"(s1), [s2] "=&r"(s2), [s3] "=&r"(s3),
+                  [a] "=&r"(a), [b] "=&r"(b), [wa] "=&r"(wa), [wb] "=&r"(wb), [r0] "+r"(p0),
+                  [r1] "+r"(p1), [r2] "+r"(p2), [out] "+r"(out)
+                : [k] "r"(k), [along] "r"(along)
+                : "memory");
+    }
+    *r0 = p0;
+    *r1 = p1;
+    *r2 = p2;
+    *o = out;
+}
+
+/* Two outputs, stride 1: columns 0..3 as pairs a, b (as TC_DW_S1_ROW4's outputs 0, 1). */
+#define TC_DW_S1_ROW2(r, off, b0, b1)                                                      \
+    "ldrd %[wa], %[wb], [%[k], #" #off "]\n\t"                                           \
+    "ldr %[a], [%[" #r "]], #4\n\t"                                                       \
+    "ldr %[b], [%[" #r "]]\n\t"                                                           \
+    "smlad %[s0], %[a], %[wa], %[" #b0 "]\n\t"                                            \
+    "smlatb %[s1], %[a], %[wa], %[" #b1 "]\n\t"                                           \
+    "smlabt %[s0], %[b], %[wb], %[s0]\n\t"                                                \
+    "smlad %[s1], %[b], %[wb], %[s1]\n\t"
+
+/* Two outputs, stride 2: columns 0..5 as pairs a, b (LDRD) and one more word. */
+#define TC_DW_S2_ROW2(r, off, b0, b1)                                                      \
+    "ldrd %[wa], %[wb], [%[k], #" #off "]\n\t"                                           \
+    "ldrd %[a], %[b], [%[" #r "]], #8\n\t"                                                \
+    "smlad %[s0], %[a], %[wa], %[" #b0 "]\n\t"                                            \
+    "smlabt %[s0], %[b], %[wb], %[s0]\n\t"                                                \
+    "smlad %[s1], %[b], %[wa], %[" #b1 "]\n\t"                                            \
+    "ldr %[a], [%[" #r "]]\n\t"                                                           \
+    "smlabt %[s1], %[a], %[wb], %[s1]\n\t"
+
+/* Two outputs' sums at stride s (a constant). */
+static TC_INLINE void block2(const chan3 *k, int s, const int16_t **r0, const int16_t **r1,
+                             const int16_t **r2, int32_t *sum)
 {
     uint32_t a, b, wa, wb;
     int32_t s0, s1;
     const int16_t *p0 = *r0, *p1 = *r1, *p2 = *r2;
-    __asm__(
-        "ldr %[s1], [%[k], #24]\n\t"
-        "ldrd %[wa], %[wb], [%[k], #0]\n\t"
-        "ldr %[a], [%[r0]], #4\n\t"
-        "ldr %[b], [%[r0]]\n\t"
-        "smlad %[s0], %[a], %[wa], %[s1]\n\t"
-        "smlatb %[s1], %[a], %[wa], %[s1]\n\t"
-        "smlabt %[s0], %[b], %[wb], %[s0]\n\t"
-        "smlad %[s1], %[b], %[wb], %[s1]\n\t"
-        "ldrd %[wa], %[wb], [%[k], #8]\n\t"
-        "ldr %[a], [%[r1]], #4\n\t"
-        "ldr %[b], [%[r1]]\n\t"
-        "smlad %[s0], %[a], %[wa], %[s0]\n\t"
-        "smlatb %[s1], %[a], %[wa], %[s1]\n\t"
-        "smlabt %[s0], %[b], %[wb], %[s0]\n\t"
-        "smlad %[s1], %[b], %[wb], %[s1]\n\t"
-        "ldrd %[wa], %[wb], [%[k], #16]\n\t"
-        "ldr %[a], [%[r2]], #4\n\t"
-        "ldr %[b], [%[r2]]\n\t"
-        "smlad %[s0], %[a], %[wa], %[s0]\n\t"
-        "smlatb %[s1], %[a], %[wa], %[s1]\n\t"
-        "smlabt %[s0], %[b], %[wb], %[s0]\n\t"
-        "smlad %[s1], %[b], %[wb], %[s1]\n\t"
-        : [s0] "=&r"(s0), [s1] "=&r"(s1), [a] "=&r"(a), [b] "=&r"(b), [wa] "=&r"(wa),
-          [wb] "=&r"(wb), [r0] "+r"(p0), [r1] "+r"(p1), [r2] "+r"(p2)
-        : [k] "r"(k)
-        : "memory");
+    if (s == 1) {
+        __asm__("ldr %[s1], [%[k], #24]\n\t" TC_DW_S1_ROW2(r0, 0, s1, s1)
+                    TC_DW_S1_ROW2(r1, 8, s0, s1) TC_DW_S1_ROW2(r2, 16, s0, s1)
+                : [s0] "=&r"(s0), [s1] "=&r"(s1), [a] "=&r"(a), [b] "=&r"(b),
+                  [wa] "=&r"(wa), [wb] "=&r"(wb), [r0] "+r"(p0), [r1] "+r"(p1), [r2] "+r"(p2)
+                : [k] "r"(k)
+                : "memory");
+    } else {
+        __asm__("ldr %[s1], [%[k], #24]\n\t" TC_DW_S2_ROW2(r0, 0, s1, s1)
+                    TC_DW_S2_ROW2(r1, 8, s0, s1) TC_DW_S2_ROW2(r2, 16, s0, s1)
+                : [s0] "=&r"(s0), [s1] "=&r"(s1), [a] "=&r"(a), [b] "=&r"(b),
+                  [wa] "=&r"(wa), [wb] "=&r"(wb), [r0] "+r"(p0), [r1] "+r"(p1), [r2] "+r"(p2)
+                : [k] "r"(k)
+                : "memory");
+    }
     *r0 = p0;
     *r1 = p1;
     *r2 = p2;
-    s[0] = s0;
-    s[1] = s1;
+    sum[0] = s0;
+    sum[1] = s1;
 }
 
-/* One output: kernel row ky over planar row r. */
+/* Three outputs, stride 1: columns 0..5 as pairs a, b, c (outputs 0, 1 as in
+   TC_DW_S1_ROW4, output 2 SMLAD(b, w01) + c.lo w2). */
+#define TC_DW_S1_ROW3(r, off, b0, b1, b2)                                                  \
+    "ldrd %[wa], %[wb], [%[k], #" #off "]\n\t"                                           \
+    "ldrd %[a], %[b], [%[" #r "]]\n\t"                                                    \
+    "smlad %[s0], %[a], %[wa], %[" #b0 "]\n\t"                                            \
+    "smlatb %[s1], %[a], %[wa], %[" #b1 "]\n\t"                                           \
+    "smlabt %[s0], %[b], %[wb], %[s0]\n\t"                                                \
+    "smlad %[s1], %[b], %[wb], %[s1]\n\t"                                                 \
+    "smlad %[s2], %[b], %[wa], %[" #b2 "]\n\t"                                            \
+    "ldr %[a], [%[" #r "], #8]\n\t"                                                       \
+    "smlabt %[s2], %[a], %[wb], %[s2]\n\t"
+
+/* Three outputs, stride 2: columns 0..7 as pairs (two LDRD). */
+#define TC_DW_S2_ROW3(r, off, b0, b1, b2)                                                  \
+    "ldrd %[wa], %[wb], [%[k], #" #off "]\n\t"                                           \
+    "ldrd %[a], %[b], [%[" #r "]]\n\t"                                                    \
+    "smlad %[s0], %[a], %[wa], %[" #b0 "]\n\t"                                            \
+    "smlabt %[s0], %[b], %[wb], %[s0]\n\t"                                                \
+    "smlad %[s1], %[b], %[wa], %[" #b1 "]\n\t"                                            \
+    "ldrd %[a], %[b], [%[" #r "], #8]\n\t"                                                \
+    "smlabt %[s1], %[a], %[wb], %[s1]\n\t"                                                \
+    "smlad %[s2], %[a], %[wa], %[" #b2 "]\n\t"                                            \
+    "smlabt %[s2], %[b], %[wb], %[s2]\n\t"
+
+/* The last three outputs' sums of a sweep at stride s (a constant; rows not advanced). */
+static TC_INLINE void block3(const chan3 *k, int s, const int16_t *p0, const int16_t *p1,
+                             const int16_t *p2, int32_t *sum)
+{
+    uint32_t a, b, wa, wb;
+    int32_t s0, s1, s2;
+    if (s == 1) {
+        __asm__("ldr %[s2], [%[k], #24]\n\t" TC_DW_S1_ROW3(r0, 0, s2, s2, s2)
+                    TC_DW_S1_ROW3(r1, 8, s0, s1, s2) TC_DW_S1_ROW3(r2, 16, s0, s1, s2)
+                : [s0] "=&r"(s0), [s1] "=&r"(s1), [s2] "=&r"(s2), [a] "=&r"(a), [b] "=&r"(b),
+                  [wa] "=&r"(wa), [wb] "=&r"(wb)
+                : [k] "r"(k), [r0] "r"(p0), [r1] "r"(p1), [r2] "r"(p2)
+                : "memory");
+    } else {
+        __asm__("ldr %[s2], [%[k], #24]\n\t" TC_DW_S2_ROW3(r0, 0, s2, s2, s2)
+                    TC_DW_S2_ROW3(r1, 8, s0, s1, s2) TC_DW_S2_ROW3(r2, 16, s0, s1, s2)
+                : [s0] "=&r"(s0), [s1] "=&r"(s1), [s2] "=&r"(s2), [a] "=&r"(a), [b] "=&r"(b),
+                  [wa] "=&r"(wa), [wb] "=&r"(wb)
+                : [k] "r"(k), [r0] "r"(p0), [r1] "r"(p1), [r2] "r"(p2)
+                : "memory");
+    }
+    sum[0] = s0;
+    sum[1] = s1;
+    sum[2] = s2;
+}
+
+/* One output (either stride): kernel row ky over planar row r. */
 static TC_INLINE int32_t taps1(const chan3 *k, int32_t ky, const int16_t *r, int32_t s)
 {
     return __smlabt((int32_t)pair(r + 2), (int32_t)k->w[ky][1], __smlad(pair(r), k->w[ky][0], s));
 }
 #endif
 
-/* A sweep of n outputs `step` bytes apart from the planar rows r0, r1, r2 (column 0:
-   the first window's left column); mode: a constant of each copy. */
-static TC_INLINE void row3x3(const chan3 *k, int mode, const int16_t *r0,
-                             const int16_t *r1, const int16_t *r2, int32_t n, int8_t *out,
-                             size_t step)
+/* A sweep of g->n outputs g->along bytes apart at stride s from the planar rows r0, r1,
+   r2 (column 0: the first window's left column); mode, s: constants of each copy. */
+static TC_INLINE void row3x3(const chan3 *k, int mode, int s, const int16_t *r0,
+                             const int16_t *r1, const int16_t *r2, const geom3 *g, int8_t *out)
 {
+    const size_t a1 = g->along;
 #ifdef TC_SIMD_DSP
-    for (; n >= 4; n -= 4) {
-        int32_t s[4];
-        block4(k, &r0, &r1, &r2, s);
+    for (int32_t b = g->n4; mode == 1 && b > 0; --b) { /* the whole block in assembly */
+        block4_out1(k, s, &r0, &r1, &r2, &out, a1);
+    }
+    for (int32_t b = g->n4; mode != 1 && b > 0; --b) {
+        int32_t sum[4];
+        block4(k, s, &r0, &r1, &r2, sum);
         if (mode == 2) { /* the four clamped at once (SSUB8 + SEL) */
-            uint32_t v = (uint32_t)sat3(k, s[0]); /* byte 0; bytes 1..3 put below */
-            v = tc_put8(v, (uint32_t)sat3(k, s[1]), 1);
-            v = tc_put8(v, (uint32_t)sat3(k, s[2]), 2);
-            v = tc_put8(v, (uint32_t)sat3(k, s[3]), 3);
+            uint32_t v = (uint32_t)sat3(k, sum[0]); /* byte 0; bytes 1..3 put below */
+            v = tc_put8(v, (uint32_t)sat3(k, sum[1]), 1);
+            v = tc_put8(v, (uint32_t)sat3(k, sum[2]), 2);
+            v = tc_put8(v, (uint32_t)sat3(k, sum[3]), 3);
             v = tc_min_s8x4(tc_max_s8x4(v, k->min4), k->max4);
             out[0] = (int8_t)v;
-            out[step] = (int8_t)(v >> 8);
-            out[2 * step] = (int8_t)(v >> 16);
-            out[3 * step] = (int8_t)(v >> 24);
+            out[a1] = (int8_t)(v >> 8);
+            out[g->a2] = (int8_t)(v >> 16);
+            out[g->a3] = (int8_t)(v >> 24);
         } else {
-            const int8_t v0 = req3(k, mode, s[0]), v1 = req3(k, mode, s[1]);
-            const int8_t v2 = req3(k, mode, s[2]), v3 = req3(k, mode, s[3]);
+            const int8_t v0 = req3(k, mode, sum[0]), v1 = req3(k, mode, sum[1]);
+            const int8_t v2 = req3(k, mode, sum[2]), v3 = req3(k, mode, sum[3]);
             out[0] = v0;
-            out[step] = v1;
-            out[2 * step] = v2;
-            out[3 * step] = v3;
+            out[a1] = v1;
+            out[g->a2] = v2;
+            out[g->a3] = v3;
         }
-        out += 4 * step;
+        out += g->a4;
     }
-    if (n >= 2) {
-        int32_t s[2];
-        block2(k, &r0, &r1, &r2, s);
+    if (g->tail == 3) {
+        int32_t sum[3];
+        block3(k, s, r0, r1, r2, sum);
         if (mode == 2) {
-            uint32_t v = (uint32_t)sat3(k, s[0]); /* bytes 2, 3 unused */
-            v = tc_put8(v, (uint32_t)sat3(k, s[1]), 1);
+            uint32_t v = (uint32_t)sat3(k, sum[0]); /* byte 3 unused */
+            v = tc_put8(v, (uint32_t)sat3(k, sum[1]), 1);
+            v = tc_put8(v, (uint32_t)sat3(k, sum[2]), 2);
             v = tc_min_s8x4(tc_max_s8x4(v, k->min4), k->max4);
             out[0] = (int8_t)v;
-            out[step] = (int8_t)(v >> 8);
+            out[a1] = (int8_t)(v >> 8);
+            out[g->a2] = (int8_t)(v >> 16);
         } else {
-            const int8_t v0 = req3(k, mode, s[0]), v1 = req3(k, mode, s[1]);
+            const int8_t v0 = req3(k, mode, sum[0]), v1 = req3(k, mode, sum[1]);
+            const int8_t v2 = req3(k, mode, sum[2]);
             out[0] = v0;
-            out[step] = v1;
+            out[a1] = v1;
+            out[g->a2] = v2;
         }
-        out += 2 * step;
-        n -= 2;
-    }
-    if (n > 0) {
+    } else if (g->tail == 2) {
+        int32_t sum[2];
+        block2(k, s, &r0, &r1, &r2, sum);
+        if (mode == 2) {
+            uint32_t v = (uint32_t)sat3(k, sum[0]); /* bytes 2, 3 unused */
+            v = tc_put8(v, (uint32_t)sat3(k, sum[1]), 1);
+            v = tc_min_s8x4(tc_max_s8x4(v, k->min4), k->max4);
+            out[0] = (int8_t)v;
+            out[a1] = (int8_t)(v >> 8);
+        } else {
+            const int8_t v0 = req3(k, mode, sum[0]), v1 = req3(k, mode, sum[1]);
+            out[0] = v0;
+            out[a1] = v1;
+        }
+    } else if (g->tail == 1) {
         out[0] = req3(k, mode, taps1(k, 2, r2, taps1(k, 1, r1, taps1(k, 0, r0, k->bias))));
     }
 #else
-    const int32_t *w = k->w;
-    for (int32_t i = 0; i < n; ++i, ++r0, ++r1, ++r2, out += step) {
-        int32_t s = k->bias;
-        s += r0[0] * w[0] + r0[1] * w[1] + r0[2] * w[2];
-        s += r1[0] * w[3] + r1[1] * w[4] + r1[2] * w[5];
-        s += r2[0] * w[6] + r2[1] * w[7] + r2[2] * w[8];
-        out[0] = req3(k, mode, s);
-    }
+    (void)k, (void)mode, (void)s, (void)r0, (void)r1, (void)r2, (void)g, (void)out, (void)a1;
 #endif
 }
 
-/* Channel c's levels (transposed: tr) and output stage. */
-/* Channel c's output mode (req3). */
-static int mode3(const tc_quant_params *q, int32_t c)
+#ifndef TC_SIMD_DSP
+/* req3 from the fields as locals. */
+static TC_INLINE int8_t out_c(int mode, int32_t acc, int32_t m, int32_t round, int32_t sh,
+                              int32_t shift, int32_t z_out, int32_t lo, int32_t hi)
 {
-    const int32_t total = 31 - q->shift[q->per_channel ? c : 0];
-    if (TC_REQUANT_TFLITE || total < 33 || total > 54) {
-        return 0;
+    if (mode == 0) {
+        return tc_requantize_s8(acc, m, shift, z_out, lo, hi);
     }
-    return q->act_min <= -128 && q->act_max >= 127 ? 1 : 2;
+    const int32_t v = tc_sat8(tc_mulhi_add(acc, m, round) >> sh);
+    return (int8_t)(mode == 2 ? clip(v, lo, hi) : v);
 }
+#endif
 
-static TC_INLINE void plan3(const tc_quant_params *q, const tc_dense_weights *w, int32_t c,
-                            int tr, chan3 *k)
+/* Sweeps i = 0 .. m-1 of one channel: rows r0 + i s pw .. (wrapping around at end, a
+   ring's), outputs at out + i across. */
+static TC_INLINE void band3(const chan3 *k, int mode, int s, const int16_t *r0,
+                            const int16_t *end, int32_t m, const geom3 *g, int8_t *out)
 {
-    int32_t l[9];
-    const int8_t *w8 = (const int8_t *)w->weights + 9 * c; /* 8 bits: rows of int8 */
-#pragma GCC unroll 9
-    for (int32_t t = 0; t < 9; ++t) { /* transposed: tap (ky, kx) as (kx, ky) */
-        const int32_t u = 3 * (t % 3) + t / 3;
-        l[t] = w->bits == 8 ? (tr ? w8[u] : w8[t]) : level(w, 9, c, tr ? u : t);
-    }
+    const int32_t pw = g->lay.cols, plane = g->plane;
 #ifdef TC_SIMD_DSP
-    for (int32_t ky = 0; ky < 3; ++ky) {
-        k->w[ky][0] = (uint32_t)(uint16_t)l[3 * ky] | ((uint32_t)(uint16_t)l[3 * ky + 1] << 16);
-        k->w[ky][1] = (uint32_t)(uint16_t)l[3 * ky + 1] | ((uint32_t)(uint16_t)l[3 * ky + 2] << 16);
+    for (int32_t i = 0; i < m; ++i, out += g->across) {
+        const int16_t *r1 = r0 + pw, *r2 = r1 + pw;
+        if (r2 >= end) { /* a ring's rows wrap around */
+            r1 = r1 >= end ? r1 - plane : r1;
+            r2 -= plane;
+        }
+        row3x3(k, mode, s, r0, r1, r2, g, out);
+        r0 += s * pw;
+        r0 = r0 >= end ? r0 - plane : r0;
     }
 #else
-    for (int32_t t = 0; t < 9; ++t) {
-        k->w[t] = l[t];
+    /* locals, read once: the stores through out could alias k */
+    const int32_t w0 = k->w[0], w1 = k->w[1], w2 = k->w[2], w3 = k->w[3], w4 = k->w[4];
+    const int32_t w5 = k->w[5], w6 = k->w[6], w7 = k->w[7], w8 = k->w[8], bias = k->bias;
+    const int32_t mul = k->m, round = k->round, sh = k->sh, shift = k->shift;
+    const int32_t z_out = k->z_out, lo = k->act_min, hi = k->act_max;
+    const size_t a1 = g->along;
+    for (int32_t i = 0; i < m; ++i, out += g->across) {
+        const int16_t *p0 = r0, *p1 = r0 + pw, *p2 = p1 + pw;
+        if (p2 >= end) { /* a ring's rows wrap around */
+            p1 = p1 >= end ? p1 - plane : p1;
+            p2 -= plane;
+        }
+        int8_t *o = out;
+        int32_t x = 0;
+        for (; x + 2 <= g->n; x += 2, p0 += 2 * s, p1 += 2 * s, p2 += 2 * s, o += 2 * a1) {
+            /* two outputs: at stride 1 the columns they share loaded once */
+            int32_t acc0 = bias + p0[0] * w0 + p0[1] * w1 + p0[2] * w2;
+            int32_t acc1 = bias + p0[s] * w0 + p0[s + 1] * w1 + p0[s + 2] * w2;
+            acc0 += p1[0] * w3 + p1[1] * w4 + p1[2] * w5;
+            acc1 += p1[s] * w3 + p1[s + 1] * w4 + p1[s + 2] * w5;
+            acc0 += p2[0] * w6 + p2[1] * w7 + p2[2] * w8;
+            acc1 += p2[s] * w6 + p2[s + 1] * w7 + p2[s + 2] * w8;
+            o[0] = out_c(mode, acc0, mul, round, sh, shift, z_out, lo, hi);
+            o[a1] = out_c(mode, acc1, mul, round, sh, shift, z_out, lo, hi);
+        }
+        if (x < g->n) {
+            int32_t acc = bias;
+            acc += p0[0] * w0 + p0[1] * w1 + p0[2] * w2;
+            acc += p1[0] * w3 + p1[1] * w4 + p1[2] * w5;
+            acc += p2[0] * w6 + p2[1] * w7 + p2[2] * w8;
+            o[0] = out_c(mode, acc, mul, round, sh, shift, z_out, lo, hi);
+        }
+        r0 += s * pw;
+        r0 = r0 >= end ? r0 - plane : r0;
     }
 #endif
-    const int32_t i = q->per_channel ? c : 0, total = 31 - q->shift[i];
-    k->bias = tc_bias(q, c);
-    k->m = q->m[i];
-    k->shift = q->shift[i];
+}
+
+/* The output stage's fields shared by every channel. */
+static void plan3_layer(const tc_quant_params *q, chan3 *k)
+{
     k->z_out = q->z_out;
     k->act_min = q->act_min;
     k->act_max = q->act_max;
@@ -853,118 +1167,262 @@ static TC_INLINE void plan3(const tc_quant_params *q, const tc_dense_weights *w,
     k->max4 = tc_splat8(q->act_max);
     k->sh = 0;
     k->round = 0;
-    if (!TC_REQUANT_TFLITE && total >= 33 && total <= 54) { /* mode3: 1 or 2 */
+}
+
+/* Channels [c, c + nc)'s levels (transposed: tr), biases and multipliers into k; returns
+   the pass's output mode (req3: 0 for a channel whose 31 - shift lies outside [33, 54],
+   the SMMLA form's range): the channels' own when they agree, else 0 (exact for any). */
+TC_NOINLINE static int plan_pass(const tc_quant_params *q, const tc_dense_weights *w,
+                                 int32_t c, int32_t nc, int tr, chan3 *k)
+{
+    const int range = q->act_min <= -128 && q->act_max >= 127 ? 1 : 2;
+    int mode = range;
+    for (int32_t j = 0; j < nc; ++j, ++c, ++k) {
+#ifdef TC_SIMD_DSP
+        if (w->bits == 8) { /* three words: SXTB16 halves, PKHBT / PKHTB pairs */
+            const int8_t *w8 = (const int8_t *)w->weights + 9 * c;
+            const uint32_t v0 = tc_ld32(w8), v1 = tc_ld32(w8 + 3), v2 = tc_ld32(w8 + 5);
+            const uint32_t e0 = __sxtb16(v0), o0 = tc_sxtb16_ror8(v0); /* (w0, w2), (w1, w3) */
+            const uint32_t e1 = __sxtb16(v1), o1 = tc_sxtb16_ror8(v1); /* (w3, w5), (w4, w6) */
+            const uint32_t e2 = __sxtb16(v2), o2 = tc_sxtb16_ror8(v2); /* (w5, w7), (w6, w8) */
+            if (tr) { /* kernel rows (w0, w3, w6), (w1, w4, w7), (w2, w5, w8) */
+                k->w[0][0] = pack_lo(e0, e1);
+                k->w[0][1] = pack_lo(e1, o2);
+                k->w[1][0] = pack_lo(o0, o1);
+                k->w[1][1] = pack_bt(o1, e2);
+                k->w[2][0] = pack_hi(e0, e1);
+                k->w[2][1] = pack_hi(e1, o2);
+            } else {
+                k->w[0][0] = pack_lo(e0, o0);
+                k->w[0][1] = pack_bt(o0, e0);
+                k->w[1][0] = pack_lo(e1, o1);
+                k->w[1][1] = pack_bt(o1, e1);
+                k->w[2][0] = pack_bt(o2, e2);
+                k->w[2][1] = pack_hi(e2, o2);
+            }
+        } else
+#endif
+        {
+            int32_t l[9];
+            if (w->bits == 8) { /* rows of int8 */
+                const int8_t *w8 = (const int8_t *)w->weights + 9 * c;
+                for (int32_t t = 0; t < 9; ++t) { /* transposed: tap (ky, kx) as (kx, ky) */
+                    l[t] = w8[tr ? 3 * (t % 3) + t / 3 : t];
+                }
+            } else {
+                for (int32_t t = 0; t < 9; ++t) {
+                    l[t] = level(w, 9, c, tr ? 3 * (t % 3) + t / 3 : t);
+                }
+            }
+#ifdef TC_SIMD_DSP
+            for (int32_t ky = 0; ky < 3; ++ky) {
+                k->w[ky][0] = pack_lo((uint32_t)l[3 * ky], (uint32_t)l[3 * ky + 1]);
+                k->w[ky][1] = pack_lo((uint32_t)l[3 * ky + 1], (uint32_t)l[3 * ky + 2]);
+            }
+#else
+            for (int32_t t = 0; t < 9; ++t) {
+                k->w[t] = l[t];
+            }
+#endif
+        }
+        const int32_t i = q->per_channel ? c : 0, total = 31 - q->shift[i];
+        k->bias = tc_bias(q, c);
+        k->m = q->m[i];
+        k->shift = q->shift[i];
+        if (TC_REQUANT_TFLITE || total < 33 || total > 54) {
+            mode = 0;
+            continue;
+        }
         k->sh = total - 32;
         k->round = ((int32_t)1 << (total - 33)) + q->z_out * ((int32_t)1 << (total - 32));
     }
+    return mode;
 }
 
 /* n int8 values `step` bytes apart, as int16 at dst. */
 static void load_row(int16_t *dst, const int8_t *src, size_t step, int32_t n)
 {
-    int32_t i = 0;
-    for (; i + 4 <= n; i += 4, src += 4 * step) {
-        dst[i] = src[0];
-        dst[i + 1] = src[step];
-        dst[i + 2] = src[2 * step];
-        dst[i + 3] = src[3 * step];
+    const int16_t *end = dst + n;
+    for (; end - dst >= 8; dst += 8, src += 8 * step) {
+        const int8_t *s4 = src + 4 * step;
+        dst[0] = src[0];
+        dst[1] = src[step];
+        dst[2] = src[2 * step];
+        dst[3] = src[3 * step];
+        dst[4] = s4[0];
+        dst[5] = s4[step];
+        dst[6] = s4[2 * step];
+        dst[7] = s4[3 * step];
     }
-    for (; i < n; ++i, src += step) {
-        dst[i] = src[0];
+    for (; dst < end; ++dst, src += step) {
+        dst[0] = src[0];
     }
 }
 
-/* Every output of one channel (input, output: its byte of pixel (0, 0)) through its
-   planar input in buf (layout3), every column and row outside the input holding
-   pad_value; a ring holds input row y in row (y + pad_top) % 3 (pad_value for the rows
-   outside). Each input row is read before the first output row whose windows reach it
-   is written, in raster order. mode: a constant of each copy. */
-static TC_INLINE void channel3(const tc_conv_dims *d, const tc_quant_params *q,
-                               const tc_dense_weights *w, int32_t c, int mode, int16_t *buf,
-                               const layout3 *lay, const int8_t *input, int8_t *output)
+/* The four channels of one pixel as int16 into the four planes at dst. */
+static TC_INLINE void load_pixel4(int16_t *dst, int32_t plane, const int8_t *src)
 {
-    chan3 k;
-    plan3(q, w, c, lay->kind == 2, &k);
-    input += c;
-    output += c;
-    const size_t step = (size_t)d->in_c, in_row = (size_t)d->in_w * step;
-    const size_t out_row = (size_t)d->out_w * step;
-    const int32_t pw = lay->cols;
-    if (lay->kind == 2) { /* input (y, x) at row x + pad_left, column y + pad_top */
-        const int32_t y1 = clip(pw - d->pad_top, 0, d->in_h);
-        const int32_t xn = clip(lay->rows - d->pad_left, 0, d->in_w);
-        int16_t *dst = buf + d->pad_left * pw + d->pad_top;
-        for (int32_t x = 0; x < xn; ++x, dst += pw) {
-            load_row(dst, input + (size_t)x * step, in_row, y1);
+    dst[0] = src[0];
+    dst[plane] = src[1];
+    dst[2 * plane] = src[2];
+    dst[3 * plane] = src[3];
+}
+
+#ifdef TC_SIMD_DSP
+/* Two pixels `step` bytes apart: their four channels' values, one word in each plane. */
+static TC_INLINE void load_pair4(int16_t *d, int32_t plane, const int8_t *p, size_t step)
+{
+    const uint32_t v0 = tc_ld32(p), v1 = tc_ld32(p + step);
+    const uint32_t e0 = __sxtb16(v0), e1 = __sxtb16(v1);
+    const uint32_t o0 = tc_sxtb16_ror8(v0), o1 = tc_sxtb16_ror8(v1);
+    const uint32_t w0 = pack_lo(e0, e1), w1 = pack_lo(o0, o1);
+    const uint32_t w2 = pack_hi(e0, e1), w3 = pack_hi(o0, o1);
+    memcpy(d, &w0, sizeof w0);
+    memcpy(d + plane, &w1, sizeof w1);
+    memcpy(d + 2 * plane, &w2, sizeof w2);
+    memcpy(d + 3 * plane, &w3, sizeof w3);
+}
+#endif
+
+/* `lines` lines (`pw` values apart at dst, `src_line` bytes apart at src) of n pixels
+   `step` bytes apart: their first four channels as int16 into four planes `plane` values
+   apart (dst: the first plane's). With DSP two pixels at a time: two word loads, SXTB16
+   splits each into the channel pairs (0, 2) and (1, 3), PKHBT / PKHTB pair each
+   channel's two values into one word of its plane. */
+static void load_lines4(int16_t *dst, int32_t plane, int32_t pw, const int8_t *src,
+                        size_t src_line, size_t step, int32_t lines, int32_t n)
+{
+#ifdef TC_SIMD_DSP
+    const int odd = ((uintptr_t)dst & 2u) != 0 && n > 0; /* an odd column first: words aligned */
+    const int32_t pairs = (n - odd) >> 1;
+    for (int32_t y = 0; y < lines; ++y, dst += pw, src += src_line) {
+        int16_t *d = dst;
+        const int8_t *p = src;
+        if (odd) {
+            load_pixel4(d, plane, p);
+            ++d;
+            p += step;
+        }
+        for (int32_t i = 0; i < pairs; ++i, d += 2, p += 2 * step) {
+            load_pair4(d, plane, p, step);
+        }
+        if (d < dst + n) {
+            load_pixel4(d, plane, p);
         }
     }
-    const int32_t xn = clip(pw - d->pad_left, 0, d->in_w); /* input columns a row needs */
-    if (lay->kind == 1) { /* input row y in row y + pad_top */
-        const int32_t y1 = clip(lay->rows - d->pad_top, 0, d->in_h);
-        for (int32_t y = 0; y < y1; ++y) {
-            load_row(buf + (y + d->pad_top) * pw + d->pad_left, input + (size_t)y * in_row,
-                     step, xn);
+#else
+    for (int32_t y = 0; y < lines; ++y, dst += pw, src += src_line) {
+        const int8_t *p = src;
+        for (int32_t i = 0; i < n; ++i, p += step) {
+            load_pixel4(dst + i, plane, p);
         }
     }
-    const int tr = lay->kind == 2;
-    const int32_t sweeps = tr ? d->out_w : d->out_h, n = tr ? d->out_h : d->out_w;
-    const size_t along = tr ? out_row : step, across = tr ? step : out_row;
-    int32_t next = -d->pad_top, slot = 0; /* ring: the next input row to bring in, its row */
-    const int16_t *r = buf;
-    for (int32_t i = 0; i < sweeps; ++i, r += pw, output += across) {
-        const int16_t *r0 = r, *r1 = r + pw, *r2 = r + 2 * pw;
-        if (lay->kind == 0) {
-            for (; next < i - d->pad_top + 3; ++next) {
-                int16_t *dst = buf + slot * pw + d->pad_left;
-                if (next >= 0 && next < d->in_h) {
-                    load_row(dst, input + (size_t)next * in_row, step, xn);
-                } else {
-                    for (int32_t j = 0; j < xn; ++j) {
-                        dst[j] = (int16_t)d->pad_value;
-                    }
-                }
-                slot = slot == 2 ? 0 : slot + 1;
+#endif
+}
+
+/* n copies of v at p. */
+static TC_NOINLINE void fill3(int16_t *p, int16_t v, int32_t n)
+{
+    for (int32_t x = 0; x < n; ++x) {
+        p[x] = v;
+    }
+}
+
+/* A ring's padded lines [a, b) (line a - pad first) of channels [c, c + nc) (nc: 1 or
+   4) into plane rows row.. on (no wrap), pad_value for the lines outside the input. */
+static void bring3(const geom3 *g, int32_t nc, int16_t *buf, const int8_t *input, int32_t a,
+                   int32_t b, int32_t row)
+{
+    const int32_t pw = g->lay.cols;
+    const int32_t ia = clip(g->pad - a, 0, b - a), ib = clip(g->lines + g->pad - a, ia, b - a);
+    int16_t *dst = buf + row * pw + g->first;
+    for (int32_t j = 0; (ia > 0 || ib < b - a) && j < nc; ++j) { /* the lines outside */
+        int16_t *p = dst + j * g->plane;
+        for (int32_t r = 0; r < ia; ++r) {
+            fill3(p + r * pw, g->pad_value, g->len);
+        }
+        for (int32_t r = ib; r < b - a; ++r) {
+            fill3(p + r * pw, g->pad_value, g->len);
+        }
+    }
+    if (ia == ib) {
+        return;
+    }
+    const int8_t *src = input + (size_t)(a + ia - g->pad) * g->src_line;
+    dst += ia * pw;
+    if (nc == 4) {
+        load_lines4(dst, g->plane, pw, src, g->src_line, g->src_elem, ib - ia, g->len);
+        return;
+    }
+    for (int32_t y = ia; y < ib; ++y, dst += pw, src += g->src_line) {
+        load_row(dst, src, g->src_elem, g->len);
+    }
+}
+
+/* Every output of channels [c, c + nc) (nc: 1 or 4; input, output: channel c's byte of
+   pixel (0, 0)) through their planar inputs in buf (layout3, plane j at buf + j plane;
+   the columns outside the input hold pad_value), a band of m sweeps at a time, channel
+   after channel, sweep after sweep. Each band brings in the lines it does not share with
+   the one before (every line is read once) before its outputs are written. mode, s:
+   constants of each copy. */
+static TC_INLINE void pass3(const geom3 *g, const chan3 *k, int32_t nc, int mode, int s,
+                            int16_t *buf, const int8_t *input, int8_t *output)
+{
+    const int32_t pw = g->lay.cols, plane = g->plane, rows = g->lay.rows;
+    const int ring = g->lay.kind == 0; /* the rows of whole channels never wrap around */
+    int32_t next = 0; /* ring: the next padded line to bring in */
+    if (!ring) { /* whole channels: every line inside, the rest holds pad_value */
+        if (nc == 4) {
+            load_lines4(buf + g->dst0, plane, pw, input, g->src_line, g->src_elem, g->whole,
+                        g->len);
+        } else {
+            int16_t *dst = buf + g->dst0;
+            const int8_t *src = input;
+            for (int32_t y = 0; y < g->whole; ++y, dst += pw, src += g->src_line) {
+                load_row(dst, src, g->src_elem, g->len);
             }
-            const int32_t s1 = slot == 2 ? 0 : slot + 1, s2 = s1 == 2 ? 0 : s1 + 1;
-            r0 = buf + slot * pw;
-            r1 = buf + s1 * pw;
-            r2 = buf + s2 * pw;
         }
-        row3x3(&k, mode, r0, r1, r2, n, output, along);
+    }
+    for (int32_t oy = 0; oy < g->sweeps; oy += g->lay.m) {
+        const int32_t m = g->sweeps - oy < g->lay.m ? g->sweeps - oy : g->lay.m;
+        const int32_t end = (oy + m - 1) * s + 3;
+        while (ring && next < end) { /* runs of plane rows without a wrap */
+            const int32_t row = next % rows, run = end - next < rows - row ? end - next
+                                                                            : rows - row;
+            bring3(g, nc, buf, input, next, next + run, row);
+            next += run;
+        }
+        const int32_t q = oy * s % rows; /* plane row of the band's first line */
+        for (int32_t j = 0; j < nc; ++j) {
+            const int16_t *p = buf + j * plane;
+            band3(&k[j], mode, s, p + q * pw, p + plane, m, g,
+                  output + j + (size_t)oy * g->across);
+        }
     }
 }
 
-typedef void (*channel3_fn)(const tc_conv_dims *d, const tc_quant_params *q,
-                            const tc_dense_weights *w, int32_t c, int16_t *buf,
-                            const layout3 *lay, const int8_t *input, int8_t *output);
+typedef void (*pass3_fn)(const geom3 *g, const chan3 *k, int32_t nc, int16_t *buf,
+                         const int8_t *input, int8_t *output);
 
-#define TC_DW_CHANNEL(name, mode)                                                          \
-    TC_NOINLINE static void name(const tc_conv_dims *d, const tc_quant_params *q,         \
-                                 const tc_dense_weights *w, int32_t c, int16_t *buf,      \
-                                 const layout3 *lay, const int8_t *input, int8_t *output) \
+#define TC_DW_PASS(name, mode, s)                                                          \
+    TC_NOINLINE static void name(const geom3 *g, const chan3 *k, int32_t nc, int16_t *buf, \
+                                 const int8_t *input, int8_t *output)                     \
     {                                                                                      \
-        channel3(d, q, w, c, mode, buf, lay, input, output);                               \
+        pass3(g, k, nc, mode, s, buf, input, output);                                      \
     }
-TC_DW_CHANNEL(channel_slow, 0)
-TC_DW_CHANNEL(channel_full, 1)
-TC_DW_CHANNEL(channel_clamp, 2)
-
-/* 1: the 3 x 3 stride-1 path takes the layer. */
-static int fast3(const tc_conv_dims *d)
-{
-    return d->kernel_h == 3 && d->kernel_w == 3 && d->stride_h == 1 && d->stride_w == 1;
-}
+TC_DW_PASS(pass_slow, 0, 1)
+TC_DW_PASS(pass_full, 1, 1)
+TC_DW_PASS(pass_clamp, 2, 1)
+TC_DW_PASS(pass_slow_s2, 0, 2)
+TC_DW_PASS(pass_full_s2, 1, 2)
+TC_DW_PASS(pass_clamp_s2, 2, 2)
 
 int32_t tc_dwconv2d_dense_s8_buffer_size(const tc_conv_dims *dims)
 {
     if (!tc_conv_dims_ok(dims, 1)) {
         return 0;
     }
-    if (!fast3(dims)) {
-        return (int32_t)sizeof(group_weights);
-    }
-    const layout3 lay = plan_layout(dims);
-    return 2 * lay.rows * lay.cols;
+    return planar3(dims) ? planar_bytes(dims) : (int32_t)sizeof(group_weights);
 }
 
 tc_status tc_dwconv2d_dense_s8(const tc_context *ctx, const tc_conv_dims *dims,
@@ -981,16 +1439,25 @@ tc_status tc_dwconv2d_dense_s8(const tc_context *ctx, const tc_conv_dims *dims,
         return TC_ERR_ARG;
     }
     const int32_t taps = dims->kernel_h * dims->kernel_w, channels = dims->in_c;
-    if (fast3(dims)) {
-        const layout3 lay = plan_layout(dims);
-        const int32_t n = lay.rows * lay.cols;
+    if (rows3(dims)) {
+        geom3 g;
+        plan_geom(dims, &g);
+        const int32_t n = (TC_DW_LOAD4 ? TC_DW_PASS_MAX : 1) * g.plane;
         int16_t *buf = (int16_t *)ctx->buf;
         for (int32_t i = 0; i < n; ++i) { /* the columns and rows outside the input */
-            buf[i] = (int16_t)dims->pad_value;
+            buf[i] = g.pad_value;
         }
-        static const channel3_fn fns[3] = {channel_slow, channel_full, channel_clamp};
-        for (int32_t c = 0; c < channels; ++c) {
-            fns[mode3(quant, c)](dims, quant, weights, c, buf, &lay, input, output);
+        static const pass3_fn fns[2][3] = {{pass_slow, pass_full, pass_clamp},
+                                           {pass_slow_s2, pass_full_s2, pass_clamp_s2}};
+        const pass3_fn *f = fns[g.s - 1];
+        chan3 k[TC_DW_PASS_MAX];
+        for (int32_t j = 0; j < TC_DW_PASS_MAX; ++j) {
+            plan3_layer(quant, &k[j]);
+        }
+        for (int32_t c = 0, nc; c < channels; c += nc) {
+            nc = TC_DW_LOAD4 && channels - c >= TC_DW_PASS_MAX ? TC_DW_PASS_MAX : 1;
+            const int mode = plan_pass(quant, weights, c, nc, g.lay.kind == 2, k);
+            f[mode](&g, k, nc, buf, input + c, output + c);
         }
         return TC_OK;
     }
