@@ -204,9 +204,11 @@ def test_buffer_sizes_by_hand():
     # levels (groups of 8), two columns 2 * 64 B; a kernel row of 9 is not whole groups ->
     # gather 32 B; a row is 14 B and reads 16 B: last row copied, 16 B -> 100 + 128 + 32 + 16
     assert scratch.conv2d_dense_buffer_size(3, 3, 3, 5, 4) == 276
-    # 8 bits, 1x1 on 16 channels -> 2: 40 B of requantization, two columns of 16 levels
-    # (2 * 32 B), nothing else
-    assert scratch.conv2d_dense_buffer_size(1, 1, 16, 2, 8) == 104
+    # 8 bits, 1x1 on 16 channels -> 2: 40 B of requantization, four columns of 16 levels
+    # (the DSP path packs four pixels a pass: 4 * 32 B), nothing else
+    assert scratch.conv2d_dense_buffer_size(1, 1, 16, 2, 8) == 168
+    # ... at 4 bits, two columns: 40 + 2 * 32
+    assert scratch.conv2d_dense_buffer_size(1, 1, 16, 2, 4) == 104
     # 8 bits, 1x1 on 3 channels -> 2: 40 B; two columns of 4 levels, 16 B; the one run of 3
     # is gathered and zero-padded to 4 B; a row of 3 B reads 4 B, which for row 0 ends
     # inside row 1: only the last row in the tail, 3 B + 1 B of zeros: 40 + 16 + 4 + 4

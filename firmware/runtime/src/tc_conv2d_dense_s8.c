@@ -42,6 +42,13 @@ static int32_t gather_bytes(const tc_conv_dims *d, int32_t bits)
                ? 0 : tc_dense_padded(d->kernel_h * run, bits);
 }
 
+/* Packed columns in scratch: four for an 8-bit 1x1 kernel on whole groups (the DSP path
+   takes four pixels a pass), else two. */
+static TC_INLINE int32_t col_count(const tc_conv_dims *d, int32_t bits)
+{
+    return bits == 8 && (d->kernel_h | d->kernel_w) == 1 && d->in_c % 4 == 0 ? 4 : 2;
+}
+
 /* Bytes of a post-op's staged outputs (two pixels' sums, 4-aligned); 0 without one. */
 static TC_INLINE int32_t sums_bytes(const tc_conv_dims *d, int post)
 {
@@ -62,7 +69,8 @@ static TC_INLINE int32_t buffer_size(const tc_conv_dims *dims, int32_t bits, int
         return 0;
     }
     const int32_t cols = dims->kernel_h * dims->kernel_w * dims->in_c;
-    return 2 * tc_dense_column_bytes(cols, bits) + stage_bytes(dims, bits, post) +
+    return col_count(dims, bits) * tc_dense_column_bytes(cols, bits) +
+           stage_bytes(dims, bits, post) +
            tc_dense_tail_bytes(dims->out_c, cols, bits) + dims->out_c * (int32_t)sizeof(tc_dense_rq);
 }
 
@@ -198,6 +206,323 @@ static uint32_t pack_patch(const tc_conv_dims *d, int32_t bits, const int8_t *in
     return corr;
 }
 
+#if defined(__ARM_FEATURE_DSP) && !defined(TC_DENSE_NO_DSP)
+/* ---------------------------------------------------------------- 8 bits on a DSP core
+ * At 8 bits, when every output channel's requantization is the short form (all real
+ * layers), the pixel pairs take a tighter path than tc_dense_gemm2_s8: the channels'
+ * constants are rearranged once per call into one 32-byte entry per channel pair
+ * (tc_conv_pair), and each row pair is two assembly blocks, the product (its bias
+ * loaded from the entry) and the output stage (SMMLA, ASR, SSAT, the four bytes
+ * clamped at once, two halfword stores). The columns are packed by pack_s8, whose
+ * layout is tc_dense_pack_s8's at 8 bits. */
+#define TC_CONV_FAST 1
+
+/* One output channel's constants, from a tc_dense_rq entry of the short form. */
+typedef struct {
+    int32_t bias, m;
+    uint32_t c;
+    int32_t sh;
+} tc_conv_rq;
+
+/* 1 when every row of rq (out_c of them) has the short form; then rq's bytes are
+   rewritten as out_c tc_conv_rq entries (16 bytes a row in place of 20: entry r ends
+   before row r + 1 starts, so each row is read before its bytes are written). */
+static int short_table(tc_dense_rq *rq, int32_t out_c)
+{
+    for (int32_t r = 0; r < out_c; ++r) {
+        if ((uint32_t)(rq[r].sh - 1) >= 22u) {
+            return 0;
+        }
+    }
+    for (int32_t r = 0; r < out_c; ++r) {
+        const tc_dense_rq a = rq[r];
+        const tc_conv_rq e = {a.bias, a.m, a.c_lo, a.sh};
+        memcpy((uint8_t *)rq + r * (int32_t)sizeof e, &e, sizeof e);
+    }
+    return 1;
+}
+
+/* One group of four levels of rows a and b against two columns: SXTB16 of a weight word
+   gives levels (0, 2), of it rotated by 8 levels (1, 3). */
+#define TC_FAST_G                                                                           \
+    "ldr    %[va], [%[wa]], #4\n\t"                                                         \
+    "ldr    %[vb], [%[wb]], #4\n\t"                                                         \
+    "ldrd   %[x0], %[x1], [%[x]], #8\n\t"                                                   \
+    "sxtb16 %[t], %[va]\n\t"                                                                \
+    "smlad  %[a0], %[t], %[x0], %[a0]\n\t"                                                  \
+    "smlad  %[a1], %[t], %[x1], %[a1]\n\t"                                                  \
+    "sxtb16 %[t], %[vb]\n\t"                                                                \
+    "smlad  %[b0], %[t], %[x0], %[b0]\n\t"                                                  \
+    "smlad  %[b1], %[t], %[x1], %[b1]\n\t"                                                  \
+    "ldrd   %[x0], %[x1], [%[x]], #8\n\t"                                                   \
+    "sxtb16 %[t], %[va], ror #8\n\t"                                                        \
+    "smlad  %[a0], %[t], %[x0], %[a0]\n\t"                                                  \
+    "smlad  %[a1], %[t], %[x1], %[a1]\n\t"                                                  \
+    "sxtb16 %[t], %[vb], ror #8\n\t"                                                        \
+    "smlad  %[b0], %[t], %[x0], %[b0]\n\t"                                                  \
+    "smlad  %[b1], %[t], %[x1], %[b1]\n\t"
+
+/* Rows a and b (wa, wb) against the two columns at cols (n >= 1 groups), requantized by
+   entries e[0], e[1], into out[0..1] (column 0) and out[oc..oc + 1] (column 1). The groups go four
+   an iteration after one (n odd) and two (bit 1 of n) first: LSLS #31 puts bit 0 in N and
+   bit 1 in C, which the product does not touch. lo, hi: the activation's range in each
+   byte. */
+static TC_INLINE void fast_pair(const tc_conv_rq *e, const uint8_t *wa, const uint8_t *wb,
+                                const uint32_t *cols, int32_t n, uint32_t lo, uint32_t hi,
+                                int8_t *out, int32_t oc)
+{
+    uint32_t a0 = (uint32_t)e[0].bias, b0 = (uint32_t)e[1].bias, a1 = a0, b1 = b0;
+    uint32_t va, vb, x0, x1, t;
+    const uint32_t *x = cols;
+    __asm__ volatile("lsls   %[t], %[n], #31\n\t"
+                     "bpl    2f\n\t" TC_FAST_G
+                     "2:\n\t"
+                     "bcc    3f\n\t" TC_FAST_G TC_FAST_G
+                     "3:\n\t"
+                     "lsrs   %[n], %[n], #2\n\t"
+                     "beq    4f\n\t"
+                     "1:\n\t" TC_FAST_G TC_FAST_G TC_FAST_G TC_FAST_G
+                     "subs   %[n], %[n], #1\n\t"
+                     "bne    1b\n\t"
+                     "4:\n\t"
+                     : [a0] "+r"(a0), [a1] "+r"(a1), [b0] "+r"(b0), [b1] "+r"(b1), [wa] "+r"(wa),
+                       [wb] "+r"(wb), [x] "+r"(x), [n] "+r"(n), [va] "=&r"(va), [vb] "=&r"(vb),
+                       [x0] "=&r"(x0), [x1] "=&r"(x1), [t] "=&r"(t)
+                     :
+                     : "cc", "memory");
+    uint32_t m, c, s;
+    __asm__ volatile("ldrd   %[m], %[c], [%[e], #4]\n\t"
+                     "ldr    %[s], [%[e], #12]\n\t"
+                     "smmla  %[a0], %[a0], %[m], %[c]\n\t"
+                     "smmla  %[a1], %[a1], %[m], %[c]\n\t"
+                     "asr    %[a0], %[a0], %[s]\n\t"
+                     "asr    %[a1], %[a1], %[s]\n\t"
+                     "ldrd   %[m], %[c], [%[e], #20]\n\t"
+                     "ldr    %[s], [%[e], #28]\n\t"
+                     "smmla  %[b0], %[b0], %[m], %[c]\n\t"
+                     "smmla  %[b1], %[b1], %[m], %[c]\n\t"
+                     "asr    %[b0], %[b0], %[s]\n\t"
+                     "asr    %[b1], %[b1], %[s]\n\t"
+                     "ssat   %[a0], #8, %[a0]\n\t"
+                     "ssat   %[b0], #8, %[b0]\n\t"
+                     "ssat   %[a1], #8, %[a1]\n\t"
+                     "ssat   %[b1], #8, %[b1]\n\t"
+                     "bfi    %[a0], %[b0], #8, #8\n\t"
+                     "bfi    %[a0], %[a1], #16, #8\n\t"
+                     "bfi    %[a0], %[b1], #24, #8\n\t"
+                     "ssub8  %[m], %[a0], %[lo]\n\t"
+                     "sel    %[a0], %[a0], %[lo]\n\t"
+                     "ssub8  %[m], %[hi], %[a0]\n\t"
+                     "sel    %[a0], %[a0], %[hi]\n\t"
+                     "lsr    %[m], %[a0], #16\n\t"
+                     "strh   %[m], [%[o], %[oc]]\n\t"
+                     "strh   %[a0], [%[o]]\n\t"
+                     : [a0] "+&r"(a0), [a1] "+&r"(a1), [b0] "+&r"(b0), [b1] "+&r"(b1),
+                       [m] "=&r"(m), [c] "=&r"(c), [s] "=&r"(s)
+                     : [e] "r"(e), [lo] "r"(lo), [hi] "r"(hi), [o] "r"(out), [oc] "r"(oc)
+                     : "cc", "memory");
+}
+#undef TC_FAST_G
+
+/* Groups levels of column 0 from x0 and of column 1 from x1 into cols, interleaved as
+   tc_dense_pack_s8 packs them at 8 bits: (x0 levels 0, 2), (x1 0, 2), (x0 1, 3), (x1 1, 3)
+   per group. */
+static TC_INLINE void pack2_s8(const int8_t *x0, const int8_t *x1, int32_t n, uint32_t *cols)
+{
+    uint32_t v0, v1, t0, t1;
+    __asm__ volatile("1:\n\t"
+                     "ldr    %[v0], [%[x0]], #4\n\t"
+                     "ldr    %[v1], [%[x1]], #4\n\t"
+                     "sxtb16 %[t0], %[v0]\n\t"
+                     "sxtb16 %[t1], %[v1]\n\t"
+                     "strd   %[t0], %[t1], [%[c]], #8\n\t"
+                     "sxtb16 %[t0], %[v0], ror #8\n\t"
+                     "sxtb16 %[t1], %[v1], ror #8\n\t"
+                     "strd   %[t0], %[t1], [%[c]], #8\n\t"
+                     "subs   %[n], %[n], #1\n\t"
+                     "bne    1b\n\t"
+                     : [x0] "+r"(x0), [x1] "+r"(x1), [n] "+r"(n), [c] "+r"(cols), [v0] "=&r"(v0),
+                       [v1] "=&r"(v1), [t0] "=&r"(t0), [t1] "=&r"(t1)
+                     :
+                     : "cc", "memory");
+}
+
+/* One group of four levels of a row against four columns (two pair words each: levels
+   (0, 2) of the four, then (1, 3)); FIRST: the sums start at the bias in a3. */
+#define TC_ROW4_G(A0, A1, A2, A3)                                                             \
+    "ldr    %[v], [%[w]], #4\n\t"                                                           \
+    "sxtb16 %[t], %[v]\n\t"                                                                 \
+    "ldrd   %[x0], %[x1], [%[x]], #8\n\t"                                                   \
+    "smlad  %[a0], %[t], %[x0], " A0 "\n\t"                                                 \
+    "smlad  %[a1], %[t], %[x1], " A1 "\n\t"                                                 \
+    "ldrd   %[x0], %[x1], [%[x]], #8\n\t"                                                   \
+    "smlad  %[a2], %[t], %[x0], " A2 "\n\t"                                                 \
+    "smlad  %[a3], %[t], %[x1], " A3 "\n\t"                                                 \
+    "sxtb16 %[t], %[v], ror #8\n\t"                                                         \
+    "ldrd   %[x0], %[x1], [%[x]], #8\n\t"                                                   \
+    "smlad  %[a0], %[t], %[x0], %[a0]\n\t"                                                  \
+    "smlad  %[a1], %[t], %[x1], %[a1]\n\t"                                                  \
+    "ldrd   %[x0], %[x1], [%[x]], #8\n\t"                                                   \
+    "smlad  %[a2], %[t], %[x0], %[a2]\n\t"                                                  \
+    "smlad  %[a3], %[t], %[x1], %[a3]\n\t"
+#define TC_ROW4_FIRST TC_ROW4_G("%[a3]", "%[a3]", "%[a3]", "%[a3]")
+#define TC_ROW4 TC_ROW4_G("%[a0]", "%[a1]", "%[a2]", "%[a3]")
+
+/* Every row of a 1x1 convolution (w: row 0, rows of whole groups back to back; e: their
+   constants) against four packed columns (cols, n groups): the outputs of four pixels,
+   out[0 .. out_c) and the next three pixels' after it. One row at a time: its product
+   (the first group on its own, starting the sums at the bias, then an odd one, then two
+   an iteration), its four outputs by SMMLA, ASR and SSAT, four byte stores. The
+   activation's range must be the int8 one (SSAT is the clamp). */
+static TC_INLINE void fast_rows4(const tc_conv_rq *e, const uint8_t *w, const uint32_t *cols,
+                                 int32_t n, int8_t *out, int32_t out_c)
+{
+    /* read in the loop from the stack: 14 registers hold the rest */
+    const struct {
+        const uint32_t *cols;
+        int32_t rest, oc;
+        const int8_t *end;
+    } k = {cols, n - 1, out_c, out + out_c};
+    uint32_t a0, a1, a2, a3, v, t, x0, x1, i;
+    const uint32_t *x;
+    __asm__ volatile("1:\n\t"
+                     "ldr    %[a3], [%[e]], #16\n\t"
+                     "ldr    %[x], %[cols]\n\t" TC_ROW4_FIRST
+                     "ldr    %[i], %[rest]\n\t"
+                     "lsrs   %[i], %[i], #1\n\t"
+                     "bcc    2f\n\t" TC_ROW4
+                     "2:\n\t"
+                     "beq    4f\n\t"
+                     "3:\n\t" TC_ROW4 TC_ROW4
+                     "subs   %[i], %[i], #1\n\t"
+                     "bne    3b\n\t"
+                     "4:\n\t"
+                     "ldrd   %[v], %[t], [%[e], #-12]\n\t"
+                     "ldr    %[x0], [%[e], #-4]\n\t"
+                     "smmla  %[a0], %[a0], %[v], %[t]\n\t"
+                     "smmla  %[a1], %[a1], %[v], %[t]\n\t"
+                     "smmla  %[a2], %[a2], %[v], %[t]\n\t"
+                     "smmla  %[a3], %[a3], %[v], %[t]\n\t"
+                     "asr    %[a0], %[a0], %[x0]\n\t"
+                     "asr    %[a1], %[a1], %[x0]\n\t"
+                     "asr    %[a2], %[a2], %[x0]\n\t"
+                     "asr    %[a3], %[a3], %[x0]\n\t"
+                     "ssat   %[a0], #8, %[a0]\n\t"
+                     "ssat   %[a1], #8, %[a1]\n\t"
+                     "ssat   %[a2], #8, %[a2]\n\t"
+                     "ssat   %[a3], #8, %[a3]\n\t"
+                     "ldr    %[x1], %[oc]\n\t"
+                     "add    %[x], %[o], %[x1]\n\t"
+                     "strb   %[a2], [%[o], %[x1], lsl #1]\n\t"
+                     "strb   %[a3], [%[x], %[x1], lsl #1]\n\t"
+                     "strb   %[a1], [%[x]]\n\t"
+                     "strb   %[a0], [%[o]], #1\n\t"
+                     "ldr    %[x1], %[end]\n\t"
+                     "cmp    %[o], %[x1]\n\t"
+                     "bne    1b\n\t"
+                     : [a0] "=&r"(a0), [a1] "=&r"(a1), [a2] "=&r"(a2), [a3] "=&r"(a3),
+                       [v] "=&r"(v), [t] "=&r"(t), [x0] "=&r"(x0), [x1] "=&r"(x1), [i] "=&r"(i),
+                       [x] "=&r"(x), [e] "+r"(e), [w] "+r"(w), [o] "+r"(out)
+                     : [cols] "m"(k.cols), [rest] "m"(k.rest), [oc] "m"(k.oc), [end] "m"(k.end)
+                     : "cc", "memory");
+}
+#undef TC_ROW4_G
+#undef TC_ROW4_FIRST
+#undef TC_ROW4
+
+/* The n groups of four pixels' inputs (x: the first pixel's, the others in_c bytes apart)
+   into four columns: per group (levels 0, 2) of each pixel, then (1, 3). */
+static TC_INLINE void pack4_s8(const int8_t *x, int32_t in_c, int32_t n, uint32_t *cols)
+{
+    const int8_t *x3 = x + 3 * in_c;
+    uint32_t v0, v1, v2, v3, t0, t1;
+    __asm__ volatile("1:\n\t"
+                     "ldr    %[v1], [%[x], %[c]]\n\t"
+                     "ldr    %[v2], [%[x], %[c], lsl #1]\n\t"
+                     "ldr    %[v3], [%[x3]], #4\n\t"
+                     "ldr    %[v0], [%[x]], #4\n\t"
+                     "sxtb16 %[t0], %[v0]\n\t"
+                     "sxtb16 %[t1], %[v1]\n\t"
+                     "strd   %[t0], %[t1], [%[col]], #32\n\t"
+                     "sxtb16 %[t0], %[v2]\n\t"
+                     "sxtb16 %[t1], %[v3]\n\t"
+                     "strd   %[t0], %[t1], [%[col], #-24]\n\t"
+                     "sxtb16 %[t0], %[v0], ror #8\n\t"
+                     "sxtb16 %[t1], %[v1], ror #8\n\t"
+                     "strd   %[t0], %[t1], [%[col], #-16]\n\t"
+                     "sxtb16 %[t0], %[v2], ror #8\n\t"
+                     "sxtb16 %[t1], %[v3], ror #8\n\t"
+                     "strd   %[t0], %[t1], [%[col], #-8]\n\t"
+                     "subs   %[n], %[n], #1\n\t"
+                     "bne    1b\n\t"
+                     : [x] "+r"(x), [x3] "+r"(x3), [n] "+r"(n), [col] "+r"(cols), [v0] "=&r"(v0),
+                       [v1] "=&r"(v1), [v2] "=&r"(v2), [v3] "=&r"(v3), [t0] "=&r"(t0),
+                       [t1] "=&r"(t1)
+                     : [c] "r"(in_c)
+                     : "cc", "memory");
+}
+
+/* The activation's range in the four bytes of a word. */
+static inline uint32_t range4(int32_t v)
+{
+    return ((uint32_t)v & 0xffu) * 0x01010101u;
+}
+#endif
+
+#ifdef TC_CONV_FAST
+/* The pixels of an 8-bit convolution whose channels' constants are the pair table `tab`
+   (pair_table): two at a time, then a last odd one by tc_dense_gemm1_s8. */
+static void fast_pixels(const tc_conv_dims *d, const tc_quant_params *q, const tc_dense_mat *m,
+                        const tc_conv_rq *tab, const int8_t *input, int8_t *output,
+                        uint8_t *cols, int8_t *stage, const tc_conv_post *post, int8_t *sums)
+{
+    const int32_t out_c = d->out_c, n = tc_dense_padded(m->cols, 8) / 4, rb = m->row_bytes;
+    const int32_t pairs = out_c / 2, whole = m->tail_row / 2; /* pairs read in the array */
+    const int32_t pixels = d->out_h * d->out_w;
+    const uint32_t lo = range4(q->act_min), hi = range4(q->act_max);
+    /* 1x1, stride 1, whole groups: a pixel's patch is its in_c inputs, the next pixel's
+       right after them */
+    const int pw = (d->kernel_h | d->kernel_w | d->stride_h | d->stride_w) == 1 &&
+                   d->in_c % 4 == 0;
+    int32_t p = 0;
+    if (pw && post == NULL && q->act_min == -128 && q->act_max == 127 && m->tail_row == out_c) {
+        for (; p + 4 <= pixels; p += 4) { /* four pixels a pass (buffer_size: four columns) */
+            pack4_s8(input + p * d->in_c, d->in_c, n, (uint32_t *)cols);
+            fast_rows4(tab, m->w, (const uint32_t *)cols, n, output + p * out_c, out_c);
+        }
+    }
+    for (; p + 2 <= pixels; p += 2) {
+        if (pw) {
+            const int8_t *x = input + p * d->in_c;
+            pack2_s8(x, x + d->in_c, n, (uint32_t *)cols);
+        } else {
+            (void)pack_patch(d, 8, input, p, cols, 2, 0, stage);
+            (void)pack_patch(d, 8, input, p + 1, cols, 2, 1, stage);
+        }
+        int8_t *out = post != NULL ? sums : output + p * out_c;
+        const uint8_t *w = m->w;
+        for (int32_t i = 0; i < pairs; ++i, w += 2 * rb) {
+            const uint8_t *wa = w, *wb = w + rb;
+            if (i >= whole) { /* a row in the tail copy */
+                wa = 2 * i < m->tail_row ? wa : m->tail + (2 * i - m->tail_row) * rb;
+                wb = m->tail + (2 * i + 1 - m->tail_row) * rb;
+            }
+            fast_pair(tab + 2 * i, wa, wb, (const uint32_t *)cols, n, lo, hi, out + 2 * i, out_c);
+        }
+        if (post != NULL) {
+            post->store(post, sums, p * out_c, 2 * out_c);
+        }
+    }
+    if (p < pixels) {
+        const uint32_t c0 = pack_patch(d, 8, input, p, cols, 1, 0, stage);
+        tc_dense_gemm1_s8(m, q, cols, c0, post != NULL ? sums : output + p * out_c);
+        if (post != NULL) {
+            post->store(post, sums, p * out_c, out_c);
+        }
+    }
+}
+#endif
+
 /* Rows too long for the blocked product: the row engine at every output pixel, on the
    input in place or, for a window reaching into the padding, on its gathered patch. With
    a post-op, each pixel's sums go to `sums` first. */
@@ -239,22 +564,19 @@ static TC_INLINE tc_status conv_dense(const tc_context *ctx, const tc_conv_dims 
         !tc_context_ok(ctx, buffer_size(dims, weights->bits, post != NULL))) {
         return TC_ERR_ARG;
     }
-    /* scratch: the requantization table, two columns, the gather area (and a post-op's
-       sums), the tail rows */
+    /* scratch: the requantization table, the columns (col_count), the gather area (and a
+       post-op's sums), the tail rows */
     const int32_t bits = weights->bits, k = dims->kernel_h * dims->kernel_w * dims->in_c;
     tc_dense_rq *rq = (tc_dense_rq *)ctx->buf;
     uint8_t *cols = (uint8_t *)(rq + dims->out_c);
-    int8_t *stage = gather_bytes(dims, bits) > 0
-                        ? (int8_t *)(cols + 2 * tc_dense_column_bytes(k, bits)) : NULL;
+    uint8_t *after = cols + col_count(dims, bits) * tc_dense_column_bytes(k, bits);
+    int8_t *stage = gather_bytes(dims, bits) > 0 ? (int8_t *)after : NULL;
     uint8_t *tail = tc_dense_tail_bytes(dims->out_c, k, bits) > 0
-                        ? cols + 2 * tc_dense_column_bytes(k, bits) +
-                              stage_bytes(dims, bits, post != NULL)
-                        : NULL;
+                        ? after + stage_bytes(dims, bits, post != NULL) : NULL;
     int8_t *sums = NULL;
     if (post != NULL) { /* in the gather area, else after it (stage_bytes) */
         const int32_t g = gather_bytes(dims, bits);
-        sums = (int8_t *)(cols + 2 * tc_dense_column_bytes(k, bits)) +
-               (stage_bytes(dims, bits, 1) == g ? 0 : g);
+        sums = (int8_t *)after + (stage_bytes(dims, bits, 1) == g ? 0 : g);
     }
     if (!tc_dense_exact(k, bits)) {
         if (post != NULL && dims->out_c > 2 * tc_dense_column_bytes(k, bits)) {
@@ -270,6 +592,14 @@ static TC_INLINE tc_status conv_dense(const tc_context *ctx, const tc_conv_dims 
     for (int32_t i = k; stage != NULL && i < tc_dense_padded(k, bits); ++i) {
         stage[i] = 0; /* gather never writes past the patch */
     }
+#ifdef TC_CONV_FAST
+    if (TC_HAS_VARIANT(TC_DENSE_BITS, 7) && bits == 8 && (out_c & 1) == 0 &&
+        short_table(rq, out_c)) {
+        fast_pixels(dims, quant, &m, (const tc_conv_rq *)rq, input, output, cols, stage, post,
+                    sums);
+        return TC_OK;
+    }
+#endif
     int32_t p = 0;
     for (; p + 2 <= pixels; p += 2) {
         const uint32_t c0 = pack_patch(dims, bits, input, p, cols, 2, 0, stage);
