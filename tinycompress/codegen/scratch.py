@@ -59,15 +59,16 @@ def fc_dense_buffer_size(fan_in: int, units: int, bits: int) -> int:
 def conv2d_dense_buffer_size(kernel_h: int, kernel_w: int, in_c: int, out_c: int,
                              bits: int, padded: bool = False) -> int:
     """tc_conv2d_dense_s8_buffer_size: the output channels' requantization constants
-    (20 B each), two packed patch columns (four for an 8-bit 1x1 kernel on a multiple of
-    4 channels: the DSP path packs four pixels a pass), a gather area when a kernel row
-    is not a whole number of groups or some window reaches into the padding (`padded`),
-    the tail copy."""
+    (20 B each), two packed patch columns (four at 8 bits: the DSP path packs four pixels
+    a pass), a gather area when a kernel row is not a whole number of groups or some
+    window reaches into the padding (`padded`), the tail copy (at 8 bits with rows that
+    are not whole groups, the whole matrix with its rows padded to whole groups)."""
     cols, run = kernel_h * kernel_w * in_c, kernel_w * in_c
     gather = 0 if run % dense_group(bits) == 0 and not padded else dense_padded(cols, bits)
-    ncols = 4 if bits == 8 and kernel_h == kernel_w == 1 and in_c % 4 == 0 else 2
-    return (RQ_BYTES * out_c + 2 * ncols * dense_padded(cols, bits) + gather
-            + dense_tail_bytes(out_c, cols, bits))
+    ncols = 4 if bits == 8 else 2
+    rows = (out_c * dense_padded(cols, 8) if bits == 8 and cols % 4
+            else dense_tail_bytes(out_c, cols, bits))
+    return RQ_BYTES * out_c + 2 * ncols * dense_padded(cols, bits) + gather + rows
 
 
 def conv2d_dense_add_buffer_size(kernel_h: int, kernel_w: int, in_c: int, out_c: int,

@@ -42,11 +42,21 @@ static int32_t gather_bytes(const tc_conv_dims *d, int32_t bits)
                ? 0 : tc_dense_padded(d->kernel_h * run, bits);
 }
 
-/* Packed columns in scratch: four for an 8-bit 1x1 kernel on whole groups (the DSP path
-   takes four pixels a pass), else two. */
-static TC_INLINE int32_t col_count(const tc_conv_dims *d, int32_t bits)
+/* Packed columns in scratch: four at 8 bits (the DSP path takes four pixels a pass),
+   else two. */
+static TC_INLINE int32_t col_count(int32_t bits)
 {
-    return bits == 8 && (d->kernel_h | d->kernel_w) == 1 && d->in_c % 4 == 0 ? 4 : 2;
+    return bits == 8 ? 4 : 2;
+}
+
+/* Bytes of the rows' area: the tail copy (tc_dense_tail_bytes), or at 8 bits with rows
+   that are not whole groups, the whole matrix with its rows padded to whole groups (the
+   DSP path reads that instead; it holds the tail copy on the other paths). */
+static TC_INLINE int32_t rows_bytes(const tc_conv_dims *d, int32_t bits)
+{
+    const int32_t k = d->kernel_h * d->kernel_w * d->in_c;
+    return bits == 8 && k % 4 != 0 ? d->out_c * tc_dense_padded(k, 8)
+                                   : tc_dense_tail_bytes(d->out_c, k, bits);
 }
 
 /* Bytes of a post-op's staged outputs (two pixels' sums, 4-aligned); 0 without one. */
@@ -69,9 +79,8 @@ static TC_INLINE int32_t buffer_size(const tc_conv_dims *dims, int32_t bits, int
         return 0;
     }
     const int32_t cols = dims->kernel_h * dims->kernel_w * dims->in_c;
-    return col_count(dims, bits) * tc_dense_column_bytes(cols, bits) +
-           stage_bytes(dims, bits, post) +
-           tc_dense_tail_bytes(dims->out_c, cols, bits) + dims->out_c * (int32_t)sizeof(tc_dense_rq);
+    return col_count(bits) * tc_dense_column_bytes(cols, bits) + stage_bytes(dims, bits, post) +
+           rows_bytes(dims, bits) + dims->out_c * (int32_t)sizeof(tc_dense_rq);
 }
 
 int32_t tc_conv2d_dense_s8_buffer_size(const tc_conv_dims *dims, int32_t bits)
@@ -94,27 +103,25 @@ static inline void copy_word(const int8_t *from, int8_t *to)
 }
 
 /* Copy the kernel_h runs of one patch into buf, one after the other. A run of 4 or more
-   is copied in words, the last word of a run reading and writing up to 3 bytes past it:
-   inside the input (the later runs lie beyond) and inside buf (the next run overwrites
-   them); the last run is copied exactly. */
+   is copied in words, its last word at its last 4 bytes (overlapping the one before):
+   nothing is read or written past a run. */
 TC_NO_MEMCPY_IDIOM static void gather(const int8_t *x, int32_t runs, int32_t run_len,
                                       int32_t run_stride, int8_t *buf)
 {
-    if (run_len >= 4) {
-        for (; runs > 1; --runs, x += run_stride, buf += run_len) {
-            for (int32_t i = 0; i < run_len; i += 4) {
-                copy_word(x + i, buf + i);
+    if (run_len < 4) {
+        for (; runs > 0; --runs, x += run_stride, buf += run_len) {
+            for (int32_t i = 0; i < run_len; ++i) {
+                buf[i] = x[i];
             }
         }
+        return;
     }
+    const int32_t last = run_len - 4;
     for (; runs > 0; --runs, x += run_stride, buf += run_len) {
-        int32_t i = 0;
-        for (; i + 4 <= run_len; i += 4) {
+        for (int32_t i = 0; i < last; i += 4) {
             copy_word(x + i, buf + i);
         }
-        for (; i < run_len; ++i) {
-            buf[i] = x[i];
-        }
+        copy_word(x + last, buf + last);
     }
 }
 
@@ -175,38 +182,81 @@ static inline int inside(const tc_conv_dims *d, int32_t y0, int32_t x0)
     return y0 >= 0 && x0 >= 0 && y0 + d->kernel_h <= d->in_h && x0 + d->kernel_w <= d->in_w;
 }
 
+#if defined(__ARM_FEATURE_DSP) && !defined(TC_DENSE_NO_DSP)
+#define TC_CONV_FAST 1
+
+/* n groups of 8-bit inputs at x as one column of ncols (col: its first slot), as
+   tc_dense_pack_s8 packs them: per group (levels 0, 2) of every column, then (1, 3), a
+   word each. */
+static void pack1_s8(const int8_t *x, int32_t n, uint32_t *col, int32_t ncols)
+{
+    const int32_t s = 4 * ncols; /* bytes from a column's (0, 2) word to its (1, 3) word */
+    uint32_t v, t0, t1;
+    __asm__ volatile("1:\n\t"
+                     "ldr    %[v], [%[x]], #4\n\t"
+                     "sxtb16 %[t0], %[v]\n\t"
+                     "sxtb16 %[t1], %[v], ror #8\n\t"
+                     "str    %[t1], [%[c], %[s]]\n\t"
+                     "str    %[t0], [%[c]]\n\t"
+                     "add    %[c], %[c], %[s], lsl #1\n\t"
+                     "subs   %[n], %[n], #1\n\t"
+                     "bne    1b\n\t"
+                     : [x] "+r"(x), [n] "+r"(n), [c] "+r"(col), [v] "=&r"(v), [t0] "=&r"(t0),
+                       [t1] "=&r"(t1)
+                     : [s] "r"(s)
+                     : "cc", "memory");
+}
+#endif
+
+/* n inputs at x as column `which` of ncols (tc_dense_pack_s8); `fast` (8 bits, n whole
+   groups): by pack1_s8 on a DSP core. */
+static inline uint32_t pack_run(int fast, int32_t bits, const int8_t *x, int32_t n, uint8_t *cols,
+                                int32_t ncols, int32_t which)
+{
+#ifdef TC_CONV_FAST
+    if (fast) {
+        pack1_s8(x, n / 4, (uint32_t *)cols + which, ncols);
+        return 0;
+    }
+#else
+    (void)fast;
+#endif
+    return tc_dense_pack_s8(bits, x, n, cols, ncols, which);
+}
+
 /* Pack the patch of output pixel p as column `which` of ncols; returns its correction. */
 static uint32_t pack_patch(const tc_conv_dims *d, int32_t bits, const int8_t *input, int32_t p,
-                           uint8_t *cols, int32_t ncols, int32_t which, int8_t *stage)
+                           uint8_t *cols, int32_t ncols, int32_t which, int8_t *stage, int fast)
 {
-    if ((d->kernel_h | d->kernel_w | d->stride_h | d->stride_w) == 1) {
+    if ((d->kernel_h | d->kernel_w | d->stride_h | d->stride_w) == 1 &&
+        (!fast || d->in_c % 4 == 0)) {
         /* 1x1, stride 1 (never padded): pixel p's patch is its in_c inputs, one run, packed
-           in place (the last group zero-padded by the packing) */
-        return tc_dense_pack_s8(bits, input + p * d->in_c, d->in_c, cols, ncols, which);
+           in place (the last group zero-padded by tc_dense_pack_s8) */
+        return pack_run(fast, bits, input + p * d->in_c, d->in_c, cols, ncols, which);
     }
     const int32_t oy = p / d->out_w, ox = p - oy * d->out_w;
     const int32_t run = d->kernel_w * d->in_c, row_stride = d->in_w * d->in_c;
     const int32_t y0 = oy * d->stride_h - d->pad_top, x0 = ox * d->stride_w - d->pad_left;
     if (!inside(d, y0, x0)) { /* stage exists: the conv is padded */
         gather_padded(d, input, y0, x0, stage);
-        return tc_dense_pack_s8(bits, stage, tc_dense_padded(d->kernel_h * run, bits), cols,
-                                ncols, which);
+        return pack_run(fast, bits, stage, tc_dense_padded(d->kernel_h * run, bits), cols,
+                        ncols, which);
     }
     const int8_t *x = input + (y0 * d->in_w + x0) * d->in_c;
     if (stage != NULL && run % tc_dense_group(bits) != 0) { /* the group padding stays zero */
         gather(x, d->kernel_h, run, row_stride, stage);
-        return tc_dense_pack_s8(bits, stage, tc_dense_padded(d->kernel_h * run, bits), cols,
-                                ncols, which);
+        return pack_run(fast, bits, stage, tc_dense_padded(d->kernel_h * run, bits), cols,
+                        ncols, which);
     }
     uint32_t corr = 0;
     for (int32_t r = 0; r < d->kernel_h; ++r) { /* every run a whole number of groups */
-        corr += tc_dense_pack_s8(bits, x + r * row_stride, run, cols + 2 * r * run * ncols, ncols,
-                                 which);
+        corr += pack_run(fast, bits, x + r * row_stride, run, cols + 2 * r * run * ncols, ncols,
+                         which);
     }
     return corr;
 }
 
-#if defined(__ARM_FEATURE_DSP) && !defined(TC_DENSE_NO_DSP)
+#ifdef TC_CONV_FAST
 /* ---------------------------------------------------------------- 8 bits on a DSP core
  * At 8 bits, when every output channel's requantization is the short form (all real
  * layers), the pixel pairs take a tighter path than tc_dense_gemm2_s8: the channels'
@@ -215,7 +265,6 @@ static uint32_t pack_patch(const tc_conv_dims *d, int32_t bits, const int8_t *in
  * loaded from the entry) and the output stage (SMMLA, ASR, SSAT, the four bytes
  * clamped at once, two halfword stores). The columns are packed by pack_s8, whose
  * layout is tc_dense_pack_s8's at 8 bits. */
-#define TC_CONV_FAST 1
 
 /* One output channel's constants, from a tc_dense_rq entry of the short form. */
 typedef struct {
@@ -470,25 +519,49 @@ static inline uint32_t range4(int32_t v)
 #endif
 
 #ifdef TC_CONV_FAST
-/* The pixels of an 8-bit convolution whose channels' constants are the pair table `tab`
-   (pair_table): two at a time, then a last odd one by tc_dense_gemm1_s8. */
+/* The pixels of an 8-bit convolution whose channels' constants are the short-form table
+   `tab` (short_table): four at a time into the int8 range without a post-op, else two at a
+   time, then a last odd one by tc_dense_gemm1_s8. Rows that are not whole groups are first
+   copied into `rows` padded to whole groups (rows_bytes), so that the product reads rows
+   back to back with no tail. */
 static void fast_pixels(const tc_conv_dims *d, const tc_quant_params *q, const tc_dense_mat *m,
                         const tc_conv_rq *tab, const int8_t *input, int8_t *output,
-                        uint8_t *cols, int8_t *stage, const tc_conv_post *post, int8_t *sums)
+                        uint8_t *cols, int8_t *stage, uint8_t *rows, const tc_conv_post *post,
+                        int8_t *sums)
 {
-    const int32_t out_c = d->out_c, n = tc_dense_padded(m->cols, 8) / 4, rb = m->row_bytes;
-    const int32_t pairs = out_c / 2, whole = m->tail_row / 2; /* pairs read in the array */
+    const int32_t out_c = d->out_c, k = m->cols, n = tc_dense_padded(k, 8) / 4, rb = 4 * n;
     const int32_t pixels = d->out_h * d->out_w;
+    tc_dense_mat f = *m; /* the matrix as read here */
+    if (k % 4 != 0) {
+        for (int32_t r = 0; r < out_c; ++r) {
+            int32_t i = 0;
+            for (; i < k; ++i) {
+                rows[r * rb + i] = m->w[r * k + i];
+            }
+            for (; i < rb; ++i) {
+                rows[r * rb + i] = 0;
+            }
+        }
+        f.w = rows;
+        f.row_bytes = rb;
+        f.tail_row = out_c;
+    }
     const uint32_t lo = range4(q->act_min), hi = range4(q->act_max);
     /* 1x1, stride 1, whole groups: a pixel's patch is its in_c inputs, the next pixel's
        right after them */
     const int pw = (d->kernel_h | d->kernel_w | d->stride_h | d->stride_w) == 1 &&
                    d->in_c % 4 == 0;
     int32_t p = 0;
-    if (pw && post == NULL && q->act_min == -128 && q->act_max == 127 && m->tail_row == out_c) {
+    if (post == NULL && q->act_min == -128 && q->act_max == 127) {
         for (; p + 4 <= pixels; p += 4) { /* four pixels a pass (buffer_size: four columns) */
-            pack4_s8(input + p * d->in_c, d->in_c, n, (uint32_t *)cols);
-            fast_rows4(tab, m->w, (const uint32_t *)cols, n, output + p * out_c, out_c);
+            if (pw) {
+                pack4_s8(input + p * d->in_c, d->in_c, n, (uint32_t *)cols);
+            } else {
+                for (int32_t j = 0; j < 4; ++j) {
+                    (void)pack_patch(d, 8, input, p + j, cols, 4, j, stage, 1);
+                }
+            }
+            fast_rows4(tab, f.w, (const uint32_t *)cols, n, output + p * out_c, out_c);
         }
     }
     for (; p + 2 <= pixels; p += 2) {
@@ -496,26 +569,21 @@ static void fast_pixels(const tc_conv_dims *d, const tc_quant_params *q, const t
             const int8_t *x = input + p * d->in_c;
             pack2_s8(x, x + d->in_c, n, (uint32_t *)cols);
         } else {
-            (void)pack_patch(d, 8, input, p, cols, 2, 0, stage);
-            (void)pack_patch(d, 8, input, p + 1, cols, 2, 1, stage);
+            (void)pack_patch(d, 8, input, p, cols, 2, 0, stage, 1);
+            (void)pack_patch(d, 8, input, p + 1, cols, 2, 1, stage, 1);
         }
         int8_t *out = post != NULL ? sums : output + p * out_c;
-        const uint8_t *w = m->w;
-        for (int32_t i = 0; i < pairs; ++i, w += 2 * rb) {
-            const uint8_t *wa = w, *wb = w + rb;
-            if (i >= whole) { /* a row in the tail copy */
-                wa = 2 * i < m->tail_row ? wa : m->tail + (2 * i - m->tail_row) * rb;
-                wb = m->tail + (2 * i + 1 - m->tail_row) * rb;
-            }
-            fast_pair(tab + 2 * i, wa, wb, (const uint32_t *)cols, n, lo, hi, out + 2 * i, out_c);
+        const uint8_t *w = f.w;
+        for (int32_t i = 0; i < out_c; i += 2, w += 2 * rb) {
+            fast_pair(tab + i, w, w + rb, (const uint32_t *)cols, n, lo, hi, out + i, out_c);
         }
         if (post != NULL) {
             post->store(post, sums, p * out_c, 2 * out_c);
         }
     }
     if (p < pixels) {
-        const uint32_t c0 = pack_patch(d, 8, input, p, cols, 1, 0, stage);
-        tc_dense_gemm1_s8(m, q, cols, c0, post != NULL ? sums : output + p * out_c);
+        const uint32_t c0 = pack_patch(d, 8, input, p, cols, 1, 0, stage, 0);
+        tc_dense_gemm1_s8(&f, q, cols, c0, post != NULL ? sums : output + p * out_c);
         if (post != NULL) {
             post->store(post, sums, p * out_c, out_c);
         }
@@ -569,10 +637,10 @@ static TC_INLINE tc_status conv_dense(const tc_context *ctx, const tc_conv_dims 
     const int32_t bits = weights->bits, k = dims->kernel_h * dims->kernel_w * dims->in_c;
     tc_dense_rq *rq = (tc_dense_rq *)ctx->buf;
     uint8_t *cols = (uint8_t *)(rq + dims->out_c);
-    uint8_t *after = cols + col_count(dims, bits) * tc_dense_column_bytes(k, bits);
+    uint8_t *after = cols + col_count(bits) * tc_dense_column_bytes(k, bits);
     int8_t *stage = gather_bytes(dims, bits) > 0 ? (int8_t *)after : NULL;
-    uint8_t *tail = tc_dense_tail_bytes(dims->out_c, k, bits) > 0
-                        ? after + stage_bytes(dims, bits, post != NULL) : NULL;
+    uint8_t *rows = after + stage_bytes(dims, bits, post != NULL);
+    uint8_t *tail = tc_dense_tail_bytes(dims->out_c, k, bits) > 0 ? rows : NULL;
     int8_t *sums = NULL;
     if (post != NULL) { /* in the gather area, else after it (stage_bytes) */
         const int32_t g = gather_bytes(dims, bits);
@@ -595,15 +663,15 @@ static TC_INLINE tc_status conv_dense(const tc_context *ctx, const tc_conv_dims 
 #ifdef TC_CONV_FAST
     if (TC_HAS_VARIANT(TC_DENSE_BITS, 7) && bits == 8 && (out_c & 1) == 0 &&
         short_table(rq, out_c)) {
-        fast_pixels(dims, quant, &m, (const tc_conv_rq *)rq, input, output, cols, stage, post,
-                    sums);
+        fast_pixels(dims, quant, &m, (const tc_conv_rq *)rq, input, output, cols, stage, rows,
+                    post, sums);
         return TC_OK;
     }
 #endif
     int32_t p = 0;
     for (; p + 2 <= pixels; p += 2) {
-        const uint32_t c0 = pack_patch(dims, bits, input, p, cols, 2, 0, stage);
-        const uint32_t c1 = pack_patch(dims, bits, input, p + 1, cols, 2, 1, stage);
+        const uint32_t c0 = pack_patch(dims, bits, input, p, cols, 2, 0, stage, 0);
+        const uint32_t c1 = pack_patch(dims, bits, input, p + 1, cols, 2, 1, stage, 0);
         int8_t *out = post != NULL ? sums : output + p * out_c;
         tc_dense_gemm2_s8(&m, quant, rq, cols, c0, c1, out, out + out_c);
         if (post != NULL) {
@@ -611,7 +679,7 @@ static TC_INLINE tc_status conv_dense(const tc_context *ctx, const tc_conv_dims 
         }
     }
     if (p < pixels) {
-        const uint32_t c0 = pack_patch(dims, bits, input, p, cols, 1, 0, stage);
+        const uint32_t c0 = pack_patch(dims, bits, input, p, cols, 1, 0, stage, 0);
         tc_dense_gemm1_s8(&m, quant, cols, c0, post != NULL ? sums : output + p * out_c);
         if (post != NULL) {
             post->store(post, sums, p * out_c, out_c);
