@@ -183,6 +183,12 @@ def test_buffer_sizes_equal_the_renderers_formulas(engine):
                 assert _size(engine, "tc_conv2d_dense_s8", same, bits) == \
                     scratch.conv2d_dense_buffer_size(kh, kw, cin, cout, bits,
                                                      padded=kh > 1 or kw > 1), (bits, kh, kw)
+                # stride 2 (a 1x1 one has two columns at 8 bits too)
+                s2 = ConvDims(12, 12, cin, kh, kw, 2, 2, (12 - kh) // 2 + 1, (12 - kw) // 2 + 1,
+                              cout)
+                assert _size(engine, "tc_conv2d_dense_s8", s2, bits) == \
+                    scratch.conv2d_dense_buffer_size(kh, kw, cin, cout, bits,
+                                                     strides=(2, 2)), (bits, kh, kw, cin)
 
 
 def test_buffer_sizes_by_hand():
@@ -207,6 +213,15 @@ def test_buffer_sizes_by_hand():
     # 8 bits, 1x1 on 16 channels -> 2: 40 B of requantization, four columns of 16 levels
     # (the DSP path packs four pixels a pass: 4 * 32 B), nothing else
     assert scratch.conv2d_dense_buffer_size(1, 1, 16, 2, 8) == 168
+    # ... with a post-op (the fused add) two columns, + 4 B of sums
+    assert scratch.conv2d_dense_add_buffer_size(1, 1, 16, 2, 8) == 108
+    # 8 bits, 1x1 on 128 channels: four columns at stride 1, two at stride 2 (more than 64
+    # levels): 40 + 4 * 256, 40 + 2 * 256
+    assert scratch.conv2d_dense_buffer_size(1, 1, 128, 2, 8) == 1064
+    assert scratch.conv2d_dense_buffer_size(1, 1, 128, 2, 8, strides=(2, 2)) == 552
+    # 8 bits, 3x3 on 16 channels -> 4: K = 144 levels, more than 64: two columns,
+    # 80 + 2 * 288
+    assert scratch.conv2d_dense_buffer_size(3, 3, 16, 4, 8) == 656
     # ... at 4 bits, two columns: 40 + 2 * 32
     assert scratch.conv2d_dense_buffer_size(1, 1, 16, 2, 4) == 104
     # 8 bits, 1x1 on 3 channels -> 2: 40 B; four columns of 4 levels, 32 B; the one run of

@@ -42,11 +42,14 @@ static int32_t gather_bytes(const tc_conv_dims *d, int32_t bits)
                ? 0 : tc_dense_padded(d->kernel_h * run, bits);
 }
 
-/* Packed columns in scratch: four at 8 bits (the DSP path takes four pixels a pass),
-   else two. */
-static TC_INLINE int32_t col_count(int32_t bits)
+/* Packed columns in scratch: four at 8 bits without a post-op for a 1x1 stride 1 kernel
+   or a patch of at most 64 levels (the DSP path takes four pixels a pass; two more columns
+   of a large patch would cost more RAM than they save time), else two. */
+static TC_INLINE int32_t col_count(const tc_conv_dims *d, int32_t bits, int post)
 {
-    return bits == 8 ? 4 : 2;
+    const int32_t k = d->kernel_h * d->kernel_w * d->in_c;
+    const int pw = (d->kernel_h | d->kernel_w | d->stride_h | d->stride_w) == 1;
+    return bits == 8 && !post && (pw || tc_dense_padded(k, 8) <= 64) ? 4 : 2;
 }
 
 /* Bytes of the rows' area: the tail copy (tc_dense_tail_bytes), or at 8 bits with rows
@@ -79,7 +82,8 @@ static TC_INLINE int32_t buffer_size(const tc_conv_dims *dims, int32_t bits, int
         return 0;
     }
     const int32_t cols = dims->kernel_h * dims->kernel_w * dims->in_c;
-    return col_count(bits) * tc_dense_column_bytes(cols, bits) + stage_bytes(dims, bits, post) +
+    return col_count(dims, bits, post) * tc_dense_column_bytes(cols, bits) +
+           stage_bytes(dims, bits, post) +
            rows_bytes(dims, bits) + dims->out_c * (int32_t)sizeof(tc_dense_rq);
 }
 
@@ -552,8 +556,8 @@ static void fast_pixels(const tc_conv_dims *d, const tc_quant_params *q, const t
     const int pw = (d->kernel_h | d->kernel_w | d->stride_h | d->stride_w) == 1 &&
                    d->in_c % 4 == 0;
     int32_t p = 0;
-    if (post == NULL && q->act_min == -128 && q->act_max == 127) {
-        for (; p + 4 <= pixels; p += 4) { /* four pixels a pass (buffer_size: four columns) */
+    if (col_count(d, 8, post != NULL) == 4 && q->act_min == -128 && q->act_max == 127) {
+        for (; p + 4 <= pixels; p += 4) { /* four pixels a pass */
             if (pw) {
                 pack4_s8(input + p * d->in_c, d->in_c, n, (uint32_t *)cols);
             } else {
@@ -637,7 +641,7 @@ static TC_INLINE tc_status conv_dense(const tc_context *ctx, const tc_conv_dims 
     const int32_t bits = weights->bits, k = dims->kernel_h * dims->kernel_w * dims->in_c;
     tc_dense_rq *rq = (tc_dense_rq *)ctx->buf;
     uint8_t *cols = (uint8_t *)(rq + dims->out_c);
-    uint8_t *after = cols + col_count(bits) * tc_dense_column_bytes(k, bits);
+    uint8_t *after = cols + col_count(dims, bits, post != NULL) * tc_dense_column_bytes(k, bits);
     int8_t *stage = gather_bytes(dims, bits) > 0 ? (int8_t *)after : NULL;
     uint8_t *rows = after + stage_bytes(dims, bits, post != NULL);
     uint8_t *tail = tc_dense_tail_bytes(dims->out_c, k, bits) > 0 ? rows : NULL;
