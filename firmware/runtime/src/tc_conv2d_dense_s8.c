@@ -424,8 +424,9 @@ static TC_INLINE void pack2_s8(const int8_t *x0, const int8_t *x1, int32_t n, ui
 /* Every row of a 1x1 convolution (w: row 0, rows of whole groups back to back; e: their
    constants) against four packed columns (cols, n groups): the outputs of four pixels,
    out[0 .. out_c) and the next three pixels' after it. One row at a time: its product
-   (the first group on its own, starting the sums at the bias, then an odd one, then two
-   an iteration), its four outputs by SMMLA, ASR and SSAT, four byte stores. The
+   (the first group on its own, starting the sums at the bias; of the rest, one if odd,
+   two if bit 1 is set, then four an iteration), its four outputs by SMMLA, ASR and
+   SSAT, four byte stores. The
    activation's range must be the int8 one (SSAT is the clamp). */
 static TC_INLINE void fast_rows4(const tc_conv_rq *e, const uint8_t *w, const uint32_t *cols,
                                  int32_t n, int8_t *out, int32_t out_c)
@@ -445,10 +446,13 @@ static TC_INLINE void fast_rows4(const tc_conv_rq *e, const uint8_t *w, const ui
                      "lsrs   %[i], %[i], #1\n\t"
                      "bcc    2f\n\t" TC_ROW4
                      "2:\n\t"
+                     "lsrs   %[i], %[i], #1\n\t"
+                     "bcc    3f\n\t" TC_ROW4 TC_ROW4
+                     "3:\n\t"
                      "beq    4f\n\t"
-                     "3:\n\t" TC_ROW4 TC_ROW4
+                     "5:\n\t" TC_ROW4 TC_ROW4 TC_ROW4 TC_ROW4
                      "subs   %[i], %[i], #1\n\t"
-                     "bne    3b\n\t"
+                     "bne    5b\n\t"
                      "4:\n\t"
                      "ldrd   %[v], %[t], [%[e], #-12]\n\t"
                      "ldr    %[x0], [%[e], #-4]\n\t"
