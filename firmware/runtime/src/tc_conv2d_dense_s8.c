@@ -527,6 +527,58 @@ static inline uint32_t range4(int32_t v)
 #endif
 
 #ifdef TC_CONV_FAST
+/* gather for runs of 4 to 12 bytes: three words a run, at 0, min(4, run - 4) and
+   run - 4, so nothing is read or written past it. */
+static void gather_short(const int8_t *x, int32_t runs, int32_t run, int32_t stride,
+                         int8_t *buf)
+{
+    const int32_t last = run - 4, mid = last < 4 ? last : 4;
+    uint32_t t;
+    __asm__ volatile("1:\n\t"
+                     "ldr    %[t], [%[x]]\n\t"
+                     "str    %[t], [%[b]]\n\t"
+                     "ldr    %[t], [%[x], %[mid]]\n\t"
+                     "str    %[t], [%[b], %[mid]]\n\t"
+                     "ldr    %[t], [%[x], %[last]]\n\t"
+                     "str    %[t], [%[b], %[last]]\n\t"
+                     "add    %[x], %[x], %[s]\n\t"
+                     "add    %[b], %[b], %[run]\n\t"
+                     "subs   %[n], %[n], #1\n\t"
+                     "bne    1b\n\t"
+                     : [x] "+r"(x), [b] "+r"(buf), [n] "+r"(runs), [t] "=&r"(t)
+                     : [mid] "r"(mid), [last] "r"(last), [s] "r"(stride), [run] "r"(run)
+                     : "cc", "memory");
+}
+
+/* The patch of output pixel p as column `which` of four: pack_patch's steps at 8 bits,
+   packed by pack1_s8, short runs gathered by gather_short. */
+static TC_INLINE void fast_patch(const tc_conv_dims *d, const int8_t *input, int32_t p,
+                                 uint8_t *cols, int32_t which, int8_t *stage, int32_t n)
+{
+    const int32_t run = d->kernel_w * d->in_c, row_stride = d->in_w * d->in_c;
+    const int32_t oy = p / d->out_w, ox = p - oy * d->out_w;
+    const int32_t y0 = oy * d->stride_h - d->pad_top, x0 = ox * d->stride_w - d->pad_left;
+    uint32_t *col = (uint32_t *)cols + which;
+    const int8_t *x = input + (y0 * d->in_w + x0) * d->in_c;
+    if (!inside(d, y0, x0)) {
+        gather_padded(d, input, y0, x0, stage);
+        x = stage;
+    } else if (run % 4 != 0) { /* (stage exists) */
+        if (run >= 4 && run <= 12) {
+            gather_short(x, d->kernel_h, run, row_stride, stage);
+        } else {
+            gather(x, d->kernel_h, run, row_stride, stage);
+        }
+        x = stage;
+    } else {
+        for (int32_t r = 0; r < d->kernel_h; ++r) { /* every run a whole number of groups */
+            pack1_s8(x + r * row_stride, run / 4, col + 2 * r * run, 4);
+        }
+        return;
+    }
+    pack1_s8(x, n, col, 4);
+}
+
 /* The pixels of an 8-bit convolution whose channels' constants are the short-form table
    `tab` (short_table): four at a time into the int8 range without a post-op, else two at a
    time, then a last odd one by tc_dense_gemm1_s8. Rows that are not whole groups are first
@@ -566,7 +618,7 @@ static void fast_pixels(const tc_conv_dims *d, const tc_quant_params *q, const t
                 pack4_s8(input + p * d->in_c, d->in_c, n, (uint32_t *)cols);
             } else {
                 for (int32_t j = 0; j < 4; ++j) {
-                    (void)pack_patch(d, 8, input, p + j, cols, 4, j, stage, 1);
+                    fast_patch(d, input, p + j, cols, j, stage, n);
                 }
             }
             fast_rows4(tab, f.w, (const uint32_t *)cols, n, output + p * out_c, out_c);
