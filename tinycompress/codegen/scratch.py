@@ -60,18 +60,18 @@ def conv2d_dense_buffer_size(kernel_h: int, kernel_w: int, in_c: int, out_c: int
                              bits: int, padded: bool = False, strides=(1, 1),
                              post: bool = False) -> int:
     """tc_conv2d_dense_s8_buffer_size: the output channels' requantization constants
-    (20 B each), two packed patch columns (four at 8 bits, without a post-op, for a 1x1
-    stride 1 kernel or a patch of at most 64 levels: the DSP path packs four pixels a
+    (20 B each), two packed patch columns (six at 8 bits, without a post-op, for a 1x1
+    stride 1 kernel or a patch of at most 64 levels: the DSP path packs six pixels a
     pass), a gather area when a kernel row is not a whole number of groups or some window
     reaches into the padding (`padded`), the tail copy (at 8 bits with rows that are not
     whole groups, the whole matrix with its rows padded to whole groups)."""
     cols, run = kernel_h * kernel_w * in_c, kernel_w * in_c
     gather = 0 if run % dense_group(bits) == 0 and not padded else dense_padded(cols, bits)
     pointwise = kernel_h == kernel_w == 1 and tuple(strides) == (1, 1)
-    four = bits == 8 and not post and (pointwise or dense_padded(cols, 8) <= 64)
+    six = bits == 8 and not post and (pointwise or dense_padded(cols, 8) <= 64)
     rows = (out_c * dense_padded(cols, 8) if bits == 8 and cols % 4
             else dense_tail_bytes(out_c, cols, bits))
-    return RQ_BYTES * out_c + 2 * (4 if four else 2) * dense_padded(cols, bits) + gather + rows
+    return RQ_BYTES * out_c + 2 * (6 if six else 2) * dense_padded(cols, bits) + gather + rows
 
 
 def conv2d_dense_add_buffer_size(kernel_h: int, kernel_w: int, in_c: int, out_c: int,

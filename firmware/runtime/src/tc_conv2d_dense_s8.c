@@ -42,14 +42,14 @@ static int32_t gather_bytes(const tc_conv_dims *d, int32_t bits)
                ? 0 : tc_dense_padded(d->kernel_h * run, bits);
 }
 
-/* Packed columns in scratch: four at 8 bits without a post-op for a 1x1 stride 1 kernel
-   or a patch of at most 64 levels (the DSP path takes four pixels a pass; two more columns
+/* Packed columns in scratch: six at 8 bits without a post-op for a 1x1 stride 1 kernel
+   or a patch of at most 64 levels (the DSP path takes six pixels a pass; four more columns
    of a large patch would cost more RAM than they save time), else two. */
 static TC_INLINE int32_t col_count(const tc_conv_dims *d, int32_t bits, int post)
 {
     const int32_t k = d->kernel_h * d->kernel_w * d->in_c;
     const int pw = (d->kernel_h | d->kernel_w | d->stride_h | d->stride_w) == 1;
-    return bits == 8 && !post && (pw || tc_dense_padded(k, 8) <= 64) ? 4 : 2;
+    return bits == 8 && !post && (pw || tc_dense_padded(k, 8) <= 64) ? 6 : 2;
 }
 
 /* Bytes of the rows' area: the tail copy (tc_dense_tail_bytes), or at 8 bits with rows
@@ -400,9 +400,9 @@ static TC_INLINE void pack2_s8(const int8_t *x0, const int8_t *x1, int32_t n, ui
                      : "cc", "memory");
 }
 
-/* One group of four levels of a row against four columns (two pair words each: levels
-   (0, 2) of the four, then (1, 3)); FIRST: the sums start at the bias in a3. */
-#define TC_ROW4_G(A0, A1, A2, A3)                                                             \
+/* One group of four levels of a row against six columns (two pair words each: levels
+   (0, 2) of the six, then (1, 3)); FIRST: the sums start at the bias in a5. */
+#define TC_ROW6_G(A0, A1, A2, A3, A4, A5)                                                     \
     "ldr    %[v], [%[w]], #4\n\t"                                                           \
     "sxtb16 %[t], %[v]\n\t"                                                                 \
     "ldrd   %[x0], %[x1], [%[x]], #8\n\t"                                                   \
@@ -411,46 +411,52 @@ static TC_INLINE void pack2_s8(const int8_t *x0, const int8_t *x1, int32_t n, ui
     "ldrd   %[x0], %[x1], [%[x]], #8\n\t"                                                   \
     "smlad  %[a2], %[t], %[x0], " A2 "\n\t"                                                 \
     "smlad  %[a3], %[t], %[x1], " A3 "\n\t"                                                 \
+    "ldrd   %[x0], %[x1], [%[x]], #8\n\t"                                                   \
+    "smlad  %[a4], %[t], %[x0], " A4 "\n\t"                                                 \
+    "smlad  %[a5], %[t], %[x1], " A5 "\n\t"                                                 \
     "sxtb16 %[t], %[v], ror #8\n\t"                                                         \
     "ldrd   %[x0], %[x1], [%[x]], #8\n\t"                                                   \
     "smlad  %[a0], %[t], %[x0], %[a0]\n\t"                                                  \
     "smlad  %[a1], %[t], %[x1], %[a1]\n\t"                                                  \
     "ldrd   %[x0], %[x1], [%[x]], #8\n\t"                                                   \
     "smlad  %[a2], %[t], %[x0], %[a2]\n\t"                                                  \
-    "smlad  %[a3], %[t], %[x1], %[a3]\n\t"
-#define TC_ROW4_FIRST TC_ROW4_G("%[a3]", "%[a3]", "%[a3]", "%[a3]")
-#define TC_ROW4 TC_ROW4_G("%[a0]", "%[a1]", "%[a2]", "%[a3]")
+    "smlad  %[a3], %[t], %[x1], %[a3]\n\t"                                                  \
+    "ldrd   %[x0], %[x1], [%[x]], #8\n\t"                                                   \
+    "smlad  %[a4], %[t], %[x0], %[a4]\n\t"                                                  \
+    "smlad  %[a5], %[t], %[x1], %[a5]\n\t"
+#define TC_ROW6_FIRST TC_ROW6_G("%[a5]", "%[a5]", "%[a5]", "%[a5]", "%[a5]", "%[a5]")
+#define TC_ROW6 TC_ROW6_G("%[a0]", "%[a1]", "%[a2]", "%[a3]", "%[a4]", "%[a5]")
 
-/* Every row of a 1x1 convolution (w: row 0, rows of whole groups back to back; e: their
-   constants) against four packed columns (cols, n groups): the outputs of four pixels,
-   out[0 .. out_c) and the next three pixels' after it. One row at a time: its product
+/* Every row of a convolution (w: row 0, rows of whole groups back to back; e: their
+   constants) against six packed columns (cols, n groups): the outputs of six pixels,
+   out[0 .. out_c) and the next five pixels' after it. One row at a time: its product
    (the first group on its own, starting the sums at the bias; of the rest, one if odd,
-   two if bit 1 is set, then four an iteration), its four outputs by SMMLA, ASR and
-   SSAT, four byte stores. The
-   activation's range must be the int8 one (SSAT is the clamp). */
-static TC_INLINE void fast_rows4(const tc_conv_rq *e, const uint8_t *w, const uint32_t *cols,
+   two if bit 1 is set, then four an iteration), its six outputs by SMMLA, ASR and SSAT,
+   six byte stores. The activation's range must be the int8 one (SSAT is the clamp). */
+static TC_INLINE void fast_rows6(const tc_conv_rq *e, const uint8_t *w, const uint32_t *cols,
                                  int32_t n, int8_t *out, int32_t out_c)
 {
     /* read in the loop from the stack: 14 registers hold the rest */
-    const struct {
+    struct {
         const uint32_t *cols;
         int32_t rest, oc;
         const int8_t *end;
-    } k = {cols, n - 1, out_c, out + out_c};
-    uint32_t a0, a1, a2, a3, v, t, x0, x1, i;
+        int8_t *out;
+    } k = {cols, n - 1, out_c, out + out_c, out};
+    uint32_t a0, a1, a2, a3, a4, a5, v, t, x0, x1, i;
     const uint32_t *x;
     __asm__ volatile("1:\n\t"
-                     "ldr    %[a3], [%[e]], #16\n\t"
-                     "ldr    %[x], %[cols]\n\t" TC_ROW4_FIRST
+                     "ldr    %[a5], [%[e]], #16\n\t"
+                     "ldr    %[x], %[cols]\n\t" TC_ROW6_FIRST
                      "ldr    %[i], %[rest]\n\t"
                      "lsrs   %[i], %[i], #1\n\t"
-                     "bcc    2f\n\t" TC_ROW4
+                     "bcc    2f\n\t" TC_ROW6
                      "2:\n\t"
                      "lsrs   %[i], %[i], #1\n\t"
-                     "bcc    3f\n\t" TC_ROW4 TC_ROW4
+                     "bcc    3f\n\t" TC_ROW6 TC_ROW6
                      "3:\n\t"
                      "beq    4f\n\t"
-                     "5:\n\t" TC_ROW4 TC_ROW4 TC_ROW4 TC_ROW4
+                     "5:\n\t" TC_ROW6 TC_ROW6 TC_ROW6 TC_ROW6
                      "subs   %[i], %[i], #1\n\t"
                      "bne    5b\n\t"
                      "4:\n\t"
@@ -460,61 +466,80 @@ static TC_INLINE void fast_rows4(const tc_conv_rq *e, const uint8_t *w, const ui
                      "smmla  %[a1], %[a1], %[v], %[t]\n\t"
                      "smmla  %[a2], %[a2], %[v], %[t]\n\t"
                      "smmla  %[a3], %[a3], %[v], %[t]\n\t"
+                     "smmla  %[a4], %[a4], %[v], %[t]\n\t"
+                     "smmla  %[a5], %[a5], %[v], %[t]\n\t"
                      "asr    %[a0], %[a0], %[x0]\n\t"
                      "asr    %[a1], %[a1], %[x0]\n\t"
                      "asr    %[a2], %[a2], %[x0]\n\t"
                      "asr    %[a3], %[a3], %[x0]\n\t"
+                     "asr    %[a4], %[a4], %[x0]\n\t"
+                     "asr    %[a5], %[a5], %[x0]\n\t"
                      "ssat   %[a0], #8, %[a0]\n\t"
                      "ssat   %[a1], #8, %[a1]\n\t"
                      "ssat   %[a2], #8, %[a2]\n\t"
                      "ssat   %[a3], #8, %[a3]\n\t"
+                     "ssat   %[a4], #8, %[a4]\n\t"
+                     "ssat   %[a5], #8, %[a5]\n\t"
                      "ldr    %[x1], %[oc]\n\t"
-                     "add    %[x], %[o], %[x1]\n\t"
-                     "strb   %[a2], [%[o], %[x1], lsl #1]\n\t"
+                     "ldr    %[i], %[o]\n\t"
+                     "add    %[x], %[i], %[x1]\n\t"
+                     "strb   %[a2], [%[i], %[x1], lsl #1]\n\t"
                      "strb   %[a3], [%[x], %[x1], lsl #1]\n\t"
+                     "strb   %[a4], [%[i], %[x1], lsl #2]\n\t"
+                     "strb   %[a5], [%[x], %[x1], lsl #2]\n\t"
                      "strb   %[a1], [%[x]]\n\t"
-                     "strb   %[a0], [%[o]], #1\n\t"
+                     "strb   %[a0], [%[i]], #1\n\t"
+                     "str    %[i], %[o]\n\t"
                      "ldr    %[x1], %[end]\n\t"
-                     "cmp    %[o], %[x1]\n\t"
+                     "cmp    %[i], %[x1]\n\t"
                      "bne    1b\n\t"
                      : [a0] "=&r"(a0), [a1] "=&r"(a1), [a2] "=&r"(a2), [a3] "=&r"(a3),
-                       [v] "=&r"(v), [t] "=&r"(t), [x0] "=&r"(x0), [x1] "=&r"(x1), [i] "=&r"(i),
-                       [x] "=&r"(x), [e] "+r"(e), [w] "+r"(w), [o] "+r"(out)
+                       [a4] "=&r"(a4), [a5] "=&r"(a5), [v] "=&r"(v), [t] "=&r"(t),
+                       [x0] "=&r"(x0), [x1] "=&r"(x1), [i] "=&r"(i), [x] "=&r"(x),
+                       [e] "+r"(e), [w] "+r"(w), [o] "+m"(k.out)
                      : [cols] "m"(k.cols), [rest] "m"(k.rest), [oc] "m"(k.oc), [end] "m"(k.end)
                      : "cc", "memory");
 }
-#undef TC_ROW4_G
-#undef TC_ROW4_FIRST
-#undef TC_ROW4
+#undef TC_ROW6_G
+#undef TC_ROW6_FIRST
+#undef TC_ROW6
 
-/* The n groups of four pixels' inputs (x: the first pixel's, the others in_c bytes apart)
-   into four columns: per group (levels 0, 2) of each pixel, then (1, 3). */
-static TC_INLINE void pack4_s8(const int8_t *x, int32_t in_c, int32_t n, uint32_t *cols)
+/* The n groups of six pixels' inputs (x: the first pixel's, the others in_c bytes apart)
+   into six columns: per group (levels 0, 2) of each pixel, then (1, 3). */
+static TC_INLINE void pack6_s8(const int8_t *x, int32_t in_c, int32_t n, uint32_t *cols)
 {
     const int8_t *x3 = x + 3 * in_c;
-    uint32_t v0, v1, v2, v3, t0, t1;
+    uint32_t v0, v1, v2, v3, v4, v5, t0, t1;
     __asm__ volatile("1:\n\t"
                      "ldr    %[v1], [%[x], %[c]]\n\t"
                      "ldr    %[v2], [%[x], %[c], lsl #1]\n\t"
+                     "ldr    %[v4], [%[x], %[c], lsl #2]\n\t"
+                     "ldr    %[v5], [%[x3], %[c], lsl #1]\n\t"
                      "ldr    %[v3], [%[x3]], #4\n\t"
                      "ldr    %[v0], [%[x]], #4\n\t"
                      "sxtb16 %[t0], %[v0]\n\t"
                      "sxtb16 %[t1], %[v1]\n\t"
-                     "strd   %[t0], %[t1], [%[col]], #32\n\t"
+                     "strd   %[t0], %[t1], [%[col]], #48\n\t"
                      "sxtb16 %[t0], %[v2]\n\t"
                      "sxtb16 %[t1], %[v3]\n\t"
-                     "strd   %[t0], %[t1], [%[col], #-24]\n\t"
+                     "strd   %[t0], %[t1], [%[col], #-40]\n\t"
+                     "sxtb16 %[t0], %[v4]\n\t"
+                     "sxtb16 %[t1], %[v5]\n\t"
+                     "strd   %[t0], %[t1], [%[col], #-32]\n\t"
                      "sxtb16 %[t0], %[v0], ror #8\n\t"
                      "sxtb16 %[t1], %[v1], ror #8\n\t"
-                     "strd   %[t0], %[t1], [%[col], #-16]\n\t"
+                     "strd   %[t0], %[t1], [%[col], #-24]\n\t"
                      "sxtb16 %[t0], %[v2], ror #8\n\t"
                      "sxtb16 %[t1], %[v3], ror #8\n\t"
+                     "strd   %[t0], %[t1], [%[col], #-16]\n\t"
+                     "sxtb16 %[t0], %[v4], ror #8\n\t"
+                     "sxtb16 %[t1], %[v5], ror #8\n\t"
                      "strd   %[t0], %[t1], [%[col], #-8]\n\t"
                      "subs   %[n], %[n], #1\n\t"
                      "bne    1b\n\t"
                      : [x] "+r"(x), [x3] "+r"(x3), [n] "+r"(n), [col] "+r"(cols), [v0] "=&r"(v0),
-                       [v1] "=&r"(v1), [v2] "=&r"(v2), [v3] "=&r"(v3), [t0] "=&r"(t0),
-                       [t1] "=&r"(t1)
+                       [v1] "=&r"(v1), [v2] "=&r"(v2), [v3] "=&r"(v3), [v4] "=&r"(v4),
+                       [v5] "=&r"(v5), [t0] "=&r"(t0), [t1] "=&r"(t1)
                      : [c] "r"(in_c)
                      : "cc", "memory");
 }
@@ -550,7 +575,7 @@ static void gather_short(const int8_t *x, int32_t runs, int32_t run, int32_t str
                      : "cc", "memory");
 }
 
-/* The patch of output pixel p as column `which` of four: pack_patch's steps at 8 bits,
+/* The patch of output pixel p as column `which` of six: pack_patch's steps at 8 bits,
    packed by pack1_s8, short runs gathered by gather_short. */
 static TC_INLINE void fast_patch(const tc_conv_dims *d, const int8_t *input, int32_t p,
                                  uint8_t *cols, int32_t which, int8_t *stage, int32_t n)
@@ -572,15 +597,15 @@ static TC_INLINE void fast_patch(const tc_conv_dims *d, const int8_t *input, int
         x = stage;
     } else {
         for (int32_t r = 0; r < d->kernel_h; ++r) { /* every run a whole number of groups */
-            pack1_s8(x + r * row_stride, run / 4, col + 2 * r * run, 4);
+            pack1_s8(x + r * row_stride, run / 4, col + 3 * r * run, 6);
         }
         return;
     }
-    pack1_s8(x, n, col, 4);
+    pack1_s8(x, n, col, 6);
 }
 
 /* The pixels of an 8-bit convolution whose channels' constants are the short-form table
-   `tab` (short_table): four at a time into the int8 range without a post-op, else two at a
+   `tab` (short_table): six at a time into the int8 range without a post-op, else two at a
    time, then a last odd one by tc_dense_gemm1_s8. Rows that are not whole groups are first
    copied into `rows` padded to whole groups (rows_bytes), so that the product reads rows
    back to back with no tail. */
@@ -612,16 +637,16 @@ static void fast_pixels(const tc_conv_dims *d, const tc_quant_params *q, const t
     const int pw = (d->kernel_h | d->kernel_w | d->stride_h | d->stride_w) == 1 &&
                    d->in_c % 4 == 0;
     int32_t p = 0;
-    if (col_count(d, 8, post != NULL) == 4 && q->act_min == -128 && q->act_max == 127) {
-        for (; p + 4 <= pixels; p += 4) { /* four pixels a pass */
+    if (col_count(d, 8, post != NULL) == 6 && q->act_min == -128 && q->act_max == 127) {
+        for (; p + 6 <= pixels; p += 6) { /* six pixels a pass */
             if (pw) {
-                pack4_s8(input + p * d->in_c, d->in_c, n, (uint32_t *)cols);
+                pack6_s8(input + p * d->in_c, d->in_c, n, (uint32_t *)cols);
             } else {
-                for (int32_t j = 0; j < 4; ++j) {
+                for (int32_t j = 0; j < 6; ++j) {
                     fast_patch(d, input, p + j, cols, j, stage, n);
                 }
             }
-            fast_rows4(tab, f.w, (const uint32_t *)cols, n, output + p * out_c, out_c);
+            fast_rows6(tab, f.w, (const uint32_t *)cols, n, output + p * out_c, out_c);
         }
     }
     for (; p + 2 <= pixels; p += 2) {
