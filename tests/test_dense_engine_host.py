@@ -225,10 +225,10 @@ def test_buffer_sizes_by_hand():
     # ... at 4 bits, two columns: 40 + 2 * 32
     assert scratch.conv2d_dense_buffer_size(1, 1, 16, 2, 4) == 104
     # 8 bits, 1x1 on 3 channels -> 2: 40 B; six columns of 4 levels, 48 B; the one run of
-    # 3 is gathered and zero-padded to 4 B; rows of 3 B are not whole groups: the matrix
-    # with its rows padded to 4 B (2 * 4 B; it holds the tail copy off the DSP path):
-    # 40 + 48 + 4 + 8
-    assert scratch.conv2d_dense_buffer_size(1, 1, 3, 2, 8) == 100
+    # 3 is gathered and zero-padded to 4 B, six patches 24 B; rows of 3 B are not whole
+    # groups: the matrix with its rows padded to 4 B (2 * 4 B; it holds the tail copy off
+    # the DSP path): 40 + 48 + 24 + 8
+    assert scratch.conv2d_dense_buffer_size(1, 1, 3, 2, 8) == 120
 
 
 def _call(lib, name, ctx, dims, lay, params, x, out):

@@ -62,13 +62,14 @@ def conv2d_dense_buffer_size(kernel_h: int, kernel_w: int, in_c: int, out_c: int
     """tc_conv2d_dense_s8_buffer_size: the output channels' requantization constants
     (20 B each), two packed patch columns (six at 8 bits, without a post-op, for a 1x1
     stride 1 kernel or a patch of at most 64 levels: the DSP path packs six pixels a
-    pass), a gather area when a kernel row is not a whole number of groups or some window
-    reaches into the padding (`padded`), the tail copy (at 8 bits with rows that are not
+    pass), a gather area (a patch; six with six columns) when a kernel row is not a whole
+    number of groups or some window reaches into the padding (`padded`), the tail copy (at 8 bits with rows that are not
     whole groups, the whole matrix with its rows padded to whole groups)."""
     cols, run = kernel_h * kernel_w * in_c, kernel_w * in_c
-    gather = 0 if run % dense_group(bits) == 0 and not padded else dense_padded(cols, bits)
     pointwise = kernel_h == kernel_w == 1 and tuple(strides) == (1, 1)
     six = bits == 8 and not post and (pointwise or dense_padded(cols, 8) <= 64)
+    gather = (0 if run % dense_group(bits) == 0 and not padded
+              else (6 if six else 1) * dense_padded(cols, bits))
     rows = (out_c * dense_padded(cols, 8) if bits == 8 and cols % 4
             else dense_tail_bytes(out_c, cols, bits))
     return RQ_BYTES * out_c + 2 * (6 if six else 2) * dense_padded(cols, bits) + gather + rows

@@ -49,8 +49,9 @@ typedef struct {
  *        32 at 1): 20 * out_c for the output channels' requantization constants;
  *        4 * K for the patches of two output pixels as int16 lanes (12 * K, six
  *        pixels, at 8 bits for a 1x1 stride 1 kernel or K <= 64); plus K to gather
- *        a patch when a kernel row (kernel_w * in_c) is not a whole number of
- *        groups, or when some window reaches into the padding (tc_conv_padded); plus,
+ *        a patch (6 * K, six patches, with six pixels) when a kernel row (kernel_w *
+ *        in_c) is not a whole number of groups, or when some window reaches into the
+ *        padding (tc_conv_padded); plus,
  *        when a row's groups read past its end, a zero-padded copy of the last rows
  *        (tc_dense_tail_bytes, tc_layouts_internal.h; at 8 bits the whole matrix,
  *        out_c * K, its rows padded to whole groups).

@@ -32,16 +32,6 @@
 #define TC_NO_MEMCPY_IDIOM
 #endif
 
-/* Bytes to gather a patch into: its levels padded to whole groups (0 when every kernel
-   row is whole groups and no window reaches into the padding: the runs are packed in
-   place). */
-static int32_t gather_bytes(const tc_conv_dims *d, int32_t bits)
-{
-    const int32_t run = d->kernel_w * d->in_c;
-    return run % tc_dense_group(bits) == 0 && !tc_conv_padded(d)
-               ? 0 : tc_dense_padded(d->kernel_h * run, bits);
-}
-
 /* Packed columns in scratch: six at 8 bits without a post-op for a 1x1 stride 1 kernel
    or a patch of at most 64 levels (the DSP path takes six pixels a pass; four more columns
    of a large patch would cost more RAM than they save time), else two. */
@@ -50,6 +40,18 @@ static TC_INLINE int32_t col_count(const tc_conv_dims *d, int32_t bits, int post
     const int32_t k = d->kernel_h * d->kernel_w * d->in_c;
     const int pw = (d->kernel_h | d->kernel_w | d->stride_h | d->stride_w) == 1;
     return bits == 8 && !post && (pw || tc_dense_padded(k, 8) <= 64) ? 6 : 2;
+}
+
+/* Bytes to gather patches into: a patch's levels padded to whole groups, six times with
+   six columns (the DSP path gathers six patches, then packs them at once); 0 when every
+   kernel row is whole groups and no window reaches into the padding (the runs are packed
+   in place). */
+static int32_t gather_bytes(const tc_conv_dims *d, int32_t bits, int post)
+{
+    const int32_t run = d->kernel_w * d->in_c;
+    return run % tc_dense_group(bits) == 0 && !tc_conv_padded(d)
+               ? 0 : (col_count(d, bits, post) == 6 ? 6 : 1) *
+                         tc_dense_padded(d->kernel_h * run, bits);
 }
 
 /* Bytes of the rows' area: the tail copy (tc_dense_tail_bytes), or at 8 bits with rows
@@ -72,7 +74,7 @@ static TC_INLINE int32_t sums_bytes(const tc_conv_dims *d, int post)
    patch's own bytes hold them (its group padding must stay zero), else after it. */
 static TC_INLINE int32_t stage_bytes(const tc_conv_dims *d, int32_t bits, int post)
 {
-    const int32_t g = gather_bytes(d, bits), t = sums_bytes(d, post);
+    const int32_t g = gather_bytes(d, bits, post), t = sums_bytes(d, post);
     return !post || (g > 0 && t <= d->kernel_h * d->kernel_w * d->in_c) ? g : g + t;
 }
 
@@ -575,33 +577,37 @@ static void gather_short(const int8_t *x, int32_t runs, int32_t run, int32_t str
                      : "cc", "memory");
 }
 
-/* The patch of output pixel p as column `which` of six: pack_patch's steps at 8 bits,
-   packed by pack1_s8, short runs gathered by gather_short. */
+/* The patch of output pixel p, a window inside the input whose kernel rows are whole
+   groups, as column `which` of six (pack_patch's last case). */
 static TC_INLINE void fast_patch(const tc_conv_dims *d, const int8_t *input, int32_t p,
-                                 uint8_t *cols, int32_t which, int8_t *stage, int32_t n)
+                                 uint8_t *cols, int32_t which)
 {
     const int32_t run = d->kernel_w * d->in_c, row_stride = d->in_w * d->in_c;
     const int32_t oy = p / d->out_w, ox = p - oy * d->out_w;
     const int32_t y0 = oy * d->stride_h - d->pad_top, x0 = ox * d->stride_w - d->pad_left;
-    uint32_t *col = (uint32_t *)cols + which;
+    const int8_t *x = input + (y0 * d->in_w + x0) * d->in_c;
+    for (int32_t r = 0; r < d->kernel_h; ++r) {
+        pack1_s8(x + r * row_stride, run / 4, (uint32_t *)cols + which + 3 * r * run, 6);
+    }
+}
+
+/* The patch of output pixel p into buf (its padding already zero): gather_padded for a
+   window reaching into the padding, else its runs copied (gather_short for runs of 4 to
+   12 bytes). */
+static TC_INLINE void fast_stage(const tc_conv_dims *d, const int8_t *input, int32_t p,
+                                 int8_t *buf)
+{
+    const int32_t run = d->kernel_w * d->in_c, row_stride = d->in_w * d->in_c;
+    const int32_t oy = p / d->out_w, ox = p - oy * d->out_w;
+    const int32_t y0 = oy * d->stride_h - d->pad_top, x0 = ox * d->stride_w - d->pad_left;
     const int8_t *x = input + (y0 * d->in_w + x0) * d->in_c;
     if (!inside(d, y0, x0)) {
-        gather_padded(d, input, y0, x0, stage);
-        x = stage;
-    } else if (run % 4 != 0) { /* (stage exists) */
-        if (run >= 4 && run <= 12) {
-            gather_short(x, d->kernel_h, run, row_stride, stage);
-        } else {
-            gather(x, d->kernel_h, run, row_stride, stage);
-        }
-        x = stage;
+        gather_padded(d, input, y0, x0, buf);
+    } else if (run >= 4 && run <= 12) {
+        gather_short(x, d->kernel_h, run, row_stride, buf);
     } else {
-        for (int32_t r = 0; r < d->kernel_h; ++r) { /* every run a whole number of groups */
-            pack1_s8(x + r * row_stride, run / 4, col + 3 * r * run, 6);
-        }
-        return;
+        gather(x, d->kernel_h, run, row_stride, buf);
     }
-    pack1_s8(x, n, col, 6);
 }
 
 /* The pixels of an 8-bit convolution whose channels' constants are the short-form table
@@ -641,9 +647,14 @@ static void fast_pixels(const tc_conv_dims *d, const tc_quant_params *q, const t
         for (; p + 6 <= pixels; p += 6) { /* six pixels a pass */
             if (pw) {
                 pack6_s8(input + p * d->in_c, d->in_c, n, (uint32_t *)cols);
+            } else if (stage != NULL) { /* six patches gathered (gather_bytes), then packed */
+                for (int32_t j = 0; j < 6; ++j) {
+                    fast_stage(d, input, p + j, stage + j * rb);
+                }
+                pack6_s8(stage, rb, n, (uint32_t *)cols);
             } else {
                 for (int32_t j = 0; j < 6; ++j) {
-                    fast_patch(d, input, p + j, cols, j, stage, n);
+                    fast_patch(d, input, p + j, cols, j);
                 }
             }
             fast_rows6(tab, f.w, (const uint32_t *)cols, n, output + p * out_c, out_c);
@@ -723,12 +734,12 @@ static TC_INLINE tc_status conv_dense(const tc_context *ctx, const tc_conv_dims 
     tc_dense_rq *rq = (tc_dense_rq *)ctx->buf;
     uint8_t *cols = (uint8_t *)(rq + dims->out_c);
     uint8_t *after = cols + col_count(dims, bits, post != NULL) * tc_dense_column_bytes(k, bits);
-    int8_t *stage = gather_bytes(dims, bits) > 0 ? (int8_t *)after : NULL;
+    const int32_t g = gather_bytes(dims, bits, post != NULL);
+    int8_t *stage = g > 0 ? (int8_t *)after : NULL;
     uint8_t *rows = after + stage_bytes(dims, bits, post != NULL);
     uint8_t *tail = tc_dense_tail_bytes(dims->out_c, k, bits) > 0 ? rows : NULL;
     int8_t *sums = NULL;
     if (post != NULL) { /* in the gather area, else after it (stage_bytes) */
-        const int32_t g = gather_bytes(dims, bits);
         sums = (int8_t *)after + (stage_bytes(dims, bits, 1) == g ? 0 : g);
     }
     if (!tc_dense_exact(k, bits)) {
@@ -742,8 +753,10 @@ static TC_INLINE tc_status conv_dense(const tc_context *ctx, const tc_conv_dims 
     tc_dense_mat_init(&m, weights, dims->out_c, k, tail);
     const int32_t pixels = dims->out_h * dims->out_w, out_c = dims->out_c;
     tc_dense_rq_init(rq, quant, &m);
-    for (int32_t i = k; stage != NULL && i < tc_dense_padded(k, bits); ++i) {
-        stage[i] = 0; /* gather never writes past the patch */
+    for (int32_t j = 0; j < g; j += tc_dense_padded(k, bits)) { /* each patch's padding */
+        for (int32_t i = k; i < tc_dense_padded(k, bits); ++i) {
+            stage[j + i] = 0; /* gather never writes past the patch */
+        }
     }
 #ifdef TC_CONV_FAST
     if (TC_HAS_VARIANT(TC_DENSE_BITS, 7) && bits == 8 && (out_c & 1) == 0 &&
