@@ -56,6 +56,15 @@ def fc_dense_buffer_size(fan_in: int, units: int, bits: int) -> int:
     return 2 * dense_padded(fan_in, bits) + dense_tail_bytes(units, fan_in, bits)
 
 
+def six_columns(kernel_h: int, kernel_w: int, in_c: int, bits: int, strides=(1, 1),
+                post: bool = False) -> bool:
+    """Whether tc_conv2d_dense_s8 packs six columns (its DSP path: six pixels a pass): at
+    8 bits without a post-op, for a 1x1 stride 1 kernel or a patch of at most 64 levels."""
+    pointwise = kernel_h == kernel_w == 1 and tuple(strides) == (1, 1)
+    return bits == 8 and not post and (pointwise or dense_padded(kernel_h * kernel_w * in_c, 8)
+                                       <= 64)
+
+
 def conv2d_dense_buffer_size(kernel_h: int, kernel_w: int, in_c: int, out_c: int,
                              bits: int, padded: bool = False, strides=(1, 1),
                              post: bool = False) -> int:
@@ -66,8 +75,7 @@ def conv2d_dense_buffer_size(kernel_h: int, kernel_w: int, in_c: int, out_c: int
     number of groups or some window reaches into the padding (`padded`), the tail copy (at 8 bits with rows that are not
     whole groups, the whole matrix with its rows padded to whole groups)."""
     cols, run = kernel_h * kernel_w * in_c, kernel_w * in_c
-    pointwise = kernel_h == kernel_w == 1 and tuple(strides) == (1, 1)
-    six = bits == 8 and not post and (pointwise or dense_padded(cols, 8) <= 64)
+    six = six_columns(kernel_h, kernel_w, in_c, bits, strides, post)
     gather = (0 if run % dense_group(bits) == 0 and not padded
               else (6 if six else 1) * dense_padded(cols, bits))
     rows = (out_c * dense_padded(cols, 8) if bits == 8 and cols % 4
@@ -142,6 +150,15 @@ def conv_span(node: QNode) -> tuple[int, int] | None:
         return None
     (out_h, out_w, _), (sh, sw) = node.output_shape, node.strides
     return (out_h - 1) * sh + node.kh, (out_w - 1) * sw + node.kw
+
+
+def six_pixels(node: QNode, layout: Layout | None) -> bool:
+    """Whether `node` runs tc_conv2d_dense_s8's six-pixel path (render's TC_CONV_DENSE_SIX:
+    a build with no such layer leaves that code out)."""
+    return (layout is not None and layout.name == "dense" and node.op == "conv2d"
+            and FUSED not in node.attrs
+            and six_columns(node.kh, node.kw, int(node.input_shapes[0][-1]), int(layout.bits),
+                            tuple(int(v) for v in node.strides)))
 
 
 def scratch_bytes(node: QNode, layout: Layout | None) -> int:

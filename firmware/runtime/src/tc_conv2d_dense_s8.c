@@ -16,6 +16,12 @@
  * window reaches into the padding is gathered the same way, with pad_value
  * (the input zero point) in the taps outside the input: no padded copy of
  * the input is made.
+ *
+ * At 8 bits on a DSP core (the usual case: every layer whose requantization
+ * has the short form) the kernel takes its own path, in assembly: six pixels
+ * a pass for a 1x1 stride 1 kernel or a small patch (fast_rows6: each weight
+ * word loaded once for six pixels, 21 instructions per 24 MACs, the whole row
+ * loop including the output stage in one block), else two (fast_pair).
  */
 #include <string.h>
 
@@ -23,6 +29,12 @@
 #include "tc_conv_dense_internal.h"
 #include "tc_layouts_internal.h"
 #include "tc_simd.h"
+
+/* 0: no layer of the build takes the DSP path's six pixels a pass (render.py), whose code
+   then stays out of the firmware; the scratch size does not depend on it. */
+#ifndef TC_CONV_DENSE_SIX
+#define TC_CONV_DENSE_SIX 1
+#endif
 
 /* GCC -O2 turns copy loops into memcpy calls, which cost more than a short
    run; keep the loops as loops. */
@@ -265,12 +277,13 @@ static uint32_t pack_patch(const tc_conv_dims *d, int32_t bits, const int8_t *in
 #ifdef TC_CONV_FAST
 /* ---------------------------------------------------------------- 8 bits on a DSP core
  * At 8 bits, when every output channel's requantization is the short form (all real
- * layers), the pixel pairs take a tighter path than tc_dense_gemm2_s8: the channels'
- * constants are rearranged once per call into one 32-byte entry per channel pair
- * (tc_conv_pair), and each row pair is two assembly blocks, the product (its bias
- * loaded from the entry) and the output stage (SMMLA, ASR, SSAT, the four bytes
- * clamped at once, two halfword stores). The columns are packed by pack_s8, whose
- * layout is tc_dense_pack_s8's at 8 bits. */
+ * layers), the pixels take a tighter path than tc_dense_gemm2_s8: the channels' constants
+ * are rewritten once per call as one 16-byte entry each (tc_conv_rq), the rows are read
+ * back to back (copied padded to whole groups when they are not: fast_pixels), and the
+ * columns are packed by assembly loops in tc_dense_pack_s8's layout at 8 bits (the pair
+ * words of each group, column by column). Six pixels a pass when the activation's range
+ * is int8 (fast_rows6, SSAT the clamp), else two (fast_pair: the product, then SMMLA, ASR,
+ * SSAT and the four bytes clamped at once, two halfword stores). */
 
 /* One output channel's constants, from a tc_dense_rq entry of the short form. */
 typedef struct {
@@ -643,7 +656,8 @@ static void fast_pixels(const tc_conv_dims *d, const tc_quant_params *q, const t
     const int pw = (d->kernel_h | d->kernel_w | d->stride_h | d->stride_w) == 1 &&
                    d->in_c % 4 == 0;
     int32_t p = 0;
-    if (col_count(d, 8, post != NULL) == 6 && q->act_min == -128 && q->act_max == 127) {
+    if (TC_CONV_DENSE_SIX && col_count(d, 8, post != NULL) == 6 && q->act_min == -128 &&
+        q->act_max == 127) {
         for (; p + 6 <= pixels; p += 6) { /* six pixels a pass */
             if (pw) {
                 pack6_s8(input + p * d->in_c, d->in_c, n, (uint32_t *)cols);
