@@ -73,7 +73,11 @@ def test_build_leaves_project_elf_and_report(digits_builds, name):
     # 17,000 -> 23,000 when the balanced choice gave conv1 pcsr (previous line): the sparse
     # conv engine and the pcsr decoder come in beside the dense engine (21,674 B in all at
     # this writing); the choice weighs instructions and weight bytes, not kernel code.
-    assert report["weight_bytes"] < report["flash_bytes"] < report["weight_bytes"] + 23_000
+    # 23,000 -> 25,500 when the dense conv took its own 8-bit DSP path (six pixels a pass
+    # for 1x1 and small-patch kernels, conv2 here; two otherwise): tc_conv2d_dense_s8.o at
+    # 8 bits 2,488 -> 5,888 B, 24,994 B in all at this writing, for 27 % fewer instructions
+    # on digits all dense int8 (297,999 -> 216,936), 26 % on MobileNetV1, 23 % on DS-CNN.
+    assert report["weight_bytes"] < report["flash_bytes"] < report["weight_bytes"] + 25_500
     assert report["accuracy"]["quantized"] > 0.93
     # every figure names its split: test.npz (eval), the 20 % of train.npz held out (val)
     assert report["accuracy"]["split"] == "eval" and report["fidelity"]["split"] == "eval"

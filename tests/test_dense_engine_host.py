@@ -183,6 +183,12 @@ def test_buffer_sizes_equal_the_renderers_formulas(engine):
                 assert _size(engine, "tc_conv2d_dense_s8", same, bits) == \
                     scratch.conv2d_dense_buffer_size(kh, kw, cin, cout, bits,
                                                      padded=kh > 1 or kw > 1), (bits, kh, kw)
+                # stride 2 (a 1x1 one has two columns at 8 bits too)
+                s2 = ConvDims(12, 12, cin, kh, kw, 2, 2, (12 - kh) // 2 + 1, (12 - kw) // 2 + 1,
+                              cout)
+                assert _size(engine, "tc_conv2d_dense_s8", s2, bits) == \
+                    scratch.conv2d_dense_buffer_size(kh, kw, cin, cout, bits,
+                                                     strides=(2, 2)), (bits, kh, kw, cin)
 
 
 def test_buffer_sizes_by_hand():
@@ -204,13 +210,25 @@ def test_buffer_sizes_by_hand():
     # levels (groups of 8), two columns 2 * 64 B; a kernel row of 9 is not whole groups ->
     # gather 32 B; a row is 14 B and reads 16 B: last row copied, 16 B -> 100 + 128 + 32 + 16
     assert scratch.conv2d_dense_buffer_size(3, 3, 3, 5, 4) == 276
-    # 8 bits, 1x1 on 16 channels -> 2: 40 B of requantization, two columns of 16 levels
-    # (2 * 32 B), nothing else
-    assert scratch.conv2d_dense_buffer_size(1, 1, 16, 2, 8) == 104
-    # 8 bits, 1x1 on 3 channels -> 2: 40 B; two columns of 4 levels, 16 B; the one run of 3
-    # is gathered and zero-padded to 4 B; a row of 3 B reads 4 B, which for row 0 ends
-    # inside row 1: only the last row in the tail, 3 B + 1 B of zeros: 40 + 16 + 4 + 4
-    assert scratch.conv2d_dense_buffer_size(1, 1, 3, 2, 8) == 64
+    # 8 bits, 1x1 on 16 channels -> 2: 40 B of requantization, six columns of 16 levels
+    # (the DSP path packs six pixels a pass: 6 * 32 B), nothing else
+    assert scratch.conv2d_dense_buffer_size(1, 1, 16, 2, 8) == 232
+    # ... with a post-op (the fused add) two columns, + 4 B of sums
+    assert scratch.conv2d_dense_add_buffer_size(1, 1, 16, 2, 8) == 108
+    # 8 bits, 1x1 on 128 channels: six columns at stride 1, two at stride 2 (more than 64
+    # levels): 40 + 6 * 256, 40 + 2 * 256
+    assert scratch.conv2d_dense_buffer_size(1, 1, 128, 2, 8) == 1576
+    assert scratch.conv2d_dense_buffer_size(1, 1, 128, 2, 8, strides=(2, 2)) == 552
+    # 8 bits, 3x3 on 16 channels -> 4: K = 144 levels, more than 64: two columns,
+    # 80 + 2 * 288
+    assert scratch.conv2d_dense_buffer_size(3, 3, 16, 4, 8) == 656
+    # ... at 4 bits, two columns: 40 + 2 * 32
+    assert scratch.conv2d_dense_buffer_size(1, 1, 16, 2, 4) == 104
+    # 8 bits, 1x1 on 3 channels -> 2: 40 B; six columns of 4 levels, 48 B; the one run of
+    # 3 is gathered and zero-padded to 4 B, six patches 24 B; rows of 3 B are not whole
+    # groups: the matrix with its rows padded to 4 B (2 * 4 B; it holds the tail copy off
+    # the DSP path): 40 + 48 + 24 + 8
+    assert scratch.conv2d_dense_buffer_size(1, 1, 3, 2, 8) == 120
 
 
 def _call(lib, name, ctx, dims, lay, params, x, out):

@@ -37,7 +37,7 @@ from tinycompress.codegen.band_calls import run_calls
 from tinycompress.codegen.arena import ArenaPlan, TensorLife, plan_arena
 from tinycompress.ir.qgraph import QGraph
 from tinycompress.codegen.ops import Context, Step, emit
-from tinycompress.codegen.scratch import conv_padded, lean_scratch_bytes, scratch_bytes
+from tinycompress.codegen.scratch import conv_padded, lean_scratch_bytes, scratch_bytes, six_pixels
 
 MODEL_FILES = ("tc_model.h", "tc_model.c", "main.c")
 NO_KERNEL_OPS = ("input", "reshape")
@@ -256,6 +256,8 @@ def render(qgraph: QGraph, layouts: dict[str, Layout], board: str,
     defines = variant_masks(steps) | sparse_modes(qgraph, layouts, steps)
     if any(s.parts for s in steps):  # the dense conv's post-op variant (tc_conv_dense_internal.h)
         defines["TC_CONV_DENSE_POST"] = 1
+    if not any(six_pixels(n, layouts.get(n.name)) for n in qgraph.nodes):
+        defines["TC_CONV_DENSE_SIX"] = 0  # the dense conv's six-pixel path: no layer takes it
     if qgraph.arithmetic == "tflite":  # TFLite's rounding in the kernels (tc_requant.h)
         defines["TC_ARITHMETIC_TFLITE"] = 1
     summary = {"mode": patch_mode, "applied": bands is not None, "reason": why,

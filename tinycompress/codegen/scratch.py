@@ -56,28 +56,45 @@ def fc_dense_buffer_size(fan_in: int, units: int, bits: int) -> int:
     return 2 * dense_padded(fan_in, bits) + dense_tail_bytes(units, fan_in, bits)
 
 
+def six_columns(kernel_h: int, kernel_w: int, in_c: int, bits: int, strides=(1, 1),
+                post: bool = False) -> bool:
+    """Whether tc_conv2d_dense_s8 packs six columns (its DSP path: six pixels a pass): at
+    8 bits without a post-op, for a 1x1 stride 1 kernel or a patch of at most 64 levels."""
+    pointwise = kernel_h == kernel_w == 1 and tuple(strides) == (1, 1)
+    return bits == 8 and not post and (pointwise or dense_padded(kernel_h * kernel_w * in_c, 8)
+                                       <= 64)
+
+
 def conv2d_dense_buffer_size(kernel_h: int, kernel_w: int, in_c: int, out_c: int,
-                             bits: int, padded: bool = False) -> int:
+                             bits: int, padded: bool = False, strides=(1, 1),
+                             post: bool = False) -> int:
     """tc_conv2d_dense_s8_buffer_size: the output channels' requantization constants
-    (20 B each), two packed patch columns, a gather area when a kernel row is not a
-    whole number of groups or some window reaches into the padding (`padded`), the
-    tail copy."""
+    (20 B each), two packed patch columns (six at 8 bits, without a post-op, for a 1x1
+    stride 1 kernel or a patch of at most 64 levels: the DSP path packs six pixels a
+    pass), a gather area (a patch; six with six columns) when a kernel row is not a whole
+    number of groups or some window reaches into the padding (`padded`), the tail copy (at 8 bits with rows that are not
+    whole groups, the whole matrix with its rows padded to whole groups)."""
     cols, run = kernel_h * kernel_w * in_c, kernel_w * in_c
-    gather = 0 if run % dense_group(bits) == 0 and not padded else dense_padded(cols, bits)
-    return (RQ_BYTES * out_c + 4 * dense_padded(cols, bits) + gather
-            + dense_tail_bytes(out_c, cols, bits))
+    six = six_columns(kernel_h, kernel_w, in_c, bits, strides, post)
+    gather = (0 if run % dense_group(bits) == 0 and not padded
+              else (6 if six else 1) * dense_padded(cols, bits))
+    rows = (out_c * dense_padded(cols, 8) if bits == 8 and cols % 4
+            else dense_tail_bytes(out_c, cols, bits))
+    return RQ_BYTES * out_c + 2 * (6 if six else 2) * dense_padded(cols, bits) + gather + rows
 
 
 def conv2d_dense_add_buffer_size(kernel_h: int, kernel_w: int, in_c: int, out_c: int,
-                                 bits: int, padded: bool = False) -> int:
-    """tc_conv2d_dense_add_s8_buffer_size: conv2d_dense_buffer_size plus two output pixels'
-    sums (2 out_c, rounded up to 4), unless the gather area holds them in its first
-    K = kernel_h kernel_w in_c bytes (the rest of it must stay zero)."""
+                                 bits: int, padded: bool = False, strides=(1, 1)) -> int:
+    """tc_conv2d_dense_add_s8_buffer_size: conv2d_dense_buffer_size with a post-op (two
+    columns) plus two output pixels' sums (2 out_c, rounded up to 4), unless the gather
+    area holds them in its first K = kernel_h kernel_w in_c bytes (the rest of it must stay
+    zero)."""
     cols, run = kernel_h * kernel_w * in_c, kernel_w * in_c
     gather = 0 if run % dense_group(bits) == 0 and not padded else dense_padded(cols, bits)
     sums = -(-2 * out_c // 4) * 4
     extra = 0 if gather > 0 and sums <= cols else sums
-    return conv2d_dense_buffer_size(kernel_h, kernel_w, in_c, out_c, bits, padded) + extra
+    return conv2d_dense_buffer_size(kernel_h, kernel_w, in_c, out_c, bits, padded, strides,
+                                    post=True) + extra
 
 
 def conv_sparse_buffer_size(kernel_h: int, kernel_w: int, in_c: int, depthwise: bool,
@@ -158,6 +175,15 @@ def conv_span(node: QNode) -> tuple[int, int] | None:
     return (out_h - 1) * sh + node.kh, (out_w - 1) * sw + node.kw
 
 
+def six_pixels(node: QNode, layout: Layout | None) -> bool:
+    """Whether `node` runs tc_conv2d_dense_s8's six-pixel path (render's TC_CONV_DENSE_SIX:
+    a build with no such layer leaves that code out)."""
+    return (layout is not None and layout.name == "dense" and node.op == "conv2d"
+            and FUSED not in node.attrs
+            and six_columns(node.kh, node.kw, int(node.input_shapes[0][-1]), int(layout.bits),
+                            tuple(int(v) for v in node.strides)))
+
+
 def scratch_bytes(node: QNode, layout: Layout | None) -> int:
     """Scratch bytes the kernel of `node` in `layout` needs (0: it takes no tc_context)."""
     if layout is None:
@@ -176,7 +202,7 @@ def scratch_bytes(node: QNode, layout: Layout | None) -> int:
     if node.op == "conv2d":
         size = conv2d_dense_add_buffer_size if FUSED in node.attrs else conv2d_dense_buffer_size
         return size(node.kh, node.kw, int(node.input_shapes[0][-1]), int(node.output_shape[-1]),
-                    bits, conv_padded(node))
+                    bits, conv_padded(node), tuple(int(v) for v in node.strides))
     if node.op == "depthwise_conv2d":
         (sh, sw), (out_h, out_w, _) = node.strides, node.output_shape
         return dwconv_dense_buffer_size(node.kh, node.kw, int(sh), int(sw), int(out_h),

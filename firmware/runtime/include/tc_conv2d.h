@@ -47,11 +47,14 @@ typedef struct {
  * @brief Scratch bytes tc_conv2d_dense_s8 needs, with K = kernel_h * kernel_w * in_c
  *        rounded up to whole groups of levels (4 at 8 bits, 8 at 4..7, 16 at 2..3,
  *        32 at 1): 20 * out_c for the output channels' requantization constants;
- *        4 * K for the patches of two output pixels as int16 lanes; plus K to gather
- *        a patch when a kernel row (kernel_w * in_c) is not a whole number of
- *        groups, or when some window reaches into the padding (tc_conv_padded); plus,
+ *        4 * K for the patches of two output pixels as int16 lanes (12 * K, six
+ *        pixels, at 8 bits for a 1x1 stride 1 kernel or K <= 64); plus K to gather
+ *        a patch (6 * K, six patches, with six pixels) when a kernel row (kernel_w *
+ *        in_c) is not a whole number of groups, or when some window reaches into the
+ *        padding (tc_conv_padded); plus,
  *        when a row's groups read past its end, a zero-padded copy of the last rows
- *        (tc_dense_tail_bytes, tc_layouts_internal.h).
+ *        (tc_dense_tail_bytes, tc_layouts_internal.h; at 8 bits the whole matrix,
+ *        out_c * K, its rows padded to whole groups).
  * @param dims the whole geometry (checked as by the kernel)
  * @param bits the weights' bit width, 1..8
  * @return bytes (> 0), or 0 for invalid arguments
