@@ -17,7 +17,8 @@ import pytest
 from tests.models import randomize
 from tinycompress import layouts as layouts_mod
 from tinycompress.codegen.render import render
-from tinycompress.codegen.scratch import conv_padded, conv_sparse_min_buffer_size, scratch_bytes
+from tinycompress.codegen.scratch import (conv_padded, conv_sparse_min_buffer_size,
+                                           lean_scratch_bytes, scratch_bytes)
 from tinycompress.compress import CompressOptions
 from tinycompress.compress.quantize import quantize
 from tinycompress.compress.weights import col_map
@@ -54,7 +55,8 @@ def test_size_renders_the_least_scratch_and_a_smaller_arena():
     q = quantize(from_keras(model), x, bits=6)
     lay = {n.name: layouts_mod.encode_as("csr" if n.op != "dense" else "dense", n.levels, n.bits,
                                          col_map(n)) for n in q.weight_nodes}
-    fast, lean = render(q, lay, "mps2_an386"), render(q, lay, "mps2_an386", lean=True)
+    fast = render(q, lay, "mps2_an386")
+    lean = render(q, lay, "mps2_an386", scratch_policy="least")
     assert fast.defines["TC_SPARSE_MODES"] == 0x1 and lean.defines["TC_SPARSE_MODES"] == 0x2
     fast_sizes, lean_sizes = _sizes(fast.files["tc_model.c"]), _sizes(lean.files["tc_model.c"])
     for n in q.weight_nodes:
@@ -81,3 +83,21 @@ def test_size_build_is_bit_exact_in_qemu(tmp_path, offline_core, board, layout):
     assert "-DTC_SPARSE_MODES=0x2" in ini
     sim = simulate(tmp_path / "build", data=calib, n=6)
     assert sim.bit_exact and sim.n_inputs == 6
+
+
+def test_balanced_gives_up_six_pixel_columns_only_where_the_arena_shrinks():
+    # digits int8: conv2's six-pixel columns sit on the arena's peak; the 'peak' policy
+    # (--optimize balanced) plans it with two columns, the least tc_conv2d_dense_s8 takes
+    from tinycompress.data import DIGITS_MODEL
+
+    q = quantize(from_keras(keras.models.load_model(DIGITS_MODEL)),
+                 np.random.default_rng(2).uniform(0, 1, (8, 16, 16, 1)).astype(np.float32), bits=8)
+    lay = {n.name: layouts_mod.encode_as("dense", n.levels, n.bits, col_map(n)) for n in q.weight_nodes}
+    fast, peak = render(q, lay, "mps2_an386"), render(q, lay, "mps2_an386", scratch_policy="peak")
+    assert peak.arena_bytes < fast.arena_bytes
+    fast_sizes, peak_sizes = _sizes(fast.files["tc_model.c"]), _sizes(peak.files["tc_model.c"])
+    cut = {name for name in fast_sizes if peak_sizes[name] < fast_sizes[name]}
+    assert cut, (fast_sizes, peak_sizes)
+    for n in q.weight_nodes:
+        if n.name in cut:
+            assert peak_sizes[n.name] == lean_scratch_bytes(n, lay[n.name]) < scratch_bytes(n, lay[n.name])

@@ -111,8 +111,8 @@ SCRATCH_KERNELS = {"tc_fc_dense_s8": "tc_fc_dense_s8_buffer_size",
 
 def scratch_args(lib, fn_name: str, dims, bits: int, lean: bool = False) -> tuple[list, object]:
     """([&tc_context] or [], what keeps it alive) for kernel `fn_name`: exactly the bytes
-    its own *_buffer_size asks for (`lean`, a sparse conv kernel: the least it runs with,
-    tc_conv_sparse_min_buffer_bytes), filled with junk (a kernel must not read scratch it
+    its own *_buffer_size asks for (`lean`, a sparse or dense conv kernel: the least it runs
+    with, tc_conv_sparse_min_buffer_bytes / tc_conv2d_dense_s8_min_buffer_size), filled with junk (a kernel must not read scratch it
     did not write first; under ASan a read past the end is caught)."""
     if fn_name not in SCRATCH_KERNELS:
         return [], None
@@ -124,6 +124,10 @@ def scratch_args(lib, fn_name: str, dims, bits: int, lean: bool = False) -> tupl
         least = lib.tc_conv_sparse_min_buffer_bytes
         least.restype = C.c_int32
         size = least(C.byref(dims), int(fn_name.startswith("tc_dwconv2d")))
+    elif lean and fn_name == "tc_conv2d_dense_s8":
+        least = lib.tc_conv2d_dense_s8_min_buffer_size
+        least.restype = C.c_int32
+        size = least(C.byref(dims), bits)
     assert size > 0, f"{fn_name}_buffer_size returned {size}"
     buf = np.full(size, 0xA5, np.uint8)
     ctx = Ctx(buf.ctypes.data, size)

@@ -163,14 +163,22 @@ def _sim_elf(project: Path, board: Board, rendered: Rendered) -> Path:
     return run_pio_envs(project, ("sim",))["sim"].elf
 
 
+def scratch_policy(compressed) -> str:
+    """render's scratch policy for the build's --optimize: size 'least' (every kernel that
+    can run with less scratch gets less), speed 'fast', balanced 'peak' (the dense convs'
+    faster path given up only where that lowers the arena)."""
+    optimize = compressed.plan.optimize if compressed.plan is not None else "balanced"
+    return {"size": "least", "speed": "fast"}.get(optimize, "peak")
+
+
 def patch_cost(project: Path, board: Board, compressed, rendered: Rendered, sim_elf: Path | None,
                sample: np.ndarray | None) -> dict:
     """Instructions of one inference with the patched chain and without, both firmwares
     run in QEMU on the build's sample input (the unpatched one, and the patched one when
     `sim_elf` is not normal firmware (None), built in scratch projects inside `project`
     and removed); ToolError if their outputs differ."""
-    lean = compressed.plan is not None and compressed.plan.optimize == "size"
-    plain = render(compressed.qgraph, compressed.layouts, board.name, sample, lean=lean)
+    plain = render(compressed.qgraph, compressed.layouts, board.name, sample,
+                   scratch_policy=scratch_policy(compressed))
     probe = project / "patch-probe"
     elf = _sim_elf(probe / "unpatched", board, plain)
     sim_elf = sim_elf or _sim_elf(probe / "patched", board, rendered)
@@ -242,8 +250,8 @@ def build(model: Model, board: str = "nucleo", out_dir: str | Path = "build",
                           compare=True)
     tick("render", 1, len(STAGES))
     sample = _sample(compressed, test, train)
-    lean = compressed.plan is not None and compressed.plan.optimize == "size"
-    rendered = render(compressed.qgraph, compressed.layouts, the_board.name, sample, patch, lean)
+    rendered = render(compressed.qgraph, compressed.layouts, the_board.name, sample, patch,
+                      scratch_policy(compressed))
     check_fit(the_board, sum(s.weight_bytes for s in rendered.steps), rendered.arena_bytes,
               peak=peak_text(rendered.memory))
     flags = () if firmware_mode == "normal" else tuple(

@@ -98,14 +98,36 @@ def arena_lives(qgraph: QGraph, layouts: dict[str, Layout] | None = None
     return memory.tensor_lives(qgraph, shifted=shifted), scratch
 
 
+SCRATCH_POLICIES = ("fast", "peak", "least")
+
+
 def lean_scratch(qgraph: QGraph, layouts: dict[str, Layout], lives: list[TensorLife],
-                 scratch: list[TensorLife]) -> list[TensorLife]:
-    """`scratch` with every kernel that can run with less (`scratch.lean_scratch_bytes`: a
-    padded sparse convolution that does not write over its input) cut to that."""
+                 scratch: list[TensorLife], policy: str) -> list[TensorLife]:
+    """`scratch` with kernels that can run with less (`scratch.lean_scratch_bytes`) cut to
+    that. policy 'least': every one (padded sparse convolutions then sweep rectangle by
+    rectangle, so not one that writes over its input); 'peak': dense convolutions only
+    (their general path: two pixels a pass, the tail copy), one at a time, each kept only
+    when the planned arena gets smaller; 'fast': none."""
+    if policy not in SCRATCH_POLICIES:
+        raise ValueError(f"scratch policy must be one of {SCRATCH_POLICIES}, got {policy!r}")
     aliased = {t.name for t in lives if t.alias_of is not None}
     nodes = {n.name: n for n in qgraph.nodes}
-    return [replace(t, size=lean_scratch_bytes(nodes[t.name], layouts.get(t.name)))
-            if t.name in nodes and t.name not in aliased else t for t in scratch]
+    best, changed = plan_arena(lives, scratch).size, policy != "fast"
+    while changed:  # again after a cut: the peak may have moved to a layer passed over
+        changed = False
+        for i, life in enumerate(scratch):
+            node = nodes.get(life.name)
+            if node is None:
+                continue  # (a dense conv keeps its raster order on its general path; RECT not)
+            size = lean_scratch_bytes(node, layouts.get(node.name),
+                                      sparse=policy == "least" and node.name not in aliased)
+            if size >= life.size:
+                continue
+            trial = scratch[:i] + [replace(life, size=size)] + scratch[i + 1:]
+            total = plan_arena(lives, trial).size
+            if policy == "least" or total < best:
+                scratch, best, changed = trial, total, True
+    return scratch
 
 
 def sparse_modes(qgraph: QGraph, layouts: dict[str, Layout], steps: list[Step]) -> dict[str, int]:
@@ -206,23 +228,23 @@ def _c_string(text: str) -> str:
 
 def render(qgraph: QGraph, layouts: dict[str, Layout], board: str,
            sample_input: np.ndarray | None = None, patch_mode: str = "off",
-           lean: bool = False) -> Rendered:
+           scratch_policy: str = "fast") -> Rendered:
     """C sources of `qgraph` with one layout per weight layer, for the board named `board`.
 
     sample_input: int8 input compiled into the hardware build (default zeros
     at the input zero point). patch_mode: 'off', or 'auto' (a chain of spatial
-    layers run in row bands when that makes the arena smaller: `codegen.patch`). lean:
-    kernels that can run with less scratch get less where that lowers the arena's peak
-    (`lean_scratch`; `--optimize size`), at some speed.
+    layers run in row bands when that makes the arena smaller: `codegen.patch`).
+    scratch_policy: which kernels that can run with less scratch, at some speed, get less
+    (`lean_scratch`: 'fast' none, 'peak' dense convs where the arena gets smaller, 'least'
+    every one).
     """
     patch.check_mode(patch_mode)
     qgraph, layouts = lowered(qgraph, layouts)
     lives, scratch = arena_lives(qgraph, layouts)
+    scratch = lean_scratch(qgraph, layouts, lives, scratch, scratch_policy)
     bands, why = None, "off"
-    if patch_mode == "auto":
+    if patch_mode == "auto":  # (a layer in bands gets the scratch of its band calls)
         bands, why, lives, scratch = patch.apply(qgraph, layouts, lives, scratch)
-    if lean:
-        scratch = lean_scratch(qgraph, layouts, lives, scratch)
     arena = plan_arena(lives, scratch)
     names = _context(arena, {t.name: t.size for t in scratch})
     steps = build_steps(qgraph, layouts, arena, names)
@@ -256,7 +278,10 @@ def render(qgraph: QGraph, layouts: dict[str, Layout], board: str,
     defines = variant_masks(steps) | sparse_modes(qgraph, layouts, steps)
     if any(s.parts for s in steps):  # the dense conv's post-op variant (tc_conv_dense_internal.h)
         defines["TC_CONV_DENSE_POST"] = 1
-    if not any(six_pixels(n, layouts.get(n.name)) for n in qgraph.nodes):
+    planned = {t.name: t.size for t in scratch}
+    if not any(six_pixels(n, layouts.get(n.name))
+               and planned.get(n.name, 0) >= scratch_bytes(n, layouts.get(n.name))
+               for n in qgraph.nodes):
         defines["TC_CONV_DENSE_SIX"] = 0  # the dense conv's six-pixel path: no layer takes it
     if qgraph.arithmetic == "tflite":  # TFLite's rounding in the kernels (tc_requant.h)
         defines["TC_ARITHMETIC_TFLITE"] = 1

@@ -67,18 +67,20 @@ def six_columns(kernel_h: int, kernel_w: int, in_c: int, bits: int, strides=(1, 
 
 def conv2d_dense_buffer_size(kernel_h: int, kernel_w: int, in_c: int, out_c: int,
                              bits: int, padded: bool = False, strides=(1, 1),
-                             post: bool = False) -> int:
-    """tc_conv2d_dense_s8_buffer_size: the output channels' requantization constants
+                             post: bool = False, least: bool = False) -> int:
+    """tc_conv2d_dense_s8_buffer_size (`least`: tc_conv2d_dense_s8_min_buffer_size, two
+    columns and only the tail copy, with which the kernel takes its general two-pixel
+    path): the output channels' requantization constants
     (20 B each), two packed patch columns (six at 8 bits, without a post-op, for a 1x1
     stride 1 kernel or a patch of at most 64 levels: the DSP path packs six pixels a
     pass), a gather area (a patch; six with six columns) when a kernel row is not a whole
     number of groups or some window reaches into the padding (`padded`), the tail copy (at 8 bits with rows that are not
     whole groups, the whole matrix with its rows padded to whole groups)."""
     cols, run = kernel_h * kernel_w * in_c, kernel_w * in_c
-    six = six_columns(kernel_h, kernel_w, in_c, bits, strides, post)
+    six = six_columns(kernel_h, kernel_w, in_c, bits, strides, post) and not least
     gather = (0 if run % dense_group(bits) == 0 and not padded
               else (6 if six else 1) * dense_padded(cols, bits))
-    rows = (out_c * dense_padded(cols, 8) if bits == 8 and cols % 4
+    rows = (out_c * dense_padded(cols, 8) if bits == 8 and cols % 4 and not least
             else dense_tail_bytes(out_c, cols, bits))
     return RQ_BYTES * out_c + 2 * (6 if six else 2) * dense_padded(cols, bits) + gather + rows
 
@@ -210,12 +212,20 @@ def scratch_bytes(node: QNode, layout: Layout | None) -> int:
     return 0
 
 
-def lean_scratch_bytes(node: QNode, layout: Layout | None) -> int:
-    """The least scratch the kernel of `node` in `layout` runs with: the sparse engine's
-    list alone for a padded sparse convolution (`conv_sparse_min_buffer_size`), else
-    `scratch_bytes`."""
-    if (layout is None or layout.name == "dense" or node.op not in ("conv2d", "depthwise_conv2d")
-            or not conv_padded(node)):
+def lean_scratch_bytes(node: QNode, layout: Layout | None, sparse: bool = True) -> int:
+    """The least scratch the kernel of `node` in `layout` runs with, at some speed: the
+    sparse engine's list alone for a padded sparse convolution (`conv_sparse_min_buffer_size`;
+    `sparse` False: not these), a dense conv's general path (`conv2d_dense_buffer_size(
+    least=True)`); else `scratch_bytes`."""
+    if layout is None or node.op not in ("conv2d", "depthwise_conv2d"):
         return scratch_bytes(node, layout)
-    return conv_sparse_min_buffer_size(node.kh, node.kw, int(node.input_shapes[0][-1]),
-                                       node.op == "depthwise_conv2d")
+    in_c = int(node.input_shapes[0][-1])
+    if layout.name == "dense":
+        if node.op != "conv2d" or FUSED in node.attrs:
+            return scratch_bytes(node, layout)
+        return conv2d_dense_buffer_size(node.kh, node.kw, in_c, int(node.output_shape[-1]),
+                                        int(layout.bits), conv_padded(node),
+                                        tuple(int(v) for v in node.strides), least=True)
+    if not sparse or not conv_padded(node):
+        return scratch_bytes(node, layout)
+    return conv_sparse_min_buffer_size(node.kh, node.kw, in_c, node.op == "depthwise_conv2d")

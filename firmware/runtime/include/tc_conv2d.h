@@ -62,6 +62,13 @@ typedef struct {
 int32_t tc_conv2d_dense_s8_buffer_size(const tc_conv_dims *dims, int32_t bits);
 
 /**
+ * @brief The least scratch tc_conv2d_dense_s8 runs with: tc_conv2d_dense_s8_buffer_size's
+ *        with two pixels' columns and one gather area (a context between the two takes
+ *        two pixels a pass instead of six).
+ */
+int32_t tc_conv2d_dense_s8_min_buffer_size(const tc_conv_dims *dims, int32_t bits);
+
+/**
  * @brief Scratch bytes of every sparse convolution kernel (tc_conv2d_{csr,cer,cser,pcsr}_s8),
  *        with K = kernel_h * kernel_w * in_c: one output channel's non-zero weights
  *        listed as (int32 offset, int32 level) pairs, 8 * K. When some window reaches
@@ -80,7 +87,8 @@ int32_t tc_conv2d_sparse_s8_buffer_size(const tc_conv_dims *dims);
 
 /**
  * @brief Conv2d with dense weights: cout rows x (kernel_h*kernel_w*in_c) columns, (ky, kx, ci) order.
- * @param ctx     scratch: buf 4-byte aligned, size >= tc_conv2d_dense_s8_buffer_size(dims, bits);
+ * @param ctx     scratch: buf 4-byte aligned, size >= tc_conv2d_dense_s8_min_buffer_size(dims,
+ *                bits) (tc_conv2d_dense_s8_buffer_size(dims, bits) for the fastest path);
  *                not overlapping input or output
  * @param dims    shapes, kernel size and strides (checked)
  * @param quant   per-output-channel bias_f/m/shift [out_c], z_out, act_min, act_max

@@ -46,7 +46,10 @@
 
 /* Packed columns in scratch: six at 8 bits without a post-op for a 1x1 stride 1 kernel
    or a patch of at most 64 levels (the DSP path takes six pixels a pass; four more columns
-   of a large patch would cost more RAM than they save time), else two. */
+   of a large patch would cost more RAM than they save time), else two. A context smaller
+   than that asks (tc_conv2d_dense_s8_buffer_size), down to the two columns' size
+   (tc_conv2d_dense_s8_min_buffer_size: the planner gives that to a layer at the arena's
+   peak), takes two. */
 static TC_INLINE int32_t col_count(const tc_conv_dims *d, int32_t bits, int post)
 {
     const int32_t k = d->kernel_h * d->kernel_w * d->in_c;
@@ -58,22 +61,21 @@ static TC_INLINE int32_t col_count(const tc_conv_dims *d, int32_t bits, int post
    six columns (the DSP path gathers six patches, then packs them at once); 0 when every
    kernel row is whole groups and no window reaches into the padding (the runs are packed
    in place). */
-static int32_t gather_bytes(const tc_conv_dims *d, int32_t bits, int post)
+static int32_t gather_bytes(const tc_conv_dims *d, int32_t bits, int32_t ncols)
 {
     const int32_t run = d->kernel_w * d->in_c;
     return run % tc_dense_group(bits) == 0 && !tc_conv_padded(d)
-               ? 0 : (col_count(d, bits, post) == 6 ? 6 : 1) *
-                         tc_dense_padded(d->kernel_h * run, bits);
+               ? 0 : (ncols == 6 ? 6 : 1) * tc_dense_padded(d->kernel_h * run, bits);
 }
 
 /* Bytes of the rows' area: the tail copy (tc_dense_tail_bytes), or at 8 bits with rows
-   that are not whole groups, the whole matrix with its rows padded to whole groups (the
-   DSP path reads that instead; it holds the tail copy on the other paths). */
-static TC_INLINE int32_t rows_bytes(const tc_conv_dims *d, int32_t bits)
+   that are not whole groups (`fast`), the whole matrix with its rows padded to whole
+   groups (the DSP path reads that instead; it holds the tail copy on the other paths). */
+static TC_INLINE int32_t rows_bytes(const tc_conv_dims *d, int32_t bits, int fast)
 {
     const int32_t k = d->kernel_h * d->kernel_w * d->in_c;
-    return bits == 8 && k % 4 != 0 ? d->out_c * tc_dense_padded(k, 8)
-                                   : tc_dense_tail_bytes(d->out_c, k, bits);
+    return fast && bits == 8 && k % 4 != 0 ? d->out_c * tc_dense_padded(k, 8)
+                                           : tc_dense_tail_bytes(d->out_c, k, bits);
 }
 
 /* Bytes of a post-op's staged outputs (two pixels' sums, 4-aligned); 0 without one. */
@@ -84,26 +86,40 @@ static TC_INLINE int32_t sums_bytes(const tc_conv_dims *d, int post)
 
 /* Bytes after the two columns: the gather area, and the post-op's sums in it when the
    patch's own bytes hold them (its group padding must stay zero), else after it. */
-static TC_INLINE int32_t stage_bytes(const tc_conv_dims *d, int32_t bits, int post)
+static TC_INLINE int32_t stage_bytes(const tc_conv_dims *d, int32_t bits, int post,
+                                     int32_t ncols)
 {
-    const int32_t g = gather_bytes(d, bits, post), t = sums_bytes(d, post);
+    const int32_t g = gather_bytes(d, bits, ncols), t = sums_bytes(d, post);
     return !post || (g > 0 && t <= d->kernel_h * d->kernel_w * d->in_c) ? g : g + t;
 }
 
-static TC_INLINE int32_t buffer_size(const tc_conv_dims *dims, int32_t bits, int post)
+/* Scratch bytes with `ncols` packed columns (col_count's, or 2) and the fast path's rows
+   (`fast`, rows_bytes). */
+static TC_INLINE int32_t sized(const tc_conv_dims *dims, int32_t bits, int post, int32_t ncols,
+                               int fast)
 {
     if (!tc_conv_dims_ok(dims, 0) || bits < 1 || bits > 8) {
         return 0;
     }
     const int32_t cols = dims->kernel_h * dims->kernel_w * dims->in_c;
-    return col_count(dims, bits, post) * tc_dense_column_bytes(cols, bits) +
-           stage_bytes(dims, bits, post) +
-           rows_bytes(dims, bits) + dims->out_c * (int32_t)sizeof(tc_dense_rq);
+    return ncols * tc_dense_column_bytes(cols, bits) + stage_bytes(dims, bits, post, ncols) +
+           rows_bytes(dims, bits, fast) + dims->out_c * (int32_t)sizeof(tc_dense_rq);
+}
+
+static TC_INLINE int32_t buffer_size(const tc_conv_dims *dims, int32_t bits, int post)
+{
+    return tc_conv_dims_ok(dims, 0) ? sized(dims, bits, post, col_count(dims, bits, post), 1)
+                                    : 0;
 }
 
 int32_t tc_conv2d_dense_s8_buffer_size(const tc_conv_dims *dims, int32_t bits)
 {
     return buffer_size(dims, bits, 0);
+}
+
+int32_t tc_conv2d_dense_s8_min_buffer_size(const tc_conv_dims *dims, int32_t bits)
+{
+    return sized(dims, bits, 0, 2, 0);
 }
 
 #if TC_CONV_DENSE_POST
@@ -631,7 +647,7 @@ static TC_INLINE void fast_stage(const tc_conv_dims *d, const int8_t *input, int
 static void fast_pixels(const tc_conv_dims *d, const tc_quant_params *q, const tc_dense_mat *m,
                         const tc_conv_rq *tab, const int8_t *input, int8_t *output,
                         uint8_t *cols, int8_t *stage, uint8_t *rows, const tc_conv_post *post,
-                        int8_t *sums)
+                        int8_t *sums, int six)
 {
     const int32_t out_c = d->out_c, k = m->cols, n = tc_dense_padded(k, 8) / 4, rb = 4 * n;
     const int32_t pixels = d->out_h * d->out_w;
@@ -656,7 +672,7 @@ static void fast_pixels(const tc_conv_dims *d, const tc_quant_params *q, const t
     const int pw = (d->kernel_h | d->kernel_w | d->stride_h | d->stride_w) == 1 &&
                    d->in_c % 4 == 0;
     int32_t p = 0;
-    if (TC_CONV_DENSE_SIX && col_count(d, 8, post != NULL) == 6 && q->act_min == -128 &&
+    if (TC_CONV_DENSE_SIX && six && q->act_min == -128 &&
         q->act_max == 127) {
         for (; p + 6 <= pixels; p += 6) { /* six pixels a pass */
             if (pw) {
@@ -739,22 +755,28 @@ static TC_INLINE tc_status conv_dense(const tc_context *ctx, const tc_conv_dims 
 {
     if (!tc_dense_ok(weights) || !tc_conv_dims_ok(dims, 0) || !tc_quant_ok(quant) ||
         input == NULL || (output == NULL && post == NULL) ||
-        !tc_context_ok(ctx, buffer_size(dims, weights->bits, post != NULL))) {
+        !tc_context_ok(ctx, sized(dims, weights->bits, post != NULL, 2, 0))) {
         return TC_ERR_ARG;
     }
-    /* scratch: the requantization table, the columns (col_count), the gather area (and a
-       post-op's sums), the tail rows */
+    /* scratch: the requantization table, the columns (col_count's when the context holds
+       them, else two), the gather area (and a post-op's sums), the rows (the fast path's
+       padded rows when it holds them, else the tail copy and the general path) */
     const int32_t bits = weights->bits, k = dims->kernel_h * dims->kernel_w * dims->in_c;
+    const int32_t want = col_count(dims, bits, post != NULL);
+    const int32_t ncols = ctx->size >= sized(dims, bits, post != NULL, want, 1) ? want : 2;
+#ifdef TC_CONV_FAST
+    const int fast_rows = ctx->size >= sized(dims, bits, post != NULL, ncols, 1);
+#endif
     tc_dense_rq *rq = (tc_dense_rq *)ctx->buf;
     uint8_t *cols = (uint8_t *)(rq + dims->out_c);
-    uint8_t *after = cols + col_count(dims, bits, post != NULL) * tc_dense_column_bytes(k, bits);
-    const int32_t g = gather_bytes(dims, bits, post != NULL);
+    uint8_t *after = cols + ncols * tc_dense_column_bytes(k, bits);
+    const int32_t g = gather_bytes(dims, bits, ncols);
     int8_t *stage = g > 0 ? (int8_t *)after : NULL;
-    uint8_t *rows = after + stage_bytes(dims, bits, post != NULL);
+    uint8_t *rows = after + stage_bytes(dims, bits, post != NULL, ncols);
     uint8_t *tail = tc_dense_tail_bytes(dims->out_c, k, bits) > 0 ? rows : NULL;
     int8_t *sums = NULL;
     if (post != NULL) { /* in the gather area, else after it (stage_bytes) */
-        sums = (int8_t *)after + (stage_bytes(dims, bits, 1) == g ? 0 : g);
+        sums = (int8_t *)after + (stage_bytes(dims, bits, 1, ncols) == g ? 0 : g);
     }
     if (!tc_dense_exact(k, bits)) {
         if (post != NULL && dims->out_c > 2 * tc_dense_column_bytes(k, bits)) {
@@ -773,10 +795,10 @@ static TC_INLINE tc_status conv_dense(const tc_context *ctx, const tc_conv_dims 
         }
     }
 #ifdef TC_CONV_FAST
-    if (TC_HAS_VARIANT(TC_DENSE_BITS, 7) && bits == 8 && (out_c & 1) == 0 &&
+    if (TC_HAS_VARIANT(TC_DENSE_BITS, 7) && bits == 8 && (out_c & 1) == 0 && fast_rows &&
         short_table(rq, out_c)) {
         fast_pixels(dims, quant, &m, (const tc_conv_rq *)rq, input, output, cols, stage, rows,
-                    post, sums);
+                    post, sums, ncols == 6);
         return TC_OK;
     }
 #endif
