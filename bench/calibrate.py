@@ -37,13 +37,12 @@ if str(REPO) not in sys.path:  # run as a script: make the repo importable
 
 from bench.firmware import SPEED_BOARD  # noqa: E402
 from tinycompress.compress import CompressOptions  # noqa: E402
-from tinycompress.compress.plan import border, pad_copy, positions  # noqa: E402
+from tinycompress.compress.plan import border, positions  # noqa: E402
 from tinycompress.compress.weights import col_map  # noqa: E402
 from tinycompress.data import save_npz  # noqa: E402
 from tinycompress.layouts import LAYOUT_NAMES, encode_as  # noqa: E402
 from tinycompress.layouts.cost import (KINDS, TABLE_FILE, cost_table, features,  # noqa: E402
-                                       kind_of, layout_key, once_features, predict,
-                                       sparse_terms)
+                                       kind_of, layout_key, once_features, predict)
 from tinycompress.pipeline import build  # noqa: E402
 from tinycompress.target.sim import simulate  # noqa: E402
 from tinycompress.target.state import load_state  # noqa: E402
@@ -109,9 +108,9 @@ def grid(quick: bool, layouts=LAYOUT_NAMES) -> list[dict]:
     return points
 
 
-def samples(build_dir: Path, sim_layers: list[dict]) -> list[tuple]:
+def samples(build_dir: Path, sim_layers: list[dict], names: bool = False) -> list[tuple]:
     """(kind, layout key, positions, border positions, features, once features, measured
-    instructions) per weight layer of a build."""
+    instructions) per weight layer of a build; with `names`, the layer's name first."""
     qgraph = load_state(build_dir).qgraph
     sim_layer = {part: l for l in sim_layers for part in l.get("parts", [l["name"]])}
     out = []
@@ -123,11 +122,10 @@ def samples(build_dir: Path, sim_layers: list[dict]) -> list[tuple]:
         feats = features(layout, cmap)
         if len(layer.get("parts", ())) > 1:  # a residual add fused into the conv (codegen.fuse)
             feats["add_rows"] = feats["rows"]  # its add: one element per output channel and pixel
-        edge, once = sparse_terms(layout, border(node),
-                                  once_features(layout, cmap) if kind != "fc" else {},
-                                  pad_copy(node))
-        out.append((kind, layout_key(layout), positions(node), edge, feats, once,
-                    float(layer["instructions"])))
+        once = once_features(layout, cmap) if kind != "fc" else {}
+        row = (kind, layout_key(layout), positions(node), border(node), feats, once,
+               float(layer["instructions"]))
+        out.append((node.name, *row) if names else row)
     return out
 
 
@@ -200,8 +198,53 @@ def edge_model():
     return keras.Model(inp, out, name="calib_edge")
 
 
+def wide_model():
+    """What the other three miss and the bench models have: 3x3 convolutions on 16-256
+    channels, depthwise layers with 64-256 channels on 6x6 and 3x3 maps (stride 1 and 2),
+    and output channels that pruning empties. Each conv layer's weights are shrunk a
+    thousandfold on a quarter, a half or three quarters of its output channels
+    (`_uneven`), so magnitude pruning of the layer to 50 % or more leaves those channels
+    all zero, as uneven or global pruning does on real models."""
+    keras = _keras()
+    keras.utils.set_random_seed(SEED)
+    L = keras.layers
+    inp = keras.Input((12, 12, 16))
+    x = L.Conv2D(32, 3, padding="same", activation="relu", name="wc3a")(inp)
+    x = L.Conv2D(64, 1, activation="relu", name="wpw0")(x)
+    x = L.DepthwiseConv2D(3, strides=2, padding="same", activation="relu", name="wdws2a")(x)
+    x = L.Conv2D(64, 3, padding="same", activation="relu", name="wc3b")(x)
+    x = L.Conv2D(128, 1, activation="relu", name="wpw1")(x)
+    x = L.DepthwiseConv2D(3, padding="same", activation="relu", name="wdw6")(x)
+    x = L.DepthwiseConv2D(3, strides=2, padding="same", activation="relu", name="wdws2b")(x)
+    x = L.Conv2D(256, 1, activation="relu", name="wpw2")(x)
+    x = L.DepthwiseConv2D(3, padding="same", activation="relu", name="wdw3")(x)
+    x = L.Conv2D(32, 1, activation="relu", name="wpw3")(x)
+    x = L.Conv2D(32, 3, padding="same", activation="relu", name="wc3c")(x)
+    x = L.GlobalAveragePooling2D(name="pool")(x)
+    out = L.Dense(4, name="head")(x)
+    model = keras.Model(inp, out, name="calib_wide")
+    _uneven(model)
+    return model
+
+
+def _uneven(model) -> None:
+    """Shrink the kernels of a half, a quarter, three quarters (in turn, layer by layer) of
+    every convolution's output channels 1000x: the first of every two channels (of every
+    four for three quarters: all but the last)."""
+    fractions = (0.5, 0.25, 0.75)
+    convs = [l for l in model.layers if l.__class__.__name__ in ("Conv2D", "DepthwiseConv2D")]
+    for k, layer in enumerate(convs):
+        kernel, *rest = layer.get_weights()
+        depthwise = layer.__class__.__name__ == "DepthwiseConv2D"  # kernel (kh, kw, C, 1)
+        channel = np.arange(kernel.shape[2] if depthwise else kernel.shape[3])
+        fraction = fractions[k % len(fractions)]
+        shrunk = {0.5: channel % 2 == 0, 0.25: channel % 4 == 0, 0.75: channel % 4 != 3}[fraction]
+        scale = np.where(shrunk, 1e-3, 1.0).astype(kernel.dtype)
+        kernel = kernel * (scale[:, None] if depthwise else scale)
+        layer.set_weights([kernel, *rest])
+
 MODELS = {"fc": (fc_model, (300,)), "conv": (conv_model, (20, 20, 4)),
-          "edge": (edge_model, (32, 16, 1))}
+          "edge": (edge_model, (32, 16, 1)), "wide": (wide_model, (12, 12, 16))}
 
 
 def measure(work: Path, quick: bool, models=tuple(MODELS), layouts=LAYOUT_NAMES,

@@ -176,16 +176,6 @@ def border(node) -> int:
                                     (top, left))
 
 
-def pad_copy(node) -> int:
-    """Bytes of the padded input the sparse conv kernels would copy (`layouts.sparse_pad_copy`)."""
-    if node.op == "dense":
-        return 0
-    return layouts.sparse_pad_copy(int(node.input_shapes[0][-1]), _kernel(node),
-                                   tuple(node.attrs.get("strides", (1, 1))),
-                                   node.output_shape[:2], border(node) > 0,
-                                   node.op == "depthwise_conv2d")
-
-
 def choose_layouts(qgraph: QGraph, plan: Plan) -> dict[str, Layout]:
     """One layout per weight node: the plan's forced one, or the best by `plan.optimize`."""
     chosen = {}
@@ -195,7 +185,7 @@ def choose_layouts(qgraph: QGraph, plan: Plan) -> dict[str, Layout]:
         chosen[node.name] = layouts.choose(node.levels, node.bits, plan.optimize,
                                            col_map=col_map(node), allowed=allowed,
                                            kind=cost_kind(node), positions=positions(node),
-                                           border=border(node), pad_copy=pad_copy(node))
+                                           border=border(node))
     return chosen
 
 

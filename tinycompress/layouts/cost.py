@@ -141,35 +141,12 @@ def predict(entry: dict, positions: int, border: int, feats: dict, once: dict) -
             + border * dot(entry.get("edge", {}), feats))
 
 
-def sparse_pad_copy(in_c: int, kernel_hw, strides, out_hw, padded: bool,
-                    depthwise: bool) -> int:
-    """Bytes of the padded input copy the sparse convolution kernels make (their COPY mode,
-    taken when it needs less scratch than the tap-sorted lists), 0 when they make none
-    (tc_conv_sparse_s8.c: mode_of, copy_bytes, taps_bytes)."""
-    if not padded:
-        return 0
-    (kh, kw), (sh, sw), (oh, ow) = kernel_hw, strides, out_hw
-    copy = -(-((oh - 1) * sh + kh) * ((ow - 1) * sw + kw) * in_c // 4) * 4
-    taps = kh * kw
-    return copy if copy <= 8 * taps * (1 if depthwise else in_c) + 16 * (taps + 2) else 0
-
-
-def sparse_terms(layout: Layout, border: int, once: dict, pad_copy: int) -> tuple[int, dict]:
-    """Border pixels and once-per-layer features as the kernel of `layout` sees them: a
-    sparse kernel that copies the padded input sums every pixel as an inside one, and the
-    copy is work done once per layer."""
-    if layout.name == "dense" or not pad_copy:
-        return border, once
-    return 0, {**once, "pad_copy": float(pad_copy)}
-
-
 def estimated_instructions(layout: Layout, kind: str = "fc", positions: int = 1,
-                           col_map=None, border: int = 0, pad_copy: int = 0) -> float:
+                           col_map=None, border: int = 0) -> float:
     """Estimated instructions of a layer in `layout` (module docstring); `border` of the
-    `positions` output pixels reach into the padding; `pad_copy`: `sparse_pad_copy`."""
+    `positions` output pixels reach into the padding."""
     if kind not in KINDS:
         raise ValueError(f"kind must be one of {KINDS}, got {kind!r}")
     entry = cost_table()["kinds"][kind][layout_key(layout)]
     once = once_features(layout, col_map) if kind != "fc" else {}
-    border, once = sparse_terms(layout, border, once, pad_copy)
     return predict(entry, positions, border, features(layout, col_map), once)
