@@ -2,13 +2,15 @@
 
     .venv/bin/python bench/calibrate.py [--work DIR] [--quick]
 
-Builds three synthetic models (fully-connected layers of several shapes; 3x3,
+Builds four synthetic models (fully-connected layers of several shapes; 3x3,
 1x1, strided and 5x5 convolutions and depthwise convolutions, 'same' and
 'valid', so that output pixels on the border and inside vary apart; first
-convolutions on one or three channels and depthwise layers on small maps) with every
+convolutions on one or three channels and depthwise layers on small maps; 3x3
+convolutions on 16-256 channels, depthwise layers with 64-256 channels on 6x6
+and 3x3 maps, and output channels that pruning empties) with every
 layer forced to each layout, at several bit widths and sparsities, for the
 Cortex-M4F board `mps2_an386`, runs each in QEMU on two inputs, and reads
-every weight layer's exact instruction count. For each kind of kernel and
+every weight layer's exact instruction count (108 builds, about 9 minutes). For each kind of kernel and
 layout it then fits
 
     instructions = per_call + sum_g once_g * g + inside * sum_f coef_f * f
@@ -37,7 +39,7 @@ if str(REPO) not in sys.path:  # run as a script: make the repo importable
 
 from bench.firmware import SPEED_BOARD  # noqa: E402
 from tinycompress.compress import CompressOptions  # noqa: E402
-from tinycompress.compress.plan import border, positions  # noqa: E402
+from tinycompress.compress.plan import border, geometry, positions  # noqa: E402
 from tinycompress.compress.weights import col_map  # noqa: E402
 from tinycompress.data import save_npz  # noqa: E402
 from tinycompress.layouts import LAYOUT_NAMES, encode_as  # noqa: E402
@@ -122,7 +124,7 @@ def samples(build_dir: Path, sim_layers: list[dict], names: bool = False) -> lis
         feats = features(layout, cmap)
         if len(layer.get("parts", ())) > 1:  # a residual add fused into the conv (codegen.fuse)
             feats["add_rows"] = feats["rows"]  # its add: one element per output channel and pixel
-        once = once_features(layout, cmap) if kind != "fc" else {}
+        once = once_features(layout, cmap, geometry(node)) if kind != "fc" else {}
         row = (kind, layout_key(layout), positions(node), border(node), feats, once,
                float(layer["instructions"]))
         out.append((node.name, *row) if names else row)
@@ -134,9 +136,14 @@ def samples(build_dir: Path, sim_layers: list[dict], names: bool = False) -> lis
 # once per layer the cells (unpacking), on the border the MACs and rows.
 DENSE_FEATURES = {"coef": ("gmacs", "rows", "runs", "cols", "add_rows"), "once": ("cells",),
                   "edge": ("gmacs", "rows", "add_rows")}
+# The sparse convolution kernels' work per pixel is their sweep over the non-zero weights,
+# counted once per layer (cost.sweep_features); per pixel and channel there is only the
+# output stage (every row) and its accumulator setup (the rows with a non-zero).
+SPARSE_CONV_FEATURES = {"coef": ("rows", "live_rows"), "edge": ("rows", "live_rows")}
 
 
-def fit(rows: list[tuple[int, int, dict, dict, float]], dense: bool = False) -> dict:
+def fit(rows: list[tuple[int, int, dict, dict, float]], dense: bool = False,
+        sparse_conv: bool = False) -> dict:
     """Non-negative least squares of instructions on [1, once features, inside * features,
     border * features] (rows: positions, border, features, once features, measured), each
     row divided by its measured count: relative errors, which the bench checks, weigh the
@@ -150,6 +157,9 @@ def fit(rows: list[tuple[int, int, dict, dict, float]], dense: bool = False) -> 
         names = [f for f in names if f in DENSE_FEATURES["coef"]]
         once = [g for g in once if g in DENSE_FEATURES["once"]]
         edge = [f for f in edge if f in DENSE_FEATURES["edge"]]
+    elif sparse_conv:
+        names = [f for f in names if f in SPARSE_CONV_FEATURES["coef"]]
+        edge = [f for f in edge if f in SPARSE_CONV_FEATURES["edge"]]
     a = np.array([[1.0] + [o.get(g, 0.0) for g in once]
                   + [(p - b) * feats.get(f, 0.0) for f in names]
                   + [b * feats.get(f, 0.0) for f in edge] for p, b, feats, o, _ in rows])
@@ -200,7 +210,8 @@ def edge_model():
 
 def wide_model():
     """What the other three miss and the bench models have: 3x3 convolutions on 16-256
-    channels, depthwise layers with 64-256 channels on 6x6 and 3x3 maps (stride 1 and 2),
+    channels, depthwise layers with 64-256 channels on 6x6 and 3x3 maps (stride 1 and 2)
+    and a stride-2 one with few channels on a larger map,
     and output channels that pruning empties. Each conv layer's weights are shrunk a
     thousandfold on a quarter, a half or three quarters of its output channels
     (`_uneven`), so magnitude pruning of the layer to 50 % or more leaves those channels
@@ -208,8 +219,9 @@ def wide_model():
     keras = _keras()
     keras.utils.set_random_seed(SEED)
     L = keras.layers
-    inp = keras.Input((12, 12, 16))
-    x = L.Conv2D(32, 3, padding="same", activation="relu", name="wc3a")(inp)
+    inp = keras.Input((24, 24, 16))
+    x = L.DepthwiseConv2D(3, strides=2, padding="same", activation="relu", name="wdws2in")(inp)
+    x = L.Conv2D(32, 3, padding="same", activation="relu", name="wc3a")(x)
     x = L.Conv2D(64, 1, activation="relu", name="wpw0")(x)
     x = L.DepthwiseConv2D(3, strides=2, padding="same", activation="relu", name="wdws2a")(x)
     x = L.Conv2D(64, 3, padding="same", activation="relu", name="wc3b")(x)
@@ -244,7 +256,7 @@ def _uneven(model) -> None:
         layer.set_weights([kernel, *rest])
 
 MODELS = {"fc": (fc_model, (300,)), "conv": (conv_model, (20, 20, 4)),
-          "edge": (edge_model, (32, 16, 1)), "wide": (wide_model, (12, 12, 16))}
+          "edge": (edge_model, (32, 16, 1)), "wide": (wide_model, (24, 24, 16))}
 
 
 def measure(work: Path, quick: bool, models=tuple(MODELS), layouts=LAYOUT_NAMES,
@@ -302,7 +314,8 @@ def calibrate(by_key: dict, keep: tuple[str, ...] = ()) -> dict:
     for (kind, key), rows in sorted(by_key.items()):
         if kind in keep:
             continue
-        entry = fit(rows, dense=key.startswith("dense"))
+        entry = fit(rows, dense=key.startswith("dense"),
+                    sparse_conv=kind != "fc" and not key.startswith("dense"))
         table[kind][key] = entry
         worst = max(worst, max(abs(predict(entry, *r[:-1]) - r[-1]) / r[-1] for r in rows))
     for kind in keep:

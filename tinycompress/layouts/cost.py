@@ -15,19 +15,27 @@ and those reaching into the padding ('same'), which the kernels sum on
 paths of their own (`border_positions`); a fully-connected layer is one
 inside position. The features g (`once_features`: f and the matrix's cells,
 rows x columns) are work done once per layer: the sparse convolution kernels
-decode each output channel's weights once per call, not once per pixel.
+decode each output channel's weights once per call, not once per pixel, and
+then sweep the output pixels over the channel's non-zero weights; with the
+layer's `Geometry` the once features of a sparse layout also count that sweep
+(`sweep_features`: products of non-zero weights and the pixels whose window
+holds their tap inside the input, by how the pixels are grouped), so the
+calibration fits the sparse convolutions' per-pixel work there and keeps only
+the output stage per pixel and channel.
 
 The coefficients are not guesses: `bench/calibrate.py` builds a set of
 synthetic layers in every layout, counts their instructions exactly in QEMU,
 fits the coefficients by non-negative least squares and writes them to
 `cost_table.json` beside this file (with how and when they were measured).
-The bench checks the model against measured counts on the bench models.
+bench/cost_check.py (and tests/test_cost_model.py) checks the model against
+exact counts of every layout x weight layer of the bench models.
 """
 from __future__ import annotations
 
 import json
 from functools import lru_cache
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 
@@ -105,11 +113,80 @@ def _runs(col_map, cols: int) -> int:
     return 1 + sum(1 for a, b in zip(offsets, offsets[1:]) if b != a + 1)
 
 
-def once_features(layout: Layout, col_map=None) -> dict[str, float]:
+def once_features(layout: Layout, col_map=None, geometry: Geometry | None = None
+                  ) -> dict[str, float]:
     """Counts of the work a kernel does once per layer (conv kinds): the product's
-    features and its cells (rows x columns, the decoded weight rows)."""
+    features and its cells (rows x columns, the decoded weight rows); for a sparse
+    layout with the layer's `geometry`, also its sweep (`sweep_features`)."""
     rows, cols = layout.shape
-    return {**features(layout, col_map), "cells": float(rows * cols)}
+    out = {**features(layout, col_map), "cells": float(rows * cols)}
+    if geometry is not None and layout.name != "dense":
+        out.update(sweep_features(layout, geometry))
+    return out
+
+
+class Geometry(NamedTuple):
+    """A convolution's shape as the sweep sees it: input (unpadded) and output height,
+    width, kernel, strides, and the padding before the input (top, left)."""
+    in_hw: tuple[int, int]
+    out_hw: tuple[int, int]
+    kernel_hw: tuple[int, int]
+    strides: tuple[int, int]
+    pad_tl: tuple[int, int]
+
+
+def _axis_classes(n_in: int, n_out: int, k: int, s: int, pad: int) -> list[tuple[int, int]]:
+    """The kernel taps [k0, k1) inside the input of every output index along one axis."""
+    out = []
+    for o in range(n_out):
+        start = o * s - pad
+        out.append((min(max(-start, 0), k), min(max(n_in - start, 0), k)))
+    return out
+
+
+def sweep_features(layout: Layout, geometry: Geometry) -> dict[str, float]:
+    """The work of a sparse kernel sweeping a layer's output pixels, each over the
+    non-zero weights whose tap lies inside the input (the padding's taps are summed once
+    per channel). Pixels whose windows keep the same taps form classes; a padded layer's
+    output row is swept in runs of pixels of one class, an unpadded layer's whole map in
+    one run, and each run in groups of four pixels, then two, then one.
+
+    w_quad, w_pair, w_single: (non-zero weight, pixel) products in groups of 4, 2, 1;
+    sweep_runs, sweep_groups, sweep_classes: runs, groups and pixel classes, times the
+    rows (channels) with a non-zero."""
+    (kh, kw), (oh, ow) = geometry.kernel_hw, geometry.out_hw
+    levels = np.asarray(layout.decode())
+    rows, cols = levels.shape
+    per_tap = np.count_nonzero(levels, axis=0).reshape(kh * kw, cols // (kh * kw)).sum(axis=1)
+    grid = np.zeros((kh + 1, kw + 1))
+    grid[1:, 1:] = per_tap.reshape(kh, kw).cumsum(0).cumsum(1)  # 2-D prefix sums
+    live = float(np.count_nonzero(np.any(levels != 0, axis=1)))
+    ys = _axis_classes(geometry.in_hw[0], oh, kh, geometry.strides[0], geometry.pad_tl[0])
+    xs = _axis_classes(geometry.in_hw[1], ow, kw, geometry.strides[1], geometry.pad_tl[1])
+    work = lambda y, x: grid[y[1], x[1]] - grid[y[0], x[1]] - grid[y[1], x[0]] + grid[y[0], x[0]]  # noqa: E731
+    if all(c == (0, kh) for c in ys) and all(c == (0, kw) for c in xs):
+        runs = [((0, kh), (0, kw), oh * ow)]  # unpadded: one run over the whole map
+    else:
+        runs = []
+        for y in ys:
+            row = []
+            for x in xs:  # runs of equal classes along the row
+                if row and row[-1][1] == x:
+                    row[-1][2] += 1
+                else:
+                    row.append([y, x, 1])
+            runs += [tuple(r) for r in row]
+    out = dict.fromkeys(("w_quad", "w_pair", "w_single", "sweep_runs", "sweep_groups"), 0.0)
+    for y, x, n in runs:
+        w = work(y, x)
+        quads, pairs, singles = n // 4, (n % 4) // 2, n % 2
+        out["w_quad"] += 4 * quads * w
+        out["w_pair"] += 2 * pairs * w
+        out["w_single"] += singles * w
+        out["sweep_runs"] += live
+        out["sweep_groups"] += (quads + pairs + singles) * live
+    out["sweep_classes"] = float(len({(y, x) for y, x, _ in runs})) * live
+    return out
 
 
 def border_positions(in_hw, out_hw, kernel_hw, strides, pad_tl) -> int:
@@ -142,11 +219,13 @@ def predict(entry: dict, positions: int, border: int, feats: dict, once: dict) -
 
 
 def estimated_instructions(layout: Layout, kind: str = "fc", positions: int = 1,
-                           col_map=None, border: int = 0) -> float:
+                           col_map=None, border: int = 0, geometry: Geometry | None = None
+                           ) -> float:
     """Estimated instructions of a layer in `layout` (module docstring); `border` of the
-    `positions` output pixels reach into the padding."""
+    `positions` output pixels reach into the padding; `geometry`: a convolution's shape,
+    for the sparse kernels' sweep (`sweep_features`)."""
     if kind not in KINDS:
         raise ValueError(f"kind must be one of {KINDS}, got {kind!r}")
     entry = cost_table()["kinds"][kind][layout_key(layout)]
-    once = once_features(layout, col_map) if kind != "fc" else {}
+    once = once_features(layout, col_map, geometry) if kind != "fc" else {}
     return predict(entry, positions, border, features(layout, col_map), once)
