@@ -76,8 +76,9 @@ def check(work: Path, names=tuple(SETTINGS), layouts=LAYOUT_NAMES, tick=print) -
         for layout in layouts:
             start = time.time()
             out = work / name / f"{layout}_{bits}_{sparsity}"
-            build(model, SPEED_BOARD, out, force=True, data=calib, options=CompressOptions.from_settings(
-                {"bits": bits, "sparsity": sparsity, "layout": layout}, scope="layer"))
+            options = CompressOptions.from_settings(
+                {"bits": bits, "sparsity": sparsity, "layout": layout}, scope="layer")
+            build(model, SPEED_BOARD, out, force=True, data=calib, options=options)
             sim = simulate(out, data=calib, n=1)
             for sample in samples(out, sim.layers, names=True):
                 layer, kind, key, pos, edge, feats, once, measured = sample
@@ -86,7 +87,8 @@ def check(work: Path, names=tuple(SETTINGS), layouts=LAYOUT_NAMES, tick=print) -
                                     "layout": key, "measured": measured, "predicted": predicted,
                                     "error": (predicted - measured) / measured})
                 doc["samples"].append([name, *sample])
-            tick(f"cost check: {name} {layout} at {bits} bits {sparsity:.0%}: {time.time() - start:.0f} s")
+            tick(f"cost check: {name} {layout} at {bits} bits {sparsity:.0%}: "
+                 f"{time.time() - start:.0f} s")
             (work / "cost-check.json").write_text(json.dumps(doc, indent=1), encoding="utf-8")
     return doc
 
@@ -96,8 +98,9 @@ def refit_rows(samples_: list, table: dict) -> list[dict]:
     rows = []
     for name, layer, kind, key, pos, edge, feats, once, measured in samples_:
         predicted = predict(table["kinds"][kind][key], pos, edge, feats, once)
-        rows.append({"model": name, "layer": layer, "kind": kind, "layout": key, "measured": measured,
-                     "predicted": predicted, "error": (predicted - measured) / measured})
+        rows.append({"model": name, "layer": layer, "kind": kind, "layout": key,
+                     "measured": measured, "predicted": predicted,
+                     "error": (predicted - measured) / measured})
     return rows
 
 
@@ -124,7 +127,8 @@ def main(argv: list[str] | None = None) -> int:
         doc = json.loads((args.work / "cost-check.json").read_text(encoding="utf-8"))
         rows = refit_rows(doc["samples"], json.loads(args.table.read_text(encoding="utf-8")))
     else:
-        rows = check(args.work, tuple(args.models.split(",")), tuple(args.layouts.split(",")))["rows"]
+        names, layouts = tuple(args.models.split(",")), tuple(args.layouts.split(","))
+        rows = check(args.work, names, layouts)["rows"]
     print(summary(rows, worst=25))
     return 0
 

@@ -113,13 +113,14 @@ def _runs(col_map, cols: int) -> int:
     return 1 + sum(1 for a, b in zip(offsets, offsets[1:]) if b != a + 1)
 
 
-def once_features(layout: Layout, col_map=None, geometry: Geometry | None = None
-                  ) -> dict[str, float]:
+def once_features(layout: Layout, col_map=None, geometry: Geometry | None = None,
+                  feats: dict[str, float] | None = None) -> dict[str, float]:
     """Counts of the work a kernel does once per layer (conv kinds): the product's
-    features and its cells (rows x columns, the decoded weight rows); for a sparse
-    layout with the layer's `geometry`, also its sweep (`sweep_features`)."""
+    features (`feats` when already counted) and its cells (rows x columns, the decoded
+    weight rows); for a sparse layout with the layer's `geometry`, also its sweep
+    (`sweep_features`)."""
     rows, cols = layout.shape
-    out = {**features(layout, col_map), "cells": float(rows * cols)}
+    out = {**(features(layout, col_map) if feats is None else feats), "cells": float(rows * cols)}
     if geometry is not None and layout.name != "dense":
         out.update(sweep_features(layout, geometry))
     return out
@@ -147,46 +148,78 @@ def _axis_classes(n_in: int, n_out: int, k: int, s: int, pad: int) -> list[tuple
 def sweep_features(layout: Layout, geometry: Geometry) -> dict[str, float]:
     """The work of a sparse kernel sweeping a layer's output pixels, each over the
     non-zero weights whose tap lies inside the input (the padding's taps are summed once
-    per channel). Pixels whose windows keep the same taps form classes; a padded layer's
-    output row is swept in runs of pixels of one class, an unpadded layer's whole map in
-    one run, and each run in groups of four pixels, then two, then one.
+    per channel). Pixels whose windows keep the same taps form classes, rectangles of
+    the output (along each axis, every index whose window reaches into the padding is a
+    class of its own, the indices between one class). Lines of pixels are swept in
+    groups of four pixels, then two, then one. Two ways of sweeping are counted, and the
+    calibration keeps what describes the kernels (tc_conv_sparse_s8.c):
 
-    w_quad, w_pair, w_single: (non-zero weight, pixel) products in groups of 4, 2, 1;
-    sweep_runs, sweep_groups, sweep_classes: runs, groups and pixel classes, times the
-    rows (channels) with a non-zero."""
+    - by rows: a padded layer's output row in runs of pixels of one class, an unpadded
+      layer's whole map one run. w_quad, w_pair, w_single: (non-zero weight, pixel)
+      products in groups of 4, 2, 1; sweep_runs, sweep_groups: runs and groups.
+    - by rectangles: each class's rectangle in lines along its longer side, after the
+      channel's list is partitioned down to the class's taps. r_quad, r_pair, r_single,
+      rect_lines, rect_groups likewise; rect_scan: the entries the partitions scan.
+
+    sweep_classes: the classes. Runs, groups, lines and classes are counted once per row
+    (channel) with a non-zero."""
     (kh, kw), (oh, ow) = geometry.kernel_hw, geometry.out_hw
     levels = np.asarray(layout.decode())
-    rows, cols = levels.shape
+    cols = levels.shape[1]
     per_tap = np.count_nonzero(levels, axis=0).reshape(kh * kw, cols // (kh * kw)).sum(axis=1)
     grid = np.zeros((kh + 1, kw + 1))
     grid[1:, 1:] = per_tap.reshape(kh, kw).cumsum(0).cumsum(1)  # 2-D prefix sums
     live = float(np.count_nonzero(np.any(levels != 0, axis=1)))
     ys = _axis_classes(geometry.in_hw[0], oh, kh, geometry.strides[0], geometry.pad_tl[0])
     xs = _axis_classes(geometry.in_hw[1], ow, kw, geometry.strides[1], geometry.pad_tl[1])
-    work = lambda y, x: grid[y[1], x[1]] - grid[y[0], x[1]] - grid[y[1], x[0]] + grid[y[0], x[0]]  # noqa: E731
-    if all(c == (0, kh) for c in ys) and all(c == (0, kw) for c in xs):
-        runs = [((0, kh), (0, kw), oh * ow)]  # unpadded: one run over the whole map
-    else:
-        runs = []
-        for y in ys:
-            row = []
-            for x in xs:  # runs of equal classes along the row
-                if row and row[-1][1] == x:
-                    row[-1][2] += 1
-                else:
-                    row.append([y, x, 1])
-            runs += [tuple(r) for r in row]
-    out = dict.fromkeys(("w_quad", "w_pair", "w_single", "sweep_runs", "sweep_groups"), 0.0)
-    for y, x, n in runs:
-        w = work(y, x)
+
+    def work(y, x) -> float:  # the non-zeros of a class's taps
+        (y0, y1), (x0, x1) = y, x
+        return float(grid[y1, x1] - grid[y0, x1] - grid[y1, x0] + grid[y0, x0])
+
+    out = dict.fromkeys(("w_quad", "w_pair", "w_single", "sweep_runs", "sweep_groups",
+                         "r_quad", "r_pair", "r_single", "rect_lines", "rect_groups",
+                         "rect_scan"), 0.0)
+
+    def add(prefix: str, groups: str, w: float, n: int, lines: int = 1) -> None:
         quads, pairs, singles = n // 4, (n % 4) // 2, n % 2
-        out["w_quad"] += 4 * quads * w
-        out["w_pair"] += 2 * pairs * w
-        out["w_single"] += singles * w
-        out["sweep_runs"] += live
-        out["sweep_groups"] += (quads + pairs + singles) * live
-    out["sweep_classes"] = float(len({(y, x) for y, x, _ in runs})) * live
+        out[prefix + "quad"] += 4 * quads * w * lines
+        out[prefix + "pair"] += 2 * pairs * w * lines
+        out[prefix + "single"] += singles * w * lines
+        out[groups] += (quads + pairs + singles) * lines * live
+
+    padded = not (all(c == (0, kh) for c in ys) and all(c == (0, kw) for c in xs))
+    y_runs, x_runs = _runs_of(ys), _runs_of(xs)
+    if not padded:  # one run, one rectangle: the whole map
+        add("w_", "sweep_groups", work(ys[0], xs[0]), oh * ow)
+        add("r_", "rect_groups", work(ys[0], xs[0]), oh * ow)
+        out["sweep_runs"] = out["rect_lines"] = live
+    else:
+        for y in ys:
+            for x, n in x_runs:
+                add("w_", "sweep_groups", work(y, x), n)
+                out["sweep_runs"] += live
+        for y, rows in y_runs:
+            if y != (0, kh):
+                out["rect_scan"] += work((0, kh), (0, kw))
+            for x, n in x_runs:
+                if x != (0, kw):
+                    out["rect_scan"] += work(y, (0, kw))
+                add("r_", "rect_groups", work(y, x), max(rows, n), min(rows, n))
+                out["rect_lines"] += min(rows, n) * live
+    out["sweep_classes"] = float(len(y_runs) * len(x_runs)) * live
     return out
+
+
+def _runs_of(classes: list) -> list[tuple]:
+    """Runs of equal consecutive classes: (class, length)."""
+    runs: list[list] = []
+    for c in classes:
+        if runs and runs[-1][0] == c:
+            runs[-1][1] += 1
+        else:
+            runs.append([c, 1])
+    return [tuple(r) for r in runs]
 
 
 def border_positions(in_hw, out_hw, kernel_hw, strides, pad_tl) -> int:
@@ -227,5 +260,6 @@ def estimated_instructions(layout: Layout, kind: str = "fc", positions: int = 1,
     if kind not in KINDS:
         raise ValueError(f"kind must be one of {KINDS}, got {kind!r}")
     entry = cost_table()["kinds"][kind][layout_key(layout)]
-    once = once_features(layout, col_map, geometry) if kind != "fc" else {}
-    return predict(entry, positions, border, features(layout, col_map), once)
+    feats = features(layout, col_map)
+    once = once_features(layout, col_map, geometry, feats) if kind != "fc" else {}
+    return predict(entry, positions, border, feats, once)
