@@ -9,8 +9,10 @@ built for `mps2_an386`, run once in QEMU, and its exact instruction count set
 beside the cost model's estimate (`tinycompress.layouts.cost`, the shipped
 cost_table.json). None of these layers is in bench/calibrate.py's calibration
 set. Writes DIR/cost-check.json: the rows, and the raw samples (features and
-counts) so that a new fit can be checked again without building.
-tests/test_cost_model.py requires every row within `TOLERANCE`.
+counts).
+tests/test_cost_model.py requires every row within `TOLERANCE`. 25 builds, about 5
+minutes. `--table T` prints the rows of the last run's builds again under the cost
+table T (no builds), e.g. one `bench/calibrate.py --out T` wrote.
 """
 from __future__ import annotations
 
@@ -93,14 +95,17 @@ def check(work: Path, names=tuple(SETTINGS), layouts=LAYOUT_NAMES, tick=print) -
     return doc
 
 
-def refit_rows(samples_: list, table: dict) -> list[dict]:
-    """The check's rows again from its saved samples, under another cost table document."""
+def rows_under(work: Path, table: dict) -> list[dict]:
+    """The rows of the builds a last run left in `work`, their samples read again (the
+    features as this checkout counts them), under another cost table document."""
     rows = []
-    for name, layer, kind, key, pos, edge, feats, once, measured in samples_:
-        predicted = predict(table["kinds"][kind][key], pos, edge, feats, once)
-        rows.append({"model": name, "layer": layer, "kind": kind, "layout": key,
-                     "measured": measured, "predicted": predicted,
-                     "error": (predicted - measured) / measured})
+    for out in sorted(p.parent for p in work.glob("*/*/sim-report.json")):
+        layers = json.loads((out / "sim-report.json").read_text(encoding="utf-8"))["layers"]
+        for layer, kind, key, pos, edge, feats, once, measured in samples(out, layers, names=True):
+            predicted = predict(table["kinds"][kind][key], pos, edge, feats, once)
+            rows.append({"model": out.parent.name, "layer": layer, "kind": kind, "layout": key,
+                         "measured": measured, "predicted": predicted,
+                         "error": (predicted - measured) / measured})
     return rows
 
 
@@ -120,12 +125,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--work", type=Path, default=REPO / "build" / "cost_check")
     parser.add_argument("--models", default=",".join(SETTINGS))
     parser.add_argument("--layouts", default=",".join(LAYOUT_NAMES))
-    parser.add_argument("--table", type=Path, help="no builds: the rows of the last run "
-                        "(work/cost-check.json) again under this cost table")
+    parser.add_argument("--table", type=Path, help="no builds: the rows of the builds of the "
+                        "last run (in --work) again under this cost table")
     args = parser.parse_args(argv)
     if args.table:
-        doc = json.loads((args.work / "cost-check.json").read_text(encoding="utf-8"))
-        rows = refit_rows(doc["samples"], json.loads(args.table.read_text(encoding="utf-8")))
+        rows = rows_under(args.work, json.loads(args.table.read_text(encoding="utf-8")))
     else:
         names, layouts = tuple(args.models.split(",")), tuple(args.layouts.split(","))
         rows = check(args.work, names, layouts)["rows"]
