@@ -7,20 +7,21 @@ Builds four synthetic models (fully-connected layers of several shapes; 3x3,
 'valid', so that output pixels on the border and inside vary apart; first
 convolutions on one or three channels and depthwise layers on small maps; 3x3
 convolutions on 16-256 channels, depthwise layers with 64-256 channels on 6x6
-and 3x3 maps, and output channels that pruning empties) with every
-layer forced to each layout, at several bit widths and sparsities, for the
+and 3x3 maps, and output channels that pruning empties) with every layer
+forced to each layout, at several bit widths and sparsities, for the
 Cortex-M4F board `mps2_an386`, runs each in QEMU on two inputs, and reads
-every weight layer's exact instruction count (108 builds, about 9 minutes). For each kind of kernel and
-layout it then fits
+every weight layer's exact instruction count (108 builds, 6-10 minutes). For
+each kind of kernel and layout it then fits
 
     instructions = per_call + sum_g once_g * g + inside * sum_f coef_f * f
                    + border * sum_f edge_f * f
 
 by non-negative least squares (features: `tinycompress.layouts.cost`; a
-fully-connected layer has one inside position and no once terms) and writes tinycompress/layouts/cost_table.json, with how the
-numbers were measured and the worst relative error on the calibration set.
-The bench checks the fitted model on its own models' layers, which are not
-part of this calibration set.
+fully-connected layer has one inside position and no once terms) and writes
+tinycompress/layouts/cost_table.json, with how the numbers were measured and
+the worst relative error on the calibration set. bench/cost_check.py (and
+tests/test_cost_model.py) checks the fitted model on the bench models' layers,
+which are not part of this calibration set.
 """
 from __future__ import annotations
 
@@ -180,7 +181,8 @@ def fit(rows: list[tuple[int, int, dict, dict, float]], dense: bool = False,
 
 def edge_model():
     """The shapes the other two miss: first convolutions on one or three input channels
-    (a tall 10x4 stride-2 kernel, 3x3 at stride 1 and 2), 1x1 convolutions on few
+    (a tall 10x4 stride-2 kernel, 3x3 at stride 1 and 2, 5x5 'same'), a 'valid' 3x3 on a
+    narrow map (its pixels' rows wrap within a group of four), 1x1 convolutions on few
     channels, a residual add (fused into the dense conv before it: its instructions are
     the conv's), and depthwise layers on small maps with many channels, where most or
     all output pixels are on the border."""
@@ -189,11 +191,13 @@ def edge_model():
     L = keras.layers
     inp = keras.Input((32, 16, 1))
     x = L.Conv2D(3, 3, padding="same", activation="relu", name="c3in1")(inp)
+    x = L.Conv2D(3, 5, padding="same", activation="relu", name="c5in3")(x)
     x = L.Conv2D(8, 3, strides=2, padding="same", activation="relu", name="c3s2in3")(x)
     x = L.Conv2D(16, 1, activation="relu", name="pw8")(x)
+    x = L.Conv2D(16, 3, padding="valid", activation="relu", name="c3v16")(x)
     x = L.Conv2D(1, 1, activation="relu", name="pw16to1")(x)
     x = L.Conv2D(24, (10, 4), strides=2, padding="same", activation="relu", name="c10x4")(x)
-    x = L.DepthwiseConv2D(3, padding="same", activation="relu", name="dw8x4")(x)
+    x = L.DepthwiseConv2D(3, padding="same", activation="relu", name="dw7x3")(x)
     x = L.Conv2D(48, 1, activation="relu", name="pw24")(x)
     y = L.Conv2D(16, 1, activation="relu", name="pw_res")(x)
     y = L.Conv2D(48, 3, padding="same", name="c3res")(y)
