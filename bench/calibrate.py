@@ -2,23 +2,26 @@
 
     .venv/bin/python bench/calibrate.py [--work DIR] [--quick]
 
-Builds three synthetic models (fully-connected layers of several shapes; 3x3,
+Builds four synthetic models (fully-connected layers of several shapes; 3x3,
 1x1, strided and 5x5 convolutions and depthwise convolutions, 'same' and
 'valid', so that output pixels on the border and inside vary apart; first
-convolutions on one or three channels and depthwise layers on small maps) with every
-layer forced to each layout, at several bit widths and sparsities, for the
+convolutions on one or three channels and depthwise layers on small maps; 3x3
+convolutions on 16-256 channels, depthwise layers with 64-256 channels on 6x6
+and 3x3 maps, and output channels that pruning empties) with every layer
+forced to each layout, at several bit widths and sparsities, for the
 Cortex-M4F board `mps2_an386`, runs each in QEMU on two inputs, and reads
-every weight layer's exact instruction count. For each kind of kernel and
-layout it then fits
+every weight layer's exact instruction count (108 builds, 6-10 minutes). For
+each kind of kernel and layout it then fits
 
     instructions = per_call + sum_g once_g * g + inside * sum_f coef_f * f
                    + border * sum_f edge_f * f
 
 by non-negative least squares (features: `tinycompress.layouts.cost`; a
-fully-connected layer has one inside position and no once terms) and writes tinycompress/layouts/cost_table.json, with how the
-numbers were measured and the worst relative error on the calibration set.
-The bench checks the fitted model on its own models' layers, which are not
-part of this calibration set.
+fully-connected layer has one inside position and no once terms) and writes
+tinycompress/layouts/cost_table.json, with how the numbers were measured and
+the worst relative error on the calibration set. bench/cost_check.py (and
+tests/test_cost_model.py) checks the fitted model on the bench models' layers,
+which are not part of this calibration set.
 """
 from __future__ import annotations
 
@@ -37,13 +40,12 @@ if str(REPO) not in sys.path:  # run as a script: make the repo importable
 
 from bench.firmware import SPEED_BOARD  # noqa: E402
 from tinycompress.compress import CompressOptions  # noqa: E402
-from tinycompress.compress.plan import border, pad_copy, positions  # noqa: E402
+from tinycompress.compress.plan import border, geometry, positions  # noqa: E402
 from tinycompress.compress.weights import col_map  # noqa: E402
 from tinycompress.data import save_npz  # noqa: E402
 from tinycompress.layouts import LAYOUT_NAMES, encode_as  # noqa: E402
 from tinycompress.layouts.cost import (KINDS, TABLE_FILE, cost_table, features,  # noqa: E402
-                                       kind_of, layout_key, once_features, predict,
-                                       sparse_terms)
+                                       kind_of, layout_key, once_features, predict)
 from tinycompress.pipeline import build  # noqa: E402
 from tinycompress.target.sim import simulate  # noqa: E402
 from tinycompress.target.state import load_state  # noqa: E402
@@ -109,9 +111,9 @@ def grid(quick: bool, layouts=LAYOUT_NAMES) -> list[dict]:
     return points
 
 
-def samples(build_dir: Path, sim_layers: list[dict]) -> list[tuple]:
+def samples(build_dir: Path, sim_layers: list[dict], names: bool = False) -> list[tuple]:
     """(kind, layout key, positions, border positions, features, once features, measured
-    instructions) per weight layer of a build."""
+    instructions) per weight layer of a build; with `names`, the layer's name first."""
     qgraph = load_state(build_dir).qgraph
     sim_layer = {part: l for l in sim_layers for part in l.get("parts", [l["name"]])}
     out = []
@@ -123,11 +125,10 @@ def samples(build_dir: Path, sim_layers: list[dict]) -> list[tuple]:
         feats = features(layout, cmap)
         if len(layer.get("parts", ())) > 1:  # a residual add fused into the conv (codegen.fuse)
             feats["add_rows"] = feats["rows"]  # its add: one element per output channel and pixel
-        edge, once = sparse_terms(layout, border(node),
-                                  once_features(layout, cmap) if kind != "fc" else {},
-                                  pad_copy(node))
-        out.append((kind, layout_key(layout), positions(node), edge, feats, once,
-                    float(layer["instructions"])))
+        once = once_features(layout, cmap, geometry(node)) if kind != "fc" else {}
+        row = (kind, layout_key(layout), positions(node), border(node), feats, once,
+               float(layer["instructions"]))
+        out.append((node.name, *row) if names else row)
     return out
 
 
@@ -136,9 +137,14 @@ def samples(build_dir: Path, sim_layers: list[dict]) -> list[tuple]:
 # once per layer the cells (unpacking), on the border the MACs and rows.
 DENSE_FEATURES = {"coef": ("gmacs", "rows", "runs", "cols", "add_rows"), "once": ("cells",),
                   "edge": ("gmacs", "rows", "add_rows")}
+# The sparse convolution kernels' work per pixel is their sweep over the non-zero weights,
+# counted once per layer (cost.sweep_features); per pixel and channel there is only the
+# output stage (every row) and its accumulator setup (the rows with a non-zero).
+SPARSE_CONV_FEATURES = {"coef": ("rows", "live_rows"), "edge": ("rows", "live_rows")}
 
 
-def fit(rows: list[tuple[int, int, dict, dict, float]], dense: bool = False) -> dict:
+def fit(rows: list[tuple[int, int, dict, dict, float]], dense: bool = False,
+        sparse_conv: bool = False) -> dict:
     """Non-negative least squares of instructions on [1, once features, inside * features,
     border * features] (rows: positions, border, features, once features, measured), each
     row divided by its measured count: relative errors, which the bench checks, weigh the
@@ -152,6 +158,9 @@ def fit(rows: list[tuple[int, int, dict, dict, float]], dense: bool = False) -> 
         names = [f for f in names if f in DENSE_FEATURES["coef"]]
         once = [g for g in once if g in DENSE_FEATURES["once"]]
         edge = [f for f in edge if f in DENSE_FEATURES["edge"]]
+    elif sparse_conv:
+        names = [f for f in names if f in SPARSE_CONV_FEATURES["coef"]]
+        edge = [f for f in edge if f in SPARSE_CONV_FEATURES["edge"]]
     a = np.array([[1.0] + [o.get(g, 0.0) for g in once]
                   + [(p - b) * feats.get(f, 0.0) for f in names]
                   + [b * feats.get(f, 0.0) for f in edge] for p, b, feats, o, _ in rows])
@@ -172,7 +181,8 @@ def fit(rows: list[tuple[int, int, dict, dict, float]], dense: bool = False) -> 
 
 def edge_model():
     """The shapes the other two miss: first convolutions on one or three input channels
-    (a tall 10x4 stride-2 kernel, 3x3 at stride 1 and 2), 1x1 convolutions on few
+    (a tall 10x4 stride-2 kernel, 3x3 at stride 1 and 2, 5x5 'same'), a 'valid' 3x3 on a
+    narrow map (its pixels' rows wrap within a group of four), 1x1 convolutions on few
     channels, a residual add (fused into the dense conv before it: its instructions are
     the conv's), and depthwise layers on small maps with many channels, where most or
     all output pixels are on the border."""
@@ -181,11 +191,13 @@ def edge_model():
     L = keras.layers
     inp = keras.Input((32, 16, 1))
     x = L.Conv2D(3, 3, padding="same", activation="relu", name="c3in1")(inp)
+    x = L.Conv2D(3, 5, padding="same", activation="relu", name="c5in3")(x)
     x = L.Conv2D(8, 3, strides=2, padding="same", activation="relu", name="c3s2in3")(x)
     x = L.Conv2D(16, 1, activation="relu", name="pw8")(x)
+    x = L.Conv2D(16, 3, padding="valid", activation="relu", name="c3v16")(x)
     x = L.Conv2D(1, 1, activation="relu", name="pw16to1")(x)
     x = L.Conv2D(24, (10, 4), strides=2, padding="same", activation="relu", name="c10x4")(x)
-    x = L.DepthwiseConv2D(3, padding="same", activation="relu", name="dw8x4")(x)
+    x = L.DepthwiseConv2D(3, padding="same", activation="relu", name="dw7x3")(x)
     x = L.Conv2D(48, 1, activation="relu", name="pw24")(x)
     y = L.Conv2D(16, 1, activation="relu", name="pw_res")(x)
     y = L.Conv2D(48, 3, padding="same", name="c3res")(y)
@@ -200,8 +212,55 @@ def edge_model():
     return keras.Model(inp, out, name="calib_edge")
 
 
+def wide_model():
+    """What the other three miss and the bench models have: 3x3 convolutions on 16-256
+    channels, depthwise layers with 64-256 channels on 6x6 and 3x3 maps (stride 1 and 2)
+    and a stride-2 one with few channels on a larger map,
+    and output channels that pruning empties. Each conv layer's weights are shrunk a
+    thousandfold on a quarter, a half or three quarters of its output channels
+    (`_uneven`), so magnitude pruning of the layer to 50 % or more leaves those channels
+    all zero, as uneven or global pruning does on real models."""
+    keras = _keras()
+    keras.utils.set_random_seed(SEED)
+    L = keras.layers
+    inp = keras.Input((24, 24, 16))
+    x = L.DepthwiseConv2D(3, strides=2, padding="same", activation="relu", name="wdws2in")(inp)
+    x = L.Conv2D(32, 3, padding="same", activation="relu", name="wc3a")(x)
+    x = L.Conv2D(64, 1, activation="relu", name="wpw0")(x)
+    x = L.DepthwiseConv2D(3, strides=2, padding="same", activation="relu", name="wdws2a")(x)
+    x = L.Conv2D(64, 3, padding="same", activation="relu", name="wc3b")(x)
+    x = L.Conv2D(128, 1, activation="relu", name="wpw1")(x)
+    x = L.DepthwiseConv2D(3, padding="same", activation="relu", name="wdw6")(x)
+    x = L.DepthwiseConv2D(3, strides=2, padding="same", activation="relu", name="wdws2b")(x)
+    x = L.Conv2D(256, 1, activation="relu", name="wpw2")(x)
+    x = L.DepthwiseConv2D(3, padding="same", activation="relu", name="wdw3")(x)
+    x = L.Conv2D(32, 1, activation="relu", name="wpw3")(x)
+    x = L.Conv2D(32, 3, padding="same", activation="relu", name="wc3c")(x)
+    x = L.GlobalAveragePooling2D(name="pool")(x)
+    out = L.Dense(4, name="head")(x)
+    model = keras.Model(inp, out, name="calib_wide")
+    _uneven(model)
+    return model
+
+
+def _uneven(model) -> None:
+    """Shrink the kernels of a half, a quarter, three quarters (in turn, layer by layer) of
+    every convolution's output channels 1000x: the first of every two channels (of every
+    four for three quarters: all but the last)."""
+    fractions = (0.5, 0.25, 0.75)
+    convs = [l for l in model.layers if l.__class__.__name__ in ("Conv2D", "DepthwiseConv2D")]
+    for k, layer in enumerate(convs):
+        kernel, *rest = layer.get_weights()
+        depthwise = layer.__class__.__name__ == "DepthwiseConv2D"  # kernel (kh, kw, C, 1)
+        channel = np.arange(kernel.shape[2] if depthwise else kernel.shape[3])
+        fraction = fractions[k % len(fractions)]
+        shrunk = {0.5: channel % 2 == 0, 0.25: channel % 4 == 0, 0.75: channel % 4 != 3}[fraction]
+        scale = np.where(shrunk, 1e-3, 1.0).astype(kernel.dtype)
+        kernel = kernel * (scale[:, None] if depthwise else scale)
+        layer.set_weights([kernel, *rest])
+
 MODELS = {"fc": (fc_model, (300,)), "conv": (conv_model, (20, 20, 4)),
-          "edge": (edge_model, (32, 16, 1))}
+          "edge": (edge_model, (32, 16, 1)), "wide": (wide_model, (24, 24, 16))}
 
 
 def measure(work: Path, quick: bool, models=tuple(MODELS), layouts=LAYOUT_NAMES,
@@ -259,7 +318,8 @@ def calibrate(by_key: dict, keep: tuple[str, ...] = ()) -> dict:
     for (kind, key), rows in sorted(by_key.items()):
         if kind in keep:
             continue
-        entry = fit(rows, dense=key.startswith("dense"))
+        entry = fit(rows, dense=key.startswith("dense"),
+                    sparse_conv=kind != "fc" and not key.startswith("dense"))
         table[kind][key] = entry
         worst = max(worst, max(abs(predict(entry, *r[:-1]) - r[-1]) / r[-1] for r in rows))
     for kind in keep:

@@ -296,3 +296,26 @@ def test_cost_model_splits_inside_border_and_once_terms():
     # 100 positions, 20 on the border, 9 MACs each, 18 cells:
     # 10 + 3 * 18 + 80 * 2 * 9 + 20 * 1 * 9 = 10 + 54 + 1440 + 180 = 1684
     assert predict(entry, 100, 20, {"macs": 9.0}, {"cells": 18.0}) == 1684.0
+
+
+def test_sweep_features_count_taps_inside_the_input_by_run():
+    # one channel, every one of the 9 taps non-zero
+    from tinycompress.layouts.cost import Geometry, sweep_features
+
+    layout = layouts.encode_as("csr", np.ones((1, 9), dtype=np.int64), 4, col_map=np.arange(9))
+    # 4 x 4 'same' (pad 1): rows 0 and 3 keep 2 kernel rows, 1 and 2 all 3 (columns alike).
+    # Work per pixel: corner 4 taps, edge 6, inside 9; 4*4 + 8*6 + 4*9 = 100 products.
+    # By rows, each output row's runs: edge column (1 pixel), the middle 2 (a pair), edge.
+    # By rectangles: 4 corners (single pixels), 4 edges of 2 (a pair each), the 2 x 2
+    # middle (2 lines of a pair); the partitions scan all 9 entries for each of the 2
+    # border row classes, then the row class's entries (6, 9, 6) for each border column.
+    f = sweep_features(layout, Geometry((4, 4), (4, 4), (3, 3), (1, 1), (1, 1)))
+    assert f == {"w_quad": 0.0, "w_pair": 2 * (6 + 9 + 9 + 6),
+                 "w_single": 4 + 4 + 6 + 6 + 6 + 6 + 4 + 4, "sweep_runs": 12.0,
+                 "sweep_groups": 12.0, "r_quad": 0.0, "r_pair": 4 * 2 * 6 + 2 * 2 * 9,
+                 "r_single": 4 * 4.0, "rect_lines": 10.0, "rect_groups": 10.0,
+                 "rect_scan": 2 * 9 + 2 * (6 + 9 + 6), "sweep_classes": 9.0}
+    # 'valid' on 6 x 6: no padding, the 16 pixels one run of four quads
+    f = sweep_features(layout, Geometry((6, 6), (4, 4), (3, 3), (1, 1), (0, 0)))
+    assert (f["w_quad"], f["w_pair"], f["w_single"], f["sweep_runs"]) == (16 * 9.0, 0.0, 0.0, 1.0)
+    assert (f["r_quad"], f["rect_lines"], f["rect_scan"], f["sweep_classes"]) == (144.0, 1.0, 0.0, 1.0)

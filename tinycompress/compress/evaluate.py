@@ -27,7 +27,7 @@ import numpy as np
 from tinycompress import layouts
 from tinycompress.compress.fidelity import FLAGS, METRICS, Fidelity, fidelity, is_classifier
 from tinycompress.compress.plan import (Applied, LayerPlan, Plan, apply, border, cost_kind,
-                                        pad_copy, positions)
+                                        geometry, positions)
 from tinycompress.compress.prune import magnitude_masks
 from tinycompress.compress.qparams import quantize_weights, weight_matrix
 from tinycompress.compress.rd import rd_quantize
@@ -223,7 +223,7 @@ class Evaluator:
             chosen = layouts.choose(levels, layer.bits, optimize, col_map=self.col_maps[name],
                                     allowed=allowed, kind=cost_kind(node),
                                     positions=positions(node), border=border(node),
-                                    pad_copy=pad_copy(node))
+                                    geometry=geometry(node))
             self._layer[key] = (chosen.name, chosen.nbytes + constants_nbytes(levels.shape[0], layer.per_channel))
         return self._layer[key]
 

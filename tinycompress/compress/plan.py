@@ -165,25 +165,21 @@ def _pads(node) -> tuple[tuple[int, int], tuple[int, int]]:
     return pads if inside else ((0, 0), (0, 0))
 
 
+def geometry(node) -> layouts.Geometry | None:
+    """A convolution's shape as the cost model's sweep sees it (None for dense); `node`
+    float or quantized."""
+    if node.op == "dense":
+        return None
+    (top, _), (left, _) = _pads(node)
+    return layouts.Geometry(tuple(node.input_shapes[0][:2]), tuple(node.output_shape[:2]),
+                            _kernel(node), tuple(node.attrs.get("strides", (1, 1))), (top, left))
+
+
 def border(node) -> int:
     """Output pixels of a convolution whose window reaches into its padding (0 for dense);
     `node` float or quantized."""
-    if node.op == "dense":
-        return 0
-    (top, _), (left, _) = _pads(node)
-    return layouts.border_positions(node.input_shapes[0][:2], node.output_shape[:2],
-                                    _kernel(node), tuple(node.attrs.get("strides", (1, 1))),
-                                    (top, left))
-
-
-def pad_copy(node) -> int:
-    """Bytes of the padded input the sparse conv kernels would copy (`layouts.sparse_pad_copy`)."""
-    if node.op == "dense":
-        return 0
-    return layouts.sparse_pad_copy(int(node.input_shapes[0][-1]), _kernel(node),
-                                   tuple(node.attrs.get("strides", (1, 1))),
-                                   node.output_shape[:2], border(node) > 0,
-                                   node.op == "depthwise_conv2d")
+    g = geometry(node)
+    return 0 if g is None else layouts.border_positions(*g)
 
 
 def choose_layouts(qgraph: QGraph, plan: Plan) -> dict[str, Layout]:
@@ -195,7 +191,7 @@ def choose_layouts(qgraph: QGraph, plan: Plan) -> dict[str, Layout]:
         chosen[node.name] = layouts.choose(node.levels, node.bits, plan.optimize,
                                            col_map=col_map(node), allowed=allowed,
                                            kind=cost_kind(node), positions=positions(node),
-                                           border=border(node), pad_copy=pad_copy(node))
+                                           border=border(node), geometry=geometry(node))
     return chosen
 
 

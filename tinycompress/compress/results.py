@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Callable
 
 from tinycompress.compress.outputs import check_output_dir
-from tinycompress.compress.plan import Plan, border, cost_kind, pad_copy, positions
+from tinycompress.compress.plan import Plan, border, cost_kind, geometry, positions
 from tinycompress.compress.search import SearchResult
 from tinycompress.compress.weights import col_map, layer_weight_bytes
 from tinycompress.errors import OutputPathError
@@ -118,8 +118,8 @@ def layer_results(qgraph: QGraph, chosen: dict[str, Layout]) -> list[LayerResult
 
 def _cost(node: QNode, reps: int) -> Callable[[Layout], float]:
     """The cost model's instructions per inference of `node` in a layout."""
-    kind, cmap, edge, copy = cost_kind(node), col_map(node), border(node), pad_copy(node)
-    return lambda layout: estimated_instructions(layout, kind, reps, cmap, edge, copy)
+    kind, cmap, edge, shape = cost_kind(node), col_map(node), border(node), geometry(node)
+    return lambda layout: estimated_instructions(layout, kind, reps, cmap, edge, shape)
 
 
 def write_report(result: Compressed, out_dir: str | Path) -> Path:

@@ -15,8 +15,8 @@ import numpy as np
 
 from tinycompress.layouts import cer, cser, csr, dense, pcsr
 from tinycompress.layouts.base import Layout, OpCounts, index_dtype
-from tinycompress.layouts.cost import (KIND_OF_OP, border_positions, estimated_instructions,
-                                       kind_of, sparse_pad_copy)
+from tinycompress.layouts.cost import (KIND_OF_OP, Geometry, border_positions,
+                                       estimated_instructions, kind_of)
 
 ENCODERS: dict[str, Callable[..., Layout]] = {
     "dense": dense.encode, "csr": csr.encode, "cer": cer.encode, "cser": cser.encode,
@@ -28,7 +28,7 @@ BALANCED_SLOWDOWN = 1.10  # `balanced`: the smallest layout within this factor o
 
 __all__ = ["Layout", "OpCounts", "LAYOUT_NAMES", "OPTIMIZE", "choose", "encode_as",
            "encode_all", "estimated_instructions", "border_positions", "index_dtype", "KIND_OF_OP", "kind_of",
-           "sparse_pad_copy"]
+           "Geometry"]
 
 
 def encode_as(name: str, levels, bits: int = 8, col_map=None) -> Layout:
@@ -52,7 +52,7 @@ def encode_all(levels, bits: int = 8, col_map=None,
 
 def choose(levels, bits: int = 8, optimize: str = "size", col_map=None,
            allowed: Iterable[str] | None = None, kind: str = "fc", positions: int = 1,
-           border: int = 0, pad_copy: int = 0) -> Layout:
+           border: int = 0, geometry: Geometry | None = None) -> Layout:
     """The layout `optimize` asks for among the allowed ones.
 
     size: the fewest exact bytes. speed: the fewest estimated instructions
@@ -61,7 +61,8 @@ def choose(levels, bits: int = 8, optimize: str = "size", col_map=None,
     a few bytes are never bought with many times the instructions. `kind`
     (fc | conv | dwconv) and `positions` (output pixels) are what the cost
     model needs of the layer, and `border` (how many of the positions reach into
-    the padding, `cost.border_positions`; `pad_copy`: `cost.sparse_pad_copy`). Ties go to the earlier name in LAYOUT_NAMES
+    the padding, `cost.border_positions`) and `geometry` (a convolution's shape,
+    `cost.Geometry`). Ties go to the earlier name in LAYOUT_NAMES
     (dense, csr, cer, cser, pcsr), so the choice is deterministic.
     """
     if optimize not in OPTIMIZE:
@@ -71,7 +72,7 @@ def choose(levels, bits: int = 8, optimize: str = "size", col_map=None,
         raise ValueError("no layout allowed")
     if optimize == "size":
         return min(candidates, key=lambda l: l.nbytes)
-    cost = {l.name: estimated_instructions(l, kind, positions, col_map, border, pad_copy)
+    cost = {l.name: estimated_instructions(l, kind, positions, col_map, border, geometry)
             for l in candidates}
     if optimize == "speed":
         return min(candidates, key=lambda l: cost[l.name])

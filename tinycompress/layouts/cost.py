@@ -15,19 +15,27 @@ and those reaching into the padding ('same'), which the kernels sum on
 paths of their own (`border_positions`); a fully-connected layer is one
 inside position. The features g (`once_features`: f and the matrix's cells,
 rows x columns) are work done once per layer: the sparse convolution kernels
-decode each output channel's weights once per call, not once per pixel.
+decode each output channel's weights once per call, not once per pixel, and
+then sweep the output pixels over the channel's non-zero weights; with the
+layer's `Geometry` the once features of a sparse layout also count that sweep
+(`sweep_features`: products of non-zero weights and the pixels whose window
+holds their tap inside the input, by how the pixels are grouped), so the
+calibration fits the sparse convolutions' per-pixel work there and keeps only
+the output stage per pixel and channel.
 
 The coefficients are not guesses: `bench/calibrate.py` builds a set of
 synthetic layers in every layout, counts their instructions exactly in QEMU,
 fits the coefficients by non-negative least squares and writes them to
 `cost_table.json` beside this file (with how and when they were measured).
-The bench checks the model against measured counts on the bench models.
+bench/cost_check.py (and tests/test_cost_model.py) checks the model against
+exact counts of every layout x weight layer of the bench models.
 """
 from __future__ import annotations
 
 import json
 from functools import lru_cache
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 
@@ -105,11 +113,113 @@ def _runs(col_map, cols: int) -> int:
     return 1 + sum(1 for a, b in zip(offsets, offsets[1:]) if b != a + 1)
 
 
-def once_features(layout: Layout, col_map=None) -> dict[str, float]:
+def once_features(layout: Layout, col_map=None, geometry: Geometry | None = None,
+                  feats: dict[str, float] | None = None) -> dict[str, float]:
     """Counts of the work a kernel does once per layer (conv kinds): the product's
-    features and its cells (rows x columns, the decoded weight rows)."""
+    features (`feats` when already counted) and its cells (rows x columns, the decoded
+    weight rows); for a sparse layout with the layer's `geometry`, also its sweep
+    (`sweep_features`)."""
     rows, cols = layout.shape
-    return {**features(layout, col_map), "cells": float(rows * cols)}
+    out = {**(features(layout, col_map) if feats is None else feats), "cells": float(rows * cols)}
+    if geometry is not None and layout.name != "dense":
+        out.update(sweep_features(layout, geometry))
+    return out
+
+
+class Geometry(NamedTuple):
+    """A convolution's shape as the sweep sees it: input (unpadded) and output height,
+    width, kernel, strides, and the padding before the input (top, left)."""
+    in_hw: tuple[int, int]
+    out_hw: tuple[int, int]
+    kernel_hw: tuple[int, int]
+    strides: tuple[int, int]
+    pad_tl: tuple[int, int]
+
+
+def _axis_classes(n_in: int, n_out: int, k: int, s: int, pad: int) -> list[tuple[int, int]]:
+    """The kernel taps [k0, k1) inside the input of every output index along one axis."""
+    out = []
+    for o in range(n_out):
+        start = o * s - pad
+        out.append((min(max(-start, 0), k), min(max(n_in - start, 0), k)))
+    return out
+
+
+def sweep_features(layout: Layout, geometry: Geometry) -> dict[str, float]:
+    """The work of a sparse kernel sweeping a layer's output pixels, each over the
+    non-zero weights whose tap lies inside the input (the padding's taps are summed once
+    per channel). Pixels whose windows keep the same taps form classes, rectangles of
+    the output (along each axis, every index whose window reaches into the padding is a
+    class of its own, the indices between one class). Lines of pixels are swept in
+    groups of four pixels, then two, then one. Two ways of sweeping are counted, and the
+    calibration keeps what describes the kernels (tc_conv_sparse_s8.c):
+
+    - by rows: a padded layer's output row in runs of pixels of one class, an unpadded
+      layer's whole map one run. w_quad, w_pair, w_single: (non-zero weight, pixel)
+      products in groups of 4, 2, 1; sweep_runs, sweep_groups: runs and groups.
+    - by rectangles: each class's rectangle in lines along its longer side, after the
+      channel's list is partitioned down to the class's taps. r_quad, r_pair, r_single,
+      rect_lines, rect_groups likewise; rect_scan: the entries the partitions scan.
+
+    sweep_classes: the classes. Runs, groups, lines and classes are counted once per row
+    (channel) with a non-zero."""
+    (kh, kw), (oh, ow) = geometry.kernel_hw, geometry.out_hw
+    levels = np.asarray(layout.decode())
+    cols = levels.shape[1]
+    per_tap = np.count_nonzero(levels, axis=0).reshape(kh * kw, cols // (kh * kw)).sum(axis=1)
+    grid = np.zeros((kh + 1, kw + 1))
+    grid[1:, 1:] = per_tap.reshape(kh, kw).cumsum(0).cumsum(1)  # 2-D prefix sums
+    live = float(np.count_nonzero(np.any(levels != 0, axis=1)))
+    ys = _axis_classes(geometry.in_hw[0], oh, kh, geometry.strides[0], geometry.pad_tl[0])
+    xs = _axis_classes(geometry.in_hw[1], ow, kw, geometry.strides[1], geometry.pad_tl[1])
+
+    def work(y, x) -> float:  # the non-zeros of a class's taps
+        (y0, y1), (x0, x1) = y, x
+        return float(grid[y1, x1] - grid[y0, x1] - grid[y1, x0] + grid[y0, x0])
+
+    out = dict.fromkeys(("w_quad", "w_pair", "w_single", "sweep_runs", "sweep_groups",
+                         "r_quad", "r_pair", "r_single", "rect_lines", "rect_groups",
+                         "rect_scan"), 0.0)
+
+    def add(prefix: str, groups: str, w: float, n: int, lines: int = 1) -> None:
+        quads, pairs, singles = n // 4, (n % 4) // 2, n % 2
+        out[prefix + "quad"] += 4 * quads * w * lines
+        out[prefix + "pair"] += 2 * pairs * w * lines
+        out[prefix + "single"] += singles * w * lines
+        out[groups] += (quads + pairs + singles) * lines * live
+
+    padded = not (all(c == (0, kh) for c in ys) and all(c == (0, kw) for c in xs))
+    y_runs, x_runs = _runs_of(ys), _runs_of(xs)
+    if not padded:  # one run, one rectangle: the whole map
+        add("w_", "sweep_groups", work(ys[0], xs[0]), oh * ow)
+        add("r_", "rect_groups", work(ys[0], xs[0]), oh * ow)
+        out["sweep_runs"] = out["rect_lines"] = live
+    else:
+        for y in ys:
+            for x, n in x_runs:
+                add("w_", "sweep_groups", work(y, x), n)
+                out["sweep_runs"] += live
+        for y, rows in y_runs:
+            if y != (0, kh):
+                out["rect_scan"] += work((0, kh), (0, kw))
+            for x, n in x_runs:
+                if x != (0, kw):
+                    out["rect_scan"] += work(y, (0, kw))
+                add("r_", "rect_groups", work(y, x), max(rows, n), min(rows, n))
+                out["rect_lines"] += min(rows, n) * live
+    out["sweep_classes"] = float(len(y_runs) * len(x_runs)) * live
+    return out
+
+
+def _runs_of(classes: list) -> list[tuple]:
+    """Runs of equal consecutive classes: (class, length)."""
+    runs: list[list] = []
+    for c in classes:
+        if runs and runs[-1][0] == c:
+            runs[-1][1] += 1
+        else:
+            runs.append([c, 1])
+    return [tuple(r) for r in runs]
 
 
 def border_positions(in_hw, out_hw, kernel_hw, strides, pad_tl) -> int:
@@ -141,35 +251,15 @@ def predict(entry: dict, positions: int, border: int, feats: dict, once: dict) -
             + border * dot(entry.get("edge", {}), feats))
 
 
-def sparse_pad_copy(in_c: int, kernel_hw, strides, out_hw, padded: bool,
-                    depthwise: bool) -> int:
-    """Bytes of the padded input copy the sparse convolution kernels make (their COPY mode,
-    taken when it needs less scratch than the tap-sorted lists), 0 when they make none
-    (tc_conv_sparse_s8.c: mode_of, copy_bytes, taps_bytes)."""
-    if not padded:
-        return 0
-    (kh, kw), (sh, sw), (oh, ow) = kernel_hw, strides, out_hw
-    copy = -(-((oh - 1) * sh + kh) * ((ow - 1) * sw + kw) * in_c // 4) * 4
-    taps = kh * kw
-    return copy if copy <= 8 * taps * (1 if depthwise else in_c) + 16 * (taps + 2) else 0
-
-
-def sparse_terms(layout: Layout, border: int, once: dict, pad_copy: int) -> tuple[int, dict]:
-    """Border pixels and once-per-layer features as the kernel of `layout` sees them: a
-    sparse kernel that copies the padded input sums every pixel as an inside one, and the
-    copy is work done once per layer."""
-    if layout.name == "dense" or not pad_copy:
-        return border, once
-    return 0, {**once, "pad_copy": float(pad_copy)}
-
-
 def estimated_instructions(layout: Layout, kind: str = "fc", positions: int = 1,
-                           col_map=None, border: int = 0, pad_copy: int = 0) -> float:
+                           col_map=None, border: int = 0, geometry: Geometry | None = None
+                           ) -> float:
     """Estimated instructions of a layer in `layout` (module docstring); `border` of the
-    `positions` output pixels reach into the padding; `pad_copy`: `sparse_pad_copy`."""
+    `positions` output pixels reach into the padding; `geometry`: a convolution's shape,
+    for the sparse kernels' sweep (`sweep_features`)."""
     if kind not in KINDS:
         raise ValueError(f"kind must be one of {KINDS}, got {kind!r}")
     entry = cost_table()["kinds"][kind][layout_key(layout)]
-    once = once_features(layout, col_map) if kind != "fc" else {}
-    border, once = sparse_terms(layout, border, once, pad_copy)
-    return predict(entry, positions, border, features(layout, col_map), once)
+    feats = features(layout, col_map)
+    once = once_features(layout, col_map, geometry, feats) if kind != "fc" else {}
+    return predict(entry, positions, border, feats, once)
