@@ -115,6 +115,8 @@ def samples(build_dir: Path, sim_layers: list[dict], names: bool = False) -> lis
     """(kind, layout key, positions, border positions, features, once features, measured
     instructions) per weight layer of a build; with `names`, the layer's name first."""
     qgraph = load_state(build_dir).qgraph
+    ini = build_dir / "platformio.ini"  # only RECT compiled: the sparse kernels' least scratch
+    least = ini.is_file() and "-DTC_SPARSE_MODES=0x2" in ini.read_text(encoding="utf-8")
     sim_layer = {part: l for l in sim_layers for part in l.get("parts", [l["name"]])}
     out = []
     for node in qgraph.weight_nodes:
@@ -125,7 +127,7 @@ def samples(build_dir: Path, sim_layers: list[dict], names: bool = False) -> lis
         feats = features(layout, cmap)
         if len(layer.get("parts", ())) > 1:  # a residual add fused into the conv (codegen.fuse)
             feats["add_rows"] = feats["rows"]  # its add: one element per output channel and pixel
-        once = once_features(layout, cmap, geometry(node)) if kind != "fc" else {}
+        once = once_features(layout, cmap, geometry(node, least)) if kind != "fc" else {}
         row = (kind, layout_key(layout), positions(node), border(node), feats, once,
                float(layer["instructions"]))
         out.append((node.name, *row) if names else row)

@@ -309,13 +309,23 @@ def test_sweep_features_count_taps_inside_the_input_by_run():
     # By rectangles: 4 corners (single pixels), 4 edges of 2 (a pair each), the 2 x 2
     # middle (2 lines of a pair); the partitions scan all 9 entries for each of the 2
     # border row classes, then the row class's entries (6, 9, 6) for each border column.
-    f = sweep_features(layout, Geometry((4, 4), (4, 4), (3, 3), (1, 1), (1, 1)))
-    assert f == {"w_quad": 0.0, "w_pair": 2 * (6 + 9 + 9 + 6),
-                 "w_single": 4 + 4 + 6 + 6 + 6 + 6 + 4 + 4, "sweep_runs": 12.0,
-                 "sweep_groups": 12.0, "r_quad": 0.0, "r_pair": 4 * 2 * 6 + 2 * 2 * 9,
-                 "r_single": 4 * 4.0, "rect_lines": 10.0, "rect_groups": 10.0,
-                 "rect_scan": 2 * 9 + 2 * (6 + 9 + 6), "sweep_classes": 9.0}
+    # The engine's mode picks the way counted: depthwise on 8 channels copies more (6 x 6 x 8
+    # = 288 B) than its tap lists take (72 + 176): by rows; with the least scratch: by
+    # rectangles; a conv2d on one channel: the padded copy (36 B), every tap at every pixel.
+    same = ((4, 4), (4, 4), (3, 3), (1, 1), (1, 1))
+    zero = dict.fromkeys(("w_quad", "w_pair", "w_single", "sweep_runs", "sweep_groups", "r_quad",
+                          "r_pair", "r_single", "rect_lines", "rect_groups", "rect_scan",
+                          "pad_copy"), 0.0)
+    f = sweep_features(layout, Geometry(*same, in_c=8, depthwise=True))
+    assert f == {**zero, "w_pair": 2 * (6 + 9 + 9 + 6), "w_single": 4 + 4 + 6 + 6 + 6 + 6 + 4 + 4,
+                 "sweep_runs": 12.0, "sweep_groups": 12.0, "sweep_classes": 9.0}
+    f = sweep_features(layout, Geometry(*same, in_c=8, depthwise=True, least=True))
+    assert f == {**zero, "r_pair": 4 * 2 * 6 + 2 * 2 * 9, "r_single": 4 * 4.0, "rect_lines": 10.0,
+                 "rect_groups": 10.0, "rect_scan": 2 * 9 + 2 * (6 + 9 + 6), "sweep_classes": 9.0}
+    f = sweep_features(layout, Geometry(*same, in_c=1))
+    assert f == {**zero, "w_quad": 16 * 9.0, "sweep_runs": 1.0, "sweep_groups": 4.0,
+                 "pad_copy": 36.0, "sweep_classes": 1.0}
     # 'valid' on 6 x 6: no padding, the 16 pixels one run of four quads
     f = sweep_features(layout, Geometry((6, 6), (4, 4), (3, 3), (1, 1), (0, 0)))
     assert (f["w_quad"], f["w_pair"], f["w_single"], f["sweep_runs"]) == (16 * 9.0, 0.0, 0.0, 1.0)
-    assert (f["r_quad"], f["rect_lines"], f["rect_scan"], f["sweep_classes"]) == (144.0, 1.0, 0.0, 1.0)
+    assert (f["r_quad"], f["rect_lines"], f["rect_scan"], f["sweep_classes"]) == (0.0, 0.0, 0.0, 1.0)

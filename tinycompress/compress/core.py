@@ -118,7 +118,8 @@ def compress(model: Model, options: CompressOptions | None = None, data: Dataset
         schedule = None
     applied, calib_text = ev.apply(plan), calibration_data(graph, roles.train, options.input_range)[1]
     result = Compressed(applied.graph, applied.qgraph, applied.layouts,
-                        layer_results(applied.qgraph, applied.layouts), float_weight_bytes(applied.graph),
+                        layer_results(applied.qgraph, applied.layouts, plan.optimize == "size"),
+                        float_weight_bytes(applied.graph),
                         calibration=calib_text, search=found, lam=plan.lam if plan.uses_rd else None,
                         plan=plan, data=roles.describe(), mode=mode,
                         pruning=None if schedule is None else schedule.as_dict())

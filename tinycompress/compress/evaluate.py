@@ -223,7 +223,7 @@ class Evaluator:
             chosen = layouts.choose(levels, layer.bits, optimize, col_map=self.col_maps[name],
                                     allowed=allowed, kind=cost_kind(node),
                                     positions=positions(node), border=border(node),
-                                    geometry=geometry(node))
+                                    geometry=geometry(node, optimize == "size"))
             self._layer[key] = (chosen.name, chosen.nbytes + constants_nbytes(levels.shape[0], layer.per_channel))
         return self._layer[key]
 

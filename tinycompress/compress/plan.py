@@ -165,21 +165,23 @@ def _pads(node) -> tuple[tuple[int, int], tuple[int, int]]:
     return pads if inside else ((0, 0), (0, 0))
 
 
-def geometry(node) -> layouts.Geometry | None:
+def geometry(node, least: bool = False) -> layouts.Geometry | None:
     """A convolution's shape as the cost model's sweep sees it (None for dense); `node`
-    float or quantized."""
+    float or quantized; `least`: the build's sparse kernels get their least scratch
+    (--optimize size)."""
     if node.op == "dense":
         return None
     (top, _), (left, _) = _pads(node)
     return layouts.Geometry(tuple(node.input_shapes[0][:2]), tuple(node.output_shape[:2]),
-                            _kernel(node), tuple(node.attrs.get("strides", (1, 1))), (top, left))
+                            _kernel(node), tuple(node.attrs.get("strides", (1, 1))), (top, left),
+                            int(node.input_shapes[0][-1]), node.op == "depthwise_conv2d", least)
 
 
 def border(node) -> int:
     """Output pixels of a convolution whose window reaches into its padding (0 for dense);
     `node` float or quantized."""
     g = geometry(node)
-    return 0 if g is None else layouts.border_positions(*g)
+    return 0 if g is None else layouts.border_positions(*g[:5])
 
 
 def choose_layouts(qgraph: QGraph, plan: Plan) -> dict[str, Layout]:
@@ -191,7 +193,8 @@ def choose_layouts(qgraph: QGraph, plan: Plan) -> dict[str, Layout]:
         chosen[node.name] = layouts.choose(node.levels, node.bits, plan.optimize,
                                            col_map=col_map(node), allowed=allowed,
                                            kind=cost_kind(node), positions=positions(node),
-                                           border=border(node), geometry=geometry(node))
+                                           border=border(node),
+                                           geometry=geometry(node, plan.optimize == "size"))
     return chosen
 
 

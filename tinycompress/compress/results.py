@@ -99,14 +99,16 @@ def float_weight_bytes(graph: Graph) -> int:
     return 4 * sum(n.params for n in graph.nodes if n.op in WEIGHT_OPS)
 
 
-def layer_results(qgraph: QGraph, chosen: dict[str, Layout]) -> list[LayerResult]:
+def layer_results(qgraph: QGraph, chosen: dict[str, Layout], least: bool = False
+                  ) -> list[LayerResult]:
     """Per weight layer: bits, sparsity, layout, exact bytes, op counts, energy estimate,
-    estimated instructions, and the fastest layout's bytes and instructions beside them."""
+    estimated instructions, and the fastest layout's bytes and instructions beside them
+    (`least`: the sparse kernels get their least scratch, --optimize size)."""
     rows = []
     for n in qgraph.weight_nodes:
         layout, reps = chosen[n.name], positions(n)
         ops = {k: v * reps for k, v in layout.ops().as_dict().items()}
-        cost = _cost(n, reps)
+        cost = _cost(n, reps, least)
         fastest = min(encode_all(n.levels, int(n.bits), col_map(n)).values(), key=cost)
         rows.append(LayerResult(n.name, n.op, int(n.bits), n.sparsity, layout.name,
                                 layer_weight_bytes(n, layout), ops,
@@ -116,9 +118,10 @@ def layer_results(qgraph: QGraph, chosen: dict[str, Layout]) -> list[LayerResult
     return rows
 
 
-def _cost(node: QNode, reps: int) -> Callable[[Layout], float]:
+def _cost(node: QNode, reps: int, least: bool = False) -> Callable[[Layout], float]:
     """The cost model's instructions per inference of `node` in a layout."""
-    kind, cmap, edge, shape = cost_kind(node), col_map(node), border(node), geometry(node)
+    kind, cmap, edge = cost_kind(node), col_map(node), border(node)
+    shape = geometry(node, least)
     return lambda layout: estimated_instructions(layout, kind, reps, cmap, edge, shape)
 
 

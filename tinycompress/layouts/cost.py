@@ -128,12 +128,37 @@ def once_features(layout: Layout, col_map=None, geometry: Geometry | None = None
 
 class Geometry(NamedTuple):
     """A convolution's shape as the sweep sees it: input (unpadded) and output height,
-    width, kernel, strides, and the padding before the input (top, left)."""
+    width, kernel, strides, and the padding before the input (top, left); its input
+    channels, whether it is depthwise, and whether the build gives the sparse engine only
+    its least scratch (`least`: --optimize size, codegen.render's scratch policy)."""
     in_hw: tuple[int, int]
     out_hw: tuple[int, int]
     kernel_hw: tuple[int, int]
     strides: tuple[int, int]
     pad_tl: tuple[int, int]
+    in_c: int = 1
+    depthwise: bool = False
+    least: bool = False
+
+
+def sparse_mode(g: Geometry) -> str:
+    """How tc_conv_sparse_s8.c sweeps a layer of geometry `g` (its mode_of): 'plain' (no
+    window reaches into the padding), 'rect' (padded, least scratch), else 'copy' (a
+    padded copy of the input, when it needs no more scratch than the tap lists) or 'rows'
+    (tap-sorted lists, row by row)."""
+    kh, kw = g.kernel_hw
+    if border_positions(g.in_hw, g.out_hw, g.kernel_hw, g.strides, g.pad_tl) == 0:
+        return "plain"
+    if g.least:
+        return "rect"
+    taps = 8 * kh * kw * (1 if g.depthwise else g.in_c) + 16 * (kh * kw + 2)
+    return "copy" if copy_bytes(g) <= taps else "rows"
+
+
+def copy_bytes(g: Geometry) -> int:
+    """Bytes of the sparse engine's padded copy of the input (tc_conv_sparse_s8.c)."""
+    (kh, kw), (oh, ow), (sh, sw) = g.kernel_hw, g.out_hw, g.strides
+    return -(-((oh - 1) * sh + kh) * ((ow - 1) * sw + kw) * g.in_c // 4) * 4
 
 
 def _axis_classes(n_in: int, n_out: int, k: int, s: int, pad: int) -> list[tuple[int, int]]:
@@ -151,8 +176,9 @@ def sweep_features(layout: Layout, geometry: Geometry) -> dict[str, float]:
     per channel). Pixels whose windows keep the same taps form classes, rectangles of
     the output (along each axis, every index whose window reaches into the padding is a
     class of its own, the indices between one class). Lines of pixels are swept in
-    groups of four pixels, then two, then one. Two ways of sweeping are counted, and the
-    calibration keeps what describes the kernels (tc_conv_sparse_s8.c):
+    groups of four pixels, then two, then one. The engine's mode (`sparse_mode`) says which
+    way is counted (tc_conv_sparse_s8.c); 'plain' and 'copy' are one line over the whole
+    map with every tap (pad_copy: the copy's bytes, once):
 
     - by rows: a padded layer's output row in runs of pixels of one class, an unpadded
       layer's whole map one run. w_quad, w_pair, w_single: (non-zero weight, pixel)
@@ -188,17 +214,18 @@ def sweep_features(layout: Layout, geometry: Geometry) -> dict[str, float]:
         out[prefix + "single"] += singles * w * lines
         out[groups] += (quads + pairs + singles) * lines * live
 
-    padded = not (all(c == (0, kh) for c in ys) and all(c == (0, kw) for c in xs))
+    mode = sparse_mode(geometry)
     y_runs, x_runs = _runs_of(ys), _runs_of(xs)
-    if not padded:  # one run, one rectangle: the whole map
-        add("w_", "sweep_groups", work(ys[0], xs[0]), oh * ow)
-        add("r_", "rect_groups", work(ys[0], xs[0]), oh * ow)
-        out["sweep_runs"] = out["rect_lines"] = live
-    else:
+    out["pad_copy"] = float(copy_bytes(geometry)) if mode == "copy" else 0.0
+    if mode in ("plain", "copy"):  # one line over the whole map (on the copy: every tap)
+        add("w_", "sweep_groups", work((0, kh), (0, kw)), oh * ow)
+        out["sweep_runs"] = live
+    elif mode == "rows":
         for y in ys:
             for x, n in x_runs:
                 add("w_", "sweep_groups", work(y, x), n)
                 out["sweep_runs"] += live
+    else:
         for y, rows in y_runs:
             if y != (0, kh):
                 out["rect_scan"] += work((0, kh), (0, kw))
@@ -207,7 +234,8 @@ def sweep_features(layout: Layout, geometry: Geometry) -> dict[str, float]:
                     out["rect_scan"] += work(y, (0, kw))
                 add("r_", "rect_groups", work(y, x), max(rows, n), min(rows, n))
                 out["rect_lines"] += min(rows, n) * live
-    out["sweep_classes"] = float(len(y_runs) * len(x_runs)) * live
+    out["sweep_classes"] = (float(len(y_runs) * len(x_runs)) if mode in ("rows", "rect")
+                            else 1.0) * live
     return out
 
 
