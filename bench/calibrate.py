@@ -19,8 +19,8 @@ each kind of kernel and layout it then fits
 by non-negative least squares (features: `tinycompress.layouts.cost`; a
 fully-connected layer has one inside position and no once terms) and writes
 tinycompress/layouts/cost_table.json, with how the numbers were measured and
-the worst relative error on the calibration set. bench/cost_check.py (and
-tests/test_cost_model.py) checks the fitted model on the bench models' layers,
+the worst relative error on the calibration set. bench/cost_check.py checks
+the fitted model on the bench models' layers,
 which are not part of this calibration set.
 """
 from __future__ import annotations
