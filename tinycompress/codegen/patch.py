@@ -47,7 +47,7 @@ from tinycompress.codegen.arena import ArenaPlan, TensorLife, plan_arena
 from tinycompress.codegen.memory import (aligned, last_readers, peak, tensor_lives, tensor_roots,
                                          timeline)
 from tinycompress.codegen.overlap import choose_overlaps, overlap_kind, overlap_shift
-from tinycompress.codegen.scratch import scratch_bytes
+from tinycompress.codegen.scratch import lean_scratch_bytes, scratch_bytes
 from tinycompress.ir.qgraph import QGraph, QNode
 
 PATCH_OPS = ("conv2d", "depthwise_conv2d", "max_pool2d", "avg_pool2d")
@@ -240,11 +240,20 @@ def patched_lives(qgraph: QGraph, lives: list[TensorLife], plan: PatchPlan) -> l
 
 def patched_scratch(qgraph: QGraph, scratch: list[TensorLife], plan: PatchPlan,
                     layouts: dict) -> list[TensorLife]:
-    """`scratch` with each chain layer's buffer the largest any of its band calls needs."""
+    """`scratch` with each chain layer's buffer the largest any of its band calls needs (a
+    dense conv the render's scratch policy cut to its general path stays on it in bands:
+    `scratch.lean_scratch_bytes`; a sparse one keeps raster order, its full scratch)."""
+    planned = {t.name: t.size for t in scratch}
     size = {}
     for runs in plan.bands:
         for run in runs:
-            need = scratch_bytes(run.node, layouts.get(run.node.name)) if run.node.is_weight_op else 0
+            node, layout = run.node, layouts.get(run.node.name)
+            need = 0
+            if node.is_weight_op:
+                whole = qgraph.node(node.name)
+                cut = planned.get(node.name, 0) < scratch_bytes(whole, layout)
+                need = (lean_scratch_bytes(node, layout, sparse=False) if cut
+                        else scratch_bytes(node, layout))
             size[run.node.name] = max(size.get(run.node.name, 0), need)
     return [dataclasses.replace(t, size=size[t.name]) if t.name in size else t for t in scratch]
 
