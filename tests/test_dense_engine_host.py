@@ -209,7 +209,12 @@ def test_buffer_sizes_by_hand():
     # 4 bits, 3x3 on 3 channels -> 5 channels: requantization 5 * 20 = 100 B; K = 27 -> 32
     # levels (groups of 8), two columns 2 * 64 B; a kernel row of 9 is not whole groups ->
     # gather 32 B; a row is 14 B and reads 16 B: last row copied, 16 B -> 100 + 128 + 32 + 16
-    assert scratch.conv2d_dense_buffer_size(3, 3, 3, 5, 4) == 276
+    # for the general path (the least it takes) ...
+    assert scratch.conv2d_dense_buffer_size(3, 3, 3, 5, 4, least=True) == 276
+    # ... and the DSP path's, which unpacks the levels to int8 once: K = 27 -> 28 levels
+    # (groups of 4), at most 64: six columns 6 * 56 B, six gather areas of 28 B, the rows
+    # unpacked 5 * 28 B -> 100 + 336 + 168 + 140
+    assert scratch.conv2d_dense_buffer_size(3, 3, 3, 5, 4) == 744
     # 8 bits, 1x1 on 16 channels -> 2: 40 B of requantization, six columns of 16 levels
     # (the DSP path packs six pixels a pass: 6 * 32 B), nothing else
     assert scratch.conv2d_dense_buffer_size(1, 1, 16, 2, 8) == 232
@@ -222,8 +227,10 @@ def test_buffer_sizes_by_hand():
     # 8 bits, 3x3 on 16 channels -> 4: K = 144 levels, more than 64: two columns,
     # 80 + 2 * 288
     assert scratch.conv2d_dense_buffer_size(3, 3, 16, 4, 8) == 656
-    # ... at 4 bits, two columns: 40 + 2 * 32
-    assert scratch.conv2d_dense_buffer_size(1, 1, 16, 2, 4) == 104
+    # ... at 4 bits, the general path two columns: 40 + 2 * 32; the DSP path unpacks the
+    # levels (2 rows of 16 B) and packs six 8-bit columns: 40 + 6 * 32 + 32
+    assert scratch.conv2d_dense_buffer_size(1, 1, 16, 2, 4, least=True) == 104
+    assert scratch.conv2d_dense_buffer_size(1, 1, 16, 2, 4) == 264
     # 8 bits, 1x1 on 3 channels -> 2: 40 B; six columns of 4 levels, 48 B; the one run of
     # 3 is gathered and zero-padded to 4 B, six patches 24 B; rows of 3 B are not whole
     # groups: the matrix with its rows padded to 4 B (2 * 4 B; it holds the tail copy off
@@ -255,6 +262,11 @@ def test_too_little_or_no_scratch_is_an_error(engine, name):
     base = buf.ctypes.data + (-buf.ctypes.data) % 4
     ok = Ctx(base, need)
     assert _call(engine, name, C.byref(ok), dims, lay, params, x, out) == 0
+    if name == "tc_conv2d_dense_s8":  # less than the buffer size takes the general path;
+        least = engine.tc_conv2d_dense_s8_min_buffer_size  # less than its size is an error
+        least.restype = C.c_int32
+        need = least(C.byref(dims), 4)
+        assert _call(engine, name, C.byref(Ctx(base, need)), dims, lay, params, x, out) == 0
     assert _call(engine, name, C.byref(Ctx(base, need - 1)), dims, lay, params, x, out) == -1
     assert _call(engine, name, None, dims, lay, params, x, out) == -1
     assert _call(engine, name, C.byref(Ctx(None, need)), dims, lay, params, x, out) == -1

@@ -68,35 +68,45 @@ def six_columns(kernel_h: int, kernel_w: int, in_c: int, bits: int, strides=(1, 
 def conv2d_dense_buffer_size(kernel_h: int, kernel_w: int, in_c: int, out_c: int,
                              bits: int, padded: bool = False, strides=(1, 1),
                              post: bool = False, least: bool = False) -> int:
-    """tc_conv2d_dense_s8_buffer_size (`least`: tc_conv2d_dense_s8_min_buffer_size, two
-    columns and only the tail copy, with which the kernel takes its general two-pixel
-    path): the output channels' requantization constants
-    (20 B each), two packed patch columns (six at 8 bits, without a post-op, for a 1x1
-    stride 1 kernel or a patch of at most 64 levels: the DSP path packs six pixels a
-    pass), a gather area (a patch; six with six columns) when a kernel row is not a whole
-    number of groups or some window reaches into the padding (`padded`), the tail copy (at 8 bits with rows that are not
-    whole groups, the whole matrix with its rows padded to whole groups)."""
+    """tc_conv2d_dense_s8_buffer_size, the DSP path's scratch: the output channels'
+    requantization constants (20 B each); two packed 8-bit patch columns (six without a
+    post-op for a 1x1 stride 1 kernel or a patch of at most 64 levels: six pixels a pass);
+    a gather area (a patch; six with six columns) when a kernel row is not a whole number
+    of groups or some window reaches into the padding (`padded`), and a post-op's two
+    pixels' sums (2 out_c, rounded up to 4) unless the gather area's first K bytes hold
+    them; the rows as int8 padded to whole groups when they are not whole groups or the
+    levels are below 8 bits (unpacked once per call), else the tail copy; or the general
+    path's if larger. `least`: tc_conv2d_dense_s8_min_buffer_size, the general path's
+    (two columns at `bits`, one gather area, the tail copy)."""
+    if not least:  # enough for either path
+        return max(conv2d_dense_buffer_size(kernel_h, kernel_w, in_c, out_c, bits, padded, strides,
+                                            post, least=True),
+                   _dsp_conv_bytes(kernel_h, kernel_w, in_c, out_c, bits, padded, strides, post))
+    return _dsp_conv_bytes(kernel_h, kernel_w, in_c, out_c, bits, padded, strides, post, least)
+
+
+def _dsp_conv_bytes(kernel_h: int, kernel_w: int, in_c: int, out_c: int, bits: int,
+                    padded: bool, strides, post: bool, least: bool = False) -> int:
+    """conv2d_dense_buffer_size's two layouts: the DSP path's, or `least` the general one's."""
     cols, run = kernel_h * kernel_w * in_c, kernel_w * in_c
-    six = six_columns(kernel_h, kernel_w, in_c, bits, strides, post) and not least
-    gather = (0 if run % dense_group(bits) == 0 and not padded
-              else (6 if six else 1) * dense_padded(cols, bits))
-    rows = (out_c * dense_padded(cols, 8) if bits == 8 and cols % 4 and not least
+    lb = bits if least else 8  # the columns' and gather area's width
+    six = not least and six_columns(kernel_h, kernel_w, in_c, 8, strides, post)
+    gather = (0 if run % dense_group(lb) == 0 and not padded
+              else (6 if six else 1) * dense_padded(cols, lb))
+    stage = gather
+    if post:
+        sums = -(-2 * out_c // 4) * 4
+        stage = gather if gather > 0 and sums <= cols else gather + sums
+    rows = (out_c * dense_padded(cols, 8) if not least and (bits < 8 or cols % 4)
             else dense_tail_bytes(out_c, cols, bits))
-    return RQ_BYTES * out_c + 2 * (6 if six else 2) * dense_padded(cols, bits) + gather + rows
+    return RQ_BYTES * out_c + 2 * (6 if six else 2) * dense_padded(cols, lb) + stage + rows
 
 
 def conv2d_dense_add_buffer_size(kernel_h: int, kernel_w: int, in_c: int, out_c: int,
                                  bits: int, padded: bool = False, strides=(1, 1)) -> int:
-    """tc_conv2d_dense_add_s8_buffer_size: conv2d_dense_buffer_size with a post-op (two
-    columns) plus two output pixels' sums (2 out_c, rounded up to 4), unless the gather
-    area holds them in its first K = kernel_h kernel_w in_c bytes (the rest of it must stay
-    zero)."""
-    cols, run = kernel_h * kernel_w * in_c, kernel_w * in_c
-    gather = 0 if run % dense_group(bits) == 0 and not padded else dense_padded(cols, bits)
-    sums = -(-2 * out_c // 4) * 4
-    extra = 0 if gather > 0 and sums <= cols else sums
+    """tc_conv2d_dense_add_s8_buffer_size: conv2d_dense_buffer_size with the post-op."""
     return conv2d_dense_buffer_size(kernel_h, kernel_w, in_c, out_c, bits, padded, strides,
-                                    post=True) + extra
+                                    post=True)
 
 
 def conv_sparse_buffer_size(kernel_h: int, kernel_w: int, in_c: int, depthwise: bool,
@@ -182,8 +192,8 @@ def six_pixels(node: QNode, layout: Layout | None) -> bool:
     a build with no such layer leaves that code out)."""
     return (layout is not None and layout.name == "dense" and node.op == "conv2d"
             and FUSED not in node.attrs
-            and six_columns(node.kh, node.kw, int(node.input_shapes[0][-1]), int(layout.bits),
-                            tuple(int(v) for v in node.strides)))
+            and six_columns(node.kh, node.kw, int(node.input_shapes[0][-1]), 8,
+                            tuple(int(v) for v in node.strides)))  # 8: the DSP path unpacks
 
 
 def scratch_bytes(node: QNode, layout: Layout | None) -> int:

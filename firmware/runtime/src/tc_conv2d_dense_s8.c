@@ -68,14 +68,15 @@ static int32_t gather_bytes(const tc_conv_dims *d, int32_t bits, int32_t ncols)
                ? 0 : (ncols == 6 ? 6 : 1) * tc_dense_padded(d->kernel_h * run, bits);
 }
 
-/* Bytes of the rows' area: the tail copy (tc_dense_tail_bytes), or at 8 bits with rows
-   that are not whole groups (`fast`), the whole matrix with its rows padded to whole
-   groups (the DSP path reads that instead; it holds the tail copy on the other paths). */
+/* Bytes of the rows' area: the tail copy (tc_dense_tail_bytes), or for the DSP path
+   (`fast`) with rows that are not whole groups or levels below 8 bits, the whole matrix as
+   int8 rows padded to whole groups (unpacked once per call; the other paths hold the tail
+   copy there). */
 static TC_INLINE int32_t rows_bytes(const tc_conv_dims *d, int32_t bits, int fast)
 {
     const int32_t k = d->kernel_h * d->kernel_w * d->in_c;
-    return fast && bits == 8 && k % 4 != 0 ? d->out_c * tc_dense_padded(k, 8)
-                                           : tc_dense_tail_bytes(d->out_c, k, bits);
+    return fast && (bits < 8 || k % 4 != 0) ? d->out_c * tc_dense_padded(k, 8)
+                                            : tc_dense_tail_bytes(d->out_c, k, bits);
 }
 
 /* Bytes of a post-op's staged outputs (two pixels' sums, 4-aligned); 0 without one. */
@@ -93,23 +94,28 @@ static TC_INLINE int32_t stage_bytes(const tc_conv_dims *d, int32_t bits, int po
     return !post || (g > 0 && t <= d->kernel_h * d->kernel_w * d->in_c) ? g : g + t;
 }
 
-/* Scratch bytes with `ncols` packed columns (col_count's, or 2) and the fast path's rows
-   (`fast`, rows_bytes). */
+/* Scratch bytes with `ncols` packed columns (col_count's, or 2); `fast`: the DSP path's
+   (8-bit columns and gather, rows_bytes' rows), else the general path's at `bits`. */
 static TC_INLINE int32_t sized(const tc_conv_dims *dims, int32_t bits, int post, int32_t ncols,
                                int fast)
 {
     if (!tc_conv_dims_ok(dims, 0) || bits < 1 || bits > 8) {
         return 0;
     }
-    const int32_t cols = dims->kernel_h * dims->kernel_w * dims->in_c;
-    return ncols * tc_dense_column_bytes(cols, bits) + stage_bytes(dims, bits, post, ncols) +
+    const int32_t cols = dims->kernel_h * dims->kernel_w * dims->in_c, lb = fast ? 8 : bits;
+    return ncols * tc_dense_column_bytes(cols, lb) + stage_bytes(dims, lb, post, ncols) +
            rows_bytes(dims, bits, fast) + dims->out_c * (int32_t)sizeof(tc_dense_rq);
 }
 
+/* Enough for either path: the DSP path's with col_count's columns, and the general one's. */
 static TC_INLINE int32_t buffer_size(const tc_conv_dims *dims, int32_t bits, int post)
 {
-    return tc_conv_dims_ok(dims, 0) ? sized(dims, bits, post, col_count(dims, bits, post), 1)
-                                    : 0;
+    if (!tc_conv_dims_ok(dims, 0)) {
+        return 0;
+    }
+    const int32_t fast = sized(dims, bits, post, col_count(dims, 8, post), 1);
+    const int32_t general = sized(dims, bits, post, 2, 0);
+    return fast > general ? fast : general;
 }
 
 int32_t tc_conv2d_dense_s8_buffer_size(const tc_conv_dims *dims, int32_t bits)
@@ -639,6 +645,39 @@ static TC_INLINE void fast_stage(const tc_conv_dims *d, const int8_t *input, int
     }
 }
 
+/* The levels of `w` (tc_dense_weights: 8-bit, or bits-wide two's complement fields LSB
+   first, each row from a byte boundary) as int8 rows of tc_dense_padded(k, 8) bytes, the
+   padding zero. A row whose rq is the short form on acc * 2^p (sh = 32 + p, p <= 8 - bits:
+   tc_dense_rq_init) gets its levels and bias times 2^p and sh = 1: the same accumulator
+   times 2^p, exactly. */
+static void unpack_rows(const tc_dense_weights *w, int32_t out_c, int32_t k, tc_dense_rq *rq,
+                        int8_t *rows)
+{
+    const int32_t bits = w->bits, rb = tc_dense_padded(k, 8), row_bytes = (k * bits + 7) / 8;
+    const uint32_t mask = (1u << bits) - 1u, sign = 1u << (bits - 1);
+    const uint8_t *src = (const uint8_t *)w->weights;
+    for (int32_t r = 0; r < out_c; ++r, src += row_bytes, rows += rb) {
+        const int32_t p = rq[r].sh > 32 ? rq[r].sh - 32 : 0;
+        if (p > 0) {
+            rq[r].bias *= (int32_t)1 << p;
+            rq[r].sh = 1;
+        }
+        int32_t i = 0;
+        for (; i < k; ++i) {
+            const uint32_t at = (uint32_t)(i * bits) >> 3, sh = (uint32_t)(i * bits) & 7u;
+            uint32_t v = src[at];
+            if (sh + (uint32_t)bits > 8u) {
+                v |= (uint32_t)src[at + 1] << 8;
+            }
+            v = (v >> sh) & mask;
+            rows[i] = (int8_t)(((int32_t)(v ^ sign) - (int32_t)sign) * ((int32_t)1 << p));
+        }
+        for (; i < rb; ++i) {
+            rows[i] = 0;
+        }
+    }
+}
+
 /* The pixels of an 8-bit convolution whose channels' constants are the short-form table
    `tab` (short_table): six at a time into the int8 range without a post-op, else two at a
    time, then a last odd one by tc_dense_gemm1_s8. Rows that are not whole groups are first
@@ -646,26 +685,12 @@ static TC_INLINE void fast_stage(const tc_conv_dims *d, const int8_t *input, int
    back to back with no tail. */
 static void fast_pixels(const tc_conv_dims *d, const tc_quant_params *q, const tc_dense_mat *m,
                         const tc_conv_rq *tab, const int8_t *input, int8_t *output,
-                        uint8_t *cols, int8_t *stage, uint8_t *rows, const tc_conv_post *post,
-                        int8_t *sums, int six)
+                        uint8_t *cols, int8_t *stage, const tc_conv_post *post, int8_t *sums,
+                        int six)
 {
     const int32_t out_c = d->out_c, k = m->cols, n = tc_dense_padded(k, 8) / 4, rb = 4 * n;
     const int32_t pixels = d->out_h * d->out_w;
-    tc_dense_mat f = *m; /* the matrix as read here */
-    if (k % 4 != 0) {
-        for (int32_t r = 0; r < out_c; ++r) {
-            int32_t i = 0;
-            for (; i < k; ++i) {
-                rows[r * rb + i] = m->w[r * k + i];
-            }
-            for (; i < rb; ++i) {
-                rows[r * rb + i] = 0;
-            }
-        }
-        f.w = rows;
-        f.row_bytes = rb;
-        f.tail_row = out_c;
-    }
+    const tc_dense_mat f = *m; /* the matrix as read here */
     const uint32_t lo = range4(q->act_min), hi = range4(q->act_max);
     /* 1x1, stride 1, whole groups: a pixel's patch is its in_c inputs, the next pixel's
        right after them */
@@ -758,50 +783,73 @@ static TC_INLINE tc_status conv_dense(const tc_context *ctx, const tc_conv_dims 
         !tc_context_ok(ctx, sized(dims, weights->bits, post != NULL, 2, 0))) {
         return TC_ERR_ARG;
     }
-    /* scratch: the requantization table, the columns (col_count's when the context holds
-       them, else two), the gather area (and a post-op's sums), the rows (the fast path's
-       padded rows when it holds them, else the tail copy and the general path) */
+    /* scratch: the requantization table, the columns, the gather area (and a post-op's
+       sums), the rows. The DSP path (when the context holds its part): 8-bit columns
+       (col_count's when they fit, else two), the rows as int8 padded to whole groups
+       (sub-byte levels unpacked once per call); else the general path at `bits`, two
+       columns and the tail copy. */
     const int32_t bits = weights->bits, k = dims->kernel_h * dims->kernel_w * dims->in_c;
-    const int32_t want = col_count(dims, bits, post != NULL);
-    const int32_t ncols = ctx->size >= sized(dims, bits, post != NULL, want, 1) ? want : 2;
-#ifdef TC_CONV_FAST
-    const int fast_rows = ctx->size >= sized(dims, bits, post != NULL, ncols, 1);
-#endif
+    const int32_t pixels = dims->out_h * dims->out_w, out_c = dims->out_c;
+    const int has_post = post != NULL;
     tc_dense_rq *rq = (tc_dense_rq *)ctx->buf;
-    uint8_t *cols = (uint8_t *)(rq + dims->out_c);
-    uint8_t *after = cols + ncols * tc_dense_column_bytes(k, bits);
-    const int32_t g = gather_bytes(dims, bits, ncols);
+    uint8_t *cols = (uint8_t *)(rq + out_c);
+    int fast = 0;
+#ifdef TC_CONV_FAST
+    tc_dense_mat v = {NULL, NULL, out_c, k, bits, tc_dense_padded(k, 8), out_c}; /* int8 rows */
+    if ((bits == 8 ? TC_HAS_VARIANT(TC_DENSE_BITS, 7) : 1) && (out_c & 1) == 0 &&
+        tc_dense_exact(k, 8) && ctx->size >= sized(dims, bits, has_post, 2, 1)) {
+        tc_dense_rq_init(rq, quant, &v); /* (bits: the accumulator's bound) */
+        fast = 1;
+        for (int32_t r = 0; r < out_c; ++r) { /* the short form, or on acc * 2^p below 8 bits
+                                                 with levels * 2^p still int8 (unpack_rows) */
+            fast &= (uint32_t)(rq[r].sh - 1) < 22u ||
+                    (bits < 8 && rq[r].sh > 32 && rq[r].sh - 32 <= 8 - bits);
+        }
+    }
+#endif
+    const int32_t lb = fast ? 8 : bits; /* the columns' and gather area's width */
+    const int32_t want = fast ? col_count(dims, 8, has_post) : 2;
+    const int32_t ncols = ctx->size >= sized(dims, bits, has_post, want, fast) ? want : 2;
+    uint8_t *after = cols + ncols * tc_dense_column_bytes(k, lb);
+    const int32_t g = gather_bytes(dims, lb, ncols);
     int8_t *stage = g > 0 ? (int8_t *)after : NULL;
-    uint8_t *rows = after + stage_bytes(dims, bits, post != NULL, ncols);
-    uint8_t *tail = tc_dense_tail_bytes(dims->out_c, k, bits) > 0 ? rows : NULL;
+    uint8_t *rows = after + stage_bytes(dims, lb, has_post, ncols);
     int8_t *sums = NULL;
     if (post != NULL) { /* in the gather area, else after it (stage_bytes) */
-        sums = (int8_t *)after + (stage_bytes(dims, bits, 1, ncols) == g ? 0 : g);
+        sums = (int8_t *)after + (stage_bytes(dims, lb, 1, ncols) == g ? 0 : g);
     }
+    for (int32_t j = 0; j < g; j += tc_dense_padded(k, lb)) { /* each patch's padding */
+        for (int32_t i = k; i < tc_dense_padded(k, lb); ++i) {
+            stage[j + i] = 0; /* gather never writes past the patch */
+        }
+    }
+#ifdef TC_CONV_FAST
+    if (fast) {
+        v.bits = 8;
+        if (bits == 8 && k % 4 == 0) { /* the weights as they are */
+            v.w = (const uint8_t *)weights->weights;
+            v.row_bytes = k;
+        } else { /* a row on acc * 2^p: its levels and bias times 2^p, then sh = 1 */
+            unpack_rows(weights, out_c, k, rq, (int8_t *)rows);
+            v.w = rows;
+        }
+        (void)short_table(rq, out_c); /* every row short now */
+        fast_pixels(dims, quant, &v, (const tc_conv_rq *)rq, input, output, cols, stage, post,
+                    sums, ncols == 6);
+        return TC_OK;
+    }
+#endif
+    uint8_t *tail = tc_dense_tail_bytes(out_c, k, bits) > 0 ? rows : NULL;
     if (!tc_dense_exact(k, bits)) {
-        if (post != NULL && dims->out_c > 2 * tc_dense_column_bytes(k, bits)) {
+        if (post != NULL && out_c > 2 * tc_dense_column_bytes(k, bits)) {
             return TC_ERR_ARG; /* the columns' bytes stage a pixel's sums there */
         }
         rows_each_pixel(dims, quant, weights, input, output, stage, post, (int8_t *)cols);
         return TC_OK;
     }
     tc_dense_mat m;
-    tc_dense_mat_init(&m, weights, dims->out_c, k, tail);
-    const int32_t pixels = dims->out_h * dims->out_w, out_c = dims->out_c;
+    tc_dense_mat_init(&m, weights, out_c, k, tail);
     tc_dense_rq_init(rq, quant, &m);
-    for (int32_t j = 0; j < g; j += tc_dense_padded(k, bits)) { /* each patch's padding */
-        for (int32_t i = k; i < tc_dense_padded(k, bits); ++i) {
-            stage[j + i] = 0; /* gather never writes past the patch */
-        }
-    }
-#ifdef TC_CONV_FAST
-    if (TC_HAS_VARIANT(TC_DENSE_BITS, 7) && bits == 8 && (out_c & 1) == 0 && fast_rows &&
-        short_table(rq, out_c)) {
-        fast_pixels(dims, quant, &m, (const tc_conv_rq *)rq, input, output, cols, stage, rows,
-                    post, sums, ncols == 6);
-        return TC_OK;
-    }
-#endif
     int32_t p = 0;
     for (; p + 2 <= pixels; p += 2) {
         const uint32_t c0 = pack_patch(dims, bits, input, p, cols, 2, 0, stage, 0);
