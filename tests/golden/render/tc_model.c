@@ -65,8 +65,8 @@ static const uint8_t conv_weights[84] = {
     46, 16, 244, 13
 };
 static const tc_context conv_ctx = {
-    .buf = tc_arena.bytes + 532,
-    .size = 296,
+    .buf = tc_arena.bytes,
+    .size = 792,
 };
 static const tc_conv_dims conv_dims = {
     .in_h = 9,
@@ -124,7 +124,7 @@ static const int8_t dw_values[52] = {
     3, -7, 4, -5
 };
 static const tc_context dw_ctx = {
-    .buf = tc_arena.bytes + 500,
+    .buf = tc_arena.bytes,
     .size = 320,
 };
 static const tc_conv_dims dw_dims = {
@@ -196,7 +196,7 @@ static const int8_t conv_relu_shift[4] = {
     -2, -2, -2, -2
 };
 static const tc_context conv_relu_ctx = {
-    .buf = tc_arena.bytes + 152,
+    .buf = tc_arena.bytes,
     .size = 432,
 };
 static const tc_conv_dims conv_relu_dims = {
@@ -352,7 +352,7 @@ static const int8_t fc_tanh_table[256] = {
 
 int8_t *tc_model_input(void)
 {
-    return tc_arena.bytes + 288;
+    return tc_arena.bytes + 1068;
 }
 
 const int8_t *tc_model_output(void)
@@ -367,47 +367,47 @@ int32_t tc_model_run(uint32_t *layer_ticks, tc_model_hook hook)
 
     tc_timer_start();
     /* conv */
-    if (tc_conv2d_dense_s8(&conv_ctx, &conv_dims, &conv_quant, &conv_dense, tc_arena.bytes + 288, tc_arena.bytes + 12) != TC_OK) {
+    if (tc_conv2d_dense_s8(&conv_ctx, &conv_dims, &conv_quant, &conv_dense, tc_arena.bytes + 1068, tc_arena.bytes + 792) != TC_OK) {
         return 1;
     }
     now = tc_timer_elapsed();
     layer_ticks[0] = now - before;
     if (hook != NULL) {
-        hook(0, tc_arena.bytes + 12, 486);
+        hook(0, tc_arena.bytes + 792, 486);
     }
     before = tc_timer_elapsed();
     /* dw */
-    if (tc_dwconv2d_csr_s8(&dw_ctx, &dw_dims, &dw_quant, &dw_csr, tc_arena.bytes + 12, tc_arena.bytes) != TC_OK) {
+    if (tc_dwconv2d_csr_s8(&dw_ctx, &dw_dims, &dw_quant, &dw_csr, tc_arena.bytes + 792, tc_arena.bytes + 780) != TC_OK) {
         return 2;
     }
     now = tc_timer_elapsed();
     layer_ticks[1] = now - before;
     if (hook != NULL) {
-        hook(1, tc_arena.bytes, 150);
+        hook(1, tc_arena.bytes + 780, 150);
     }
     before = tc_timer_elapsed();
     /* conv_relu */
-    if (tc_conv2d_cer_s8(&conv_relu_ctx, &conv_relu_dims, &conv_relu_quant, &conv_relu_cer, tc_arena.bytes, tc_arena.bytes + 584) != TC_OK) {
+    if (tc_conv2d_cer_s8(&conv_relu_ctx, &conv_relu_dims, &conv_relu_quant, &conv_relu_cer, tc_arena.bytes + 780, tc_arena.bytes + 432) != TC_OK) {
         return 3;
     }
     now = tc_timer_elapsed();
     layer_ticks[2] = now - before;
     if (hook != NULL) {
-        hook(2, tc_arena.bytes + 584, 36);
+        hook(2, tc_arena.bytes + 432, 36);
     }
     before = tc_timer_elapsed();
     /* bn_standalone */
-    if (tc_affine_s8(tc_arena.bytes + 584, 9, &bn_standalone_params, tc_arena.bytes + 584) != TC_OK) {
+    if (tc_affine_s8(tc_arena.bytes + 432, 9, &bn_standalone_params, tc_arena.bytes + 432) != TC_OK) {
         return 4;
     }
     now = tc_timer_elapsed();
     layer_ticks[3] = now - before;
     if (hook != NULL) {
-        hook(3, tc_arena.bytes + 584, 36);
+        hook(3, tc_arena.bytes + 432, 36);
     }
     before = tc_timer_elapsed();
     /* fc */
-    if (tc_fc_cser_s8(&fc_dims, &fc_quant, &fc_cser, tc_arena.bytes + 584, tc_arena.bytes) != TC_OK) {
+    if (tc_fc_cser_s8(&fc_dims, &fc_quant, &fc_cser, tc_arena.bytes + 432, tc_arena.bytes) != TC_OK) {
         return 5;
     }
     now = tc_timer_elapsed();

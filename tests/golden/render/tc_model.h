@@ -15,7 +15,7 @@
 #define TC_MODEL_INPUT_BYTES 243
 #define TC_MODEL_OUTPUT_BYTES 8
 #define TC_MODEL_N_LAYERS 6
-#define TC_MODEL_ARENA_BYTES 828
+#define TC_MODEL_ARENA_BYTES 1312
 #define TC_MODEL_WEIGHT_BYTES 1053
 
 /** Called after layer @p layer with its output tensor (debugging; may be NULL). */
