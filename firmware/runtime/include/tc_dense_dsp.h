@@ -28,6 +28,8 @@
 
 #include <stdint.h>
 
+#include "tc_dense_g8.h" /* TC_G8_2X2 */
+
 /* (tc_sums, the sums of rows a and b against columns 0 and 1, and tc_sums4, of four rows
    against one column, come from the includer.) */
 
@@ -141,26 +143,6 @@
                          : "cc", "memory");                                                 \
         return s;                                                                           \
     }
-
-/* 8 bits, one group of two rows against two columns: SXTB16 of a weight word gives levels
-   (0, 2), of it rotated by 8 levels (1, 3). */
-#define TC_G8_2X2                                                                           \
-    "ldr    %[va], [%[a]], #4\n\t"                                                          \
-    "ldr    %[vb], [%[b]], #4\n\t"                                                          \
-    "ldrd   %[x0], %[x1], [%[x]], #8\n\t"                                                   \
-    "sxtb16 %[t], %[va]\n\t"                                                                \
-    "smlad  %[a0], %[t], %[x0], %[a0]\n\t"                                                  \
-    "smlad  %[a1], %[t], %[x1], %[a1]\n\t"                                                  \
-    "sxtb16 %[t], %[vb]\n\t"                                                                \
-    "smlad  %[b0], %[t], %[x0], %[b0]\n\t"                                                  \
-    "smlad  %[b1], %[t], %[x1], %[b1]\n\t"                                                  \
-    "ldrd   %[x0], %[x1], [%[x]], #8\n\t"                                                   \
-    "sxtb16 %[t], %[va], ror #8\n\t"                                                        \
-    "smlad  %[a0], %[t], %[x0], %[a0]\n\t"                                                  \
-    "smlad  %[a1], %[t], %[x1], %[a1]\n\t"                                                  \
-    "sxtb16 %[t], %[vb], ror #8\n\t"                                                        \
-    "smlad  %[b0], %[t], %[x0], %[b0]\n\t"                                                  \
-    "smlad  %[b1], %[t], %[x1], %[b1]\n\t"
 
 static inline tc_sums dot8_2x2(const uint8_t *a, const uint8_t *b, const uint32_t *x, int32_t n,
                                uint32_t m, uint32_t c, tc_sums s)
@@ -329,7 +311,6 @@ TC_DOT_TWO_LOADS(7,
     TC_LOAD_FIRST("7") TC_P1("lsl #2", "lsr #5")
     TC_LOAD_SECOND("4") TC_P1("lsr #2", "lsr #9"))
 
-#undef TC_G8_2X2
 #undef TC_G8_4X1
 #undef TC_P2
 #undef TC_P1

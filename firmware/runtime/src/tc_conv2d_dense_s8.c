@@ -27,6 +27,7 @@
 
 #include "tc_conv2d.h"
 #include "tc_conv_dense_internal.h"
+#include "tc_dense_g8.h"
 #include "tc_layouts_internal.h"
 #include "tc_simd.h"
 
@@ -332,26 +333,6 @@ static int short_table(tc_dense_rq *rq, int32_t out_c)
     return 1;
 }
 
-/* One group of four levels of rows a and b against two columns: SXTB16 of a weight word
-   gives levels (0, 2), of it rotated by 8 levels (1, 3). */
-#define TC_FAST_G                                                                           \
-    "ldr    %[va], [%[wa]], #4\n\t"                                                         \
-    "ldr    %[vb], [%[wb]], #4\n\t"                                                         \
-    "ldrd   %[x0], %[x1], [%[x]], #8\n\t"                                                   \
-    "sxtb16 %[t], %[va]\n\t"                                                                \
-    "smlad  %[a0], %[t], %[x0], %[a0]\n\t"                                                  \
-    "smlad  %[a1], %[t], %[x1], %[a1]\n\t"                                                  \
-    "sxtb16 %[t], %[vb]\n\t"                                                                \
-    "smlad  %[b0], %[t], %[x0], %[b0]\n\t"                                                  \
-    "smlad  %[b1], %[t], %[x1], %[b1]\n\t"                                                  \
-    "ldrd   %[x0], %[x1], [%[x]], #8\n\t"                                                   \
-    "sxtb16 %[t], %[va], ror #8\n\t"                                                        \
-    "smlad  %[a0], %[t], %[x0], %[a0]\n\t"                                                  \
-    "smlad  %[a1], %[t], %[x1], %[a1]\n\t"                                                  \
-    "sxtb16 %[t], %[vb], ror #8\n\t"                                                        \
-    "smlad  %[b0], %[t], %[x0], %[b0]\n\t"                                                  \
-    "smlad  %[b1], %[t], %[x1], %[b1]\n\t"
-
 /* Rows a and b (wa, wb) against the two columns at cols (n >= 1 groups), requantized by
    entries e[0], e[1], into out[0..1] (column 0) and out[oc..oc + 1] (column 1). The groups go four
    an iteration after one (n odd) and two (bit 1 of n) first: LSLS #31 puts bit 0 in N and
@@ -365,18 +346,18 @@ static TC_INLINE void fast_pair(const tc_conv_rq *e, const uint8_t *wa, const ui
     uint32_t va, vb, x0, x1, t;
     const uint32_t *x = cols;
     __asm__ volatile("lsls   %[t], %[n], #31\n\t"
-                     "bpl    2f\n\t" TC_FAST_G
+                     "bpl    2f\n\t" TC_G8_2X2
                      "2:\n\t"
-                     "bcc    3f\n\t" TC_FAST_G TC_FAST_G
+                     "bcc    3f\n\t" TC_G8_2X2 TC_G8_2X2
                      "3:\n\t"
                      "lsrs   %[n], %[n], #2\n\t"
                      "beq    4f\n\t"
-                     "1:\n\t" TC_FAST_G TC_FAST_G TC_FAST_G TC_FAST_G
+                     "1:\n\t" TC_G8_2X2 TC_G8_2X2 TC_G8_2X2 TC_G8_2X2
                      "subs   %[n], %[n], #1\n\t"
                      "bne    1b\n\t"
                      "4:\n\t"
-                     : [a0] "+r"(a0), [a1] "+r"(a1), [b0] "+r"(b0), [b1] "+r"(b1), [wa] "+r"(wa),
-                       [wb] "+r"(wb), [x] "+r"(x), [n] "+r"(n), [va] "=&r"(va), [vb] "=&r"(vb),
+                     : [a0] "+r"(a0), [a1] "+r"(a1), [b0] "+r"(b0), [b1] "+r"(b1), [a] "+r"(wa),
+                       [b] "+r"(wb), [x] "+r"(x), [n] "+r"(n), [va] "=&r"(va), [vb] "=&r"(vb),
                        [x0] "=&r"(x0), [x1] "=&r"(x1), [t] "=&r"(t)
                      :
                      : "cc", "memory");
@@ -412,7 +393,6 @@ static TC_INLINE void fast_pair(const tc_conv_rq *e, const uint8_t *wa, const ui
                      : [e] "r"(e), [lo] "r"(lo), [hi] "r"(hi), [o] "r"(out), [oc] "r"(oc)
                      : "cc", "memory");
 }
-#undef TC_FAST_G
 
 /* Groups levels of column 0 from x0 and of column 1 from x1 into cols, interleaved as
    tc_dense_pack_s8 packs them at 8 bits: (x0 levels 0, 2), (x1 0, 2), (x0 1, 3), (x1 1, 3)

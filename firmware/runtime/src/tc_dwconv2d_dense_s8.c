@@ -823,23 +823,21 @@ static TC_INLINE void block4(const chan3 *k, int s, const int16_t **r0, const in
     uint32_t a, b, wa, wb;
     int32_t s0, s1, s2, s3;
     const int16_t *p0 = *r0, *p1 = *r1, *p2 = *r2;
+    /* the same statement at either stride, ROW the kernel row's text */
+#define TC_DW_BLOCK(ROW)                                                                      \
+    __asm__("ldr %[s3], [%[k], #24]\n\t" ROW(r0, 0, s3, s3, s3)                               \
+                    ROW(r1, 8, s0, s1, s2) ROW(r2, 16, s0, s1, s2)                            \
+                : [s0] "=&r"(s0), [s1] "=&r"(s1), [s2] "=&r"(s2), [s3] "=&r"(s3),             \
+                  [a] "=&r"(a), [b] "=&r"(b), [wa] "=&r"(wa), [wb] "=&r"(wb), [r0] "+r"(p0),  \
+                  [r1] "+r"(p1), [r2] "+r"(p2)                                                \
+                : [k] "r"(k)                                                                  \
+                : "memory")
     if (s == 1) {
-        __asm__("ldr %[s3], [%[k], #24]\n\t" TC_DW_S1_ROW4(r0, 0, s3, s3, s3)
-                    TC_DW_S1_ROW4(r1, 8, s0, s1, s2) TC_DW_S1_ROW4(r2, 16, s0, s1, s2)
-                : [s0] "=&r"(s0), [s1] "=&r"(s1), [s2] "=&r"(s2), [s3] "=&r"(s3),
-                  [a] "=&r"(a), [b] "=&r"(b), [wa] "=&r"(wa), [wb] "=&r"(wb), [r0] "+r"(p0),
-                  [r1] "+r"(p1), [r2] "+r"(p2)
-                : [k] "r"(k)
-                : "memory");
+        TC_DW_BLOCK(TC_DW_S1_ROW4);
     } else {
-        __asm__("ldr %[s3], [%[k], #24]\n\t" TC_DW_S2_ROW4(r0, 0, s3, s3, s3)
-                    TC_DW_S2_ROW4(r1, 8, s0, s1, s2) TC_DW_S2_ROW4(r2, 16, s0, s1, s2)
-                : [s0] "=&r"(s0), [s1] "=&r"(s1), [s2] "=&r"(s2), [s3] "=&r"(s3),
-                  [a] "=&r"(a), [b] "=&r"(b), [wa] "=&r"(wa), [wb] "=&r"(wb), [r0] "+r"(p0),
-                  [r1] "+r"(p1), [r2] "+r"(p2)
-                : [k] "r"(k)
-                : "memory");
+        TC_DW_BLOCK(TC_DW_S2_ROW4);
     }
+#undef TC_DW_BLOCK
     *r0 = p0;
     *r1 = p1;
     *r2 = p2;
@@ -883,25 +881,22 @@ static TC_INLINE void block4_out1(const chan3 *k, int s, const int16_t **r0,
     int32_t s0, s1, s2, s3;
     const int16_t *p0 = *r0, *p1 = *r1, *p2 = *r2;
     int8_t *out = *o;
+    /* the same statement at either stride, ROW the kernel row's text */
+#define TC_DW_BLOCK(ROW)                                                                      \
+    __asm__ volatile("ldr %[s3], [%[k], #24]\n\t" ROW(r0, 0, s3, s3, s3)                      \
+                    ROW(r1, 8, s0, s1, s2) ROW(r2, 16, s0, s1, s2)                            \
+                        TC_DW_OUT4                                                            \
+                : [s0] "=&r"(s0), [s1] "=&r"(s1), [s2] "=&r"(s2), [s3] "=&r"(s3),             \
+                  [a] "=&r"(a), [b] "=&r"(b), [wa] "=&r"(wa), [wb] "=&r"(wb), [r0] "+r"(p0),  \
+                  [r1] "+r"(p1), [r2] "+r"(p2), [out] "+r"(out)                               \
+                : [k] "r"(k), [along] "r"(along)                                              \
+                : "memory")
     if (s == 1) {
-        __asm__ volatile("ldr %[s3], [%[k], #24]\n\t" TC_DW_S1_ROW4(r0, 0, s3, s3, s3)
-                    TC_DW_S1_ROW4(r1, 8, s0, s1, s2) TC_DW_S1_ROW4(r2, 16, s0, s1, s2)
-                        TC_DW_OUT4
-                : [s0] "=&r"(s0), [s1] "=&r"(s1), [s2] "=&r"(s2), [s3] "=&r"(s3),
-                  [a] "=&r"(a), [b] "=&r"(b), [wa] "=&r"(wa), [wb] "=&r"(wb), [r0] "+r"(p0),
-                  [r1] "+r"(p1), [r2] "+r"(p2), [out] "+r"(out)
-                : [k] "r"(k), [along] "r"(along)
-                : "memory");
+        TC_DW_BLOCK(TC_DW_S1_ROW4);
     } else {
-        __asm__ volatile("ldr %[s3], [%[k], #24]\n\t" TC_DW_S2_ROW4(r0, 0, s3, s3, s3)
-                    TC_DW_S2_ROW4(r1, 8, s0, s1, s2) TC_DW_S2_ROW4(r2, 16, s0, s1, s2)
-                        TC_DW_OUT4
-                : [s0] "=&r"(s0), [s1] "=&r"(s1), [s2] "=&r"(s2), [s3] "=&r"(s3),
-                  [a] "=&r"(a), [b] "=&r"(b), [wa] "=&r"(wa), [wb] "=&r"(wb), [r0] "+r"(p0),
-                  [r1] "+r"(p1), [r2] "+r"(p2), [out] "+r"(out)
-                : [k] "r"(k), [along] "r"(along)
-                : "memory");
+        TC_DW_BLOCK(TC_DW_S2_ROW4);
     }
+#undef TC_DW_BLOCK
     *r0 = p0;
     *r1 = p1;
     *r2 = p2;
@@ -935,21 +930,20 @@ static TC_INLINE void block2(const chan3 *k, int s, const int16_t **r0, const in
     uint32_t a, b, wa, wb;
     int32_t s0, s1;
     const int16_t *p0 = *r0, *p1 = *r1, *p2 = *r2;
+    /* the same statement at either stride, ROW the kernel row's text */
+#define TC_DW_BLOCK(ROW)                                                                       \
+    __asm__("ldr %[s1], [%[k], #24]\n\t" ROW(r0, 0, s1, s1)                                    \
+                    ROW(r1, 8, s0, s1) ROW(r2, 16, s0, s1)                                     \
+                : [s0] "=&r"(s0), [s1] "=&r"(s1), [a] "=&r"(a), [b] "=&r"(b),                  \
+                  [wa] "=&r"(wa), [wb] "=&r"(wb), [r0] "+r"(p0), [r1] "+r"(p1), [r2] "+r"(p2)  \
+                : [k] "r"(k)                                                                   \
+                : "memory")
     if (s == 1) {
-        __asm__("ldr %[s1], [%[k], #24]\n\t" TC_DW_S1_ROW2(r0, 0, s1, s1)
-                    TC_DW_S1_ROW2(r1, 8, s0, s1) TC_DW_S1_ROW2(r2, 16, s0, s1)
-                : [s0] "=&r"(s0), [s1] "=&r"(s1), [a] "=&r"(a), [b] "=&r"(b),
-                  [wa] "=&r"(wa), [wb] "=&r"(wb), [r0] "+r"(p0), [r1] "+r"(p1), [r2] "+r"(p2)
-                : [k] "r"(k)
-                : "memory");
+        TC_DW_BLOCK(TC_DW_S1_ROW2);
     } else {
-        __asm__("ldr %[s1], [%[k], #24]\n\t" TC_DW_S2_ROW2(r0, 0, s1, s1)
-                    TC_DW_S2_ROW2(r1, 8, s0, s1) TC_DW_S2_ROW2(r2, 16, s0, s1)
-                : [s0] "=&r"(s0), [s1] "=&r"(s1), [a] "=&r"(a), [b] "=&r"(b),
-                  [wa] "=&r"(wa), [wb] "=&r"(wb), [r0] "+r"(p0), [r1] "+r"(p1), [r2] "+r"(p2)
-                : [k] "r"(k)
-                : "memory");
+        TC_DW_BLOCK(TC_DW_S2_ROW2);
     }
+#undef TC_DW_BLOCK
     *r0 = p0;
     *r1 = p1;
     *r2 = p2;
@@ -988,21 +982,20 @@ static TC_INLINE void block3(const chan3 *k, int s, const int16_t *p0, const int
 {
     uint32_t a, b, wa, wb;
     int32_t s0, s1, s2;
+    /* the same statement at either stride, ROW the kernel row's text */
+#define TC_DW_BLOCK(ROW)                                                                       \
+    __asm__("ldr %[s2], [%[k], #24]\n\t" ROW(r0, 0, s2, s2, s2)                                \
+                    ROW(r1, 8, s0, s1, s2) ROW(r2, 16, s0, s1, s2)                             \
+                : [s0] "=&r"(s0), [s1] "=&r"(s1), [s2] "=&r"(s2), [a] "=&r"(a), [b] "=&r"(b),  \
+                  [wa] "=&r"(wa), [wb] "=&r"(wb)                                               \
+                : [k] "r"(k), [r0] "r"(p0), [r1] "r"(p1), [r2] "r"(p2)                         \
+                : "memory")
     if (s == 1) {
-        __asm__("ldr %[s2], [%[k], #24]\n\t" TC_DW_S1_ROW3(r0, 0, s2, s2, s2)
-                    TC_DW_S1_ROW3(r1, 8, s0, s1, s2) TC_DW_S1_ROW3(r2, 16, s0, s1, s2)
-                : [s0] "=&r"(s0), [s1] "=&r"(s1), [s2] "=&r"(s2), [a] "=&r"(a), [b] "=&r"(b),
-                  [wa] "=&r"(wa), [wb] "=&r"(wb)
-                : [k] "r"(k), [r0] "r"(p0), [r1] "r"(p1), [r2] "r"(p2)
-                : "memory");
+        TC_DW_BLOCK(TC_DW_S1_ROW3);
     } else {
-        __asm__("ldr %[s2], [%[k], #24]\n\t" TC_DW_S2_ROW3(r0, 0, s2, s2, s2)
-                    TC_DW_S2_ROW3(r1, 8, s0, s1, s2) TC_DW_S2_ROW3(r2, 16, s0, s1, s2)
-                : [s0] "=&r"(s0), [s1] "=&r"(s1), [s2] "=&r"(s2), [a] "=&r"(a), [b] "=&r"(b),
-                  [wa] "=&r"(wa), [wb] "=&r"(wb)
-                : [k] "r"(k), [r0] "r"(p0), [r1] "r"(p1), [r2] "r"(p2)
-                : "memory");
+        TC_DW_BLOCK(TC_DW_S2_ROW3);
     }
+#undef TC_DW_BLOCK
     sum[0] = s0;
     sum[1] = s1;
     sum[2] = s2;
