@@ -110,9 +110,11 @@ def lean_scratch(qgraph: QGraph, layouts: dict[str, Layout], lives: list[TensorL
     when the planned arena gets smaller; 'fast': none."""
     if policy not in SCRATCH_POLICIES:
         raise ValueError(f"scratch policy must be one of {SCRATCH_POLICIES}, got {policy!r}")
+    if policy == "fast":
+        return scratch
     aliased = {t.name for t in lives if t.alias_of is not None}
     nodes = {n.name: n for n in qgraph.nodes}
-    best, changed = plan_arena(lives, scratch).size, policy != "fast"
+    best, changed = plan_arena(lives, scratch).size, True
     while changed:  # again after a cut: the peak may have moved to a layer passed over
         changed = False
         for i, life in enumerate(scratch):
