@@ -165,8 +165,8 @@ def _sim_elf(project: Path, board: Board, rendered: Rendered) -> Path:
 
 def scratch_policy(compressed) -> str:
     """render's scratch policy for the build's --optimize: size 'least' (every kernel that
-    can run with less scratch gets less), speed 'fast', balanced 'peak' (the dense convs'
-    faster path given up only where that lowers the arena)."""
+    can run with less scratch gets less), speed 'fast', balanced 'peak' (a kernel's faster
+    scratch given up only where that lowers the arena)."""
     optimize = compressed.plan.optimize if compressed.plan is not None else "balanced"
     return {"size": "least", "speed": "fast"}.get(optimize, "peak")
 

@@ -104,9 +104,9 @@ SCRATCH_POLICIES = ("fast", "peak", "least")
 def lean_scratch(qgraph: QGraph, layouts: dict[str, Layout], lives: list[TensorLife],
                  scratch: list[TensorLife], policy: str) -> list[TensorLife]:
     """`scratch` with kernels that can run with less (`scratch.lean_scratch_bytes`) cut to
-    that. policy 'least': every one (padded sparse convolutions then sweep rectangle by
-    rectangle, so not one that writes over its input); 'peak': dense convolutions only
-    (their general path: two pixels a pass, the tail copy), one at a time, each kept only
+    that (padded sparse convolutions then sweep rectangle by rectangle, so not one that
+    writes over its input; dense convolutions take their general path: two pixels a pass,
+    the tail copy). policy 'least': every one; 'peak': one at a time, each cut kept only
     when the planned arena gets smaller; 'fast': none."""
     if policy not in SCRATCH_POLICIES:
         raise ValueError(f"scratch policy must be one of {SCRATCH_POLICIES}, got {policy!r}")
@@ -122,7 +122,7 @@ def lean_scratch(qgraph: QGraph, layouts: dict[str, Layout], lives: list[TensorL
             if node is None:
                 continue  # (a dense conv keeps its raster order on its general path; RECT not)
             size = lean_scratch_bytes(node, layouts.get(node.name),
-                                      sparse=policy == "least" and node.name not in aliased)
+                                      sparse=node.name not in aliased)
             if size >= life.size:
                 continue
             trial = scratch[:i] + [replace(life, size=size)] + scratch[i + 1:]
@@ -237,7 +237,7 @@ def render(qgraph: QGraph, layouts: dict[str, Layout], board: str,
     at the input zero point). patch_mode: 'off', or 'auto' (a chain of spatial
     layers run in row bands when that makes the arena smaller: `codegen.patch`).
     scratch_policy: which kernels that can run with less scratch, at some speed, get less
-    (`lean_scratch`: 'fast' none, 'peak' dense convs where the arena gets smaller, 'least'
+    (`lean_scratch`: 'fast' none, 'peak' where the arena gets smaller, 'least'
     every one).
     """
     patch.check_mode(patch_mode)

@@ -129,7 +129,9 @@ def conv_sparse_buffer_size(kernel_h: int, kernel_w: int, in_c: int, depthwise: 
 def conv_sparse_min_buffer_size(kernel_h: int, kernel_w: int, in_c: int, depthwise: bool) -> int:
     """tc_conv_sparse_min_buffer_bytes: the least scratch the sparse engine runs with, the
     list alone (8 K); a padded layer given less than conv_sparse_buffer_size then sweeps
-    its border rectangle by rectangle over the list partitioned in place (slower)."""
+    each conv2d channel in bands of padded input rows in the room its list leaves (when
+    that holds kernel_h rows), else rectangle by rectangle over the list partitioned in
+    place (slower)."""
     return 8 * kernel_h * kernel_w * (1 if depthwise else in_c)
 
 

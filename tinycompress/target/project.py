@@ -143,19 +143,25 @@ def write_project(project_dir: Path, board: Board, rendered: Rendered,
 
 
 def fit_stack(project_dir: Path, board: Board, envs: tuple[str, ...]) -> tuple[StackReport, bool]:
-    """Measure the built firmware's stack (every env's build, the deepest counts) and
-    write its reserve into the linker scripts; (report, whether the reserve changed: the
-    caller relinks, the ELFs of `envs` are removed so that PlatformIO does)."""
+    """Measure the built firmware's stack and write its reserve into the linker scripts:
+    the QEMU script ('sim' env) the sim build's, the board's script ('hw', and the online
+    'ststm32' env that shares it) the hardware build's, each its own firmware's deepest
+    chain (the sim build's file reading and per-layer dump hook are not on the board);
+    a script whose env was not built gets the deepest of those that were. (The report
+    of the board's build, else the deepest; whether a reserve changed: the caller
+    relinks, the ELFs of `envs` are removed so that PlatformIO does)."""
     project_dir = Path(project_dir)
-    report = measure([project_dir / ".pio" / "build" / env for env in envs])
+    reports = {env: measure([project_dir / ".pio" / "build" / env]) for env in envs}
+    deepest = max(reports.values(), key=lambda r: r.bytes)
     changed = False
     for sim in (False, True):
         path = project_dir / f"{board.local_id}{'_sim' if sim else ''}.ld"
         if path.is_file():
-            text = linker_script(board, sim=sim, stack_size=report.reserve)
+            reserve = reports.get("sim" if sim else "hw", deepest).reserve
+            text = linker_script(board, sim=sim, stack_size=reserve)
             changed |= path.read_text(encoding="utf-8") != text
             path.write_text(text, encoding="utf-8")
     if changed:
         for env in envs:
             (project_dir / ".pio" / "build" / env / "firmware.elf").unlink(missing_ok=True)
-    return report, changed
+    return reports.get("hw", deepest), changed

@@ -30,7 +30,13 @@
  * columns kx0 .. kx1-1 the list is partitioned in place (the rows' taps first,
  * then within them the columns') and the pixels run over its first m entries from
  * bias + pad_value times the levels left out. Slower than COPY or TAPS on small
- * maps with large kernels (a 5 x 5 'same' layer has 25 rectangles a channel).
+ * maps with large kernels (a 5 x 5 'same' layer has 25 rectangles a channel), so a
+ * conv2d channel whose list leaves room after its n entries for a band of padded
+ * input rows (at least kernel_h rows of the copy's width) takes BANDS instead:
+ * output rows a band at a time, each band's rows copied with their padding into
+ * that room (the padding columns written once per channel), the offsets widened to
+ * the band's rows, then PLAIN on the band. Its speed is then COPY's plus the bands'
+ * copies, at RECT's scratch.
  * Every channel is swept reading and writing only its own channel; in raster
  * order except in RECT (a depthwise output may overlap its input only in raster
  * order, tc_dwconv2d.h).
@@ -431,6 +437,66 @@ static TC_NOINLINE void sweep_taps(const taps_chan *t, const int8_t *x, int8_t *
 
 #if TC_SPARSE_MODES & 2
 
+/* ---- BANDS (conv2d channels whose list leaves room, else RECT) ---- */
+
+#if TC_SPARSE_MODES == 2 /* the only padded mode: inlined into the run, a smaller stack */
+#define TC_RECTS_INLINE TC_ALWAYS_INLINE inline
+#else
+#define TC_RECTS_INLINE TC_NOINLINE
+#endif
+
+/* Bytes [0, n) of src to dst, a word at a time where it can (unaligned words: the
+   compiler splits them on cores without unaligned access). */
+static TC_ALWAYS_INLINE inline void copy_run(int8_t *dst, const int8_t *src, int32_t n)
+{
+    for (; n >= 4; n -= 4, dst += 4, src += 4) {
+        uint32_t v;
+        memcpy(&v, src, 4);
+        memcpy(dst, &v, 4);
+    }
+    for (; n > 0; --n) {
+        *dst++ = *src++;
+    }
+}
+
+/* BANDS for channel r of a conv2d (module docstring): `room` bytes at `band` after the n
+   entries of list. Returns 0, having done nothing, when room holds fewer than kernel_h
+   rows of the padded width; else sweeps the channel and returns 1. */
+static TC_RECTS_INLINE int sweep_bands(const tc_conv_dims *d, tc_sparse_entry *list, int32_t n,
+                                       int8_t *band, int32_t room, const int8_t *x, int8_t *out,
+                                       int32_t bias, const chan_rq *c)
+{
+    const int32_t ic = d->in_c, rs = d->in_w * ic, w = span_w(d) * ic, fit = room / w;
+    if (fit < d->kernel_h) {
+        return 0;
+    }
+    const int32_t step = (fit - d->kernel_h) / d->stride_h + 1; /* output rows a band */
+    const int32_t left = d->pad_left * ic, mid = rs < w - left ? rs : w - left;
+    const int32_t s = d->stride_w * ic, row_out = d->out_w * d->out_c;
+    const int32_t most = (step - 1) * d->stride_h + d->kernel_h; /* rows of a full band */
+    for (int32_t j = 0; j < n; ++j) {
+        const uint32_t off = (uint32_t)list[j].off;
+        list[j].off = (int32_t)(off + off / (uint32_t)rs * (uint32_t)(w - rs));
+    }
+    memset(band, d->pad_value, (size_t)(most * w)); /* the padding columns, kept */
+    const line_args a = {list, list + n, s, d->out_c, bias, d->out_w,
+                         d->stride_h * w - d->out_w * s, c};
+    for (int32_t oy = 0; oy < d->out_h; oy += step) {
+        const int32_t rows = d->out_h - oy < step ? d->out_h - oy : step;
+        const int32_t y0 = oy * d->stride_h - d->pad_top;
+        int8_t *dst = band + left;
+        for (int32_t y = y0; y < y0 + (rows - 1) * d->stride_h + d->kernel_h; ++y, dst += w) {
+            if (y < 0 || y >= d->in_h) {
+                memset(dst, d->pad_value, (size_t)mid);
+            } else {
+                copy_run(dst, x + y * rs, mid);
+            }
+        }
+        run_line(&a, band, out + oy * row_out, rows * d->out_w);
+    }
+    return 1;
+}
+
 /* ---- RECT ---- */
 
 /* Moves the entries e[0 .. n) whose tap (ky = off / rs, kx = off % rs / in_c) has
@@ -457,11 +523,6 @@ static int32_t keep_taps(tc_sparse_entry *e, int32_t n, uint32_t rs, uint32_t ic
 /* RECT: channel r's output (out + r, x + r for depthwise), n entries in list, rectangle
    by rectangle (module docstring), each rectangle one line per row or per column,
    whichever are fewer. */
-#if TC_SPARSE_MODES == 2 /* the only padded mode: inlined into the run, a smaller stack */
-#define TC_RECTS_INLINE TC_ALWAYS_INLINE inline
-#else
-#define TC_RECTS_INLINE TC_NOINLINE
-#endif
 static TC_RECTS_INLINE void sweep_rects(const tc_conv_dims *d, tc_sparse_entry *list, int32_t n,
                                     const int8_t *x, int8_t *out, int32_t bias, const chan_rq *c)
 {
@@ -607,7 +668,11 @@ tc_status tc_conv_sparse_run(const tc_context *ctx, const tc_conv_dims *d,
         }
 #if TC_SPARSE_MODES & 2
         else if (mode == RECT) {
-            sweep_rects(d, list, n, x, output + r, bias, &c);
+            if (depthwise || !sweep_bands(d, list, n, (int8_t *)(list + n),
+                                          ctx->size - n * (int32_t)sizeof(tc_sparse_entry),
+                                          x, output + r, bias, &c)) {
+                sweep_rects(d, list, n, x, output + r, bias, &c);
+            }
         }
 #endif
 #if TC_SPARSE_MODES & 1

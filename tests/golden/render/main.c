@@ -38,6 +38,11 @@
 
 static uint32_t layer_ticks[TC_MODEL_N_LAYERS];
 
+/* Out of line: its text buffer then takes stack only while printing, not under
+   tc_model_run in the caller's frame (the deepest chain, the linker script's reserve). */
+#if defined(__GNUC__)
+__attribute__((noinline))
+#endif
 static void print_hex(const int8_t *data, int32_t size)
 {
     static const char digits[] = "0123456789abcdef";
