@@ -370,6 +370,9 @@ def calibrate(by_key: dict, keep: tuple[str, ...] = ()) -> dict:
     for (kind, key), rows in sorted(by_key.items()):
         if kind in keep:
             continue
+        # in one order however they were read (measure, --refit, --resample): the solver's
+        # answer for collinear features (a depthwise layer's constant taps) depends on it
+        rows = sorted(rows, key=lambda r: json.dumps(r, sort_keys=True))
         entry = fit(rows, dense=key.startswith("dense"),
                     sparse_conv=kind != "fc" and not key.startswith("dense"))
         table[kind][key] = entry
