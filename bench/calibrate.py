@@ -2,26 +2,32 @@
 
     .venv/bin/python bench/calibrate.py [--work DIR] [--quick]
 
-Builds four synthetic models (fully-connected layers of several shapes; 3x3,
+Builds five synthetic models (fully-connected layers of several shapes; 3x3,
 1x1, strided and 5x5 convolutions and depthwise convolutions, 'same' and
 'valid', so that output pixels on the border and inside vary apart; first
 convolutions on one or three channels and depthwise layers on small maps; 3x3
 convolutions on 16-256 channels, depthwise layers with 64-256 channels on 6x6
-and 3x3 maps, and output channels that pruning empties) with every layer
-forced to each layout, at several bit widths and sparsities, for the
-Cortex-M4F board `mps2_an386`, runs each in QEMU on two inputs, and reads
-every weight layer's exact instruction count (108 builds, 6-10 minutes). For
-each kind of kernel and layout it then fits
+and 3x3 maps, and output channels that pruning empties; image models' first
+layers on three channels) with every layer forced to each layout, at several
+bit widths and sparsities, and the four conv models again under --optimize
+size's scratch (every dense conv on its general path, every padded sparse conv
+sweeping rectangle by rectangle: the paths the balanced policy takes where it
+cuts a layer's scratch), for the Cortex-M4F board `mps2_an386`; runs each in
+QEMU on two inputs and reads every weight layer's exact instruction count, and
+from the build's state which layers had less than their full scratch (195
+builds, about 10 minutes). For each kind of kernel and layout it then fits
 
     instructions = per_call + sum_g once_g * g + inside * sum_f coef_f * f
                    + border * sum_f edge_f * f
 
 by non-negative least squares (features: `tinycompress.layouts.cost`; a
-fully-connected layer has one inside position and no once terms) and writes
-tinycompress/layouts/cost_table.json, with how the numbers were measured and
-the worst relative error on the calibration set. bench/cost_check.py checks
-the fitted model on the bench models' layers,
-which are not part of this calibration set.
+fully-connected layer has one inside position and no once terms; a dense conv
+on its general path has entries of its own, `dense<bits>_general`) and writes
+tinycompress/layouts/cost_table.json,
+with how the numbers were measured and the worst relative error on the
+calibration set. bench/cost_check.py checks the fitted model on the bench
+models' layers, which are not part of this calibration set. After a kernel
+changes, this one command refits the table.
 """
 from __future__ import annotations
 
@@ -45,7 +51,8 @@ from tinycompress.compress.weights import col_map  # noqa: E402
 from tinycompress.data import save_npz  # noqa: E402
 from tinycompress.layouts import LAYOUT_NAMES, encode_as  # noqa: E402
 from tinycompress.layouts.cost import (KINDS, TABLE_FILE, cost_table, features,  # noqa: E402
-                                       kind_of, layout_key, once_features, predict)
+                                       kind_of, layout_key, once_features, predict,
+                                       table_entry)
 from tinycompress.pipeline import build  # noqa: E402
 from tinycompress.target.sim import simulate  # noqa: E402
 from tinycompress.target.state import load_state  # noqa: E402
@@ -54,6 +61,10 @@ SEED = 11
 DENSE_BITS = (2, 3, 4, 5, 6, 7, 8)
 SPARSE_POINTS = ((4, 0.0), (4, 0.5), (4, 0.9), (8, 0.5), (8, 0.9))  # 0.0: CER/CSER row sums
 QUICK_SPARSE_POINTS = ((4, 0.9), (8, 0.5))
+# Builds of the conv models again under --optimize size's scratch policy ('least'): every
+# dense conv on its general path, every padded sparse conv sweeping rectangle by rectangle
+# (RECT), the paths the balanced policy takes at the arena's peak (Rendered.layers).
+LEAST_SPARSE_POINTS = ((4, 0.9), (8, 0.5))
 
 
 def _keras():
@@ -100,23 +111,26 @@ def conv_model():
     return keras.Model(inp, out, name="calib_conv")
 
 
-def grid(quick: bool, layouts=LAYOUT_NAMES) -> list[dict]:
+def grid(quick: bool, layouts=LAYOUT_NAMES, least: bool = False) -> list[dict]:
     """Compress options of every calibration build: dense at every bit width, the
-    sparse layouts at a few (bits, sparsity) points; every layer forced."""
+    sparse layouts at a few (bits, sparsity) points; every layer forced. `least`: the
+    builds under the least scratch (--optimize size; LEAST_SPARSE_POINTS)."""
     points = [{"layout": "dense", "bits": b, "sparsity": 0.0} for b in DENSE_BITS
               if "dense" in layouts]
-    sparse = QUICK_SPARSE_POINTS if quick else SPARSE_POINTS
+    sparse = LEAST_SPARSE_POINTS if least else QUICK_SPARSE_POINTS if quick else SPARSE_POINTS
     points += [{"layout": name, "bits": b, "sparsity": s} for name in LAYOUT_NAMES
                if name != "dense" and name in layouts for b, s in sparse]
-    return points
+    return [{**p, "optimize": "size"} for p in points] if least else points
 
 
 def samples(build_dir: Path, sim_layers: list[dict], names: bool = False) -> list[tuple]:
     """(kind, layout key, positions, border positions, features, once features, measured
     instructions) per weight layer of a build; with `names`, the layer's name first."""
-    qgraph = load_state(build_dir).qgraph
-    ini = build_dir / "platformio.ini"  # only RECT compiled: the sparse kernels' least scratch
-    least = ini.is_file() and "-DTC_SPARSE_MODES=0x2" in ini.read_text(encoding="utf-8")
+    state = load_state(build_dir)
+    qgraph = state.qgraph
+    # the layers the arena gave less than their kernel's full scratch (Rendered.layers)
+    least = {part for l in state.layers if l.get("least_scratch")
+             for part in l.get("parts", [l["name"]])}
     sim_layer = {part: l for l in sim_layers for part in l.get("parts", [l["name"]])}
     out = []
     for node in qgraph.weight_nodes:
@@ -127,8 +141,9 @@ def samples(build_dir: Path, sim_layers: list[dict], names: bool = False) -> lis
         feats = features(layout, cmap)
         if len(layer.get("parts", ())) > 1:  # a residual add fused into the conv (codegen.fuse)
             feats["add_rows"] = feats["rows"]  # its add: one element per output channel and pixel
-        once = once_features(layout, cmap, geometry(node, least)) if kind != "fc" else {}
-        row = (kind, layout_key(layout), positions(node), border(node), feats, once,
+        shape = geometry(node, node.name in least)
+        once = once_features(layout, cmap, shape) if kind != "fc" else {}
+        row = (kind, layout_key(layout, kind, shape), positions(node), border(node), feats, once,
                float(layer["instructions"]))
         out.append((node.name, *row) if names else row)
     return out
@@ -136,9 +151,12 @@ def samples(build_dir: Path, sim_layers: list[dict], names: bool = False) -> lis
 
 # Dense kernels do the same work at every bit width but for unpacking the levels: their
 # few calibration layers per width fit only MACs, rows and the patch gather (runs, cols),
-# once per layer the cells (unpacking), on the border the MACs and rows.
-DENSE_FEATURES = {"coef": ("gmacs", "rows", "runs", "cols", "add_rows"), "once": ("cells",),
-                  "edge": ("gmacs", "rows", "add_rows")}
+# once per layer the cells (unpacking) and the depthwise 3x3 path's planes
+# (cost.planar_features), on the border the MACs, rows and the padded patch's gather.
+DENSE_FEATURES = {"coef": ("gmacs", "rows", "runs", "cols", "add_rows"),
+                  "once": ("cells", "plane_values", "plane_bands", "plane_fill", "plane_sweeps",
+                           "plane_tails"),
+                  "edge": ("gmacs", "rows", "runs", "cols", "add_rows")}
 # The sparse convolution kernels' work per pixel is their sweep over the non-zero weights,
 # counted once per layer (cost.sweep_features); per pixel and channel there is only the
 # output stage (every row) and its accumulator setup (the rows with a non-zero).
@@ -245,6 +263,33 @@ def wide_model():
     return model
 
 
+def first_model():
+    """The first layers of image models on three channels: a 3x3 'same' convolution at
+    stride 1 on a 32x32 map to 16 channels (MLPerf IC's first: its patches gathered, six
+    pixels a pass) and one at stride 2 to 8 (MobileNetV1's), and a 3x3 stride-2 depthwise
+    layer on a 32x32 map of 16 channels (its planes a ring of a few rows, as MobileNetV1's
+    second depthwise layer's); two 3x3 'same' depthwise layers on 16x16 maps whose inputs
+    are read again after them (so they cannot write over them: under the least scratch the
+    sparse ones sweep rectangle by rectangle, RECT, which the scratch policies give no
+    depthwise layer writing over its input). A wide 1x1 convolution after them holds the
+    arena's peak, so that the balanced scratch policy leaves the first convolutions their
+    DSP path."""
+    keras = _keras()
+    keras.utils.set_random_seed(SEED)
+    L = keras.layers
+    inp = keras.Input((32, 32, 3))
+    a = L.Conv2D(16, 3, padding="same", activation="relu", name="f3in3")(inp)
+    a = L.DepthwiseConv2D(3, strides=2, padding="same", activation="relu", name="fdws2")(a)
+    b = L.Conv2D(8, 3, strides=2, padding="same", activation="relu", name="f3s2in3")(inp)
+    c = L.DepthwiseConv2D(3, padding="same", activation="relu", name="fdw3")(b)
+    d = L.DepthwiseConv2D(3, padding="same", activation="relu", name="fdw3b")(a)
+    x = L.Concatenate(name="cat")([a, b, c, d])
+    x = L.Conv2D(96, 1, activation="relu", name="fpw")(x)  # the arena's peak, not the first
+    x = L.GlobalAveragePooling2D(name="pool")(x)
+    out = L.Dense(4, name="head")(x)
+    return keras.Model(inp, out, name="calib_first")
+
+
 def _uneven(model) -> None:
     """Shrink the kernels of a half, a quarter, three quarters (in turn, layer by layer) of
     every convolution's output channels 1000x: the first of every two channels (of every
@@ -262,7 +307,8 @@ def _uneven(model) -> None:
         layer.set_weights([kernel, *rest])
 
 MODELS = {"fc": (fc_model, (300,)), "conv": (conv_model, (20, 20, 4)),
-          "edge": (edge_model, (32, 16, 1)), "wide": (wide_model, (24, 24, 16))}
+          "edge": (edge_model, (32, 16, 1)), "wide": (wide_model, (24, 24, 16)),
+          "first": (first_model, (32, 32, 3))}
 
 
 def measure(work: Path, quick: bool, models=tuple(MODELS), layouts=LAYOUT_NAMES,
@@ -277,9 +323,13 @@ def measure(work: Path, quick: bool, models=tuple(MODELS), layouts=LAYOUT_NAMES,
         model.save(path)
         rng = np.random.default_rng(SEED)
         calib = save_npz(work / f"{model.name}_calib.npz", rng.uniform(-1, 1, size=(16, *shape)))
-        for options in grid(quick, layouts):
+        runs = grid(quick, layouts) + (grid(quick, layouts, least=True) if model.name != "calib_fc"
+                                       else [])
+        for options in runs:
             tick(f"calibrate {model.name}: {options}")
-            out = work / f"{model.name}_{options['layout']}_{options['bits']}_{options['sparsity']}"
+            least = "_least" if options.get("optimize") == "size" else ""
+            out = work / (f"{model.name}_{options['layout']}_{options['bits']}"
+                          f"_{options['sparsity']}{least}")
             # every layer pruned to the same fraction: none is emptied, as global pruning can
             build(path, SPEED_BOARD, out, force=True, data=calib,
                   options=CompressOptions.from_settings(options, scope="layer"))
@@ -320,6 +370,9 @@ def calibrate(by_key: dict, keep: tuple[str, ...] = ()) -> dict:
     for (kind, key), rows in sorted(by_key.items()):
         if kind in keep:
             continue
+        # in one order however they were read (measure, --refit, --resample): the solver's
+        # answer for collinear features (a depthwise layer's constant taps) depends on it
+        rows = sorted(rows, key=lambda r: json.dumps(r, sort_keys=True))
         entry = fit(rows, dense=key.startswith("dense"),
                     sparse_conv=kind != "fc" and not key.startswith("dense"))
         table[kind][key] = entry
@@ -343,7 +396,7 @@ def check_build(build_dir: Path, sim_layers: list[dict]) -> list[dict]:
     """Predicted (the shipped cost table) against measured instructions, per weight layer."""
     rows = []
     for kind, key, pos, edge, feats, once, measured in samples(build_dir, sim_layers):
-        predicted = predict(cost_table()["kinds"][kind][key], pos, edge, feats, once)
+        predicted = predict(table_entry(cost_table(), kind, key), pos, edge, feats, once)
         rows.append({"kind": kind, "layout": key, "measured": measured, "predicted": predicted,
                      "error": (predicted - measured) / measured if measured else None})
     return rows

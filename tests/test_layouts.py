@@ -329,3 +329,35 @@ def test_sweep_features_count_taps_inside_the_input_by_run():
     f = sweep_features(layout, Geometry((6, 6), (4, 4), (3, 3), (1, 1), (0, 0)))
     assert (f["w_quad"], f["w_pair"], f["w_single"], f["sweep_runs"]) == (16 * 9.0, 0.0, 0.0, 1.0)
     assert (f["r_quad"], f["rect_lines"], f["rect_scan"], f["sweep_classes"]) == (0.0, 0.0, 0.0, 1.0)
+
+
+def test_cost_model_keys_a_dense_conv_on_its_general_path():
+    # tc_conv2d_dense_s8 takes its DSP path with its full scratch and an even number of
+    # output channels; with its least scratch or odd channels, its general path
+    from tinycompress.layouts.cost import Geometry, layout_key, table_entry
+
+    shape = ((8, 8), (8, 8), (3, 3), (1, 1), (1, 1))
+    even = layouts.encode_as("dense", np.ones((4, 9), dtype=np.int64), 4, col_map=np.arange(9))
+    odd = layouts.encode_as("dense", np.ones((3, 9), dtype=np.int64), 4, col_map=np.arange(9))
+    assert layout_key(even, "conv", Geometry(*shape)) == "dense4"
+    assert layout_key(even, "conv", Geometry(*shape, least=True)) == "dense4_general"
+    assert layout_key(odd, "conv", Geometry(*shape)) == "dense4_general"
+    assert layout_key(even, "fc") == "dense4"
+    assert layout_key(even, "dwconv3", Geometry(*shape, least=True)) == "dense4"
+    # a table without the general path's entries gives the DSP path's
+    table = {"kinds": {"conv": {"dense4": {"per_call": 1.0}}}}
+    assert table_entry(table, "conv", "dense4_general") == {"per_call": 1.0}
+
+
+def test_planar_features_follow_the_depthwise_kernels_layout():
+    # tc_dwconv2d_dense_s8's 3x3 path: 8 x 8 'same' stride 1, 8 channels: whole channels
+    # (10 rows of (8 + 4) columns <= 256 values), 8 sweeps of 8 outputs per channel, two passes
+    from tinycompress.layouts.cost import Geometry, planar_features
+
+    f = planar_features(Geometry((8, 8), (8, 8), (3, 3), (1, 1), (1, 1), in_c=8, depthwise=True))
+    assert f == {"plane_values": 8 * 8 * 8.0, "plane_bands": 2.0, "plane_fill": 4 * 10 * 12.0,
+                 "plane_sweeps": 64.0, "plane_tails": 0.0}
+    # 32 x 32 at stride 2 to 16 x 16: a ring of 3 output rows (7 rows of 34 columns)
+    f = planar_features(Geometry((32, 32), (16, 16), (3, 3), (2, 2), (0, 0), 4, True))
+    assert (f["plane_bands"], f["plane_fill"], f["plane_tails"]) == (6.0, 4 * 7 * 34.0, 0.0)
+    assert planar_features(Geometry((8, 8), (8, 8), (5, 5), (1, 1), (2, 2), 8, True)) == {}

@@ -101,6 +101,9 @@ def test_balanced_gives_up_six_pixel_columns_only_where_the_arena_shrinks():
     for n in q.weight_nodes:
         if n.name in cut:
             assert peak_sizes[n.name] == lean_scratch_bytes(n, lay[n.name]) < scratch_bytes(n, lay[n.name])
+    # the build's state says which layers got less (the cost model predicts their path)
+    assert {l["name"] for l in peak.layers() if l.get("least_scratch")} == cut
+    assert not any(l.get("least_scratch") for l in fast.layers())
 
 
 def test_balanced_cuts_a_padded_sparse_conv_only_where_the_arena_shrinks():

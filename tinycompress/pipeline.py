@@ -25,6 +25,7 @@ import numpy as np
 from tinycompress.target.boards import Board, load_board
 from tinycompress.compress.core import Model, compress
 from tinycompress.compress.options import CompressOptions
+from tinycompress.compress.results import planned_estimates
 from tinycompress.data import Dataset, load_npz
 from tinycompress.errors import BoardError, SpecError, ToolError
 from tinycompress.target.power_data import energy_flags
@@ -163,6 +164,12 @@ def _sim_elf(project: Path, board: Board, rendered: Rendered) -> Path:
     return run_pio_envs(project, ("sim",))["sim"].elf
 
 
+def least_scratch(rendered: Rendered) -> set[str]:
+    """The graph nodes whose kernel the arena gave less than its full scratch."""
+    return {part for layer in rendered.layers() if layer.get("least_scratch")
+            for part in layer.get("parts", [layer["name"]])}
+
+
 def scratch_policy(compressed) -> str:
     """render's scratch policy for the build's --optimize: size 'least' (every kernel that
     can run with less scratch gets less), speed 'fast', balanced 'peak' (a kernel's faster
@@ -254,6 +261,8 @@ def build(model: Model, board: str = "nucleo", out_dir: str | Path = "build",
                       scratch_policy(compressed))
     check_fit(the_board, sum(s.weight_bytes for s in rendered.steps), rendered.arena_bytes,
               peak=peak_text(rendered.memory))
+    planned_estimates(compressed.qgraph, compressed.layouts, compressed.layers,
+                      least_scratch(rendered))
     flags = () if firmware_mode == "normal" else tuple(
         energy_flags(the_board, sum(r.instructions_est for r in compressed.layers)))
     with staged(out_dir, force) as tmp:

@@ -90,6 +90,7 @@ class Step:
     extra_sources: tuple[str, ...] = ()  # runtime files the kernel needs besides its own
     variant: tuple[str, int] | None = None  # (mask macro, bit) of the row-engine loop it runs
     scratch_bytes: int = 0  # bytes of arena its kernel borrows during this step (tc_context)
+    least_scratch: bool = False  # less than the kernel's full scratch: its slower path
     parts: tuple[str, ...] = ()  # a fused step: the graph nodes it runs (fuse.emit_fused_add)
 
     @property
@@ -232,6 +233,7 @@ def emit_weight_op(node: QNode, ctx: Context, layout: Layout) -> Step:
         step.structs.insert(0, context)
         step.args.insert(0, f"&{context.ident}")
         step.scratch_bytes = scratch
+        step.least_scratch = scratch < scratch_bytes(node, layout)
     return step
 
 

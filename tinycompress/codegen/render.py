@@ -63,9 +63,13 @@ class Rendered:
 
     def layers(self) -> list[dict]:
         """Per executed layer: name, op, layout (None for non-weight ops), weight bytes; a
-        fused layer also its `parts`, the graph nodes it runs (conv, add)."""
+        fused layer also its `parts`, the graph nodes it runs (conv, add); a kernel the
+        arena gave less than its full scratch `least_scratch` (its slower path: a dense
+        conv's general path, a padded sparse conv's RECT sweep; the cost model's
+        `Geometry.least`)."""
         return [{"name": s.name, "op": s.op, "layout": s.layout, "weight_bytes": s.weight_bytes,
-                 **({"parts": list(s.parts)} if s.parts else {})} for s in self.steps]
+                 **({"parts": list(s.parts)} if s.parts else {}),
+                 **({"least_scratch": True} if s.least_scratch else {})} for s in self.steps]
 
 
 def _size(shape) -> int:

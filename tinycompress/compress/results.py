@@ -118,6 +118,21 @@ def layer_results(qgraph: QGraph, chosen: dict[str, Layout], least: bool = False
     return rows
 
 
+def planned_estimates(qgraph: QGraph, chosen: dict[str, Layout], layers: list[LayerResult],
+                      least: set[str]) -> None:
+    """Set every layer's `instructions_est` for the scratch the arena planned it: the
+    layers in `least` got less than their kernel's full scratch (a dense conv's general
+    path, a padded sparse conv's RECT sweep: `Rendered.layers`' least_scratch), the others
+    their full scratch; the fastest layout's too when it is the one chosen. The layout
+    choice estimated before the arena was planned."""
+    nodes = {n.name: n for n in qgraph.weight_nodes}
+    for row in layers:
+        node = nodes[row.name]
+        row.instructions_est = _cost(node, positions(node), node.name in least)(chosen[row.name])
+        if row.fastest.get("layout") == row.layout:
+            row.fastest = {**row.fastest, "instructions_est": round(row.instructions_est)}
+
+
 def _cost(node: QNode, reps: int, least: bool = False) -> Callable[[Layout], float]:
     """The cost model's instructions per inference of `node` in a layout."""
     kind, cmap, edge = cost_kind(node), col_map(node), border(node)
