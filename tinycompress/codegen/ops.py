@@ -100,9 +100,8 @@ class Step:
 
 
 class Context:
-    """Identifiers taken so far, where every tensor lives in the arena and where each
-    layer's scratch buffer does (`scratch`: layer -> offset) and its size when planned
-    (`scratch_sizes`, else the kernel's buffer size)."""
+    """Identifiers taken so far, each tensor's and layer scratch's arena offset (`scratch`:
+    layer -> offset) and each scratch's planned size (`scratch_sizes`, else the kernel's)."""
 
     def __init__(self, offsets: dict[str, int], arena: str = "tc_arena.bytes",
                  scratch: dict[str, int] | None = None, scratch_sizes: dict[str, int] | None = None):
@@ -204,8 +203,7 @@ def emit_weight_op(node: QNode, ctx: Context, layout: Layout) -> Step:
     base = ctx.ident(node.name)
     arrays = layer_arrays(node, layout)
     step = _step(ctx, node, f"tc_{WEIGHT_KERNEL[node.op]}_{layout.name}_s8", [], layout.name)
-    if node.op != "dense":  # dense conv kernels use the engine defined next to the FC
-        # kernel (tc_layouts_internal.h), sparse ones the sparse conv engine
+    if node.op != "dense":  # convs run the FC file's dense engine or the sparse conv engine
         step.extra_sources = ((f"tc_fc_{layout.name}_s8.c",) if layout.name == "dense"
                               else ("tc_conv_sparse_s8.c",))
     pointers = {}
@@ -226,14 +224,14 @@ def emit_weight_op(node: QNode, ctx: Context, layout: Layout) -> Step:
                     struct(ctx, "tc_quant_params", base, "quant", quant),
                     _weights_struct(ctx, base, layout, pointers, arrays)]
     step.args = [f"&{s.ident}" for s in step.structs] + [ctx.ptr(node.inputs[0]), step.output]
-    scratch = ctx.scratch_sizes.get(node.name) or scratch_bytes(node, layout)
+    full = scratch_bytes(node, layout)
+    scratch = ctx.scratch_sizes.get(node.name) or full
     if scratch:  # the kernel borrows scratch from the arena: a tc_context first
         context = struct(ctx, "tc_context", base, "ctx",
                           {"buf": ctx.scratch_ptr(node.name), "size": scratch})
         step.structs.insert(0, context)
         step.args.insert(0, f"&{context.ident}")
-        step.scratch_bytes = scratch
-        step.least_scratch = scratch < scratch_bytes(node, layout)
+        step.scratch_bytes, step.least_scratch = scratch, scratch < full  # less: a slower path
     return step
 
 
