@@ -74,7 +74,8 @@ def _keras():
 
 
 def fc_model():
-    """Fully-connected layers of several shapes (fan-in 24..300, 10..160 units)."""
+    """Fully-connected layers of several shapes (fan-in 10..300, 2..256 units; a small
+    output on a wide input, as a classifier's logits, where the input's packing weighs)."""
     keras = _keras()
     keras.utils.set_random_seed(SEED)
     inp = keras.Input((300,))
@@ -82,7 +83,9 @@ def fc_model():
     x = keras.layers.Dense(160, activation="relu", name="fc2")(x)
     x = keras.layers.Dense(24, activation="relu", name="fc3")(x)
     x = keras.layers.Dense(64, activation="relu", name="fc4")(x)
-    out = keras.layers.Dense(10, name="fc5")(x)
+    x = keras.layers.Dense(10, activation="relu", name="fc5")(x)
+    x = keras.layers.Dense(256, activation="relu", name="fc6")(x)
+    out = keras.layers.Dense(2, name="fc7")(x)
     return keras.Model(inp, out, name="calib_fc")
 
 

@@ -315,7 +315,8 @@ def test_sweep_features_count_taps_inside_the_input_by_run():
     same = ((4, 4), (4, 4), (3, 3), (1, 1), (1, 1))
     zero = dict.fromkeys(("w_quad", "w_pair", "w_single", "sweep_runs", "sweep_groups", "r_quad",
                           "r_pair", "r_single", "rect_lines", "rect_groups", "rect_scan",
-                          "pad_copy"), 0.0)
+                          "pad_copy", "band_chans", "band_entries", "band_fill", "band_rows",
+                          "band_bytes"), 0.0)
     f = sweep_features(layout, Geometry(*same, in_c=8, depthwise=True))
     assert f == {**zero, "w_pair": 2 * (6 + 9 + 9 + 6), "w_single": 4 + 4 + 6 + 6 + 6 + 6 + 4 + 4,
                  "sweep_runs": 12.0, "sweep_groups": 12.0, "sweep_classes": 9.0}
@@ -329,6 +330,32 @@ def test_sweep_features_count_taps_inside_the_input_by_run():
     f = sweep_features(layout, Geometry((6, 6), (4, 4), (3, 3), (1, 1), (0, 0)))
     assert (f["w_quad"], f["w_pair"], f["w_single"], f["sweep_runs"]) == (16 * 9.0, 0.0, 0.0, 1.0)
     assert (f["r_quad"], f["rect_lines"], f["rect_scan"], f["sweep_classes"]) == (0.0, 0.0, 0.0, 1.0)
+
+
+def test_sweep_features_count_bands_where_the_list_leaves_room():
+    # conv2d, one input channel, 3x3 'same' on 8x8, least scratch: the list of K = 9 entries.
+    # A channel of one non-zero leaves 8 * 8 = 64 bytes, 6 rows of the padded width 10:
+    # bands of (6 - 3) + 1 = 4 output rows, each copying 6 padded rows, 8 bytes of input
+    # each (the padding columns written once: 6 x 10 = 60 bytes); a band's 32 pixels are
+    # one line of 8 quads. A channel of all 9 has no room: rectangles, as alone.
+    from tinycompress.layouts.cost import Geometry, sweep_features
+
+    g = Geometry((8, 8), (8, 8), (3, 3), (1, 1), (1, 1), in_c=1, least=True)
+    one = np.zeros((1, 9), dtype=np.int64)
+    one[0, 4] = 3
+    full = np.ones((1, 9), dtype=np.int64)
+    f = sweep_features(layouts.encode_as("csr", one, 4, col_map=np.arange(9)), g)
+    bands = {"band_chans": 1.0, "band_entries": 1.0, "band_fill": 60.0, "band_rows": 12.0,
+             "band_bytes": 96.0, "w_quad": 2 * 32.0, "sweep_groups": 16.0, "sweep_runs": 2.0}
+    assert {k: v for k, v in f.items() if v} == bands
+    rect = sweep_features(layouts.encode_as("csr", full, 4, col_map=np.arange(9)), g)
+    assert rect["band_chans"] == 0 and rect["rect_lines"] > 0
+    both = sweep_features(layouts.encode_as("csr", np.vstack([one, full]), 4,
+                                            col_map=np.arange(9)), g)
+    assert both == {k: rect[k] + f[k] for k in rect}
+    # without the least scratch the same channel reads the padded copy: no bands
+    f = sweep_features(layouts.encode_as("csr", one, 4, col_map=np.arange(9)), g._replace(least=False))
+    assert f["band_chans"] == 0 and f["pad_copy"] == 100.0
 
 
 def test_cost_model_keys_a_dense_conv_on_its_general_path():

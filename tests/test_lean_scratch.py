@@ -105,3 +105,26 @@ def test_balanced_gives_up_six_pixel_columns_only_where_the_arena_shrinks():
     assert {l["name"] for l in peak.layers() if l.get("least_scratch")} == cut
     assert not any(l.get("least_scratch") for l in fast.layers())
 
+
+def test_balanced_cuts_a_padded_sparse_conv_only_where_the_arena_shrinks():
+    # digits with 70 % of every layer's levels zeroed, in pcsr: conv1 (5x5 'same' on one
+    # channel) sits on the arena's peak with its padded copy; 'peak' plans it with the list
+    # alone (it then sweeps its channels in bands of padded rows in the list's spare room,
+    # else rectangle by rectangle) and compiles only that mode
+    from tinycompress.data import DIGITS_MODEL
+
+    q = quantize(from_keras(keras.models.load_model(DIGITS_MODEL)),
+                 np.random.default_rng(2).uniform(0, 1, (8, 16, 16, 1)).astype(np.float32), bits=5)
+    lay = {}
+    for n in q.weight_nodes:
+        levels = np.array(n.levels)
+        levels[np.abs(levels) <= np.quantile(np.abs(levels), 0.7)] = 0
+        lay[n.name] = layouts_mod.encode_as("pcsr", levels, n.bits, col_map(n))
+    fast, peak = render(q, lay, "mps2_an386"), render(q, lay, "mps2_an386", scratch_policy="peak")
+    assert fast.defines["TC_SPARSE_MODES"] == 0x1 and peak.defines["TC_SPARSE_MODES"] == 0x2
+    assert peak.arena_bytes < fast.arena_bytes
+    fast_sizes, peak_sizes = _sizes(fast.files["tc_model.c"]), _sizes(peak.files["tc_model.c"])
+    conv1 = next(n for n in q.weight_nodes if n.name == "conv1")
+    assert peak_sizes["conv1"] == conv_sparse_min_buffer_size(5, 5, 1, False) < fast_sizes["conv1"]
+    assert {name for name in fast_sizes if peak_sizes[name] != fast_sizes[name]} == {"conv1"}
+    assert conv_padded(conv1)

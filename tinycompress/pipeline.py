@@ -172,7 +172,7 @@ def least_scratch(rendered: Rendered) -> set[str]:
 
 def scratch_policy(compressed) -> str:
     """render's scratch policy for the build's --optimize: size 'least' (every kernel that
-    can run with less scratch gets less), speed 'fast', balanced 'peak' (a dense conv's faster
+    can run with less scratch gets less), speed 'fast', balanced 'peak' (a kernel's faster
     scratch given up only where that lowers the arena)."""
     optimize = compressed.plan.optimize if compressed.plan is not None else "balanced"
     return {"size": "least", "speed": "fast"}.get(optimize, "peak")

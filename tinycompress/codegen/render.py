@@ -108,11 +108,11 @@ SCRATCH_POLICIES = ("fast", "peak", "least")
 def lean_scratch(qgraph: QGraph, layouts: dict[str, Layout], lives: list[TensorLife],
                  scratch: list[TensorLife], policy: str) -> list[TensorLife]:
     """`scratch` with kernels that can run with less (`scratch.lean_scratch_bytes`) cut to
-    that (padded sparse convolutions then sweep rectangle by rectangle, so not one that
-    writes over its input; dense convolutions take their general path: two pixels a pass,
-    the tail copy). policy 'least': every one; 'peak': dense convolutions only, one at a
-    time, each cut kept only when the planned arena gets smaller (the cost model does not
-    yet predict a sparse layer's BANDS sweep: not cut); 'fast': none."""
+    that (padded sparse convolutions then sweep a conv2d channel in bands of padded rows
+    in its list's spare room, else rectangle by rectangle, so not one that writes over its
+    input; dense convolutions take their general path: two pixels a pass,
+    the tail copy). policy 'least': every one; 'peak': one at a time, each cut kept only
+    when the planned arena gets smaller; 'fast': none."""
     if policy not in SCRATCH_POLICIES:
         raise ValueError(f"scratch policy must be one of {SCRATCH_POLICIES}, got {policy!r}")
     if policy == "fast":
@@ -127,7 +127,7 @@ def lean_scratch(qgraph: QGraph, layouts: dict[str, Layout], lives: list[TensorL
             if node is None:
                 continue  # (a dense conv keeps its raster order on its general path; RECT not)
             size = lean_scratch_bytes(node, layouts.get(node.name),
-                                      sparse=policy == "least" and node.name not in aliased)
+                                      sparse=node.name not in aliased)
             if size >= life.size:
                 continue
             trial = scratch[:i] + [replace(life, size=size)] + scratch[i + 1:]

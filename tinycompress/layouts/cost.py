@@ -254,9 +254,63 @@ def sweep_features(layout: Layout, geometry: Geometry) -> dict[str, float]:
       rect_lines, rect_groups likewise; rect_scan: the entries the partitions scan.
 
     sweep_classes: the classes. Runs, groups, lines and classes are counted once per row
-    (channel) with a non-zero."""
-    (kh, kw), (oh, ow) = geometry.kernel_hw, geometry.out_hw
+    (channel) with a non-zero. In 'rect' a conv2d channel whose list leaves room for a
+    band of padded rows sweeps by bands instead (`band_fits`, `band_features`)."""
     levels = np.asarray(layout.decode())
+    mode = sparse_mode(geometry)
+    banded = band_fits(levels, geometry) if mode == "rect" else np.zeros(len(levels), bool)
+    out = _sweep(levels[~banded], geometry, mode)
+    for k, v in band_features(levels[banded], geometry).items():
+        out[k] = out.get(k, 0.0) + v
+    return out
+
+
+def band_fits(levels: np.ndarray, g: Geometry) -> np.ndarray:
+    """Per output channel, whether tc_conv_sparse_s8.c's RECT mode sweeps it by BANDS: a
+    conv2d channel with n > 0 non-zeros whose list of K entries (8 bytes each, the least
+    scratch) leaves room for kernel_h rows of the padded input (span_w x in_c bytes)."""
+    n = np.count_nonzero(levels, axis=1)
+    if g.depthwise:
+        return np.zeros(len(levels), bool)
+    kh, kw = g.kernel_hw
+    width = ((g.out_hw[1] - 1) * g.strides[1] + kw) * g.in_c
+    return (n > 0) & (8 * (kh * kw * g.in_c - n) // width >= kh)
+
+
+def band_features(levels: np.ndarray, g: Geometry) -> dict[str, float]:
+    """The BANDS sweep of these channels (all `band_fits`): per channel its n offsets
+    widened (band_entries) and the band's padding written once (band_fill: bytes); per
+    band its padded rows copied (band_rows, band_bytes) and one line over its output
+    rows' pixels (sweep_runs, sweep_groups and the w_ products as a plain line)."""
+    (kh, kw), (oh, ow), (sh, sw) = g.kernel_hw, g.out_hw, g.strides
+    width = ((ow - 1) * sw + kw) * g.in_c
+    mid = min(g.in_hw[1] * g.in_c, width - g.pad_tl[1] * g.in_c)
+    out = dict.fromkeys(("w_quad", "w_pair", "w_single", "sweep_runs", "sweep_groups",
+                         "band_chans", "band_entries", "band_fill", "band_rows",
+                         "band_bytes"), 0.0)
+    for n in np.count_nonzero(levels, axis=1).tolist():
+        step = (8 * (kh * kw * g.in_c - n) // width - kh) // sh + 1
+        out["band_chans"] += 1
+        out["band_entries"] += n
+        out["band_fill"] += ((step - 1) * sh + kh) * width
+        for oy in range(0, oh, step):
+            rows = min(step, oh - oy)
+            copied = (rows - 1) * sh + kh
+            out["band_rows"] += copied
+            out["band_bytes"] += copied * mid
+            pixels = rows * ow
+            quads, pairs, singles = pixels // 4, (pixels % 4) // 2, pixels % 2
+            out["w_quad"] += 4 * quads * n
+            out["w_pair"] += 2 * pairs * n
+            out["w_single"] += singles * n
+            out["sweep_groups"] += quads + pairs + singles
+            out["sweep_runs"] += 1
+    return out
+
+
+def _sweep(levels: np.ndarray, geometry: Geometry, mode: str) -> dict[str, float]:
+    """sweep_features of these channels, swept in `mode` (RECT: by rectangles)."""
+    (kh, kw), (oh, ow) = geometry.kernel_hw, geometry.out_hw
     cols = levels.shape[1]
     per_tap = np.count_nonzero(levels, axis=0).reshape(kh * kw, cols // (kh * kw)).sum(axis=1)
     grid = np.zeros((kh + 1, kw + 1))
@@ -280,7 +334,6 @@ def sweep_features(layout: Layout, geometry: Geometry) -> dict[str, float]:
         out[prefix + "single"] += singles * w * lines
         out[groups] += (quads + pairs + singles) * lines * live
 
-    mode = sparse_mode(geometry)
     y_runs, x_runs = _runs_of(ys), _runs_of(xs)
     out["pad_copy"] = float(copy_bytes(geometry)) if mode == "copy" else 0.0
     if mode in ("plain", "copy"):  # one line over the whole map (on the copy: every tap)
