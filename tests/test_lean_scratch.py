@@ -128,3 +128,30 @@ def test_balanced_cuts_a_padded_sparse_conv_only_where_the_arena_shrinks():
     assert peak_sizes["conv1"] == conv_sparse_min_buffer_size(5, 5, 1, False) < fast_sizes["conv1"]
     assert {name for name in fast_sizes if peak_sizes[name] != fast_sizes[name]} == {"conv1"}
     assert conv_padded(conv1)
+
+
+def test_summary_estimates_the_fastest_alternative_on_the_layers_planned_scratch():
+    # digits pruned 70 % per layer in pcsr, conv1 planned with its list alone: the chosen
+    # layout's estimate and the fastest alternative's are both on that least scratch (bands
+    # or rectangles), so each is above its own full-scratch estimate (the padded copy)
+    from tinycompress.compress.results import layer_results, planned_estimates
+    from tinycompress.data import DIGITS_MODEL
+
+    q = quantize(from_keras(keras.models.load_model(DIGITS_MODEL)),
+                 np.random.default_rng(2).uniform(0, 1, (8, 16, 16, 1)).astype(np.float32), bits=5)
+    lay = {}
+    for n in q.weight_nodes:
+        n.levels = np.array(n.levels)
+        n.levels[np.abs(n.levels) <= np.quantile(np.abs(n.levels), 0.7)] = 0
+        lay[n.name] = layouts_mod.encode_as("pcsr", n.levels, n.bits, col_map(n))
+    full = {r.name: r for r in layer_results(q, lay)}
+    planned = layer_results(q, lay)
+    planned_estimates(q, lay, planned, {"conv1"})
+    for row in planned:
+        before = full[row.name]
+        assert row.fastest["layout"] == before.fastest["layout"] != "pcsr"
+        if row.name == "conv1":
+            assert row.instructions_est > before.instructions_est
+            assert row.fastest["instructions_est"] > before.fastest["instructions_est"]
+        else:
+            assert (row.instructions_est, row.fastest) == (before.instructions_est, before.fastest)

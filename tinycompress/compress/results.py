@@ -21,7 +21,7 @@ from tinycompress.compress.weights import col_map, layer_weight_bytes
 from tinycompress.errors import OutputPathError
 from tinycompress.ir.graph import WEIGHT_OPS, Graph
 from tinycompress.ir.qgraph import QGraph, QNode
-from tinycompress.layouts import Layout, encode_all, estimated_instructions
+from tinycompress.layouts import Layout, encode_all, encode_as, estimated_instructions
 from tinycompress.layouts.energy import estimate_layout
 
 
@@ -123,14 +123,18 @@ def planned_estimates(qgraph: QGraph, chosen: dict[str, Layout], layers: list[La
     """Set every layer's `instructions_est` for the scratch the arena planned it: the
     layers in `least` got less than their kernel's full scratch (a dense conv's general
     path, a padded sparse conv's RECT sweep: `Rendered.layers`' least_scratch), the others
-    their full scratch; the fastest layout's too when it is the one chosen. The layout
-    choice estimated before the arena was planned."""
+    their full scratch; the fastest layout's on the same scratch, so the two compare like
+    for like. The layout choice estimated before the arena was planned."""
     nodes = {n.name: n for n in qgraph.weight_nodes}
     for row in layers:
         node = nodes[row.name]
-        row.instructions_est = _cost(node, positions(node), node.name in least)(chosen[row.name])
+        cost = _cost(node, positions(node), node.name in least)
+        row.instructions_est = cost(chosen[row.name])
         if row.fastest.get("layout") == row.layout:
             row.fastest = {**row.fastest, "instructions_est": round(row.instructions_est)}
+        elif row.fastest and node.name in least:
+            alt = encode_as(row.fastest["layout"], node.levels, int(node.bits), col_map(node))
+            row.fastest = {**row.fastest, "instructions_est": round(cost(alt))}
 
 
 def _cost(node: QNode, reps: int, least: bool = False) -> Callable[[Layout], float]:
