@@ -155,13 +155,13 @@ def samples(build_dir: Path, sim_layers: list[dict], names: bool = False) -> lis
 # Dense kernels do the same work at every bit width but for unpacking the levels: their
 # few calibration layers per width fit only MACs, rows and the patch gather (runs, cols),
 # once per layer the cells (unpacking) and the depthwise 3x3 path's planes
-# (cost.planar_features), on the border the MACs, rows and the padded patch's gather.
+# (sweep.planar_features), on the border the MACs, rows and the padded patch's gather.
 DENSE_FEATURES = {"coef": ("gmacs", "rows", "runs", "cols", "add_rows"),
                   "once": ("cells", "plane_values", "plane_bands", "plane_fill", "plane_sweeps",
                            "plane_tails"),
                   "edge": ("gmacs", "rows", "runs", "cols", "add_rows")}
 # The sparse convolution kernels' work per pixel is their sweep over the non-zero weights,
-# counted once per layer (cost.sweep_features); per pixel and channel there is only the
+# counted once per layer (sweep.sweep_features); per pixel and channel there is only the
 # output stage (every row) and its accumulator setup (the rows with a non-zero).
 SPARSE_CONV_FEATURES = {"coef": ("rows", "live_rows"), "edge": ("rows", "live_rows")}
 

@@ -300,7 +300,7 @@ def test_cost_model_splits_inside_border_and_once_terms():
 
 def test_sweep_features_count_taps_inside_the_input_by_run():
     # one channel, every one of the 9 taps non-zero
-    from tinycompress.layouts.cost import Geometry, sweep_features
+    from tinycompress.layouts.sweep import Geometry, sweep_features
 
     layout = layouts.encode_as("csr", np.ones((1, 9), dtype=np.int64), 4, col_map=np.arange(9))
     # 4 x 4 'same' (pad 1): rows 0 and 3 keep 2 kernel rows, 1 and 2 all 3 (columns alike).
@@ -338,7 +338,7 @@ def test_sweep_features_count_bands_where_the_list_leaves_room():
     # bands of (6 - 3) + 1 = 4 output rows, each copying 6 padded rows, 8 bytes of input
     # each (the padding columns written once: 6 x 10 = 60 bytes); a band's 32 pixels are
     # one line of 8 quads. A channel of all 9 has no room: rectangles, as alone.
-    from tinycompress.layouts.cost import Geometry, sweep_features
+    from tinycompress.layouts.sweep import Geometry, sweep_features
 
     g = Geometry((8, 8), (8, 8), (3, 3), (1, 1), (1, 1), in_c=1, least=True)
     one = np.zeros((1, 9), dtype=np.int64)
@@ -361,7 +361,8 @@ def test_sweep_features_count_bands_where_the_list_leaves_room():
 def test_cost_model_keys_a_dense_conv_on_its_general_path():
     # tc_conv2d_dense_s8 takes its DSP path with its full scratch and an even number of
     # output channels; with its least scratch or odd channels, its general path
-    from tinycompress.layouts.cost import Geometry, layout_key, table_entry
+    from tinycompress.layouts.cost import layout_key, table_entry
+    from tinycompress.layouts.sweep import Geometry
 
     shape = ((8, 8), (8, 8), (3, 3), (1, 1), (1, 1))
     even = layouts.encode_as("dense", np.ones((4, 9), dtype=np.int64), 4, col_map=np.arange(9))
@@ -379,7 +380,7 @@ def test_cost_model_keys_a_dense_conv_on_its_general_path():
 def test_planar_features_follow_the_depthwise_kernels_layout():
     # tc_dwconv2d_dense_s8's 3x3 path: 8 x 8 'same' stride 1, 8 channels: whole channels
     # (10 rows of (8 + 4) columns <= 256 values), 8 sweeps of 8 outputs per channel, two passes
-    from tinycompress.layouts.cost import Geometry, planar_features
+    from tinycompress.layouts.sweep import Geometry, planar_features
 
     f = planar_features(Geometry((8, 8), (8, 8), (3, 3), (1, 1), (1, 1), in_c=8, depthwise=True))
     assert f == {"plane_values": 8 * 8 * 8.0, "plane_bands": 2.0, "plane_fill": 4 * 10 * 12.0,

@@ -15,8 +15,8 @@ import numpy as np
 
 from tinycompress.layouts import cer, cser, csr, dense, pcsr
 from tinycompress.layouts.base import Layout, OpCounts, index_dtype
-from tinycompress.layouts.cost import (KIND_OF_OP, Geometry, border_positions,
-                                       estimated_instructions, kind_of)
+from tinycompress.layouts.cost import KIND_OF_OP, estimated_instructions, kind_of
+from tinycompress.layouts.sweep import Geometry, border_positions
 
 ENCODERS: dict[str, Callable[..., Layout]] = {
     "dense": dense.encode, "csr": csr.encode, "cer": cer.encode, "cser": cser.encode,
@@ -61,8 +61,8 @@ def choose(levels, bits: int = 8, optimize: str = "size", col_map=None,
     a few bytes are never bought with many times the instructions. `kind`
     (fc | conv | dwconv) and `positions` (output pixels) are what the cost
     model needs of the layer, and `border` (how many of the positions reach into
-    the padding, `cost.border_positions`) and `geometry` (a convolution's shape,
-    `cost.Geometry`). Ties go to the earlier name in LAYOUT_NAMES
+    the padding, `sweep.border_positions`) and `geometry` (a convolution's shape,
+    `sweep.Geometry`). Ties go to the earlier name in LAYOUT_NAMES
     (dense, csr, cer, cser, pcsr), so the choice is deterministic.
     """
     if optimize not in OPTIMIZE:
