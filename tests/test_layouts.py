@@ -372,9 +372,27 @@ def test_cost_model_keys_a_dense_conv_on_its_general_path():
     assert layout_key(odd, "conv", Geometry(*shape)) == "dense4_general"
     assert layout_key(even, "fc") == "dense4"
     assert layout_key(even, "dwconv3", Geometry(*shape, least=True)) == "dense4"
+    assert layout_key(even, "conv", Geometry(*shape, short_rq=False)) == "dense4_general"
     # a table without the general path's entries gives the DSP path's
     table = {"kinds": {"conv": {"dense4": {"per_call": 1.0}}}}
     assert table_entry(table, "conv", "dense4_general") == {"per_call": 1.0}
+
+
+def test_short_requant_follows_the_dense_engines_forms():
+    # tc_dense_rq_init: shifts -23..-2 are the short form; -1 and above (multipliers >= 0.5)
+    # the long one, made short on acc * 2^p (p = 2 + shift) below 8 bits when p <= 8 - bits
+    # and |bias| + cols * 2^(bits-1) * 128 < 2^(31-p); below -23 tc_out_row
+    from tinycompress.layouts.cost import short_requant
+
+    assert short_requant([-9, -2, -23], [5, 5, 5], 8, 27)
+    assert not short_requant([-9, -24], [5, 5], 8, 27)
+    assert not short_requant([-1], [0], 8, 27)  # 8 bits: no room to shift the accumulator
+    assert short_requant([-1], [0], 2, 27)  # p = 1 <= 6; 27 * 2 * 128 = 6,912 < 2^30
+    assert not short_requant([5], [0], 2, 27)  # p = 7 > 6
+    assert short_requant([4], [0], 2, 27)  # p = 6; 6,912 < 2^25
+    assert not short_requant([4], [2 ** 25], 2, 27)  # the bias breaks the bound
+    assert not short_requant([8], [1, 0, 1], 8, 27)  # one shift for every row (per tensor)
+    assert short_requant([-8], [1, 0, 1], 8, 27)
 
 
 def test_planar_features_follow_the_depthwise_kernels_layout():

@@ -172,9 +172,13 @@ def geometry(node, least: bool = False) -> layouts.Geometry | None:
     if node.op == "dense":
         return None
     (top, _), (left, _) = _pads(node)
+    p, levels = getattr(node, "params", None), getattr(node, "levels", None)
+    short = (p is None or levels is None or  # a float node: not quantized yet
+             layouts.short_requant(p.shift, p.bias_f, int(node.bits), levels.shape[1]))
     return layouts.Geometry(tuple(node.input_shapes[0][:2]), tuple(node.output_shape[:2]),
                             _kernel(node), tuple(node.attrs.get("strides", (1, 1))), (top, left),
-                            int(node.input_shapes[0][-1]), node.op == "depthwise_conv2d", least)
+                            int(node.input_shapes[0][-1]), node.op == "depthwise_conv2d", least,
+                            short)
 
 
 def border(node) -> int:

@@ -15,7 +15,7 @@ import numpy as np
 
 from tinycompress.layouts import cer, cser, csr, dense, pcsr
 from tinycompress.layouts.base import Layout, OpCounts, index_dtype
-from tinycompress.layouts.cost import KIND_OF_OP, estimated_instructions, kind_of
+from tinycompress.layouts.cost import KIND_OF_OP, estimated_instructions, kind_of, short_requant
 from tinycompress.layouts.sweep import Geometry, border_positions
 
 ENCODERS: dict[str, Callable[..., Layout]] = {
@@ -28,7 +28,7 @@ BALANCED_SLOWDOWN = 1.10  # `balanced`: the smallest layout within this factor o
 
 __all__ = ["Layout", "OpCounts", "LAYOUT_NAMES", "OPTIMIZE", "choose", "encode_as",
            "encode_all", "estimated_instructions", "border_positions", "index_dtype", "KIND_OF_OP", "kind_of",
-           "Geometry"]
+           "Geometry", "short_requant"]
 
 
 def encode_as(name: str, levels, bits: int = 8, col_map=None) -> Layout:

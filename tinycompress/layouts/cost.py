@@ -72,10 +72,27 @@ def general_path(layout: Layout, kind: str, geometry: Geometry | None) -> bool:
     pixels a pass over the levels at their width) rather than its DSP path (8-bit
     columns, sub-byte rows unpacked once per call): with its least scratch
     (`Geometry.least`: the DSP path's does not fit), or an odd number of output
-    channels (the DSP path takes them in pairs)."""
+    channels (the DSP path takes them in pairs), or a channel whose requantization is not
+    the short form (`Geometry.short_rq`)."""
     if layout.name != "dense" or kind != "conv":
         return False
-    return bool(geometry is not None and geometry.least) or layout.shape[0] % 2 == 1
+    if geometry is not None and (geometry.least or not geometry.short_rq):
+        return True
+    return layout.shape[0] % 2 == 1
+
+
+def short_requant(shift, bias, bits: int, cols: int) -> bool:
+    """Whether every row of a dense layer requantizes in the engine's short form
+    (tc_fc_dense_s8.c, tc_dense_rq_init; tc_conv2d_dense_s8 takes its DSP path only then):
+    a shift of -23..-2, or below 8 bits a larger multiplier (shift >= -1) on the
+    accumulator shifted left by p = 2 + shift, when p <= 8 - bits and |bias| + cols *
+    2^(bits-1) * 128 stays below 2^(31-p). `shift`: one per row, or one for all."""
+    bias = np.abs(np.asarray(bias, dtype=np.int64))
+    shift = np.broadcast_to(np.asarray(shift, dtype=np.int64), bias.shape)
+    p = 2 + shift
+    bound = bias + cols * (1 << (bits - 1)) * 128
+    pre = (shift >= -1) & (p <= 8 - bits) & (bound < 2.0 ** np.clip(31 - p, 0, 62))
+    return bool(np.all(((shift >= -23) & (shift <= -2)) | pre))
 
 
 def table_entry(table: dict, kind: str, key: str) -> dict:

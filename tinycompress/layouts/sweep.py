@@ -19,7 +19,9 @@ class Geometry(NamedTuple):
     channels, whether it is depthwise, and whether the build gives the kernel only its
     least scratch (`least`: a padded sparse conv2d then sweeps in bands, else by rectangles,
     a dense convolution takes its general path; --optimize size, or the layer's planned
-    scratch: codegen.render's scratch policy, `Rendered.layers`)."""
+    scratch: codegen.render's scratch policy, `Rendered.layers`); whether every output
+    channel requantizes in the dense engine's short form (`cost.short_requant`: the dense
+    convolution's DSP path needs it; a float layer's is not known yet, taken as short)."""
     in_hw: tuple[int, int]
     out_hw: tuple[int, int]
     kernel_hw: tuple[int, int]
@@ -28,6 +30,7 @@ class Geometry(NamedTuple):
     in_c: int = 1
     depthwise: bool = False
     least: bool = False
+    short_rq: bool = True
 
 
 def planar_features(g: Geometry) -> dict[str, float]:
