@@ -66,8 +66,33 @@ def prepare_weight_op(levels, w_scales, bias, s_in: float, z_in: int, s_out: flo
     _check_bias(bias_f, f"folded bias bias_q - z_in x row sum (z_in {int(z_in)})")
     quantize = tflite_math.quantize_multipliers if tflite else requant.quantize_multipliers
     m, shift = quantize(float(s_in) * s_w / float(s_out))
+    if not tflite:
+        bias_f, m, shift = _constant_rows(levels, s_w, bias_f, m, shift)
     return WeightOpParams(bias_f=bias_f.astype(np.int32), m=m, shift=shift, z_out=int(z_out),
                           act_min=int(act_min), act_max=int(act_max), tflite=tflite)
+
+
+EMPTY_M, EMPTY_SHIFT = 1 << 30, -2  # a scale of 2^-3: requantize(8 v) = v exactly
+
+
+def _constant_rows(levels, s_w, bias_f, m, shift):
+    """(bias_f, m, shift) with every all-zero row's constants replaced by equivalent ones.
+
+    Such a row's accumulator is its bias alone, so its output is one value v; its
+    multiplier, from a weight scale with nothing to scale, may be far above 1 (global
+    pruning can empty a layer: shift +8), which the kernels requantize on their slow
+    long form (the dense convolution then leaves its DSP path). The row gets
+    m = 2^30, shift = -2 and bias 8 v instead: the same output, bit for bit, in the
+    short form. Only where the row's constants are its own: per channel (the scales
+    differ), or every row empty (a per-tensor layer shares one multiplier)."""
+    empty = ~np.any(levels != 0, axis=1)
+    if not empty.any() or not (empty.all() or np.unique(s_w).size > 1):
+        return bias_f, m, shift
+    v = requant.requantize(bias_f[empty].astype(np.int64), m[empty], shift[empty]).astype(np.int64)
+    v = np.clip(v, -512, 512)  # beyond +-256 of z_out the clamp gives the same int8 anyway
+    bias_f, m, shift = bias_f.copy(), np.array(m, copy=True), np.array(shift, copy=True)
+    bias_f[empty], m[empty], shift[empty] = 8 * v, EMPTY_M, EMPTY_SHIFT
+    return bias_f, m, shift
 
 
 def _check_bias(values: np.ndarray, what: str) -> None:
