@@ -8,7 +8,8 @@ This is the executable spec the C kernels `tc_fc_*_s8`, `tc_conv2d_*_s8` and
     out[r] = clamp(requantize(acc[r], m[r], shift[r]) + z_out, act_min, act_max)
 
 with the input zero point folded into the bias at build time,
-`bias_f[r] = bias_q[r] - z_in * sum_c W[r, c]`  (`prepare_weight_op`).
+`bias_f[r] = bias_q[r] - z_in * sum_c W[r, c]`  (`prepare_weight_op`); an all-zero
+row whose constants are its own gets equivalent short-form ones (`_constant_rows`).
 
 Accumulators are computed exactly in int64 and checked against int32: the
 Cortex-M adds in 32 bits and would wrap, so a value outside int32 raises
