@@ -75,7 +75,9 @@ def _keras():
 
 def fc_model():
     """Fully-connected layers of several shapes (fan-in 10..300, 2..256 units; a small
-    output on a wide input, as a classifier's logits, where the input's packing weighs)."""
+    output on a wide input, as a classifier's logits, where the input's packing weighs);
+    in three of them pruning empties a half, a quarter or three quarters of the units
+    (`_uneven`), as global pruning empties whole rows of real models."""
     keras = _keras()
     keras.utils.set_random_seed(SEED)
     inp = keras.Input((300,))
@@ -86,7 +88,9 @@ def fc_model():
     x = keras.layers.Dense(10, activation="relu", name="fc5")(x)
     x = keras.layers.Dense(256, activation="relu", name="fc6")(x)
     out = keras.layers.Dense(2, name="fc7")(x)
-    return keras.Model(inp, out, name="calib_fc")
+    model = keras.Model(inp, out, name="calib_fc")
+    _uneven(model, ("fc2", "fc4", "fc6"))  # rows that pruning empties, beside full ones
+    return model
 
 
 def conv_model():
@@ -162,8 +166,10 @@ DENSE_FEATURES = {"coef": ("gmacs", "rows", "runs", "cols", "add_rows"),
                   "edge": ("gmacs", "rows", "runs", "cols", "add_rows")}
 # The sparse convolution kernels' work per pixel is their sweep over the non-zero weights,
 # counted once per layer (sweep.sweep_features); per pixel and channel there is only the
-# output stage (every row) and its accumulator setup (the rows with a non-zero).
-SPARSE_CONV_FEATURES = {"coef": ("rows", "live_rows"), "edge": ("rows", "live_rows")}
+# output stage of a row with a non-zero (its accumulator set up and requantized); an empty
+# row (all its weights pruned) only writes its constant, inside or on the border alike: a
+# once feature (`fills`, its outputs).
+SPARSE_CONV_FEATURES = {"coef": ("live_rows",), "edge": ("live_rows",)}
 
 
 def fit(rows: list[tuple[int, int, dict, dict, float]], dense: bool = False,
@@ -293,16 +299,17 @@ def first_model():
     return keras.Model(inp, out, name="calib_first")
 
 
-def _uneven(model) -> None:
+def _uneven(model, names: tuple[str, ...] | None = None) -> None:
     """Shrink the kernels of a half, a quarter, three quarters (in turn, layer by layer) of
-    every convolution's output channels 1000x: the first of every two channels (of every
-    four for three quarters: all but the last)."""
+    every convolution's output channels (of the layers `names`' outputs) 1000x: the first
+    of every two channels (of every four for three quarters: all but the last)."""
     fractions = (0.5, 0.25, 0.75)
-    convs = [l for l in model.layers if l.__class__.__name__ in ("Conv2D", "DepthwiseConv2D")]
+    convs = [l for l in model.layers if l.name in names] if names else [
+        l for l in model.layers if l.__class__.__name__ in ("Conv2D", "DepthwiseConv2D")]
     for k, layer in enumerate(convs):
         kernel, *rest = layer.get_weights()
         depthwise = layer.__class__.__name__ == "DepthwiseConv2D"  # kernel (kh, kw, C, 1)
-        channel = np.arange(kernel.shape[2] if depthwise else kernel.shape[3])
+        channel = np.arange(kernel.shape[2] if depthwise else kernel.shape[-1])
         fraction = fractions[k % len(fractions)]
         shrunk = {0.5: channel % 2 == 0, 0.25: channel % 4 == 0, 0.75: channel % 4 != 3}[fraction]
         scale = np.where(shrunk, 1e-3, 1.0).astype(kernel.dtype)

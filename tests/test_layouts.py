@@ -298,6 +298,23 @@ def test_cost_model_splits_inside_border_and_once_terms():
     assert predict(entry, 100, 20, {"macs": 9.0}, {"cells": 18.0}) == 1684.0
 
 
+@pytest.mark.parametrize("name", ["csr", "pcsr", "cer", "cser"])
+def test_cost_features_count_live_and_empty_rows(name):
+    # rows 0 and 2 of EXAMPLE_M hold non-zeros; a fourth, all-zero row (a pruned-away
+    # output) is empty: the sparse kernels only write its constant output
+    from tinycompress.layouts.cost import features, once_features
+    from tinycompress.layouts.sweep import Geometry
+
+    m = np.vstack([EXAMPLE_M, np.zeros((1, 6), EXAMPLE_M.dtype)])
+    m[1] = 0
+    feats = features(layouts.encode_as(name, m, 4))
+    assert (feats["rows"], feats["live_rows"], feats["empty_rows"]) == (4.0, 2.0, 2.0)
+    # in a 1x1 conv on a 5x3 map, the 2 empty channels' constants are 2 * 15 outputs
+    once = once_features(layouts.encode_as(name, m, 4), geometry=Geometry(
+        (5, 3), (5, 3), (1, 1), (1, 1), (0, 0), in_c=6))
+    assert once["fills"] == 30.0
+
+
 def test_sweep_features_count_taps_inside_the_input_by_run():
     # one channel, every one of the 9 taps non-zero
     from tinycompress.layouts.sweep import Geometry, sweep_features
@@ -312,14 +329,15 @@ def test_sweep_features_count_taps_inside_the_input_by_run():
     # The engine's mode picks the way counted: depthwise on 8 channels copies more (6 x 6 x 8
     # = 288 B) than its tap lists take (72 + 176): by rows; with the least scratch: by
     # rectangles; a conv2d on one channel: the padded copy (36 B), every tap at every pixel.
+    # By rows the 9 entries are first sorted into the channel's tap lists (tap_sorts).
     same = ((4, 4), (4, 4), (3, 3), (1, 1), (1, 1))
     zero = dict.fromkeys(("w_quad", "w_pair", "w_single", "sweep_runs", "sweep_groups", "r_quad",
                           "r_pair", "r_single", "rect_lines", "rect_groups", "rect_scan",
                           "pad_copy", "band_chans", "band_entries", "band_fill", "band_rows",
-                          "band_bytes"), 0.0)
+                          "band_bytes", "tap_sorts"), 0.0)
     f = sweep_features(layout, Geometry(*same, in_c=8, depthwise=True))
     assert f == {**zero, "w_pair": 2 * (6 + 9 + 9 + 6), "w_single": 4 + 4 + 6 + 6 + 6 + 6 + 4 + 4,
-                 "sweep_runs": 12.0, "sweep_groups": 12.0, "sweep_classes": 9.0}
+                 "sweep_runs": 12.0, "sweep_groups": 12.0, "sweep_classes": 9.0, "tap_sorts": 9.0}
     f = sweep_features(layout, Geometry(*same, in_c=8, depthwise=True, least=True))
     assert f == {**zero, "r_pair": 4 * 2 * 6 + 2 * 2 * 9, "r_single": 4 * 4.0, "rect_lines": 10.0,
                  "rect_groups": 10.0, "rect_scan": 2 * 9 + 2 * (6 + 9 + 6), "sweep_classes": 9.0}

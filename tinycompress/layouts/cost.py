@@ -8,7 +8,7 @@ per kind of kernel (`fc`, `conv`, `dwconv`, `dwconv3`: `kind_of`) and layout (de
 `dense8`, `dense4`, ...). The features f are counts of one matrix-vector
 product read off the layout (`features`): rows, columns and contiguous runs
 of input offsets (a convolution's patch gather), MACs (and for dense, MACs over
-rows padded to the engine's whole groups), rows with a non-zero, stored non-zeros,
+rows padded to the engine's whole groups), rows with a non-zero and rows without, stored non-zeros,
 CER/CSER entries and groups, pcsr stream words. `inside` and `border` split a
 convolution's output pixels into those whose window lies inside the input
 and those reaching into the padding ('same'), which the kernels sum on
@@ -111,8 +111,9 @@ def features(layout: Layout, col_map=None) -> dict[str, float]:
     a = layout.arrays
     cmap = layout.col_map if col_map is None else col_map
     out = {"rows": float(rows), "cols": float(cols), "runs": float(_runs(cmap, cols))}
-    if layout.name != "dense":  # the sparse conv engine only fills an empty channel
-        out["live_rows"] = float(_live_rows(layout))
+    if layout.name != "dense":  # the sparse kernels only fill an empty row's outputs
+        live = _live_rows(layout)
+        out["live_rows"], out["empty_rows"] = float(live), float(rows - live)
     if layout.name == "dense":
         out["macs"] = float(rows * cols)
         group = DENSE_GROUP[layout.bits]  # the engine's work: whole groups of levels
@@ -156,11 +157,13 @@ def once_features(layout: Layout, col_map=None, geometry: Geometry | None = None
     """Counts of the work a kernel does once per layer (conv kinds): the product's
     features (`feats` when already counted) and its cells (rows x columns, the decoded
     weight rows); for a sparse layout with the layer's `geometry`, also its sweep
-    (`sweep_features`)."""
+    (`sweep_features`) and its empty rows' outputs (`fills`)."""
     rows, cols = layout.shape
     out = {**(features(layout, col_map) if feats is None else feats), "cells": float(rows * cols)}
     if geometry is not None and layout.name != "dense":
         out.update(sweep_features(layout, geometry))
+        # an empty channel's outputs are its constant, written pixel by pixel
+        out["fills"] = out["empty_rows"] * geometry.out_hw[0] * geometry.out_hw[1]
     elif geometry is not None and geometry.depthwise:
         out.update(planar_features(geometry))
     return out

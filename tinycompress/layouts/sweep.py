@@ -119,7 +119,8 @@ def sweep_features(layout: Layout, geometry: Geometry) -> dict[str, float]:
       channel's list is partitioned down to the class's taps. r_quad, r_pair, r_single,
       rect_lines, rect_groups likewise; rect_scan: the entries the partitions scan.
 
-    sweep_classes: the classes. Runs, groups, lines and classes are counted once per row
+    tap_sorts: in 'rows', the entries sorted into the channels' tap lists. sweep_classes:
+    the classes. Runs, groups, lines and classes are counted once per row
     (channel) with a non-zero. In 'rect' a conv2d channel whose list leaves room for a
     band of padded rows sweeps by bands instead (`band_fits`, `band_features`)."""
     levels = np.asarray(layout.decode())
@@ -191,7 +192,7 @@ def _sweep(levels: np.ndarray, geometry: Geometry, mode: str) -> dict[str, float
 
     out = dict.fromkeys(("w_quad", "w_pair", "w_single", "sweep_runs", "sweep_groups",
                          "r_quad", "r_pair", "r_single", "rect_lines", "rect_groups",
-                         "rect_scan"), 0.0)
+                         "rect_scan", "tap_sorts"), 0.0)
 
     def add(prefix: str, groups: str, w: float, n: int, lines: int = 1) -> None:
         quads, pairs, singles = n // 4, (n % 4) // 2, n % 2
@@ -205,7 +206,8 @@ def _sweep(levels: np.ndarray, geometry: Geometry, mode: str) -> dict[str, float
     if mode in ("plain", "copy"):  # one line over the whole map (on the copy: every tap)
         add("w_", "sweep_groups", work((0, kh), (0, kw)), oh * ow)
         out["sweep_runs"] = live
-    elif mode == "rows":
+    elif mode == "rows":  # each channel's entries sorted by tap twice (ky- and kx-major)
+        out["tap_sorts"] = float(np.count_nonzero(levels))
         for y in ys:
             for x, n in x_runs:
                 add("w_", "sweep_groups", work(y, x), n)
