@@ -175,3 +175,28 @@ def test_an_emptied_conv_keeps_the_dense_dsp_path():
                                geometry(n)) for n in q.weight_nodes if n.op == "conv2d"}
     assert keys == {"conv1": "dense8", "conv2": "dense8"}
     assert set(np.asarray(next(n for n in q.weight_nodes if n.name == "conv2").params.shift)) == {-2}
+
+
+@pytest.mark.parametrize("bits, long_rows", [(2, 4), (8, 0)])
+def test_geometry_counts_the_channels_requantizing_in_the_long_form(bits, long_rows):
+    # a 1x1 conv on one input channel: each output is its input times one weight. At 2 bits
+    # the weight's level is +-1 and the output's scale about the input's times the weight's
+    # (multiplier near 1: shift above -2, tc_requantize at every output of the sparse
+    # engine); at 8 bits the level is +-127 and the multiplier about 1/127 (short form)
+    from tinycompress.compress.plan import geometry
+    from tinycompress.layouts.cost import once_features
+
+    x = inp = keras.Input((6, 5, 1), name="image")
+    x = layers.Conv2D(4, 1, name="pw")(x)
+    model = keras.Model(inp, layers.Flatten(name="flatten")(x))
+    model.get_layer("pw").set_weights([np.array([[[[0.5, -1.5, 2.0, -0.7]]]], np.float32),
+                                       np.zeros(4, np.float32)])
+    q = quantize(from_keras(model),
+                 np.random.default_rng(4).uniform(-1, 1, (16, 6, 5, 1)).astype(np.float32),
+                 bits=bits)
+    node = q.weight_nodes[0]
+    g = geometry(node)
+    assert g.long_rows == long_rows
+    once = once_features(layouts_mod.encode_as("csr", node.levels, bits, col_map(node)),
+                         col_map(node), g)
+    assert once["long_outputs"] == long_rows * 6 * 5

@@ -173,12 +173,17 @@ def geometry(node, least: bool = False) -> layouts.Geometry | None:
         return None
     (top, _), (left, _) = _pads(node)
     p, levels = getattr(node, "params", None), getattr(node, "levels", None)
-    short = (p is None or levels is None or  # a float node: not quantized yet
-             layouts.short_requant(p.shift, p.bias_f, int(node.bits), levels.shape[1]))
+    quantized = p is not None and levels is not None  # else a float node: taken as short
+    short = not quantized or layouts.short_requant(p.shift, p.bias_f, int(node.bits),
+                                                   levels.shape[1])
+    long_rows = 0
+    if quantized:
+        shift = np.broadcast_to(np.asarray(p.shift), (levels.shape[0],))
+        long_rows = int(np.count_nonzero((shift > -2) & np.any(np.asarray(levels) != 0, axis=1)))
     return layouts.Geometry(tuple(node.input_shapes[0][:2]), tuple(node.output_shape[:2]),
                             _kernel(node), tuple(node.attrs.get("strides", (1, 1))), (top, left),
                             int(node.input_shapes[0][-1]), node.op == "depthwise_conv2d", least,
-                            short)
+                            short, long_rows)
 
 
 def border(node) -> int:

@@ -157,13 +157,17 @@ def once_features(layout: Layout, col_map=None, geometry: Geometry | None = None
     """Counts of the work a kernel does once per layer (conv kinds): the product's
     features (`feats` when already counted) and its cells (rows x columns, the decoded
     weight rows); for a sparse layout with the layer's `geometry`, also its sweep
-    (`sweep_features`) and its empty rows' outputs (`fills`)."""
+    (`sweep_features`), its empty rows' outputs (`fills`) and the outputs requantized in
+    the long form (`long_outputs`, `Geometry.long_rows`)."""
     rows, cols = layout.shape
     out = {**(features(layout, col_map) if feats is None else feats), "cells": float(rows * cols)}
     if geometry is not None and layout.name != "dense":
         out.update(sweep_features(layout, geometry))
-        # an empty channel's outputs are its constant, written pixel by pixel
-        out["fills"] = out["empty_rows"] * geometry.out_hw[0] * geometry.out_hw[1]
+        # an empty channel's outputs are its constant, written pixel by pixel; a channel
+        # requantizing in the long form pays for it at every output
+        pixels = geometry.out_hw[0] * geometry.out_hw[1]
+        out["fills"] = out["empty_rows"] * pixels
+        out["long_outputs"] = float(geometry.long_rows * pixels)
     elif geometry is not None and geometry.depthwise:
         out.update(planar_features(geometry))
     return out

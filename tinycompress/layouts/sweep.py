@@ -21,7 +21,9 @@ class Geometry(NamedTuple):
     a dense convolution takes its general path; --optimize size, or the layer's planned
     scratch: codegen.render's scratch policy, `Rendered.layers`); whether every output
     channel requantizes in the dense engine's short form (`cost.short_requant`: the dense
-    convolution's DSP path needs it; a float layer's is not known yet, taken as short)."""
+    convolution's DSP path needs it; a float layer's is not known yet, taken as short); how
+    many channels with a non-zero weight requantize in the sparse engine's long form (shift
+    above -2: tc_requantize at every output pixel, tc_conv_sparse_s8.c's out_px)."""
     in_hw: tuple[int, int]
     out_hw: tuple[int, int]
     kernel_hw: tuple[int, int]
@@ -31,6 +33,7 @@ class Geometry(NamedTuple):
     depthwise: bool = False
     least: bool = False
     short_rq: bool = True
+    long_rows: int = 0
 
 
 def planar_features(g: Geometry) -> dict[str, float]:
