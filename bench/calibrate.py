@@ -301,12 +301,12 @@ def first_model():
 
 def _uneven(model, names: tuple[str, ...] | None = None) -> None:
     """Shrink the kernels of a half, a quarter, three quarters (in turn, layer by layer) of
-    every convolution's output channels (of the layers `names`' outputs) 1000x: the first
-    of every two channels (of every four for three quarters: all but the last)."""
+    the output channels 1000x, of every convolution or of the layers called `names`: the
+    first of every two channels (of every four for three quarters: all but the last)."""
     fractions = (0.5, 0.25, 0.75)
-    convs = [l for l in model.layers if l.name in names] if names else [
+    chosen = [l for l in model.layers if l.name in names] if names else [
         l for l in model.layers if l.__class__.__name__ in ("Conv2D", "DepthwiseConv2D")]
-    for k, layer in enumerate(convs):
+    for k, layer in enumerate(chosen):
         kernel, *rest = layer.get_weights()
         depthwise = layer.__class__.__name__ == "DepthwiseConv2D"  # kernel (kh, kw, C, 1)
         channel = np.arange(kernel.shape[2] if depthwise else kernel.shape[-1])

@@ -8,8 +8,8 @@ per kind of kernel (`fc`, `conv`, `dwconv`, `dwconv3`: `kind_of`) and layout (de
 `dense8`, `dense4`, ...). The features f are counts of one matrix-vector
 product read off the layout (`features`): rows, columns and contiguous runs
 of input offsets (a convolution's patch gather), MACs (and for dense, MACs over
-rows padded to the engine's whole groups), rows with a non-zero and rows without, stored non-zeros,
-CER/CSER entries and groups, pcsr stream words. `inside` and `border` split a
+rows padded to the engine's whole groups), rows with a non-zero and rows without,
+stored non-zeros, CER/CSER entries and groups, pcsr stream words. `inside` and `border` split a
 convolution's output pixels into those whose window lies inside the input
 and those reaching into the padding ('same'), which the kernels sum on
 paths of their own (`border_positions`); a fully-connected layer is one
